@@ -1,0 +1,39 @@
+# labgate — two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test check bench services migrate seed clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+	@$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+## run: install, migrate, seed the demo plant (once), serve on 127.0.0.1:8000 (SQLite)
+run: $(STAMP)
+	@mkdir -p var
+	LABGATE_DEMO=1 $(BIN)/labgate db upgrade
+	LABGATE_DEMO=1 $(BIN)/labgate demo seed
+	LABGATE_DEMO=1 $(BIN)/labgate serve
+
+## test: the whole suite, on SQLite and PostgreSQL (started or installed if needed)
+test: $(STAMP)
+	@bash scripts/ensure-services.sh
+	$(BIN)/pytest -q
+
+## check: formatting, lint and strict typing
+check: $(STAMP)
+	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests
+	$(BIN)/mypy --strict src
+
+## bench: throughput against the raw limit measured in the same run
+bench: $(STAMP)
+	@bash scripts/ensure-services.sh
+	$(BIN)/python -m labgate.entrypoints.bench
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Make sure the services the test suite talks to are up: start them if stopped, install them
+# (Debian packages) if missing. One line per service says what was done.
+set -euo pipefail
+
+have_root() { [ "$(id -u)" = 0 ] || command -v sudo >/dev/null; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+pg_ready() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
+
+ensure_postgres() {
+  if command -v pg_isready >/dev/null && pg_ready; then
+    echo "postgresql: running on 127.0.0.1:5432"
+    return
+  fi
+  if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
+    have_root || { echo "postgresql: missing and no root to install it" >&2; exit 1; }
+    echo "postgresql: not installed; installing the Debian package"
+    as_root apt-get update -qq >/dev/null
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    trust_local_connections
+  fi
+  version=$(ls /etc/postgresql | sort -V | tail -n 1)
+  echo "postgresql: stopped; starting cluster $version/main"
+  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  for _ in $(seq 1 30); do pg_ready && break; sleep 1; done
+  pg_ready || { echo "postgresql: did not come up on 127.0.0.1:5432" >&2; exit 1; }
+}
+
+trust_local_connections() {
+  # Tests connect as postgres over loopback without a password, as on the CI machines.
+  local hba
+  hba=$(ls /etc/postgresql/*/main/pg_hba.conf | head -n 1)
+  as_root sed -i -E 's/^(host\s+all\s+all\s+127\.0\.0\.1\/32\s+)\S+/\1trust/; s/^(local\s+all\s+postgres\s+)\S+/\1trust/' "$hba"
+}
+
+ensure_postgres

@@ -1,0 +1,1 @@
+"""The adapters ring: the store, units, and (later) channels and codecs."""

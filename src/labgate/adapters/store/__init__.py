@@ -1,0 +1,1 @@
+"""SQLAlchemy store: SQLite (embedded default) or PostgreSQL, one schema, migrated by Alembic."""

@@ -1,0 +1,90 @@
+"""Classical mapping: the ORM is mapped onto the domain's plain dataclasses, never the reverse."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.orm import registry, relationship
+
+from labgate.adapters.store import tables as t
+from labgate.compliance.access import Account
+from labgate.compliance.signatures import Signature
+from labgate.domain.batches import Batch, ProceduralElement, Procedure, SamplingPoint
+from labgate.domain.masterdata import (
+    Alias,
+    Characteristic,
+    Equipment,
+    LimitLine,
+    Location,
+    Lot,
+    Mapping,
+    Material,
+    MethodVersion,
+    Product,
+    Site,
+    SpecVersion,
+    TestDefinition,
+    Unit,
+)
+from labgate.domain.samples import PlannedTest, Result, Sample
+
+mapper_registry = registry()
+_started = False
+
+
+def start_mappers() -> None:
+    """Map every domain class once per process; safe to call again."""
+    global _started
+    if _started:
+        return
+    _started = True
+    m = mapper_registry.map_imperatively
+    for cls, table in [
+        (Site, t.sites),
+        (Unit, t.units),
+        (Material, t.materials),
+        (Lot, t.lots),
+        (Product, t.products),
+        (MethodVersion, t.method_versions),
+        (TestDefinition, t.test_definitions),
+        (Characteristic, t.characteristics),
+        (Mapping, t.mappings),
+        (Alias, t.aliases),
+        (Location, t.locations),
+        (Equipment, t.equipment),
+        (SamplingPoint, t.sampling_points),
+        (Batch, t.batches),
+        (Account, t.accounts),
+        (Signature, t.signatures),
+        (LimitLine, t.limit_lines),
+        (ProceduralElement, t.procedural_elements),
+        (PlannedTest, t.planned_tests),
+        (Result, t.results),
+    ]:
+        m(cls, table)
+    m(SpecVersion, t.spec_versions, properties={"limits": _children(LimitLine, t.limit_lines)})
+    m(
+        Procedure,
+        t.procedures,
+        properties={"elements": _children(ProceduralElement, t.procedural_elements)},
+    )
+    m(
+        Sample,
+        t.samples,
+        properties={
+            "tests": _children(PlannedTest, t.planned_tests),
+            "results": _children(Result, t.results),
+        },
+    )
+    event.listen(Sample, "load", _fresh_event_list)
+
+
+def _children(cls: type, table: Any) -> Any:
+    # Children live and die with their parent and keep the order they were added in.
+    return relationship(cls, order_by=table.c.id, cascade="all, delete-orphan", lazy="selectin")
+
+
+def _fresh_event_list(sample: Sample, _context: object) -> None:
+    # Loading bypasses __init__, so the aggregate's pending-event list must be made here.
+    sample.events = []

@@ -1,0 +1,300 @@
+"""The schema. Business keys are (site, code) and unique; integer ids stay inside the store."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy import Enum as SqlEnum
+
+from labgate.adapters.store.types import DecimalText, UtcDateTime
+from labgate.domain.batches import Level
+from labgate.domain.lifecycle import ResultStatus, SampleStatus, SpecStatus, TestStatus
+from labgate.domain.masterdata import AliasSystem
+from labgate.domain.numbers import RoundingRule
+from labgate.domain.status_map import MesStatus
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+KEY = 64  # length of codes and business keys
+
+
+def enum(kind: type[Enum]) -> SqlEnum:
+    """An enum stored by value as plain text (portable, readable in exports)."""
+    return SqlEnum(
+        kind,
+        native_enum=False,
+        create_constraint=False,
+        length=32,
+        values_callable=lambda members: [
+            str(m.value) if isinstance(m.value, str) else m.name for m in members
+        ],
+    )
+
+
+def _id() -> Column[int]:
+    return Column("id", Integer, primary_key=True, autoincrement=True)
+
+
+def _site() -> Column[str]:
+    return Column("site", String(KEY), nullable=False)
+
+
+sites = Table("sites", metadata, Column("code", String(KEY), primary_key=True),
+              Column("name", String(200), nullable=False))  # fmt: skip
+
+units = Table(
+    "units",
+    metadata,
+    Column("code", String(KEY), primary_key=True),
+    Column("expression", String(200), nullable=False),
+    Column("precision", Integer, nullable=False),
+    Column("name", String(200), nullable=False, default=""),
+)
+
+materials = Table(
+    "materials", metadata, _id(), _site(),
+    Column("code", String(KEY), nullable=False), Column("name", String(200), nullable=False),
+    Column("kind", String(32), nullable=False), UniqueConstraint("site", "code"),
+)  # fmt: skip
+
+lots = Table(
+    "lots", metadata, _id(), _site(),
+    Column("material", String(KEY), nullable=False), Column("code", String(KEY), nullable=False),
+    Column("supplier", String(200)), UniqueConstraint("site", "material", "code"),
+)  # fmt: skip
+
+products = Table(
+    "products", metadata, _id(), _site(),
+    Column("code", String(KEY), nullable=False), Column("name", String(200), nullable=False),
+    Column("specification", String(KEY), nullable=False), UniqueConstraint("site", "code"),
+)  # fmt: skip
+
+method_versions = Table(
+    "method_versions", metadata, _id(), _site(),
+    Column("method", String(KEY), nullable=False), Column("version", String(KEY), nullable=False),
+    Column("rounding_rule", enum(RoundingRule), nullable=False), Column("sig_figs", Integer),
+    UniqueConstraint("site", "method", "version"),
+)  # fmt: skip
+
+test_definitions = Table(
+    "test_definitions", metadata, _id(), _site(),
+    Column("code", String(KEY), nullable=False), Column("name", String(200), nullable=False),
+    Column("unit", String(KEY)), Column("method", String(KEY), nullable=False),
+    Column("current_method_version", String(KEY), nullable=False),
+    Column("value_kind", String(16), nullable=False), UniqueConstraint("site", "code"),
+)  # fmt: skip
+
+spec_versions = Table(
+    "spec_versions", metadata, _id(), _site(),
+    Column("specification", String(KEY), nullable=False),
+    Column("version", Integer, nullable=False), Column("author", String(KEY), nullable=False),
+    Column("status", enum(SpecStatus), nullable=False), Column("approver", String(KEY)),
+    Column("approved_at", UtcDateTime), Column("effective_from", UtcDateTime),
+    Column("retired_at", UtcDateTime), UniqueConstraint("site", "specification", "version"),
+)  # fmt: skip
+
+limit_lines = Table(
+    "limit_lines", metadata, _id(),
+    Column("spec_version_id", ForeignKey("spec_versions.id"), nullable=False),
+    Column("test_code", String(KEY), nullable=False),
+    Column("limit", String(200), nullable=False), Column("alert", String(200)),
+    Column("action", String(200)),
+)  # fmt: skip
+
+characteristics = Table(
+    "characteristics", metadata, _id(), _site(),
+    Column("code", String(KEY), nullable=False), Column("name", String(200), nullable=False),
+    UniqueConstraint("site", "code"),
+)  # fmt: skip
+
+mappings = Table(
+    "mappings", metadata, _id(), _site(),
+    Column("characteristic", String(KEY), nullable=False),
+    Column("test_code", String(KEY), nullable=False), Column("sampling_point", String(KEY)),
+)  # fmt: skip
+
+aliases = Table(
+    "aliases", metadata, _id(), _site(),
+    Column("system", enum(AliasSystem), nullable=False), Column("kind", String(32), nullable=False),
+    Column("external_code", String(KEY), nullable=False),
+    Column("canonical_code", String(KEY), nullable=False),
+    UniqueConstraint("site", "system", "kind", "external_code"),
+)  # fmt: skip
+
+locations = Table(
+    "locations", metadata, _id(), _site(),
+    Column("code", String(KEY), nullable=False), Column("name", String(200), nullable=False),
+    UniqueConstraint("site", "code"),
+)  # fmt: skip
+
+equipment = Table(
+    "equipment", metadata, _id(), _site(),
+    Column("code", String(KEY), nullable=False), Column("name", String(200), nullable=False),
+    Column("location", String(KEY)), UniqueConstraint("site", "code"),
+)  # fmt: skip
+
+procedures = Table(
+    "procedures", metadata, _id(), _site(),
+    Column("code", String(KEY), nullable=False), Column("product", String(KEY), nullable=False),
+    UniqueConstraint("site", "code"),
+)  # fmt: skip
+
+procedural_elements = Table(
+    "procedural_elements", metadata, _id(),
+    Column("procedure_id", ForeignKey("procedures.id"), nullable=False),
+    Column("path", String(300), nullable=False),
+    Column("level", enum(Level), nullable=False), Column("name", String(200), nullable=False),
+)  # fmt: skip
+
+sampling_points = Table(
+    "sampling_points", metadata, _id(), _site(),
+    Column("code", String(KEY), nullable=False), Column("procedure", String(KEY), nullable=False),
+    Column("phase_path", String(300), nullable=False),
+    Column("sample_type", String(32), nullable=False), UniqueConstraint("site", "code"),
+)  # fmt: skip
+
+batches = Table(
+    "batches", metadata, _id(), _site(),
+    Column("code", String(KEY), nullable=False), Column("product", String(KEY), nullable=False),
+    Column("procedure", String(KEY), nullable=False), Column("started_at", UtcDateTime),
+    Column("released_by", String(KEY)), Column("released_at", UtcDateTime),
+    UniqueConstraint("site", "code"),
+)  # fmt: skip
+
+samples = Table(
+    "samples", metadata, _id(), _site(),
+    Column("code", String(KEY), nullable=False), Column("mes_request_id", String(KEY)),
+    Column("product", String(KEY), nullable=False),
+    Column("specification", String(KEY), nullable=False),
+    Column("spec_version", Integer, nullable=False),
+    Column("sampled_at", UtcDateTime, nullable=False),
+    Column("requested_by", String(KEY), nullable=False),
+    Column("batch", String(KEY), index=True), Column("lot", String(KEY)),
+    Column("equipment", String(KEY)), Column("sampling_point", String(KEY)),
+    Column("container", String(KEY)), Column("lims_sample_id", String(KEY)),
+    Column("status", enum(SampleStatus), nullable=False), Column("cancel_reason", Text),
+    UniqueConstraint("site", "code"), UniqueConstraint("site", "mes_request_id"),
+)  # fmt: skip
+
+planned_tests = Table(
+    "planned_tests", metadata, _id(),
+    Column("sample_id", ForeignKey("samples.id"), nullable=False, index=True),
+    Column("test_code", String(KEY), nullable=False), Column("method", String(KEY), nullable=False),
+    Column("method_version", String(KEY), nullable=False),
+    Column("limit", String(200), nullable=False), Column("unit", String(KEY)),
+    Column("rounding_rule", enum(RoundingRule), nullable=False), Column("sig_figs", Integer),
+    Column("alert", String(200)), Column("action", String(200)),
+    Column("characteristic", String(KEY)), Column("status", enum(TestStatus), nullable=False),
+)  # fmt: skip
+
+results = Table(
+    "results", metadata, _id(),
+    Column("sample_id", ForeignKey("samples.id"), nullable=False, index=True),
+    Column("code", String(KEY), nullable=False, index=True),
+    Column("test_code", String(KEY), nullable=False),
+    Column("raw_value", Text, nullable=False), Column("raw_unit", String(KEY)),
+    Column("method", String(KEY), nullable=False),
+    Column("method_version", String(KEY), nullable=False),
+    Column("analyst", String(KEY), nullable=False),
+    Column("entered_at", UtcDateTime, nullable=False),
+    Column("limit_set", String(300), nullable=False),
+    Column("status", enum(ResultStatus), nullable=False),
+    Column("canonical_value", DecimalText), Column("canonical_unit", String(KEY)),
+    Column("conversion_factor", DecimalText), Column("reported_value", DecimalText),
+    Column("compared_value", DecimalText), Column("rounding", String(300)),
+    Column("conforms", Boolean), Column("band", String(16)),
+    Column("mes_status", enum(MesStatus), nullable=False),
+    Column("reviewer", String(KEY)), Column("approved_at", UtcDateTime),
+    Column("supersedes", String(KEY)), Column("superseded_by", String(KEY)),
+    Column("invalidated_by", String(KEY)), Column("invalidated_at", UtcDateTime),
+    Column("invalidation_reason", Text), UniqueConstraint("sample_id", "code"),
+)  # fmt: skip
+
+accounts = Table(
+    "accounts", metadata, _id(),
+    Column("username", String(KEY), nullable=False, unique=True),
+    Column("printed_name", String(200), nullable=False),
+    Column("roles", JSON, nullable=False), Column("kind", String(16), nullable=False),
+    Column("password_hash", String(200)), Column("api_key_hash", String(64), unique=True),
+    Column("active", Boolean, nullable=False), Column("failed_attempts", Integer, nullable=False),
+    Column("locked_at", UtcDateTime),
+)  # fmt: skip
+
+signatures = Table(
+    "signatures", metadata, _id(), _site(),
+    Column("record_type", String(32), nullable=False),
+    Column("record_id", String(KEY), nullable=False, index=True),
+    Column("signer", String(KEY), nullable=False),
+    Column("printed_name", String(200), nullable=False),
+    Column("meaning", String(16), nullable=False),
+    Column("signed_at", UtcDateTime, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+)  # fmt: skip
+
+audit_entries = Table(
+    "audit_entries", metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=False),
+    Column("at", UtcDateTime, nullable=False), Column("site", String(KEY)),
+    Column("actor", String(KEY), nullable=False), Column("actor_kind", String(16), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("record_type", String(32), nullable=False),
+    Column("record_id", String(200), nullable=False, index=True),
+    Column("before", JSON), Column("after", JSON), Column("reason", Text),
+    Column("payload_hash", String(64)), Column("correlation_id", String(64)),
+    Column("prev_hash", String(64), nullable=False), Column("hash", String(64), nullable=False),
+)  # fmt: skip
+
+# One row: the head of the chain. Appenders lock it, so the chain never forks.
+audit_head = Table(
+    "audit_head", metadata, Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False), Column("hash", String(64), nullable=False),
+)  # fmt: skip
+
+outbox = Table(
+    "outbox", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("site", String(KEY), nullable=False),
+    Column("destination", String(16), nullable=False),
+    Column("message_type", String(64), nullable=False),
+    Column("schema", String(64), nullable=False),
+    Column("message_id", String(36), nullable=False, unique=True),
+    Column("correlation_id", String(64)),
+    Column("record_id", String(KEY), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("status", String(16), nullable=False),
+)  # fmt: skip
+
+counters = Table(
+    "counters", metadata, Column("name", String(KEY), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)  # fmt: skip
+
+status_rules = Table(
+    "status_rules", metadata, _id(),
+    Column("lims_status", enum(ResultStatus), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("mes_status", enum(MesStatus), nullable=False),
+)  # fmt: skip

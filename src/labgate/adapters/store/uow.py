@@ -1,0 +1,152 @@
+"""The SQLAlchemy unit of work: one session, one transaction, audit chain and outbox included."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from sqlalchemy import insert, inspect, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from labgate.adapters.store import tables as t
+from labgate.adapters.store.engine import WRITE
+from labgate.compliance.audit import AuditDraft, seal
+from labgate.domain.lifecycle import ResultStatus
+from labgate.domain.status_map import MesStatus, Outcome, StatusMap, StatusRule
+from labgate.service.outbox import OutboxMessage
+from labgate.service.unit_of_work import UnitOfWork
+
+T = TypeVar("T")
+
+
+class SqlRecords:
+    """Records over an ORM session; every key is a mapped attribute."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, record: object) -> None:
+        """Keep a new record."""
+        self.session.add(record)
+
+    def get(self, kind: type[T], /, **key: Any) -> T | None:
+        """The one record with these key values, or None."""
+        return self.session.scalars(select(kind).filter_by(**key)).one_or_none()
+
+    def find(self, kind: type[T], /, **where: Any) -> list[T]:
+        """Every record with these values, oldest first."""
+        order = inspect(kind).primary_key
+        return list(self.session.scalars(select(kind).filter_by(**where).order_by(*order)))
+
+
+class SqlUnitOfWork(UnitOfWork):
+    """A unit of work on SQLite or PostgreSQL."""
+
+    def __init__(self, session_factory: sessionmaker[Session], external_lims: bool = False):
+        self.session_factory = session_factory
+        self.external_lims = external_lims
+
+    def __enter__(self) -> UnitOfWork:
+        self.session = self.session_factory()
+        # Mark the transaction as a writer before it begins (SQLite: BEGIN IMMEDIATE).
+        self.session.connection(execution_options={WRITE: True})
+        self.records = SqlRecords(self.session)
+        return super().__enter__()
+
+    def __exit__(self, *args: Any) -> None:
+        super().__exit__(*args)
+        self.session.close()
+
+    def status_map(self) -> StatusMap:
+        """The status map stored in the database."""
+        rows = self.session.execute(select(t.status_rules).order_by(t.status_rules.c.id))
+        return StatusMap(
+            StatusRule(ResultStatus(r.lims_status), Outcome(r.outcome), MesStatus(r.mes_status))
+            for r in rows
+        )
+
+    def unit_expressions(self) -> dict[str, str]:
+        """The unit dictionary."""
+        rows = self.session.execute(select(t.units.c.code, t.units.c.expression))
+        return {code: expression for code, expression in rows}
+
+    def next_number(self, counter: str) -> int:
+        """Increment a named counter inside this transaction."""
+        row = self.session.execute(
+            select(t.counters.c.value).where(t.counters.c.name == counter).with_for_update()
+        ).scalar_one_or_none()
+        if row is None:
+            self.session.execute(insert(t.counters).values(name=counter, value=1))
+            return 1
+        self.session.execute(
+            update(t.counters).where(t.counters.c.name == counter).values(value=row + 1)
+        )
+        return int(row) + 1
+
+    def _write(self, audit: list[AuditDraft], outbox: list[OutboxMessage]) -> None:
+        self.session.flush()
+        if audit:
+            self._append_audit(audit)
+        if outbox:
+            self.session.execute(insert(t.outbox), [_outbox_row(m) for m in outbox])
+
+    def _append_audit(self, drafts: list[AuditDraft]) -> None:
+        # The head row is locked (FOR UPDATE on PostgreSQL; SQLite's writer lock is already
+        # held), so concurrent writers append one after another and the chain never forks.
+        head = self.session.execute(
+            select(t.audit_head.c.seq, t.audit_head.c.hash)
+            .where(t.audit_head.c.id == 1)
+            .with_for_update()
+        ).one()
+        seq, prev = head.seq, head.hash
+        rows = []
+        for draft in drafts:
+            seq += 1
+            entry = seal(draft, seq, prev)
+            prev = entry.hash
+            rows.append(_audit_row(entry.seq, draft, entry.prev_hash, entry.hash))
+        self.session.execute(insert(t.audit_entries), rows)
+        self.session.execute(
+            update(t.audit_head).where(t.audit_head.c.id == 1).values(seq=seq, hash=prev)
+        )
+
+    def _commit(self) -> None:
+        self.session.commit()
+
+    def rollback(self) -> None:
+        """Discard the transaction."""
+        self.session.rollback()
+
+
+def _audit_row(seq: int, d: AuditDraft, prev_hash: str, hash_: str) -> dict[str, Any]:
+    return {
+        "seq": seq,
+        "at": d.at,
+        "site": d.site,
+        "actor": d.actor,
+        "actor_kind": d.actor_kind,
+        "action": d.action,
+        "record_type": d.record_type,
+        "record_id": d.record_id,
+        "before": d.before,
+        "after": d.after,
+        "reason": d.reason,
+        "payload_hash": d.payload_hash,
+        "correlation_id": d.correlation_id,
+        "prev_hash": prev_hash,
+        "hash": hash_,
+    }
+
+
+def _outbox_row(m: OutboxMessage) -> dict[str, Any]:
+    return {
+        "site": m.site,
+        "destination": m.destination,
+        "message_type": m.message_type,
+        "schema": m.schema,
+        "message_id": m.message_id,
+        "correlation_id": m.correlation_id,
+        "record_id": m.record_id,
+        "payload": m.payload,
+        "created_at": m.created_at,
+        "status": "pending",
+    }

@@ -1,0 +1,165 @@
+"""Read models for the API and CLI: plain dicts, paginated lists, the audit timeline."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import Session
+
+from labgate.adapters.store import tables as t
+from labgate.compliance.audit import AuditDraft, AuditEntry
+from labgate.compliance.canonical import to_jsonable
+from labgate.compliance.signatures import Signature
+from labgate.domain.batches import Batch, batch_status
+from labgate.domain.errors import NotFound
+from labgate.domain.samples import Sample, result_content
+
+
+def page(session: Session, query: Select[Any], limit: int, offset: int) -> dict[str, Any]:
+    """One page of a query, with the total count."""
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.execute(query.limit(limit).offset(offset)).mappings()
+    items = [to_jsonable(dict(r)) for r in rows]
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+def get_sample(session: Session, site: str, code: str) -> Sample:
+    """A sample by business key, or NotFound."""
+    sample = session.scalars(select(Sample).filter_by(site=site, code=code)).one_or_none()
+    if sample is None:
+        raise NotFound(f"No sample {code} in site {site}.", reason="sample.unknown", field="sample")
+    return sample
+
+
+def signatures_of(session: Session, site: str, record_type: str, record_id: str) -> list[Signature]:
+    """Signatures applied to one record, oldest first."""
+    query = select(Signature).filter_by(site=site, record_type=record_type, record_id=record_id)
+    return list(session.scalars(query.order_by(t.signatures.c.id)))
+
+
+def signature_view(signature: Signature, content: dict[str, Any]) -> dict[str, Any]:
+    """A signature as Part 11 says it is shown: printed name, UTC time, meaning, and whether
+    the record still has the content that was signed."""
+    return {
+        "printed_name": signature.printed_name,
+        "signer": signature.signer,
+        "meaning": signature.meaning,
+        "signed_at": to_jsonable(signature.signed_at),
+        "content_hash": signature.content_hash,
+        "status": "valid" if signature.is_valid_for(content) else "broken",
+    }
+
+
+def sample_view(session: Session, site: str, code: str) -> dict[str, Any]:
+    """A sample with its tests, results, their signatures and the MES status."""
+    sample = get_sample(session, site, code)
+    view: dict[str, Any] = to_jsonable(sample)
+    view["mes_status"] = sample.mes_status.value
+    for result, shown in zip(sample.results, view["results"], strict=True):
+        content = to_jsonable(result_content(sample, result))
+        shown["signatures"] = [
+            signature_view(s, content) for s in signatures_of(session, site, "result", result.code)
+        ]
+    return view
+
+
+def samples_query(site: str, batch: str | None = None) -> Select[Any]:
+    """Samples of a site (optionally one batch), newest first."""
+    s = t.samples.c
+    query = select(
+        s.code,
+        s.mes_request_id,
+        s.product,
+        s.batch,
+        s.specification,
+        s.spec_version,
+        s.status,
+        s.sampled_at,
+    ).where(s.site == site)
+    return (query.where(s.batch == batch) if batch else query).order_by(s.id.desc())
+
+
+def batch_view(session: Session, site: str, code: str) -> dict[str, Any]:
+    """A batch with the MES status of each sample and of the whole batch."""
+    batch = session.scalars(select(Batch).filter_by(site=site, code=code)).one_or_none()
+    if batch is None:
+        raise NotFound(f"No batch {code} in site {site}.", reason="batch.unknown", field="batch")
+    samples = list(session.scalars(select(Sample).filter_by(site=site, batch=code)))
+    live = [s for s in samples if s.status.value != "cancelled"]
+    view: dict[str, Any] = to_jsonable(batch)
+    view["samples"] = [
+        {"sample": s.code, "status": s.status.value, "mes_status": s.mes_status.value}
+        for s in samples
+    ]
+    view["mes_status"] = batch_status(s.mes_status for s in live).value
+    return view
+
+
+def outbox_query(site: str | None, destination: str | None, after_id: int) -> Select[Any]:
+    """Outbox rows in the order they were written."""
+    o = t.outbox.c
+    query = select(t.outbox).where(o.id > after_id).order_by(o.id)
+    if site:
+        query = query.where(o.site == site)
+    return query.where(o.destination == destination) if destination else query
+
+
+def audit_query(
+    site: str | None = None,
+    record_type: str | None = None,
+    record_id: str | None = None,
+    actor: str | None = None,
+) -> Select[Any]:
+    """Audit entries matching the filters, in chain order."""
+    a = t.audit_entries.c
+    query = select(t.audit_entries).order_by(a.seq)
+    for column, value in (
+        (a.site, site),
+        (a.record_type, record_type),
+        (a.record_id, record_id),
+        (a.actor, actor),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    return query
+
+
+def timeline_query(site: str, sample_codes: list[str], extra_ids: list[str]) -> Select[Any]:
+    """Every audit entry about these samples, their results (`<sample>-R<n>`) and extra ids."""
+    a = t.audit_entries.c
+    about = [a.record_id.in_(sample_codes + extra_ids)]
+    about += [a.record_id.like(f"{code}-R%") for code in sample_codes]
+    return select(t.audit_entries).where(a.site == site, or_(*about)).order_by(a.seq)
+
+
+def iter_audit(session: Session, batch_size: int = 2000) -> Iterator[AuditEntry]:
+    """The whole chain in sequence order, streamed."""
+    result = session.execute(
+        select(t.audit_entries).order_by(t.audit_entries.c.seq),
+        execution_options={"yield_per": batch_size},
+    )
+    try:
+        yield from (_entry(r) for r in result.mappings())
+    finally:
+        result.close()  # a reader that stops early (a broken chain) must not leak the cursor
+
+
+def _entry(r: Any) -> AuditEntry:
+    """One stored row as a sealed entry."""
+    draft = AuditDraft(
+        actor=r["actor"],
+        actor_kind=r["actor_kind"],
+        action=r["action"],
+        record_type=r["record_type"],
+        record_id=r["record_id"],
+        at=r["at"],
+        before=r["before"],
+        after=r["after"],
+        reason=r["reason"],
+        payload_hash=r["payload_hash"],
+        correlation_id=r["correlation_id"],
+        site=r["site"],
+    )
+    return AuditEntry(r["seq"], draft, r["prev_hash"], r["hash"])

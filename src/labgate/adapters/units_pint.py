@@ -1,0 +1,48 @@
+"""Unit conversion with pint over the unit dictionary's expressions, in exact Decimal arithmetic."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+import pint
+
+from labgate.domain.errors import UnitError
+
+_registry: Any = pint.UnitRegistry(non_int_type=Decimal)
+
+
+class PintUnitConverter:
+    """Converts unit codes via their pint expressions from the unit dictionary."""
+
+    def __init__(self, expressions: Mapping[str, str]) -> None:
+        self._expressions = dict(expressions)
+
+    def factor(self, from_unit: str, to_unit: str) -> Decimal:
+        """The exact factor from one dictionary unit to another."""
+        source, target = self._expression(from_unit, "unit"), self._expression(to_unit, "unit")
+        if from_unit == to_unit:
+            return Decimal(1)
+        try:
+            magnitude = _registry.Quantity(Decimal(1), source).to(target).magnitude
+        except pint.errors.DimensionalityError:
+            raise UnitError(
+                f"A value in {from_unit} cannot be converted to {to_unit}: "
+                "they measure different quantities.",
+                reason="unit.unconvertible",
+                field="unit",
+            ) from None
+        # Plain notation (10, not 1E+1): the factor is recorded on the result and read by people.
+        return Decimal(format(Decimal(magnitude).normalize(), "f"))
+
+    def _expression(self, code: str, field: str) -> str:
+        try:
+            return self._expressions[code]
+        except KeyError:
+            known = ", ".join(sorted(self._expressions)) or "none"
+            raise UnitError(
+                f"Unit {code!r} is not in the unit dictionary (known: {known}).",
+                reason="unit.unknown",
+                field=field,
+            ) from None

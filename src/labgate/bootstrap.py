@@ -1,0 +1,47 @@
+"""Wiring: builds the real store, clock and converter unless a test passes its own."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from labgate.adapters.store.engine import make_engine
+from labgate.adapters.store.mapping import start_mappers
+from labgate.adapters.store.uow import SqlUnitOfWork
+from labgate.adapters.units_pint import PintUnitConverter
+from labgate.compliance.clock import Clock, SystemClock
+from labgate.config import Settings
+from labgate.service.deps import Deps
+from labgate.service.messagebus import MessageBus
+from labgate.service.unit_of_work import UnitOfWork
+
+
+@dataclass
+class Hub:
+    """One running labgate: settings, store, bus."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    bus: MessageBus
+    uow_factory: Callable[[], UnitOfWork]
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.engine.dispose()
+
+
+def bootstrap(settings: Settings, clock: Clock | None = None, engine: Engine | None = None) -> Hub:
+    """Build a hub; nothing connects until first use."""
+    start_mappers()
+    engine = engine or make_engine(settings.database_url)
+    sessions = sessionmaker(bind=engine, expire_on_commit=False)
+
+    def uow_factory() -> UnitOfWork:
+        return SqlUnitOfWork(sessions, external_lims=settings.external_lims)
+
+    deps = Deps(clock or SystemClock(), PintUnitConverter, settings.lockout_after)
+    return Hub(settings, engine, sessions, MessageBus(uow_factory, deps), uow_factory)

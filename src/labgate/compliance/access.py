@@ -1,0 +1,116 @@
+"""People, system accounts, roles and the permission matrix (21 CFR 11.10(d), (g); Annex 11 §12)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from labgate.domain.errors import Forbidden, Unauthenticated
+
+
+class Role(StrEnum):
+    """Roles a person or system account can hold."""
+
+    QC_ANALYST = "qc_analyst"
+    QC_REVIEWER = "qc_reviewer"
+    QA = "qa"
+    PRODUCTION = "production"
+    INTEGRATION_ADMIN = "integration_admin"
+    AUDITOR = "auditor"
+    MES_SYSTEM = "mes_system"
+    LIMS_SYSTEM = "lims_system"
+
+
+class Permission(StrEnum):
+    """Actions the server checks; each route declares exactly one."""
+
+    READ = "read"
+    REQUEST_SAMPLE = "request_sample"
+    REGISTER_SAMPLE = "register_sample"
+    CANCEL_SAMPLE = "cancel_sample"
+    ENTER_RESULT = "enter_result"
+    POST_REVIEWED_RESULT = "post_reviewed_result"
+    APPROVE_RESULT = "approve_result"
+    INVALIDATE_RESULT = "invalidate_result"
+    MANAGE_MASTERDATA = "manage_masterdata"
+    APPROVE_SPEC = "approve_spec"
+    MANAGE_USERS = "manage_users"
+    RELEASE_BATCH = "release_batch"
+    READ_AUDIT = "read_audit"
+    READ_OUTBOX = "read_outbox"
+
+
+class BadCredentials(Unauthenticated):
+    """A wrong user id or password: it counts towards the account's lockout (11.300(d))."""
+
+    default_reason = "auth.bad_credentials"
+
+    def __init__(self, message: str, *, username: str, reason: str | None = None):
+        super().__init__(message, reason=reason, field="password")
+        self.username = username
+
+
+P = Permission
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.QC_ANALYST: frozenset({P.READ, P.REGISTER_SAMPLE, P.ENTER_RESULT, P.CANCEL_SAMPLE}),
+    Role.QC_REVIEWER: frozenset({P.READ, P.APPROVE_RESULT, P.INVALIDATE_RESULT}),
+    Role.QA: frozenset(
+        {
+            P.READ,
+            P.APPROVE_SPEC,
+            P.INVALIDATE_RESULT,
+            P.CANCEL_SAMPLE,
+            P.RELEASE_BATCH,
+            P.READ_AUDIT,
+            P.READ_OUTBOX,
+        }
+    ),
+    Role.PRODUCTION: frozenset({P.READ, P.REQUEST_SAMPLE, P.CANCEL_SAMPLE}),
+    Role.INTEGRATION_ADMIN: frozenset(
+        {P.READ, P.MANAGE_MASTERDATA, P.MANAGE_USERS, P.READ_AUDIT, P.READ_OUTBOX}
+    ),
+    # Read-only, including the trail: an inspector sees everything and changes nothing.
+    Role.AUDITOR: frozenset({P.READ, P.READ_AUDIT, P.READ_OUTBOX}),
+    Role.MES_SYSTEM: frozenset({P.READ, P.REQUEST_SAMPLE, P.CANCEL_SAMPLE, P.READ_OUTBOX}),
+    Role.LIMS_SYSTEM: frozenset(
+        {P.READ, P.REGISTER_SAMPLE, P.ENTER_RESULT, P.POST_REVIEWED_RESULT, P.INVALIDATE_RESULT}
+    ),
+}
+SYSTEM_ROLES = frozenset({Role.MES_SYSTEM, Role.LIMS_SYSTEM})
+
+
+@dataclass
+class Account:
+    """A person or a system account. Never deleted or renamed (11.100(a)): deactivated instead."""
+
+    username: str
+    printed_name: str
+    roles: list[str] = field(default_factory=list)
+    kind: str = "person"
+    password_hash: str | None = None
+    api_key_hash: str | None = None
+    active: bool = True
+    failed_attempts: int = 0
+    locked_at: datetime | None = None
+
+    @property
+    def role_set(self) -> frozenset[Role]:
+        """The roles, as enums."""
+        return frozenset(Role(r) for r in self.roles)
+
+    def permissions(self) -> frozenset[Permission]:
+        """Everything the account's roles allow."""
+        return frozenset(p for r in self.role_set for p in ROLE_PERMISSIONS[r])
+
+    def require(self, permission: Permission) -> None:
+        """Raise Forbidden unless one of the roles grants `permission`."""
+        if not self.active:
+            raise Forbidden(f"Account {self.username} is deactivated.", reason="auth.inactive")
+        if permission not in self.permissions():
+            roles = ", ".join(sorted(self.roles)) or "no role"
+            raise Forbidden(
+                f"{self.username} ({roles}) lacks the {permission.value} permission.",
+                reason="access.missing_permission",
+                field=permission.value,
+            )

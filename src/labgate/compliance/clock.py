@@ -1,0 +1,50 @@
+"""The trusted clock: every timestamp in labgate comes from one injected source, in UTC."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """Tells the time, always timezone-aware UTC."""
+
+    def now(self) -> datetime:
+        """The current UTC time."""
+        ...
+
+
+class SystemClock:
+    """The host's clock (kept honest by NTP on a plant server)."""
+
+    def now(self) -> datetime:
+        """The current UTC time."""
+        return datetime.now(UTC)
+
+
+class ManualClock:
+    """A clock that only moves when told: for tests and replays."""
+
+    def __init__(self, start: datetime) -> None:
+        self._now = start
+
+    def now(self) -> datetime:
+        """The time the clock was last set to."""
+        return self._now
+
+    def advance(self, **delta: float) -> datetime:
+        """Move forward by a timedelta's keyword arguments."""
+        self._now += timedelta(**delta)
+        return self._now
+
+
+def as_utc(moment: datetime) -> datetime:
+    """Aware UTC; naive datetimes (as SQLite returns them) are taken as UTC."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def iso_utc(moment: datetime) -> str:
+    """`2026-11-25T10:00:00.000000Z`: one fixed form, so hashes never depend on formatting."""
+    return as_utc(moment).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

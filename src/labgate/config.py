@@ -1,0 +1,47 @@
+"""Settings from LABGATE_* environment variables; demo secrets are refused outside demo mode."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEMO_TOKEN_SECRET = "demo-only-token-secret-not-for-production-use"
+
+
+class Settings(BaseSettings):
+    """Every setting labgate reads; the README's table lists them."""
+
+    model_config = SettingsConfigDict(env_prefix="LABGATE_", extra="ignore")
+
+    database_url: str = Field(
+        "sqlite:///./var/labgate.db", description="SQLAlchemy URL: SQLite file or PostgreSQL."
+    )
+    demo: bool = Field(False, description="Demo mode: demo accounts and the demo token secret.")
+    token_secret: SecretStr | None = Field(
+        None, description="Secret that signs access tokens (at least 32 characters)."
+    )
+    token_minutes: int = Field(30, ge=1, description="Access token lifetime in minutes.")
+    lockout_after: int = Field(5, ge=1, description="Failed sign-ins or signatures before lockout.")
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body accepted.")
+    external_lims: bool = Field(
+        False, description="An external LIMS registers samples (else the native lab module)."
+    )
+    host: str = Field("127.0.0.1", description="Address `labgate serve` listens on.")
+    port: int = Field(8000, description="Port `labgate serve` listens on.")
+
+    @model_validator(mode="after")
+    def _secrets_fit_the_mode(self) -> Settings:
+        secret = self.token_secret.get_secret_value() if self.token_secret else None
+        if secret == DEMO_TOKEN_SECRET and not self.demo:
+            raise ValueError("The demo token secret is refused outside demo mode (LABGATE_DEMO).")
+        if secret is not None and len(secret) < 32:
+            raise ValueError("LABGATE_TOKEN_SECRET needs at least 32 characters.")
+        return self
+
+    def signing_secret(self) -> str:
+        """The token secret; demo mode falls back to the demo secret, production must set one."""
+        if self.token_secret is not None:
+            return self.token_secret.get_secret_value()
+        if self.demo:
+            return DEMO_TOKEN_SECRET
+        raise ValueError("Set LABGATE_TOKEN_SECRET (32+ characters), or run in demo mode.")

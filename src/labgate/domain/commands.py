@@ -1,0 +1,169 @@
+"""Commands: imperative, frozen, carrying who asks and the trace they belong to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Context:
+    """Who is acting, as what kind of account, under which correlation id."""
+
+    actor: str
+    actor_kind: str = "person"
+    correlation_id: str | None = None
+    payload_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class SignatureInput:
+    """Both signature components re-entered at signing (21 CFR 11.200(a)), and the meaning."""
+
+    username: str
+    password: str
+    meaning: str
+
+
+@dataclass(frozen=True)
+class Command:
+    """Base of every command."""
+
+    ctx: Context
+
+
+@dataclass(frozen=True)
+class ImportMasterData(Command):
+    """Load or update master data from one document (YAML or JSON), under change control."""
+
+    document: dict[str, Any]
+    reason: str
+
+
+@dataclass(frozen=True)
+class ApproveSpecVersion(Command):
+    """QA approves a specification version with an e-signature."""
+
+    site: str
+    specification: str
+    version: int
+    signature: SignatureInput
+
+
+@dataclass(frozen=True)
+class MakeSpecVersionEffective(Command):
+    """Put an approved specification version in force from a date."""
+
+    site: str
+    specification: str
+    version: int
+    effective_from: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
+class RequestSample(Command):
+    """The MES asks for a sample from a step (guide §05, step 1)."""
+
+    site: str
+    mes_request_id: str | None
+    product: str
+    sampled_at: datetime
+    batch: str | None = None
+    lot: str | None = None
+    equipment: str | None = None
+    sampling_point: str | None = None
+    container: str | None = None
+    characteristics: tuple[str, ...] = ()
+    register_now: bool = False
+
+
+@dataclass(frozen=True)
+class RegisterSample(Command):
+    """The lab has the sample (guide §05, step 2)."""
+
+    site: str
+    sample: str
+    lims_sample_id: str | None = None
+
+
+@dataclass(frozen=True)
+class CancelSample(Command):
+    """Cancel a sample, with a reason."""
+
+    site: str
+    sample: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class RecordResult(Command):
+    """A result from the lab, as reported: preliminary, or already reviewed in an external LIMS."""
+
+    site: str
+    sample: str
+    test_code: str
+    value: str
+    unit: str | None
+    method_version: str
+    analyst: str
+    retest_of: str | None = None
+    reviewer: str | None = None
+    approved_at: datetime | None = None
+    lims_status: str = "preliminary"
+
+
+@dataclass(frozen=True)
+class ApproveResult(Command):
+    """A reviewer approves a result with an e-signature (native lab)."""
+
+    site: str
+    result: str
+    signature: SignatureInput
+
+
+@dataclass(frozen=True)
+class InvalidateResult(Command):
+    """Invalidate a result, with a reason; an e-signature for people, none for a LIMS account."""
+
+    site: str
+    result: str
+    reason: str
+    signature: SignatureInput | None = None
+
+
+@dataclass(frozen=True)
+class CreateAccount(Command):
+    """Create a person or a system account."""
+
+    username: str
+    printed_name: str
+    roles: tuple[str, ...]
+    password: str | None = None
+    kind: str = "person"
+    api_key: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class ReleaseBatch(Command):
+    """QA releases a batch with an e-signature, only on approved, accepted results."""
+
+    site: str
+    batch: str
+    signature: SignatureInput
+
+
+@dataclass(frozen=True)
+class SignIn(Command):
+    """A person signs in with user id and password."""
+
+    username: str
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class RecordResults(Command):
+    """Many results in one transaction (a file pack or a LIMS batch): all or none."""
+
+    results: tuple[RecordResult, ...]

@@ -1,0 +1,111 @@
+"""Every failure labgate reports, one class per kind, each with a stable reason code.
+
+    LabgateError                    reason, field, message; the root of everything below
+    ├── InvalidInput                a value breaks a rule where data enters (422)
+    │   ├── MalformedNumber         text that is not a decimal number
+    │   ├── InvalidLimit            a limit expression that cannot be parsed
+    │   ├── UnitError               unknown unit, or one that cannot be converted
+    │   └── MethodVersionMismatch   a result under another method version than planned
+    ├── NotFound                    a business key that names nothing (404)
+    ├── Conflict                    the request clashes with the record's state (409)
+    │   ├── InvalidTransition       a lifecycle move the transition table forbids
+    │   └── DuplicateKey            a business key that already exists
+    ├── Forbidden                   authenticated, but not allowed (403)
+    │   └── SegregationOfDuties     the same person in two roles that must differ
+    └── Unauthenticated             no identity, bad credentials, locked, expired (401)
+
+The reason code (``result.malformed_number``) is the contract other systems rely on: messages may
+be reworded, codes never change.
+"""
+
+from __future__ import annotations
+
+
+class LabgateError(Exception):
+    """Root of labgate's errors: a sentence, a stable reason code and the field at fault."""
+
+    status = 400
+    default_reason = "labgate.error"
+
+    def __init__(self, message: str, *, reason: str | None = None, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.reason = reason or self.default_reason
+        self.field = field
+
+
+class InvalidInput(LabgateError):
+    """A value breaks a rule where it enters labgate."""
+
+    status = 422
+    default_reason = "input.invalid"
+
+
+class MalformedNumber(InvalidInput):
+    """Text that should be a decimal number and is not."""
+
+    default_reason = "number.malformed"
+
+
+class InvalidLimit(InvalidInput):
+    """A limit expression labgate cannot read."""
+
+    default_reason = "limit.invalid"
+
+
+class UnitError(InvalidInput):
+    """A unit that is unknown, or cannot be converted to the canonical unit."""
+
+    default_reason = "unit.unknown"
+
+
+class MethodVersionMismatch(InvalidInput):
+    """A result measured under a method version other than the one planned: no silent upgrades."""
+
+    default_reason = "result.method_version_mismatch"
+
+
+class NotFound(LabgateError):
+    """A business key that names nothing in this site."""
+
+    status = 404
+    default_reason = "reference.unknown"
+
+
+class Conflict(LabgateError):
+    """The request clashes with the current state of a record."""
+
+    status = 409
+    default_reason = "state.conflict"
+
+
+class InvalidTransition(Conflict):
+    """A lifecycle move that the transition table does not allow."""
+
+    default_reason = "lifecycle.invalid_transition"
+
+
+class DuplicateKey(Conflict):
+    """A business key that already exists in this site."""
+
+    default_reason = "key.duplicate"
+
+
+class Forbidden(LabgateError):
+    """The caller is known but lacks the permission."""
+
+    status = 403
+    default_reason = "access.forbidden"
+
+
+class SegregationOfDuties(Forbidden):
+    """The same person in two roles that must be held by different people."""
+
+    default_reason = "access.segregation_of_duties"
+
+
+class Unauthenticated(LabgateError):
+    """No identity, bad credentials, a locked account or an expired token."""
+
+    status = 401
+    default_reason = "auth.unauthenticated"

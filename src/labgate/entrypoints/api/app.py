@@ -1,0 +1,63 @@
+"""The FastAPI application: routes, problem+json, offline docs, and the schema check."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Scope
+from swagger_ui_bundle import swagger_ui_path
+
+import labgate
+from labgate.adapters.store.migrate import require_current_schema
+from labgate.bootstrap import Hub, bootstrap
+from labgate.config import Settings
+from labgate.entrypoints.api import problems
+from labgate.entrypoints.api.middleware import BodyLimit, BodyTooLarge, CorrelationId
+from labgate.entrypoints.api.routes import access, lab, masterdata, records
+
+
+def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
+    """Build the app; refuses a database whose schema is behind (SchemaBehind names the fix)."""
+    hub = hub or bootstrap(settings)
+    require_current_schema(hub.engine)
+    app = FastAPI(
+        title="labgate",
+        version=labgate.__version__,
+        summary="MES ↔ LIMS integration hub: reviewed-result gating under Part 11 / Annex 11.",
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.hub = hub
+    problems.install(app)
+    for router in (access.router, lab.router, masterdata.router, records.router):
+        app.include_router(router)
+    _offline_docs(app)
+
+    async def refuse_large(scope: Scope, error: BodyTooLarge) -> ASGIApp:
+        async def no_body() -> dict[str, object]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        scope["app"] = app
+        return await problems.on_labgate_error(Request(scope, no_body), error)
+
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, refuse=refuse_large)
+    app.add_middleware(CorrelationId)
+    return app
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """/docs served entirely by labgate: plant networks are often closed to the internet."""
+    app.mount("/static/swagger", StaticFiles(directory=swagger_ui_path), name="swagger")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="labgate API",
+            swagger_js_url="/static/swagger/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger/swagger-ui.css",
+            swagger_favicon_url="/static/swagger/favicon-32x32.png",
+            oauth2_redirect_url=None,
+        )

@@ -1,0 +1,94 @@
+"""Who is calling: OAuth2 password-flow bearer tokens for people, API keys for system accounts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
+from joserfc import jwt
+from joserfc.errors import ExpiredTokenError, JoseError
+from joserfc.jwk import OctKey
+from sqlalchemy import select
+
+from labgate.bootstrap import Hub
+from labgate.compliance.access import Account, Permission
+from labgate.compliance.passwords import hash_api_key
+from labgate.domain.errors import Unauthenticated
+
+bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/token", auto_error=False)
+api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
+
+
+def hub_of(request: Request) -> Hub:
+    """The hub the app was built with."""
+    hub: Hub = request.app.state.hub
+    return hub
+
+
+def issue_token(hub: Hub, account: Account) -> str:
+    """A signed access token for a person, valid for the configured minutes."""
+    now = hub.bus.deps.clock.now()
+    expires = now + timedelta(minutes=hub.settings.token_minutes)
+    claims = {"sub": account.username, "iat": int(now.timestamp()), "exp": int(expires.timestamp())}
+    return jwt.encode({"alg": "HS256"}, claims, _key(hub))
+
+
+def _key(hub: Hub) -> OctKey:
+    return OctKey.import_key(hub.settings.signing_secret())
+
+
+def _username_from_token(hub: Hub, token: str) -> str:
+    try:
+        decoded = jwt.decode(token, _key(hub), algorithms=["HS256"])
+        now = int(hub.bus.deps.clock.now().timestamp())
+        jwt.JWTClaimsRegistry(
+            now=now, leeway=0, exp={"essential": True}, sub={"essential": True}
+        ).validate(decoded.claims)
+    except ExpiredTokenError:
+        raise Unauthenticated(
+            "The access token has expired; sign in again.", reason="auth.token_expired"
+        ) from None
+    except (JoseError, ValueError):
+        raise Unauthenticated(
+            "The access token is not valid.", reason="auth.token_invalid"
+        ) from None
+    return str(decoded.claims["sub"])
+
+
+def current_account(
+    request: Request,
+    token: Annotated[str | None, Depends(bearer)],
+    api_key: Annotated[str | None, Depends(api_key_header)],
+) -> Account:
+    """The authenticated account, from a bearer token or an API key; 401 otherwise."""
+    hub = hub_of(request)
+    with hub.sessions() as session:
+        if api_key:
+            query = select(Account).filter_by(api_key_hash=hash_api_key(api_key), kind="system")
+            reason = "auth.bad_api_key"
+        elif token:
+            query = select(Account).filter_by(username=_username_from_token(hub, token))
+            reason = "auth.token_invalid"
+        else:
+            raise Unauthenticated(
+                "Sign in (Authorization: Bearer) or send an API key (X-API-Key).",
+                reason="auth.missing",
+            )
+        account = session.scalars(query).one_or_none()
+    if account is None or not account.active or account.locked_at is not None:
+        raise Unauthenticated("Unknown, locked or deactivated account.", reason=reason)
+    request.state.actor = account
+    return account
+
+
+def require(permission: Permission) -> Callable[..., Account]:
+    """A dependency that admits only accounts holding `permission`."""
+
+    def dependency(account: Annotated[Account, Depends(current_account)]) -> Account:
+        account.require(permission)
+        return account
+
+    return dependency

@@ -1,0 +1,1 @@
+"""Route modules, one per area; each route declares its one permission."""

@@ -1,0 +1,226 @@
+"""Samples, results and batches: the MES side, the LIMS side and the native lab."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from sqlalchemy import select
+
+from labgate.adapters.store import views
+from labgate.compliance.access import Account, Permission
+from labgate.domain import commands as c
+from labgate.domain.errors import NotFound
+from labgate.domain.samples import Sample
+from labgate.entrypoints.api.auth import hub_of, require
+from labgate.entrypoints.api.problems import request_context
+from labgate.entrypoints.api.schemas import (
+    InvalidationIn,
+    NativeSampleIn,
+    ReasonIn,
+    RegistrationIn,
+    ResultIn,
+    ReviewedResultIn,
+    SampleRequestIn,
+    SignedIn,
+)
+
+router = APIRouter(prefix="/api/v1/sites/{site}", tags=["samples and results"])
+
+
+def allowed(permission: Permission) -> Any:
+    """Shorthand for a route's one permission."""
+    return Depends(require(permission))
+
+
+def _sample(request: Request, site: str, code: str) -> dict[str, Any]:
+    with hub_of(request).sessions() as session:
+        return views.sample_view(session, site, code)
+
+
+@router.post("/sample-requests", status_code=201, summary="MES: request a sample")
+async def request_sample(
+    request: Request,
+    response: Response,
+    site: str,
+    body: SampleRequestIn,
+    _: Account = allowed(Permission.REQUEST_SAMPLE),
+) -> dict[str, Any]:
+    """Bind the spec in force at sampling time; a re-sent request id returns the same sample."""
+    with hub_of(request).sessions() as session:
+        known = session.scalars(
+            select(Sample).filter_by(site=site, mes_request_id=body.mes_request_id)
+        ).one_or_none()
+    command = c.RequestSample(
+        await request_context(request),
+        site,
+        register_now=False,
+        characteristics=tuple(body.characteristics),
+        **body.model_dump(exclude={"characteristics"}),
+    )
+    code = hub_of(request).bus.handle(command)
+    if known is not None:
+        response.status_code = 200
+    return _sample(request, site, code)
+
+
+@router.get("/sample-requests/{mes_request_id}", summary="A sample by the MES's request id")
+def sample_by_request(
+    request: Request, site: str, mes_request_id: str, _: Account = allowed(Permission.READ)
+) -> dict[str, Any]:
+    """The sample made for an MES request."""
+    with hub_of(request).sessions() as session:
+        sample = session.scalars(
+            select(Sample).filter_by(site=site, mes_request_id=mes_request_id)
+        ).one_or_none()
+        if sample is None:
+            raise NotFound(
+                f"No sample for MES request {mes_request_id} in site {site}.",
+                reason="sample_request.unknown",
+                field="mes_request_id",
+            )
+        return views.sample_view(session, site, sample.code)
+
+
+@router.post("/samples", status_code=201, summary="Native lab: register a sample")
+async def register_native_sample(
+    request: Request,
+    site: str,
+    body: NativeSampleIn,
+    _: Account = allowed(Permission.REGISTER_SAMPLE),
+) -> dict[str, Any]:
+    """A sample taken and registered inside labgate, with no MES request."""
+    command = c.RequestSample(
+        await request_context(request), site, None, register_now=True, **body.model_dump()
+    )
+    return _sample(request, site, hub_of(request).bus.handle(command))
+
+
+@router.get("/samples", summary="List samples")
+def list_samples(
+    request: Request,
+    site: str,
+    batch: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    _: Account = allowed(Permission.READ),
+) -> dict[str, Any]:
+    """Samples of a site, newest first, one page at a time."""
+    with hub_of(request).sessions() as session:
+        return views.page(session, views.samples_query(site, batch), limit, offset)
+
+
+@router.get("/samples/{sample}", summary="A sample with its tests, results and signatures")
+def get_sample(
+    request: Request, site: str, sample: str, _: Account = allowed(Permission.READ)
+) -> dict[str, Any]:
+    """Everything about one sample, signatures shown with printed name, time and meaning."""
+    return _sample(request, site, sample)
+
+
+@router.post("/samples/{sample}/registration", summary="Lab: acknowledge a sample")
+async def register_sample(
+    request: Request,
+    site: str,
+    sample: str,
+    body: RegistrationIn,
+    _: Account = allowed(Permission.REGISTER_SAMPLE),
+) -> dict[str, Any]:
+    """The lab has the sample; its ids go back to the MES."""
+    command = c.RegisterSample(await request_context(request), site, sample, body.lims_sample_id)
+    return _sample(request, site, hub_of(request).bus.handle(command))
+
+
+@router.post("/samples/{sample}/cancellation", summary="Cancel a sample")
+async def cancel_sample(
+    request: Request,
+    site: str,
+    sample: str,
+    body: ReasonIn,
+    _: Account = allowed(Permission.CANCEL_SAMPLE),
+) -> dict[str, Any]:
+    """Cancel with a reason; nothing is deleted."""
+    command = c.CancelSample(await request_context(request), site, sample, body.reason)
+    return _sample(request, site, hub_of(request).bus.handle(command))
+
+
+@router.post("/results", status_code=201, summary="Lab: report a preliminary result")
+async def record_result(
+    request: Request, site: str, body: ResultIn, _: Account = allowed(Permission.ENTER_RESULT)
+) -> dict[str, Any]:
+    """Stored, converted, rounded and evaluated; the MES sees Pending until review."""
+    command = c.RecordResult(await request_context(request), site, **body.model_dump())
+    hub_of(request).bus.handle(command)
+    return _sample(request, site, body.sample)
+
+
+@router.post("/results/reviewed", status_code=201, summary="LIMS: report a reviewed result")
+async def record_reviewed_result(
+    request: Request,
+    site: str,
+    body: ReviewedResultIn,
+    _: Account = allowed(Permission.POST_REVIEWED_RESULT),
+) -> dict[str, Any]:
+    """A result approved in the external LIMS, with its reviewer and approval time."""
+    command = c.RecordResult(
+        await request_context(request), site, lims_status="approved", **body.model_dump()
+    )
+    hub_of(request).bus.handle(command)
+    return _sample(request, site, body.sample)
+
+
+@router.post("/results/{result}/approval", summary="Native lab: approve with e-signature")
+async def approve_result(
+    request: Request,
+    site: str,
+    result: str,
+    body: SignedIn,
+    _: Account = allowed(Permission.APPROVE_RESULT),
+) -> dict[str, Any]:
+    """The reviewer re-enters user id and password; the reviewer is never the analyst."""
+    command = c.ApproveResult(
+        await request_context(request), site, result, body.signature.to_input()
+    )
+    hub_of(request).bus.handle(command)
+    return _sample(request, site, result.rpartition("-R")[0])
+
+
+@router.post("/results/{result}/invalidation", summary="Invalidate a result")
+async def invalidate_result(
+    request: Request,
+    site: str,
+    result: str,
+    body: InvalidationIn,
+    _: Account = allowed(Permission.INVALIDATE_RESULT),
+) -> dict[str, Any]:
+    """The result is kept, marked invalidated, and superseded by its retest."""
+    signature = body.signature.to_input() if body.signature else None
+    command = c.InvalidateResult(
+        await request_context(request), site, result, body.reason, signature
+    )
+    hub_of(request).bus.handle(command)
+    return _sample(request, site, result.rpartition("-R")[0])
+
+
+@router.get("/batches/{batch}", summary="A batch and the MES status of its samples")
+def get_batch(
+    request: Request, site: str, batch: str, _: Account = allowed(Permission.READ)
+) -> dict[str, Any]:
+    """Pending, Accepted or Rejected, from reviewed results only."""
+    with hub_of(request).sessions() as session:
+        return views.batch_view(session, site, batch)
+
+
+@router.post("/batches/{batch}/release", summary="QA: release a batch with e-signature")
+async def release_batch(
+    request: Request,
+    site: str,
+    batch: str,
+    body: SignedIn,
+    _: Account = allowed(Permission.RELEASE_BATCH),
+) -> dict[str, Any]:
+    """Refused while any result is preliminary, rejected or missing."""
+    command = c.ReleaseBatch(await request_context(request), site, batch, body.signature.to_input())
+    hub_of(request).bus.handle(command)
+    with hub_of(request).sessions() as session:
+        return views.batch_view(session, site, batch)

@@ -1,0 +1,97 @@
+"""The evidence: the outbox, the audit trail, one sample's or batch's timeline, chain checks."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from sqlalchemy import select
+
+from labgate.adapters.store import views
+from labgate.compliance.access import Account, Permission
+from labgate.compliance.audit import verify_chain
+from labgate.domain.samples import Sample
+from labgate.entrypoints.api.auth import hub_of
+from labgate.entrypoints.api.routes.lab import allowed
+
+router = APIRouter(prefix="/api/v1", tags=["evidence"])
+Limit = Annotated[int, Query(ge=1, le=1000)]
+Offset = Annotated[int, Query(ge=0)]
+
+
+@router.get("/outbox", summary="Messages owed to the MES and the LIMS, in order")
+def outbox(
+    request: Request,
+    site: str | None = None,
+    destination: str | None = None,
+    after_id: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 100,
+    _: Account = allowed(Permission.READ_OUTBOX),
+) -> dict[str, Any]:
+    """Outbox rows after `after_id`, oldest first."""
+    with hub_of(request).sessions() as session:
+        return views.page(session, views.outbox_query(site, destination, after_id), limit, 0)
+
+
+@router.get("/audit", summary="Audit trail entries")
+def audit(
+    request: Request,
+    site: str | None = None,
+    record_type: str | None = None,
+    record_id: str | None = None,
+    actor: str | None = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+    _: Account = allowed(Permission.READ_AUDIT),
+) -> dict[str, Any]:
+    """Entries in chain order, filtered."""
+    query = views.audit_query(site, record_type, record_id, actor)
+    with hub_of(request).sessions() as session:
+        return views.page(session, query, limit, offset)
+
+
+@router.get("/audit/verify", summary="Verify the whole hash chain")
+def audit_verify(request: Request, _: Account = allowed(Permission.READ_AUDIT)) -> dict[str, Any]:
+    """Recompute every entry's hash and link; name the first broken entry."""
+    with hub_of(request).sessions() as session:
+        report = verify_chain(views.iter_audit(session))
+    return {
+        "ok": report.ok,
+        "checked": report.checked,
+        "first_broken": report.first_broken,
+        "problem": report.problem,
+    }
+
+
+@router.get("/sites/{site}/samples/{sample}/timeline", summary="One sample's whole history")
+def sample_timeline(
+    request: Request,
+    site: str,
+    sample: str,
+    limit: Limit = 500,
+    offset: Offset = 0,
+    _: Account = allowed(Permission.READ_AUDIT),
+) -> dict[str, Any]:
+    """Every audit entry about the sample and its results, in order."""
+    with hub_of(request).sessions() as session:
+        found = views.get_sample(session, site, sample)
+        extra = [found.mes_request_id] if found.mes_request_id else []
+        return views.page(session, views.timeline_query(site, [sample], extra), limit, offset)
+
+
+@router.get("/sites/{site}/batches/{batch}/timeline", summary="One batch's whole history")
+def batch_timeline(
+    request: Request,
+    site: str,
+    batch: str,
+    limit: Limit = 500,
+    offset: Offset = 0,
+    _: Account = allowed(Permission.READ_AUDIT),
+) -> dict[str, Any]:
+    """Every audit entry about the batch, its samples and their results, in order."""
+    with hub_of(request).sessions() as session:
+        views.batch_view(session, site, batch)  # NotFound for an unknown batch
+        samples = list(session.scalars(select(Sample).filter_by(site=site, batch=batch)))
+        codes = [s.code for s in samples]
+        extra = [batch] + [s.mes_request_id for s in samples if s.mes_request_id]
+        return views.page(session, views.timeline_query(site, codes, extra), limit, offset)

@@ -1,0 +1,129 @@
+"""Request bodies: required fields and types are checked here, where data enters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictStr
+
+from labgate.domain.commands import SignatureInput
+
+
+class Body(BaseModel):
+    """Unknown fields are refused rather than silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/%-]*$"
+
+
+def code(default: Any = ...) -> Any:
+    """A business key: short, no spaces, no control characters."""
+    return Field(default, min_length=1, max_length=64, pattern=CODE_PATTERN)
+
+
+class SignatureIn(Body):
+    """Both components, re-entered at signing, and what the signature means."""
+
+    username: StrictStr = Field(min_length=1)
+    password: StrictStr = Field(min_length=1, repr=False)
+    meaning: StrictStr
+
+    def to_input(self) -> SignatureInput:
+        """As the command carries it."""
+        return SignatureInput(self.username, self.password, self.meaning)
+
+
+class SampleRequestIn(Body):
+    """A sample request from the MES, by business keys."""
+
+    mes_request_id: StrictStr = code()
+    product: StrictStr = code()
+    sampled_at: AwareDatetime
+    batch: StrictStr | None = code(None)
+    lot: StrictStr | None = code(None)
+    equipment: StrictStr | None = code(None)
+    sampling_point: StrictStr | None = code(None)
+    container: StrictStr | None = Field(None, max_length=64)
+    characteristics: list[StrictStr] = []
+
+
+class NativeSampleIn(Body):
+    """A sample registered directly in labgate's own lab module."""
+
+    product: StrictStr = code()
+    sampled_at: AwareDatetime
+    batch: StrictStr | None = code(None)
+    lot: StrictStr | None = code(None)
+    equipment: StrictStr | None = code(None)
+    sampling_point: StrictStr | None = code(None)
+    container: StrictStr | None = Field(None, max_length=64)
+
+
+class RegistrationIn(Body):
+    """The lab's acknowledgement of a sample."""
+
+    lims_sample_id: StrictStr | None = Field(None, max_length=64)
+
+
+class ReasonIn(Body):
+    """A change that needs a reason."""
+
+    reason: StrictStr = Field(min_length=1, max_length=2000)
+
+
+class ResultIn(Body):
+    """A result as the lab reports it; the value is text, kept exactly as sent."""
+
+    sample: StrictStr = code()
+    test_code: StrictStr = code()
+    value: StrictStr = Field(min_length=1, max_length=200)
+    unit: StrictStr | None = Field(None, max_length=64)
+    method_version: StrictStr = code()
+    analyst: StrictStr = code()
+    retest_of: StrictStr | None = code(None)
+
+
+class ReviewedResultIn(ResultIn):
+    """A result already reviewed and approved in an external LIMS."""
+
+    reviewer: StrictStr = code()
+    approved_at: AwareDatetime
+
+
+class SignedIn(Body):
+    """An action confirmed with an e-signature."""
+
+    signature: SignatureIn
+
+
+class InvalidationIn(Body):
+    """Invalidation: a reason, and a signature when a person invalidates."""
+
+    reason: StrictStr = Field(min_length=1, max_length=2000)
+    signature: SignatureIn | None = None
+
+
+class EffectiveIn(Body):
+    """Put a specification version in force."""
+
+    effective_from: AwareDatetime
+    reason: StrictStr = Field(min_length=1, max_length=2000)
+
+
+class MasterDataIn(Body):
+    """A master-data document and the change-control reason for loading it."""
+
+    reason: StrictStr = Field(min_length=1, max_length=2000)
+    document: dict[str, Any]
+
+
+class AccountIn(Body):
+    """A new person or system account."""
+
+    username: StrictStr = code()
+    printed_name: StrictStr = Field(min_length=1, max_length=200)
+    roles: list[StrictStr]
+    kind: StrictStr = Field("person", pattern="^(person|system)$")
+    password: StrictStr | None = Field(None, repr=False)

@@ -1,0 +1,152 @@
+"""The demo plant: master data from demo/plant.yaml, one person per role, batches mid-flight.
+Passwords are random and printed once; nothing secret lives in the repository."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from decimal import Decimal
+from importlib.resources import files
+from typing import Any
+
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from labgate.bootstrap import Hub
+from labgate.compliance.access import Account
+from labgate.compliance.passwords import new_api_key
+from labgate.domain import commands as c
+from labgate.domain.limits import LimitKind, parse_limit
+from labgate.domain.samples import Sample
+
+PEOPLE = [
+    ("admin", "Ines Admin", "integration_admin"),
+    ("analyst", "Anna Analyst", "qc_analyst"),
+    ("reviewer", "Rolf Reviewer", "qc_reviewer"),
+    ("qa", "Quentin QA", "qa"),
+    ("production", "Paula Production", "production"),
+    ("auditor", "Otto Auditor", "auditor"),
+]
+SYSTEMS = [("mes", "Demo MES", "mes_system"), ("lims", "Demo LIMS", "lims_system")]
+
+
+def plant_document() -> dict[str, Any]:
+    """The demo plant's master data."""
+    text = files("labgate.demo").joinpath("plant.yaml").read_text(encoding="utf-8")
+    document: dict[str, Any] = yaml.safe_load(text)
+    return document
+
+
+def seed(hub: Hub, console: Console) -> dict[str, str]:
+    """Seed once; returns the credentials it printed (empty when already seeded)."""
+    with hub.uow_factory() as uow:
+        if uow.records.find(Account):
+            console.print("demo plant already seeded; credentials were printed when it was.")
+            return {}
+    credentials = _accounts(hub)
+    document = plant_document()
+    site = document["site"]["code"]
+    admin = c.Context("admin")
+    hub.bus.handle(c.ImportMasterData(admin, document, "demo plant (seed)"))
+    put_specs_in_force(hub, site, document, credentials["qa"])
+    _batches_mid_flight(hub, site, document, credentials)
+    table = Table("user id", "role", title="demo credentials (shown once)")
+    table.add_column("password / API key", overflow="fold")
+    for username, _, role in PEOPLE + SYSTEMS:
+        table.add_row(username, role, credentials[username])
+    console.print(table)
+    return credentials
+
+
+def _accounts(hub: Hub) -> dict[str, str]:
+    ctx, credentials = c.Context("cli:demo-seed", "system"), {}
+    for username, name, role in PEOPLE:
+        credentials[username] = secrets.token_urlsafe(12)
+        hub.bus.handle(c.CreateAccount(ctx, username, name, (role,), credentials[username]))
+    for username, name, role in SYSTEMS:
+        credentials[username] = new_api_key()
+        hub.bus.handle(
+            c.CreateAccount(ctx, username, name, (role,), None, "system", credentials[username])
+        )
+    return credentials
+
+
+def put_specs_in_force(hub: Hub, site: str, document: dict[str, Any], qa_password: str) -> None:
+    """Every spec: v1 effective 90 days ago, v2 (tightened) effective 10 days ago."""
+    ctx, now = c.Context("qa"), hub.bus.deps.clock.now()
+    signature = c.SignatureInput("qa", qa_password, "approved")
+    for spec in document.get("specifications", []):
+        for version in spec["versions"]:
+            number = int(version["version"])
+            hub.bus.handle(c.ApproveSpecVersion(ctx, site, spec["code"], number, signature))
+            start = now - timedelta(days=90 if number == 1 else 10)
+            hub.bus.handle(
+                c.MakeSpecVersionEffective(ctx, site, spec["code"], number, start, "demo: in force")
+            )
+
+
+def _batches_mid_flight(
+    hub: Hub, site: str, document: dict[str, Any], credentials: dict[str, str]
+) -> None:
+    """Batch 1 released, batch 2 rejected, batch 3 with preliminary results, batch 4 requested."""
+    points = {
+        p["code"]: proc
+        for proc in document.get("procedures", [])
+        for p in proc.get("sampling_points", [])
+    }
+    now = hub.bus.deps.clock.now()
+    for stage, batch in enumerate(document.get("batches", [])):
+        for code, proc in points.items():
+            if proc["code"] != batch["procedure"]:
+                continue
+            command = c.RequestSample(
+                c.Context("mes", "system"),
+                site,
+                f"MES-{batch['code']}-{code}",
+                batch["product"],
+                now - timedelta(hours=6 - stage),
+                batch=batch["code"],
+                sampling_point=code,
+            )
+            sample_code = hub.bus.handle(command)
+            if stage < 3:
+                _test(hub, site, sample_code, credentials, approve=stage < 2, fail=stage == 1)
+        if stage == 0:
+            signature = c.SignatureInput("qa", credentials["qa"], "released")
+            hub.bus.handle(c.ReleaseBatch(c.Context("qa"), site, batch["code"], signature))
+
+
+def _test(
+    hub: Hub, site: str, code: str, credentials: dict[str, str], *, approve: bool, fail: bool
+) -> None:
+    analyst, reviewer = c.Context("analyst"), c.Context("reviewer")
+    hub.bus.handle(c.RegisterSample(analyst, site, code, f"LIMS-{code}"))
+    with hub.uow_factory() as uow:
+        sample = uow.records.get(Sample, site=site, code=code)
+        assert sample is not None
+        planned = [(t.test_code, t.limit, t.unit, t.method_version) for t in sample.tests]
+    for index, (test_code, limit, unit, version) in enumerate(planned):
+        value = plausible_value(limit, out_of_spec=fail and index == 0)
+        result = hub.bus.handle(
+            c.RecordResult(analyst, site, code, test_code, value, unit, version, "analyst")
+        )
+        if approve:
+            signature = c.SignatureInput("reviewer", credentials["reviewer"], "approved")
+            hub.bus.handle(c.ApproveResult(reviewer, site, result, signature))
+
+
+def plausible_value(expression: str, out_of_spec: bool) -> str:
+    """A plausible reported value inside (or just outside) a limit."""
+    limit = parse_limit(expression)
+    if limit.kind is LimitKind.CONFORMS_TEXT:
+        return "Does not conform" if out_of_spec else (limit.text or "Conforms")
+    places = Decimal(1).scaleb(-(limit.places or 0))
+    low, high = limit.low, limit.high
+    if out_of_spec:
+        return str((low - 3 * places) if low is not None else (high or 0) + 3 * places)
+    if low is not None and high is not None:
+        return str(((low + high) / 2).quantize(places))
+    if low is not None:
+        return str(low + 2 * places)
+    return str(((high or Decimal(0)) / 2).quantize(places))

@@ -1,0 +1,212 @@
+"""The `labgate` command line: serve, migrate, manage users, load master data, check the trail."""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from labgate.adapters.store.migrate import SchemaBehind, upgrade
+from labgate.adapters.store.views import iter_audit
+from labgate.bootstrap import Hub, bootstrap
+from labgate.compliance.access import Account
+from labgate.compliance.audit import verify_chain
+from labgate.config import Settings
+from labgate.domain.commands import Context, CreateAccount, ImportMasterData
+from labgate.domain.errors import LabgateError
+from labgate.entrypoints.cli import audit_export, demo
+from labgate.entrypoints.cli.evaluate import evaluate
+
+app = typer.Typer(help="labgate: the MES ↔ LIMS integration hub.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+users_app = typer.Typer(help="People and system accounts.", no_args_is_help=True)
+masterdata_app = typer.Typer(help="Master data.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
+demo_app = typer.Typer(help="The demo plant.", no_args_is_help=True)
+for sub, name in (
+    (db_app, "db"),
+    (users_app, "users"),
+    (masterdata_app, "masterdata"),
+    (audit_app, "audit"),
+    (demo_app, "demo"),
+):
+    app.add_typer(sub, name=name)
+app.command("evaluate", help="Round and evaluate one value against a limit, as labgate does.")(
+    evaluate
+)
+console, errors = Console(), Console(stderr=True)
+
+
+def cli_context() -> Context:
+    """The operator at the server's console, attributable by OS account."""
+    return Context(actor=f"cli:{getpass.getuser()}", actor_kind="system")
+
+
+@contextmanager
+def open_hub(settings: Settings | None = None) -> Iterator[Hub]:
+    """A hub for one command, its connections closed afterwards."""
+    hub = bootstrap(settings or Settings())
+    try:
+        yield hub
+    finally:
+        hub.close()
+
+
+def fail(error: Exception, code: int = 1) -> typer.Exit:
+    """Print the sentence that names the problem, then exit non-zero."""
+    message = error.message if isinstance(error, LabgateError) else str(error)
+    reason = f" [{error.reason}]" if isinstance(error, LabgateError) else ""
+    errors.print(f"[red]error:[/red] {message}{reason}", highlight=False)
+    return typer.Exit(code)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+) -> None:
+    """Serve the REST API (and /docs) until stopped."""
+    import uvicorn
+
+    from labgate.entrypoints.api.app import create_app
+
+    settings = Settings()
+    try:
+        api = create_app(settings)
+    except SchemaBehind as error:
+        raise fail(error) from None
+    console.print(
+        f"labgate serving on http://{host or settings.host}:{port or settings.port} "
+        f"(docs at /docs, database {settings.database_url})"
+    )
+    uvicorn.run(api, host=host or settings.host, port=port or settings.port, log_level="info")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Bring the database schema up to date (creates the SQLite file if needed)."""
+    settings = Settings()
+    upgrade(settings.database_url)
+    console.print(f"database at {settings.database_url} is up to date")
+
+
+@users_app.command("create")
+def users_create(
+    username: str,
+    printed_name: Annotated[str, typer.Option("--name", help="Printed name on signatures.")],
+    role: Annotated[list[str], typer.Option(help="A role; repeat for several.")],
+    system: Annotated[bool, typer.Option(help="A system account (API key, no password).")] = False,
+) -> None:
+    """Create an account; a person is asked for a password, a system account gets an API key."""
+    from labgate.compliance.passwords import new_api_key
+
+    with open_hub() as hub:
+        api_key = new_api_key() if system else None
+        password = (
+            None if system else typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+        )
+        command = CreateAccount(
+            cli_context(),
+            username,
+            printed_name,
+            tuple(role),
+            password,
+            "system" if system else "person",
+            api_key,
+        )
+        try:
+            hub.bus.handle(command)
+        except LabgateError as error:
+            raise fail(error) from None
+        console.print(
+            f"created {username}" + (f"; API key (shown once): {api_key}" if api_key else "")
+        )
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """List every account (accounts are never deleted)."""
+    with open_hub() as hub:
+        table = Table("user id", "printed name", "kind", "roles", "state")
+        with hub.uow_factory() as uow:
+            for a in uow.records.find(Account):
+                state = "locked" if a.locked_at else ("active" if a.active else "inactive")
+                table.add_row(a.username, a.printed_name, a.kind, ", ".join(a.roles), state)
+        console.print(table)
+
+
+@masterdata_app.command("import")
+def masterdata_import(
+    file: Annotated[Path, typer.Argument(help="A YAML or JSON master-data document.")],
+    reason: Annotated[str, typer.Option(help="Change-control reason, e.g. a CR number.")],
+) -> None:
+    """Validate and load a master-data document."""
+    try:
+        document = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise fail(error, 2) from None
+    with open_hub() as hub:
+        try:
+            summary = hub.bus.handle(ImportMasterData(cli_context(), document, reason))
+        except LabgateError as error:
+            raise fail(error) from None
+        console.print(summary)
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check every entry's hash and link; name the first broken entry and exit 1 if any."""
+    with open_hub() as hub:
+        with hub.sessions() as session:
+            report = verify_chain(iter_audit(session))
+        if report.ok:
+            console.print(f"audit trail intact: {report.checked} entries verified")
+            return
+        errors.print(
+            f"audit trail BROKEN at entry {report.first_broken}: {report.problem} "
+            f"({report.checked} entries before it verified)"
+        )
+        raise typer.Exit(1)
+
+
+@audit_app.command("export")
+def audit_export_command(
+    out: Annotated[Path, typer.Option(help="Folder to write the export into.")],
+    readable: Annotated[str, typer.Option(help="Readable format: html or csv.")] = "html",
+) -> None:
+    """Write the whole trail as JSON lines (machine) and HTML or CSV (readable)."""
+    if readable not in ("html", "csv"):
+        errors.print("--readable must be html or csv.")
+        raise typer.Exit(2)
+    with open_hub() as hub:
+        with hub.sessions() as session:
+            written = audit_export.export(session, out, readable)
+        for path in written:
+            console.print(f"wrote {path}")
+
+
+@demo_app.command("seed")
+def demo_seed() -> None:
+    """Load the demo plant: master data, one person per role, batches mid-flight."""
+    settings = Settings()
+    if not settings.demo:
+        errors.print("The demo plant is seeded only in demo mode: set LABGATE_DEMO=1.")
+        raise typer.Exit(2)
+    with open_hub(settings) as hub:
+        demo.seed(hub, console)
+
+
+def main() -> None:
+    """Entry point for `python -m labgate`."""
+    app(prog_name="labgate")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""One module per group of use cases; HANDLERS in labgate.service.messagebus is the table."""

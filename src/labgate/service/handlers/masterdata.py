@@ -1,0 +1,189 @@
+"""Master data under change control: import by business key, export, spec approval and effect."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from labgate.compliance.access import Permission
+from labgate.compliance.canonical import to_jsonable
+from labgate.compliance.signatures import Meaning
+from labgate.domain.commands import (
+    ApproveSpecVersion,
+    Context,
+    ImportMasterData,
+    MakeSpecVersionEffective,
+)
+from labgate.domain.errors import InvalidInput
+from labgate.domain.masterdata import LimitLine, MethodVersion, Site, SpecVersion, Unit
+from labgate.service.deps import Deps
+from labgate.service.handlers.common import apply_signature, check_signature, must_get, record
+from labgate.service.masterdata_document import business_key, parse_document
+from labgate.service.masterdata_fields import Entry, MasterDataDocument
+from labgate.service.masterdata_plan import (
+    SECTION_RECORDS,
+    Change,
+    ImportSummary,
+    SectionCounts,
+    plan_import,
+)
+from labgate.service.masterdata_render import render_document
+from labgate.service.unit_of_work import UnitOfWork
+
+__all__ = [
+    "ImportSummary",
+    "SectionCounts",
+    "approve_spec_version",
+    "export_masterdata",
+    "import_masterdata",
+    "make_spec_effective",
+    "spec_content",
+]
+
+
+def import_masterdata(cmd: ImportMasterData, uow: UnitOfWork, deps: Deps) -> ImportSummary:
+    """Upsert a whole document under change control: every record of it, or none."""
+    reason = _required_reason(cmd.reason)
+    doc = parse_document(cmd.document)
+    with uow:
+        now = deps.clock.now()
+        changes, summary = plan_import(uow, doc)
+        # Everything is checked before the first write, so a refusal leaves nothing behind.
+        for change in changes:
+            _apply(uow, cmd.ctx, now, change, reason)
+        uow.commit()
+        return summary
+
+
+def _required_reason(reason: str | None) -> str:
+    if reason is None or not reason.strip():
+        raise InvalidInput(
+            "A change to governed master data needs a reason; say why it is made.",
+            reason="input.reason_required",
+            field="reason",
+        )
+    return reason.strip()
+
+
+def _apply(uow: UnitOfWork, ctx: Context, now: datetime, change: Change, reason: str) -> None:
+    """Write one change and its audit entry; an update keeps the stored object, so its id."""
+    _, record_type, governed = SECTION_RECORDS[change.section]
+    # A site is its own namespace; units are global and have none.
+    site = change.new.code if change.section == "site" else getattr(change.new, "site", None)
+    subject = (record_type, _record_id(change.new), site)
+    if change.existing is None:
+        uow.records.add(change.new)
+        record(uow, ctx, now, "masterdata.created", subject, after=change.new, reason=reason)
+        return
+    before = to_jsonable(change.existing)
+    for name in governed:
+        if name == "limits":
+            _rewrite_lines(change.existing.limits, change.new.limits)
+        else:
+            setattr(change.existing, name, getattr(change.new, name))
+    record(uow, ctx, now, "masterdata.updated", subject,
+           before=before, after=change.existing, reason=reason)  # fmt: skip
+
+
+def _rewrite_lines(stored: list[LimitLine], new: list[LimitLine]) -> None:
+    """Rewrite a draft's limit lines in place, then append: the store never deletes a line."""
+    for line, incoming in zip(stored, new, strict=False):  # never shorter: checked in the plan
+        line.test_code, line.limit = incoming.test_code, incoming.limit
+        line.alert, line.action = incoming.alert, incoming.action
+    stored.extend(new[len(stored) :])
+
+
+def _record_id(new: Any) -> str:
+    """The business key as the audit trail shows it."""
+    if isinstance(new, SpecVersion):
+        return new.ref
+    if isinstance(new, MethodVersion):
+        return f"{new.method} v{new.version}"
+    return "/".join("*" if part is None else str(part) for part in business_key(new))
+
+
+def export_masterdata(uow: UnitOfWork, site: str) -> dict[str, Any]:
+    """The site's master data as a document that re-imports with every record unchanged."""
+    with uow:
+        stored = must_get(uow, Site, "site", "site", code=site)
+        sections: dict[str, list[Entry[Any]]] = {
+            name: _entries(uow.records.find(cls, site=site))
+            for name, (cls, _, _) in SECTION_RECORDS.items()
+            if name not in ("site", "units")
+        }
+        units = _entries(uow.records.find(Unit))  # the unit dictionary is global
+        return render_document(MasterDataDocument(stored, units, **sections))
+
+
+def _entries(records: list[Any]) -> list[Entry[Any]]:
+    return [Entry("", r) for r in records]
+
+
+def spec_content(v: SpecVersion) -> dict[str, Any]:
+    """What a signature on a specification version binds to: its identity, author and limits."""
+    return {
+        "site": v.site,
+        "specification": v.specification,
+        "version": v.version,
+        "author": v.author,
+        "limits": [
+            {"test": line.test_code, "limit": line.limit, "alert": line.alert,
+             "action": line.action}
+            for line in v.limits
+        ],
+    }  # fmt: skip
+
+
+def approve_spec_version(cmd: ApproveSpecVersion, uow: UnitOfWork, deps: Deps) -> str:
+    """QA approves a Draft version with an e-signature; the author never approves it."""
+    with uow:
+        now = deps.clock.now()
+        signer, meaning = check_signature(uow, cmd.ctx, cmd.signature, Permission.APPROVE_SPEC)
+        _require_meaning(meaning, Meaning.APPROVED)
+        version = _load_version(uow, cmd.site, cmd.specification, cmd.version)
+        before = _lifecycle(version)
+        version.approve(signer.username, now)
+        subject = ("specification", version.ref, cmd.site)
+        after = _lifecycle(version)
+        record(uow, cmd.ctx, now, "specification.approved", subject,
+               before=before, after=after, reason="e-signature: approved")  # fmt: skip
+        apply_signature(uow, cmd.ctx, now, signer, meaning, subject, spec_content(version))
+        uow.commit()
+        return version.ref
+
+
+def _require_meaning(meaning: Meaning, required: Meaning) -> None:
+    if meaning is not required:
+        raise InvalidInput(
+            f"This signature must carry the meaning {required.value!r}, not {meaning.value!r}.",
+            reason="signature.wrong_meaning",
+            field="signature.meaning",
+        )
+
+
+def make_spec_effective(cmd: MakeSpecVersionEffective, uow: UnitOfWork, deps: Deps) -> str:
+    """Put an approved version in force from a date; samples taken from then on bind to it."""
+    reason = _required_reason(cmd.reason)
+    with uow:
+        now = deps.clock.now()
+        version = _load_version(uow, cmd.site, cmd.specification, cmd.version)
+        before = _lifecycle(version)
+        version.make_effective(cmd.effective_from)
+        record(uow, cmd.ctx, now, "specification.made_effective",
+               ("specification", version.ref, cmd.site),
+               before=before, after=_lifecycle(version), reason=reason)  # fmt: skip
+        uow.commit()
+        return version.ref
+
+
+def _load_version(uow: UnitOfWork, site: str, specification: str, version: int) -> SpecVersion:
+    return must_get(uow, SpecVersion, "spec_version", "version",
+                    site=site, specification=specification, version=version)  # fmt: skip
+
+
+def _lifecycle(v: SpecVersion) -> dict[str, Any]:
+    """The lifecycle fields of a version, as the audit trail records them."""
+    return {
+        "status": v.status, "approver": v.approver, "approved_at": v.approved_at,
+        "effective_from": v.effective_from, "retired_at": v.retired_at,
+    }  # fmt: skip

@@ -1,0 +1,176 @@
+"""Results from the lab: preliminary, reviewed elsewhere, approved here with an e-signature,
+invalidated and retested."""
+
+from __future__ import annotations
+
+from labgate.compliance.access import Permission
+from labgate.compliance.canonical import to_jsonable
+from labgate.domain.commands import ApproveResult, InvalidateResult, RecordResult, RecordResults
+from labgate.domain.errors import InvalidInput
+from labgate.domain.masterdata import Alias, AliasSystem, TestDefinition, resolve_alias
+from labgate.domain.samples import NewResult, Sample, result_content, sample_of_result
+from labgate.domain.status_map import StatusMap
+from labgate.service.deps import Deps
+from labgate.service.handlers.common import (
+    apply_signature,
+    check_signature,
+    load_sample,
+    must_get,
+    record,
+)
+from labgate.service.unit_of_work import UnitOfWork
+
+
+def record_result(cmd: RecordResult, uow: UnitOfWork, deps: Deps) -> str:
+    """Store a result as reported, derive its values; approve it when the LIMS already has."""
+    with uow:
+        code = _record_one(cmd, uow, deps, uow.status_map(), uow.unit_expressions())
+        uow.commit()
+        return code
+
+
+def record_results(cmd: RecordResults, uow: UnitOfWork, deps: Deps) -> list[str]:
+    """Many results, one transaction: every one is recorded, or none is."""
+    with uow:
+        status_map, units = uow.status_map(), uow.unit_expressions()
+        codes = [_record_one(one, uow, deps, status_map, units) for one in cmd.results]
+        uow.commit()
+        return codes
+
+
+def _record_one(
+    cmd: RecordResult, uow: UnitOfWork, deps: Deps, status_map: StatusMap, units: dict[str, str]
+) -> str:
+    now = deps.clock.now()
+    aliases = uow.records.find(Alias, site=cmd.site)
+    test_code = resolve_alias(aliases, AliasSystem.LIMS, "test", cmd.test_code)
+    must_get(uow, TestDefinition, "test", "test_code", site=cmd.site, code=test_code)
+    unit = resolve_alias(aliases, AliasSystem.LIMS, "unit", cmd.unit) if cmd.unit else None
+    sample = load_sample(uow, cmd.site, cmd.sample)
+    new = NewResult(
+        code=f"{sample.code}-R{len(sample.results) + 1}",
+        test_code=test_code,
+        raw_value=cmd.value,
+        unit=unit,
+        method_version=cmd.method_version,
+        analyst=cmd.analyst,
+        retest_of=cmd.retest_of,
+    )
+    result = sample.record_result(new, now, deps.unit_converter(units), status_map)
+    reason = f"reported by {cmd.ctx.actor}"
+    if cmd.retest_of:
+        reason += f", retest of {cmd.retest_of}"
+    record(uow, cmd.ctx, now, "result.recorded", ("result", result.code, cmd.site),
+           after=result, reason=reason)  # fmt: skip
+    if cmd.lims_status == "approved":
+        _approve_reviewed_elsewhere(cmd, uow, sample, result.code, deps, status_map)
+    return result.code
+
+
+def _approve_reviewed_elsewhere(
+    cmd: RecordResult,
+    uow: UnitOfWork,
+    sample: Sample,
+    code: str,
+    deps: Deps,
+    status_map: StatusMap,
+) -> None:
+    if not cmd.reviewer or cmd.approved_at is None:
+        raise InvalidInput(
+            "An approved result from the LIMS needs its reviewer and approval time.",
+            reason="result.review_incomplete",
+            field="reviewer" if not cmd.reviewer else "approved_at",
+        )
+    result = sample.approve_result(code, cmd.reviewer, cmd.approved_at, status_map)
+    record(
+        uow,
+        cmd.ctx,
+        deps.clock.now(),
+        "result.approved",
+        ("result", code, cmd.site),
+        after={
+            "status": result.status,
+            "reviewer": result.reviewer,
+            "approved_at": result.approved_at,
+            "mes_status": result.mes_status,
+        },
+        reason=f"reviewed and approved in the LIMS by {cmd.reviewer}",
+    )
+
+
+def approve_result(cmd: ApproveResult, uow: UnitOfWork, deps: Deps) -> str:
+    """A reviewer's approval with an e-signature; the reviewer is never the analyst."""
+    with uow:
+        now = deps.clock.now()
+        signer, meaning = check_signature(uow, cmd.ctx, cmd.signature, Permission.APPROVE_RESULT)
+        sample = load_sample(uow, cmd.site, sample_of_result(cmd.result))
+        result = sample.result(cmd.result)
+        before = to_jsonable({"status": result.status, "mes_status": result.mes_status})
+        sample.approve_result(cmd.result, signer.username, now, uow.status_map())
+        record(
+            uow,
+            cmd.ctx,
+            now,
+            "result.approved",
+            ("result", result.code, cmd.site),
+            before=before,
+            after={
+                "status": result.status,
+                "reviewer": result.reviewer,
+                "approved_at": result.approved_at,
+                "mes_status": result.mes_status,
+            },
+            reason=f"e-signature: {meaning.value}",
+        )
+        apply_signature(
+            uow,
+            cmd.ctx,
+            now,
+            signer,
+            meaning,
+            ("result", result.code, cmd.site),
+            result_content(sample, result),
+        )
+        uow.commit()
+        return result.code
+
+
+def invalidate_result(cmd: InvalidateResult, uow: UnitOfWork, deps: Deps) -> str:
+    """Invalidate a result; people sign, a LIMS account reports what its own users signed."""
+    with uow:
+        now = deps.clock.now()
+        signer = None
+        if cmd.ctx.actor_kind == "person":
+            if cmd.signature is None:
+                raise InvalidInput(
+                    "Invalidating a result needs your e-signature.",
+                    reason="signature.required",
+                    field="signature",
+                )
+            signer = check_signature(uow, cmd.ctx, cmd.signature, Permission.INVALIDATE_RESULT)
+        sample = load_sample(uow, cmd.site, sample_of_result(cmd.result))
+        result = sample.result(cmd.result)
+        before = to_jsonable({"status": result.status, "mes_status": result.mes_status})
+        sample.invalidate_result(cmd.result, cmd.ctx.actor, cmd.reason, now, uow.status_map())
+        record(
+            uow,
+            cmd.ctx,
+            now,
+            "result.invalidated",
+            ("result", result.code, cmd.site),
+            before=before,
+            after={"status": result.status, "mes_status": result.mes_status},
+            reason=cmd.reason,
+        )
+        if signer is not None:
+            apply_signature(
+                uow,
+                cmd.ctx,
+                now,
+                signer[0],
+                signer[1],
+                ("result", result.code, cmd.site),
+                result_content(sample, result),
+            )
+        uow.commit()
+        return result.code

@@ -1,0 +1,235 @@
+"""Sample requests from the MES, registration in the lab, cancellation."""
+
+from __future__ import annotations
+
+from labgate.domain import events
+from labgate.domain.batches import Batch, SamplingPoint
+from labgate.domain.commands import CancelSample, RegisterSample, RequestSample
+from labgate.domain.errors import Conflict, NotFound
+from labgate.domain.masterdata import (
+    Alias,
+    AliasSystem,
+    Lot,
+    Mapping,
+    MethodVersion,
+    Product,
+    SpecVersion,
+    TestDefinition,
+    resolve_alias,
+    version_in_force,
+)
+from labgate.domain.samples import PlannedTest, Sample
+from labgate.service.deps import Deps
+from labgate.service.handlers.common import load_sample, must_get, record
+from labgate.service.unit_of_work import UnitOfWork
+
+
+def request_sample(cmd: RequestSample, uow: UnitOfWork, deps: Deps) -> str:
+    """Bind the spec version in force at sampling time and plan the tests (promise 7)."""
+    with uow:
+        now = deps.clock.now()
+        existing = None
+        if cmd.mes_request_id is not None:
+            existing = uow.records.get(Sample, site=cmd.site, mes_request_id=cmd.mes_request_id)
+        if existing is not None:
+            # Re-sent request: answer with the sample already made, change nothing.
+            record(
+                uow,
+                cmd.ctx,
+                now,
+                "sample.request_duplicate",
+                ("sample", existing.code, cmd.site),
+                reason=f"MES re-sent sample request {cmd.mes_request_id}",
+            )
+            uow.commit()
+            return existing.code
+        aliases = uow.records.find(Alias, site=cmd.site)
+        product_code = resolve_alias(aliases, AliasSystem.MES, "product", cmd.product)
+        product = must_get(uow, Product, "product", "product", site=cmd.site, code=product_code)
+        versions = uow.records.find(SpecVersion, site=cmd.site, specification=product.specification)
+        spec = version_in_force(versions, cmd.sampled_at)
+        if spec is None:
+            raise Conflict(
+                f"No version of specification {product.specification} is in force on "
+                f"{cmd.sampled_at.isoformat()}; a sample cannot be bound to it.",
+                reason="spec.none_in_force",
+                field="sampled_at",
+            )
+        _check_context(uow, cmd)
+        characteristics = [
+            resolve_alias(aliases, AliasSystem.MES, "characteristic", c)
+            for c in cmd.characteristics
+        ]
+        number = uow.next_number(f"sample:{cmd.site}")
+        sample = Sample(
+            site=cmd.site,
+            code=f"S-{number:06d}",
+            product=product.code,
+            specification=spec.specification,
+            spec_version=spec.version,
+            sampled_at=cmd.sampled_at,
+            requested_by=cmd.ctx.actor,
+            mes_request_id=cmd.mes_request_id,
+            batch=cmd.batch,
+            lot=cmd.lot,
+            equipment=cmd.equipment,
+            sampling_point=cmd.sampling_point,
+            container=cmd.container,
+            tests=_plan(uow, cmd, spec, characteristics),
+        )
+        uow.records.add(sample)
+        uow.track(sample).events.append(events.SampleRequested(cmd.site, sample.code, now))
+        if cmd.register_now:
+            sample.register(None, now)
+        record(
+            uow,
+            cmd.ctx,
+            now,
+            "sample.requested",
+            ("sample", sample.code, cmd.site),
+            after=sample,
+            reason=_why(cmd),
+        )
+        uow.commit()
+        return sample.code
+
+
+def _why(cmd: RequestSample) -> str:
+    if cmd.mes_request_id is None:
+        return "registered in the native lab"
+    return f"MES sample request {cmd.mes_request_id}"
+
+
+def _check_context(uow: UnitOfWork, cmd: RequestSample) -> None:
+    """Batch, lot and sampling point named in a request must exist and fit together."""
+    batch = None
+    if cmd.batch is not None:
+        batch = must_get(uow, Batch, "batch", "batch", site=cmd.site, code=cmd.batch)
+    if cmd.lot is not None and not uow.records.find(Lot, site=cmd.site, code=cmd.lot):
+        raise NotFound(f"No lot {cmd.lot} in site {cmd.site}.", reason="lot.unknown", field="lot")
+    if cmd.sampling_point is not None:
+        point = must_get(
+            uow,
+            SamplingPoint,
+            "sampling_point",
+            "sampling_point",
+            site=cmd.site,
+            code=cmd.sampling_point,
+        )
+        if batch is not None and point.procedure != batch.procedure:
+            raise Conflict(
+                f"Sampling point {point.code} belongs to procedure {point.procedure}, but batch "
+                f"{batch.code} runs {batch.procedure}.",
+                reason="sampling_point.not_in_procedure",
+                field="sampling_point",
+            )
+
+
+def _plan(
+    uow: UnitOfWork, cmd: RequestSample, spec: SpecVersion, characteristics: list[str]
+) -> list[PlannedTest]:
+    """Tests from the characteristic mappings at this sampling point, else the whole spec."""
+    mappings = [
+        m
+        for m in uow.records.find(Mapping, site=cmd.site)
+        if m.sampling_point in (None, cmd.sampling_point)
+    ]
+    if characteristics:
+        chosen: list[tuple[str, str | None]] = []
+        for code in characteristics:
+            match = next((m for m in mappings if m.characteristic == code), None)
+            if match is None:
+                raise NotFound(
+                    f"Characteristic {code} has no mapping to a test code at "
+                    f"{cmd.sampling_point or 'this sampling point'}.",
+                    reason="mapping.unknown",
+                    field="characteristics",
+                )
+            chosen.append((match.test_code, code))
+    else:
+        chosen = _tests_at_point(spec, mappings)
+    return [_planned_test(uow, cmd.site, spec, test, char) for test, char in chosen]
+
+
+def _tests_at_point(spec: SpecVersion, mappings: list[Mapping]) -> list[tuple[str, str | None]]:
+    """The spec's tests mapped at this sampling point (or everywhere); with no mappings at all,
+    the whole specification."""
+    # A mapping at this very point wins over one that holds everywhere.
+    by_test = {m.test_code: m.characteristic for m in mappings if m.sampling_point is None}
+    by_test |= {m.test_code: m.characteristic for m in mappings if m.sampling_point is not None}
+    if not by_test:
+        return [(line.test_code, None) for line in spec.limits]
+    return [
+        (line.test_code, by_test[line.test_code])
+        for line in spec.limits
+        if line.test_code in by_test
+    ]
+
+
+def _planned_test(
+    uow: UnitOfWork, site: str, spec: SpecVersion, test_code: str, characteristic: str | None
+) -> PlannedTest:
+    test = must_get(uow, TestDefinition, "test", "test_code", site=site, code=test_code)
+    method = must_get(
+        uow,
+        MethodVersion,
+        "method_version",
+        "method_version",
+        site=site,
+        method=test.method,
+        version=test.current_method_version,
+    )
+    line = spec.limit_for(test_code)
+    line.rule()  # a limit that cannot be parsed is refused now, not when the result arrives
+    return PlannedTest(
+        test_code=test.code,
+        method=test.method,
+        method_version=method.version,
+        limit=line.limit,
+        alert=line.alert,
+        action=line.action,
+        unit=test.unit,
+        rounding_rule=method.rounding_rule,
+        sig_figs=method.sig_figs,
+        characteristic=characteristic,
+    )
+
+
+def register_sample(cmd: RegisterSample, uow: UnitOfWork, deps: Deps) -> str:
+    """The lab has the sample: its ids go back to the MES."""
+    with uow:
+        now, sample = deps.clock.now(), load_sample(uow, cmd.site, cmd.sample)
+        before = sample.status
+        sample.register(cmd.lims_sample_id, now)
+        record(
+            uow,
+            cmd.ctx,
+            now,
+            "sample.registered",
+            ("sample", sample.code, cmd.site),
+            before={"status": before},
+            after={"status": sample.status, "lims_sample_id": sample.lims_sample_id},
+            reason="received and registered in the lab",
+        )
+        uow.commit()
+        return sample.code
+
+
+def cancel_sample(cmd: CancelSample, uow: UnitOfWork, deps: Deps) -> str:
+    """Cancel a sample with a reason; nothing is deleted."""
+    with uow:
+        now, sample = deps.clock.now(), load_sample(uow, cmd.site, cmd.sample)
+        before = sample.status
+        sample.cancel(cmd.reason, now)
+        record(
+            uow,
+            cmd.ctx,
+            now,
+            "sample.cancelled",
+            ("sample", sample.code, cmd.site),
+            before={"status": before},
+            after={"status": sample.status},
+            reason=cmd.reason,
+        )
+        uow.commit()
+        return sample.code

@@ -1,0 +1,100 @@
+"""The bus: one handler per command, refusals audited, committed events dispatched."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from labgate.domain import commands
+from labgate.domain.errors import LabgateError
+from labgate.domain.events import Event
+from labgate.service.deps import Deps
+from labgate.service.handlers import accounts, batches, masterdata, results, samples
+from labgate.service.refusals import record_refusal
+from labgate.service.unit_of_work import UnitOfWork
+
+log = logging.getLogger("labgate.bus")
+
+Handler = Callable[[Any, UnitOfWork, Deps], Any]
+
+HANDLERS: dict[type[commands.Command], Handler] = {
+    commands.ImportMasterData: masterdata.import_masterdata,
+    commands.ApproveSpecVersion: masterdata.approve_spec_version,
+    commands.MakeSpecVersionEffective: masterdata.make_spec_effective,
+    commands.RequestSample: samples.request_sample,
+    commands.RegisterSample: samples.register_sample,
+    commands.CancelSample: samples.cancel_sample,
+    commands.RecordResult: results.record_result,
+    commands.RecordResults: results.record_results,
+    commands.ApproveResult: results.approve_result,
+    commands.InvalidateResult: results.invalidate_result,
+    commands.ReleaseBatch: batches.release_batch,
+    commands.CreateAccount: accounts.create_account,
+    commands.SignIn: accounts.sign_in,
+}
+
+EventHandler = Callable[[Event], None]
+
+
+class MessageBus:
+    """Runs commands through their handlers; each command is one transaction."""
+
+    def __init__(
+        self,
+        uow_factory: Callable[[], UnitOfWork],
+        deps: Deps,
+        event_handlers: dict[type[Event], list[EventHandler]] | None = None,
+    ) -> None:
+        self.uow_factory = uow_factory
+        self.deps = deps
+        self.event_handlers = event_handlers or {}
+
+    def handle(self, command: commands.Command) -> Any:
+        """Run `command`; on refusal, audit it in its own transaction and re-raise."""
+        uow = self.uow_factory()
+        uow.correlation_id = command.ctx.correlation_id
+        try:
+            outcome = HANDLERS[type(command)](command, uow, self.deps)
+        except LabgateError as error:
+            record_refusal(
+                self.uow_factory(),
+                self.deps,
+                command.ctx,
+                error,
+                _action(command),
+                _subject(command),
+            )
+            raise
+        for event in uow.collect_new_events():
+            self._dispatch(event)
+        return outcome
+
+    def _dispatch(self, event: Event) -> None:
+        for handler in self.event_handlers.get(type(event), []):
+            try:
+                handler(event)
+            except Exception:
+                # The change is committed; a failing reaction is logged loudly, never hidden.
+                log.exception("event handler %s failed for %s", handler, event)
+
+
+def _action(command: commands.Command) -> str:
+    name = type(command).__name__
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+
+
+def _subject(command: commands.Command) -> tuple[str, str, str | None]:
+    site = getattr(command, "site", None)
+    for attr, kind in (
+        ("result", "result"),
+        ("sample", "sample"),
+        ("batch", "batch"),
+        ("mes_request_id", "sample_request"),
+        ("specification", "specification"),
+        ("username", "account"),
+    ):
+        value = getattr(command, attr, None)
+        if isinstance(value, str):
+            return kind, value, site
+    return "request", "-", site

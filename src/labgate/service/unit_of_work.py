@@ -1,0 +1,106 @@
+"""The unit of work: one transaction holding a change, its audit entries and its outbox rows."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator
+from types import TracebackType
+from typing import Any, Protocol, TypeVar
+
+from labgate.compliance.audit import AuditDraft
+from labgate.domain.events import Event
+from labgate.domain.samples import Sample
+from labgate.domain.status_map import StatusMap
+from labgate.service.outbox import OutboxMessage, messages_for
+
+T = TypeVar("T")
+
+
+class Records(Protocol):
+    """Store and find domain records by their business keys."""
+
+    def add(self, record: object) -> None:
+        """Keep a new record."""
+        ...
+
+    def get(self, kind: type[T], /, **key: Any) -> T | None:
+        """The one record of `kind` with these key values, or None."""
+        ...
+
+    def find(self, kind: type[T], /, **where: Any) -> list[T]:
+        """Every record of `kind` with these values, in the order they were added."""
+        ...
+
+
+class UnitOfWork(abc.ABC):
+    """Leaving the block without commit() rolls everything back."""
+
+    records: Records
+    external_lims: bool = False
+    correlation_id: str | None = None
+
+    def __enter__(self) -> UnitOfWork:
+        self._audit: list[AuditDraft] = []
+        self._outbox: list[OutboxMessage] = []
+        self._seen: list[Sample] = []
+        self._events: list[Event] = []
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.rollback()
+
+    def audit(self, draft: AuditDraft) -> None:
+        """Add an entry to the trail, in this transaction."""
+        self._audit.append(draft)
+
+    def track(self, sample: Sample) -> Sample:
+        """Watch an aggregate so its events reach the outbox at commit."""
+        if sample not in self._seen:
+            self._seen.append(sample)
+        return sample
+
+    def commit(self) -> None:
+        """Turn pending events into outbox rows, seal the audit entries, commit all at once."""
+        for sample in self._seen:
+            for event in sample.events:
+                self._outbox.extend(
+                    messages_for(event, sample, self.correlation_id, self.external_lims)
+                )
+                self._events.append(event)
+            sample.events.clear()
+        self._write(self._audit, self._outbox)
+        self._audit, self._outbox = [], []
+        self._commit()
+
+    def collect_new_events(self) -> Iterator[Event]:
+        """Events of committed changes, for the bus to dispatch."""
+        while self._events:
+            yield self._events.pop(0)
+
+    @abc.abstractmethod
+    def status_map(self) -> StatusMap:
+        """The status map in force."""
+
+    @abc.abstractmethod
+    def unit_expressions(self) -> dict[str, str]:
+        """The unit dictionary: code -> converter expression."""
+
+    @abc.abstractmethod
+    def next_number(self, counter: str) -> int:
+        """The next value of a named counter (sample and result numbers)."""
+
+    @abc.abstractmethod
+    def _write(self, audit: list[AuditDraft], outbox: list[OutboxMessage]) -> None:
+        """Append the audit entries to the chain and the messages to the outbox."""
+
+    @abc.abstractmethod
+    def _commit(self) -> None: ...
+
+    @abc.abstractmethod
+    def rollback(self) -> None:
+        """Discard everything not committed."""

@@ -1,0 +1,77 @@
+"""Shared fixtures: a migrated database on SQLite and on PostgreSQL, a hub, an API client."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+sys.path.insert(0, str(Path(__file__).parent))  # so tests can `import fakes`, `import plant`
+
+from labgate.adapters.store.migrate import upgrade
+from labgate.bootstrap import Hub, bootstrap
+from labgate.compliance.clock import ManualClock
+from labgate.config import Settings
+from labgate.entrypoints.api.app import create_app
+
+PG_ADMIN = os.environ.get("LABGATE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+START = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+
+
+def _pg_database() -> Iterator[str]:
+    name = f"labgate_test_{secrets.token_hex(6)}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated database: a SQLite file, or a PostgreSQL database made for the test."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'labgate.db'}"
+        upgrade(url)
+        yield url
+        return
+    for url in _pg_database():
+        upgrade(url)
+        yield url
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """The trusted clock, under the test's control."""
+    return ManualClock(START)
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    """Settings for a test hub: a random token secret, not demo mode."""
+    return Settings(database_url=database_url, token_secret=secrets.token_urlsafe(32))
+
+
+@pytest.fixture
+def hub(settings: Settings, clock: ManualClock) -> Iterator[Hub]:
+    """A hub on the test database."""
+    built = bootstrap(settings, clock=clock)
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def client(settings: Settings, hub: Hub) -> Iterator[TestClient]:
+    """The REST API in-process."""
+    with TestClient(create_app(settings, hub)) as test_client:
+        yield test_client

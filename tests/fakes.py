@@ -1,0 +1,87 @@
+"""Fakes for the service layer's unit tests: they record what happened, nothing is mocked."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from labgate.compliance.audit import AuditDraft
+from labgate.domain.errors import UnitError
+from labgate.domain.status_map import StatusMap
+from labgate.service.outbox import OutboxMessage
+from labgate.service.unit_of_work import UnitOfWork
+
+T = TypeVar("T")
+
+
+class FakeRecords:
+    """Records kept in lists, found by attribute equality."""
+
+    def __init__(self) -> None:
+        self.rows: list[object] = []
+
+    def add(self, record: object) -> None:
+        if record not in self.rows:
+            self.rows.append(record)
+
+    def get(self, kind: type[T], /, **key: Any) -> T | None:
+        found = self.find(kind, **key)
+        assert len(found) <= 1, f"{kind.__name__} key {key} is not unique"
+        return found[0] if found else None
+
+    def find(self, kind: type[T], /, **where: Any) -> list[T]:
+        return [
+            r
+            for r in self.rows
+            if isinstance(r, kind) and all(getattr(r, k) == v for k, v in where.items())
+        ]
+
+
+class FakeUnitOfWork(UnitOfWork):
+    """Keeps records in memory; `committed`, `audit_log` and `sent` say what happened."""
+
+    def __init__(self, units: dict[str, str] | None = None) -> None:
+        self.records = FakeRecords()
+        self.committed = 0
+        self.audit_log: list[AuditDraft] = []
+        self.sent: list[OutboxMessage] = []
+        self.units = units or {}
+        self.counters: dict[str, int] = {}
+        self._staged: tuple[list[AuditDraft], list[OutboxMessage]] = ([], [])
+
+    def status_map(self) -> StatusMap:
+        return StatusMap()
+
+    def unit_expressions(self) -> dict[str, str]:
+        return dict(self.units)
+
+    def next_number(self, counter: str) -> int:
+        self.counters[counter] = self.counters.get(counter, 0) + 1
+        return self.counters[counter]
+
+    def _write(self, audit: list[AuditDraft], outbox: list[OutboxMessage]) -> None:
+        self._staged = (list(audit), list(outbox))
+
+    def _commit(self) -> None:
+        self.committed += 1
+        self.audit_log.extend(self._staged[0])
+        self.sent.extend(self._staged[1])
+        self._staged = ([], [])
+
+    def rollback(self) -> None:
+        self._staged = ([], [])
+
+
+class TableUnits:
+    """A unit converter from a fixed table of factors."""
+
+    def __init__(self, factors: dict[tuple[str, str], str]) -> None:
+        self.factors = factors
+
+    def factor(self, from_unit: str, to_unit: str) -> Decimal:
+        if from_unit == to_unit:
+            return Decimal(1)
+        try:
+            return Decimal(self.factors[(from_unit, to_unit)])
+        except KeyError:
+            raise UnitError(f"No factor from {from_unit} to {to_unit}.", field="unit") from None

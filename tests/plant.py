@@ -1,0 +1,199 @@
+"""A small test plant, its people, and an API driver that speaks as each of them."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi.testclient import TestClient
+from httpx2 import Response
+
+from labgate.bootstrap import Hub
+from labgate.domain import commands as c
+
+SITE = "T1"
+ELEMENTS = [
+    {"path": "PROC1", "level": "procedure", "name": "Tablet manufacture"},
+    {"path": "PROC1/UP1", "level": "unit_procedure", "name": "Compression"},
+    {"path": "PROC1/UP1/OP1", "level": "operation", "name": "Compress"},
+    {"path": "PROC1/UP1/OP1/PH1", "level": "phase", "name": "Sample tablets"},
+]
+PLANT: dict[str, Any] = {
+    "site": {"code": SITE, "name": "Test plant"},
+    "units": [
+        {"code": "%", "expression": "percent", "precision": 1, "name": "percent"},
+        {"code": "mg/g", "expression": "mg/g", "precision": 1, "name": "milligram per gram"},
+        {"code": "g", "expression": "g", "precision": 3, "name": "gram"},
+    ],
+    "methods": [
+        {
+            "code": "M-ASSAY",
+            "versions": [
+                {"version": "1", "rounding_rule": "usp"},
+                {"version": "2", "rounding_rule": "usp"},
+            ],
+        },
+        {"code": "M-KF", "versions": [{"version": "1", "rounding_rule": "astm-e29"}]},
+        {"code": "M-VIS", "versions": [{"version": "1", "rounding_rule": "absolute"}]},
+    ],
+    "tests": [
+        {
+            "code": "ASSAY",
+            "name": "Assay",
+            "unit": "%",
+            "method": "M-ASSAY",
+            "method_version": "1",
+            "value_kind": "numeric",
+        },
+        {
+            "code": "WATER",
+            "name": "Water (KF)",
+            "unit": "%",
+            "method": "M-KF",
+            "method_version": "1",
+            "value_kind": "numeric",
+        },
+        {
+            "code": "APPEAR",
+            "name": "Appearance",
+            "unit": None,
+            "method": "M-VIS",
+            "method_version": "1",
+            "value_kind": "text",
+        },
+    ],
+    "specifications": [
+        {
+            "code": "SPEC-A",
+            "versions": [
+                {
+                    "version": 1,
+                    "author": "author1",
+                    "limits": [
+                        {"test": "ASSAY", "limit": "NLT 98.0"},
+                        {"test": "WATER", "limit": "NMT 0.5", "alert": "NMT 0.4"},
+                        {"test": "APPEAR", "limit": "CONFORMS: White tablet"},
+                    ],
+                },
+                {
+                    "version": 2,
+                    "author": "author1",
+                    "limits": [
+                        {"test": "ASSAY", "limit": "NLT 99.0"},
+                        {"test": "WATER", "limit": "NMT 0.5", "alert": "NMT 0.4"},
+                        {"test": "APPEAR", "limit": "CONFORMS: White tablet"},
+                    ],
+                },
+            ],
+        },
+    ],
+    "products": [{"code": "P1", "name": "Test tablet", "specification": "SPEC-A"}],
+    "characteristics": [
+        {"code": "C-ASSAY", "name": "Assay"},
+        {"code": "C-WATER", "name": "Water"},
+        {"code": "C-APPEAR", "name": "Appearance"},
+    ],
+    "mappings": [
+        {"characteristic": "C-ASSAY", "test": "ASSAY", "sampling_point": None},
+        {"characteristic": "C-WATER", "test": "WATER", "sampling_point": None},
+        {"characteristic": "C-APPEAR", "test": "APPEAR", "sampling_point": None},
+    ],
+    "aliases": [
+        {"system": "LIMS", "kind": "test", "external": "HPLC-ASY", "canonical": "ASSAY"},
+        {"system": "LIMS", "kind": "unit", "external": "pct", "canonical": "%"},
+    ],
+    "procedures": [
+        {
+            "code": "PROC1",
+            "product": "P1",
+            "elements": ELEMENTS,
+            "sampling_points": [
+                {"code": "SP-REL", "phase": "PROC1/UP1/OP1/PH1", "sample_type": "release"}
+            ],
+        }
+    ],
+    "batches": [
+        {
+            "code": "B1",
+            "product": "P1",
+            "procedure": "PROC1",
+            "started_at": "2026-11-01T08:00:00+00:00",
+        },
+        {
+            "code": "B2",
+            "product": "P1",
+            "procedure": "PROC1",
+            "started_at": "2026-11-02T08:00:00+00:00",
+        },
+    ],
+}
+PEOPLE = {
+    "admin": "integration_admin",
+    "analyst": "qc_analyst",
+    "reviewer": "qc_reviewer",
+    "qa": "qa",
+    "production": "production",
+    "auditor": "auditor",
+    "analyst2": "qc_analyst",
+}
+V1_FROM = datetime(2026, 1, 1, tzinfo=UTC)
+V2_FROM = datetime(2026, 11, 20, tzinfo=UTC)
+
+
+@dataclass
+class Plant:
+    """The seeded test plant and an API driver: `as_(user).post(...)`."""
+
+    client: TestClient
+    passwords: dict[str, str] = field(default_factory=dict)
+    api_keys: dict[str, str] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def headers(self, user: str) -> dict[str, str]:
+        """Credentials for a person (bearer token) or system (API key)."""
+        if user in self.api_keys:
+            return {"X-API-Key": self.api_keys[user]}
+        if user not in self.tokens:
+            answer = self.client.post(
+                "/api/v1/token", data={"username": user, "password": self.passwords[user]}
+            )
+            assert answer.status_code == 200, answer.text
+            self.tokens[user] = answer.json()["access_token"]
+        return {"Authorization": f"Bearer {self.tokens[user]}"}
+
+    def call(self, user: str, method: str, path: str, **kwargs: Any) -> Response:
+        """One API call as `user`."""
+        url = path if path.startswith("/api") else f"/api/v1/sites/{SITE}{path}"
+        return self.client.request(method, url, headers=self.headers(user), **kwargs)
+
+    def signature(self, user: str, meaning: str = "approved") -> dict[str, str]:
+        """An e-signature block for `user`."""
+        return {"username": user, "password": self.passwords[user], "meaning": meaning}
+
+
+def seed(hub: Hub, client: TestClient) -> Plant:
+    """Accounts, master data and both spec versions in force (v1 from January, v2 from 20 Nov)."""
+    plant = Plant(client)
+    ctx = c.Context("test-setup", "system")
+    for user, role in PEOPLE.items():
+        plant.passwords[user] = secrets.token_urlsafe(16)
+        hub.bus.handle(
+            c.CreateAccount(ctx, user, user.title() + " Person", (role,), plant.passwords[user])
+        )
+    for user, role in (("mes", "mes_system"), ("lims", "lims_system")):
+        plant.api_keys[user] = "lgk_" + secrets.token_urlsafe(24)
+        hub.bus.handle(
+            c.CreateAccount(ctx, user, user.upper(), (role,), None, "system", plant.api_keys[user])
+        )
+    hub.bus.handle(c.ImportMasterData(c.Context("admin"), PLANT, "CR-1: test plant"))
+    qa = c.SignatureInput("qa", plant.passwords["qa"], "approved")
+    for version, start in ((1, V1_FROM), (2, V2_FROM)):
+        hub.bus.handle(c.ApproveSpecVersion(c.Context("qa"), SITE, "SPEC-A", version, qa))
+        hub.bus.handle(
+            c.MakeSpecVersionEffective(
+                c.Context("qa"), SITE, "SPEC-A", version, start, "CR-1: in force"
+            )
+        )
+    return plant
