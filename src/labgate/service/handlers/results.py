@@ -24,7 +24,7 @@ from labgate.service.unit_of_work import UnitOfWork
 def record_result(cmd: RecordResult, uow: UnitOfWork, deps: Deps) -> str:
     """Store a result as reported, derive its values; approve it when the LIMS already has."""
     with uow:
-        code = _record_one(cmd, uow, deps, uow.status_map(), uow.unit_expressions())
+        code = _record_one(cmd, _Lookups(uow, deps), deps)
         uow.commit()
         return code
 
@@ -32,21 +32,49 @@ def record_result(cmd: RecordResult, uow: UnitOfWork, deps: Deps) -> str:
 def record_results(cmd: RecordResults, uow: UnitOfWork, deps: Deps) -> list[str]:
     """Many results, one transaction: every one is recorded, or none is."""
     with uow:
-        status_map, units = uow.status_map(), uow.unit_expressions()
-        codes = [_record_one(one, uow, deps, status_map, units) for one in cmd.results]
+        lookups = _Lookups(uow, deps)
+        codes = [_record_one(one, lookups, deps) for one in cmd.results]
         uow.commit()
         return codes
 
 
-def _record_one(
-    cmd: RecordResult, uow: UnitOfWork, deps: Deps, status_map: StatusMap, units: dict[str, str]
-) -> str:
-    now = deps.clock.now()
-    aliases = uow.records.find(Alias, site=cmd.site)
+class _Lookups:
+    """What a run of results reads again and again, read once per transaction."""
+
+    def __init__(self, uow: UnitOfWork, deps: Deps) -> None:
+        self.uow = uow
+        self.status_map = uow.status_map()
+        self.units = deps.unit_converter(uow.unit_expressions())
+        self._aliases: dict[str, list[Alias]] = {}
+        self._tests: set[tuple[str, str]] = set()
+        self._samples: dict[tuple[str, str], Sample] = {}
+
+    def aliases(self, site: str) -> list[Alias]:
+        """The site's alias table."""
+        if site not in self._aliases:
+            self._aliases[site] = self.uow.records.find(Alias, site=site)
+        return self._aliases[site]
+
+    def require_test(self, site: str, code: str) -> None:
+        """NotFound unless the test code is defined in the site."""
+        if (site, code) not in self._tests:
+            must_get(self.uow, TestDefinition, "test", "test_code", site=site, code=code)
+            self._tests.add((site, code))
+
+    def sample(self, site: str, code: str) -> Sample:
+        """A sample, loaded once and tracked."""
+        if (site, code) not in self._samples:
+            self._samples[(site, code)] = load_sample(self.uow, site, code)
+        return self._samples[(site, code)]
+
+
+def _record_one(cmd: RecordResult, lookups: _Lookups, deps: Deps) -> str:
+    now, uow = deps.clock.now(), lookups.uow
+    aliases = lookups.aliases(cmd.site)
     test_code = resolve_alias(aliases, AliasSystem.LIMS, "test", cmd.test_code)
-    must_get(uow, TestDefinition, "test", "test_code", site=cmd.site, code=test_code)
+    lookups.require_test(cmd.site, test_code)
     unit = resolve_alias(aliases, AliasSystem.LIMS, "unit", cmd.unit) if cmd.unit else None
-    sample = load_sample(uow, cmd.site, cmd.sample)
+    sample = lookups.sample(cmd.site, cmd.sample)
     new = NewResult(
         code=f"{sample.code}-R{len(sample.results) + 1}",
         test_code=test_code,
@@ -56,14 +84,14 @@ def _record_one(
         analyst=cmd.analyst,
         retest_of=cmd.retest_of,
     )
-    result = sample.record_result(new, now, deps.unit_converter(units), status_map)
+    result = sample.record_result(new, now, lookups.units, lookups.status_map)
     reason = f"reported by {cmd.ctx.actor}"
     if cmd.retest_of:
         reason += f", retest of {cmd.retest_of}"
     record(uow, cmd.ctx, now, "result.recorded", ("result", result.code, cmd.site),
            after=result, reason=reason)  # fmt: skip
     if cmd.lims_status == "approved":
-        _approve_reviewed_elsewhere(cmd, uow, sample, result.code, deps, status_map)
+        _approve_reviewed_elsewhere(cmd, uow, sample, result.code, deps, lookups.status_map)
     return result.code
 
 
