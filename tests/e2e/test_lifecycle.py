@@ -185,3 +185,33 @@ def test_database_refuses_to_change_the_trail(hub: Hub, plant: Plant) -> None:
     ):
         with pytest.raises(Exception, match="append-only"), hub.engine.begin() as connection:
             connection.execute(text(statement))
+
+
+def test_spec_and_batch_signatures_are_shown_and_break_when_the_record_changes(
+    plant: Plant, hub: Hub
+) -> None:
+    spec = plant.call("production", "GET", "/specifications/SPEC-A/versions/2").json()
+    [approval] = spec["signatures"]
+    assert (approval["printed_name"], approval["meaning"], approval["status"]) == (
+        "Qa Person",
+        "approved",
+        "valid",
+    )
+    sample = request_sample(plant, "REQ-REL")
+    for test, value, unit in (
+        ("ASSAY", "99.5", "%"),
+        ("WATER", "0.2", "%"),
+        ("APPEAR", "White tablet", None),
+    ):
+        approve(plant, enter(plant, sample, test, value, unit))
+    body = {"signature": plant.signature("qa", "released")}
+    released = plant.call("qa", "POST", "/batches/B1/release", json=body)
+    assert released.status_code == 200, released.text
+    [signature] = released.json()["signatures"]
+    assert (signature["meaning"], signature["status"]) == ("released", "valid")
+    with hub.engine.begin() as connection:  # a limit edited behind labgate's back
+        connection.execute(
+            text("UPDATE limit_lines SET \"limit\" = 'NLT 90.0' WHERE test_code = 'ASSAY'")
+        )
+    spec = plant.call("production", "GET", "/specifications/SPEC-A/versions/2").json()
+    assert spec["signatures"][0]["status"] == "broken"

@@ -113,3 +113,13 @@ def batch_status(sample_statuses: Iterable[MesStatus]) -> MesStatus:
     if statuses and all(s is MesStatus.ACCEPTED for s in statuses):
         return MesStatus.ACCEPTED
     return MesStatus.PENDING
+
+
+def release_content(batch: Batch, sample_codes: Iterable[str]) -> dict[str, object]:
+    """What QA's release signature binds to: the batch and the samples it was released on."""
+    return {
+        "site": batch.site,
+        "batch": batch.code,
+        "product": batch.product,
+        "samples": sorted(sample_codes),
+    }

@@ -12,9 +12,11 @@ from labgate.adapters.store import tables as t
 from labgate.compliance.audit import AuditDraft, AuditEntry
 from labgate.compliance.canonical import to_jsonable
 from labgate.compliance.signatures import Signature
-from labgate.domain.batches import Batch, batch_status
+from labgate.domain.batches import Batch, batch_status, release_content
 from labgate.domain.errors import NotFound
+from labgate.domain.masterdata import SpecVersion
 from labgate.domain.samples import Sample, result_content
+from labgate.service.handlers.masterdata import spec_content
 
 
 def page(session: Session, query: Select[Any], limit: int, offset: int) -> dict[str, Any]:
@@ -94,6 +96,30 @@ def batch_view(session: Session, site: str, code: str) -> dict[str, Any]:
         for s in samples
     ]
     view["mes_status"] = batch_status(s.mes_status for s in live).value
+    content = to_jsonable(release_content(batch, (s.code for s in live)))
+    view["signatures"] = [
+        signature_view(s, content) for s in signatures_of(session, site, "batch", code)
+    ]
+    return view
+
+
+def spec_version_view(
+    session: Session, site: str, specification: str, version: int
+) -> dict[str, Any]:
+    """A specification version with its limits, lifecycle and signatures."""
+    key = {"site": site, "specification": specification, "version": version}
+    found = session.scalars(select(SpecVersion).filter_by(**key)).one_or_none()
+    if found is None:
+        raise NotFound(
+            f"No version {version} of specification {specification} in site {site}.",
+            reason="spec.unknown",
+            field="version",
+        )
+    view: dict[str, Any] = to_jsonable(found)
+    content = to_jsonable(spec_content(found))
+    view["signatures"] = [
+        signature_view(s, content) for s in signatures_of(session, site, "specification", found.ref)
+    ]
     return view
 
 

@@ -22,6 +22,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
     """Build the app; refuses a database whose schema is behind (SchemaBehind names the fix)."""
     hub = hub or bootstrap(settings)
     require_current_schema(hub.engine)
+    settings.signing_secret()  # no token secret outside demo mode: refuse now, not at sign-in
     app = FastAPI(
         title="labgate",
         version=labgate.__version__,

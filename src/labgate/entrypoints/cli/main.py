@@ -80,7 +80,7 @@ def serve(
     settings = Settings()
     try:
         api = create_app(settings)
-    except SchemaBehind as error:
+    except (SchemaBehind, ValueError) as error:
         raise fail(error) from None
     console.print(
         f"labgate serving on http://{host or settings.host}:{port or settings.port} "

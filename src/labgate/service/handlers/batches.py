@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from labgate.compliance.access import Permission
 from labgate.compliance.signatures import Meaning
-from labgate.domain.batches import Batch
+from labgate.domain.batches import Batch, release_content
 from labgate.domain.commands import ReleaseBatch
 from labgate.domain.errors import Conflict, InvalidInput
 from labgate.domain.lifecycle import ResultStatus, SampleStatus
@@ -43,12 +43,7 @@ def release_batch(cmd: ReleaseBatch, uow: UnitOfWork, deps: Deps) -> str:
             after={"released_by": signer.username, "released_at": now},
             reason="e-signature: released",
         )
-        content = {
-            "site": batch.site,
-            "batch": batch.code,
-            "product": batch.product,
-            "samples": sorted(s.code for s in samples),
-        }
+        content = release_content(batch, (s.code for s in samples))
         apply_signature(
             uow, cmd.ctx, now, signer, meaning, ("batch", batch.code, cmd.site), content
         )

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from labgate.adapters.store import views
 from labgate.compliance.access import Account, Permission
 from labgate.compliance.canonical import to_jsonable
 from labgate.domain import commands as c
@@ -76,3 +77,16 @@ async def make_effective(
         body.reason,
     )
     return {"specification": hub_of(request).bus.handle(command), "status": "effective"}
+
+
+@router.get(
+    "/sites/{site}/specifications/{specification}/versions/{version}",
+    summary="A specification version with its limits and signatures",
+)
+def get_spec_version(
+    request: Request, site: str, specification: str, version: int,
+    _: Account = allowed(Permission.READ),
+) -> dict[str, Any]:  # fmt: skip
+    """Lifecycle, limits, and each signature with printed name, UTC time, meaning and status."""
+    with hub_of(request).sessions() as session:
+        return views.spec_version_view(session, site, specification, version)
