@@ -167,3 +167,12 @@ class RecordResults(Command):
     """Many results in one transaction (a file pack or a LIMS batch): all or none."""
 
     results: tuple[RecordResult, ...]
+
+
+@dataclass(frozen=True)
+class ChangeAccountState(Command):
+    """Unlock, deactivate or reactivate an account, with a reason (Annex 11 §12.3)."""
+
+    username: str
+    action: str  # "unlock" | "deactivate" | "reactivate"
+    reason: str

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from labgate.domain import commands
+from labgate.domain import commands, events
 from labgate.domain.errors import LabgateError
 from labgate.domain.events import Event
 from labgate.service.deps import Deps
@@ -32,9 +32,34 @@ HANDLERS: dict[type[commands.Command], Handler] = {
     commands.ReleaseBatch: batches.release_batch,
     commands.CreateAccount: accounts.create_account,
     commands.SignIn: accounts.sign_in,
+    commands.ChangeAccountState: accounts.change_account_state,
 }
 
 EventHandler = Callable[[Event], None]
+
+
+def log_event(event: Event) -> None:
+    """Every committed event in the log, for operators and trace correlation."""
+    log.info(
+        "%s site=%s sample=%s at=%s",
+        type(event).__name__,
+        event.site,
+        event.sample,
+        event.occurred_at.isoformat(),
+    )
+
+
+EVENT_HANDLERS: dict[type[Event], list[EventHandler]] = {
+    kind: [log_event]
+    for kind in (
+        events.SampleRequested,
+        events.SampleRegistered,
+        events.SampleCancelled,
+        events.ResultRecorded,
+        events.ResultApproved,
+        events.ResultInvalidated,
+    )
+}
 
 
 class MessageBus:
@@ -48,7 +73,7 @@ class MessageBus:
     ) -> None:
         self.uow_factory = uow_factory
         self.deps = deps
-        self.event_handlers = event_handlers or {}
+        self.event_handlers = event_handlers if event_handlers is not None else EVENT_HANDLERS
 
     def handle(self, command: commands.Command) -> Any:
         """Run `command`; on refusal, audit it in its own transaction and re-raise."""

@@ -19,7 +19,7 @@ from labgate.bootstrap import Hub, bootstrap
 from labgate.compliance.access import Account
 from labgate.compliance.audit import verify_chain
 from labgate.config import Settings
-from labgate.domain.commands import Context, CreateAccount, ImportMasterData
+from labgate.domain.commands import ChangeAccountState, Context, CreateAccount, ImportMasterData
 from labgate.domain.errors import LabgateError
 from labgate.entrypoints.cli import audit_export, demo
 from labgate.entrypoints.cli.evaluate import evaluate
@@ -140,6 +140,31 @@ def users_list() -> None:
                 state = "locked" if a.locked_at else ("active" if a.active else "inactive")
                 table.add_row(a.username, a.printed_name, a.kind, ", ".join(a.roles), state)
         console.print(table)
+
+
+@users_app.command("unlock")
+def users_unlock(
+    username: str, reason: Annotated[str, typer.Option(help="Why access is restored.")]
+) -> None:
+    """Unlock an account locked after failed attempts."""
+    _account_state(username, "unlock", reason)
+
+
+@users_app.command("deactivate")
+def users_deactivate(
+    username: str, reason: Annotated[str, typer.Option(help="Why access ends.")]
+) -> None:
+    """Deactivate an account (user ids are never deleted or reused)."""
+    _account_state(username, "deactivate", reason)
+
+
+def _account_state(username: str, action: str, reason: str) -> None:
+    with open_hub() as hub:
+        try:
+            hub.bus.handle(ChangeAccountState(cli_context(), username, action, reason))
+        except LabgateError as error:
+            raise fail(error) from None
+    console.print(f"{username}: {action} done")
 
 
 @masterdata_app.command("import")

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from labgate.compliance.access import SYSTEM_ROLES, Account, BadCredentials, Role
 from labgate.compliance.passwords import hash_api_key, hash_password, password_matches
-from labgate.domain.commands import CreateAccount, SignIn
+from labgate.domain.commands import ChangeAccountState, CreateAccount, SignIn
 from labgate.domain.errors import DuplicateKey, InvalidInput, Unauthenticated
 from labgate.service.deps import Deps
-from labgate.service.handlers.common import record
+from labgate.service.handlers.common import must_get, record
 from labgate.service.unit_of_work import UnitOfWork
 
 MIN_PASSWORD = 12
+_ACTIONS = {
+    "unlock": "account.unlocked",
+    "deactivate": "account.deactivated",
+    "reactivate": "account.reactivated",
+}
 
 
 def create_account(cmd: CreateAccount, uow: UnitOfWork, deps: Deps) -> str:
@@ -104,3 +109,45 @@ def _required(value: str | None, field: str) -> str:
     if not value:
         raise InvalidInput(f"{field} is required.", reason="input.required", field=field)
     return value
+
+
+def change_account_state(cmd: ChangeAccountState, uow: UnitOfWork, deps: Deps) -> str:
+    """Unlock (failed attempts reset), deactivate or reactivate; never delete."""
+    with uow:
+        if not cmd.reason.strip():
+            raise InvalidInput(
+                "A change of access needs a reason.", reason="input.reason_required", field="reason"
+            )
+        if cmd.action not in _ACTIONS:
+            raise InvalidInput(
+                "The action must be unlock, deactivate or reactivate.",
+                reason="account.bad_action",
+                field="action",
+            )
+        account = must_get(uow, Account, "account", "username", username=cmd.username)
+        before = {
+            "active": account.active,
+            "locked_at": account.locked_at,
+            "failed_attempts": account.failed_attempts,
+        }
+        if cmd.action == "unlock":
+            account.locked_at, account.failed_attempts = None, 0
+        else:
+            account.active = cmd.action == "reactivate"
+        after = {
+            "active": account.active,
+            "locked_at": account.locked_at,
+            "failed_attempts": account.failed_attempts,
+        }
+        record(
+            uow,
+            cmd.ctx,
+            deps.clock.now(),
+            _ACTIONS[cmd.action],
+            ("account", account.username, None),
+            before=before,
+            after=after,
+            reason=cmd.reason,
+        )
+        uow.commit()
+        return account.username

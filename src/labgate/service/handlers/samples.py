@@ -9,6 +9,7 @@ from labgate.domain.errors import Conflict, NotFound
 from labgate.domain.masterdata import (
     Alias,
     AliasSystem,
+    Equipment,
     Lot,
     Mapping,
     MethodVersion,
@@ -105,6 +106,8 @@ def _check_context(uow: UnitOfWork, cmd: RequestSample) -> None:
     batch = None
     if cmd.batch is not None:
         batch = must_get(uow, Batch, "batch", "batch", site=cmd.site, code=cmd.batch)
+    if cmd.equipment is not None:
+        must_get(uow, Equipment, "equipment", "equipment", site=cmd.site, code=cmd.equipment)
     if cmd.lot is not None and not uow.records.find(Lot, site=cmd.site, code=cmd.lot):
         raise NotFound(f"No lot {cmd.lot} in site {cmd.site}.", reason="lot.unknown", field="lot")
     if cmd.sampling_point is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
@@ -11,10 +11,10 @@ from sqlalchemy import select
 from labgate.adapters.store import tables as t
 from labgate.compliance.access import Account, Permission
 from labgate.compliance.passwords import new_api_key
-from labgate.domain.commands import Context, CreateAccount, SignIn
+from labgate.domain.commands import ChangeAccountState, Context, CreateAccount, SignIn
 from labgate.entrypoints.api.auth import current_account, hub_of, issue_token, require
 from labgate.entrypoints.api.problems import request_context
-from labgate.entrypoints.api.schemas import AccountIn
+from labgate.entrypoints.api.schemas import AccountIn, ReasonIn
 
 router = APIRouter(prefix="/api/v1", tags=["access"])
 
@@ -85,3 +85,17 @@ def list_accounts(
             }
             for a in accounts
         ]
+
+
+@router.post("/accounts/{username}/{action}", summary="Unlock, deactivate or reactivate")
+async def change_account_state(
+    request: Request,
+    username: str,
+    action: Literal["unlock", "deactivate", "reactivate"],
+    body: ReasonIn,
+    _: Annotated[Account, Depends(require(Permission.MANAGE_USERS))],
+) -> dict[str, Any]:
+    """Access changes are recorded with a reason; accounts are never deleted."""
+    command = ChangeAccountState(await request_context(request), username, action, body.reason)
+    hub_of(request).bus.handle(command)
+    return {"username": username, "action": action}
