@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from labgate.compliance.canonical import canonical_bytes, sha256_hex
+from labgate.compliance.canonical import canonical_json, sha256_hex
 from labgate.compliance.clock import iso_utc
 
 GENESIS_HASH = "0" * 64
@@ -44,7 +44,7 @@ class AuditEntry:
     def canonical(self) -> bytes:
         """The bytes the seal covers: every field but the seal itself."""
         d = self.draft
-        return canonical_bytes(
+        return canonical_json(
             {
                 "seq": self.seq,
                 "at": iso_utc(d.at),

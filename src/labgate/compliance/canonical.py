@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -11,6 +13,9 @@ from enum import Enum
 from typing import Any
 
 import rfc8785
+
+_SAFE_INT = 2**53 - 1
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 JsonValue = Any  # str | int | bool | None | list[JsonValue] | dict[str, JsonValue]
 
@@ -45,7 +50,32 @@ def to_jsonable(value: object) -> JsonValue:
 
 def canonical_bytes(value: object) -> bytes:
     """RFC 8785 canonical JSON of `value`."""
-    return rfc8785.dumps(to_jsonable(value))
+    return canonical_json(to_jsonable(value))
+
+
+def canonical_json(data: JsonValue) -> bytes:
+    """RFC 8785 canonical JSON of a value that is already JSON (str, int, bool, None, list, dict)."""
+    if _plain(data):
+        # For strings, safe integers, booleans and null with ASCII keys, RFC 8785 output is
+        # exactly Python's sorted, compact, non-ASCII-escaping JSON (same escapes, same key
+        # order), and the C encoder is ~30x faster; anything else goes to rfc8785 itself.
+        return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+    return rfc8785.dumps(data)
+
+
+def _plain(data: JsonValue) -> bool:
+    """Only str, bool, None, safe ints, lists and dicts with ASCII keys, surrogate-free text."""
+    if isinstance(data, str):
+        return not _SURROGATE.search(data)
+    if data is None or isinstance(data, bool):
+        return True
+    if isinstance(data, int):
+        return -_SAFE_INT <= data <= _SAFE_INT
+    if isinstance(data, list):
+        return all(_plain(v) for v in data)
+    if isinstance(data, dict):
+        return all(k.isascii() and _plain(v) for k, v in data.items())
+    return False
 
 
 def sha256_hex(data: bytes) -> str:

@@ -1,0 +1,57 @@
+"""Canonical JSON is RFC 8785 byte for byte, whichever encoder produces it."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+import rfc8785
+
+from labgate.compliance.canonical import canonical_bytes, content_hash, to_jsonable
+
+ALPHABET = 'aZ09 "\\/\b\f\n\r\t\x00\x1f\x7fé€\u2028\u2029\ufeff😀𝄞ÿ'
+
+
+def random_json(rng: random.Random, depth: int = 0) -> object:
+    kind = rng.randrange(7 if depth < 3 else 4)
+    if kind == 0:
+        return "".join(rng.choice(ALPHABET) for _ in range(rng.randrange(8)))
+    if kind == 1:
+        return rng.choice([0, 1, -1, 2**53 - 1, -(2**53 - 1), rng.randrange(-(10**9), 10**9)])
+    if kind == 2:
+        return rng.choice([True, False])
+    if kind == 3:
+        return None
+    if kind == 4:
+        return [random_json(rng, depth + 1) for _ in range(rng.randrange(4))]
+    keys = ["a", "B", "_", "seq", "z1", "Z", "aa", "before"]
+    return {rng.choice(keys): random_json(rng, depth + 1) for _ in range(rng.randrange(5))}
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_matches_rfc8785_byte_for_byte(seed: int) -> None:
+    value = random_json(random.Random(seed))
+    assert canonical_bytes(value) == rfc8785.dumps(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [{"ключ": "x", "a": 1}, {"𝄞": 1, "\ufb00": 2}, {"n": 2**60}, {"s": "\ud800"}],
+    ids=["non-ascii keys", "utf-16 key order", "unsafe int", "lone surrogate"],
+)
+def test_values_outside_the_fast_path_still_follow_rfc8785(value: object) -> None:
+    try:
+        expected = rfc8785.dumps(value)
+    except rfc8785.CanonicalizationError:
+        with pytest.raises(rfc8785.CanonicalizationError):
+            canonical_bytes(value)
+        return
+    assert canonical_bytes(value) == expected
+
+
+def test_domain_values_have_one_exact_form() -> None:
+    record = {"value": Decimal("98.10"), "at": datetime(2026, 11, 25, 10, 0, tzinfo=UTC)}
+    assert to_jsonable(record) == {"value": "98.10", "at": "2026-11-25T10:00:00.000000Z"}
+    assert content_hash(record) != content_hash({**record, "value": Decimal("98.1")})
