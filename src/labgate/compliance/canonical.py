@@ -54,7 +54,7 @@ def canonical_bytes(value: object) -> bytes:
 
 
 def canonical_json(data: JsonValue) -> bytes:
-    """RFC 8785 canonical JSON of a value that is already JSON (str, int, bool, None, list, dict)."""
+    """RFC 8785 canonical JSON of a value that is already JSON-shaped."""
     if _plain(data):
         # For strings, safe integers, booleans and null with ASCII keys, RFC 8785 output is
         # exactly Python's sorted, compact, non-ASCII-escaping JSON (same escapes, same key
