@@ -25,8 +25,16 @@ class PintUnitConverter:
         if from_unit == to_unit:
             return Decimal(1)
         try:
-            magnitude = _registry.Quantity(Decimal(1), source).to(target).magnitude
-        except pint.errors.DimensionalityError:
+            quantity = _registry.Quantity(Decimal(1), source)
+            if (
+                not quantity._is_multiplicative
+                or not _registry.Quantity(1, target)._is_multiplicative
+            ):
+                raise pint.errors.DimensionalityError(
+                    source, target
+                )  # offset units (°C): no factor
+            magnitude = quantity.to(target).magnitude
+        except (pint.errors.DimensionalityError, pint.errors.OffsetUnitCalculusError):
             raise UnitError(
                 f"A value in {from_unit} cannot be converted to {to_unit}: "
                 "they measure different quantities.",
