@@ -78,7 +78,7 @@ def registered(bus: MessageBus, request_id: str = "REQ-1") -> str:
 
 def result(sample: str, value: str = "98.5", unit: str | None = "%", **kw: str) -> c.RecordResult:
     return c.RecordResult(
-        c.Context("ana"),
+        c.Context(kw.get("analyst", "ana")),
         "S1",
         sample,
         "ASSAY",

@@ -167,7 +167,9 @@ class Sample:
         for result in self.results:
             if result.code == code:
                 return result
-        raise NotFound(f"Sample {self.code} has no result {code}.", reason="result.unknown")
+        raise NotFound(
+            f"Sample {self.code} has no result {code}.", reason="result.unknown", field="result"
+        )
 
     def active_result(self, test_code: str) -> Result | None:
         """The result that currently speaks for a test, if any."""

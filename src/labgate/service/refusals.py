@@ -24,6 +24,8 @@ def record_refusal(
     """Write `refused.<action>` with the reason code and field; lock an account if due."""
     now = deps.clock.now()
     record_type, record_id, site = subject
+    # Refused input can be anything: keep what is recorded within the trail's columns.
+    record_id, site = record_id[:200], (site[:64] if site else site)
 
     def draft(action_: str, reason: str, after: dict[str, object]) -> AuditDraft:
         return AuditDraft(

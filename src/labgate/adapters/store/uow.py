@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from sqlalchemy import insert, inspect, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from labgate.adapters.store import tables as t
@@ -71,16 +73,19 @@ class SqlUnitOfWork(UnitOfWork):
 
     def next_number(self, counter: str) -> int:
         """Increment a named counter inside this transaction."""
-        row = self.session.execute(
-            select(t.counters.c.value).where(t.counters.c.name == counter).with_for_update()
-        ).scalar_one_or_none()
-        if row is None:
-            self.session.execute(insert(t.counters).values(name=counter, value=1))
-            return 1
+        # Two first users of a counter race to create it: the loser's insert does nothing.
+        dialect = self.session.get_bind().dialect.name
+        upsert = pg_insert if dialect == "postgresql" else sqlite_insert
         self.session.execute(
-            update(t.counters).where(t.counters.c.name == counter).values(value=row + 1)
+            upsert(t.counters).values(name=counter, value=0).on_conflict_do_nothing()
         )
-        return int(row) + 1
+        value = self.session.execute(
+            update(t.counters)
+            .where(t.counters.c.name == counter)
+            .values(value=t.counters.c.value + 1)
+            .returning(t.counters.c.value)
+        ).scalar_one()
+        return int(value)
 
     def _write(self, audit: list[AuditDraft], outbox: list[OutboxMessage]) -> None:
         self.session.flush()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
@@ -10,25 +10,32 @@ from starlette.types import ASGIApp, Scope
 from swagger_ui_bundle import swagger_ui_path
 
 import labgate
-from labgate.adapters.store.migrate import require_current_schema
+from labgate.adapters.store.migrate import SchemaBehind, require_current_schema
 from labgate.bootstrap import Hub, bootstrap
 from labgate.config import Settings
 from labgate.entrypoints.api import problems
 from labgate.entrypoints.api.middleware import BodyLimit, BodyTooLarge, CorrelationId
 from labgate.entrypoints.api.routes import access, lab, masterdata, records
+from labgate.entrypoints.api.schemas import short_path_keys
 
 
 def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
     """Build the app; refuses a database whose schema is behind (SchemaBehind names the fix)."""
-    hub = hub or bootstrap(settings)
-    require_current_schema(hub.engine)
     settings.signing_secret()  # no token secret outside demo mode: refuse now, not at sign-in
+    owned, hub = hub is None, hub or bootstrap(settings)
+    try:
+        require_current_schema(hub.engine)
+    except SchemaBehind:
+        if owned:
+            hub.close()
+        raise
     app = FastAPI(
         title="labgate",
         version=labgate.__version__,
         summary="MES ↔ LIMS integration hub: reviewed-result gating under Part 11 / Annex 11.",
         docs_url=None,
         redoc_url=None,
+        dependencies=[Depends(short_path_keys)],
     )
     app.state.hub = hub
     problems.install(app)

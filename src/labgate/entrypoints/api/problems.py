@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 from labgate.domain.commands import Context
 from labgate.domain.errors import InvalidInput, LabgateError
 from labgate.entrypoints.api.auth import hub_of
+from labgate.entrypoints.api.schemas import KEY_LENGTH
 from labgate.service.refusals import record_refusal
 
 log = logging.getLogger("labgate.api")
@@ -51,9 +52,13 @@ async def _audit(request: Request, error: LabgateError) -> None:
         return
     hub = hub_of(request)
     ctx = await request_context(request)
-    action = f"{request.method.lower()} {request.url.path}"
+    # Audit columns are bounded (action 64, record id 200, site 64; PostgreSQL enforces it): the
+    # action is the route's name, the request line the record id, and an over-long site is none.
+    route = getattr(request.scope.get("route"), "name", None) or "request"
+    line = f"{request.method} {request.url.path}"[:200]
     site = request.path_params.get("site")
-    record_refusal(hub.uow_factory(), hub.bus.deps, ctx, error, action, ("request", "-", site))
+    site = site if site is not None and len(site) <= KEY_LENGTH else None
+    record_refusal(hub.uow_factory(), hub.bus.deps, ctx, error, route[:48], ("request", line, site))
 
 
 async def on_labgate_error(request: Request, error: Exception) -> JSONResponse:

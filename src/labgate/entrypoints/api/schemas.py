@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi import Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictStr
 
 from labgate.domain.commands import SignatureInput
+from labgate.domain.errors import InvalidInput
 
 
 class Body(BaseModel):
@@ -16,11 +18,24 @@ class Body(BaseModel):
 
 
 CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/%-]*$"
+KEY_LENGTH = 64  # the store's limit for codes, user ids and sites
 
 
 def code(default: Any = ...) -> Any:
     """A business key: short, no spaces, no control characters."""
-    return Field(default, min_length=1, max_length=64, pattern=CODE_PATTERN)
+    return Field(default, min_length=1, max_length=KEY_LENGTH, pattern=CODE_PATTERN)
+
+
+def short_path_keys(request: Request) -> None:
+    """Keys in the path are bounded like keys in bodies: no record has a longer one, and a longer
+    one would not fit the refusal's own audit entry."""
+    for name, value in request.path_params.items():
+        if len(str(value)) > KEY_LENGTH:
+            raise InvalidInput(
+                f"The {name} in the path is longer than the {KEY_LENGTH} characters a key has.",
+                reason="input.string_too_long",
+                field=name,
+            )
 
 
 class SignatureIn(Body):

@@ -11,7 +11,6 @@ from typing import Any
 
 import yaml
 from rich.console import Console
-from rich.table import Table
 
 from labgate.bootstrap import Hub
 from labgate.compliance.access import Account
@@ -51,12 +50,17 @@ def seed(hub: Hub, console: Console) -> dict[str, str]:
     hub.bus.handle(c.ImportMasterData(admin, document, "demo plant (seed)"))
     put_specs_in_force(hub, site, document, credentials["qa"])
     _batches_mid_flight(hub, site, document, credentials)
-    table = Table("user id", "role", title="demo credentials (shown once)")
-    table.add_column("password / API key", overflow="fold")
-    for username, _, role in PEOPLE + SYSTEMS:
-        table.add_row(username, role, credentials[username])
-    console.print(table)
+    print_credentials(console, credentials)
     return credentials
+
+
+def print_credentials(console: Console, credentials: dict[str, str]) -> None:
+    """One line per account, never wrapped: a key folded across two lines is a wrong key, and
+    it is shown only once."""
+    console.print("demo credentials (shown once):")
+    for username, _, role in PEOPLE + SYSTEMS:
+        line = f"  {username:<11} {role:<18} {credentials[username]}"
+        console.print(line, soft_wrap=True, markup=False, highlight=False)
 
 
 def _accounts(hub: Hub) -> dict[str, str]:

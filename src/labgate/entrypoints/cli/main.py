@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from labgate.adapters.store.migrate import SchemaBehind, upgrade
@@ -41,7 +42,10 @@ for sub, name in (
 app.command("evaluate", help="Round and evaluate one value against a limit, as labgate does.")(
     evaluate
 )
-console, errors = Console(), Console(stderr=True)
+# Soft wrap: a sentence, a path or a key prints on one line however wide the terminal is, so
+# logs and copy-paste get it whole. No markup on stdout: names and paths print as written.
+console = Console(soft_wrap=True, markup=False)
+errors = Console(stderr=True, soft_wrap=True)
 
 
 def cli_context() -> Context:
@@ -60,10 +64,15 @@ def open_hub(settings: Settings | None = None) -> Iterator[Hub]:
 
 
 def fail(error: Exception, code: int = 1) -> typer.Exit:
-    """Print the sentence that names the problem, then exit non-zero."""
-    message = error.message if isinstance(error, LabgateError) else str(error)
-    reason = f" [{error.reason}]" if isinstance(error, LabgateError) else ""
-    errors.print(f"[red]error:[/red] {message}{reason}", highlight=False)
+    """Print the sentence that names the problem, the field at fault and the reason code, then
+    exit non-zero."""
+    message = str(error)
+    if isinstance(error, LabgateError):
+        message = error.message
+        if error.field and error.field not in message:
+            message += f" (field: {error.field})"
+        message += f" [{error.reason}]"
+    errors.print(f"[red]error:[/red] {escape(message)}", highlight=False)
     return typer.Exit(code)
 
 
@@ -78,15 +87,16 @@ def serve(
     from labgate.entrypoints.api.app import create_app
 
     settings = Settings()
-    try:
-        api = create_app(settings)
-    except (SchemaBehind, ValueError) as error:
-        raise fail(error) from None
-    console.print(
-        f"labgate serving on http://{host or settings.host}:{port or settings.port} "
-        f"(docs at /docs, database {settings.database_url})"
-    )
-    uvicorn.run(api, host=host or settings.host, port=port or settings.port, log_level="info")
+    with open_hub(settings) as hub:  # create_app does not close a hub it was given
+        try:
+            api = create_app(settings, hub)
+        except (SchemaBehind, ValueError) as error:
+            raise fail(error) from None
+        console.print(
+            f"labgate serving on http://{host or settings.host}:{port or settings.port} "
+            f"(docs at /docs, database {settings.database_url})"
+        )
+        uvicorn.run(api, host=host or settings.host, port=port or settings.port, log_level="info")
 
 
 @db_app.command("upgrade")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from labgate.compliance.access import Permission
 from labgate.compliance.canonical import to_jsonable
 from labgate.domain.commands import ApproveResult, InvalidateResult, RecordResult, RecordResults
-from labgate.domain.errors import InvalidInput
+from labgate.domain.errors import Forbidden, InvalidInput
 from labgate.domain.masterdata import Alias, AliasSystem, TestDefinition, resolve_alias
 from labgate.domain.samples import NewResult, Sample, result_content, sample_of_result
 from labgate.domain.status_map import StatusMap
@@ -70,6 +70,13 @@ class _Lookups:
 
 def _record_one(cmd: RecordResult, lookups: _Lookups, deps: Deps) -> str:
     now, uow = deps.clock.now(), lookups.uow
+    if cmd.ctx.actor_kind == "person" and cmd.analyst != cmd.ctx.actor:
+        # People enter results in their own name only; a LIMS reports its own users' names.
+        raise Forbidden(
+            f"{cmd.ctx.actor} cannot enter a result in the name of {cmd.analyst}.",
+            reason="result.analyst_is_not_caller",
+            field="analyst",
+        )
     aliases = lookups.aliases(cmd.site)
     test_code = resolve_alias(aliases, AliasSystem.LIMS, "test", cmd.test_code)
     lookups.require_test(cmd.site, test_code)

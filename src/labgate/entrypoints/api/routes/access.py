@@ -12,9 +12,10 @@ from labgate.adapters.store import tables as t
 from labgate.compliance.access import Account, Permission
 from labgate.compliance.passwords import new_api_key
 from labgate.domain.commands import ChangeAccountState, Context, CreateAccount, SignIn
+from labgate.domain.errors import Unauthenticated
 from labgate.entrypoints.api.auth import current_account, hub_of, issue_token, require
 from labgate.entrypoints.api.problems import request_context
-from labgate.entrypoints.api.schemas import AccountIn, ReasonIn
+from labgate.entrypoints.api.schemas import KEY_LENGTH, AccountIn, ReasonIn
 
 router = APIRouter(prefix="/api/v1", tags=["access"])
 
@@ -25,7 +26,11 @@ def token(
 ) -> dict[str, Any]:
     """Exchange user id and password for a bearer token; failures count towards lockout."""
     hub = hub_of(request)
-    ctx = Context(form.username[:64], "person", request.state.correlation_id)
+    if len(form.username) > KEY_LENGTH:  # names no account, and would not fit the audit trail
+        raise Unauthenticated(
+            "Unknown user id or wrong password.", reason="auth.bad_credentials", field="password"
+        )
+    ctx = Context(form.username, "person", request.state.correlation_id)
     account: Account = hub.bus.handle(SignIn(ctx, form.username, form.password))
     return {
         "access_token": issue_token(hub, account),
