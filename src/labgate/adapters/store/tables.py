@@ -11,6 +11,7 @@ from sqlalchemy import (
     Column,
     ForeignKey,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -297,4 +298,56 @@ status_rules = Table(
     Column("lims_status", enum(ResultStatus), nullable=False),
     Column("outcome", String(16), nullable=False),
     Column("mes_status", enum(MesStatus), nullable=False),
+)  # fmt: skip
+
+# --- interfaces: signed envelopes from other systems -------------------------------------------
+
+# Public keys of the source systems, by key id; several may be valid at once (rotation overlap).
+source_keys = Table(
+    "source_keys", metadata, _id(),
+    Column("source", String(KEY), nullable=False), Column("kid", String(KEY), nullable=False),
+    Column("public_jwk", JSON, nullable=False),
+    Column("valid_from", UtcDateTime, nullable=False), Column("valid_until", UtcDateTime),
+    Column("registered_by", String(KEY), nullable=False),
+    Column("registered_at", UtcDateTime, nullable=False),
+    Column("revoked_at", UtcDateTime), Column("revoked_by", String(KEY)),
+    Column("revoke_reason", Text), UniqueConstraint("source", "kid"),
+)  # fmt: skip
+
+# Every envelope accepted for processing, keyed by (source, message id): the de-duplication key.
+inbox_messages = Table(
+    "inbox_messages", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("source", String(KEY), nullable=False), Column("message_id", String(36), nullable=False),
+    Column("stream", String(KEY), nullable=False), Column("sequence", BigInteger, nullable=False),
+    Column("schema", String(64), nullable=False), Column("site", String(KEY), nullable=False),
+    Column("correlation_id", String(64)), Column("channel", String(16), nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("payload_hash", String(64), nullable=False), Column("raw", LargeBinary, nullable=False),
+    Column("status", String(16), nullable=False), Column("applied_at", UtcDateTime),
+    UniqueConstraint("source", "message_id"),
+)  # fmt: skip
+
+# The last sequence number applied per (source, stream): messages ahead of a gap wait.
+stream_positions = Table(
+    "stream_positions", metadata,
+    Column("source", String(KEY), primary_key=True),
+    Column("stream", String(KEY), primary_key=True),
+    Column("last_sequence", BigInteger, nullable=False),
+)  # fmt: skip
+
+# Every rejected message, with its raw bytes: nothing is dropped silently.
+quarantine = Table(
+    "quarantine", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("channel", String(16), nullable=False), Column("source", String(KEY)),
+    Column("message_id", String(64)), Column("raw", LargeBinary, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("reason_code", String(64), nullable=False), Column("field", String(200)),
+    Column("detail", Text, nullable=False), Column("status", String(16), nullable=False),
+    Column("resolved_by", String(KEY)), Column("resolved_at", UtcDateTime),
+    Column("resolution_reason", Text),
 )  # fmt: skip
