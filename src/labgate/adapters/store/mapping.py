@@ -9,6 +9,7 @@ from sqlalchemy.orm import registry, relationship
 
 from labgate.adapters.store import tables as t
 from labgate.compliance.access import Account
+from labgate.compliance.keys import SourceKey
 from labgate.compliance.signatures import Signature
 from labgate.domain.batches import Batch, ProceduralElement, Procedure, SamplingPoint
 from labgate.domain.masterdata import (
@@ -56,6 +57,7 @@ def start_mappers() -> None:
         (SamplingPoint, t.sampling_points),
         (Batch, t.batches),
         (Account, t.accounts),
+        (SourceKey, t.source_keys),
         (Signature, t.signatures),
         (LimitLine, t.limit_lines),
         (ProceduralElement, t.procedural_elements),
