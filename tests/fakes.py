@@ -68,6 +68,11 @@ class FakeUnitOfWork(UnitOfWork):
         self.sent.extend(self._staged[1])
         self._staged = ([], [])
 
+    def flush(self) -> None:
+        for number, row in enumerate(self.records.rows, start=1):
+            if getattr(row, "id", None) is None:
+                row.id = number  # type: ignore[attr-defined]
+
     def rollback(self) -> None:
         self._staged = ([], [])
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -15,6 +16,7 @@ from labgate.adapters.units_pint import PintUnitConverter
 from labgate.compliance.clock import Clock, SystemClock
 from labgate.config import Settings
 from labgate.service.deps import Deps
+from labgate.service.inbox import Inbox
 from labgate.service.messagebus import MessageBus
 from labgate.service.unit_of_work import UnitOfWork
 
@@ -28,6 +30,7 @@ class Hub:
     sessions: sessionmaker[Session]
     bus: MessageBus
     uow_factory: Callable[[], UnitOfWork]
+    inbox: Inbox
 
     def close(self) -> None:
         """Release database connections."""
@@ -44,4 +47,7 @@ def bootstrap(settings: Settings, clock: Clock | None = None, engine: Engine | N
         return SqlUnitOfWork(sessions, external_lims=settings.external_lims)
 
     deps = Deps(clock or SystemClock(), PintUnitConverter, settings.lockout_after)
-    return Hub(settings, engine, sessions, MessageBus(uow_factory, deps), uow_factory)
+    bus = MessageBus(uow_factory, deps)
+    inbox = Inbox(bus, uow_factory, timedelta(seconds=settings.replay_window_seconds),
+                  timedelta(seconds=settings.hold_timeout_seconds))  # fmt: skip
+    return Hub(settings, engine, sessions, bus, uow_factory, inbox)

@@ -26,6 +26,12 @@ class Settings(BaseSettings):
     external_lims: bool = Field(
         False, description="An external LIMS registers samples (else the native lab module)."
     )
+    replay_window_seconds: int = Field(
+        300, ge=1, description="How far an envelope's sent_at may be from now, either way."
+    )
+    hold_timeout_seconds: int = Field(
+        600, ge=1, description="How long a message ahead of a sequence gap waits, then quarantine."
+    )
     host: str = Field("127.0.0.1", description="Address `labgate serve` listens on.")
     port: int = Field(8000, description="Port `labgate serve` listens on.")
 

@@ -29,6 +29,10 @@ PATH_VALUES = {
     "mes_request_id": "REQ-1",
     "username": "analyst",
     "action": "unlock",
+    "schema_id": "labgate.result.v1",
+    "source": "mes",
+    "kid": "mes-1",
+    "item": "1",
 }
 WRITE_PERMISSIONS = {
     "/api/v1/accounts": P.MANAGE_USERS,
@@ -49,6 +53,9 @@ WRITE_PERMISSIONS = {
     "/api/v1/sites/{site}/results/{result}/approval": P.APPROVE_RESULT,
     "/api/v1/sites/{site}/results/{result}/invalidation": P.INVALIDATE_RESULT,
     "/api/v1/sites/{site}/batches/{batch}/release": P.RELEASE_BATCH,
+    "/api/v1/inbox": P.SEND_MESSAGES,
+    "/api/v1/sources/{source}/keys": P.MANAGE_KEYS,
+    "/api/v1/sources/{source}/keys/{kid}/revocation": P.MANAGE_KEYS,
 }
 CALLERS = PEOPLE | {"mes": Role.MES_SYSTEM.value, "lims": Role.LIMS_SYSTEM.value}
 

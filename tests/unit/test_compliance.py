@@ -122,6 +122,7 @@ def test_the_auditor_reads_everything_and_changes_nothing() -> None:
         Permission.READ,
         Permission.READ_AUDIT,
         Permission.READ_OUTBOX,
+        Permission.READ_QUARANTINE,
     }
 
 

@@ -37,6 +37,9 @@ class Permission(StrEnum):
     APPROVE_SPEC = "approve_spec"
     MANAGE_USERS = "manage_users"
     RELEASE_BATCH = "release_batch"
+    SEND_MESSAGES = "send_messages"
+    MANAGE_KEYS = "manage_keys"
+    READ_QUARANTINE = "read_quarantine"
     READ_AUDIT = "read_audit"
     READ_OUTBOX = "read_outbox"
 
@@ -64,17 +67,35 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.RELEASE_BATCH,
             P.READ_AUDIT,
             P.READ_OUTBOX,
+            P.READ_QUARANTINE,
         }
     ),
     Role.PRODUCTION: frozenset({P.READ, P.REQUEST_SAMPLE, P.CANCEL_SAMPLE}),
     Role.INTEGRATION_ADMIN: frozenset(
-        {P.READ, P.MANAGE_MASTERDATA, P.MANAGE_USERS, P.READ_AUDIT, P.READ_OUTBOX}
+        {
+            P.READ,
+            P.MANAGE_MASTERDATA,
+            P.MANAGE_USERS,
+            P.MANAGE_KEYS,
+            P.READ_AUDIT,
+            P.READ_OUTBOX,
+            P.READ_QUARANTINE,
+        }
     ),
     # Read-only, including the trail: an inspector sees everything and changes nothing.
-    Role.AUDITOR: frozenset({P.READ, P.READ_AUDIT, P.READ_OUTBOX}),
-    Role.MES_SYSTEM: frozenset({P.READ, P.REQUEST_SAMPLE, P.CANCEL_SAMPLE, P.READ_OUTBOX}),
+    Role.AUDITOR: frozenset({P.READ, P.READ_AUDIT, P.READ_OUTBOX, P.READ_QUARANTINE}),
+    Role.MES_SYSTEM: frozenset(
+        {P.READ, P.REQUEST_SAMPLE, P.CANCEL_SAMPLE, P.READ_OUTBOX, P.SEND_MESSAGES}
+    ),
     Role.LIMS_SYSTEM: frozenset(
-        {P.READ, P.REGISTER_SAMPLE, P.ENTER_RESULT, P.POST_REVIEWED_RESULT, P.INVALIDATE_RESULT}
+        {
+            P.READ,
+            P.REGISTER_SAMPLE,
+            P.ENTER_RESULT,
+            P.POST_REVIEWED_RESULT,
+            P.INVALIDATE_RESULT,
+            P.SEND_MESSAGES,
+        }
     ),
 }
 SYSTEM_ROLES = frozenset({Role.MES_SYSTEM, Role.LIMS_SYSTEM})

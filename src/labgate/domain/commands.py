@@ -8,6 +8,20 @@ from typing import Any
 
 
 @dataclass(frozen=True)
+class Received:
+    """The envelope a command came in, recorded in the inbox in the command's own transaction."""
+
+    source: str
+    message_id: str
+    stream: str
+    sequence: int
+    schema: str
+    site: str
+    channel: str
+    raw: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
 class Context:
     """Who is acting, as what kind of account, under which correlation id."""
 
@@ -15,6 +29,7 @@ class Context:
     actor_kind: str = "person"
     correlation_id: str | None = None
     payload_hash: str | None = None
+    received: Received | None = None
 
 
 @dataclass(frozen=True)

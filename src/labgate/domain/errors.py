@@ -5,7 +5,8 @@
     │   ├── MalformedNumber         text that is not a decimal number
     │   ├── InvalidLimit            a limit expression that cannot be parsed
     │   ├── UnitError               unknown unit, or one that cannot be converted
-    │   └── MethodVersionMismatch   a result under another method version than planned
+    │   ├── MethodVersionMismatch   a result under another method version than planned
+    │   └── EnvelopeError           a message envelope that is malformed or not verifiable
     ├── NotFound                    a business key that names nothing (404)
     ├── Conflict                    the request clashes with the record's state (409)
     │   ├── InvalidTransition       a lifecycle move the transition table forbids

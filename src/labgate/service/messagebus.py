@@ -6,11 +6,11 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from labgate.domain import commands, events
+from labgate.domain import commands, events, interface_commands
 from labgate.domain.errors import LabgateError
 from labgate.domain.events import Event
 from labgate.service.deps import Deps
-from labgate.service.handlers import accounts, batches, masterdata, results, samples
+from labgate.service.handlers import accounts, batches, keys, masterdata, results, samples
 from labgate.service.refusals import record_refusal
 from labgate.service.unit_of_work import UnitOfWork
 
@@ -33,6 +33,8 @@ HANDLERS: dict[type[commands.Command], Handler] = {
     commands.CreateAccount: accounts.create_account,
     commands.SignIn: accounts.sign_in,
     commands.ChangeAccountState: accounts.change_account_state,
+    interface_commands.RegisterSourceKey: keys.register_source_key,
+    interface_commands.RevokeSourceKey: keys.revoke_source_key,
 }
 
 EventHandler = Callable[[Event], None]
@@ -79,6 +81,7 @@ class MessageBus:
         """Run `command`; on refusal, audit it in its own transaction and re-raise."""
         uow = self.uow_factory()
         uow.correlation_id = command.ctx.correlation_id
+        uow.received, uow.clock_now = command.ctx.received, self.deps.clock.now
         try:
             outcome = HANDLERS[type(command)](command, uow, self.deps)
         except LabgateError as error:
@@ -118,6 +121,7 @@ def _subject(command: commands.Command) -> tuple[str, str, str | None]:
         ("mes_request_id", "sample_request"),
         ("specification", "specification"),
         ("username", "account"),
+        ("kid", "source_key"),
     ):
         value = getattr(command, attr, None)
         if isinstance(value, str):

@@ -13,6 +13,12 @@ from labgate.domain import events
 from labgate.domain.samples import Result, Sample
 
 MES, LIMS = "mes", "lims"
+# Outbound schema names where the message type alone would collide with an inbound schema.
+OUTBOUND_SCHEMA = {
+    (LIMS, "sample_request"): "lims_sample_request",
+    (MES, "sample_registration"): "sample_acknowledgement",
+    (MES, "result"): "mes_result",
+}
 
 
 @dataclass(frozen=True)
@@ -79,7 +85,7 @@ def messages_for(
             sample.site,
             destination,
             kind,
-            f"labgate.{kind}.v1",
+            f"labgate.{OUTBOUND_SCHEMA.get((destination, kind), kind)}.v1",
             str(uuid7()),
             correlation_id,
             record,

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator
+import hashlib
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Protocol, TypeVar
 
 from labgate.compliance.audit import AuditDraft
+from labgate.domain.commands import Received
 from labgate.domain.events import Event
 from labgate.domain.samples import Sample
 from labgate.domain.status_map import StatusMap
+from labgate.service.inbox_records import InboxMessage, StreamPosition
 from labgate.service.outbox import OutboxMessage, messages_for
 
 T = TypeVar("T")
@@ -38,6 +42,8 @@ class UnitOfWork(abc.ABC):
     records: Records
     external_lims: bool = False
     correlation_id: str | None = None
+    received: Received | None = None
+    clock_now: Callable[[], datetime] | None = None
 
     def __enter__(self) -> UnitOfWork:
         self._audit: list[AuditDraft] = []
@@ -65,7 +71,10 @@ class UnitOfWork(abc.ABC):
         return sample
 
     def commit(self) -> None:
-        """Turn pending events into outbox rows, seal the audit entries, commit all at once."""
+        """Turn pending events into outbox rows, record the envelope in the inbox, seal the audit
+        entries, commit all at once (promise 1)."""
+        if self.received is not None:
+            self._record_received(self.received)
         for sample in self._seen:
             for event in sample.events:
                 self._outbox.extend(
@@ -76,6 +85,18 @@ class UnitOfWork(abc.ABC):
         self._write(self._audit, self._outbox)
         self._audit, self._outbox = [], []
         self._commit()
+
+    def _record_received(self, received: Received) -> None:
+        now = self.clock_now() if self.clock_now else datetime.now(UTC)
+        held = self.records.get(
+            InboxMessage, source=received.source, message_id=received.message_id
+        )
+        if held is not None:  # it waited for a gap to fill
+            held.status, held.applied_at = "applied", now
+        else:
+            self.records.add(inbox_message(received, self.correlation_id, now, "applied"))
+        advance(self.records, received.source, received.stream, received.sequence)
+        self.received = None
 
     def collect_new_events(self) -> Iterator[Event]:
         """Events of committed changes, for the bus to dispatch."""
@@ -99,8 +120,42 @@ class UnitOfWork(abc.ABC):
         """Append the audit entries to the chain and the messages to the outbox."""
 
     @abc.abstractmethod
+    def flush(self) -> None:
+        """Send pending changes to the store now (new records get their ids)."""
+
+    @abc.abstractmethod
     def _commit(self) -> None: ...
 
     @abc.abstractmethod
     def rollback(self) -> None:
         """Discard everything not committed."""
+
+
+def inbox_message(
+    received: Received, correlation_id: str | None, at: datetime, status: str
+) -> InboxMessage:
+    """The inbox record of an envelope."""
+    return InboxMessage(
+        source=received.source,
+        message_id=received.message_id,
+        stream=received.stream,
+        sequence=received.sequence,
+        schema=received.schema,
+        site=received.site,
+        correlation_id=correlation_id,
+        channel=received.channel,
+        received_at=at,
+        payload_hash=hashlib.sha256(received.raw).hexdigest(),
+        raw=received.raw,
+        status=status,
+        applied_at=at if status == "applied" else None,
+    )
+
+
+def advance(records: Records, source: str, stream: str, sequence: int) -> None:
+    """Move a stream's position to `sequence`."""
+    position = records.get(StreamPosition, source=source, stream=stream)
+    if position is None:
+        records.add(StreamPosition(source, stream, sequence))
+    else:
+        position.last_sequence = max(position.last_sequence, sequence)

@@ -29,6 +29,7 @@ from labgate.domain.masterdata import (
     Unit,
 )
 from labgate.domain.samples import PlannedTest, Result, Sample
+from labgate.service.inbox_records import InboxMessage, QuarantineItem, StreamPosition
 
 mapper_registry = registry()
 _started = False
@@ -58,6 +59,9 @@ def start_mappers() -> None:
         (Batch, t.batches),
         (Account, t.accounts),
         (SourceKey, t.source_keys),
+        (InboxMessage, t.inbox_messages),
+        (StreamPosition, t.stream_positions),
+        (QuarantineItem, t.quarantine),
         (Signature, t.signatures),
         (LimitLine, t.limit_lines),
         (ProceduralElement, t.procedural_elements),

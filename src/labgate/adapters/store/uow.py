@@ -114,6 +114,10 @@ class SqlUnitOfWork(UnitOfWork):
             update(t.audit_head).where(t.audit_head.c.id == 1).values(seq=seq, hash=prev)
         )
 
+    def flush(self) -> None:
+        """Send pending changes to the database inside the transaction."""
+        self.session.flush()
+
     def _commit(self) -> None:
         self.session.commit()
 

@@ -15,7 +15,15 @@ from labgate.bootstrap import Hub, bootstrap
 from labgate.config import Settings
 from labgate.entrypoints.api import problems
 from labgate.entrypoints.api.middleware import BodyLimit, BodyTooLarge, CorrelationId
-from labgate.entrypoints.api.routes import access, lab, masterdata, records
+from labgate.entrypoints.api.routes import (
+    access,
+    interfaces,
+    keys,
+    lab,
+    masterdata,
+    records,
+    schemas,
+)
 from labgate.entrypoints.api.schemas import short_path_keys
 
 
@@ -39,8 +47,8 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
     )
     app.state.hub = hub
     problems.install(app)
-    for router in (access.router, lab.router, masterdata.router, records.router):
-        app.include_router(router)
+    for module in (access, interfaces, keys, lab, masterdata, records, schemas):
+        app.include_router(module.router)
     _offline_docs(app)
 
     async def refuse_large(scope: Scope, error: BodyTooLarge) -> ASGIApp:

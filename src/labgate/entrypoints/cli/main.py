@@ -24,6 +24,8 @@ from labgate.domain.commands import ChangeAccountState, Context, CreateAccount, 
 from labgate.domain.errors import LabgateError
 from labgate.entrypoints.cli import audit_export, demo
 from labgate.entrypoints.cli.evaluate import evaluate
+from labgate.entrypoints.cli.keys import keys_app
+from labgate.entrypoints.cli.schemas import schemas_app
 
 app = typer.Typer(help="labgate: the MES ↔ LIMS integration hub.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -36,6 +38,8 @@ for sub, name in (
     (users_app, "users"),
     (masterdata_app, "masterdata"),
     (audit_app, "audit"),
+    (schemas_app, "schemas"),
+    (keys_app, "keys"),
     (demo_app, "demo"),
 ):
     app.add_typer(sub, name=name)

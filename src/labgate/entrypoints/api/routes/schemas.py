@@ -1,0 +1,39 @@
+"""The published message payload schemas: what the MES and the LIMS send and receive."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+
+from labgate.compliance.access import Account, Permission
+from labgate.domain.errors import NotFound
+from labgate.entrypoints.api.auth import require
+from labgate.service.messages import json_schemas
+
+PREFIX = "/api/v1/schemas"
+router = APIRouter(prefix=PREFIX, tags=["message schemas"])
+
+
+@router.get("", summary="Every message payload schema, inbound and outbound")
+def list_schemas(_: Account = Depends(require(Permission.READ))) -> dict[str, Any]:
+    """Schema ids, their direction and where to fetch each."""
+    items = [
+        {"id": schema_id, "direction": schema["x-direction"], "url": f"{PREFIX}/{schema_id}"}
+        for schema_id, schema in sorted(json_schemas().items())
+    ]
+    return {"items": items, "total": len(items)}
+
+
+@router.get("/{schema_id}", summary="One message payload schema (JSON Schema 2020-12)")
+def get_schema(schema_id: str, _: Account = Depends(require(Permission.READ))) -> JSONResponse:
+    """The JSON Schema of one payload, by schema id."""
+    schema = json_schemas().get(schema_id)
+    if schema is None:
+        raise NotFound(
+            f"No message schema {schema_id}; GET {PREFIX} lists them.",
+            reason="schema.unknown",
+            field="schema_id",
+        )
+    return JSONResponse(schema, media_type="application/schema+json")

@@ -1,0 +1,315 @@
+"""Receiving signed envelopes, in order: known source and key → signature → payload schema →
+replay window → idempotent inbox → sequence per (source, stream) → the use case.
+
+Every refusal lands in quarantine with its raw bytes and a reason code, audited; a duplicate is
+acknowledged, audited, and changes nothing; a message ahead of a gap waits for the gap to fill."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from labgate.compliance.audit import AuditDraft
+from labgate.compliance.envelope import Envelope, parse_envelope, verify_envelope
+from labgate.domain.commands import Context, Received
+from labgate.domain.errors import LabgateError
+from labgate.service.handlers.keys import usable_key
+from labgate.service.inbox_records import InboxMessage, QuarantineItem, StreamPosition
+from labgate.service.messagebus import MessageBus
+from labgate.service.messages import parse_payload, to_command
+from labgate.service.unit_of_work import UnitOfWork, advance, inbox_message
+
+
+class ReceiptRefused(LabgateError):
+    """A message that was quarantined; the sender is told why and where it is kept."""
+
+    def __init__(self, error: LabgateError, quarantine_id: int):
+        super().__init__(error.message, reason=error.reason, field=error.field)
+        self.status = error.status
+        self.quarantine_id = quarantine_id
+
+
+class OutsideReplayWindow(LabgateError):
+    """An envelope sent too long before (or after) it arrived."""
+
+    status = 422
+    default_reason = "envelope.replay_window"
+
+
+class StaleSequence(LabgateError):
+    """A new message id with a sequence number already handled on its stream."""
+
+    status = 409
+    default_reason = "sequence.stale"
+
+
+class SourceMismatch(LabgateError):
+    """The caller authenticated as one system but the envelope claims another."""
+
+    status = 403
+    default_reason = "envelope.source_mismatch"
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What happened to one message: applied, duplicate or held (refusals raise)."""
+
+    status: str
+    message_id: str
+    outcome: Any = None
+
+
+class Inbox:
+    """The one way in for envelopes, whatever the channel."""
+
+    def __init__(
+        self,
+        bus: MessageBus,
+        uow_factory: Callable[[], UnitOfWork],
+        replay_window: timedelta,
+        hold_timeout: timedelta,
+    ) -> None:
+        self.bus, self.uow_factory = bus, uow_factory
+        self.replay_window, self.hold_timeout = replay_window, hold_timeout
+
+    def receive(self, raw: bytes, channel: str, caller: str | None = None) -> Receipt:
+        """Check, de-duplicate, order and apply one envelope."""
+        envelope: Envelope | None = None
+        try:
+            envelope = parse_envelope(raw)
+            self._check(envelope, caller)
+            return self._admit(envelope, raw, channel)
+        except ReceiptRefused:
+            raise
+        except LabgateError as error:
+            raise ReceiptRefused(error, self._quarantine(raw, channel, envelope, error)) from None
+
+    def _check(self, envelope: Envelope, caller: str | None) -> None:
+        if caller is not None and caller != envelope.source:
+            raise SourceMismatch(
+                f"Signed in as {caller}, but the envelope comes from {envelope.source}.",
+                field="source",
+            )
+        with self.uow_factory() as uow:
+            verify_envelope(envelope, usable_key(uow, envelope.source, envelope.kid))
+        parse_payload(envelope.schema, envelope.payload)
+        now = self.bus.deps.clock.now()
+        if abs(now - envelope.sent_at) > self.replay_window:
+            raise OutsideReplayWindow(
+                f"The envelope was sent at {envelope.sent_at.isoformat()}, outside the "
+                f"{int(self.replay_window.total_seconds())} s replay window around "
+                f"{now.isoformat()}.",
+                field="sent_at",
+            )
+
+    def _admit(self, envelope: Envelope, raw: bytes, channel: str) -> Receipt:
+        with self.uow_factory() as uow:
+            known = uow.records.get(
+                InboxMessage, source=envelope.source, message_id=envelope.message_id
+            )
+            position = uow.records.get(
+                StreamPosition, source=envelope.source, stream=envelope.stream
+            )
+            last = position.last_sequence if position else 0
+            if known is not None:
+                self._audit(
+                    uow,
+                    envelope,
+                    raw,
+                    "inbox.duplicate",
+                    f"duplicate of a message already {known.status}",
+                )
+                uow.commit()
+                return Receipt("duplicate", envelope.message_id)
+            if envelope.sequence <= last:
+                raise StaleSequence(
+                    f"Sequence {envelope.sequence} on stream {envelope.stream} was handled "
+                    f"already (last {last}) under another message id.",
+                    field="sequence",
+                )
+            if envelope.sequence > last + 1:
+                received = _received(envelope, raw, channel)
+                uow.records.add(
+                    inbox_message(
+                        received, envelope.correlation_id, self.bus.deps.clock.now(), "held"
+                    )
+                )
+                self._audit(
+                    uow,
+                    envelope,
+                    raw,
+                    "inbox.held",
+                    f"waits for sequence {last + 1} on stream {envelope.stream}",
+                )
+                uow.commit()
+                return Receipt("held", envelope.message_id)
+        outcome = self._apply(envelope, raw, channel)
+        self._release_held(envelope.source, envelope.stream)
+        return Receipt("applied", envelope.message_id, outcome)
+
+    def _apply(self, envelope: Envelope, raw: bytes, channel: str) -> Any:
+        """Run the use case; the inbox row and stream position commit with its effect."""
+        ctx = Context(
+            actor=envelope.source,
+            actor_kind="system",
+            correlation_id=envelope.correlation_id,
+            payload_hash=hashlib.sha256(raw).hexdigest(),
+            received=_received(envelope, raw, channel),
+        )
+        model = parse_payload(envelope.schema, envelope.payload)
+        try:
+            return self.bus.handle(to_command(envelope.schema, model, ctx, envelope.site))
+        except LabgateError as error:
+            # A business refusal: quarantined, and the stream moves on past it.
+            quarantine_id = self._quarantine(raw, channel, envelope, error, consumed=True)
+            raise ReceiptRefused(error, quarantine_id) from None
+
+    def _release_held(self, source: str, stream: str) -> None:
+        """Apply messages that waited for the sequence just applied, in order."""
+        while True:
+            with self.uow_factory() as uow:
+                position = uow.records.get(StreamPosition, source=source, stream=stream)
+                following = (position.last_sequence if position else 0) + 1
+                held = uow.records.get(
+                    InboxMessage, source=source, stream=stream, sequence=following, status="held"
+                )
+                if held is None:
+                    return
+                raw, channel = held.raw, held.channel
+            try:
+                self._apply(parse_envelope(raw), raw, channel)
+            except ReceiptRefused:
+                continue  # quarantined and consumed: the next one may follow
+
+    def expire_held(self) -> list[int]:
+        """Quarantine messages that waited longer than the hold timeout for their gap."""
+        now, expired = self.bus.deps.clock.now(), []
+        with self.uow_factory() as uow:
+            waiting = [
+                m
+                for m in uow.records.find(InboxMessage, status="held")
+                if now - m.received_at > self.hold_timeout
+            ]
+            stale = [(m.raw, m.channel) for m in waiting]
+        for raw, channel in stale:
+            envelope = parse_envelope(raw)
+            error = LabgateError(
+                f"Sequence {envelope.sequence} on stream {envelope.stream} waited longer than "
+                f"{int(self.hold_timeout.total_seconds())} s for the messages before it.",
+                reason="sequence.gap_timeout",
+                field="sequence",
+            )
+            expired.append(self._quarantine(raw, channel, envelope, error, consumed=False))
+        return expired
+
+    def _quarantine(
+        self,
+        raw: bytes,
+        channel: str,
+        envelope: Envelope | None,
+        error: LabgateError,
+        consumed: bool = False,
+    ) -> int:
+        """Keep the raw message with its reason; audited; the inbox remembers it if it was ours."""
+        now = self.bus.deps.clock.now()
+        item = QuarantineItem(
+            received_at=now,
+            channel=channel,
+            source=envelope.source if envelope else None,
+            message_id=envelope.message_id if envelope else None,
+            raw=raw,
+            sha256=hashlib.sha256(raw).hexdigest(),
+            reason_code=error.reason,
+            field=error.field,
+            detail=error.message,
+        )
+        with self.uow_factory() as uow:
+            uow.records.add(item)
+            if envelope is not None:
+                self._remember(uow, envelope, raw, channel, now, consumed)
+            uow.flush()
+            self._audit(
+                uow,
+                envelope,
+                raw,
+                "quarantine.added",
+                error.message,
+                {
+                    "quarantine_id": item_id(item),
+                    "reason_code": error.reason,
+                    "field": error.field,
+                    "channel": channel,
+                },
+            )
+            uow.commit()
+            return item_id(item)
+
+    def _remember(
+        self,
+        uow: UnitOfWork,
+        envelope: Envelope,
+        raw: bytes,
+        channel: str,
+        now: datetime,
+        consumed: bool,
+    ) -> None:
+        """A signed, known message that was quarantined is not applied again if re-sent."""
+        known = uow.records.get(
+            InboxMessage, source=envelope.source, message_id=envelope.message_id
+        )
+        if known is not None:
+            known.status = "quarantined"
+        elif consumed:
+            uow.records.add(
+                inbox_message(
+                    _received(envelope, raw, channel), envelope.correlation_id, now, "quarantined"
+                )
+            )
+        if consumed:
+            advance(uow.records, envelope.source, envelope.stream, envelope.sequence)
+
+    def _audit(
+        self,
+        uow: UnitOfWork,
+        envelope: Envelope | None,
+        raw: bytes,
+        action: str,
+        reason: str,
+        after: dict[str, Any] | None = None,
+    ) -> None:
+        uow.audit(
+            AuditDraft(
+                actor=envelope.source if envelope else "unknown-source",
+                actor_kind="system",
+                action=action,
+                record_type="message",
+                record_id=envelope.message_id if envelope else "-",
+                at=self.bus.deps.clock.now(),
+                after=after,
+                reason=reason,
+                payload_hash=hashlib.sha256(raw).hexdigest(),
+                correlation_id=envelope.correlation_id if envelope else None,
+                site=envelope.site[:64] if envelope else None,
+            )
+        )
+
+
+def item_id(item: QuarantineItem) -> int:
+    """The quarantine id the store gave the item."""
+    return int(item.id)  # type: ignore[attr-defined]
+
+
+def _received(envelope: Envelope, raw: bytes, channel: str) -> Received:
+    return Received(
+        envelope.source,
+        envelope.message_id,
+        envelope.stream,
+        envelope.sequence,
+        envelope.schema,
+        envelope.site,
+        channel,
+        raw,
+    )

@@ -1,0 +1,279 @@
+"""Signed envelopes through the inbox on the real store: nothing lost, nothing applied twice,
+every refusal quarantined with its raw bytes and audited."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from labgate.adapters.store import tables as t
+from labgate.bootstrap import Hub
+from labgate.compliance.clock import ManualClock
+from labgate.compliance.envelope import build_envelope, encode, generate_keypair
+from labgate.domain.commands import Context
+from labgate.domain.interface_commands import RegisterSourceKey, RevokeSourceKey
+from labgate.service.inbox import Receipt, ReceiptRefused
+from plant import SITE, Plant, seed
+
+
+@dataclass
+class Sender:
+    """A source system with its own key and stream, signing the way a partner would."""
+
+    hub: Hub
+    source: str
+    stream: str
+    kid: str
+    private: dict[str, Any]
+    sequence: int = 0
+    sent: list[bytes] = field(default_factory=list)
+
+    def envelope(self, schema: str, payload: dict[str, Any], **overrides: Any) -> bytes:
+        self.sequence += 1
+        fields = {
+            "sent_at": self.hub.bus.deps.clock.now(),
+            "sequence": self.sequence,
+            "correlation_id": f"trace-{self.sequence}",
+            **overrides,
+        }
+        document = build_envelope(
+            schema,
+            SITE,
+            self.source,
+            self.stream,
+            fields.pop("sequence"),
+            payload,
+            kid=self.kid,
+            private_jwk=self.private,
+            **fields,
+        )
+        raw = encode(document)
+        self.sent.append(raw)
+        return raw
+
+    def send(self, raw: bytes) -> Receipt:
+        return self.hub.inbox.receive(raw, "test", caller=self.source)
+
+
+def register(hub: Hub, source: str, kid: str) -> dict[str, Any]:
+    private, public = generate_keypair()
+    start = hub.bus.deps.clock.now() - timedelta(days=1)
+    hub.bus.handle(RegisterSourceKey(Context("admin"), source, kid, public, start, None, "CR-7"))
+    return private
+
+
+@pytest.fixture
+def plant(hub: Hub, client: TestClient) -> Plant:
+    return seed(hub, client)
+
+
+@pytest.fixture
+def mes(hub: Hub, plant: Plant) -> Sender:
+    return Sender(hub, "mes", "requests", "mes-1", register(hub, "mes", "mes-1"))
+
+
+@pytest.fixture
+def lims(hub: Hub, plant: Plant) -> Sender:
+    return Sender(hub, "lims", "results", "lims-1", register(hub, "lims", "lims-1"))
+
+
+def request(mes: Sender, request_id: str, **overrides: Any) -> bytes:
+    payload = {
+        "mes_request_id": request_id,
+        "product": "P1",
+        "sampled_at": "2026-11-24T10:00:00Z",
+        "batch": "B1",
+        "sampling_point": "SP-REL",
+    }
+    return mes.envelope("labgate.sample_request.v1", payload, **overrides)
+
+
+def count(hub: Hub, table: Any) -> int:
+    with hub.engine.connect() as connection:
+        return int(connection.scalar(select(func.count()).select_from(table)) or 0)
+
+
+def quarantined(hub: Hub, raw: bytes, send: Any) -> dict[str, Any]:
+    with pytest.raises(ReceiptRefused) as refused:
+        send(raw)
+    with hub.engine.connect() as connection:
+        row = (
+            connection.execute(
+                select(t.quarantine).where(t.quarantine.c.id == refused.value.quarantine_id)
+            )
+            .mappings()
+            .one()
+        )
+    assert row["raw"] == raw
+    assert row["sha256"] == hashlib.sha256(raw).hexdigest()
+    assert row["reason_code"] == refused.value.reason
+    return dict(row)
+
+
+def audit_actions(hub: Hub) -> list[str]:
+    with hub.engine.connect() as connection:
+        return list(
+            connection.scalars(select(t.audit_entries.c.action).order_by(t.audit_entries.c.seq))
+        )
+
+
+def test_a_signed_request_is_applied_with_its_inbox_record_in_one_transaction(
+    hub: Hub, mes: Sender
+) -> None:
+    raw = request(mes, "REQ-1")
+    receipt = mes.send(raw)
+    assert (receipt.status, receipt.outcome) == ("applied", "S-000001")
+    with hub.engine.connect() as connection:
+        inbox = connection.execute(select(t.inbox_messages)).mappings().one()
+        entry = (
+            connection.execute(
+                select(t.audit_entries).where(t.audit_entries.c.action == "sample.requested")
+            )
+            .mappings()
+            .one()
+        )
+    assert (inbox["status"], inbox["sequence"], inbox["raw"]) == ("applied", 1, raw)
+    assert entry["payload_hash"] == hashlib.sha256(raw).hexdigest()
+    assert entry["correlation_id"] == "trace-1"
+
+
+def test_a_duplicate_is_acknowledged_audited_and_changes_nothing(hub: Hub, mes: Sender) -> None:
+    raw = request(mes, "REQ-1")
+    mes.send(raw)
+    samples, outbox = count(hub, t.samples), count(hub, t.outbox)
+    assert mes.send(raw).status == "duplicate"
+    assert (count(hub, t.samples), count(hub, t.outbox)) == (samples, outbox)
+    assert audit_actions(hub)[-1] == "inbox.duplicate"
+
+
+def test_out_of_order_messages_wait_and_are_applied_in_order(hub: Hub, mes: Sender) -> None:
+    first, second, third = (request(mes, f"REQ-{n}") for n in (1, 2, 3))
+    assert mes.send(third).status == "held"
+    assert mes.send(second).status == "held"
+    assert count(hub, t.samples) == 0
+    assert mes.send(first).status == "applied"
+    with hub.engine.connect() as connection:
+        made = connection.execute(
+            select(t.samples.c.code, t.samples.c.mes_request_id).order_by(t.samples.c.id)
+        ).all()
+        statuses = set(connection.scalars(select(t.inbox_messages.c.status)))
+    assert [tuple(r) for r in made] == [
+        ("S-000001", "REQ-1"),
+        ("S-000002", "REQ-2"),
+        ("S-000003", "REQ-3"),
+    ]
+    assert statuses == {"applied"}
+
+
+@pytest.mark.parametrize(
+    ("spoil", "reason"),
+    [
+        (lambda raw: raw.replace(b"REQ-1", b"REQ-9"), "envelope.bad_signature"),
+        (lambda raw: raw[:-2], "envelope.malformed"),
+        (lambda raw: b"\xff\xfe not json", "envelope.malformed"),
+    ],
+    ids=["tampered payload", "truncated", "not json"],
+)
+def test_damaged_messages_are_quarantined(hub: Hub, mes: Sender, spoil: Any, reason: str) -> None:
+    row = quarantined(hub, spoil(request(mes, "REQ-1")), mes.send)
+    assert row["reason_code"] == reason
+    assert count(hub, t.samples) == 0
+    assert audit_actions(hub)[-1] == "quarantine.added"
+
+
+def test_unknown_and_revoked_keys_are_refused(hub: Hub, mes: Sender) -> None:
+    stranger = Sender(hub, "mes", "requests", "mes-x", generate_keypair()[0])
+    assert quarantined(hub, request(stranger, "REQ-1"), mes.send)["reason_code"] == (
+        "envelope.unknown_key"
+    )
+    hub.bus.handle(RevokeSourceKey(Context("admin"), "mes", "mes-1", "key leaked"))
+    assert quarantined(hub, request(mes, "REQ-2"), mes.send)["reason_code"] == (
+        "envelope.revoked_key"
+    )
+
+
+def test_rotation_overlap_accepts_both_keys(hub: Hub, mes: Sender) -> None:
+    successor = Sender(hub, "mes", "requests", "mes-2", register(hub, "mes", "mes-2"))
+    assert mes.send(request(mes, "REQ-1")).status == "applied"
+    successor.sequence = mes.sequence
+    assert successor.send(request(successor, "REQ-2")).status == "applied"
+
+
+def test_a_replay_outside_the_window_is_refused(hub: Hub, mes: Sender, clock: ManualClock) -> None:
+    raw = request(mes, "REQ-1", sent_at=clock.now() - timedelta(hours=1))
+    assert quarantined(hub, raw, mes.send)["reason_code"] == "envelope.replay_window"
+
+
+def test_schema_drift_is_refused_with_the_field(hub: Hub, lims: Sender, mes: Sender) -> None:
+    mes.send(request(mes, "REQ-1"))
+    payload = {
+        "sample": "S-000001",
+        "test_code": "ASSAY",
+        "value": "99.1",
+        "unit": "%",
+        "method_version": "1",
+        "analyst": "analyst",
+        "lims_status": "preliminary",
+        "instrument": "HPLC-7",
+    }
+    row = quarantined(hub, lims.envelope("labgate.result.v1", payload), lims.send)
+    assert (row["reason_code"], row["field"]) == ("envelope.schema_violation", "payload.instrument")
+
+
+def test_a_business_refusal_is_quarantined_and_the_stream_moves_on(
+    hub: Hub, mes: Sender, lims: Sender
+) -> None:
+    mes.send(request(mes, "REQ-1"))
+    lims.send(lims.envelope("labgate.sample_registration.v1", {"sample": "S-000001"}))
+    bad = {
+        "sample": "S-000001",
+        "test_code": "NOPE",
+        "value": "1",
+        "unit": "%",
+        "method_version": "1",
+        "analyst": "analyst",
+        "lims_status": "preliminary",
+    }
+    assert quarantined(hub, lims.envelope("labgate.result.v1", bad), lims.send)["reason_code"] == (
+        "test.unknown"
+    )
+    good = {**bad, "test_code": "ASSAY", "value": "99.2"}
+    assert lims.send(lims.envelope("labgate.result.v1", good)).status == "applied"
+    assert lims.send(lims.sent[-2]).status == "duplicate"  # the refused one, sent again
+
+
+def test_a_message_waiting_too_long_for_its_gap_is_quarantined(
+    hub: Hub, mes: Sender, clock: ManualClock
+) -> None:
+    request(mes, "REQ-1")  # never arrives
+    assert mes.send(request(mes, "REQ-2")).status == "held"
+    clock.advance(seconds=hub.settings.hold_timeout_seconds + 1)
+    [item] = hub.inbox.expire_held()
+    with hub.engine.connect() as connection:
+        reason = connection.scalar(
+            select(t.quarantine.c.reason_code).where(t.quarantine.c.id == item)
+        )
+    assert reason == "sequence.gap_timeout"
+
+
+def test_the_rest_channel_answers_per_outcome(plant: Plant, mes: Sender) -> None:
+    raw = request(mes, "REQ-1")
+    headers = {"X-API-Key": plant.api_keys["mes"], "Content-Type": "application/json"}
+    applied = plant.client.post("/api/v1/inbox", content=raw, headers=headers)
+    assert (applied.status_code, applied.json()["status"]) == (200, "applied")
+    again = plant.client.post("/api/v1/inbox", content=raw, headers=headers)
+    assert (again.status_code, again.json()["status"]) == (200, "duplicate")
+    headers["X-API-Key"] = plant.api_keys["lims"]  # signed in as the LIMS, claiming to be the MES
+    refused = plant.client.post("/api/v1/inbox", content=request(mes, "REQ-2"), headers=headers)
+    assert refused.status_code == 403
+    assert refused.json()["reason"] == "envelope.source_mismatch"
+    item = refused.headers["X-Quarantine-Id"]
+    shown = plant.call("auditor", "GET", f"/api/v1/quarantine/{item}").json()
+    assert json.loads(shown["raw_text"])["payload"]["mes_request_id"] == "REQ-2"
