@@ -33,6 +33,7 @@ PATH_VALUES = {
     "source": "mes",
     "kid": "mes-1",
     "item": "1",
+    "decision": "discard",
 }
 WRITE_PERMISSIONS = {
     "/api/v1/accounts": P.MANAGE_USERS,
@@ -54,6 +55,7 @@ WRITE_PERMISSIONS = {
     "/api/v1/sites/{site}/results/{result}/invalidation": P.INVALIDATE_RESULT,
     "/api/v1/sites/{site}/batches/{batch}/release": P.RELEASE_BATCH,
     "/api/v1/inbox": P.SEND_MESSAGES,
+    "/api/v1/quarantine/{item}/{decision}": P.MANAGE_QUARANTINE,
     "/api/v1/sources/{source}/keys": P.MANAGE_KEYS,
     "/api/v1/sources/{source}/keys/{kid}/revocation": P.MANAGE_KEYS,
 }

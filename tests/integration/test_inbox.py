@@ -17,7 +17,7 @@ from labgate.adapters.store import tables as t
 from labgate.bootstrap import Hub
 from labgate.compliance.clock import ManualClock
 from labgate.compliance.envelope import build_envelope, encode, generate_keypair
-from labgate.domain.commands import Context
+from labgate.domain.commands import Context, ImportMasterData
 from labgate.domain.interface_commands import RegisterSourceKey, RevokeSourceKey
 from labgate.service.inbox import Receipt, ReceiptRefused
 from plant import SITE, Plant, seed
@@ -277,3 +277,60 @@ def test_the_rest_channel_answers_per_outcome(plant: Plant, mes: Sender) -> None
     item = refused.headers["X-Quarantine-Id"]
     shown = plant.call("auditor", "GET", f"/api/v1/quarantine/{item}").json()
     assert json.loads(shown["raw_text"])["payload"]["mes_request_id"] == "REQ-2"
+
+
+def decide(plant: Plant, item: int, decision: str, **signature: str) -> Any:
+    body = {"reason": "CR-9: alias added", "signature": plant.signature("admin") | signature}
+    return plant.call("admin", "POST", f"/api/v1/quarantine/{item}/{decision}", json=body)
+
+
+def test_a_refused_result_is_reprocessed_from_its_raw_bytes_once_the_alias_exists(
+    hub: Hub, plant: Plant, mes: Sender, lims: Sender
+) -> None:
+    mes.send(request(mes, "REQ-1"))
+    lims.send(lims.envelope("labgate.sample_registration.v1", {"sample": "S-000001"}))
+    payload = {
+        "sample": "S-000001",
+        "test_code": "HPLC-ASSAY-2",
+        "value": "99.3",
+        "unit": "pct",
+        "method_version": "1",
+        "analyst": "analyst",
+        "lims_status": "preliminary",
+    }
+    item = quarantined(hub, lims.envelope("labgate.result.v1", payload), lims.send)["id"]
+    refused = decide(plant, item, "reprocess")
+    assert (refused.status_code, refused.json()["reason"]) == (404, "test.unknown")
+    alias = {"system": "LIMS", "kind": "test", "external": "HPLC-ASSAY-2", "canonical": "ASSAY"}
+    document = {"site": {"code": SITE, "name": "Test plant"}, "aliases": [alias]}
+    hub.bus.handle(ImportMasterData(Context("admin"), document, "CR-9: alias"))
+    answer = decide(plant, item, "reprocess")
+    assert answer.status_code == 200, answer.text
+    sample = plant.call("auditor", "GET", "/samples/S-000001").json()
+    assert (sample["results"][0]["test_code"], sample["results"][0]["raw_value"]) == (
+        "ASSAY",
+        "99.3",
+    )
+    shown = plant.call("auditor", "GET", f"/api/v1/quarantine/{item}").json()
+    assert (shown["status"], shown["resolved_by"]) == ("reprocessed", "admin")
+    again = decide(plant, item, "discard")
+    assert (again.status_code, again.json()["reason"]) == (409, "quarantine.closed")
+    assert "quarantine.reprocessed" in audit_actions(hub)
+
+
+def test_discarding_needs_the_right_signature_and_keeps_the_bytes(
+    hub: Hub, plant: Plant, mes: Sender
+) -> None:
+    raw = b'{"not": "an envelope"}'
+    item = quarantined(hub, raw, mes.send)["id"]
+    wrong = decide(plant, item, "discard", password="not-the-password")
+    assert (wrong.status_code, wrong.json()["reason"]) == (401, "signature.bad_credentials")
+    meaning = decide(plant, item, "discard", meaning="authored")
+    assert meaning.json()["reason"] == "signature.wrong_meaning"
+    cannot = decide(plant, item, "reprocess")
+    assert (cannot.status_code, cannot.json()["reason"]) == (409, "quarantine.not_reprocessable")
+    assert decide(plant, item, "discard").status_code == 200
+    shown = plant.call("auditor", "GET", f"/api/v1/quarantine/{item}").json()
+    assert (shown["status"], shown["raw_text"]) == ("discarded", raw.decode())
+    refusals = [a for a in audit_actions(hub) if a.startswith("refused.quarantine")]
+    assert len(refusals) == 3

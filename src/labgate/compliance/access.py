@@ -39,6 +39,7 @@ class Permission(StrEnum):
     RELEASE_BATCH = "release_batch"
     SEND_MESSAGES = "send_messages"
     MANAGE_KEYS = "manage_keys"
+    MANAGE_QUARANTINE = "manage_quarantine"
     READ_QUARANTINE = "read_quarantine"
     READ_AUDIT = "read_audit"
     READ_OUTBOX = "read_outbox"
@@ -65,6 +66,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.INVALIDATE_RESULT,
             P.CANCEL_SAMPLE,
             P.RELEASE_BATCH,
+            P.MANAGE_QUARANTINE,
             P.READ_AUDIT,
             P.READ_OUTBOX,
             P.READ_QUARANTINE,
@@ -77,6 +79,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.MANAGE_MASTERDATA,
             P.MANAGE_USERS,
             P.MANAGE_KEYS,
+            P.MANAGE_QUARANTINE,
             P.READ_AUDIT,
             P.READ_OUTBOX,
             P.READ_QUARANTINE,

@@ -93,8 +93,7 @@ class Inbox:
                 f"Signed in as {caller}, but the envelope comes from {envelope.source}.",
                 field="source",
             )
-        with self.uow_factory() as uow:
-            verify_envelope(envelope, usable_key(uow, envelope.source, envelope.kid))
+        self.verify(envelope)
         parse_payload(envelope.schema, envelope.payload)
         now = self.bus.deps.clock.now()
         if abs(now - envelope.sent_at) > self.replay_window:
@@ -151,7 +150,20 @@ class Inbox:
         return Receipt("applied", envelope.message_id, outcome)
 
     def _apply(self, envelope: Envelope, raw: bytes, channel: str) -> Any:
-        """Run the use case; the inbox row and stream position commit with its effect."""
+        """Run the use case; a business refusal is quarantined and the stream moves on past it."""
+        try:
+            return self.run(envelope, raw, channel)
+        except LabgateError as error:
+            quarantine_id = self._quarantine(raw, channel, envelope, error, consumed=True)
+            raise ReceiptRefused(error, quarantine_id) from None
+
+    def verify(self, envelope: Envelope) -> None:
+        """Known source and key, and a signature that checks out."""
+        with self.uow_factory() as uow:
+            verify_envelope(envelope, usable_key(uow, envelope.source, envelope.kid))
+
+    def run(self, envelope: Envelope, raw: bytes, channel: str) -> Any:
+        """Run the envelope's use case; the inbox row and stream position commit with its effect."""
         ctx = Context(
             actor=envelope.source,
             actor_kind="system",
@@ -160,12 +172,7 @@ class Inbox:
             received=_received(envelope, raw, channel),
         )
         model = parse_payload(envelope.schema, envelope.payload)
-        try:
-            return self.bus.handle(to_command(envelope.schema, model, ctx, envelope.site))
-        except LabgateError as error:
-            # A business refusal: quarantined, and the stream moves on past it.
-            quarantine_id = self._quarantine(raw, channel, envelope, error, consumed=True)
-            raise ReceiptRefused(error, quarantine_id) from None
+        return self.bus.handle(to_command(envelope.schema, model, ctx, envelope.site))
 
     def _release_held(self, source: str, stream: str) -> None:
         """Apply messages that waited for the sequence just applied, in order."""

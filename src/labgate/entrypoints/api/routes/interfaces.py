@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import base64
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
+from pydantic import Field, StrictStr
 from sqlalchemy import select
 
 from labgate.adapters.store import tables as t
@@ -14,9 +15,11 @@ from labgate.compliance.access import Account, Permission
 from labgate.compliance.canonical import to_jsonable
 from labgate.domain.errors import NotFound
 from labgate.entrypoints.api.auth import hub_of
-from labgate.entrypoints.api.problems import problem
+from labgate.entrypoints.api.problems import problem, request_context
 from labgate.entrypoints.api.routes.lab import allowed
+from labgate.entrypoints.api.schemas import Body, SignatureIn
 from labgate.service.inbox import ReceiptRefused
+from labgate.service.quarantine import QuarantineDesk, Resolution
 
 router = APIRouter(prefix="/api/v1", tags=["interfaces"])
 
@@ -42,6 +45,32 @@ async def receive(
         return answer
     response.status_code = 202 if receipt.status == "held" else 200
     return {"status": receipt.status, "message_id": receipt.message_id, "outcome": receipt.outcome}
+
+
+class DecisionIn(Body):
+    """An operator's decision on a quarantined message: a reason and an e-signature."""
+
+    reason: StrictStr = Field(min_length=1, max_length=2000)
+    signature: SignatureIn
+
+
+@router.post("/quarantine/{item}/{decision}", summary="Reprocess or discard, e-signed")
+async def resolve(
+    request: Request,
+    item: int,
+    decision: Literal["reprocess", "discard"],
+    body: DecisionIn,
+    _: Account = allowed(Permission.MANAGE_QUARANTINE),
+) -> dict[str, Any]:
+    """Reprocessing starts from the original raw bytes; discarding keeps them on record."""
+    desk = QuarantineDesk(hub_of(request).inbox)
+    resolution = Resolution(
+        await request_context(request), item, body.reason, body.signature.to_input()
+    )
+    if decision == "discard":
+        desk.discard(resolution)
+        return {"item": item, "status": "discarded"}
+    return {"item": item, "status": "reprocessed", "outcome": desk.reprocess(resolution)}
 
 
 @router.get("/quarantine", summary="Quarantined messages, newest first")
