@@ -34,4 +34,24 @@ trust_local_connections() {
   as_root sed -i -E 's/^(host\s+all\s+all\s+127\.0\.0\.1\/32\s+)\S+/\1trust/; s/^(local\s+all\s+postgres\s+)\S+/\1trust/' "$hba"
 }
 
+rabbit_ready() { rabbitmq-diagnostics -q ping >/dev/null 2>&1; }
+
+ensure_rabbitmq() {
+  if command -v rabbitmq-diagnostics >/dev/null && rabbit_ready; then
+    echo "rabbitmq: running on 127.0.0.1:5672"
+    return
+  fi
+  if ! command -v rabbitmq-server >/dev/null; then
+    have_root || { echo "rabbitmq: missing and no root to install it" >&2; exit 1; }
+    echo "rabbitmq: not installed; installing the Debian package"
+    as_root apt-get update -qq >/dev/null
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rabbitmq-server >/dev/null
+  fi
+  echo "rabbitmq: stopped; starting it"
+  as_root rabbitmq-server -detached >/dev/null 2>&1 || true
+  for _ in $(seq 1 60); do rabbit_ready && break; sleep 1; done
+  rabbit_ready || { echo "rabbitmq: did not come up on 127.0.0.1:5672" >&2; exit 1; }
+}
+
 ensure_postgres
+ensure_rabbitmq

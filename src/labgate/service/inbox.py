@@ -212,6 +212,14 @@ class Inbox:
             expired.append(self._quarantine(raw, channel, envelope, error, consumed=False))
         return expired
 
+    def quarantine_raw(self, raw: bytes, channel: str, error: LabgateError) -> int:
+        """Quarantine bytes that reached labgate outside the checks (a broker's dead letters)."""
+        try:
+            envelope: Envelope | None = parse_envelope(raw)
+        except LabgateError:
+            envelope = None
+        return self._quarantine(raw, channel, envelope, error)
+
     def _quarantine(
         self,
         raw: bytes,

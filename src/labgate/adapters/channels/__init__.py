@@ -1,0 +1,1 @@
+"""Channels: the transports labgate talks over (REST webhooks, AMQP, MQTT, file packs)."""

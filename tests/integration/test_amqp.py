@@ -1,0 +1,175 @@
+"""The AMQP channel against the real RabbitMQ on 127.0.0.1:5672: ack after commit, duplicates
+applied once, refusals quarantined, poison messages dead-lettered into quarantine."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aio_pika
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from test_inbox import Sender, register, request
+
+from labgate.adapters.channels.amqp import AmqpInbox, AmqpPublisher, Topology, declare
+from labgate.adapters.store import tables as t
+from labgate.bootstrap import Hub
+from labgate.service.inbox import Inbox, Receipt
+from plant import Plant, seed
+
+AMQP_URL = os.environ.get("LABGATE_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672/")
+
+
+@pytest.fixture
+def names() -> Topology:
+    tag = secrets.token_hex(4)
+    return Topology(
+        f"lg.in.{tag}",
+        f"lg.inbox.{tag}",
+        f"lg.dlx.{tag}",
+        f"lg.dead.{tag}",
+        f"lg.out.{tag}",
+        delivery_limit=2,
+    )
+
+
+@pytest.fixture
+def plant(hub: Hub, client: TestClient) -> Plant:
+    return seed(hub, client)
+
+
+@pytest.fixture
+def mes(hub: Hub, plant: Plant) -> Sender:
+    return Sender(hub, "mes", "requests", "mes-1", register(hub, "mes", "mes-1"))
+
+
+def count(hub: Hub, table: Any, **where: Any) -> int:
+    query = select(func.count()).select_from(table)
+    for column, value in where.items():
+        query = query.where(table.c[column] == value)
+    with hub.engine.connect() as connection:
+        return int(connection.scalar(query) or 0)
+
+
+async def publish(names: Topology, bodies: list[bytes]) -> None:
+    connection = await aio_pika.connect_robust(AMQP_URL)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        await declare(channel, names)
+        exchange = await channel.get_exchange(names.inbound_exchange)
+        for body in bodies:
+            message = aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
+            await exchange.publish(message, routing_key=names.inbound_queue)
+
+
+async def consume_until(consumer: AmqpInbox, done: Callable[[], bool], seconds: float = 30) -> None:
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    try:
+        for _ in range(int(seconds * 10)):
+            if await asyncio.to_thread(done):
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError("the consumer did not finish in time")
+    finally:
+        stop.set()
+        await task
+
+
+async def remove(names: Topology) -> None:
+    connection = await aio_pika.connect_robust(AMQP_URL)
+    async with connection:
+        channel = await connection.channel()
+        for queue in (names.inbound_queue, names.dead_queue):
+            await channel.queue_delete(queue)
+        for exchange in (names.inbound_exchange, names.dead_exchange, names.outbound_exchange):
+            await channel.exchange_delete(exchange)
+
+
+def run(names: Topology, work: Callable[[], Awaitable[None]]) -> None:
+    async def main() -> None:
+        try:
+            await work()
+        finally:
+            await remove(names)
+
+    asyncio.run(main())
+
+
+def test_a_stream_is_applied_once_in_order_with_duplicates_and_refusals(
+    hub: Hub, mes: Sender, names: Topology
+) -> None:
+    bodies = [request(mes, f"REQ-{n}") for n in range(1, 21)]
+    stream = bodies + bodies[:5] + [b"not an envelope"]  # redelivered copies and junk
+    consumer = AmqpInbox(AMQP_URL, hub.inbox, names, prefetch=1)
+
+    async def work() -> None:
+        await publish(names, stream)
+        await consume_until(
+            consumer,
+            lambda: (
+                count(hub, t.quarantine) == 1
+                and count(hub, t.audit_entries, action="inbox.duplicate") == 5
+            ),
+        )
+
+    run(names, work)
+    assert count(hub, t.samples) == 20
+    assert count(hub, t.inbox_messages, status="applied") == 20
+    with hub.engine.connect() as connection:
+        order = list(
+            connection.scalars(select(t.samples.c.mes_request_id).order_by(t.samples.c.id))
+        )
+    assert order == [f"REQ-{n}" for n in range(1, 21)]
+
+
+class Flaky(Inbox):
+    """The real inbox, except that one message always crashes processing."""
+
+    def receive(self, raw: bytes, channel: str, caller: str | None = None) -> Receipt:
+        if b"REQ-POISON" in raw:
+            raise RuntimeError("processing crashed")
+        return super().receive(raw, channel, caller)
+
+
+def test_a_poison_message_is_dead_lettered_into_quarantine(
+    hub: Hub, mes: Sender, names: Topology
+) -> None:
+    flaky = Flaky(hub.bus, hub.uow_factory, hub.inbox.replay_window, hub.inbox.hold_timeout)
+    consumer = AmqpInbox(AMQP_URL, flaky, names)
+    poison = request(mes, "REQ-POISON")
+
+    async def work() -> None:
+        await publish(names, [poison])
+        await consume_until(consumer, lambda: count(hub, t.quarantine) == 1)
+
+    run(names, work)
+    with hub.engine.connect() as connection:
+        row = connection.execute(select(t.quarantine)).mappings().one()
+    assert (row["reason_code"], row["channel"], row["raw"]) == (
+        "amqp.dead_lettered",
+        "amqp",
+        poison,
+    )
+    assert count(hub, t.samples) == 0
+
+
+def test_the_publisher_returns_once_the_broker_confirms(names: Topology) -> None:
+    async def work() -> None:
+        connection = await aio_pika.connect_robust(AMQP_URL)
+        async with connection:
+            channel = await connection.channel()
+            await declare(channel, names)
+            queue = await channel.declare_queue(exclusive=True)
+            await queue.bind(names.outbound_exchange, routing_key="mes")
+            await AmqpPublisher(AMQP_URL, names).publish("mes", b'{"x": 1}', "m-1")
+            message = await queue.get(timeout=5)
+            assert (message.body, message.message_id) == (b'{"x": 1}', "m-1")
+            assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
+            await message.ack()
+
+    run(names, work)
