@@ -53,5 +53,25 @@ ensure_rabbitmq() {
   rabbit_ready || { echo "rabbitmq: did not come up on 127.0.0.1:5672" >&2; exit 1; }
 }
 
+mqtt_ready() { (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; }
+
+ensure_mosquitto() {
+  if mqtt_ready; then
+    echo "mosquitto: running on 127.0.0.1:1883"
+    return
+  fi
+  if ! command -v mosquitto >/dev/null; then
+    have_root || { echo "mosquitto: missing and no root to install it" >&2; exit 1; }
+    echo "mosquitto: not installed; installing the Debian package"
+    as_root apt-get update -qq >/dev/null
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null
+  fi
+  echo "mosquitto: stopped; starting it"
+  as_root mosquitto -d -c /etc/mosquitto/mosquitto.conf || true
+  for _ in $(seq 1 30); do mqtt_ready && break; sleep 1; done
+  mqtt_ready || { echo "mosquitto: did not come up on 127.0.0.1:1883" >&2; exit 1; }
+}
+
 ensure_postgres
 ensure_rabbitmq
+ensure_mosquitto
