@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     hold_timeout_seconds: int = Field(
         600, ge=1, description="How long a message ahead of a sequence gap waits, then quarantine."
     )
+    amqp_url: SecretStr | None = Field(
+        None, description="RabbitMQ URL (amqp://user:password@host:5672/vhost) for the AMQP worker."
+    )
+    mqtt_host: str = Field("127.0.0.1", description="MQTT broker for `labgate worker mqtt`.")
+    mqtt_port: int = Field(1883, description="MQTT broker port.")
     host: str = Field("127.0.0.1", description="Address `labgate serve` listens on.")
     port: int = Field(8000, description="Port `labgate serve` listens on.")
 

@@ -4,24 +4,20 @@ applied once, refusals quarantined, poison messages dead-lettered into quarantin
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import aio_pika
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
-from test_inbox import Sender, register, request
+from sqlalchemy import select
 
 from labgate.adapters.channels.amqp import AmqpInbox, AmqpPublisher, Topology, declare
 from labgate.adapters.store import tables as t
 from labgate.bootstrap import Hub
 from labgate.service.inbox import Inbox, Receipt
 from plant import Plant, seed
-
-AMQP_URL = os.environ.get("LABGATE_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672/")
+from senders import AMQP_URL, Sender, count, register, request
 
 
 @pytest.fixture
@@ -45,14 +41,6 @@ def plant(hub: Hub, client: TestClient) -> Plant:
 @pytest.fixture
 def mes(hub: Hub, plant: Plant) -> Sender:
     return Sender(hub, "mes", "requests", "mes-1", register(hub, "mes", "mes-1"))
-
-
-def count(hub: Hub, table: Any, **where: Any) -> int:
-    query = select(func.count()).select_from(table)
-    for column, value in where.items():
-        query = query.where(table.c[column] == value)
-    with hub.engine.connect() as connection:
-        return int(connection.scalar(query) or 0)
 
 
 async def publish(names: Topology, bodies: list[bytes]) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -16,57 +15,12 @@ from sqlalchemy import func, select
 from labgate.adapters.store import tables as t
 from labgate.bootstrap import Hub
 from labgate.compliance.clock import ManualClock
-from labgate.compliance.envelope import build_envelope, encode, generate_keypair
+from labgate.compliance.envelope import generate_keypair
 from labgate.domain.commands import Context, ImportMasterData
-from labgate.domain.interface_commands import RegisterSourceKey, RevokeSourceKey
-from labgate.service.inbox import Receipt, ReceiptRefused
+from labgate.domain.interface_commands import RevokeSourceKey
+from labgate.service.inbox import ReceiptRefused
 from plant import SITE, Plant, seed
-
-
-@dataclass
-class Sender:
-    """A source system with its own key and stream, signing the way a partner would."""
-
-    hub: Hub
-    source: str
-    stream: str
-    kid: str
-    private: dict[str, Any]
-    sequence: int = 0
-    sent: list[bytes] = field(default_factory=list)
-
-    def envelope(self, schema: str, payload: dict[str, Any], **overrides: Any) -> bytes:
-        self.sequence += 1
-        fields = {
-            "sent_at": self.hub.bus.deps.clock.now(),
-            "sequence": self.sequence,
-            "correlation_id": f"trace-{self.sequence}",
-            **overrides,
-        }
-        document = build_envelope(
-            schema,
-            SITE,
-            self.source,
-            self.stream,
-            fields.pop("sequence"),
-            payload,
-            kid=self.kid,
-            private_jwk=self.private,
-            **fields,
-        )
-        raw = encode(document)
-        self.sent.append(raw)
-        return raw
-
-    def send(self, raw: bytes) -> Receipt:
-        return self.hub.inbox.receive(raw, "test", caller=self.source)
-
-
-def register(hub: Hub, source: str, kid: str) -> dict[str, Any]:
-    private, public = generate_keypair()
-    start = hub.bus.deps.clock.now() - timedelta(days=1)
-    hub.bus.handle(RegisterSourceKey(Context("admin"), source, kid, public, start, None, "CR-7"))
-    return private
+from senders import Sender, register, request
 
 
 @pytest.fixture
@@ -82,17 +36,6 @@ def mes(hub: Hub, plant: Plant) -> Sender:
 @pytest.fixture
 def lims(hub: Hub, plant: Plant) -> Sender:
     return Sender(hub, "lims", "results", "lims-1", register(hub, "lims", "lims-1"))
-
-
-def request(mes: Sender, request_id: str, **overrides: Any) -> bytes:
-    payload = {
-        "mes_request_id": request_id,
-        "product": "P1",
-        "sampled_at": "2026-11-24T10:00:00Z",
-        "batch": "B1",
-        "sampling_point": "SP-REL",
-    }
-    return mes.envelope("labgate.sample_request.v1", payload, **overrides)
 
 
 def count(hub: Hub, table: Any) -> int:

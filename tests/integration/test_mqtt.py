@@ -10,14 +10,13 @@ from collections.abc import Callable
 import aiomqtt
 import pytest
 from fastapi.testclient import TestClient
-from test_amqp import count
-from test_inbox import Sender, register, request
 
 from labgate.adapters.channels.mqtt import MqttInbox
 from labgate.adapters.store import tables as t
 from labgate.bootstrap import Hub
 from labgate.service.inbox import Inbox, Receipt
 from plant import Plant, seed
+from senders import Sender, count, register, request
 
 
 @pytest.fixture

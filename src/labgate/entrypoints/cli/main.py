@@ -23,9 +23,11 @@ from labgate.config import Settings
 from labgate.domain.commands import ChangeAccountState, Context, CreateAccount, ImportMasterData
 from labgate.domain.errors import LabgateError
 from labgate.entrypoints.cli import audit_export, demo
+from labgate.entrypoints.cli.b2mml import b2mml_app
 from labgate.entrypoints.cli.evaluate import evaluate
 from labgate.entrypoints.cli.keys import keys_app
 from labgate.entrypoints.cli.schemas import schemas_app
+from labgate.entrypoints.cli.workers import workers_app
 
 app = typer.Typer(help="labgate: the MES ↔ LIMS integration hub.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -40,6 +42,8 @@ for sub, name in (
     (audit_app, "audit"),
     (schemas_app, "schemas"),
     (keys_app, "keys"),
+    (workers_app, "worker"),
+    (b2mml_app, "b2mml"),
     (demo_app, "demo"),
 ):
     app.add_typer(sub, name=name)

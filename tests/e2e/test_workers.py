@@ -1,0 +1,110 @@
+"""`labgate worker amqp|mqtt` as a separate process: it consumes real brokers into the inbox
+and stops cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aio_pika
+import aiomqtt
+import pytest
+from fastapi.testclient import TestClient
+
+from labgate.adapters.store import tables as t
+from labgate.bootstrap import Hub
+from plant import Plant, seed
+from senders import AMQP_URL, Sender, count, register, request
+
+LABGATE = str(Path(sys.executable).parent / "labgate")
+
+
+@pytest.fixture
+def plant(hub: Hub, client: TestClient) -> Plant:
+    return seed(hub, client)
+
+
+def start(kind: str, hub: Hub) -> subprocess.Popen[str]:
+    env = {
+        **os.environ,
+        "LABGATE_DATABASE_URL": hub.settings.database_url,
+        "LABGATE_AMQP_URL": AMQP_URL,
+    }
+    return subprocess.Popen(
+        [LABGATE, "worker", kind],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def wait_for(done: object, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if done():  # type: ignore[operator]
+            return
+        time.sleep(0.2)
+    raise AssertionError("the worker did not apply the message in time")
+
+
+def stop(worker: subprocess.Popen[str]) -> str:
+    worker.send_signal(signal.SIGTERM)
+    output, _ = worker.communicate(timeout=30)
+    assert worker.returncode == 0, output
+    return output
+
+
+def test_the_amqp_worker_applies_what_the_broker_delivers(hub: Hub, plant: Plant) -> None:
+    mes = Sender(hub, "mes", "worker-amqp", "mes-1", register(hub, "mes", "mes-1"))
+    worker = start("amqp", hub)
+    try:
+        time.sleep(2)  # the worker declares the topology
+
+        async def send() -> None:
+            connection = await aio_pika.connect_robust(AMQP_URL)
+            async with connection:
+                channel = await connection.channel(publisher_confirms=True)
+                exchange = await channel.get_exchange("labgate.in")
+                body = request(
+                    mes, "REQ-W1", sent_at=datetime.now(UTC)
+                )  # the worker keeps real time
+                await exchange.publish(aio_pika.Message(body, delivery_mode=2), "labgate.inbox")
+
+        asyncio.run(send())
+        wait_for(lambda: count(hub, t.samples, mes_request_id="REQ-W1") == 1)
+    finally:
+        output = stop(worker)
+    assert "consuming" in output
+
+
+def test_the_mqtt_worker_applies_what_the_broker_delivers(hub: Hub, plant: Plant) -> None:
+    mes = Sender(hub, "mes", "worker-mqtt", "mes-1", register(hub, "mes", "mes-1"))
+    worker = start("mqtt", hub)
+    try:
+        time.sleep(2)
+
+        async def send() -> None:
+            async with aiomqtt.Client("127.0.0.1", 1883, identifier="worker-test-sender") as c:
+                await c.publish(
+                    "labgate/in/T1/ipc", request(mes, "REQ-M1", sent_at=datetime.now(UTC)), qos=1
+                )
+
+        asyncio.run(send())
+        wait_for(lambda: count(hub, t.samples, mes_request_id="REQ-M1") == 1)
+    finally:
+        stop(worker)
+
+
+def test_the_amqp_worker_needs_its_url(hub: Hub) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "LABGATE_AMQP_URL"}
+    env["LABGATE_DATABASE_URL"] = hub.settings.database_url
+    done = subprocess.run([LABGATE, "worker", "amqp"], env=env, text=True, capture_output=True)
+    assert done.returncode == 2
+    assert "LABGATE_AMQP_URL" in done.stdout + done.stderr
