@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException
 from labgate.domain.commands import Context
 from labgate.domain.errors import InvalidInput, LabgateError
 from labgate.entrypoints.api.auth import hub_of
-from labgate.entrypoints.api.schemas import KEY_LENGTH
+from labgate.service.messages import KEY_LENGTH
 from labgate.service.refusals import record_refusal
 
 log = logging.getLogger("labgate.api")

@@ -9,21 +9,13 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictStr
 
 from labgate.domain.commands import SignatureInput
 from labgate.domain.errors import InvalidInput
+from labgate.service.messages import KEY_LENGTH, SampleRequestV1, code
 
 
 class Body(BaseModel):
     """Unknown fields are refused rather than silently ignored."""
 
     model_config = ConfigDict(extra="forbid")
-
-
-CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/%-]*$"
-KEY_LENGTH = 64  # the store's limit for codes, user ids and sites
-
-
-def code(default: Any = ...) -> Any:
-    """A business key: short, no spaces, no control characters."""
-    return Field(default, min_length=1, max_length=KEY_LENGTH, pattern=CODE_PATTERN)
 
 
 def short_path_keys(request: Request) -> None:
@@ -50,18 +42,8 @@ class SignatureIn(Body):
         return SignatureInput(self.username, self.password, self.meaning)
 
 
-class SampleRequestIn(Body):
-    """A sample request from the MES, by business keys."""
-
-    mes_request_id: StrictStr = code()
-    product: StrictStr = code()
-    sampled_at: AwareDatetime
-    batch: StrictStr | None = code(None)
-    lot: StrictStr | None = code(None)
-    equipment: StrictStr | None = code(None)
-    sampling_point: StrictStr | None = code(None)
-    container: StrictStr | None = Field(None, max_length=64)
-    characteristics: list[StrictStr] = []
+class SampleRequestIn(SampleRequestV1):
+    """A sample request from the MES, by business keys: the same rules as the signed message."""
 
 
 class NativeSampleIn(Body):

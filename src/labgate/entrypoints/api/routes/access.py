@@ -15,7 +15,8 @@ from labgate.domain.commands import ChangeAccountState, Context, CreateAccount, 
 from labgate.domain.errors import Unauthenticated
 from labgate.entrypoints.api.auth import current_account, hub_of, issue_token, require
 from labgate.entrypoints.api.problems import request_context
-from labgate.entrypoints.api.schemas import KEY_LENGTH, AccountIn, ReasonIn
+from labgate.entrypoints.api.schemas import AccountIn, ReasonIn
+from labgate.service.messages import KEY_LENGTH
 
 router = APIRouter(prefix="/api/v1", tags=["access"])
 

@@ -14,7 +14,8 @@ from labgate.compliance.keys import SourceKey
 from labgate.domain.interface_commands import RegisterSourceKey, RevokeSourceKey
 from labgate.entrypoints.api.auth import hub_of, require
 from labgate.entrypoints.api.problems import request_context
-from labgate.entrypoints.api.schemas import KEY_LENGTH, Body, ReasonIn
+from labgate.entrypoints.api.schemas import Body, ReasonIn
+from labgate.service.messages import KEY_LENGTH
 
 router = APIRouter(prefix="/api/v1/sources/{source}/keys", tags=["source keys"])
 

@@ -1,0 +1,67 @@
+"""Delivery of the outbox, for operators: dead letters, each message's attempts, and the retry."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import Field, StrictStr
+
+from labgate.adapters.store import views
+from labgate.adapters.store.outbox_store import SqlOutboxStore, attempts_view, dead_query
+from labgate.compliance.access import Account, Permission
+from labgate.entrypoints.api.auth import hub_of, require
+from labgate.entrypoints.api.problems import request_context
+from labgate.entrypoints.api.schemas import Body
+from labgate.service.relay import retry_dead
+
+router = APIRouter(prefix="/api/v1/outbox", tags=["outbox delivery"])
+Limit = Annotated[int, Query(ge=1, le=1000)]
+Offset = Annotated[int, Query(ge=0)]
+MessageId = Annotated[StrictStr, Field(min_length=1, max_length=36)]
+
+
+class RetryIn(Body):
+    """Dead-lettered messages to deliver again, and why."""
+
+    message_ids: list[MessageId] = Field(min_length=1, max_length=100)
+    reason: StrictStr = Field(min_length=1, max_length=2000)
+
+
+@router.get("/dead", summary="Dead-lettered messages, oldest first")
+def dead_letters(
+    request: Request,
+    site: str | None = None,
+    destination: str | None = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+    _: Account = Depends(require(Permission.READ_OUTBOX)),
+) -> dict[str, Any]:
+    """Messages the relay gave up on after its last attempt; each waits for an operator."""
+    with hub_of(request).sessions() as session:
+        return views.page(session, dead_query(site, destination), limit, offset)
+
+
+@router.get("/{message_id}/attempts", summary="One message's delivery attempts")
+def attempts(
+    request: Request,
+    message_id: str,
+    _: Account = Depends(require(Permission.READ_OUTBOX)),
+) -> dict[str, Any]:
+    """The message's delivery state and every attempt: its outcome and the receiver's answer."""
+    with hub_of(request).sessions() as session:
+        return attempts_view(session, message_id)
+
+
+@router.post("/retry", summary="Deliver dead-lettered messages again")
+async def retry(
+    request: Request,
+    body: RetryIn,
+    _: Account = Depends(require(Permission.MANAGE_KEYS)),
+) -> dict[str, Any]:
+    """All or none: every message must be dead-lettered; each gets a fresh round of attempts,
+    audited `outbox.retry` with the reason."""
+    hub, ctx = hub_of(request), await request_context(request)
+    store = SqlOutboxStore(hub.sessions)
+    requeued = retry_dead(store, hub.bus.deps.clock, ctx, body.message_ids, body.reason)
+    return {"requeued": requeued, "reason": body.reason}
