@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -37,6 +39,22 @@ class Settings(BaseSettings):
     )
     mqtt_host: str = Field("127.0.0.1", description="MQTT broker for `labgate worker mqtt`.")
     mqtt_port: int = Field(1883, description="MQTT broker port.")
+    signing_key_file: Path | None = Field(
+        None,
+        description="labgate's private Ed25519 JWK, signing outgoing envelopes.",
+    )
+    mes_webhook_url: str | None = Field(
+        None, description="Where the relay POSTs the MES's messages."
+    )
+    lims_webhook_url: str | None = Field(
+        None, description="Where the relay POSTs an external LIMS's."
+    )
+    webhook_timeout_seconds: float = Field(
+        10, gt=0, description="How long the relay waits for a receiver."
+    )
+    webhook_client_cert: Path | None = Field(None, description="Client certificate for mutual TLS.")
+    webhook_client_key: Path | None = Field(None, description="Client key for mutual TLS.")
+    webhook_ca_file: Path | None = Field(None, description="CA bundle that verifies the receivers.")
     host: str = Field("127.0.0.1", description="Address `labgate serve` listens on.")
     port: int = Field(8000, description="Port `labgate serve` listens on.")
 

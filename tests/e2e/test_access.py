@@ -34,6 +34,7 @@ PATH_VALUES = {
     "kid": "mes-1",
     "item": "1",
     "decision": "discard",
+    "message_id": "01937000-0000-7000-8000-000000000000",
 }
 WRITE_PERMISSIONS = {
     "/api/v1/accounts": P.MANAGE_USERS,
@@ -55,6 +56,7 @@ WRITE_PERMISSIONS = {
     "/api/v1/sites/{site}/results/{result}/invalidation": P.INVALIDATE_RESULT,
     "/api/v1/sites/{site}/batches/{batch}/release": P.RELEASE_BATCH,
     "/api/v1/inbox": P.SEND_MESSAGES,
+    "/api/v1/outbox/retry": P.RETRY_DELIVERY,
     "/api/v1/quarantine/{item}/{decision}": P.MANAGE_QUARANTINE,
     "/api/v1/sources/{source}/keys": P.MANAGE_KEYS,
     "/api/v1/sources/{source}/keys/{kid}/revocation": P.MANAGE_KEYS,

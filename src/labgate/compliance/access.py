@@ -40,6 +40,7 @@ class Permission(StrEnum):
     SEND_MESSAGES = "send_messages"
     MANAGE_KEYS = "manage_keys"
     MANAGE_QUARANTINE = "manage_quarantine"
+    RETRY_DELIVERY = "retry_delivery"
     READ_QUARANTINE = "read_quarantine"
     READ_AUDIT = "read_audit"
     READ_OUTBOX = "read_outbox"
@@ -80,6 +81,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.MANAGE_USERS,
             P.MANAGE_KEYS,
             P.MANAGE_QUARANTINE,
+            P.RETRY_DELIVERY,
             P.READ_AUDIT,
             P.READ_OUTBOX,
             P.READ_QUARANTINE,

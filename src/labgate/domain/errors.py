@@ -6,16 +6,20 @@
     │   ├── InvalidLimit            a limit expression that cannot be parsed
     │   ├── UnitError               unknown unit, or one that cannot be converted
     │   ├── MethodVersionMismatch   a result under another method version than planned
-    │   └── EnvelopeError           a message envelope that is malformed or not verifiable
+    │   ├── EnvelopeError           a message envelope that is malformed or not verifiable
+    │   ├── MalformedDocument       XML that is not well-formed or carries a DOCTYPE (B2MML)
+    │   └── InvalidDocument         a B2MML document that breaks the MESA schema
     ├── NotFound                    a business key that names nothing (404)
     ├── Conflict                    the request clashes with the record's state (409)
     │   ├── InvalidTransition       a lifecycle move the transition table forbids
     │   └── DuplicateKey            a business key that already exists
     ├── Forbidden                   authenticated, but not allowed (403)
     │   └── SegregationOfDuties     the same person in two roles that must differ
-    └── Unauthenticated             no identity, bad credentials, locked, expired (401)
+    ├── Unauthenticated             no identity, bad credentials, locked, expired (401)
+    └── (outside the domain) SchemaBehind, BodyTooLarge, ReceiptRefused, DeliveryFailed,
+        SchemasNotFound: store, API, inbox, relay and B2MML failures, each with its reason code
 
-The reason code (``result.malformed_number``) is the contract other systems rely on: messages may
+The reason code (``number.malformed``) is the contract other systems rely on: messages may
 be reworded, codes never change.
 """
 

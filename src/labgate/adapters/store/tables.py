@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -286,6 +287,26 @@ outbox = Table(
     Column("payload", JSON, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("status", String(16), nullable=False),
+    # Delivery by the relay: 'pending' -> 'delivered' | 'dead'; attempts in the current round.
+    Column("attempts", Integer, nullable=False, default=0, server_default="0"),
+    Column("next_attempt_at", UtcDateTime), Column("last_error", Text),
+    Column("delivered_at", UtcDateTime),
+    Column("sequence", BigInteger),
+)  # fmt: skip
+
+# The relay's query: pending rows of one destination, oldest first.
+Index("ix_outbox_due", outbox.c.status, outbox.c.destination, outbox.c.id)
+
+# Every delivery attempt, whatever its outcome: evidence, append-only.
+outbox_attempts = Table(
+    "outbox_attempts", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("outbox_id", BigInteger().with_variant(Integer, "sqlite"), ForeignKey("outbox.id"),
+           nullable=False, index=True),
+    Column("attempt", Integer, nullable=False),
+    Column("attempted_at", UtcDateTime, nullable=False),
+    Column("outcome", String(16), nullable=False), Column("detail", Text),
 )  # fmt: skip
 
 counters = Table(

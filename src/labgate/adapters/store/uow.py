@@ -92,7 +92,9 @@ class SqlUnitOfWork(UnitOfWork):
         if audit:
             self._append_audit(audit)
         if outbox:
-            self.session.execute(insert(t.outbox), [_outbox_row(m) for m in outbox])
+            rows = [_outbox_row(m) | {"sequence": self.next_number(f"outbox:{m.destination}")}
+                    for m in outbox]  # fmt: skip
+            self.session.execute(insert(t.outbox), rows)
 
     def _append_audit(self, drafts: list[AuditDraft]) -> None:
         # The head row is locked (FOR UPDATE on PostgreSQL; SQLite's writer lock is already

@@ -21,6 +21,7 @@ from labgate.entrypoints.api.routes import (
     keys,
     lab,
     masterdata,
+    outbox_admin,
     records,
     schemas,
 )
@@ -47,7 +48,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
     )
     app.state.hub = hub
     problems.install(app)
-    for module in (access, interfaces, keys, lab, masterdata, records, schemas):
+    for module in (access, interfaces, keys, lab, masterdata, outbox_admin, records, schemas):
         app.include_router(module.router)
     _offline_docs(app)
 

@@ -26,6 +26,7 @@ from labgate.entrypoints.cli import audit_export, demo
 from labgate.entrypoints.cli.b2mml import b2mml_app
 from labgate.entrypoints.cli.evaluate import evaluate
 from labgate.entrypoints.cli.keys import keys_app
+from labgate.entrypoints.cli.relay import relay_app
 from labgate.entrypoints.cli.schemas import schemas_app
 from labgate.entrypoints.cli.workers import workers_app
 
@@ -44,6 +45,7 @@ for sub, name in (
     (keys_app, "keys"),
     (workers_app, "worker"),
     (b2mml_app, "b2mml"),
+    (relay_app, "relay"),
     (demo_app, "demo"),
 ):
     app.add_typer(sub, name=name)

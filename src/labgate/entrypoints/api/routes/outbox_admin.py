@@ -57,7 +57,7 @@ def attempts(
 async def retry(
     request: Request,
     body: RetryIn,
-    _: Account = Depends(require(Permission.MANAGE_KEYS)),
+    _: Account = Depends(require(Permission.RETRY_DELIVERY)),
 ) -> dict[str, Any]:
     """All or none: every message must be dead-lettered; each gets a fresh round of attempts,
     audited `outbox.retry` with the reason."""

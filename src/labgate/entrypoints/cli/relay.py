@@ -1,0 +1,132 @@
+"""`labgate relay`: deliver the outbox to the MES and LIMS webhooks, once or until stopped."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Annotated
+
+import typer
+
+from labgate.adapters.channels.webhook import WebhookTransport
+from labgate.adapters.store.migrate import SchemaBehind, require_current_schema
+from labgate.adapters.store.outbox_store import SqlOutboxStore
+from labgate.bootstrap import bootstrap
+from labgate.compliance.signer import Signer
+from labgate.config import Settings
+from labgate.service.outbox import LIMS, MES
+from labgate.service.relay import Relay, RelayReport
+
+log = logging.getLogger("labgate.relay")
+relay_app = typer.Typer(help="The outbox relay.", no_args_is_help=True)
+
+DEMO_KID = "labgate-demo"
+
+
+@relay_app.callback()
+def relay() -> None:
+    """Deliver the messages labgate owes the MES and the LIMS, signed, at least once."""
+
+
+def load_signer(settings: Settings) -> Signer:
+    """labgate's signing key from LABGATE_SIGNING_KEY_FILE; demo mode makes a throwaway one."""
+    if settings.signing_key_file is not None:
+        return Signer.from_file(settings.signing_key_file)
+    if settings.demo:
+        return Signer.generate(DEMO_KID)
+    raise ValueError(
+        "Set LABGATE_SIGNING_KEY_FILE to labgate's private JWK (make one with `labgate keys "
+        "generate`), or run in demo mode (LABGATE_DEMO=1)."
+    )
+
+
+def webhook_transport(settings: Settings) -> WebhookTransport:
+    """One webhook per destination whose URL is set; mutual TLS if a client certificate is."""
+    configured = {MES: settings.mes_webhook_url, LIMS: settings.lims_webhook_url}
+    urls = {destination: url for destination, url in configured.items() if url}
+    if not urls:
+        raise ValueError(
+            "Set LABGATE_MES_WEBHOOK_URL or LABGATE_LIMS_WEBHOOK_URL: "
+            "the relay has nowhere to send."
+        )
+    cert, key = settings.webhook_client_cert, settings.webhook_client_key
+    if (cert is None) != (key is None):
+        raise ValueError(
+            "Set both LABGATE_WEBHOOK_CLIENT_CERT and LABGATE_WEBHOOK_CLIENT_KEY for mutual TLS, "
+            "or neither."
+        )
+    return WebhookTransport(
+        urls,
+        timeout_s=settings.webhook_timeout_seconds,
+        cert=(str(cert), str(key)) if cert and key else None,
+        verify=str(settings.webhook_ca_file) if settings.webhook_ca_file else True,
+    )
+
+
+@relay_app.command("run")
+def run(
+    once: Annotated[bool, typer.Option("--once", help="One pass, then exit.")] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between passes.", min=0.1)] = 2.0,
+) -> None:
+    """Deliver due messages; repeat every INTERVAL seconds until stopped (Ctrl-C)."""
+    settings = Settings()
+    try:
+        signer = load_signer(settings)
+        transport = webhook_transport(settings)
+    except ValueError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    hub = bootstrap(settings)
+    try:
+        require_current_schema(hub.engine)
+        destinations = dict.fromkeys(transport.urls, transport)
+        relay = Relay(SqlOutboxStore(hub.sessions), destinations, hub.bus.deps.clock, signer)
+        if signer.kid == DEMO_KID:
+            typer.echo(f"demo signing key {DEMO_KID}: {json.dumps(signer.public_jwk)}", err=True)
+        _loop(relay, once, interval)
+    except SchemaBehind as error:
+        typer.echo(f"error: {error.message}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        transport.close()
+        hub.close()
+
+
+def _loop(relay: Relay, once: bool, interval: float) -> None:
+    try:
+        while True:
+            report = _pass(relay, strict=once)
+            if once or report != RelayReport():
+                typer.echo(_summary(report))
+            if once:
+                return
+            time.sleep(interval)
+    except KeyboardInterrupt:  # Ctrl-C: a row claimed but not settled goes out when its lease ends
+        typer.echo("relay stopped", err=True)
+
+
+def _pass(relay: Relay, strict: bool = False) -> RelayReport:
+    try:
+        return relay.run_once()
+    except Exception:
+        if strict:
+            raise
+        # The database went away, say: the rows wait, and the next pass tries again.
+        log.exception("relay pass failed; the next pass tries again")
+        return RelayReport()
+
+
+def _summary(report: RelayReport) -> str:
+    return f"delivered {report.delivered}, failed {report.failed}, dead-lettered {report.dead}"
+
+
+@relay_app.command("public-key")
+def public_key() -> None:
+    """Print labgate's public signing key (JWK), for receivers to verify envelopes with."""
+    try:
+        signer = load_signer(Settings(demo=False))
+    except ValueError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(json.dumps({**signer.public_jwk, "kid": signer.kid}, indent=2))

@@ -1,0 +1,83 @@
+"""`labgate relay` from the command line, against a real HTTP receiver: one pass delivers what is
+owed, signed with the key in LABGATE_SIGNING_KEY_FILE; without a key or a URL it refuses."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from labgate.bootstrap import Hub
+from labgate.compliance.signer import Signer
+from labgate.config import Settings
+from labgate.entrypoints.cli.relay import relay_app
+from plant import seed
+from receiver import Receiver, outbox_rows, registered_samples, verified
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    started = Receiver().start()
+    yield started
+    started.stop()
+
+
+@pytest.fixture
+def key_file(tmp_path: Path) -> tuple[Path, Signer]:
+    signer = Signer.generate("labgate-2026-1")
+    path = tmp_path / "labgate.private.jwk.json"
+    path.write_text(json.dumps({**signer.private_jwk, "kid": signer.kid}), encoding="utf-8")
+    return path, signer
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> pytest.MonkeyPatch:
+    monkeypatch.setenv("LABGATE_DATABASE_URL", settings.database_url)
+    for name in ("LABGATE_DEMO", "LABGATE_SIGNING_KEY_FILE", "LABGATE_LIMS_WEBHOOK_URL"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_one_pass_delivers_signed_envelopes(
+    hub: Hub,
+    client: TestClient,
+    receiver: Receiver,
+    key_file: tuple[Path, Signer],
+    env: pytest.MonkeyPatch,
+) -> None:
+    registered_samples(seed(hub, client), 2)
+    path, signer = key_file
+    env.setenv("LABGATE_SIGNING_KEY_FILE", str(path))
+    env.setenv("LABGATE_MES_WEBHOOK_URL", receiver.url("/mes"))
+
+    result = runner.invoke(relay_app, ["run", "--once"])
+
+    assert result.exit_code == 0, result.output
+    assert "delivered 2, failed 0, dead-lettered 0" in result.output
+    rows = outbox_rows(hub)
+    assert receiver.keys() == [r["message_id"] for r in rows]
+    assert [verified(r.body, signer).sequence for r in receiver.requests] == [r["id"] for r in rows]
+    shown = runner.invoke(relay_app, ["public-key"])
+    assert json.loads(shown.stdout) == {**signer.public_jwk, "kid": "labgate-2026-1"}
+
+
+def test_without_a_signing_key_or_a_url_the_relay_refuses(
+    receiver: Receiver, key_file: tuple[Path, Signer], env: pytest.MonkeyPatch
+) -> None:
+    env.setenv("LABGATE_MES_WEBHOOK_URL", receiver.url())
+    no_key = runner.invoke(relay_app, ["run", "--once"])
+    assert no_key.exit_code == 2
+    assert "Set LABGATE_SIGNING_KEY_FILE" in no_key.output
+
+    env.setenv("LABGATE_SIGNING_KEY_FILE", str(key_file[0]))
+    env.delenv("LABGATE_MES_WEBHOOK_URL")
+    no_url = runner.invoke(relay_app, ["run", "--once"])
+    assert no_url.exit_code == 2
+    assert "the relay has nowhere to send" in no_url.output
+    assert receiver.requests == []
