@@ -3,10 +3,12 @@ stream, the way a real MES or LIMS would."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, select
 
@@ -83,3 +85,24 @@ def count(hub: Hub, table: Any, **where: Any) -> int:
         query = query.where(table.c[column] == value)
     with hub.engine.connect() as connection:
         return int(connection.scalar(query) or 0)
+
+
+class Consumer(Protocol):
+    """A channel consumer that runs until told to stop."""
+
+    async def run(self, stop: asyncio.Event) -> None: ...
+
+
+async def consume_until(consumer: Consumer, done: Callable[[], bool], seconds: float = 30) -> None:
+    """Run `consumer` until `done()` holds, or fail after `seconds`."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    try:
+        for _ in range(int(seconds * 10)):
+            if await asyncio.to_thread(done):
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError("the consumer did not finish in time")
+    finally:
+        stop.set()
+        await task

@@ -17,7 +17,7 @@ from labgate.adapters.store import tables as t
 from labgate.bootstrap import Hub
 from labgate.service.inbox import Inbox, Receipt
 from plant import Plant, seed
-from senders import AMQP_URL, Sender, count, register, request
+from senders import AMQP_URL, Sender, consume_until, count, register, request
 
 
 @pytest.fixture
@@ -52,20 +52,6 @@ async def publish(names: Topology, bodies: list[bytes]) -> None:
         for body in bodies:
             message = aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
             await exchange.publish(message, routing_key=names.inbound_queue)
-
-
-async def consume_until(consumer: AmqpInbox, done: Callable[[], bool], seconds: float = 30) -> None:
-    stop = asyncio.Event()
-    task = asyncio.create_task(consumer.run(stop))
-    try:
-        for _ in range(int(seconds * 10)):
-            if await asyncio.to_thread(done):
-                return
-            await asyncio.sleep(0.1)
-        raise AssertionError("the consumer did not finish in time")
-    finally:
-        stop.set()
-        await task
 
 
 async def remove(names: Topology) -> None:

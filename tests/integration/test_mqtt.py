@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Callable
 
 import aiomqtt
 import pytest
@@ -16,7 +15,7 @@ from labgate.adapters.store import tables as t
 from labgate.bootstrap import Hub
 from labgate.service.inbox import Inbox, Receipt
 from plant import Plant, seed
-from senders import Sender, count, register, request
+from senders import Sender, consume_until, count, register, request
 
 
 @pytest.fixture
@@ -35,20 +34,6 @@ async def publish(topic: str, bodies: list[bytes]) -> None:
             await c.publish(topic, body, qos=1)
 
 
-async def consume_until(consumer: MqttInbox, done: Callable[[], bool], seconds: float = 20) -> None:
-    stop = asyncio.Event()
-    task = asyncio.create_task(consumer.run(stop))
-    try:
-        for _ in range(int(seconds * 10)):
-            if await asyncio.to_thread(done):
-                return
-            await asyncio.sleep(0.1)
-        raise AssertionError("the consumer did not finish in time")
-    finally:
-        stop.set()
-        await task
-
-
 def test_messages_sent_while_labgate_is_away_arrive_once(hub: Hub, mes: Sender) -> None:
     tag = secrets.token_hex(4)
     topic, client_id = f"labgate/in/{tag}/ipc", f"labgate-test-{tag}"
@@ -60,7 +45,7 @@ def test_messages_sent_while_labgate_is_away_arrive_once(hub: Hub, mes: Sender) 
         await publish(topic, first)  # nobody subscribed yet: this session does not exist
         await consume_until(consumer, lambda: True, seconds=1)  # creates the persistent session
         await publish(topic, first + later)  # labgate away: the broker keeps them (QoS 1)
-        await consume_until(consumer, lambda: count(hub, t.samples) == 10)
+        await consume_until(consumer, lambda: count(hub, t.samples) == 10, seconds=20)
 
     asyncio.run(main())
     assert count(hub, t.inbox_messages, status="applied") == 10
@@ -94,7 +79,7 @@ def test_a_message_not_committed_is_not_acknowledged_and_comes_back(hub: Hub, me
         await publish(topic, bodies)
         await failing_for(2)  # receives all three, commits none, acknowledges none
         assert count(hub, t.samples) == 0
-        await consume_until(healthy, lambda: count(hub, t.samples) == 3)
+        await consume_until(healthy, lambda: count(hub, t.samples) == 3, seconds=20)
 
     asyncio.run(main())
     assert count(hub, t.inbox_messages, status="applied") == 3
