@@ -72,6 +72,32 @@ ensure_mosquitto() {
   mqtt_ready || { echo "mosquitto: did not come up on 127.0.0.1:1883" >&2; exit 1; }
 }
 
+ensure_sshd() {
+  # Only the binaries: the SFTP tests start their own sshd on a free loopback port.
+  if [ -x /usr/sbin/sshd ] && command -v ssh-keygen >/dev/null; then
+    echo "sshd: installed (the tests start their own on loopback)"
+    return
+  fi
+  have_root || { echo "sshd: missing and no root to install it" >&2; exit 1; }
+  echo "sshd: not installed; installing the Debian packages (no system daemon started)"
+  as_root apt-get update -qq >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    openssh-server openssh-client >/dev/null
+}
+
+ensure_gpg() {
+  if command -v gpg >/dev/null; then
+    echo "gpg: installed"
+    return
+  fi
+  have_root || { echo "gpg: missing and no root to install it" >&2; exit 1; }
+  echo "gpg: not installed; installing the Debian package"
+  as_root apt-get update -qq >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gnupg >/dev/null
+}
+
 ensure_postgres
 ensure_rabbitmq
 ensure_mosquitto
+ensure_sshd
+ensure_gpg

@@ -9,6 +9,9 @@ from datetime import timedelta
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from labgate.adapters.codecs.b2mml_envelope import decode_message
+from labgate.adapters.codecs.filepack import pack_decoder
+from labgate.adapters.codecs.pgp import PgpGate
 from labgate.adapters.store.engine import make_engine
 from labgate.adapters.store.mapping import start_mappers
 from labgate.adapters.store.uow import SqlUnitOfWork
@@ -48,6 +51,23 @@ def bootstrap(settings: Settings, clock: Clock | None = None, engine: Engine | N
 
     deps = Deps(clock or SystemClock(), PintUnitConverter, settings.lockout_after)
     bus = MessageBus(uow_factory, deps)
+    packs = pack_decoder(pgp_gate(settings))
     inbox = Inbox(bus, uow_factory, timedelta(seconds=settings.replay_window_seconds),
-                  timedelta(seconds=settings.hold_timeout_seconds))  # fmt: skip
+                  timedelta(seconds=settings.hold_timeout_seconds),
+                  decoders={"folder": packs, "sftp": packs},
+                  default_decoder=decode_message,
+                  channel_schemas=settings.channel_schemas)  # fmt: skip
     return Hub(settings, engine, sessions, bus, uow_factory, inbox)
+
+
+def pgp_gate(settings: Settings) -> PgpGate | None:
+    """The PGP gate for packs, when labgate has a pack key."""
+    if settings.pack_gpg_home is None:
+        return None
+    passphrase = settings.pack_gpg_passphrase
+    return PgpGate(
+        settings.pack_gpg_home,
+        settings.pack_pgp_trusted,
+        passphrase.get_secret_value() if passphrase else None,
+        settings.pack_pgp_required,
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -34,6 +35,11 @@ class Settings(BaseSettings):
     hold_timeout_seconds: int = Field(
         600, ge=1, description="How long a message ahead of a sequence gap waits, then quarantine."
     )
+    channel_schemas: dict[str, list[str]] = Field(
+        {},
+        description="Which message types each channel carries, as JSON, e.g. "
+        '{"amqp": ["labgate.result.v1"]}; a channel not named carries any.',
+    )
     amqp_url: SecretStr | None = Field(
         None, description="RabbitMQ URL (amqp://user:password@host:5672/vhost) for the AMQP worker."
     )
@@ -49,12 +55,33 @@ class Settings(BaseSettings):
     lims_webhook_url: str | None = Field(
         None, description="Where the relay POSTs an external LIMS's."
     )
+    mes_format: Literal["json", "b2mml"] = Field(
+        "json", description="What the relay sends the MES: signed JSON envelopes or B2MML V0701."
+    )
     webhook_timeout_seconds: float = Field(
         10, gt=0, description="How long the relay waits for a receiver."
     )
     webhook_client_cert: Path | None = Field(None, description="Client certificate for mutual TLS.")
     webhook_client_key: Path | None = Field(None, description="Client key for mutual TLS.")
     webhook_ca_file: Path | None = Field(None, description="CA bundle that verifies the receivers.")
+    pack_folder: Path | None = Field(
+        None, description="Drop folder for file packs (incoming/, work/, processed/, rejected/)."
+    )
+    sftp_host: str | None = Field(None, description="SFTP server holding the pack folders.")
+    sftp_port: int = Field(22, description="SFTP server port.")
+    sftp_user: str | None = Field(None, description="SFTP user name.")
+    sftp_key_file: Path | None = Field(None, description="Private key labgate signs in with.")
+    sftp_known_hosts: Path | None = Field(None, description="known_hosts with the server's key.")
+    sftp_root: str = Field(".", description="Folder on the SFTP server holding the pack folders.")
+    pack_poll_seconds: float = Field(5, gt=0, description="How often the pack worker looks.")
+    pack_gpg_home: Path | None = Field(
+        None, description="GnuPG home with labgate's pack key: PGP-wrapped packs are opened."
+    )
+    pack_gpg_passphrase: SecretStr | None = Field(None, description="Passphrase of that key.")
+    pack_pgp_trusted: list[str] = Field(
+        [], description="Fingerprints whose PGP signatures on packs are trusted (JSON list)."
+    )
+    pack_pgp_required: bool = Field(False, description="Refuse packs that are not PGP-wrapped.")
     host: str = Field("127.0.0.1", description="Address `labgate serve` listens on.")
     port: int = Field(8000, description="Port `labgate serve` listens on.")
 

@@ -17,10 +17,12 @@ from labgate.config import Settings
 from labgate.entrypoints.api.app import create_app
 from labgate.entrypoints.api.routes import schemas
 from labgate.entrypoints.cli.schemas import schemas_app
+from labgate.service.b2mml_payload import B2MML_SCHEMA
 from labgate.service.messages import INBOUND, OUTBOUND, json_schemas
+from labgate.service.packs import PACK_SCHEMA
 from plant import Plant, seed
 
-ALL = sorted([*INBOUND, *OUTBOUND])
+ALL = sorted([*INBOUND, *OUTBOUND, PACK_SCHEMA, B2MML_SCHEMA])
 
 
 def cli() -> typer.Typer:
@@ -74,7 +76,7 @@ def test_the_list_names_every_schema_its_direction_and_where_to_fetch_it(plant: 
     assert listing["total"] == len(ALL)
     assert [item["id"] for item in listing["items"]] == ALL
     for item in listing["items"]:
-        assert item["direction"] == ("inbound" if item["id"] in INBOUND else "outbound")
+        assert item["direction"] == ("outbound" if item["id"] in OUTBOUND else "inbound")
         fetched = plant.call("lims", "GET", item["url"])
         assert fetched.status_code == 200, fetched.text
         assert fetched.headers["content-type"].startswith("application/schema+json")

@@ -277,3 +277,13 @@ def test_discarding_needs_the_right_signature_and_keeps_the_bytes(
     assert (shown["status"], shown["raw_text"]) == ("discarded", raw.decode())
     refusals = [a for a in audit_actions(hub) if a.startswith("refused.quarantine")]
     assert len(refusals) == 3
+
+
+def test_a_channel_carries_only_the_message_types_configured_for_it(hub: Hub, mes: Sender) -> None:
+    hub.inbox.channel_schemas = {"amqp": frozenset({"labgate.result.v1"})}
+    raw = request(mes, "REQ-1")
+    row = quarantined(hub, raw, lambda r: hub.inbox.receive(r, "amqp"))
+    assert (row["reason_code"], row["field"], row["channel"]) == (
+        "channel.schema_not_allowed", "schema", "amqp")  # fmt: skip
+    assert count(hub, t.samples) == 0
+    assert hub.inbox.receive(raw, "rest").status == "applied"  # the API carries any type

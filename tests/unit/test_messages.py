@@ -19,6 +19,7 @@ from labgate.domain.numbers import RoundingRule
 from labgate.domain.samples import NewResult, PlannedTest, Sample
 from labgate.domain.status_map import StatusMap
 from labgate.entrypoints.api import schemas as api
+from labgate.service.b2mml_payload import B2MML_SCHEMA
 from labgate.service.messages import (
     INBOUND,
     OUTBOUND,
@@ -28,6 +29,7 @@ from labgate.service.messages import (
     to_command,
 )
 from labgate.service.outbox import OutboxMessage, messages_for
+from labgate.service.packs import PACK_SCHEMA
 
 AT = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 CTX = c.Context("mes", "system", "trace-1")
@@ -227,12 +229,12 @@ def test_schema_ids_are_versioned_and_never_shared_between_directions() -> None:
     assert all(re.fullmatch(r"labgate\.[a-z_]+\.v[1-9][0-9]*", s) for s in [*INBOUND, *OUTBOUND])
 
 
-@pytest.mark.parametrize("schema_id", sorted([*INBOUND, *OUTBOUND]))
+@pytest.mark.parametrize("schema_id", sorted([*INBOUND, *OUTBOUND, PACK_SCHEMA, B2MML_SCHEMA]))
 def test_every_schema_is_published_as_a_well_formed_json_schema(schema_id: str) -> None:
     published = json_schemas()
-    assert set(published) == set(INBOUND) | set(OUTBOUND)
+    assert set(published) == set(INBOUND) | set(OUTBOUND) | {PACK_SCHEMA, B2MML_SCHEMA}
     schema = published[schema_id]
-    direction = "inbound" if schema_id in INBOUND else "outbound"
+    direction = "outbound" if schema_id in OUTBOUND else "inbound"
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert (schema["$id"], schema["title"]) == (f"urn:labgate:schema:{schema_id}", schema_id)
     assert (schema["type"], schema["x-direction"]) == ("object", direction)

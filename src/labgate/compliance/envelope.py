@@ -28,7 +28,7 @@ from labgate.compliance.keys import SourceKey
 from labgate.domain.errors import InvalidInput
 
 ALGORITHM: Final = "Ed25519"
-SCHEMA_PATTERN = re.compile(r"labgate\.[a-z_]+\.v[1-9][0-9]*")
+SCHEMA_PATTERN = re.compile(r"labgate\.[a-z][a-z0-9_]*\.v[1-9][0-9]*")
 # Sites, sources and streams: the same characters as business keys, and they fit the inbox.
 KEY_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/%-]{0,63}")
 # Key ids also name files and URL path segments: no slashes, no percent signs.

@@ -7,19 +7,19 @@ acknowledged, audited, and changes nothing; a message ahead of a gap waits for t
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from labgate.compliance.audit import AuditDraft
-from labgate.compliance.envelope import Envelope, parse_envelope, verify_envelope
+from labgate.compliance.envelope import Envelope, verify_envelope
 from labgate.domain.commands import Context, Received
 from labgate.domain.errors import LabgateError
 from labgate.service.handlers.keys import usable_key
 from labgate.service.inbox_records import InboxMessage, QuarantineItem, StreamPosition
+from labgate.service.incoming import Decoder, Incoming, decode_envelope
 from labgate.service.messagebus import MessageBus
-from labgate.service.messages import parse_payload, to_command
 from labgate.service.unit_of_work import UnitOfWork, advance, inbox_message
 
 
@@ -44,6 +44,13 @@ class StaleSequence(LabgateError):
 
     status = 409
     default_reason = "sequence.stale"
+
+
+class ChannelNotAllowed(LabgateError):
+    """A message type sent over a channel the site has not set up to carry it."""
+
+    status = 422
+    default_reason = "channel.schema_not_allowed"
 
 
 class SourceMismatch(LabgateError):
@@ -71,30 +78,50 @@ class Inbox:
         uow_factory: Callable[[], UnitOfWork],
         replay_window: timedelta,
         hold_timeout: timedelta,
+        decoders: Mapping[str, Decoder] | None = None,
+        default_decoder: Decoder = decode_envelope,
+        channel_schemas: Mapping[str, Collection[str]] | None = None,
     ) -> None:
         self.bus, self.uow_factory = bus, uow_factory
         self.replay_window, self.hold_timeout = replay_window, hold_timeout
+        self.decoders: dict[str, Decoder] = dict(decoders or {})
+        self.default_decoder = default_decoder
+        # Hybrid set-ups: which message types each channel may carry (unnamed channels: any).
+        self.channel_schemas = {k: frozenset(v) for k, v in (channel_schemas or {}).items()}
+
+    def decode(self, raw: bytes, channel: str) -> Incoming:
+        """The channel's wire form read far enough to route it (a plain envelope by default)."""
+        return self.decoders.get(channel, self.default_decoder)(raw)
 
     def receive(self, raw: bytes, channel: str, caller: str | None = None) -> Receipt:
         """Check, de-duplicate, order and apply one envelope."""
         envelope: Envelope | None = None
         try:
-            envelope = parse_envelope(raw)
-            self._check(envelope, caller)
-            return self._admit(envelope, raw, channel)
+            incoming = self.decode(raw, channel)
+            envelope = incoming.envelope
+            self._check(incoming, channel, caller)
+            return self._admit(incoming, raw, channel)
         except ReceiptRefused:
             raise
         except LabgateError as error:
             raise ReceiptRefused(error, self._quarantine(raw, channel, envelope, error)) from None
 
-    def _check(self, envelope: Envelope, caller: str | None) -> None:
+    def _check(self, incoming: Incoming, channel: str, caller: str | None) -> None:
+        envelope = incoming.envelope
         if caller is not None and caller != envelope.source:
             raise SourceMismatch(
                 f"Signed in as {caller}, but the envelope comes from {envelope.source}.",
                 field="source",
             )
         self.verify(envelope)
-        parse_payload(envelope.schema, envelope.payload)
+        incoming.check()
+        allowed = self.channel_schemas.get(channel)
+        if allowed is not None and envelope.schema not in allowed:
+            raise ChannelNotAllowed(
+                f"The {channel} channel does not carry {envelope.schema} messages here; it "
+                f"carries {', '.join(sorted(allowed)) or 'nothing'}.",
+                field="schema",
+            )
         now = self.bus.deps.clock.now()
         if abs(now - envelope.sent_at) > self.replay_window:
             raise OutsideReplayWindow(
@@ -104,7 +131,8 @@ class Inbox:
                 field="sent_at",
             )
 
-    def _admit(self, envelope: Envelope, raw: bytes, channel: str) -> Receipt:
+    def _admit(self, incoming: Incoming, raw: bytes, channel: str) -> Receipt:
+        envelope = incoming.envelope
         with self.uow_factory() as uow:
             known = uow.records.get(
                 InboxMessage, source=envelope.source, message_id=envelope.message_id
@@ -145,15 +173,16 @@ class Inbox:
                 )
                 uow.commit()
                 return Receipt("held", envelope.message_id)
-        outcome = self._apply(envelope, raw, channel)
+        outcome = self._apply(incoming, raw, channel)
         self._release_held(envelope.source, envelope.stream)
         return Receipt("applied", envelope.message_id, outcome)
 
-    def _apply(self, envelope: Envelope, raw: bytes, channel: str) -> Any:
+    def _apply(self, incoming: Incoming, raw: bytes, channel: str) -> Any:
         """Run the use case; a business refusal is quarantined and the stream moves on past it."""
         try:
-            return self.run(envelope, raw, channel)
+            return self.run(incoming, raw, channel)
         except LabgateError as error:
+            envelope = incoming.envelope
             quarantine_id = self._quarantine(raw, channel, envelope, error, consumed=True)
             raise ReceiptRefused(error, quarantine_id) from None
 
@@ -162,8 +191,9 @@ class Inbox:
         with self.uow_factory() as uow:
             verify_envelope(envelope, usable_key(uow, envelope.source, envelope.kid))
 
-    def run(self, envelope: Envelope, raw: bytes, channel: str) -> Any:
+    def run(self, incoming: Incoming, raw: bytes, channel: str) -> Any:
         """Run the envelope's use case; the inbox row and stream position commit with its effect."""
+        envelope = incoming.envelope
         ctx = Context(
             actor=envelope.source,
             actor_kind="system",
@@ -171,8 +201,7 @@ class Inbox:
             payload_hash=hashlib.sha256(raw).hexdigest(),
             received=_received(envelope, raw, channel),
         )
-        model = parse_payload(envelope.schema, envelope.payload)
-        return self.bus.handle(to_command(envelope.schema, model, ctx, envelope.site))
+        return self.bus.handle(incoming.command(ctx))
 
     def _release_held(self, source: str, stream: str) -> None:
         """Apply messages that waited for the sequence just applied, in order."""
@@ -187,7 +216,7 @@ class Inbox:
                     return
                 raw, channel = held.raw, held.channel
             try:
-                self._apply(parse_envelope(raw), raw, channel)
+                self._apply(self.decode(raw, channel), raw, channel)
             except ReceiptRefused:
                 continue  # quarantined and consumed: the next one may follow
 
@@ -202,7 +231,7 @@ class Inbox:
             ]
             stale = [(m.raw, m.channel) for m in waiting]
         for raw, channel in stale:
-            envelope = parse_envelope(raw)
+            envelope = self.decode(raw, channel).envelope
             error = LabgateError(
                 f"Sequence {envelope.sequence} on stream {envelope.stream} waited longer than "
                 f"{int(self.hold_timeout.total_seconds())} s for the messages before it.",
@@ -215,7 +244,7 @@ class Inbox:
     def quarantine_raw(self, raw: bytes, channel: str, error: LabgateError) -> int:
         """Quarantine bytes that reached labgate outside the checks (a broker's dead letters)."""
         try:
-            envelope: Envelope | None = parse_envelope(raw)
+            envelope: Envelope | None = self.decode(raw, channel).envelope
         except LabgateError:
             envelope = None
         return self._quarantine(raw, channel, envelope, error)

@@ -350,7 +350,12 @@ def to_command(schema_id: str, model: BaseModel, ctx: Context, site: str) -> Com
 
 def json_schemas() -> dict[str, dict[str, Any]]:
     """Every schema id, inbound and outbound, with its published JSON Schema (draft 2020-12)."""
-    registries = (("inbound", INBOUND), ("outbound", OUTBOUND))
+    # The wrappers' models (pack manifest, B2MML) build on the models here: imported late.
+    from labgate.service.b2mml_payload import B2MML_SCHEMA, B2mmlDocumentV1
+    from labgate.service.packs import PACK_SCHEMA, FilePackV1
+
+    wrappers: dict[str, type[BaseModel]] = {PACK_SCHEMA: FilePackV1, B2MML_SCHEMA: B2mmlDocumentV1}
+    registries = (("inbound", INBOUND), ("inbound", wrappers), ("outbound", OUTBOUND))
     return {
         schema_id: {
             "$schema": GenerateJsonSchema.schema_dialect,

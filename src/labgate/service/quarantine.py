@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from labgate.compliance.access import Permission
-from labgate.compliance.envelope import parse_envelope
 from labgate.compliance.signatures import Meaning
 from labgate.domain.commands import Context, SignatureInput
 from labgate.domain.errors import Conflict, InvalidInput, LabgateError
@@ -52,10 +51,11 @@ class QuarantineDesk:
                     reason="quarantine.not_reprocessable",
                     field="item",
                 )
-            envelope = parse_envelope(item.raw)
+            incoming = self.inbox.decode(item.raw, item.channel)
+            envelope = incoming.envelope
             self._not_applied_since(envelope.source, envelope.message_id)
             self.inbox.verify(envelope)
-            outcome = self.inbox.run(envelope, item.raw, item.channel)
+            outcome = self.inbox.run(incoming, item.raw, item.channel)
             self._close(decision, "reprocessed")
             return outcome
 

@@ -38,18 +38,23 @@ class WebhookTransport:
 
     def deliver(self, destination: str, envelope: bytes, message_id: str) -> None:
         """POST the envelope; raise DeliveryFailed unless the receiver answers 2xx in time."""
+        self.post(destination, envelope, {"Content-Type": "application/json"}, message_id)
+
+    def post(
+        self, destination: str, body: bytes, headers: Mapping[str, str], message_id: str
+    ) -> None:
+        """POST any body with its headers (and the Idempotency-Key); 2xx in time, or
+        DeliveryFailed."""
         url = self.urls.get(destination)
         if url is None:
             raise DeliveryFailed(
                 f"No webhook URL for destination {destination!r}; "
                 f"set LABGATE_{destination.upper()}_WEBHOOK_URL."
             )
-        headers = {"Content-Type": "application/json", "Idempotency-Key": message_id}
+        headers = {**headers, "Idempotency-Key": message_id}
         where = shown(url)
         try:
-            answer = self.client.post(
-                url, content=envelope, headers=headers, timeout=self.timeout_s
-            )
+            answer = self.client.post(url, content=body, headers=headers, timeout=self.timeout_s)
         except httpx.TimeoutException as error:
             raise DeliveryFailed(
                 f"{where} did not answer within {self.timeout_s:g} s ({type(error).__name__})."

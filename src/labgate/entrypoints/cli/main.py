@@ -26,6 +26,7 @@ from labgate.entrypoints.cli import audit_export, demo
 from labgate.entrypoints.cli.b2mml import b2mml_app
 from labgate.entrypoints.cli.evaluate import evaluate
 from labgate.entrypoints.cli.keys import keys_app
+from labgate.entrypoints.cli.packs import files_worker, packs_app
 from labgate.entrypoints.cli.relay import relay_app
 from labgate.entrypoints.cli.schemas import schemas_app
 from labgate.entrypoints.cli.workers import workers_app
@@ -46,9 +47,11 @@ for sub, name in (
     (workers_app, "worker"),
     (b2mml_app, "b2mml"),
     (relay_app, "relay"),
+    (packs_app, "packs"),
     (demo_app, "demo"),
 ):
     app.add_typer(sub, name=name)
+workers_app.command("files")(files_worker)
 app.command("evaluate", help="Round and evaluate one value against a limit, as labgate does.")(
     evaluate
 )

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from labgate.adapters.channels.b2mml_webhook import B2mmlWebhook
 from labgate.adapters.channels.webhook import WebhookTransport
 from labgate.adapters.store.migrate import SchemaBehind, require_current_schema
 from labgate.adapters.store.outbox_store import SqlOutboxStore
@@ -16,7 +17,7 @@ from labgate.bootstrap import bootstrap
 from labgate.compliance.signer import Signer
 from labgate.config import Settings
 from labgate.service.outbox import LIMS, MES
-from labgate.service.relay import Relay, RelayReport
+from labgate.service.relay import Relay, RelayReport, Transport
 
 log = logging.getLogger("labgate.relay")
 relay_app = typer.Typer(help="The outbox relay.", no_args_is_help=True)
@@ -80,7 +81,9 @@ def run(
     hub = bootstrap(settings)
     try:
         require_current_schema(hub.engine)
-        destinations = dict.fromkeys(transport.urls, transport)
+        destinations: dict[str, Transport] = dict.fromkeys(transport.urls, transport)
+        if settings.mes_format == "b2mml" and MES in destinations:
+            destinations[MES] = B2mmlWebhook(transport, signer)
         relay = Relay(SqlOutboxStore(hub.sessions), destinations, hub.bus.deps.clock, signer)
         if signer.kid == DEMO_KID:
             typer.echo(f"demo signing key {DEMO_KID}: {json.dumps(signer.public_jwk)}", err=True)
