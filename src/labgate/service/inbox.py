@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
 from labgate.compliance.audit import AuditDraft
 from labgate.compliance.envelope import Envelope, verify_envelope
+from labgate.compliance.keys import SourceKey
 from labgate.domain.commands import Context, Received
 from labgate.domain.errors import LabgateError
 from labgate.service.handlers.keys import usable_key
@@ -99,21 +100,29 @@ class Inbox:
         try:
             incoming = self.decode(raw, channel)
             envelope = incoming.envelope
-            self._check(incoming, channel, caller)
-            return self._admit(incoming, raw, channel)
+            self.check(incoming, channel, caller)
+            return self.admit(incoming, raw, channel)
         except ReceiptRefused:
             raise
         except LabgateError as error:
-            raise ReceiptRefused(error, self._quarantine(raw, channel, envelope, error)) from None
+            raise ReceiptRefused(error, self.quarantine(raw, channel, envelope, error)) from None
 
-    def _check(self, incoming: Incoming, channel: str, caller: str | None) -> None:
+    def check(
+        self,
+        incoming: Incoming,
+        channel: str,
+        caller: str | None,
+        keys: dict[tuple[str, str], SourceKey] | None = None,
+    ) -> None:
+        """Everything before the inbox table: source, key and signature, schema, channel, replay
+        window."""
         envelope = incoming.envelope
         if caller is not None and caller != envelope.source:
             raise SourceMismatch(
                 f"Signed in as {caller}, but the envelope comes from {envelope.source}.",
                 field="source",
             )
-        self.verify(envelope)
+        self.verify(envelope, keys)
         incoming.check()
         allowed = self.channel_schemas.get(channel)
         if allowed is not None and envelope.schema not in allowed:
@@ -131,7 +140,7 @@ class Inbox:
                 field="sent_at",
             )
 
-    def _admit(self, incoming: Incoming, raw: bytes, channel: str) -> Receipt:
+    def admit(self, incoming: Incoming, raw: bytes, channel: str) -> Receipt:
         envelope = incoming.envelope
         with self.uow_factory() as uow:
             known = uow.records.get(
@@ -174,7 +183,7 @@ class Inbox:
                 uow.commit()
                 return Receipt("held", envelope.message_id)
         outcome = self._apply(incoming, raw, channel)
-        self._release_held(envelope.source, envelope.stream)
+        self.release_held(envelope.source, envelope.stream)
         return Receipt("applied", envelope.message_id, outcome)
 
     def _apply(self, incoming: Incoming, raw: bytes, channel: str) -> Any:
@@ -183,27 +192,29 @@ class Inbox:
             return self.run(incoming, raw, channel)
         except LabgateError as error:
             envelope = incoming.envelope
-            quarantine_id = self._quarantine(raw, channel, envelope, error, consumed=True)
+            quarantine_id = self.quarantine(raw, channel, envelope, error, consumed=True)
             raise ReceiptRefused(error, quarantine_id) from None
 
-    def verify(self, envelope: Envelope) -> None:
-        """Known source and key, and a signature that checks out."""
-        with self.uow_factory() as uow:
-            verify_envelope(envelope, usable_key(uow, envelope.source, envelope.kid))
+    def verify(
+        self, envelope: Envelope, keys: dict[tuple[str, str], SourceKey] | None = None
+    ) -> None:
+        """Known source and key, and a signature that checks out; `keys` keeps the keys looked up
+        (a batch reads each key once; a revocation takes effect from the next batch)."""
+        ident = (envelope.source, envelope.kid)
+        key = keys.get(ident) if keys is not None else None
+        if key is None:
+            with self.uow_factory() as uow:
+                found = usable_key(uow, *ident)
+                key = SourceKey(**{f.name: getattr(found, f.name) for f in fields(found)})
+            if keys is not None:
+                keys[ident] = key
+        verify_envelope(envelope, key)
 
     def run(self, incoming: Incoming, raw: bytes, channel: str) -> Any:
         """Run the envelope's use case; the inbox row and stream position commit with its effect."""
-        envelope = incoming.envelope
-        ctx = Context(
-            actor=envelope.source,
-            actor_kind="system",
-            correlation_id=envelope.correlation_id,
-            payload_hash=hashlib.sha256(raw).hexdigest(),
-            received=_received(envelope, raw, channel),
-        )
-        return self.bus.handle(incoming.command(ctx))
+        return self.bus.handle(incoming.command(context(incoming.envelope, raw, channel)))
 
-    def _release_held(self, source: str, stream: str) -> None:
+    def release_held(self, source: str, stream: str) -> None:
         """Apply messages that waited for the sequence just applied, in order."""
         while True:
             with self.uow_factory() as uow:
@@ -238,7 +249,7 @@ class Inbox:
                 reason="sequence.gap_timeout",
                 field="sequence",
             )
-            expired.append(self._quarantine(raw, channel, envelope, error, consumed=False))
+            expired.append(self.quarantine(raw, channel, envelope, error, consumed=False))
         return expired
 
     def quarantine_raw(self, raw: bytes, channel: str, error: LabgateError) -> int:
@@ -247,9 +258,9 @@ class Inbox:
             envelope: Envelope | None = self.decode(raw, channel).envelope
         except LabgateError:
             envelope = None
-        return self._quarantine(raw, channel, envelope, error)
+        return self.quarantine(raw, channel, envelope, error)
 
-    def _quarantine(
+    def quarantine(
         self,
         raw: bytes,
         channel: str,
@@ -344,6 +355,17 @@ class Inbox:
 def item_id(item: QuarantineItem) -> int:
     """The quarantine id the store gave the item."""
     return int(item.id)  # type: ignore[attr-defined]
+
+
+def context(envelope: Envelope, raw: bytes, channel: str) -> Context:
+    """Who acts for a received message: its source system, under its correlation id."""
+    return Context(
+        actor=envelope.source,
+        actor_kind="system",
+        correlation_id=envelope.correlation_id,
+        payload_hash=hashlib.sha256(raw).hexdigest(),
+        received=_received(envelope, raw, channel),
+    )
 
 
 def _received(envelope: Envelope, raw: bytes, channel: str) -> Received:

@@ -77,14 +77,18 @@ class MessageBus:
         self.deps = deps
         self.event_handlers = event_handlers if event_handlers is not None else EVENT_HANDLERS
 
-    def handle(self, command: commands.Command) -> Any:
-        """Run `command`; on refusal, audit it in its own transaction and re-raise."""
+    def handle(self, command: commands.Command, audit_refusal: bool = True) -> Any:
+        """Run `command`; on refusal, audit it in its own transaction and re-raise. A caller that
+        retries the command's parts one by one (a batch of messages) audits their refusals
+        instead (`audit_refusal=False`)."""
         uow = self.uow_factory()
         uow.correlation_id = command.ctx.correlation_id
         uow.received, uow.clock_now = command.ctx.received, self.deps.clock.now
         try:
             outcome = HANDLERS[type(command)](command, uow, self.deps)
         except LabgateError as error:
+            if not audit_refusal:
+                raise
             record_refusal(
                 self.uow_factory(),
                 self.deps,

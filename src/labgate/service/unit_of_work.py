@@ -73,20 +73,25 @@ class UnitOfWork(abc.ABC):
     def commit(self) -> None:
         """Turn pending events into outbox rows, record the envelope in the inbox, seal the audit
         entries, commit all at once (promise 1)."""
-        if self.received is not None:
-            self._record_received(self.received)
-        for sample in self._seen:
-            for event in sample.events:
-                self._outbox.extend(
-                    messages_for(event, sample, self.correlation_id, self.external_lims)
-                )
-                self._events.append(event)
-            sample.events.clear()
+        self.settle_message(self.received, self.correlation_id)
+        self.received = None
         self._write(self._audit, self._outbox)
         self._audit, self._outbox = [], []
         self._commit()
 
-    def _record_received(self, received: Received) -> None:
+    def settle_message(self, received: Received | None, correlation_id: str | None) -> None:
+        """One message's effect is complete: its events become outbox rows under its own
+        correlation id, and its envelope is recorded in the inbox. A batch of messages in one
+        transaction settles each in turn; a single change settles at commit."""
+        if received is not None:
+            self._record_received(received, correlation_id)
+        for sample in self._seen:
+            for event in sample.events:
+                self._outbox.extend(messages_for(event, sample, correlation_id, self.external_lims))
+                self._events.append(event)
+            sample.events.clear()
+
+    def _record_received(self, received: Received, correlation_id: str | None) -> None:
         now = self.clock_now() if self.clock_now else datetime.now(UTC)
         held = self.records.get(
             InboxMessage, source=received.source, message_id=received.message_id
@@ -94,9 +99,8 @@ class UnitOfWork(abc.ABC):
         if held is not None:  # it waited for a gap to fill
             held.status, held.applied_at = "applied", now
         else:
-            self.records.add(inbox_message(received, self.correlation_id, now, "applied"))
+            self.records.add(inbox_message(received, correlation_id, now, "applied"))
         advance(self.records, received.source, received.stream, received.sequence)
-        self.received = None
 
     def collect_new_events(self) -> Iterator[Event]:
         """Events of committed changes, for the bus to dispatch."""

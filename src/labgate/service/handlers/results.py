@@ -30,10 +30,16 @@ def record_result(cmd: RecordResult, uow: UnitOfWork, deps: Deps) -> str:
 
 
 def record_results(cmd: RecordResults, uow: UnitOfWork, deps: Deps) -> list[str]:
-    """Many results, one transaction: every one is recorded, or none is."""
+    """Many results, one transaction: every one is recorded, or none is. A result that came in
+    its own envelope (a batch of messages) is settled as its own message: inbox record, outbox
+    rows under its correlation id."""
     with uow:
         lookups = _Lookups(uow, deps)
-        codes = [_record_one(one, lookups, deps) for one in cmd.results]
+        codes = []
+        for one in cmd.results:
+            codes.append(_record_one(one, lookups, deps))
+            if one.ctx.received is not None and one.ctx.received is not cmd.ctx.received:
+                uow.settle_message(one.ctx.received, one.ctx.correlation_id)
         uow.commit()
         return codes
 

@@ -1,0 +1,102 @@
+"""Receiving a run of envelopes from one channel (a broker's prefetched deliveries) with as few
+transactions as the rules allow: every envelope is checked on its own (key, signature, schema,
+replay window), then consecutive in-sequence results are applied in one transaction, each still
+settled as its own message (inbox record, stream position, outbox rows under its correlation
+id). Anything else — a duplicate, a gap, another message type, a business refusal inside the run —
+goes through the one-message path, in order, so the outcome is exactly what receiving the
+envelopes one by one would give; only the number of commits differs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from labgate.compliance.keys import SourceKey
+from labgate.domain.commands import Context, RecordResult, RecordResults
+from labgate.domain.errors import LabgateError
+from labgate.service.inbox import Inbox, Receipt, ReceiptRefused, context
+from labgate.service.inbox_records import InboxMessage, StreamPosition
+from labgate.service.incoming import EnvelopeMessage, Incoming
+
+BATCHED_SCHEMAS = frozenset({"labgate.result.v1"})
+Outcome = Receipt | ReceiptRefused
+_Run = list[tuple[int, Incoming, bytes]]
+
+
+class _NotInOrder(Exception):
+    """The run cannot go in one transaction as it stands: apply its messages one by one."""
+
+
+def receive_batch(inbox: Inbox, raws: Sequence[bytes], channel: str) -> list[Outcome]:
+    """Each envelope's receipt or refusal, in the order given."""
+    outcomes: list[Outcome | None] = [None] * len(raws)
+    keys: dict[tuple[str, str], SourceKey] = {}
+    run: _Run = []
+    for index, raw in enumerate(raws):
+        envelope = None
+        try:
+            incoming = inbox.decode(raw, channel)
+            envelope = incoming.envelope
+            inbox.check(incoming, channel, None, keys)
+        except LabgateError as error:
+            _flush(inbox, run, channel, outcomes)  # the trail keeps the order of arrival
+            run = []
+            outcomes[index] = ReceiptRefused(error, inbox.quarantine(raw, channel, envelope, error))
+            continue
+        if isinstance(incoming, EnvelopeMessage) and envelope.schema in BATCHED_SCHEMAS:
+            run.append((index, incoming, raw))
+            continue
+        _flush(inbox, run, channel, outcomes)
+        run = []
+        outcomes[index] = _one(inbox, incoming, raw, channel)
+    _flush(inbox, run, channel, outcomes)
+    return [outcome for outcome in outcomes if outcome is not None]
+
+
+def _flush(inbox: Inbox, run: _Run, channel: str, outcomes: list[Outcome | None]) -> None:
+    if not run:
+        return
+    try:
+        _in_order(inbox, run)
+        commands = []
+        for _, incoming, raw in run:
+            command = incoming.command(context(incoming.envelope, raw, channel))
+            assert isinstance(command, RecordResult)  # BATCHED_SCHEMAS are results
+            commands.append(command)
+        codes = inbox.bus.handle(RecordResults(Context(channel, "system"), tuple(commands)),
+                                 audit_refusal=False)  # fmt: skip
+    except (_NotInOrder, LabgateError):
+        for index, incoming, raw in run:
+            outcomes[index] = _one(inbox, incoming, raw, channel)
+        return
+    for (index, incoming, _), code in zip(run, codes, strict=True):
+        outcomes[index] = Receipt("applied", incoming.envelope.message_id, code)
+    for source, stream in dict.fromkeys((i.envelope.source, i.envelope.stream) for _, i, _ in run):
+        inbox.release_held(source, stream)
+
+
+def _in_order(inbox: Inbox, run: _Run) -> None:
+    """Every message new and next on its stream, counting those before it in the run."""
+    with inbox.uow_factory() as uow:
+        last: dict[tuple[str, str], int] = {}
+        for _, incoming, _ in run:
+            envelope = incoming.envelope
+            stream = (envelope.source, envelope.stream)
+            if stream not in last:
+                position = uow.records.get(StreamPosition, source=stream[0], stream=stream[1])
+                last[stream] = position.last_sequence if position else 0
+            known = uow.records.get(
+                InboxMessage, source=envelope.source, message_id=envelope.message_id
+            )
+            if known is not None or envelope.sequence != last[stream] + 1:
+                raise _NotInOrder
+            last[stream] += 1
+
+
+def _one(inbox: Inbox, incoming: Incoming, raw: bytes, channel: str) -> Outcome:
+    """The one-message path for an envelope already checked."""
+    try:
+        return inbox.admit(incoming, raw, channel)
+    except ReceiptRefused as refused:
+        return refused
+    except LabgateError as error:
+        return ReceiptRefused(error, inbox.quarantine(raw, channel, incoming.envelope, error))
