@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     lims_webhook_url: str | None = Field(
         None, description="Where the relay POSTs an external LIMS's."
     )
+    mes_transport: Literal["webhook", "amqp"] = Field(
+        "webhook", description="How the relay reaches the MES: its webhook, or RabbitMQ."
+    )
+    lims_transport: Literal["webhook", "amqp"] = Field(
+        "webhook", description="How the relay reaches an external LIMS: its webhook, or RabbitMQ."
+    )
     mes_format: Literal["json", "b2mml"] = Field(
         "json", description="What the relay sends the MES: signed JSON envelopes or B2MML V0701."
     )

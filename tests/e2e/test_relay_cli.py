@@ -3,10 +3,14 @@ owed, signed with the key in LABGATE_SIGNING_KEY_FILE; without a key or a URL it
 
 from __future__ import annotations
 
+import asyncio
 import json
+import secrets
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import aio_pika
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
@@ -17,6 +21,7 @@ from labgate.config import Settings
 from labgate.entrypoints.cli.relay import relay_app
 from plant import seed
 from receiver import Receiver, outbox_rows, registered_samples, verified
+from senders import AMQP_URL
 
 runner = CliRunner()
 
@@ -81,3 +86,47 @@ def test_without_a_signing_key_or_a_url_the_relay_refuses(
     assert no_url.exit_code == 2
     assert "the relay has nowhere to send" in no_url.output
     assert receiver.requests == []
+
+
+@pytest.fixture
+def vhost() -> Iterator[str]:
+    """A RabbitMQ virtual host of the test's own, removed afterwards."""
+    name = f"lg-relay-{secrets.token_hex(4)}"
+    subprocess.run(["rabbitmqctl", "-q", "add_vhost", name], check=True, capture_output=True)
+    subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", name, "guest", ".*", ".*", ".*"],
+                   check=True, capture_output=True)  # fmt: skip
+    yield AMQP_URL.rstrip("/") + "/" + name
+    subprocess.run(["rabbitmqctl", "-q", "delete_vhost", name], check=False, capture_output=True)
+
+
+def test_one_pass_over_rabbitmq_publishes_to_the_mes_queue(
+    hub: Hub,
+    client: TestClient,
+    key_file: tuple[Path, Signer],
+    env: pytest.MonkeyPatch,
+    vhost: str,
+) -> None:
+    registered_samples(seed(hub, client), 2)
+    path, signer = key_file
+    env.setenv("LABGATE_SIGNING_KEY_FILE", str(path))
+    env.setenv("LABGATE_MES_TRANSPORT", "amqp")
+    env.setenv("LABGATE_AMQP_URL", vhost)
+
+    result = runner.invoke(relay_app, ["run", "--once"])
+
+    assert result.exit_code == 0, result.output
+    assert "delivered 2, failed 0, dead-lettered 0" in result.output
+
+    async def drain() -> list[bytes]:
+        connection = await aio_pika.connect_robust(vhost)
+        async with connection:
+            queue = await (await connection.channel()).get_queue("labgate.out.mes")
+            bodies = []
+            while (message := await queue.get(fail=False)) is not None:
+                await message.ack()
+                bodies.append(message.body)
+            return bodies
+
+    rows = outbox_rows(hub)
+    taken = [verified(body, signer) for body in asyncio.run(drain())]
+    assert [e.message_id for e in taken] == [r["message_id"] for r in rows]

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
+from labgate.adapters.channels.amqp_relay import AmqpTransport
 from labgate.adapters.channels.b2mml_webhook import B2mmlWebhook
 from labgate.adapters.channels.webhook import WebhookTransport
 from labgate.adapters.store.migrate import SchemaBehind, require_current_schema
@@ -42,15 +43,14 @@ def load_signer(settings: Settings) -> Signer:
     )
 
 
-def webhook_transport(settings: Settings) -> WebhookTransport:
-    """One webhook per destination whose URL is set; mutual TLS if a client certificate is."""
+def webhook_transport(settings: Settings) -> WebhookTransport | None:
+    """One webhook per destination whose URL is set (and that the relay reaches by webhook);
+    mutual TLS if a client certificate is."""
     configured = {MES: settings.mes_webhook_url, LIMS: settings.lims_webhook_url}
-    urls = {destination: url for destination, url in configured.items() if url}
+    by_webhook = {MES: settings.mes_transport, LIMS: settings.lims_transport}
+    urls = {d: url for d, url in configured.items() if url and by_webhook[d] == "webhook"}
     if not urls:
-        raise ValueError(
-            "Set LABGATE_MES_WEBHOOK_URL or LABGATE_LIMS_WEBHOOK_URL: "
-            "the relay has nowhere to send."
-        )
+        return None
     cert, key = settings.webhook_client_cert, settings.webhook_client_key
     if (cert is None) != (key is None):
         raise ValueError(
@@ -65,6 +65,37 @@ def webhook_transport(settings: Settings) -> WebhookTransport:
     )
 
 
+def amqp_transport(settings: Settings) -> AmqpTransport | None:
+    """RabbitMQ for the destinations set to reach by AMQP."""
+    wanted = [d for d, how in ((MES, settings.mes_transport), (LIMS, settings.lims_transport))
+              if how == "amqp"]  # fmt: skip
+    if not wanted:
+        return None
+    if settings.amqp_url is None:
+        raise ValueError("Set LABGATE_AMQP_URL: the relay reaches " + " and ".join(wanted) +
+                         " through RabbitMQ.")  # fmt: skip
+    return AmqpTransport(settings.amqp_url.get_secret_value(), wanted,
+                         timeout_s=settings.webhook_timeout_seconds)  # fmt: skip
+
+
+def transports(settings: Settings, signer: Signer) -> tuple[dict[str, Transport], list[Any]]:
+    """The relay's transport per destination, and what to close afterwards."""
+    webhook, amqp = webhook_transport(settings), amqp_transport(settings)
+    if webhook is None and amqp is None:
+        raise ValueError(
+            "Set LABGATE_MES_WEBHOOK_URL or LABGATE_LIMS_WEBHOOK_URL (or LABGATE_MES_TRANSPORT / "
+            "LABGATE_LIMS_TRANSPORT=amqp with LABGATE_AMQP_URL): the relay has nowhere to send."
+        )
+    destinations: dict[str, Transport] = {}
+    if webhook is not None:
+        destinations |= dict.fromkeys(webhook.urls, webhook)
+        if settings.mes_format == "b2mml" and MES in destinations:
+            destinations[MES] = B2mmlWebhook(webhook, signer)
+    if amqp is not None:
+        destinations |= dict.fromkeys(amqp.destinations, amqp)
+    return destinations, [t for t in (webhook, amqp) if t is not None]
+
+
 @relay_app.command("run")
 def run(
     once: Annotated[bool, typer.Option("--once", help="One pass, then exit.")] = False,
@@ -74,16 +105,13 @@ def run(
     settings = Settings()
     try:
         signer = load_signer(settings)
-        transport = webhook_transport(settings)
+        destinations, opened = transports(settings, signer)
     except ValueError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
     hub = bootstrap(settings)
     try:
         require_current_schema(hub.engine)
-        destinations: dict[str, Transport] = dict.fromkeys(transport.urls, transport)
-        if settings.mes_format == "b2mml" and MES in destinations:
-            destinations[MES] = B2mmlWebhook(transport, signer)
         relay = Relay(SqlOutboxStore(hub.sessions), destinations, hub.bus.deps.clock, signer)
         if signer.kid == DEMO_KID:
             typer.echo(f"demo signing key {DEMO_KID}: {json.dumps(signer.public_jwk)}", err=True)
@@ -92,7 +120,8 @@ def run(
         typer.echo(f"error: {error.message}", err=True)
         raise typer.Exit(1) from None
     finally:
-        transport.close()
+        for transport in opened:
+            transport.close()
         hub.close()
 
 
