@@ -2,16 +2,20 @@
 
 Each line reads `BENCH <name> <rate> <unit> raw=<rate> ratio=<r>`; the same goes to
 var/bench/latest.json. The raw limit is the same rows (or bytes) handled by plain means on the
-same database with the same durability, so the ratio says what labgate's work costs."""
+same database with the same durability, so the ratio says what labgate's work costs. The
+interface lines come from bench_ingest.py (AMQP, file packs) and bench_latency.py (REST under 50
+clients, which adds `p50=<ms> p99=<ms>`; approval to MES, which has only those)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -39,32 +43,65 @@ OUT = Path("var/bench")
 
 @dataclass(frozen=True)
 class Figure:
-    """One benchmark line."""
+    """One benchmark line: a rate against its raw limit, and latency percentiles (ms) if any."""
 
     name: str
-    rate: float
-    unit: str
-    raw: float
+    rate: float | None
+    unit: str = ""
+    raw: float | None = None
+    p50: float | None = None
+    p99: float | None = None
 
     def line(self) -> str:
         """The BENCH line."""
-        return (
-            f"BENCH {self.name} {self.rate:.1f} {self.unit} raw={self.raw:.1f} "
-            f"ratio={self.rate / self.raw:.3f}"
-        )
+        parts = ["BENCH", self.name]
+        if self.rate is not None:
+            parts += [f"{self.rate:.1f}", self.unit]
+            if self.raw is not None:
+                parts += [f"raw={self.raw:.1f}", f"ratio={self.rate / self.raw:.3f}"]
+        if self.p50 is not None and self.p99 is not None:
+            parts += [f"p50={self.p50:.1f}", f"p99={self.p99:.1f}"]
+        return " ".join(parts)
+
+    def record(self) -> dict[str, Any]:
+        """The figure as latest.json holds it (absent members left out)."""
+        shown: dict[str, Any] = {"name": self.name}
+        if self.rate is not None:
+            shown |= {"rate": round(self.rate, 1), "unit": self.unit}
+            if self.raw is not None:
+                shown |= {"raw": round(self.raw, 1), "ratio": round(self.rate / self.raw, 3)}
+        if self.p50 is not None and self.p99 is not None:
+            shown |= {"p50_ms": round(self.p50, 1), "p99_ms": round(self.p99, 1)}
+        return shown
+
+
+def seconds(work: Callable[[], object]) -> float:
+    """How long `work` takes."""
+    start = time.perf_counter()
+    work()
+    return time.perf_counter() - start
 
 
 def rate(count: int, work: Callable[[], object]) -> float:
     """Items per second for `work` handling `count` items."""
-    start = time.perf_counter()
-    work()
-    return count / (time.perf_counter() - start)
+    return count / seconds(work)
 
 
-def prepare(url: str) -> tuple[Hub, list[c.RecordResult]]:
-    """The demo plant's master data in force, registered samples, and reviewed results to post."""
+def percentile(values: Sequence[float], q: float) -> float:
+    """The nearest-rank percentile `q` (0 < q <= 1) of `values`."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+def prepare(url: str, count: int = 2 * RESULTS) -> tuple[Hub, list[c.RecordResult]]:
+    """The demo plant's master data in force, registered samples, and `count` reviewed results
+    to post (each for a planned test of its own)."""
     upgrade(url)
-    hub = bootstrap(Settings(database_url=url, token_secret=secrets.token_urlsafe(32)))
+    # A wide replay window: envelopes are signed before a phase, which may outlast 300 s at scale.
+    settings = Settings(
+        database_url=url, token_secret=secrets.token_urlsafe(32), replay_window_seconds=3600
+    )
+    hub = bootstrap(settings)
     qa_password = secrets.token_urlsafe(16)
     hub.bus.handle(c.CreateAccount(c.Context("bench", "system"), "qa", "QA", ("qa",), qa_password))
     document = plant_document()
@@ -76,84 +113,90 @@ def prepare(url: str) -> tuple[Hub, list[c.RecordResult]]:
     point = procedure["sampling_points"][0]["code"]
     now, lims = hub.bus.deps.clock.now(), c.Context("lims", "system")
     commands: list[c.RecordResult] = []
-    while len(commands) < 2 * RESULTS:
-        request = c.RequestSample(
-            c.Context("mes", "system"),
-            site,
-            None,
-            batch["product"],
-            now - timedelta(hours=1),
-            batch=batch["code"],
-            sampling_point=point,
-            register_now=True,
-        )
-        code = hub.bus.handle(request)
-        with hub.uow_factory() as uow:
-            sample = uow.records.get(Sample, site=site, code=code)
-            assert sample is not None
-            for test in sample.tests:
-                value = plausible_value(test.limit, out_of_spec=False)
-                commands.append(
-                    c.RecordResult(
-                        lims,
-                        site,
-                        code,
-                        test.test_code,
-                        value,
-                        test.unit,
-                        test.method_version,
-                        "analyst",
-                        reviewer="reviewer",
-                        approved_at=now,
-                        lims_status="approved",
+    with Progress(transient=True) as progress:
+        task = progress.add_task(f"preparing {count} results to post", total=count)
+        while len(commands) < count:
+            request = c.RequestSample(
+                c.Context("mes", "system"),
+                site,
+                None,
+                batch["product"],
+                now - timedelta(hours=1),
+                batch=batch["code"],
+                sampling_point=point,
+                register_now=True,
+            )
+            code = hub.bus.handle(request)
+            with hub.uow_factory() as uow:
+                sample = uow.records.get(Sample, site=site, code=code)
+                assert sample is not None
+                for test in sample.tests:
+                    value = plausible_value(test.limit, out_of_spec=False)
+                    commands.append(
+                        c.RecordResult(
+                            lims,
+                            site,
+                            code,
+                            test.test_code,
+                            value,
+                            test.unit,
+                            test.method_version,
+                            "analyst",
+                            reviewer="reviewer",
+                            approved_at=now,
+                            lims_status="approved",
+                        )
                     )
-                )
-    return hub, commands[: 2 * RESULTS]
+            progress.update(task, completed=len(commands))
+    return hub, commands[:count]
 
 
-def marks(engine: Engine) -> tuple[int, int, int]:
-    """The highest result id, audit sequence number and outbox id."""
+# The tables a phase writes, each with the key that orders it; results come first.
+WRITTEN: tuple[tuple[Any, Any], ...] = (
+    (t.results, t.results.c.id),
+    (t.audit_entries, t.audit_entries.c.seq),
+    (t.outbox, t.outbox.c.id),
+)
+Rows = list[tuple[Any, list[dict[str, Any]]]]
+
+
+def marks(engine: Engine, written: Sequence[tuple[Any, Any]] = WRITTEN) -> tuple[int, ...]:
+    """The highest key of each written table."""
     with engine.connect() as connection:
-        return (
-            connection.scalar(select(t.results.c.id).order_by(t.results.c.id.desc())) or 0,
-            connection.scalar(select(t.audit_entries.c.seq).order_by(t.audit_entries.c.seq.desc()))
-            or 0,
-            connection.scalar(select(t.outbox.c.id).order_by(t.outbox.c.id.desc())) or 0,
-        )
+        return tuple(connection.scalar(select(key).order_by(key.desc())) or 0 for _, key in written)
 
 
-def rows_between(engine: Engine, low: tuple[int, int, int], high: tuple[int, int, int]) -> Any:
-    """The rows one phase wrote: results, audit entries, outbox messages."""
+def rows_between(
+    engine: Engine,
+    low: tuple[int, ...],
+    high: tuple[int, ...],
+    written: Sequence[tuple[Any, Any]] = WRITTEN,
+) -> Rows:
+    """The rows one phase wrote, table by table, in key order."""
     with engine.connect() as connection:
-
-        def fetch(table: Any, key: Any, a: int, b: int) -> list[dict[str, Any]]:
+        found: Rows = []
+        for (table, key), a, b in zip(written, low, high, strict=True):
             query = select(table).where(key > a, key <= b).order_by(key)
-            return [dict(r) for r in connection.execute(query).mappings()]
-
-        return (
-            fetch(t.results, t.results.c.id, low[0], high[0]),
-            fetch(t.audit_entries, t.audit_entries.c.seq, low[1], high[1]),
-            fetch(t.outbox, t.outbox.c.id, low[2], high[2]),
-        )
+            found.append((table, [dict(r) for r in connection.execute(query).mappings()]))
+        return found
 
 
-def raw_insert(engine: Engine, rows: Any, per_commit: int) -> float:
-    """The same rows by plain INSERTs, `per_commit` results to a transaction."""
-    results, audit, outbox = rows
-    audit_per, outbox_per = len(audit) // len(results), len(outbox) // len(results)
+def raw_insert(engine: Engine, rows: Rows, per_commit: int) -> float:
+    """Seconds to write the same rows by plain INSERTs, `per_commit` results to a transaction;
+    every other table's rows are spread evenly over the same transactions."""
+    transactions = math.ceil(len(rows[0][1]) / per_commit)
 
     def work() -> None:
-        for i in range(0, len(results), per_commit):
+        for n in range(transactions):
             with engine.begin() as connection:
-                connection.execute(insert(t.results), results[i : i + per_commit])
-                connection.execute(
-                    insert(t.audit_entries), audit[i * audit_per : (i + per_commit) * audit_per]
-                )
-                connection.execute(
-                    insert(t.outbox), outbox[i * outbox_per : (i + per_commit) * outbox_per]
-                )
+                for table, found in rows:
+                    part = found[
+                        n * len(found) // transactions : (n + 1) * len(found) // transactions
+                    ]
+                    if part:
+                        connection.execute(insert(table), part)
 
-    return rate(len(results), work)
+    return seconds(work)
 
 
 def copy_samples(source: Engine, target: Engine) -> None:
@@ -191,8 +234,10 @@ def bench_results(label: str, url: str, raw_url: str) -> list[Figure]:
     upgrade(raw_url)
     raw = bootstrap(Settings(database_url=raw_url, token_secret=secrets.token_urlsafe(32)))
     copy_samples(hub.engine, raw.engine)
-    raw_single = raw_insert(raw.engine, rows_between(hub.engine, start, middle), 1)
-    raw_batched = raw_insert(raw.engine, rows_between(hub.engine, middle, end), BATCH)
+    raw_single = len(single) / raw_insert(raw.engine, rows_between(hub.engine, start, middle), 1)
+    raw_batched = len(batched) / raw_insert(
+        raw.engine, rows_between(hub.engine, middle, end), BATCH
+    )
     figures = [
         Figure(f"{label}.approved_results.commit_each", service_single, "results/s", raw_single),
         Figure(
@@ -228,47 +273,44 @@ def bench_verify(label: str, hub: Hub) -> Figure:
     )
 
 
-def postgres_urls() -> tuple[str, str, Callable[[], None]]:
-    """Two fresh PostgreSQL databases and a function that drops them."""
-    names = [f"labgate_bench_{secrets.token_hex(4)}" for _ in range(2)]
+@contextmanager
+def databases(label: str, *names: str) -> Iterator[list[str]]:
+    """Fresh databases, one per name: SQLite files under var/bench, or PostgreSQL databases
+    dropped afterwards."""
+    if label == "sqlite":
+        yield [f"sqlite:///{OUT / name}.db" for name in names]
+        return
+    made = [f"labgate_bench_{name}_{secrets.token_hex(4)}" for name in names]
     with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        for name in names:
+        for name in made:
             admin.execute(f'CREATE DATABASE "{name}"')
     base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-
-    def drop() -> None:
+    try:
+        yield [f"{base}/{name}" for name in made]
+    finally:
         with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            for name in names:
+            for name in made:
                 admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    return f"{base}/{names[0]}", f"{base}/{names[1]}", drop
 
 
 def main() -> None:
     """Run every benchmark, print the BENCH lines, write var/bench/latest.json."""
+    # Imported here: the interface benchmarks build on this module's helpers.
+    from labgate.entrypoints import bench_ingest, bench_latency
+
     OUT.mkdir(parents=True, exist_ok=True)
     for old in OUT.glob("*.db*"):
         old.unlink()
-    figures = bench_results(
-        "sqlite", f"sqlite:///{OUT / 'service.db'}", f"sqlite:///{OUT / 'raw.db'}"
-    )
-    service, raw, drop = postgres_urls()
-    try:
-        figures += bench_results("postgres", service, raw)
-    finally:
-        drop()
+    figures: list[Figure] = []
+    with bench_ingest.vhost() as amqp_url:
+        for label in ("sqlite", "postgres"):
+            with databases(label, "service", "raw", "ingest", "ingest_raw", "latency") as urls:
+                figures += bench_results(label, urls[0], urls[1])
+                figures += bench_ingest.run(label, urls[2], urls[3], amqp_url)
+                figures += bench_latency.run(label, urls[4], amqp_url)
     for figure in figures:
         print(figure.line())
-    report = [
-        {
-            "name": f.name,
-            "rate": round(f.rate, 1),
-            "unit": f.unit,
-            "raw": round(f.raw, 1),
-            "ratio": round(f.rate / f.raw, 3),
-        }
-        for f in figures
-    ]
+    report = [figure.record() for figure in figures]
     (OUT / "latest.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
 
 
