@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -35,6 +36,11 @@ class FakeRecords:
             for r in self.rows
             if isinstance(r, kind) and all(getattr(r, k) == v for k, v in where.items())
         ]
+
+    def find_any(
+        self, kind: type[T], field: str, values: Collection[Any], /, **where: Any
+    ) -> list[T]:
+        return [r for r in self.find(kind, **where) if getattr(r, field) in values]
 
 
 class FakeUnitOfWork(UnitOfWork):

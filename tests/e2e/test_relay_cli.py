@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import secrets
+import signal
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -130,3 +134,26 @@ def test_one_pass_over_rabbitmq_publishes_to_the_mes_queue(
     rows = outbox_rows(hub)
     taken = [verified(body, signer) for body in asyncio.run(drain())]
     assert [e.message_id for e in taken] == [r["message_id"] for r in rows]
+
+
+def test_sigterm_stops_the_running_relay_cleanly(
+    hub: Hub, client: TestClient, receiver: Receiver, key_file: tuple[Path, Signer],
+    settings: Settings,
+) -> None:  # fmt: skip
+    registered_samples(seed(hub, client), 1)
+    env = {**os.environ, "LABGATE_DATABASE_URL": settings.database_url,
+           "LABGATE_SIGNING_KEY_FILE": str(key_file[0]),
+           "LABGATE_MES_WEBHOOK_URL": receiver.url("/mes")}  # fmt: skip
+    relay = subprocess.Popen([str(Path(sys.executable).parent / "labgate"), "relay", "run",
+                              "--interval", "0.2"], env=env, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not receiver.requests:
+            assert time.monotonic() < deadline and relay.poll() is None, "nothing delivered"
+            time.sleep(0.1)
+    finally:
+        relay.send_signal(signal.SIGTERM)
+        output, _ = relay.communicate(timeout=30)
+    assert relay.returncode == 0, output
+    assert "relay stopped" in output

@@ -287,3 +287,19 @@ def test_a_channel_carries_only_the_message_types_configured_for_it(hub: Hub, me
         "channel.schema_not_allowed", "schema", "amqp")  # fmt: skip
     assert count(hub, t.samples) == 0
     assert hub.inbox.receive(raw, "rest").status == "applied"  # the API carries any type
+
+
+@pytest.mark.parametrize("state", ["applied", "held"])
+def test_a_forged_copy_never_relabels_or_strands_the_genuine_message(
+    hub: Hub, mes: Sender, state: str
+) -> None:
+    if state == "held":
+        request(mes, "REQ-0")  # never arrives: the next one waits
+    genuine = request(mes, "REQ-1")
+    assert mes.send(genuine).status == state
+    forged = genuine.replace(b"REQ-1", b"REQ-9")  # same message id, signature broken
+    assert quarantined(hub, forged, mes.send)["reason_code"] == "envelope.bad_signature"
+    with hub.engine.connect() as connection:
+        status = connection.scalar(select(t.inbox_messages.c.status))
+    assert status == state
+    assert mes.send(genuine).status == "duplicate"

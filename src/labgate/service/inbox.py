@@ -249,7 +249,7 @@ class Inbox:
                 reason="sequence.gap_timeout",
                 field="sequence",
             )
-            expired.append(self.quarantine(raw, channel, envelope, error, consumed=False))
+            expired.append(self.quarantine(raw, channel, envelope, error, expired=True))
         return expired
 
     def quarantine_raw(self, raw: bytes, channel: str, error: LabgateError) -> int:
@@ -267,8 +267,10 @@ class Inbox:
         envelope: Envelope | None,
         error: LabgateError,
         consumed: bool = False,
+        expired: bool = False,
     ) -> int:
-        """Keep the raw message with its reason; audited; the inbox remembers it if it was ours."""
+        """Keep the raw message with its reason; audited. The inbox remembers it only if it was
+        ours: consumed (checked, then refused by the use case) or a held message that expired."""
         now = self.bus.deps.clock.now()
         item = QuarantineItem(
             received_at=now,
@@ -284,7 +286,7 @@ class Inbox:
         with self.uow_factory() as uow:
             uow.records.add(item)
             if envelope is not None:
-                self._remember(uow, envelope, raw, channel, now, consumed)
+                self._remember(uow, envelope, raw, channel, now, consumed, expired)
             uow.flush()
             self._audit(
                 uow,
@@ -310,21 +312,29 @@ class Inbox:
         channel: str,
         now: datetime,
         consumed: bool,
+        expired: bool,
     ) -> None:
-        """A signed, known message that was quarantined is not applied again if re-sent."""
+        """A signed, known message that was quarantined is not applied again if re-sent. A copy
+        refused by the checks (forged, damaged, replayed) never touches the genuine message's
+        record: anyone who can publish could otherwise relabel or strand it."""
+        if not (consumed or expired):
+            return
         known = uow.records.get(
             InboxMessage, source=envelope.source, message_id=envelope.message_id
         )
+        if expired:
+            if known is not None and known.status == "held" and known.raw == raw:
+                known.status = "quarantined"
+            return
         if known is not None:
             known.status = "quarantined"
-        elif consumed:
+        else:
             uow.records.add(
                 inbox_message(
                     _received(envelope, raw, channel), envelope.correlation_id, now, "quarantined"
                 )
             )
-        if consumed:
-            advance(uow.records, envelope.source, envelope.stream, envelope.sequence)
+        advance(uow.records, envelope.source, envelope.stream, envelope.sequence)
 
     def _audit(
         self,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Protocol, TypeVar
@@ -33,6 +33,12 @@ class Records(Protocol):
 
     def find(self, kind: type[T], /, **where: Any) -> list[T]:
         """Every record of `kind` with these values, in the order they were added."""
+        ...
+
+    def find_any(
+        self, kind: type[T], field: str, values: Collection[Any], /, **where: Any
+    ) -> list[T]:
+        """Every record of `kind` whose `field` is one of `values`, with these values."""
         ...
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Collection
 from typing import Any, TypeVar
 
 from sqlalchemy import insert, inspect, select, update
@@ -39,6 +41,15 @@ class SqlRecords:
         order = inspect(kind).primary_key
         return list(self.session.scalars(select(kind).filter_by(**where).order_by(*order)))
 
+    def find_any(
+        self, kind: type[T], field: str, values: Collection[Any], /, **where: Any
+    ) -> list[T]:
+        """Every record whose `field` is one of `values` (and with these values): one query."""
+        order = inspect(kind).primary_key
+        column = inspect(kind).attrs[field].class_attribute
+        query = select(kind).filter_by(**where).where(column.in_(list(values)))
+        return list(self.session.scalars(query.order_by(*order)))
+
 
 class SqlUnitOfWork(UnitOfWork):
     """A unit of work on SQLite or PostgreSQL."""
@@ -73,6 +84,10 @@ class SqlUnitOfWork(UnitOfWork):
 
     def next_number(self, counter: str) -> int:
         """Increment a named counter inside this transaction."""
+        return self._reserve(counter, 1)
+
+    def _reserve(self, counter: str, count: int) -> int:
+        """Move a named counter on by `count`; the first of the numbers reserved."""
         # Two first users of a counter race to create it: the loser's insert does nothing.
         dialect = self.session.get_bind().dialect.name
         upsert = pg_insert if dialect == "postgresql" else sqlite_insert
@@ -82,18 +97,23 @@ class SqlUnitOfWork(UnitOfWork):
         value = self.session.execute(
             update(t.counters)
             .where(t.counters.c.name == counter)
-            .values(value=t.counters.c.value + 1)
+            .values(value=t.counters.c.value + count)
             .returning(t.counters.c.value)
         ).scalar_one()
-        return int(value)
+        return int(value) - count + 1
 
     def _write(self, audit: list[AuditDraft], outbox: list[OutboxMessage]) -> None:
         self.session.flush()
         if audit:
             self._append_audit(audit)
         if outbox:
-            rows = [_outbox_row(m) | {"sequence": self.next_number(f"outbox:{m.destination}")}
-                    for m in outbox]  # fmt: skip
+            # Sequences per destination, gap-free and in outbox order: one counter move each.
+            wanted = Counter(m.destination for m in outbox)
+            following = {d: self._reserve(f"outbox:{d}", n) for d, n in wanted.items()}
+            rows = []
+            for message in outbox:
+                rows.append(_outbox_row(message) | {"sequence": following[message.destination]})
+                following[message.destination] += 1
             self.session.execute(insert(t.outbox), rows)
 
     def _append_audit(self, drafts: list[AuditDraft]) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-import time
+import signal
+import threading
 from typing import Annotated, Any
 
 import typer
@@ -126,16 +127,22 @@ def run(
 
 
 def _loop(relay: Relay, once: bool, interval: float) -> None:
+    # SIGTERM (a service manager's stop) lets the pass in progress finish, then stops.
+    stopping = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     try:
-        while True:
+        while not stopping.is_set():
             report = _pass(relay, strict=once)
             if once or report != RelayReport():
                 typer.echo(_summary(report))
             if once:
                 return
-            time.sleep(interval)
+            stopping.wait(interval)
+        typer.echo("relay stopped", err=True)
     except KeyboardInterrupt:  # Ctrl-C: a row claimed but not settled goes out when its lease ends
         typer.echo("relay stopped", err=True)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _pass(relay: Relay, strict: bool = False) -> RelayReport:

@@ -35,6 +35,7 @@ def record_results(cmd: RecordResults, uow: UnitOfWork, deps: Deps) -> list[str]
     rows under its correlation id."""
     with uow:
         lookups = _Lookups(uow, deps)
+        lookups.preload({(one.site, one.sample) for one in cmd.results})
         codes = []
         for one in cmd.results:
             codes.append(_record_one(one, lookups, deps))
@@ -66,6 +67,13 @@ class _Lookups:
         if (site, code) not in self._tests:
             must_get(self.uow, TestDefinition, "test", "test_code", site=site, code=code)
             self._tests.add((site, code))
+
+    def preload(self, keys: set[tuple[str, str]]) -> None:
+        """Load the samples a run of results names, one query per site."""
+        for site in {site for site, _ in keys}:
+            codes = {code for s, code in keys if s == site and (s, code) not in self._samples}
+            for sample in self.uow.records.find_any(Sample, "code", codes, site=site):
+                self._samples[(site, sample.code)] = self.uow.track(sample)
 
     def sample(self, site: str, code: str) -> Sample:
         """A sample, loaded once and tracked."""

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 
 from labgate.adapters.store import tables as t
 from labgate.compliance.access import Account, Permission
@@ -69,7 +70,7 @@ async def create_account(
         body.kind,
         api_key,
     )
-    hub_of(request).bus.handle(command)
+    await run_in_threadpool(hub_of(request).bus.handle, command)
     return {"username": body.username, "kind": body.kind, "api_key": api_key}
 
 
@@ -103,5 +104,5 @@ async def change_account_state(
 ) -> dict[str, Any]:
     """Access changes are recorded with a reason; accounts are never deleted."""
     command = ChangeAccountState(await request_context(request), username, action, body.reason)
-    hub_of(request).bus.handle(command)
+    await run_in_threadpool(hub_of(request).bus.handle, command)
     return {"username": username, "action": action}

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import Field, StrictStr
 from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 
 from labgate.adapters.store import tables as t
 from labgate.adapters.store import views
@@ -38,7 +39,7 @@ async def receive(
     raw = await request.body()
     hub = hub_of(request)
     try:
-        receipt = hub.inbox.receive(raw, "rest", caller=account.username)
+        receipt = await run_in_threadpool(hub.inbox.receive, raw, "rest", account.username)
     except ReceiptRefused as refused:
         answer = problem(request, refused.status, refused.reason, refused.message, refused.field)
         answer.headers["X-Quarantine-Id"] = str(refused.quarantine_id)
@@ -68,9 +69,13 @@ async def resolve(
         await request_context(request), item, body.reason, body.signature.to_input()
     )
     if decision == "discard":
-        desk.discard(resolution)
+        await run_in_threadpool(desk.discard, resolution)
         return {"item": item, "status": "discarded"}
-    return {"item": item, "status": "reprocessed", "outcome": desk.reprocess(resolution)}
+    return {
+        "item": item,
+        "status": "reprocessed",
+        "outcome": await run_in_threadpool(desk.reprocess, resolution),
+    }
 
 
 @router.get("/quarantine", summary="Quarantined messages, newest first")

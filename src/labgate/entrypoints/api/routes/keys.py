@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import AwareDatetime, Field, StrictStr
 from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 
 from labgate.adapters.store import tables as t
 from labgate.compliance.access import Account, Permission
@@ -47,7 +48,7 @@ async def register_key(
         body.valid_until,
         body.reason,
     )
-    hub_of(request).bus.handle(command)
+    await run_in_threadpool(hub_of(request).bus.handle, command)
     return {"source": source, "kid": body.kid}
 
 
@@ -61,7 +62,7 @@ async def revoke_key(
 ) -> dict[str, Any]:
     """A revoked key never verifies an envelope again; register a new key id to rotate."""
     command = RevokeSourceKey(await request_context(request), source, kid, body.reason)
-    hub_of(request).bus.handle(command)
+    await run_in_threadpool(hub_of(request).bus.handle, command)
     return {"source": source, "kid": kid, "revoked": True}
 
 

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 
 from labgate.adapters.store import views
 from labgate.compliance.access import Account, Permission
@@ -58,7 +59,7 @@ async def request_sample(
         characteristics=tuple(body.characteristics),
         **body.model_dump(exclude={"characteristics"}),
     )
-    code = hub_of(request).bus.handle(command)
+    code = await run_in_threadpool(hub_of(request).bus.handle, command)
     if known is not None:
         response.status_code = 200
     return _sample(request, site, code)
@@ -93,7 +94,7 @@ async def register_native_sample(
     command = c.RequestSample(
         await request_context(request), site, None, register_now=True, **body.model_dump()
     )
-    return _sample(request, site, hub_of(request).bus.handle(command))
+    return _sample(request, site, await run_in_threadpool(hub_of(request).bus.handle, command))
 
 
 @router.get("/samples", summary="List samples")
@@ -128,7 +129,7 @@ async def register_sample(
 ) -> dict[str, Any]:
     """The lab has the sample; its ids go back to the MES."""
     command = c.RegisterSample(await request_context(request), site, sample, body.lims_sample_id)
-    return _sample(request, site, hub_of(request).bus.handle(command))
+    return _sample(request, site, await run_in_threadpool(hub_of(request).bus.handle, command))
 
 
 @router.post("/samples/{sample}/cancellation", summary="Cancel a sample")
@@ -141,7 +142,7 @@ async def cancel_sample(
 ) -> dict[str, Any]:
     """Cancel with a reason; nothing is deleted."""
     command = c.CancelSample(await request_context(request), site, sample, body.reason)
-    return _sample(request, site, hub_of(request).bus.handle(command))
+    return _sample(request, site, await run_in_threadpool(hub_of(request).bus.handle, command))
 
 
 @router.post("/results", status_code=201, summary="Lab: report a preliminary result")
@@ -150,7 +151,7 @@ async def record_result(
 ) -> dict[str, Any]:
     """Stored, converted, rounded and evaluated; the MES sees Pending until review."""
     command = c.RecordResult(await request_context(request), site, **body.model_dump())
-    hub_of(request).bus.handle(command)
+    await run_in_threadpool(hub_of(request).bus.handle, command)
     return _sample(request, site, body.sample)
 
 
@@ -165,7 +166,7 @@ async def record_reviewed_result(
     command = c.RecordResult(
         await request_context(request), site, lims_status="approved", **body.model_dump()
     )
-    hub_of(request).bus.handle(command)
+    await run_in_threadpool(hub_of(request).bus.handle, command)
     return _sample(request, site, body.sample)
 
 
@@ -181,7 +182,7 @@ async def approve_result(
     command = c.ApproveResult(
         await request_context(request), site, result, body.signature.to_input()
     )
-    hub_of(request).bus.handle(command)
+    await run_in_threadpool(hub_of(request).bus.handle, command)
     return _sample(request, site, result.rpartition("-R")[0])
 
 
@@ -198,7 +199,7 @@ async def invalidate_result(
     command = c.InvalidateResult(
         await request_context(request), site, result, body.reason, signature
     )
-    hub_of(request).bus.handle(command)
+    await run_in_threadpool(hub_of(request).bus.handle, command)
     return _sample(request, site, result.rpartition("-R")[0])
 
 
@@ -221,6 +222,6 @@ async def release_batch(
 ) -> dict[str, Any]:
     """Refused while any result is preliminary, rejected or missing."""
     command = c.ReleaseBatch(await request_context(request), site, batch, body.signature.to_input())
-    hub_of(request).bus.handle(command)
+    await run_in_threadpool(hub_of(request).bus.handle, command)
     with hub_of(request).sessions() as session:
         return views.batch_view(session, site, batch)

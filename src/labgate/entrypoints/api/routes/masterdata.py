@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
 
 from labgate.adapters.store import views
 from labgate.compliance.access import Account, Permission
@@ -25,7 +26,7 @@ async def import_masterdata(
 ) -> dict[str, Any]:
     """Validated whole before anything is written; counts per section."""
     command = c.ImportMasterData(await request_context(request), body.document, body.reason)
-    summary = hub_of(request).bus.handle(command)
+    summary = await run_in_threadpool(hub_of(request).bus.handle, command)
     counts: dict[str, Any] = to_jsonable(summary)
     return counts
 
@@ -52,7 +53,10 @@ async def approve_spec(
     command = c.ApproveSpecVersion(
         await request_context(request), site, specification, version, body.signature.to_input()
     )
-    return {"specification": hub_of(request).bus.handle(command), "status": "approved"}
+    return {
+        "specification": await run_in_threadpool(hub_of(request).bus.handle, command),
+        "status": "approved",
+    }
 
 
 @router.post(
@@ -76,7 +80,10 @@ async def make_effective(
         body.effective_from,
         body.reason,
     )
-    return {"specification": hub_of(request).bus.handle(command), "status": "effective"}
+    return {
+        "specification": await run_in_threadpool(hub_of(request).bus.handle, command),
+        "status": "effective",
+    }
 
 
 @router.get(

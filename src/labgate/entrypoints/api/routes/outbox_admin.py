@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import Field, StrictStr
+from starlette.concurrency import run_in_threadpool
 
 from labgate.adapters.store import views
 from labgate.adapters.store.outbox_store import SqlOutboxStore, attempts_view, dead_query
@@ -63,5 +64,7 @@ async def retry(
     audited `outbox.retry` with the reason."""
     hub, ctx = hub_of(request), await request_context(request)
     store = SqlOutboxStore(hub.sessions)
-    requeued = retry_dead(store, hub.bus.deps.clock, ctx, body.message_ids, body.reason)
+    requeued = await run_in_threadpool(
+        retry_dead, store, hub.bus.deps.clock, ctx, body.message_ids, body.reason
+    )
     return {"requeued": requeued, "reason": body.reason}
