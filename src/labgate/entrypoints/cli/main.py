@@ -29,6 +29,7 @@ from labgate.entrypoints.cli.keys import keys_app
 from labgate.entrypoints.cli.packs import files_worker, packs_app
 from labgate.entrypoints.cli.relay import relay_app
 from labgate.entrypoints.cli.schemas import schemas_app
+from labgate.entrypoints.cli.sim import sim_app
 from labgate.entrypoints.cli.workers import workers_app
 
 app = typer.Typer(help="labgate: the MES ↔ LIMS integration hub.", no_args_is_help=True)
@@ -48,6 +49,7 @@ for sub, name in (
     (b2mml_app, "b2mml"),
     (relay_app, "relay"),
     (packs_app, "packs"),
+    (sim_app, "sim"),
     (demo_app, "demo"),
 ):
     app.add_typer(sub, name=name)
