@@ -16,6 +16,7 @@ from labgate.adapters.channels.amqp import AmqpInbox, AmqpPublisher, Topology, d
 from labgate.adapters.store import tables as t
 from labgate.bootstrap import Hub
 from labgate.service.inbox import Inbox, Receipt
+from labgate.service.incoming import Incoming
 from plant import Plant, seed
 from senders import AMQP_URL, Sender, consume_until, count, register, request
 
@@ -104,10 +105,10 @@ def test_a_stream_is_applied_once_in_order_with_duplicates_and_refusals(
 class Flaky(Inbox):
     """The real inbox, except that one message always crashes processing."""
 
-    def receive(self, raw: bytes, channel: str, caller: str | None = None) -> Receipt:
+    def admit(self, incoming: Incoming, raw: bytes, channel: str) -> Receipt:
         if b"REQ-POISON" in raw:
             raise RuntimeError("processing crashed")
-        return super().receive(raw, channel, caller)
+        return super().admit(incoming, raw, channel)
 
 
 def test_a_poison_message_is_dead_lettered_into_quarantine(

@@ -141,6 +141,7 @@ class Inbox:
             )
 
     def admit(self, incoming: Incoming, raw: bytes, channel: str) -> Receipt:
+        """A checked envelope: duplicate, held for a gap, or applied (then what it unblocks)."""
         envelope = incoming.envelope
         with self.uow_factory() as uow:
             known = uow.records.get(
@@ -159,6 +160,9 @@ class Inbox:
                     f"duplicate of a message already {known.status}",
                 )
                 uow.commit()
+                # A redelivery after a failure between applying a message and releasing the ones
+                # it unblocked: release them now, or the stream would wait for ever.
+                self.release_held(envelope.source, envelope.stream)
                 return Receipt("duplicate", envelope.message_id)
             if envelope.sequence <= last:
                 raise StaleSequence(

@@ -3,22 +3,35 @@ confirms, acknowledgement only after the message's effect is committed, and a de
 exchange whose messages end in quarantine.
 
 A delivery is acknowledged once the inbox has committed it (applied, duplicate, held) or put it
-in quarantine; if labgate cannot decide (the database is down), the delivery goes back to the
-queue; one that fails `delivery_limit` times is dead-lettered and then quarantined."""
+in quarantine. If labgate cannot decide (the database connection dropped), it tries again in place
+a few times, then gives the delivery back to the queue; one that fails `delivery_limit` times is
+dead-lettered and then quarantined.
+
+Deliveries are handled in the order the broker delivers them, never concurrently: those waiting
+go to the inbox as one batch, in order. The inbox applies each stream in sequence order:
+deliveries handled at the same time reach it out of order, and two transactions on one stream
+can each miss the message the other one is holding, which then waits forever. Retrying in place
+keeps the order too: a quorum queue puts a message given back (nack) at the end of the queue,
+behind the rest of its stream. A batch that still fails is retried message by message, so one
+poison message never takes the innocent ones with it to the dead letters."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 
 from labgate.domain.errors import LabgateError
-from labgate.service.inbox import Inbox, ReceiptRefused
+from labgate.service.inbox import Inbox
+from labgate.service.inbox_batch import receive_batch
 
 log = logging.getLogger("labgate.amqp")
+
+RETRY_DELAYS = (0.2, 1.0)  # seconds before each retry in place: a dropped connection is back
 
 
 @dataclass(frozen=True)
@@ -62,13 +75,29 @@ async def declare(channel: AbstractChannel, names: Topology) -> tuple[AbstractQu
 
 
 class AmqpInbox:
-    """Consumes the inbound queue into the inbox, and the dead-letter queue into quarantine."""
+    """Consumes the inbound queue into the inbox, and the dead-letter queue into quarantine.
 
-    def __init__(self, url: str, inbox: Inbox, names: Topology | None = None, prefetch: int = 50):
+    Deliveries are taken in delivery order; those already waiting (up to `batch` of them) go to
+    the inbox together, which applies consecutive in-sequence results in one transaction and
+    everything else one by one (service/inbox_batch.py). Each delivery is acknowledged once its
+    outcome (applied, duplicate, held, quarantined) is committed."""
+
+    def __init__(
+        self,
+        url: str,
+        inbox: Inbox,
+        names: Topology | None = None,
+        prefetch: int = 200,
+        retry_delays: tuple[float, ...] = RETRY_DELAYS,
+        batch: int = 100,
+    ):
         self.url, self.inbox, self.names, self.prefetch = url, inbox, names or Topology(), prefetch
+        self.retry_delays, self.batch = retry_delays, batch
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Consume until `stop` is set."""
+        """Consume until `stop` is set; a lost connection is re-established, consumers included."""
+        self._turn = asyncio.Lock()  # FIFO: deliveries take their turn in delivery order
+        self._waiting: list[AbstractIncomingMessage] = []
         connection = await aio_pika.connect_robust(self.url)
         async with connection:
             channel = await connection.channel()
@@ -79,25 +108,66 @@ class AmqpInbox:
             await stop.wait()
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
-        try:
-            await asyncio.to_thread(self.inbox.receive, message.body, "amqp")
-        except ReceiptRefused:
-            pass  # quarantined, with its raw bytes: handled
-        except Exception:
-            # Not decided (database away, a bug): back to the queue; the broker dead-letters it
-            # after the delivery limit, and the dead-letter consumer quarantines it.
-            log.exception("delivery %s not processed; returned to the queue", message.delivery_tag)
-            await message.nack(requeue=True)
-            return
-        await message.ack()
+        self._waiting.append(message)
+        async with self._turn:
+            # Whoever gets the turn takes every delivery waiting by then, in order; the others
+            # find their message already settled and have nothing to do.
+            run, self._waiting = self._waiting[: self.batch], self._waiting[self.batch :]
+            if run:
+                await self._settle(run, self._receive)
 
     async def _on_dead_letter(self, message: AbstractIncomingMessage) -> None:
+        async with self._turn:
+            await self._settle([message], self._quarantine)
+
+    def _receive(self, bodies: list[bytes]) -> None:
+        # Refusals are quarantined with their raw bytes inside: every outcome is handled.
+        receive_batch(self.inbox, bodies, "amqp")
+
+    def _quarantine(self, bodies: list[bytes]) -> None:
         error = LabgateError(
             "The broker dead-lettered this message after repeated failed deliveries.",
             reason="amqp.dead_lettered",
         )
-        await asyncio.to_thread(self.inbox.quarantine_raw, message.body, "amqp", error)
-        await message.ack()
+        for body in bodies:
+            self.inbox.quarantine_raw(body, "amqp", error)
+
+    async def _settle(
+        self,
+        messages: list[AbstractIncomingMessage],
+        work: Callable[[list[bytes]], None],
+        retry: bool = True,
+    ) -> None:
+        """Acknowledge once `work` has committed; retry a failure in place, then one by one,
+        then give them back."""
+        bodies = [m.body for m in messages]
+        for delay in (*(self.retry_delays if retry else ()), None):
+            try:
+                await asyncio.to_thread(work, bodies)
+            except Exception:
+                # Not decided (database away, a bug). Every step is its own transaction and the
+                # inbox de-duplicates, so running it again is safe.
+                if delay is None and len(messages) > 1:
+                    for message in messages:  # find the one that fails; settle the others
+                        await self._settle([message], work, retry=False)
+                    return
+                if delay is None:
+                    # The broker dead-letters a delivery after the delivery limit; the
+                    # dead-letter consumer quarantines it.
+                    log.exception("delivery not processed; returned to the queue")
+                    await messages[0].nack(requeue=True)
+                    return
+                log.warning(
+                    "%d deliveries not processed; retrying in %s s",
+                    len(bodies),
+                    delay,
+                    exc_info=True,
+                )
+                await asyncio.sleep(delay)
+            else:
+                for message in messages:
+                    await message.ack()
+                return
 
 
 class AmqpPublisher:

@@ -4,6 +4,8 @@ SIGTERM); each message is acknowledged only after its effect is committed."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import signal
 from collections.abc import Awaitable, Callable
 
@@ -12,22 +14,38 @@ from rich.console import Console
 
 from labgate.adapters.channels.amqp import AmqpInbox
 from labgate.adapters.channels.mqtt import MqttInbox
-from labgate.bootstrap import bootstrap
+from labgate.bootstrap import Hub, bootstrap
 from labgate.config import Settings
 
+log = logging.getLogger("labgate.workers")
 workers_app = typer.Typer(help="Channel consumers (workers).", no_args_is_help=True)
 console = Console(soft_wrap=True, markup=False)
 
 
-def _serve(run: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+def _serve(run: Callable[[asyncio.Event], Awaitable[None]], hub: Hub) -> None:
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        expiry = asyncio.create_task(_expire_held(hub, stop))
         await run(stop)
+        await expiry
 
     asyncio.run(main())
+
+
+async def _expire_held(hub: Hub, stop: asyncio.Event) -> None:
+    """Quarantine messages that waited past the hold timeout for a gap (checked every quarter of
+    the timeout, at most every 30 s)."""
+    every = min(hub.settings.hold_timeout_seconds / 4, 30.0)
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)
+        try:
+            await asyncio.to_thread(hub.inbox.expire_held)
+        except Exception:  # the database is away: the next round tries again
+            log.exception("expiring held messages failed; trying again in %s s", every)
 
 
 @workers_app.command("amqp")
@@ -41,7 +59,7 @@ def amqp() -> None:
     hub = bootstrap(settings)
     try:
         console.print(f"consuming {url.split('@')[-1]} into the inbox")
-        _serve(AmqpInbox(url, hub.inbox).run)
+        _serve(AmqpInbox(url, hub.inbox).run, hub)
     finally:
         hub.close()
 
@@ -53,6 +71,6 @@ def mqtt() -> None:
     hub = bootstrap(settings)
     try:
         console.print(f"subscribed to {settings.mqtt_host}:{settings.mqtt_port} labgate/in/#")
-        _serve(MqttInbox(hub.inbox, settings.mqtt_host, settings.mqtt_port).run)
+        _serve(MqttInbox(hub.inbox, settings.mqtt_host, settings.mqtt_port).run, hub)
     finally:
         hub.close()
