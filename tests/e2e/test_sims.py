@@ -1,7 +1,9 @@
 """The simulated MES and LIMS (`labgate sim mes|lims`) as separate processes against labgate's
 own (`serve`, the channel's worker, `relay run`) on PostgreSQL: the whole lifecycle of the core
-issue over each channel — REST, AMQP, MQTT, file packs in a drop folder and over SFTP — and the
-fault modes end to end once, over REST."""
+issue over each channel — REST, AMQP, MQTT, file packs in a drop folder and over SFTP — again
+with B2MML V0701 on the MES side (its requests as ProcessOperationsSchedule documents, labgate's
+answers as signed B2MML documents) over REST and AMQP, and the fault modes end to end once, over
+REST."""
 
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from sshd import Sshd, free_port
 pytestmark = pytest.mark.postgres
 
 ACK, RESULT = "labgate.sample_acknowledgement.v1", "labgate.mes_result.v1"
+B2MML = "labgate.b2mml.v1"
 SAMPLES = 3
 FAST_LIMS = ("--turnaround", "1", "--speed", "1", "--oos-rate", "0.3", "--seed", "11")
 
@@ -80,9 +83,13 @@ class Run:
 
     def received(self, schema: str) -> list[dict[str, Any]]:
         """Payloads the MES took, of one schema, for this run's requests only."""
+        return [line["payload"] for line in self.received_lines(schema)]
+
+    def received_lines(self, schema: str) -> list[dict[str, Any]]:
+        """The MES's journal lines of what it took, of one schema, for this run's requests."""
         lines = journal(self.hub.folder / "mes.jsonl", "received")
         return [
-            line["payload"]
+            line
             for line in lines
             if line["schema"] == schema
             and str(line["payload"].get("mes_request_id")).startswith(self.prefix)
@@ -111,10 +118,16 @@ class Run:
 
 
 def run_sims(
-    hub: Hub, channel: str, env: dict[str, str], worker: str | None, *lims_args: str
+    hub: Hub,
+    channel: str,
+    env: dict[str, str],
+    worker: str | None,
+    *lims_args: str,
+    mes_format: str = "json",
 ) -> Run:
     """labgate's processes and the simulators, started together (a simulator retries until
-    labgate answers); returns once the MES has every result."""
+    labgate answers); returns once the MES has every result. `mes_format` is what the MES
+    speaks, and so what the relay sends it (LABGATE_MES_FORMAT)."""
     lims_port, mes_port = free_port(), free_port()
     hub.serve()
     if worker is not None:
@@ -123,13 +136,15 @@ def run_sims(
                    *lims_args, **env)  # fmt: skip
     hub.start("relay", "relay", "run", "--interval", "0.2",
               LABGATE_MES_WEBHOOK_URL=f"http://127.0.0.1:{mes_port}/mes",
-              LABGATE_LIMS_WEBHOOK_URL=f"http://127.0.0.1:{lims_port}/lims")  # fmt: skip
+              LABGATE_LIMS_WEBHOOK_URL=f"http://127.0.0.1:{lims_port}/lims",
+              LABGATE_MES_FORMAT=mes_format)  # fmt: skip
     if worker == "mqtt":  # its persistent session must be subscribed before the MES publishes
         hub.procs[1].wait_for("subscribed")
         time.sleep(2)
     prefix = f"E2E-{channel.upper()}-{secrets.token_hex(2)}"
     mes = hub.sim("mes", mes_port, "--channel", channel if channel in ("amqp", "mqtt") else "rest",
-                  "--count", str(SAMPLES), "--rate", "5", "--prefix", prefix, **env)  # fmt: skip
+                  "--count", str(SAMPLES), "--rate", "5", "--prefix", prefix,
+                  "--format", mes_format, **env)  # fmt: skip
     hub.wait_serving()
     for sim in (lims, mes):
         sim.wait_for("listening on")
@@ -165,26 +180,65 @@ def results_per_test(hub: Hub, prefix: str) -> Counter[tuple[str, str]]:
         return Counter(db.execute(query, (prefix + "%",)).fetchall())
 
 
-@pytest.mark.parametrize("channel", ["rest", "amqp", "mqtt", "files", "sftp"])
-def test_the_lifecycle_runs_with_the_simulators_over_each_channel(
-    channel: str, running: Hub, tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
+def check_lifecycle(
+    hub: Hub, channel: str, request: pytest.FixtureRequest, tmp_path: Path, mes_format: str
+) -> tuple[Run, dict[str, Any]]:
+    """The core issue's lifecycle with the simulators, and what the MES summed up: a result per
+    planned test with the LIMS's value and unit, Accepted and Rejected as the values call for,
+    each held once, nothing refused or quarantined, the audit trail intact."""
     with channel_setup(channel, tmp_path, request) as (env, worker):
-        run = run_sims(running, channel, env, worker, *FAST_LIMS)
+        run = run_sims(hub, channel, env, worker, *FAST_LIMS, mes_format=mes_format)
         statuses = check_results(run)
         mes, lims = run.summary(run.mes), run.summary(run.lims)
-        quarantined = running.quarantine()
-        running.stop_all()  # before the vhost goes
+        quarantined = hub.quarantine()
+        hub.stop_all()  # before the vhost goes
     assert set(statuses) == {"Accepted", "Rejected"}  # seed 11 draws both, whatever the order
-    assert sum(results_per_test(running, run.prefix).values()) == len(statuses)
+    assert sum(results_per_test(hub, run.prefix).values()) == len(statuses)
     assert (mes["requested"], mes["refused"], mes["waiting"]) == (SAMPLES, 0, 0)
     assert mes["latency_s"]["count"] == len(statuses)
     assert lims["failures"] == 0 and lims["waiting"] == 0
     assert set(lims["outcomes"]) <= {"applied", "published"}
-    audit_verify(running.env)
+    audit_verify(hub.env)
     assert [q for q in quarantined if q["source"] in ("mes", "lims")] == []
     if channel != "mqtt":  # MQTT's broker and topic are shared: others may publish there
         assert quarantined == []
+    return run, mes
+
+
+@pytest.mark.parametrize("channel", ["rest", "amqp", "mqtt", "files", "sftp"])
+def test_the_lifecycle_runs_with_the_simulators_over_each_channel(
+    channel: str, running: Hub, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    run, mes = check_lifecycle(running, channel, request, tmp_path, "json")
+    assert set(mes["bodies"]) == {"application/json"}
+    assert {line["document"] for line in run.received_lines(RESULT)} == {None}
+
+
+@pytest.mark.parametrize("channel", ["rest", "amqp"])
+def test_the_lifecycle_runs_with_b2mml_on_the_mes_side(
+    channel: str, running: Hub, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    run, mes = check_lifecycle(running, channel, request, tmp_path, "b2mml")
+
+    # The MES asked in B2MML: every request a ProcessOperationsSchedule in a signed envelope.
+    sent = journal(running.folder / "mes.jsonl", "sent")
+    assert [s["schema"] for s in sent] == [B2MML] * SAMPLES
+    assert {s["status"] for s in sent} == {"published" if channel == "amqp" else "applied"}
+    placed = {(r["batch"], r["sampling_point"]) for r in run.received(RESULT)}
+    assert placed == {("B-PCM-24002", "SP-PCM-REL")}  # the step the schedule named
+
+    # labgate answered in B2MML: every acknowledgement and result came as an XML document,
+    # its detached signature verified with labgate's key and the document valid against the XSDs.
+    checks = {"content_type": "application/xml", "verified": "X-Labgate-Signature",
+              "validated": "B2MML V0701"}  # fmt: skip
+    for schema, document in ((ACK, "AcknowledgeOperationsSchedule"), (RESULT, "ProcessTestResult")):
+        lines = run.received_lines(schema)
+        assert lines, schema
+        for line in lines:
+            assert {k: line[k] for k in checks} == checks, line
+            assert line["document"] == document
+            assert line["message_id"] and line["sequence"] >= 1
+    assert mes["bodies"]["application/xml"] >= SAMPLES + len(run.received(RESULT))
 
 
 def test_fault_modes_end_to_end_over_rest(running: Hub, tmp_path: Path) -> None:

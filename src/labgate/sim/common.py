@@ -1,20 +1,18 @@
 """What both simulators share: a signing identity, sequence counters that survive a restart, a
-JSON-lines journal the tests read, and the webhook that takes labgate's signed messages."""
+JSON-lines journal the tests read, and the webhook that takes labgate's signed messages (JSON
+envelopes, and for a receiver that speaks B2MML, signed documents)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import os
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -35,6 +33,7 @@ from labgate.service.packs import MANIFEST
 from labgate.sim.outgoing import DATA_FILE, Outgoing
 
 LABGATE_SOURCE = "labgate"  # the relay's envelopes name this source
+JSON, XML = "application/json", "application/xml"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -168,69 +167,88 @@ class Journal:
 
 
 Handler = Callable[[Envelope, datetime], Awaitable[None]]
+UNAUTHENTIC = frozenset({"envelope.bad_signature", "envelope.unknown_key"})
+
+
+@dataclass(frozen=True)
+class Received:
+    """A message from labgate as a receiver took it, in either form: the envelope's header (or
+    the headers beside a document), its payload, and the checks it passed."""
+
+    schema: str
+    message_id: str
+    stream: str | None
+    sequence: int | None
+    correlation_id: str | None
+    payload: dict[str, Any]
+    content_type: str = JSON
+    document: str | None = None  # a document's root element; None for an envelope
+    verified: str = "envelope"  # where the signature that checked out was
+    validated: str | None = None  # the schema a document validated against
+
+
+class Documents(Protocol):
+    """A receiver that also takes signed documents (application/xml): `read_document` checks
+    one and reads the message it stands for (EnvelopeError if it is not labgate's or not
+    valid); `take` handles it."""
+
+    def read_document(
+        self, body: bytes, headers: Mapping[str, str], key: SourceKey
+    ) -> Received: ...
+    async def take(self, message: Received, received_at: datetime) -> None: ...
 
 
 @dataclass
 class Webhook:
-    """Takes labgate's envelopes: verified with its public key, each message id handled once
-    (the relay delivers at least once and says so in Idempotency-Key)."""
+    """Takes labgate's envelopes (and, with `documents`, its signed XML documents): verified with
+    its public key, each message id handled once (the relay delivers at least once and says so
+    in Idempotency-Key). A document whose signature fails is refused with 401."""
 
     key: SourceKey
     handle: Handler
     journal: Journal
+    documents: Documents | None = None
     seen: set[str] = field(default_factory=set)
     counts: Counter[str] = field(default_factory=Counter)
 
     async def receive(self, request: Request) -> JSONResponse:
         """One POST from the relay."""
         received_at, raw = now(), await request.body()
+        media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+        documents = self.documents if media == XML else None
         try:
-            envelope = parse_envelope(raw)
-            verify_envelope(envelope, self.key)
+            message = self._read(raw, request.headers, documents)
         except EnvelopeError as error:
             self.counts["refused"] += 1
-            self.journal.write("refused", reason=error.reason, detail=error.message)
-            return JSONResponse({"reason": error.reason, "detail": error.message}, 400)
-        key = request.headers.get("idempotency-key", envelope.message_id)
-        if key in self.seen or envelope.message_id in self.seen:
+            self.journal.write("refused", reason=error.reason, detail=error.message, media=media)
+            status = 401 if documents and error.reason in UNAUTHENTIC else 400
+            return JSONResponse({"reason": error.reason, "detail": error.message}, status)
+        key = request.headers.get("idempotency-key", message.message_id)
+        if key in self.seen or message.message_id in self.seen:
             self.counts["duplicate"] += 1
-            self.journal.write("duplicate", message_id=envelope.message_id, schema=envelope.schema)
+            self.journal.write("duplicate", message_id=message.message_id, schema=message.schema)
             return JSONResponse({"status": "duplicate"})
-        self.seen.add(envelope.message_id)
+        self.seen.add(message.message_id)
         try:
-            await self.handle(envelope, received_at)
+            if isinstance(message, Envelope):
+                await self.handle(message, received_at)
+            elif documents is not None:
+                await documents.take(message, received_at)
         except Exception:
-            self.seen.discard(envelope.message_id)  # not taken: the relay tries again
+            self.seen.discard(message.message_id)  # not taken: the relay tries again
             raise
         self.counts["received"] += 1
         return JSONResponse({"status": "taken"})
 
+    def _read(
+        self, raw: bytes, headers: Mapping[str, str], documents: Documents | None
+    ) -> Envelope | Received:
+        if documents is not None:
+            return documents.read_document(raw, headers, self.key)
+        envelope = parse_envelope(raw)
+        verify_envelope(envelope, self.key)
+        return envelope
+
     def app(self) -> Starlette:
         """The ASGI application: any path, POST only."""
         return Starlette(routes=[Route("/{path:path}", self.receive, methods=["POST"])])
-
-
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal handling: the simulator decides when to stop."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-@contextlib.asynccontextmanager
-async def serving(app: Starlette, host: str, port: int) -> AsyncIterator[None]:
-    """Serve `app` on host:port while the block runs."""
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
-    server = _Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            await task
-            raise RuntimeError(f"The webhook could not listen on {host}:{port}.")
-        await asyncio.sleep(0.02)
-    try:
-        yield
-    finally:
-        server.should_exit = True
-        await task

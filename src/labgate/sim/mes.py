@@ -4,6 +4,11 @@ It asks for samples from one step (product, batch, sampling point) at a steady r
 labgate tells the MES at its webhook (signature checked, each message id handled once), keeps a
 journal of it, and measures how long an approved result took to arrive: from the reviewer's
 approval (approved_at) to receipt, the figure a plant waits on before a step may go on.
+
+It speaks JSON envelopes, or B2MML V0701 (`--format b2mml`, as labgate's LABGATE_MES_FORMAT):
+its requests then go as ProcessOperationsSchedule documents in `labgate.b2mml.v1` envelopes, and
+labgate's documents are verified, validated and read back into the payloads the JSON form
+carries (b2mml_side), so that the journal reads the same either way.
 """
 
 from __future__ import annotations
@@ -12,14 +17,20 @@ import asyncio
 import contextlib
 import statistics
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from uuid6 import uuid7
+
 from labgate.compliance.envelope import Envelope
-from labgate.sim.common import Identity, Journal, Webhook, now, utc_text
+from labgate.compliance.keys import SourceKey
+from labgate.sim import b2mml_side
+from labgate.sim.common import Identity, Journal, Received, Webhook, now, utc_text
 from labgate.sim.dispatch import Dispatcher
 from labgate.sim.faults import FaultPlan
+from labgate.sim.outgoing import Outgoing
 
 SAMPLE_REQUEST = "labgate.sample_request.v1"
 MES_RESULT = "labgate.mes_result.v1"
@@ -37,6 +48,7 @@ class MesSettings:
     rate: float = 1.0  # requests per second
     prefix: str = "SIM"  # MES request ids are PREFIX-0001, PREFIX-0002, ...
     stream: str = "mes-sim"
+    message_format: str = "json"  # json | b2mml: how requests are written, answers read
 
 
 def latency_stats(values: list[float]) -> dict[str, float | int]:
@@ -66,6 +78,7 @@ class MesSim:
     journal: Journal
     requested: set[str] = field(default_factory=set)  # this run's MES request ids
     received: Counter[str] = field(default_factory=Counter)
+    bodies: Counter[str] = field(default_factory=Counter)  # by content type
     latencies: list[float] = field(default_factory=list)
 
     def request_id(self, number: int) -> str:
@@ -79,42 +92,67 @@ class MesSim:
             if stop.is_set():
                 return
             request_id = self.request_id(number)
-            payload: dict[str, Any] = {
-                "mes_request_id": request_id,
-                "product": settings.product,
-                "sampled_at": utc_text(now()),
-                "batch": settings.batch,
-                "sampling_point": settings.sampling_point,
-            }
-            payload = {k: v for k, v in payload.items() if v is not None}
-            item = self.identity.envelope(
-                SAMPLE_REQUEST, settings.site, settings.stream, payload, correlation_id=request_id
-            )
-            self.journal.write("requested", mes_request_id=request_id, message_id=item.message_id)
+            item = self.sample_request(request_id)
+            self.journal.write("requested", mes_request_id=request_id, message_id=item.message_id,
+                               schema=item.schema, format=settings.message_format)  # fmt: skip
             self.dispatcher.submit(self.plan.apply([item], self.identity.signer))
             self.requested.add(request_id)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1 / settings.rate)
 
+    def sample_request(self, request_id: str) -> Outgoing:
+        """The signed request for one sample, in the MES's format."""
+        settings = self.settings
+        payload: dict[str, Any] = {
+            "mes_request_id": request_id,
+            "product": settings.product,
+            "sampled_at": utc_text(now()),
+            "batch": settings.batch,
+            "sampling_point": settings.sampling_point,
+        }
+        payload = {k: v for k, v in payload.items() if v is not None}
+        schema, message_id = SAMPLE_REQUEST, str(uuid7())
+        if settings.message_format == "b2mml":  # the envelope's message id is the BODID
+            document = b2mml_side.schedule(payload, site=settings.site, message_id=message_id,
+                                           sender=self.identity.source, sent_at=now())  # fmt: skip
+            schema, payload = b2mml_side.B2MML, {"document": document}
+        return self.identity.envelope(schema, settings.site, settings.stream, payload,
+                                      correlation_id=request_id, message_id=message_id)  # fmt: skip
+
     async def handle(self, envelope: Envelope, received_at: datetime) -> None:
-        """A message from labgate to the MES: kept, and timed if it is an approved result of one
-        of this run's requests (older ones would time the queue, not labgate)."""
-        payload = envelope.payload
+        """A JSON envelope from labgate, its signature verified."""
+        header = (envelope.schema, envelope.message_id, envelope.stream, envelope.sequence)
+        await self.take(Received(*header, envelope.correlation_id, envelope.payload), received_at)
+
+    def read_document(self, body: bytes, headers: Mapping[str, str], key: SourceKey) -> Received:
+        """A B2MML document from labgate: signature, XSD, then the payload it carries."""
+        return b2mml_side.read_document(body, headers, key)
+
+    async def take(self, message: Received, received_at: datetime) -> None:
+        """A message from labgate to the MES, in either form: kept, and timed if it is an
+        approved result of one of this run's requests (older ones would time the queue, not
+        labgate)."""
+        payload = message.payload
         latency = None
         ours = payload.get("mes_request_id") in self.requested
-        if envelope.schema == MES_RESULT and ours and payload.get("approved_at"):
+        if message.schema == MES_RESULT and ours and payload.get("approved_at"):
             approved = datetime.fromisoformat(payload["approved_at"])
             latency = (received_at - approved).total_seconds()
             self.latencies.append(latency)
-        self.received[envelope.schema] += 1
+        self.received[message.schema] += 1
+        self.bodies[message.content_type] += 1
         self.journal.write(
             "received",
-            message_id=envelope.message_id,
-            schema=envelope.schema,
-            sequence=envelope.sequence,
-            correlation_id=envelope.correlation_id,
+            message_id=message.message_id,
+            schema=message.schema,
+            sequence=message.sequence,
+            correlation_id=message.correlation_id,
             received_at=utc_text(received_at),
             latency_s=latency,
+            content_type=message.content_type,
+            document=message.document,
+            verified=message.verified,
+            validated=message.validated,
             payload=payload,
         )
 
@@ -127,6 +165,7 @@ class MesSim:
             "outcomes": dict(outcomes),
             "waiting": self.dispatcher.pending,
             "received": dict(self.received),
+            "bodies": dict(self.bodies),
             "duplicates": webhook.counts["duplicate"],
             "refused": webhook.counts["refused"],
             "latency_s": latency_stats(self.latencies),

@@ -5,22 +5,27 @@ apart from the command line so that `labgate` starts without loading any of it."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import secrets
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
 
 from labgate.adapters.channels.packstore import FolderPackStore, PackStore
 from labgate.adapters.channels.sftp import SftpPackStore, SftpTarget
 from labgate.config import Settings
 from labgate.sim.channels import AmqpChannel, Labgate, MqttChannel, PackChannel, RestChannel
 from labgate.sim.common import (
+    Documents,
     Handler,
     Identity,
     Journal,
@@ -29,7 +34,6 @@ from labgate.sim.common import (
     labgate_key,
     load_or_create_key,
     public_path,
-    serving,
 )
 from labgate.sim.dispatch import Channel, Dispatcher
 from labgate.sim.faults import FaultPlan, parse_fault
@@ -142,6 +146,32 @@ def pack_store(settings: Settings, folder: Path | None) -> Callable[[], Awaitabl
     return local
 
 
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the simulator decides when to stop."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@contextlib.asynccontextmanager
+async def serving(app: Starlette, host: str, port: int) -> AsyncIterator[None]:
+    """Serve `app` on host:port while the block runs."""
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+    server = _Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            await task
+            raise RuntimeError(f"The webhook could not listen on {host}:{port}.")
+        await asyncio.sleep(0.02)
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        await task
+
+
 async def _run(
     common: Common,
     handle: Handler,
@@ -149,10 +179,11 @@ async def _run(
     closing: Sequence[Callable[[], Awaitable[None]]],
     summary: Callable[[Webhook], dict[str, Any]],
     work: Callable[[asyncio.Event], Coroutine[Any, Any, None]] | None = None,
+    documents: Documents | None = None,
 ) -> None:
     logging.basicConfig(format="%(asctime)s %(name)s %(levelname)s %(message)s")
     journal = dispatchers[0].journal
-    webhook = Webhook(common.verifier, handle, journal)
+    webhook = Webhook(common.verifier, handle, journal, documents)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -161,9 +192,10 @@ async def _run(
         loop.call_later(common.duration, stop.set)
     try:
         async with serving(webhook.app(), common.host, common.port):
+            speaks = " (JSON envelopes and B2MML documents)" if documents else ""
             say(
                 f"{common.name} simulator: source {common.source}, channel {common.channel}, "
-                f"webhook listening on http://{common.host}:{common.port}/"
+                f"webhook listening on http://{common.host}:{common.port}/{speaks}"
             )
             tasks = [asyncio.create_task(d.run(stop)) for d in dict.fromkeys(dispatchers)]
             if work is not None:
@@ -203,7 +235,9 @@ def run_mes(common: Common, settings: MesSettings) -> None:
         dispatcher = Dispatcher(common.channel_for(common.channel, api), journal)
         sim = MesSim(settings, common.identity(), dispatcher, common.plan(), journal)
         closers = [dispatcher.channel.close, *([api.close] if api else [])]
-        await _run(common, sim.handle, [dispatcher], closers, sim.summary, sim.request_all)
+        documents = sim if settings.message_format == "b2mml" else None
+        await _run(common, sim.handle, [dispatcher], closers, sim.summary, sim.request_all,
+                   documents)  # fmt: skip
 
     asyncio.run(main())
 

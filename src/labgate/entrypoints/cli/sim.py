@@ -104,6 +104,9 @@ def mes(
     count: Annotated[int, typer.Option(help="How many sample requests.", min=0)] = 1,
     rate: Annotated[float, typer.Option(help="Requests per second.", min=0.001)] = 1.0,
     prefix: Annotated[str | None, typer.Option(help="MES request ids: PREFIX-0001...")] = None,
+    message_format: Annotated[
+        str, typer.Option("--format", help="json | b2mml (as labgate's LABGATE_MES_FORMAT).")
+    ] = "json",
     fault: FaultOpt = None,
     seed: SeedOpt = 0,
     resend: ResendOpt = True,
@@ -116,14 +119,18 @@ def mes(
     """An MES: requests samples, and records and times what labgate sends back.
 
     COUNT requests at RATE a second go out over --channel; labgate's messages arrive at its
-    webhook (point LABGATE_MES_WEBHOOK_URL there). A summary is printed on SIGTERM."""
+    webhook (point LABGATE_MES_WEBHOOK_URL there). A summary is printed on SIGTERM. With
+    --format b2mml the requests are B2MML ProcessOperationsSchedule documents and the webhook
+    also takes labgate's signed B2MML documents."""
     from labgate.sim.mes import MesSettings
     from labgate.sim.runner import Common, default_prefix, run_mes
 
     if channel == "files":
         raise _fail(ValueError("The MES sends sample requests over rest, amqp or mqtt."))
+    if message_format not in ("json", "b2mml"):
+        raise _fail(ValueError(f"--format is json or b2mml, not {message_format!r}."))
     settings = MesSettings(site, product, batch, sampling_point, count, rate,
-                           prefix or default_prefix(), stream)  # fmt: skip
+                           prefix or default_prefix(), stream, message_format)  # fmt: skip
     try:
         common = Common("mes", channel, url, api_key, source, key_file, kid, labgate_key, host,
                         port, fault or [], seed, resend, delay_seconds, skew_seconds, out,
