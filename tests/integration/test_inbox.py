@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -303,3 +305,29 @@ def test_a_forged_copy_never_relabels_or_strands_the_genuine_message(
         status = connection.scalar(select(t.inbox_messages.c.status))
     assert status == state
     assert mes.send(genuine).status == "duplicate"
+
+
+def test_a_message_held_while_its_gap_fills_is_not_left_waiting(
+    hub: Hub, mes: Sender, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The API receives in a thread pool. Message 2 is being held (its hold not yet committed)
+    while message 1 arrives, is applied and looks for held messages: without one admission at a
+    time per stream, it would find none, and message 2 would wait for its gap timeout although
+    nothing is missing (seen on PostgreSQL, where the two transactions overlap)."""
+    first, second = request(mes, "REQ-1"), request(mes, "REQ-2")
+    audit = hub.inbox._audit
+
+    def slow_hold(*args: Any, **kwargs: Any) -> None:
+        if args[3] == "inbox.held":
+            time.sleep(0.5)  # the hold is decided, not yet committed
+        audit(*args, **kwargs)
+
+    monkeypatch.setattr(hub.inbox, "_audit", slow_hold)
+    with ThreadPoolExecutor(2) as pool:
+        held = pool.submit(hub.inbox.receive, second, "rest", "mes")
+        time.sleep(0.2)
+        applied = pool.submit(hub.inbox.receive, first, "rest", "mes")
+        assert (held.result().status, applied.result().status) == ("held", "applied")
+    with hub.engine.connect() as connection:
+        statuses = list(connection.scalars(select(t.inbox_messages.c.status)))
+    assert statuses == ["applied", "applied"]

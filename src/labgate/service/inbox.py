@@ -7,6 +7,7 @@ acknowledged, audited, and changes nothing; a message ahead of a gap waits for t
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
@@ -87,6 +88,8 @@ class Inbox:
         self.replay_window, self.hold_timeout = replay_window, hold_timeout
         self.decoders: dict[str, Decoder] = dict(decoders or {})
         self.default_decoder = default_decoder
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._locks_guard = threading.Lock()
         # Hybrid set-ups: which message types each channel may carry (unnamed channels: any).
         self.channel_schemas = {k: frozenset(v) for k, v in (channel_schemas or {}).items()}
 
@@ -101,11 +104,19 @@ class Inbox:
             incoming = self.decode(raw, channel)
             envelope = incoming.envelope
             self.check(incoming, channel, caller)
-            return self.admit(incoming, raw, channel)
+            with self._stream_lock(envelope.source, envelope.stream):
+                return self.admit(incoming, raw, channel)
         except ReceiptRefused:
             raise
         except LabgateError as error:
             raise ReceiptRefused(error, self.quarantine(raw, channel, envelope, error)) from None
+
+    def _stream_lock(self, source: str, stream: str) -> threading.Lock:
+        """One admission at a time per stream in this process (the API's thread pool): two
+        concurrent ones could each miss the message the other is holding, which would then
+        wait for its gap timeout although nothing is missing."""
+        with self._locks_guard:
+            return self._locks.setdefault((source, stream), threading.Lock())
 
     def check(
         self,
