@@ -15,11 +15,20 @@ from fastapi.testclient import TestClient
 
 sys.path.insert(0, str(Path(__file__).parent))  # so tests can `import fakes`, `import plant`
 
+from argon2 import PasswordHasher
+
 from labgate.adapters.store.migrate import upgrade
 from labgate.bootstrap import Hub, bootstrap
+from labgate.compliance import passwords
 from labgate.compliance.clock import ManualClock
 from labgate.config import Settings
 from labgate.entrypoints.api.app import create_app
+
+# argon2id at its production cost (64 MiB, three passes) is slow on purpose, and seeding a test
+# plant hashes seven passwords: most of the suite's time. In-process tests hash with the same
+# algorithm and code path at the lowest cost; hashes carry their parameters, so processes the
+# tests start (labgate serve, workers), which keep the production cost, verify them alike.
+passwords._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 PG_ADMIN = os.environ.get("LABGATE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 START = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
