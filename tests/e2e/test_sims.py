@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -139,8 +138,7 @@ def run_sims(
               LABGATE_LIMS_WEBHOOK_URL=f"http://127.0.0.1:{lims_port}/lims",
               LABGATE_MES_FORMAT=mes_format)  # fmt: skip
     if worker == "mqtt":  # its persistent session must be subscribed before the MES publishes
-        hub.procs[1].wait_for("subscribed")
-        time.sleep(2)
+        hub.procs[1].wait_for("subscribed to")  # printed once the broker acknowledged it
     prefix = f"E2E-{channel.upper()}-{secrets.token_hex(2)}"
     mes = hub.sim("mes", mes_port, "--channel", channel if channel in ("amqp", "mqtt") else "rest",
                   "--count", str(SAMPLES), "--rate", "5", "--prefix", prefix,

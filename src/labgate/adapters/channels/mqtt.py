@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import aiomqtt
@@ -28,9 +29,11 @@ class MqttInbox:
         port: int = 1883,
         topic: str = "labgate/in/#",
         client_id: str = "labgate-inbox",
+        on_subscribed: Callable[[], None] | None = None,
     ) -> None:
         self.inbox, self.host, self.port = inbox, host, port
         self.topic, self.client_id = topic, client_id
+        self.on_subscribed = on_subscribed  # e.g. tell the operator (and tests) it is ready
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until `stop` is set; unacknowledged messages are redelivered next session."""
@@ -41,7 +44,9 @@ class MqttInbox:
         # Before connecting: a resumed session delivers its backlog right after CONNACK.
         paho.manual_ack_set(True)
         async with client:
-            await client.subscribe(self.topic, qos=1)
+            await client.subscribe(self.topic, qos=1)  # returns once the broker's SUBACK is in
+            if self.on_subscribed is not None:
+                self.on_subscribed()
             messages = aiter(client.messages)
             while not stop.is_set():
                 try:

@@ -70,7 +70,13 @@ def mqtt() -> None:
     settings = Settings()
     hub = bootstrap(settings)
     try:
-        console.print(f"subscribed to {settings.mqtt_host}:{settings.mqtt_port} labgate/in/#")
-        _serve(MqttInbox(hub.inbox, settings.mqtt_host, settings.mqtt_port).run, hub)
+        where = f"{settings.mqtt_host}:{settings.mqtt_port} labgate/in/#"
+        console.print(f"connecting to {where}")
+
+        def ready() -> None:
+            console.print(f"subscribed to {where}")
+
+        inbox = MqttInbox(hub.inbox, settings.mqtt_host, settings.mqtt_port, on_subscribed=ready)
+        _serve(inbox.run, hub)
     finally:
         hub.close()
