@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
 
+import aiomqtt
 from sqlalchemy import func, select
 
 from labgate.bootstrap import Hub
@@ -106,3 +107,14 @@ async def consume_until(consumer: Consumer, done: Callable[[], bool], seconds: f
     finally:
         stop.set()
         await task
+
+
+def forget_mqtt_session(client_id: str = "labgate-inbox") -> None:
+    """Discard a persistent MQTT session and the QoS 1 messages the broker kept for it (left by
+    earlier runs on this machine's shared Mosquitto), so a worker starts from a clean slate."""
+
+    async def clean() -> None:
+        async with aiomqtt.Client("127.0.0.1", 1883, identifier=client_id, clean_session=True):
+            pass
+
+    asyncio.run(clean())

@@ -21,6 +21,7 @@ import pytest
 
 from hubproc import Hub, Proc, Template, audit_verify, demo_template, journal, running_hub, vhost
 from hubproc import wait_until as wait
+from senders import forget_mqtt_session
 from sshd import Sshd, free_port
 
 pytestmark = pytest.mark.postgres
@@ -129,6 +130,8 @@ def run_sims(
     speaks, and so what the relay sends it (LABGATE_MES_FORMAT)."""
     lims_port, mes_port = free_port(), free_port()
     hub.serve()
+    if worker == "mqtt":
+        forget_mqtt_session()  # the worker's persistent session starts empty, not with leftovers
     if worker is not None:
         hub.start("worker", "worker", worker, **env)
     lims = hub.sim("lims", lims_port, "--channel", "files" if channel == "sftp" else channel,
