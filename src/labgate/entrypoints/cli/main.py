@@ -24,12 +24,15 @@ from labgate.domain.commands import ChangeAccountState, Context, CreateAccount, 
 from labgate.domain.errors import LabgateError
 from labgate.entrypoints.cli import audit_export, demo
 from labgate.entrypoints.cli.b2mml import b2mml_app
+from labgate.entrypoints.cli.em import em_app
 from labgate.entrypoints.cli.evaluate import evaluate
 from labgate.entrypoints.cli.keys import keys_app
 from labgate.entrypoints.cli.packs import files_worker, packs_app
 from labgate.entrypoints.cli.relay import relay_app
 from labgate.entrypoints.cli.schemas import schemas_app
 from labgate.entrypoints.cli.sim import sim_app
+from labgate.entrypoints.cli.skip_lot import skip_lot_app
+from labgate.entrypoints.cli.stability import stability_app
 from labgate.entrypoints.cli.workers import workers_app
 
 app = typer.Typer(help="labgate: the MES ↔ LIMS integration hub.", no_args_is_help=True)
@@ -51,6 +54,9 @@ for sub, name in (
     (packs_app, "packs"),
     (sim_app, "sim"),
     (demo_app, "demo"),
+    (stability_app, "stability"),
+    (em_app, "em"),
+    (skip_lot_app, "skip-lot"),
 ):
     app.add_typer(sub, name=name)
 workers_app.command("files")(files_worker)
