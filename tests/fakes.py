@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from labgate.compliance.audit import AuditDraft
 from labgate.domain.errors import UnitError
 from labgate.domain.status_map import StatusMap
+from labgate.service.inbox_records import StreamPosition
 from labgate.service.outbox import OutboxMessage
 from labgate.service.unit_of_work import UnitOfWork
 
@@ -64,6 +65,18 @@ class FakeUnitOfWork(UnitOfWork):
     def next_number(self, counter: str) -> int:
         self.counters[counter] = self.counters.get(counter, 0) + 1
         return self.counters[counter]
+
+    def _lock_stream(self, source: str, stream: str) -> int:
+        position = self.records.get(StreamPosition, source=source, stream=stream)
+        return position.last_sequence if position else 0
+
+    def _store_positions(self, positions: dict[tuple[str, str], int]) -> None:
+        for (source, stream), sequence in positions.items():
+            position = self.records.get(StreamPosition, source=source, stream=stream)
+            if position is None:
+                self.records.add(StreamPosition(source, stream, sequence))
+            else:
+                position.last_sequence = sequence
 
     def _write(self, audit: list[AuditDraft], outbox: list[OutboxMessage]) -> None:
         self._staged = (list(audit), list(outbox))

@@ -9,6 +9,7 @@ from datetime import timedelta
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from labgate.adapters.channels.sftp import SftpTarget
 from labgate.adapters.codecs.b2mml_envelope import decode_message
 from labgate.adapters.codecs.filepack import pack_decoder
 from labgate.adapters.codecs.pgp import PgpGate
@@ -58,6 +59,22 @@ def bootstrap(settings: Settings, clock: Clock | None = None, engine: Engine | N
                   default_decoder=decode_message,
                   channel_schemas=settings.channel_schemas)  # fmt: skip
     return Hub(settings, engine, sessions, bus, uow_factory, inbox)
+
+
+def sftp_target(settings: Settings) -> SftpTarget | None:
+    """The SFTP pack exchange from the settings, or None when no host is set."""
+    if settings.sftp_host is None:
+        return None
+    if settings.sftp_user is None or settings.sftp_key_file is None:
+        raise ValueError("Set LABGATE_SFTP_USER and LABGATE_SFTP_KEY_FILE for the SFTP host.")
+    return SftpTarget(
+        settings.sftp_host,
+        settings.sftp_port,
+        settings.sftp_user,
+        settings.sftp_root,
+        settings.sftp_key_file,
+        settings.sftp_known_hosts,
+    )
 
 
 def pgp_gate(settings: Settings) -> PgpGate | None:

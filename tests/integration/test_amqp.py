@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable
 
 import aio_pika
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from labgate.adapters.channels.amqp import AmqpInbox, AmqpPublisher, Topology, declare
@@ -17,8 +16,7 @@ from labgate.adapters.store import tables as t
 from labgate.bootstrap import Hub
 from labgate.service.inbox import Inbox, Receipt
 from labgate.service.incoming import Incoming
-from plant import Plant, seed
-from senders import AMQP_URL, Sender, consume_until, count, register, request
+from senders import AMQP_URL, Sender, consume_until, count, request
 
 
 @pytest.fixture
@@ -32,16 +30,6 @@ def names() -> Topology:
         f"lg.out.{tag}",
         delivery_limit=2,
     )
-
-
-@pytest.fixture
-def plant(hub: Hub, client: TestClient) -> Plant:
-    return seed(hub, client)
-
-
-@pytest.fixture
-def mes(hub: Hub, plant: Plant) -> Sender:
-    return Sender(hub, "mes", "requests", "mes-1", register(hub, "mes", "mes-1"))
 
 
 async def publish(names: Topology, bodies: list[bytes]) -> None:

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 
 import aio_pika
 import pytest
-from fastapi.testclient import TestClient
 
 from labgate.adapters.channels.amqp import Topology
 from labgate.adapters.channels.amqp_relay import AmqpTransport, outbound_queue
@@ -19,14 +18,9 @@ from labgate.bootstrap import Hub
 from labgate.compliance.clock import ManualClock
 from labgate.compliance.signer import Signer
 from labgate.service.relay import Relay, RelayReport
-from plant import Plant, seed
+from plant import Plant
 from receiver import outbox_rows, registered_samples, verified
 from senders import AMQP_URL
-
-
-@pytest.fixture
-def plant(hub: Hub, client: TestClient) -> Plant:
-    return seed(hub, client)
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from lxml import etree
 from sqlalchemy import select
 
@@ -25,9 +24,9 @@ from labgate.compliance.envelope import EnvelopeError
 from labgate.compliance.signer import Signer
 from labgate.service.inbox import ReceiptRefused
 from labgate.service.relay import Relay
-from plant import SITE, Plant, seed
+from plant import SITE, Plant
 from receiver import Receiver
-from senders import Sender, register
+from senders import Sender
 
 SCHEDULE = f"""<?xml version="1.0" encoding="UTF-8"?>
 <ProcessOperationsSchedule xmlns="{NS}" releaseID="V0701">
@@ -106,21 +105,6 @@ def approved(document: str) -> str:
         )
         .replace("    </TestResult>", reviewed + "</TestResult>")
     )
-
-
-@pytest.fixture
-def plant(hub: Hub, client: TestClient) -> Plant:
-    return seed(hub, client)
-
-
-@pytest.fixture
-def mes(hub: Hub, plant: Plant) -> Sender:
-    return Sender(hub, "mes", "requests", "mes-1", register(hub, "mes", "mes-1"))
-
-
-@pytest.fixture
-def lims(hub: Hub, plant: Plant) -> Sender:
-    return Sender(hub, "lims", "results", "lims-1", register(hub, "lims", "lims-1"))
 
 
 def b2mml(sender: Sender, document: str) -> bytes:

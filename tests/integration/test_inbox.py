@@ -3,15 +3,16 @@ every refusal quarantined with its raw bytes and audited."""
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from labgate.adapters.store import tables as t
@@ -21,23 +22,8 @@ from labgate.compliance.envelope import generate_keypair
 from labgate.domain.commands import Context, ImportMasterData
 from labgate.domain.interface_commands import RevokeSourceKey
 from labgate.service.inbox import ReceiptRefused
-from plant import SITE, Plant, seed
+from plant import SITE, Plant
 from senders import Sender, register, request
-
-
-@pytest.fixture
-def plant(hub: Hub, client: TestClient) -> Plant:
-    return seed(hub, client)
-
-
-@pytest.fixture
-def mes(hub: Hub, plant: Plant) -> Sender:
-    return Sender(hub, "mes", "requests", "mes-1", register(hub, "mes", "mes-1"))
-
-
-@pytest.fixture
-def lims(hub: Hub, plant: Plant) -> Sender:
-    return Sender(hub, "lims", "results", "lims-1", register(hub, "lims", "lims-1"))
 
 
 def count(hub: Hub, table: Any) -> int:
@@ -331,3 +317,37 @@ def test_a_message_held_while_its_gap_fills_is_not_left_waiting(
     with hub.engine.connect() as connection:
         statuses = list(connection.scalars(select(t.inbox_messages.c.status)))
     assert statuses == ["applied", "applied"]
+
+
+def test_two_workers_on_one_stream_take_turns_through_the_database(hub: Hub, mes: Sender) -> None:
+    # Two processes: the second inbox shares nothing with the first but the database. It decides
+    # to hold message 3 (message 2 is missing) and, before it commits, the first applies message
+    # 2 and looks for held messages to release. Only the stream lock makes the first wait for
+    # the second's commit, so that it finds message 3 held and applies it too.
+    assert mes.send(request(mes, "REQ-0")).status == "applied"  # the stream exists
+    first, second = request(mes, "REQ-1"), request(mes, "REQ-2")
+    other = copy.copy(hub.inbox)
+    other._locks, other._locks_guard = {}, threading.Lock()
+    deciding, go = threading.Event(), threading.Event()
+    audit = other._audit
+
+    def audit_then_wait(*args: Any, **kwargs: Any) -> None:
+        audit(*args, **kwargs)
+        deciding.set()
+        assert go.wait(10)
+
+    other._audit = audit_then_wait  # type: ignore[method-assign]
+    with ThreadPoolExecutor(2) as pool:
+        holding = pool.submit(other.receive, second, "test")
+        assert deciding.wait(10)
+        applying = pool.submit(hub.inbox.receive, first, "test")
+        time.sleep(0.5)  # the first worker is now waiting for the stream, or it went ahead
+        go.set()
+        assert holding.result(30).status == "held"
+        assert applying.result(30).status == "applied"
+    with hub.engine.connect() as connection:
+        rows = connection.execute(select(t.inbox_messages.c.sequence, t.inbox_messages.c.status))
+        statuses = {sequence: status for sequence, status in rows}
+        position = connection.scalar(select(t.stream_positions.c.last_sequence))
+    assert statuses == {1: "applied", 2: "applied", 3: "applied"}
+    assert position == 3

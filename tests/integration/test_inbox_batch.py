@@ -9,7 +9,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import event, select
 
@@ -26,12 +25,6 @@ from labgate.service.inbox import ReceiptRefused
 from labgate.service.inbox_batch import receive_batch
 from plant import Plant, seed
 from senders import Sender, request
-
-
-@pytest.fixture
-def plant(hub: Hub, client: TestClient) -> Plant:
-    return seed(hub, client)
-
 
 KEYS = {name: generate_keypair() for name in ("mes", "lims")}  # (private, public) per source
 

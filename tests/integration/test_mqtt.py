@@ -8,19 +8,13 @@ import secrets
 
 import aiomqtt
 import pytest
-from fastapi.testclient import TestClient
 
 from labgate.adapters.channels.mqtt import MqttInbox
 from labgate.adapters.store import tables as t
 from labgate.bootstrap import Hub
 from labgate.service.inbox import Inbox, Receipt
-from plant import Plant, seed
+from plant import Plant
 from senders import Sender, consume_until, count, register, request
-
-
-@pytest.fixture
-def plant(hub: Hub, client: TestClient) -> Plant:
-    return seed(hub, client)
 
 
 @pytest.fixture

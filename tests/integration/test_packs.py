@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from labgate.adapters.channels.pack_pickup import PackOutcome, PackPickup
@@ -31,14 +30,9 @@ from packs import (
     result,
     sha256,
 )
-from plant import SITE, Plant, seed
+from plant import SITE, Plant
 from senders import count
 from sshd import Sshd
-
-
-@pytest.fixture
-def plant(hub: Hub, client: TestClient) -> Plant:
-    return seed(hub, client)
 
 
 @pytest.fixture

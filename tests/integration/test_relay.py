@@ -9,7 +9,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import DBAPIError
 
@@ -21,15 +20,10 @@ from labgate.compliance.clock import ManualClock
 from labgate.compliance.signer import Signer
 from labgate.domain.errors import InvalidInput, InvalidTransition, NotFound
 from labgate.service.relay import Relay, RelayReport, Transport
-from plant import Plant, seed
+from plant import Plant
 from receiver import Receiver, attempt_rows, outbox_rows, registered_samples, verified
 
 TIMEOUT = 0.5  # seconds the relay waits for the receiver
-
-
-@pytest.fixture
-def plant(hub: Hub, client: TestClient) -> Plant:
-    return seed(hub, client)
 
 
 @pytest.fixture

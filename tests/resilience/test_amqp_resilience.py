@@ -44,6 +44,9 @@ pytestmark = pytest.mark.postgres
 # The issue fixes 10,000; a smaller number only to iterate on the tests themselves.
 RESULTS = int(os.environ.get("LABGATE_RESILIENCE_RESULTS", "10000"))
 MID_STREAM = RESULTS // 5  # the failure comes once this many results are in
+# Two workers splitting one stream hold and release most messages one by one: correct, not
+# fast (a plant runs one consumer per stream); a thousand show the turn-taking well enough.
+SHARED_STREAM = min(RESULTS, 1000)
 PATIENCE = max(120.0, RESULTS * 0.1)  # seconds for the whole stream, on a slow machine
 
 
@@ -60,6 +63,11 @@ class Rig:
     def worker(self) -> Worker:
         """Start a worker on this rig."""
         return Worker.start(self.database, self.amqp_url, self.log)
+
+    @property
+    def expected(self) -> int:
+        """Results published."""
+        return len(self.ids)
 
     def applied(self) -> int:
         """Messages the inbox has applied."""
@@ -83,12 +91,13 @@ def template() -> Iterator[Template]:
 
 
 @pytest.fixture
-def rig(template: Template, tmp_path: Path) -> Iterator[Rig]:
+def rig(template: Template, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Rig]:
+    published = getattr(request, "param", RESULTS)
     with vhost() as amqp_url, database(template.name) as name:
         hub = hub_on(name)
         try:
             lims = Sender(hub, "lims", "results", template.kid, template.private)
-            bodies = result_envelopes(lims, template.planned)
+            bodies = result_envelopes(lims, template.planned[:published])
             publish(amqp_url, bodies)
             yield Rig(name, amqp_url, hub, message_ids(bodies), tmp_path / "worker.log")
         finally:
@@ -110,7 +119,9 @@ def to_the_end(rig: Rig, worker: Worker) -> None:
     try:
         wait_for(
             "the whole stream applied",
-            lambda: rig.applied() == RESULTS and depths(rig.amqp_url)[TOPOLOGY.inbound_queue] == 0,
+            lambda: (
+                rig.applied() == rig.expected and depths(rig.amqp_url)[TOPOLOGY.inbound_queue] == 0
+            ),
             PATIENCE,
             worker,
             rig.state,
@@ -134,14 +145,14 @@ def assert_exactly_once(rig: Rig) -> None:
                 t.stream_positions.c.source == "lims", t.stream_positions.c.stream == "results"
             )
         )
-    assert len(analysts) == RESULTS
-    assert set(analysts) == {f"A{n}" for n in range(1, RESULTS + 1)}  # one result per envelope
-    assert count(hub, t.audit_entries, action="result.recorded") == RESULTS
+    assert len(analysts) == rig.expected
+    assert set(analysts) == {f"A{n}" for n in range(1, rig.expected + 1)}  # one per envelope
+    assert count(hub, t.audit_entries, action="result.recorded") == rig.expected
     assert sorted(m for m, _ in inbox) == sorted(rig.ids)
     assert {status for _, status in inbox} == {"applied"}
     assert count(hub, t.quarantine) == 0
     assert depths(rig.amqp_url) == {TOPOLOGY.inbound_queue: 0, TOPOLOGY.dead_queue: 0}
-    assert position == RESULTS
+    assert position == rig.expected
     env = {**os.environ, "LABGATE_DATABASE_URL": pg_url(rig.database)}
     verify = subprocess.run(
         [LABGATE, "audit", "verify"], env=env, text=True, capture_output=True, timeout=300
@@ -197,3 +208,27 @@ def test_database_connections_cut_mid_stream_lose_and_double_nothing(rig: Rig) -
         raise
     to_the_end(rig, worker)  # the same process: it survived the cuts
     assert_exactly_once(rig)
+
+
+@pytest.mark.parametrize("rig", [SHARED_STREAM], indirect=True)
+def test_two_workers_on_one_stream_apply_it_once_and_in_order(rig: Rig, tmp_path: Path) -> None:
+    # The broker hands the stream's deliveries to both processes in turn, so each keeps finding
+    # the other's messages missing: only the stream lock in the database keeps them in order.
+    workers = [rig.worker(), Worker.start(rig.database, rig.amqp_url, tmp_path / "second.log")]
+    try:
+        for worker in workers:
+            wait_for(
+                "a worker to take part",
+                lambda w=worker: "consuming" in w.output(),
+                60,
+                worker,
+                rig.state,
+            )
+        to_the_end(rig, workers[1])
+    finally:
+        codes = [worker.stop() for worker in workers]
+    assert codes == [0, 0], [worker.output() for worker in workers]
+    assert_exactly_once(rig)
+    with rig.hub.engine.connect() as connection:
+        in_order = list(connection.scalars(select(t.results.c.analyst).order_by(t.results.c.id)))
+    assert in_order == [f"A{n}" for n in range(1, rig.expected + 1)]

@@ -19,6 +19,9 @@ class Received:
     site: str
     channel: str
     raw: bytes = field(repr=False)
+    # False when a message is reprocessed from quarantine: its turn on the stream was taken
+    # (consumed by its refusal) or judged already; it is applied without the ordering check.
+    in_turn: bool = True
 
 
 @dataclass(frozen=True)

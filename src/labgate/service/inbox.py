@@ -22,7 +22,7 @@ from labgate.service.handlers.keys import usable_key
 from labgate.service.inbox_records import InboxMessage, QuarantineItem, StreamPosition
 from labgate.service.incoming import Decoder, Incoming, decode_envelope
 from labgate.service.messagebus import MessageBus
-from labgate.service.unit_of_work import UnitOfWork, advance, inbox_message
+from labgate.service.unit_of_work import OutOfTurn, UnitOfWork, inbox_message
 
 
 class ReceiptRefused(LabgateError):
@@ -158,10 +158,7 @@ class Inbox:
             known = uow.records.get(
                 InboxMessage, source=envelope.source, message_id=envelope.message_id
             )
-            position = uow.records.get(
-                StreamPosition, source=envelope.source, stream=envelope.stream
-            )
-            last = position.last_sequence if position else 0
+            last = uow.stream_position(envelope.source, envelope.stream)
             if known is not None:
                 self._audit(
                     uow,
@@ -197,7 +194,10 @@ class Inbox:
                 )
                 uow.commit()
                 return Receipt("held", envelope.message_id)
-        outcome = self._apply(incoming, raw, channel)
+        try:
+            outcome = self._apply(incoming, raw, channel)
+        except OutOfTurn:
+            return self.admit(incoming, raw, channel)  # another worker moved the stream: look again
         self.release_held(envelope.source, envelope.stream)
         return Receipt("applied", envelope.message_id, outcome)
 
@@ -225,9 +225,10 @@ class Inbox:
                 keys[ident] = key
         verify_envelope(envelope, key)
 
-    def run(self, incoming: Incoming, raw: bytes, channel: str) -> Any:
-        """Run the envelope's use case; the inbox row and stream position commit with its effect."""
-        return self.bus.handle(incoming.command(context(incoming.envelope, raw, channel)))
+    def run(self, incoming: Incoming, raw: bytes, channel: str, in_turn: bool = True) -> Any:
+        """Run the envelope's use case; the inbox row and stream position commit with its effect.
+        `in_turn=False` (reprocessing from quarantine) applies it without the ordering check."""
+        return self.bus.handle(incoming.command(context(incoming.envelope, raw, channel, in_turn)))
 
     def release_held(self, source: str, stream: str) -> None:
         """Apply messages that waited for the sequence just applied, in order."""
@@ -243,8 +244,8 @@ class Inbox:
                 raw, channel = held.raw, held.channel
             try:
                 self._apply(self.decode(raw, channel), raw, channel)
-            except ReceiptRefused:
-                continue  # quarantined and consumed: the next one may follow
+            except (ReceiptRefused, OutOfTurn):
+                continue  # quarantined and consumed, or applied by another worker: look again
 
     def expire_held(self) -> list[int]:
         """Quarantine messages that waited longer than the hold timeout for their gap."""
@@ -349,7 +350,7 @@ class Inbox:
                     _received(envelope, raw, channel), envelope.correlation_id, now, "quarantined"
                 )
             )
-        advance(uow.records, envelope.source, envelope.stream, envelope.sequence)
+        uow.advance(envelope.source, envelope.stream, envelope.sequence)
 
     def _audit(
         self,
@@ -382,18 +383,18 @@ def item_id(item: QuarantineItem) -> int:
     return int(item.id)  # type: ignore[attr-defined]
 
 
-def context(envelope: Envelope, raw: bytes, channel: str) -> Context:
+def context(envelope: Envelope, raw: bytes, channel: str, in_turn: bool = True) -> Context:
     """Who acts for a received message: its source system, under its correlation id."""
     return Context(
         actor=envelope.source,
         actor_kind="system",
         correlation_id=envelope.correlation_id,
         payload_hash=hashlib.sha256(raw).hexdigest(),
-        received=_received(envelope, raw, channel),
+        received=_received(envelope, raw, channel, in_turn),
     )
 
 
-def _received(envelope: Envelope, raw: bytes, channel: str) -> Received:
+def _received(envelope: Envelope, raw: bytes, channel: str, in_turn: bool = True) -> Received:
     return Received(
         envelope.source,
         envelope.message_id,
@@ -403,4 +404,5 @@ def _received(envelope: Envelope, raw: bytes, channel: str) -> Received:
         envelope.site,
         channel,
         raw,
+        in_turn,
     )

@@ -16,6 +16,7 @@ from labgate.domain.errors import LabgateError
 from labgate.service.inbox import Inbox, Receipt, ReceiptRefused, context
 from labgate.service.inbox_records import InboxMessage, StreamPosition
 from labgate.service.incoming import EnvelopeMessage, Incoming
+from labgate.service.unit_of_work import OutOfTurn
 
 BATCHED_SCHEMAS = frozenset({"labgate.result.v1"})
 Outcome = Receipt | ReceiptRefused
@@ -64,7 +65,7 @@ def _flush(inbox: Inbox, run: _Run, channel: str, outcomes: list[Outcome | None]
             commands.append(command)
         codes = inbox.bus.handle(RecordResults(Context(channel, "system"), tuple(commands)),
                                  audit_refusal=False)  # fmt: skip
-    except (_NotInOrder, LabgateError):
+    except (_NotInOrder, OutOfTurn, LabgateError):
         for index, incoming, raw in run:
             outcomes[index] = _one(inbox, incoming, raw, channel)
         return
@@ -76,18 +77,19 @@ def _flush(inbox: Inbox, run: _Run, channel: str, outcomes: list[Outcome | None]
 
 def _in_order(inbox: Inbox, run: _Run) -> None:
     """Every message new and next on its stream, counting those before it in the run."""
+    envelopes = [incoming.envelope for _, incoming, _ in run]
     with inbox.uow_factory() as uow:
         last: dict[tuple[str, str], int] = {}
-        for _, incoming, _ in run:
-            envelope = incoming.envelope
+        for source in {e.source for e in envelopes}:
+            ids = {e.message_id for e in envelopes if e.source == source}
+            if uow.records.find_any(InboxMessage, "message_id", ids, source=source):
+                raise _NotInOrder  # a duplicate, or one that was held
+        for envelope in envelopes:
             stream = (envelope.source, envelope.stream)
             if stream not in last:
                 position = uow.records.get(StreamPosition, source=stream[0], stream=stream[1])
                 last[stream] = position.last_sequence if position else 0
-            known = uow.records.get(
-                InboxMessage, source=envelope.source, message_id=envelope.message_id
-            )
-            if known is not None or envelope.sequence != last[stream] + 1:
+            if envelope.sequence != last[stream] + 1:
                 raise _NotInOrder
             last[stream] += 1
 

@@ -55,7 +55,7 @@ class QuarantineDesk:
             envelope = incoming.envelope
             self._not_applied_since(envelope.source, envelope.message_id)
             self.inbox.verify(envelope)
-            outcome = self.inbox.run(incoming, item.raw, item.channel)
+            outcome = self.inbox.run(incoming, item.raw, item.channel, in_turn=False)
             self._close(decision, "reprocessed")
             return outcome
 

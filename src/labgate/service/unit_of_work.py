@@ -14,10 +14,19 @@ from labgate.domain.commands import Received
 from labgate.domain.events import Event
 from labgate.domain.samples import Sample
 from labgate.domain.status_map import StatusMap
-from labgate.service.inbox_records import InboxMessage, StreamPosition
+from labgate.service.inbox_records import InboxMessage
 from labgate.service.outbox import OutboxMessage, messages_for
 
 T = TypeVar("T")
+
+
+class OutOfTurn(Exception):
+    """A message is no longer next on its stream: another worker moved the stream after this
+    one looked. Not a refusal of the message: the caller admits it again (duplicate, stale or
+    held, as it now is)."""
+
+    def __init__(self, source: str, stream: str, sequence: int, last: int) -> None:
+        super().__init__(f"sequence {sequence} on {source}/{stream} is not next after {last}")
 
 
 class Records(Protocol):
@@ -56,6 +65,9 @@ class UnitOfWork(abc.ABC):
         self._outbox: list[OutboxMessage] = []
         self._seen: list[Sample] = []
         self._events: list[Event] = []
+        self._positions: dict[tuple[str, str], int] = {}
+        self._moved: set[tuple[str, str]] = set()
+        self._known: dict[tuple[str, str], InboxMessage | None] = {}
         return self
 
     def __exit__(
@@ -81,8 +93,11 @@ class UnitOfWork(abc.ABC):
         entries, commit all at once (promise 1)."""
         self.settle_message(self.received, self.correlation_id)
         self.received = None
+        moved = {key: self._positions[key] for key in self._moved}
         self._write(self._audit, self._outbox)
-        self._audit, self._outbox = [], []
+        if moved:
+            self._store_positions(moved)
+        self._audit, self._outbox, self._moved = [], [], set()
         self._commit()
 
     def settle_message(self, received: Received | None, correlation_id: str | None) -> None:
@@ -98,15 +113,46 @@ class UnitOfWork(abc.ABC):
             sample.events.clear()
 
     def _record_received(self, received: Received, correlation_id: str | None) -> None:
+        last = self.stream_position(received.source, received.stream)
+        if received.in_turn and received.sequence != last + 1:
+            # Another worker moved the stream since this one decided to apply: undo, look again.
+            raise OutOfTurn(received.source, received.stream, received.sequence, last)
         now = self.clock_now() if self.clock_now else datetime.now(UTC)
-        held = self.records.get(
-            InboxMessage, source=received.source, message_id=received.message_id
-        )
+        held = self._inbox_record(received.source, received.message_id)
         if held is not None:  # it waited for a gap to fill
             held.status, held.applied_at = "applied", now
         else:
             self.records.add(inbox_message(received, correlation_id, now, "applied"))
-        advance(self.records, received.source, received.stream, received.sequence)
+        self.advance(received.source, received.stream, received.sequence)
+
+    def stream_position(self, source: str, stream: str) -> int:
+        """The last sequence handled on a stream. The stream stays locked until this
+        transaction ends, so workers in other processes take their turns on it one by one."""
+        key = (source, stream)
+        if key not in self._positions:
+            self._positions[key] = self._lock_stream(source, stream)
+        return self._positions[key]
+
+    def advance(self, source: str, stream: str, sequence: int) -> None:
+        """Move a stream's position to `sequence` (written at commit)."""
+        key = (source, stream)
+        self._positions[key] = max(self.stream_position(source, stream), sequence)
+        self._moved.add(key)
+
+    def expect_received(self, received: Collection[Received]) -> None:
+        """Look up the inbox records of a run of messages about to be settled in this
+        transaction (those that were held), one query per source."""
+        for source in {r.source for r in received}:
+            ids = {r.message_id for r in received if r.source == source}
+            self._known |= dict.fromkeys(((source, i) for i in ids), None)
+            for found in self.records.find_any(InboxMessage, "message_id", ids, source=source):
+                self._known[(source, found.message_id)] = found
+
+    def _inbox_record(self, source: str, message_id: str) -> InboxMessage | None:
+        """The inbox record of a message, committed by an earlier transaction if at all."""
+        if (source, message_id) in self._known:
+            return self._known.pop((source, message_id))
+        return self.records.get(InboxMessage, source=source, message_id=message_id)
 
     def collect_new_events(self) -> Iterator[Event]:
         """Events of committed changes, for the bus to dispatch."""
@@ -124,6 +170,14 @@ class UnitOfWork(abc.ABC):
     @abc.abstractmethod
     def next_number(self, counter: str) -> int:
         """The next value of a named counter (sample and result numbers)."""
+
+    @abc.abstractmethod
+    def _lock_stream(self, source: str, stream: str) -> int:
+        """Lock the stream's position row for this transaction (made at 0 if new); its value."""
+
+    @abc.abstractmethod
+    def _store_positions(self, positions: dict[tuple[str, str], int]) -> None:
+        """Write the streams' new positions."""
 
     @abc.abstractmethod
     def _write(self, audit: list[AuditDraft], outbox: list[OutboxMessage]) -> None:
@@ -160,12 +214,3 @@ def inbox_message(
         status=status,
         applied_at=at if status == "applied" else None,
     )
-
-
-def advance(records: Records, source: str, stream: str, sequence: int) -> None:
-    """Move a stream's position to `sequence`."""
-    position = records.get(StreamPosition, source=source, stream=stream)
-    if position is None:
-        records.add(StreamPosition(source, stream, sequence))
-    else:
-        position.last_sequence = max(position.last_sequence, sequence)

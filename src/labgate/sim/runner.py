@@ -21,7 +21,8 @@ import uvicorn
 from starlette.applications import Starlette
 
 from labgate.adapters.channels.packstore import FolderPackStore, PackStore
-from labgate.adapters.channels.sftp import SftpPackStore, SftpTarget
+from labgate.adapters.channels.sftp import SftpPackStore
+from labgate.bootstrap import sftp_target
 from labgate.config import Settings
 from labgate.sim.channels import AmqpChannel, Labgate, MqttChannel, PackChannel, RestChannel
 from labgate.sim.common import (
@@ -120,17 +121,8 @@ class Common:
 
 def pack_store(settings: Settings, folder: Path | None) -> Callable[[], Awaitable[PackStore]]:
     """How to reach the pack exchange: --pack-folder, else SFTP if set up, else the folder."""
-    if folder is None and settings.sftp_host is not None:
-        if settings.sftp_user is None or settings.sftp_key_file is None:
-            raise ValueError("Set LABGATE_SFTP_USER and LABGATE_SFTP_KEY_FILE for the SFTP host.")
-        target = SftpTarget(
-            settings.sftp_host,
-            settings.sftp_port,
-            settings.sftp_user,
-            settings.sftp_root,
-            settings.sftp_key_file,
-            settings.sftp_known_hosts,
-        )
+    target = None if folder is not None else sftp_target(settings)
+    if target is not None:
 
         async def sftp() -> PackStore:
             return await SftpPackStore(target).open()

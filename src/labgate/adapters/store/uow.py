@@ -16,6 +16,7 @@ from labgate.adapters.store.engine import WRITE
 from labgate.compliance.audit import AuditDraft, seal
 from labgate.domain.lifecycle import ResultStatus
 from labgate.domain.status_map import MesStatus, Outcome, StatusMap, StatusRule
+from labgate.service.inbox_records import InboxMessage
 from labgate.service.outbox import OutboxMessage
 from labgate.service.unit_of_work import UnitOfWork
 
@@ -89,8 +90,7 @@ class SqlUnitOfWork(UnitOfWork):
     def _reserve(self, counter: str, count: int) -> int:
         """Move a named counter on by `count`; the first of the numbers reserved."""
         # Two first users of a counter race to create it: the loser's insert does nothing.
-        dialect = self.session.get_bind().dialect.name
-        upsert = pg_insert if dialect == "postgresql" else sqlite_insert
+        upsert = pg_insert if self._dialect() == "postgresql" else sqlite_insert
         self.session.execute(
             upsert(t.counters).values(name=counter, value=0).on_conflict_do_nothing()
         )
@@ -101,6 +101,40 @@ class SqlUnitOfWork(UnitOfWork):
             .returning(t.counters.c.value)
         ).scalar_one()
         return int(value) - count + 1
+
+    def _lock_stream(self, source: str, stream: str) -> int:
+        # FOR UPDATE on PostgreSQL: another process's transaction on the stream waits for this
+        # one (SQLite's writer lock already serialises them). A new stream's row is made first
+        # so that there is a row to lock; two first users race, the loser's insert does nothing.
+        p = t.stream_positions.c
+        locked = (
+            select(p.last_sequence).where(p.source == source, p.stream == stream).with_for_update()
+        )
+        found = self.session.execute(locked).scalar_one_or_none()
+        if found is None:
+            upsert = pg_insert if self._dialect() == "postgresql" else sqlite_insert
+            row = {"source": source, "stream": stream, "last_sequence": 0}
+            self.session.execute(upsert(t.stream_positions).values(row).on_conflict_do_nothing())
+            found = self.session.execute(locked).scalar_one()
+        return int(found)
+
+    def _store_positions(self, positions: dict[tuple[str, str], int]) -> None:
+        p = t.stream_positions.c
+        for (source, stream), sequence in positions.items():
+            self.session.execute(
+                update(t.stream_positions)
+                .where(p.source == source, p.stream == stream)
+                .values(last_sequence=sequence)
+            )
+
+    def _inbox_record(self, source: str, message_id: str) -> InboxMessage | None:
+        # Only an earlier transaction can have recorded it (one message, one transaction), so
+        # there is nothing of this one's to flush first: in a batch that saves a flush a result.
+        with self.session.no_autoflush:
+            return super()._inbox_record(source, message_id)
+
+    def _dialect(self) -> str:
+        return self.session.get_bind().dialect.name
 
     def _write(self, audit: list[AuditDraft], outbox: list[OutboxMessage]) -> None:
         self.session.flush()

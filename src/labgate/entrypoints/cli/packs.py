@@ -24,10 +24,10 @@ from labgate.adapters.channels.packstore import (
     PackStore,
     TransportUnavailable,
 )
-from labgate.adapters.channels.sftp import SftpPackStore, SftpTarget
+from labgate.adapters.channels.sftp import SftpPackStore
 from labgate.adapters.store.migrate import SchemaBehind, require_current_schema
 from labgate.adapters.store.reconciliation import reconciliation
-from labgate.bootstrap import bootstrap
+from labgate.bootstrap import bootstrap, sftp_target
 from labgate.config import Settings
 from labgate.domain.errors import LabgateError
 
@@ -44,17 +44,8 @@ def configured(settings: Settings) -> bool:
 @asynccontextmanager
 async def pack_store(settings: Settings) -> AsyncIterator[PackStore]:
     """The exchange from the settings: SFTP when a host is set, else the drop folder."""
-    if settings.sftp_host is not None:
-        if settings.sftp_user is None or settings.sftp_key_file is None:
-            raise ValueError("Set LABGATE_SFTP_USER and LABGATE_SFTP_KEY_FILE for the SFTP host.")
-        target = SftpTarget(
-            settings.sftp_host,
-            settings.sftp_port,
-            settings.sftp_user,
-            settings.sftp_root,
-            settings.sftp_key_file,
-            settings.sftp_known_hosts,
-        )
+    target = sftp_target(settings)
+    if target is not None:
         async with SftpPackStore(target) as sftp:
             yield sftp
         return

@@ -36,6 +36,7 @@ def record_results(cmd: RecordResults, uow: UnitOfWork, deps: Deps) -> list[str]
     with uow:
         lookups = _Lookups(uow, deps)
         lookups.preload({(one.site, one.sample) for one in cmd.results})
+        uow.expect_received([one.ctx.received for one in cmd.results if one.ctx.received])
         codes = []
         for one in cmd.results:
             codes.append(_record_one(one, lookups, deps))
@@ -69,8 +70,12 @@ class _Lookups:
             self._tests.add((site, code))
 
     def preload(self, keys: set[tuple[str, str]]) -> None:
-        """Load the samples a run of results names, one query per site."""
+        """Load the samples a run of results names and the sites' test codes, one query each
+        per site, before anything is pending: a look-up later would flush the run so far."""
         for site in {site for site, _ in keys}:
+            self._tests |= {
+                (site, d.code) for d in self.uow.records.find(TestDefinition, site=site)
+            }
             codes = {code for s, code in keys if s == site and (s, code) not in self._samples}
             for sample in self.uow.records.find_any(Sample, "code", codes, site=site):
                 self._samples[(site, sample.code)] = self.uow.track(sample)
