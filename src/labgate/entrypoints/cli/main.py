@@ -24,6 +24,7 @@ from labgate.domain.commands import ChangeAccountState, Context, CreateAccount, 
 from labgate.domain.errors import LabgateError
 from labgate.entrypoints.cli import audit_export, demo
 from labgate.entrypoints.cli.b2mml import b2mml_app
+from labgate.entrypoints.cli.connector import connector_app
 from labgate.entrypoints.cli.em import em_app
 from labgate.entrypoints.cli.evaluate import evaluate
 from labgate.entrypoints.cli.keys import keys_app
@@ -53,6 +54,7 @@ for sub, name in (
     (relay_app, "relay"),
     (packs_app, "packs"),
     (sim_app, "sim"),
+    (connector_app, "connector"),
     (demo_app, "demo"),
     (stability_app, "stability"),
     (em_app, "em"),
