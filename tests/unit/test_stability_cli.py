@@ -239,3 +239,28 @@ def test_oot_alpha_out_of_range(tmp_path: Path, alpha: str) -> None:
     code, _, err = run("oot", history, history, "--alpha", alpha)
     assert code == 2
     assert "alpha must lie strictly between 0 and 1" in err
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """Width and height from a PNG's IHDR chunk."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert data[12:16] == b"IHDR"
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def test_the_q1e_plot_is_written_as_png_and_is_the_same_bytes_for_the_same_data(
+    tmp_path: Path,
+) -> None:
+    first, second = tmp_path / "first.png", tmp_path / "second.png"
+    assert run("shelf-life", str(P613), "--lower", "90", "--plot", str(first))[0] == 0
+    assert run("shelf-life", str(P613), "--lower", "90", "--json", "--plot", str(second))[0] == 0
+    assert png_size(first.read_bytes()) == (700, 450)
+    assert first.read_bytes() == second.read_bytes()  # a report embedding it stays reproducible
+    assert b"Matplotlib" not in first.read_bytes()  # no software version stamped in the file
+
+
+def test_no_plot_is_written_for_bad_input(tmp_path: Path) -> None:
+    target = tmp_path / "plot.png"
+    code, _, _ = run("shelf-life", str(P613), "--plot", str(target))  # no limit given
+    assert code == 2
+    assert not target.exists()

@@ -55,6 +55,7 @@ POOLING_ALPHA = 0.25  # ICH Q1E Appendix B.2.2, analysis of covariance: tests at
 CONFIDENCE = 0.95
 HORIZON_FACTOR = 5  # the crossing is sought up to 5 x the data's span; beyond is not an estimate
 _GRID_STEPS = 2000  # the grid brackets the first crossing; brentq then solves it exactly
+_BAND_POINTS = 121  # points of each batch's confidence band kept for the plot
 _MIN_RESULTS = 3  # a straight line with one residual degree of freedom left for its bound
 
 Floats = NDArray[np.float64]
@@ -126,6 +127,9 @@ class BatchLine:
     intercept: float
     slope: float
     shelf_life: float | None  # None: no crossing before the search horizon
+    # The confidence band of the mean line, (time, lower, upper), from 0 to a little past the
+    # estimate: what the plot draws, so that it shows the very bounds the estimate came from.
+    band: tuple[tuple[float, float, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -361,7 +365,20 @@ def _at(batch: str, times: Floats) -> pd.DataFrame:
 def _batch_line(
     batch: str, line: tuple[float, float], bounds: Bounds, criterion: Criterion, horizon: float
 ) -> BatchLine:
-    return BatchLine(batch, line[0], line[1], _crossing(bounds, criterion, horizon))
+    crossing = _crossing(bounds, criterion, horizon)
+    return BatchLine(batch, line[0], line[1], crossing, _band(bounds, crossing, horizon))
+
+
+def _band(
+    bounds: Bounds, crossing: float | None, horizon: float
+) -> tuple[tuple[float, float, float], ...]:
+    """The band sampled from 0 to a quarter past the crossing (or to the horizon)."""
+    end = horizon if crossing is None else min(horizon, max(crossing * 1.25, horizon / 5))
+    times = np.linspace(0.0, end, _BAND_POINTS)
+    low, high = bounds(times)
+    return tuple(
+        (float(t), float(lo), float(hi)) for t, lo, hi in zip(times, low, high, strict=True)
+    )
 
 
 def _crossing(bounds: Bounds, criterion: Criterion, horizon: float) -> float | None:

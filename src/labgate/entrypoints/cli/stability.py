@@ -16,6 +16,7 @@ from typing import Annotated
 
 import typer
 
+from labgate.adapters.charts import shelf_life_png
 from labgate.adapters.stability import (
     CONFIDENCE,
     Criterion,
@@ -51,6 +52,9 @@ def shelf_life(
         float | None, typer.Option("--upper", help="Upper acceptance limit, e.g. 0.5.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Also write the Q1E plot to this PNG file.")
+    ] = None,
 ) -> None:
     """Estimate the shelf life per ICH Q1E; one limit is one-sided, both are two-sided."""
     if lower is None and upper is None:
@@ -64,9 +68,12 @@ def shelf_life(
         )
     try:
         criterion = Criterion(lower, upper)
-        estimate = estimate_shelf_life(read_results(data), criterion)
+        observations = read_results(data)
+        estimate = estimate_shelf_life(observations, criterion)
     except LabgateError as error:
         raise _bad_input(error) from error
+    if plot is not None:
+        plot.write_bytes(shelf_life_png(observations, estimate))
     if as_json:
         typer.echo(json.dumps(_shelf_life_report(estimate)))
     else:
