@@ -35,6 +35,7 @@ PATH_VALUES = {
     "item": "1",
     "decision": "discard",
     "message_id": "01937000-0000-7000-8000-000000000000",
+    "deviation": "DEV-000001",
 }
 WRITE_PERMISSIONS = {
     "/api/v1/accounts": P.MANAGE_USERS,
@@ -55,6 +56,9 @@ WRITE_PERMISSIONS = {
     "/api/v1/sites/{site}/results/{result}/approval": P.APPROVE_RESULT,
     "/api/v1/sites/{site}/results/{result}/invalidation": P.INVALIDATE_RESULT,
     "/api/v1/sites/{site}/batches/{batch}/release": P.RELEASE_BATCH,
+    "/api/v1/sites/{site}/deviations/{deviation}/phase1": P.INVESTIGATE_DEVIATION,
+    "/api/v1/sites/{site}/deviations/{deviation}/phase2": P.INVESTIGATE_DEVIATION,
+    "/api/v1/sites/{site}/deviations/{deviation}/closure": P.CLOSE_DEVIATION,
     "/api/v1/inbox": P.SEND_MESSAGES,
     "/api/v1/outbox/retry": P.RETRY_DELIVERY,
     "/api/v1/quarantine/{item}/{decision}": P.MANAGE_QUARANTINE,

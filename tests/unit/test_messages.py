@@ -261,7 +261,8 @@ def outbound_id(message: OutboxMessage) -> str:
 
 
 def sample_life() -> list[OutboxMessage]:
-    """Request, register, report, approve, invalidate, cancel: the outbox rows of each step."""
+    """Request, register, report, approve, hold and lift, invalidate, cancel: the outbox rows
+    of each step."""
     sample = Sample("S1", "S-000001", "P1", "SPEC", 1, AT, "mes", mes_request_id="REQ-1",
                     batch="B1", lot="L1", sampling_point="SP")  # fmt: skip
     sample.tests.append(PlannedTest("ASSAY", "M", "1", "NLT 98.0", "%", RoundingRule.USP,
@@ -274,6 +275,12 @@ def sample_life() -> list[OutboxMessage]:
             NewResult("S-000001-R1", "ASSAY", "985", "mg/g", "1", "ana"), AT, units, status_map
         ),
         lambda: sample.approve_result("S-000001-R1", "rev", AT, status_map),
+        lambda: sample.events.append(
+            events.BatchHeld("S1", sample.code, AT, "DEV-000001", "S-000001-R1", "OOS")
+        ),
+        lambda: sample.events.append(
+            events.BatchHoldLifted("S1", sample.code, AT, "DEV-000001", "S-000001-R1", "closed")
+        ),
         lambda: sample.invalidate_result("S-000001-R1", "rev", "OOS: bad vial", AT, status_map),
         lambda: sample.cancel("batch scrapped", AT),
     ]

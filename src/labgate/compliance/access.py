@@ -44,6 +44,8 @@ class Permission(StrEnum):
     READ_QUARANTINE = "read_quarantine"
     READ_AUDIT = "read_audit"
     READ_OUTBOX = "read_outbox"
+    INVESTIGATE_DEVIATION = "investigate_deviation"
+    CLOSE_DEVIATION = "close_deviation"
 
 
 class BadCredentials(Unauthenticated):
@@ -59,7 +61,9 @@ class BadCredentials(Unauthenticated):
 P = Permission
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.QC_ANALYST: frozenset({P.READ, P.REGISTER_SAMPLE, P.ENTER_RESULT, P.CANCEL_SAMPLE}),
-    Role.QC_REVIEWER: frozenset({P.READ, P.APPROVE_RESULT, P.INVALIDATE_RESULT}),
+    Role.QC_REVIEWER: frozenset(
+        {P.READ, P.APPROVE_RESULT, P.INVALIDATE_RESULT, P.INVESTIGATE_DEVIATION}
+    ),
     Role.QA: frozenset(
         {
             P.READ,
@@ -67,6 +71,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.INVALIDATE_RESULT,
             P.CANCEL_SAMPLE,
             P.RELEASE_BATCH,
+            P.INVESTIGATE_DEVIATION,
+            P.CLOSE_DEVIATION,
             P.MANAGE_QUARANTINE,
             P.READ_AUDIT,
             P.READ_OUTBOX,

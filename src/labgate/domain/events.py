@@ -52,3 +52,21 @@ class ResultInvalidated(Event):
 
     result: str
     reason: str
+
+
+@dataclass(frozen=True)
+class BatchHeld(Event):
+    """An OOS deviation opened on a result of the sample: its batch or lot is on hold."""
+
+    deviation: str
+    result: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class BatchHoldLifted(Event):
+    """The last open deviation on the sample's batch or lot ended: the hold is lifted."""
+
+    deviation: str
+    result: str
+    reason: str

@@ -6,11 +6,19 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from labgate.domain import commands, events, interface_commands
+from labgate.domain import commands, deviation_commands, events, interface_commands
 from labgate.domain.errors import LabgateError
 from labgate.domain.events import Event
 from labgate.service.deps import Deps
-from labgate.service.handlers import accounts, batches, keys, masterdata, results, samples
+from labgate.service.handlers import (
+    accounts,
+    batches,
+    deviations,
+    keys,
+    masterdata,
+    results,
+    samples,
+)
 from labgate.service.refusals import record_refusal
 from labgate.service.unit_of_work import UnitOfWork
 
@@ -35,6 +43,9 @@ HANDLERS: dict[type[commands.Command], Handler] = {
     commands.ChangeAccountState: accounts.change_account_state,
     interface_commands.RegisterSourceKey: keys.register_source_key,
     interface_commands.RevokeSourceKey: keys.revoke_source_key,
+    deviation_commands.ConcludePhaseOne: deviations.conclude_phase_one,
+    deviation_commands.ConcludePhaseTwo: deviations.conclude_phase_two,
+    deviation_commands.CloseDeviation: deviations.close_deviation,
 }
 
 EventHandler = Callable[[Event], None]
@@ -60,6 +71,8 @@ EVENT_HANDLERS: dict[type[Event], list[EventHandler]] = {
         events.ResultRecorded,
         events.ResultApproved,
         events.ResultInvalidated,
+        events.BatchHeld,
+        events.BatchHoldLifted,
     )
 }
 
@@ -126,6 +139,7 @@ def _subject(command: commands.Command) -> tuple[str, str, str | None]:
         ("specification", "specification"),
         ("username", "account"),
         ("kid", "source_key"),
+        ("deviation", "deviation"),
     ):
         value = getattr(command, attr, None)
         if isinstance(value, str):

@@ -284,6 +284,19 @@ class SampleCancelledV1(SampleHeader):
     reason: StrictStr
 
 
+class BatchHoldV1(SampleHeader):
+    """To the MES: hold the batch or lot while an OOS deviation is open ("on"); lift the hold
+    when its last open deviation ends ("off")."""
+
+    batch: StrictStr | None
+    lot: StrictStr | None
+    hold: Literal["on", "off"]
+    deviation: StrictStr
+    kind: Literal["oos"]
+    result_id: StrictStr
+    reason: StrictStr
+
+
 # ---- registry -----------------------------------------------------------------------------------
 
 INBOUND: dict[str, type[BaseModel]] = {
@@ -300,6 +313,7 @@ OUTBOUND: dict[str, type[BaseModel]] = {
     "labgate.mes_result.v1": MesResultV1,
     "labgate.result_invalidated.v1": ResultInvalidatedV1,
     "labgate.sample_cancelled.v1": SampleCancelledV1,
+    "labgate.batch_hold.v1": BatchHoldV1,
 }
 
 

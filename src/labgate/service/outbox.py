@@ -75,6 +75,24 @@ def minimum_data_set(sample: Sample, result: Result) -> dict[str, Any]:
     return payload
 
 
+def hold_payload(
+    event: events.BatchHeld | events.BatchHoldLifted, sample: Sample
+) -> dict[str, Any]:
+    """To the MES: hold the batch (or lot) while a deviation is open; lift it when none is."""
+    return {
+        "site": sample.site,
+        "sample_id": sample.code,
+        "mes_request_id": sample.mes_request_id,
+        "batch": sample.batch,
+        "lot": sample.lot,
+        "hold": "on" if isinstance(event, events.BatchHeld) else "off",
+        "deviation": event.deviation,
+        "kind": "oos",
+        "result_id": event.result,
+        "reason": event.reason,
+    }
+
+
 def messages_for(
     event: events.Event, sample: Sample, correlation_id: str | None, external_lims: bool
 ) -> list[OutboxMessage]:
@@ -150,6 +168,8 @@ def messages_for(
                 "superseded": True,
             }
             return [message(MES, "result_invalidated", code, payload)]
+        case events.BatchHeld() | events.BatchHoldLifted() if sample.batch or sample.lot:
+            return [message(MES, "batch_hold", event.deviation, hold_payload(event, sample))]
         case events.SampleCancelled(reason=reason):
             payload = {**header, "reason": reason}
             targets = [MES, LIMS] if external_lims else [MES]

@@ -12,6 +12,7 @@ from labgate.compliance.access import Account
 from labgate.compliance.keys import SourceKey
 from labgate.compliance.signatures import Signature
 from labgate.domain.batches import Batch, ProceduralElement, Procedure, SamplingPoint
+from labgate.domain.deviations import Deviation
 from labgate.domain.masterdata import (
     Alias,
     Characteristic,
@@ -67,6 +68,7 @@ def start_mappers() -> None:
         (ProceduralElement, t.procedural_elements),
         (PlannedTest, t.planned_tests),
         (Result, t.results),
+        (Deviation, t.deviations),
     ]:
         m(cls, table)
     m(SpecVersion, t.spec_versions, properties={"limits": _children(LimitLine, t.limit_lines)})

@@ -23,6 +23,7 @@ from sqlalchemy import Enum as SqlEnum
 
 from labgate.adapters.store.types import DecimalText, UtcDateTime
 from labgate.domain.batches import Level
+from labgate.domain.deviations import DeviationState
 from labgate.domain.lifecycle import ResultStatus, SampleStatus, SpecStatus, TestStatus
 from labgate.domain.masterdata import AliasSystem
 from labgate.domain.numbers import RoundingRule
@@ -230,6 +231,26 @@ results = Table(
     Column("supersedes", String(KEY)), Column("superseded_by", String(KEY)),
     Column("invalidated_by", String(KEY)), Column("invalidated_at", UtcDateTime),
     Column("invalidation_reason", Text), UniqueConstraint("sample_id", "code"),
+)  # fmt: skip
+
+deviations = Table(
+    "deviations", metadata, _id(), _site(),
+    Column("code", String(KEY), nullable=False), Column("kind", String(16), nullable=False),
+    Column("sample", String(KEY), nullable=False),
+    Column("result", String(KEY), nullable=False), Column("test_code", String(KEY), nullable=False),
+    Column("analyst", String(KEY), nullable=False),
+    Column("batch", String(KEY), index=True), Column("lot", String(KEY), index=True),
+    Column("opened_at", UtcDateTime, nullable=False),
+    Column("opened_by", String(KEY), nullable=False), Column("reason", Text, nullable=False),
+    Column("state", enum(DeviationState), nullable=False, index=True),
+    Column("phase1_conclusion", String(32)), Column("phase1_by", String(KEY)),
+    Column("phase1_at", UtcDateTime), Column("phase1_reason", Text),
+    Column("phase2_conclusion", String(32)), Column("phase2_by", String(KEY)),
+    Column("phase2_at", UtcDateTime), Column("phase2_reason", Text),
+    Column("capa", String(KEY)), Column("closed_by", String(KEY)),
+    Column("closed_at", UtcDateTime), Column("closure_reason", Text),
+    # One deviation per rejected result: a second opening is caught by the database too.
+    UniqueConstraint("site", "code"), UniqueConstraint("site", "result"),
 )  # fmt: skip
 
 accounts = Table(

@@ -13,6 +13,13 @@ from labgate.compliance.audit import AuditDraft, AuditEntry
 from labgate.compliance.canonical import to_jsonable
 from labgate.compliance.signatures import Signature
 from labgate.domain.batches import Batch, batch_status, release_content
+from labgate.domain.deviations import (
+    OPEN_STATES,
+    STEPS,
+    Deviation,
+    DeviationState,
+    signed_content,
+)
 from labgate.domain.errors import NotFound
 from labgate.domain.masterdata import SpecVersion
 from labgate.domain.samples import Sample, result_content
@@ -64,7 +71,17 @@ def sample_view(session: Session, site: str, code: str) -> dict[str, Any]:
         shown["signatures"] = [
             signature_view(s, content) for s in signatures_of(session, site, "result", result.code)
         ]
+    view["deviations"] = deviations_of(session, site, sample=code)
     return view
+
+
+def deviations_of(session: Session, site: str, **where: str) -> list[dict[str, Any]]:
+    """A sample's or batch's deviations in brief: which result, what state, whether open."""
+    query = select(Deviation).filter_by(site=site, **where).order_by(t.deviations.c.id)
+    return [
+        {"deviation": d.code, "result": d.result, "state": d.state.value, "open": d.is_open}
+        for d in session.scalars(query)
+    ]
 
 
 def samples_query(site: str, batch: str | None = None) -> Select[Any]:
@@ -96,11 +113,56 @@ def batch_view(session: Session, site: str, code: str) -> dict[str, Any]:
         for s in samples
     ]
     view["mes_status"] = batch_status(s.mes_status for s in live).value
+    view["deviations"] = deviations_of(session, site, batch=code)
+    view["on_hold"] = any(d["open"] for d in view["deviations"])
     content = to_jsonable(release_content(batch, (s.code for s in live)))
     view["signatures"] = [
         signature_view(s, content) for s in signatures_of(session, site, "batch", code)
     ]
     return view
+
+
+def deviation_view(session: Session, site: str, code: str) -> dict[str, Any]:
+    """A deviation with its steps, the retest of its result, and the signatures of its steps."""
+    query = select(Deviation).filter_by(site=site, code=code)
+    deviation = session.scalars(query).one_or_none()
+    if deviation is None:
+        raise NotFound(
+            f"No deviation {code} in site {site}.", reason="deviation.unknown", field="deviation"
+        )
+    view: dict[str, Any] = to_jsonable(deviation)
+    view["open"] = deviation.is_open
+    result = get_sample(session, site, deviation.sample).result(deviation.result)
+    view["result_status"] = result.status.value
+    view["retest"] = result.superseded_by
+    # Each step is signed once, in order: the n-th signature binds the n-th step's content.
+    signed = signatures_of(session, site, "deviation", code)
+    view["signatures"] = [
+        signature_view(s, to_jsonable(signed_content(deviation, step)))
+        for s, step in zip(signed, STEPS, strict=False)
+    ]
+    return view
+
+
+def deviation_codes(session: Session, site: str, **where: str) -> list[str]:
+    """The codes of a sample's or batch's deviations, for its timeline."""
+    query = select(t.deviations.c.code).filter_by(site=site, **where)
+    return list(session.scalars(query.order_by(t.deviations.c.id)))
+
+
+def deviations_query(site: str, state: str | None, batch: str | None) -> Select[Any]:
+    """Deviations of a site, newest first; `state` is open, closed, or one lifecycle state."""
+    d = t.deviations.c
+    query = select(
+        d.code, d.kind, d.state, d.sample, d.result, d.batch, d.lot, d.opened_at, d.capa
+    ).where(d.site == site)
+    if state == "open":
+        query = query.where(d.state.in_(list(OPEN_STATES)))
+    elif state == "closed":
+        query = query.where(d.state.not_in(list(OPEN_STATES)))
+    elif state is not None:
+        query = query.where(d.state == DeviationState(state))
+    return (query.where(d.batch == batch) if batch else query).order_by(d.id.desc())
 
 
 def spec_version_view(

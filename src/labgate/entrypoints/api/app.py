@@ -17,6 +17,7 @@ from labgate.entrypoints.api import problems
 from labgate.entrypoints.api.middleware import BodyLimit, BodyTooLarge, CorrelationId
 from labgate.entrypoints.api.routes import (
     access,
+    deviations,
     interfaces,
     keys,
     lab,
@@ -48,7 +49,8 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
     )
     app.state.hub = hub
     problems.install(app)
-    for module in (access, interfaces, keys, lab, masterdata, outbox_admin, records, schemas):
+    routers = (access, deviations, interfaces, keys, lab, masterdata, outbox_admin, records)
+    for module in (*routers, schemas):
         app.include_router(module.router)
     _offline_docs(app)
 

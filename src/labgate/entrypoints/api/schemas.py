@@ -124,3 +124,30 @@ class AccountIn(Body):
     roles: list[StrictStr]
     kind: StrictStr = Field("person", pattern="^(person|system)$")
     password: StrictStr | None = Field(None, repr=False)
+
+
+class PhaseOneIn(Body):
+    """Phase I (laboratory investigation): its conclusion, why, and the investigator's signature."""
+
+    conclusion: StrictStr = Field(
+        max_length=32, description="assignable_cause | no_assignable_cause"
+    )
+    reason: StrictStr = Field(min_length=1, max_length=2000)
+    signature: SignatureIn
+
+
+class PhaseTwoIn(Body):
+    """Phase II (full investigation): is the OOS confirmed, the rationale, and the signature."""
+
+    conclusion: StrictStr = Field(max_length=32, description="confirmed | not_confirmed")
+    rationale: StrictStr = Field(min_length=1, max_length=2000)
+    signature: SignatureIn
+
+
+class ClosureIn(Body):
+    """QA's closure: the CAPA reference (required when the OOS was confirmed), a reason, and
+    the signature 'approved'."""
+
+    capa: StrictStr | None = code(None)
+    reason: StrictStr = Field(min_length=1, max_length=2000)
+    signature: SignatureIn

@@ -6,6 +6,7 @@ from labgate.compliance.access import Permission
 from labgate.compliance.signatures import Meaning
 from labgate.domain.batches import Batch, release_content
 from labgate.domain.commands import ReleaseBatch
+from labgate.domain.deviations import Deviation
 from labgate.domain.errors import Conflict, InvalidInput
 from labgate.domain.lifecycle import ResultStatus, SampleStatus
 from labgate.domain.samples import Sample
@@ -33,6 +34,7 @@ def release_batch(cmd: ReleaseBatch, uow: UnitOfWork, deps: Deps) -> str:
             if s.status is not SampleStatus.CANCELLED
         ]
         check_releasable(batch, samples)
+        check_not_held(batch, uow.records.find(Deviation, site=cmd.site, batch=batch.code))
         batch.released_by, batch.released_at = signer.username, now
         record(
             uow,
@@ -80,5 +82,17 @@ def check_releasable(batch: Batch, samples: list[Sample]) -> None:
                 f"Sample {sample.code} is {sample.mes_status.value}; every sample must be "
                 "Accepted before release.",
                 reason=f"release.sample_{sample.mes_status.value.lower()}",
+                field="batch",
+            )
+
+
+def check_not_held(batch: Batch, deviations: list[Deviation]) -> None:
+    """Raise Conflict while a deviation on the batch is open: the batch is on hold."""
+    for deviation in deviations:
+        if deviation.is_open:
+            raise Conflict(
+                f"Batch {batch.code} is on hold: deviation {deviation.code} is "
+                f"{deviation.state.value}; it must be closed before release.",
+                reason="release.on_hold",
                 field="batch",
             )

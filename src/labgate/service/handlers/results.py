@@ -18,6 +18,7 @@ from labgate.service.handlers.common import (
     must_get,
     record,
 )
+from labgate.service.handlers.deviations import open_if_rejected
 from labgate.service.unit_of_work import UnitOfWork
 
 
@@ -150,6 +151,7 @@ def _approve_reviewed_elsewhere(
         },
         reason=f"reviewed and approved in the LIMS by {cmd.reviewer}",
     )
+    open_if_rejected(uow, cmd.ctx, sample, result, deps.clock.now())
 
 
 def approve_result(cmd: ApproveResult, uow: UnitOfWork, deps: Deps) -> str:
@@ -185,6 +187,7 @@ def approve_result(cmd: ApproveResult, uow: UnitOfWork, deps: Deps) -> str:
             ("result", result.code, cmd.site),
             result_content(sample, result),
         )
+        open_if_rejected(uow, cmd.ctx, sample, result, now)
         uow.commit()
         return result.code
 

@@ -76,6 +76,7 @@ def sample_timeline(
     with hub_of(request).sessions() as session:
         found = views.get_sample(session, site, sample)
         extra = [found.mes_request_id] if found.mes_request_id else []
+        extra += views.deviation_codes(session, site, sample=sample)
         return views.page(session, views.timeline_query(site, [sample], extra), limit, offset)
 
 
@@ -94,4 +95,5 @@ def batch_timeline(
         samples = list(session.scalars(select(Sample).filter_by(site=site, batch=batch)))
         codes = [s.code for s in samples]
         extra = [batch] + [s.mes_request_id for s in samples if s.mes_request_id]
+        extra += views.deviation_codes(session, site, batch=batch)
         return views.page(session, views.timeline_query(site, codes, extra), limit, offset)

@@ -1,0 +1,99 @@
+"""OOS deviations: list and read them; conclude phase I and II, close with CAPA, each signed."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from labgate.adapters.store import views
+from labgate.compliance.access import Account, Permission
+from labgate.domain.commands import Command
+from labgate.domain.deviation_commands import CloseDeviation, ConcludePhaseOne, ConcludePhaseTwo
+from labgate.domain.deviations import DeviationState
+from labgate.entrypoints.api.auth import hub_of
+from labgate.entrypoints.api.problems import request_context
+from labgate.entrypoints.api.routes.lab import allowed
+from labgate.entrypoints.api.schemas import ClosureIn, PhaseOneIn, PhaseTwoIn
+
+router = APIRouter(prefix="/api/v1/sites/{site}/deviations", tags=["deviations"])
+StateFilter = Literal["open", "closed"] | DeviationState
+
+
+def _view(request: Request, site: str, code: str) -> dict[str, Any]:
+    with hub_of(request).sessions() as session:
+        return views.deviation_view(session, site, code)
+
+
+async def _run(request: Request, command: Command) -> None:
+    await run_in_threadpool(hub_of(request).bus.handle, command)
+
+
+@router.get("", summary="List deviations (open, closed, or one state)")
+def list_deviations(
+    request: Request,
+    site: str,
+    state: StateFilter | None = None,
+    batch: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    _: Account = allowed(Permission.READ),
+) -> dict[str, Any]:
+    """Deviations of a site, newest first, one page at a time."""
+    with hub_of(request).sessions() as session:
+        query = views.deviations_query(site, state, batch)
+        return views.page(session, query, limit, offset)
+
+
+@router.get("/{deviation}", summary="A deviation, its steps and their signatures")
+def get_deviation(
+    request: Request, site: str, deviation: str, _: Account = allowed(Permission.READ)
+) -> dict[str, Any]:
+    """One investigation: state, each step's who, when and why, the retest, the signatures."""
+    return _view(request, site, deviation)
+
+
+@router.post("/{deviation}/phase1", summary="Conclude phase I with e-signature 'reviewed'")
+async def conclude_phase_one(
+    request: Request,
+    site: str,
+    deviation: str,
+    body: PhaseOneIn,
+    _: Account = allowed(Permission.INVESTIGATE_DEVIATION),
+) -> dict[str, Any]:
+    """Assignable cause: the result is invalidated and a retest follows; else phase II."""
+    ctx, signature = await request_context(request), body.signature.to_input()
+    command = ConcludePhaseOne(ctx, site, deviation, body.conclusion, body.reason, signature)
+    await _run(request, command)
+    return _view(request, site, deviation)
+
+
+@router.post("/{deviation}/phase2", summary="Conclude phase II with e-signature 'reviewed'")
+async def conclude_phase_two(
+    request: Request,
+    site: str,
+    deviation: str,
+    body: PhaseTwoIn,
+    _: Account = allowed(Permission.INVESTIGATE_DEVIATION),
+) -> dict[str, Any]:
+    """The OOS is confirmed, or not, with a rationale."""
+    ctx, signature = await request_context(request), body.signature.to_input()
+    command = ConcludePhaseTwo(ctx, site, deviation, body.conclusion, body.rationale, signature)
+    await _run(request, command)
+    return _view(request, site, deviation)
+
+
+@router.post("/{deviation}/closure", summary="QA: close with e-signature 'approved'")
+async def close_deviation(
+    request: Request,
+    site: str,
+    deviation: str,
+    body: ClosureIn,
+    _: Account = allowed(Permission.CLOSE_DEVIATION),
+) -> dict[str, Any]:
+    """QA approves the conclusion; a confirmed OOS needs its CAPA reference."""
+    ctx = await request_context(request)
+    signature = body.signature.to_input()
+    await _run(request, CloseDeviation(ctx, site, deviation, body.reason, signature, body.capa))
+    return _view(request, site, deviation)

@@ -1,0 +1,184 @@
+"""OOS deviations: opened by a rejected result, investigated in two phases, closed by QA.
+Every step is signed and audited; the batch or lot is held while any deviation on it is open."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from labgate.compliance.access import Account, Permission
+from labgate.compliance.canonical import to_jsonable
+from labgate.compliance.signatures import Meaning
+from labgate.domain import events
+from labgate.domain.commands import Command, Context, SignatureInput
+from labgate.domain.deviation_commands import CloseDeviation, ConcludePhaseOne, ConcludePhaseTwo
+from labgate.domain.deviations import (
+    STEP_FIELDS,
+    Deviation,
+    DeviationState,
+    open_oos,
+    signed_content,
+)
+from labgate.domain.errors import InvalidInput
+from labgate.domain.samples import Result, Sample, result_content
+from labgate.domain.status_map import MesStatus
+from labgate.service.deps import Deps
+from labgate.service.handlers.common import (
+    apply_signature,
+    check_signature,
+    load_sample,
+    must_get,
+    record,
+)
+from labgate.service.unit_of_work import UnitOfWork
+
+
+def open_if_rejected(
+    uow: UnitOfWork, ctx: Context, sample: Sample, result: Result, at: datetime
+) -> None:
+    """An approved result the MES sees Rejected opens an OOS deviation and holds its batch or
+    lot, in the caller's transaction. One deviation per result, however often this is asked."""
+    if result.mes_status is not MesStatus.REJECTED:
+        return
+    if uow.records.get(Deviation, site=sample.site, result=result.code) is not None:
+        return
+    number = uow.next_number(f"deviation:{sample.site}")
+    deviation = open_oos(number, sample, result, ctx.actor, at)
+    uow.records.add(deviation)
+    subject = ("deviation", deviation.code, sample.site)
+    record(uow, ctx, at, "deviation.opened", subject, after=deviation, reason=deviation.reason)
+    _hold(uow, ctx, sample, deviation, on=True)
+
+
+def conclude_phase_one(cmd: ConcludePhaseOne, uow: UnitOfWork, deps: Deps) -> str:
+    """Phase I, signed 'reviewed' by someone other than the analyst: an assignable laboratory
+    error invalidates the result (its retest follows); otherwise phase II opens."""
+    with uow:
+        now = deps.clock.now()
+        signer = _signer(uow, cmd.ctx, cmd.signature, Permission.INVESTIGATE_DEVIATION)
+        deviation = _load(uow, cmd.site, cmd.deviation)
+        before = _snapshot(deviation, "phase1")
+        deviation.conclude_phase1(cmd.conclusion, signer.username, now, cmd.reason)
+        if deviation.state is DeviationState.INVALIDATED:
+            signer.require(Permission.INVALIDATE_RESULT)
+        _step_done(uow, cmd, signer, deviation, "phase1", before, cmd.reason)
+        if deviation.state is DeviationState.INVALIDATED:
+            sample = load_sample(uow, cmd.site, deviation.sample)
+            _invalidate(uow, cmd.ctx, signer, sample, deviation)
+            _hold(uow, cmd.ctx, sample, deviation, on=False)
+        uow.commit()
+        return deviation.code
+
+
+def conclude_phase_two(cmd: ConcludePhaseTwo, uow: UnitOfWork, deps: Deps) -> str:
+    """Phase II, signed 'reviewed': the OOS is confirmed or not, with a rationale."""
+    with uow:
+        now = deps.clock.now()
+        signer = _signer(uow, cmd.ctx, cmd.signature, Permission.INVESTIGATE_DEVIATION)
+        deviation = _load(uow, cmd.site, cmd.deviation)
+        before = _snapshot(deviation, "phase2")
+        deviation.conclude_phase2(cmd.conclusion, signer.username, now, cmd.rationale)
+        _step_done(uow, cmd, signer, deviation, "phase2", before, cmd.rationale)
+        uow.commit()
+        return deviation.code
+
+
+def close_deviation(cmd: CloseDeviation, uow: UnitOfWork, deps: Deps) -> str:
+    """QA approves the conclusion with an e-signature 'approved' and closes the deviation;
+    the hold is lifted when no other deviation on the batch or lot is open."""
+    with uow:
+        now = deps.clock.now()
+        signer = _signer(uow, cmd.ctx, cmd.signature, Permission.CLOSE_DEVIATION, Meaning.APPROVED)
+        deviation = _load(uow, cmd.site, cmd.deviation)
+        before = _snapshot(deviation, "closure")
+        deviation.close(cmd.capa, signer.username, now, cmd.reason)
+        _step_done(uow, cmd, signer, deviation, "closure", before, cmd.reason)
+        _hold(uow, cmd.ctx, load_sample(uow, cmd.site, deviation.sample), deviation, on=False)
+        uow.commit()
+        return deviation.code
+
+
+def _signer(
+    uow: UnitOfWork,
+    ctx: Context,
+    signature: SignatureInput,
+    permission: Permission,
+    meaning: Meaning = Meaning.REVIEWED,
+) -> Account:
+    signer, given = check_signature(uow, ctx, signature, permission)
+    if given is not meaning:
+        raise InvalidInput(
+            f"This step of an investigation is signed with the meaning {meaning.value!r}, "
+            f"not {given.value!r}.",
+            reason="signature.wrong_meaning",
+            field="signature.meaning",
+        )
+    return signer
+
+
+def _load(uow: UnitOfWork, site: str, code: str) -> Deviation:
+    return must_get(uow, Deviation, "deviation", "deviation", site=site, code=code)
+
+
+def _snapshot(deviation: Deviation, step: str) -> dict[str, object]:
+    fields = {name: getattr(deviation, name) for name in STEP_FIELDS[step]}
+    return {"state": deviation.state, **fields}
+
+
+def _step_done(
+    uow: UnitOfWork,
+    cmd: Command,
+    signer: Account,
+    deviation: Deviation,
+    step: str,
+    before: dict[str, object],
+    reason: str,
+) -> None:
+    """Audit the step with before and after, and sign what it concluded."""
+    subject = ("deviation", deviation.code, deviation.site)
+    at = deviation.closed_at if step == "closure" else getattr(deviation, f"{step}_at")
+    assert at is not None  # the step has just set it
+    after = _snapshot(deviation, step)
+    action = "deviation.closed" if step == "closure" else f"deviation.{step}_concluded"
+    record(uow, cmd.ctx, at, action, subject, before=before, after=after, reason=reason)
+    meaning = Meaning.APPROVED if step == "closure" else Meaning.REVIEWED
+    content = signed_content(deviation, step)
+    apply_signature(uow, cmd.ctx, at, signer, meaning, subject, content)
+
+
+def _invalidate(
+    uow: UnitOfWork, ctx: Context, signer: Account, sample: Sample, deviation: Deviation
+) -> None:
+    """The existing invalidation of a result, for the assignable cause phase I found."""
+    at, result = deviation.phase1_at, sample.result(deviation.result)
+    assert at is not None
+    if not result.active:
+        return  # already invalidated by the direct path: the deviation records the finding
+    reason = f"{deviation.code} phase I: assignable laboratory error: {deviation.phase1_reason}"
+    before = to_jsonable({"status": result.status, "mes_status": result.mes_status})
+    sample.invalidate_result(result.code, signer.username, reason, at, uow.status_map())
+    subject = ("result", result.code, sample.site)
+    after = {"status": result.status, "mes_status": result.mes_status}
+    record(uow, ctx, at, "result.invalidated", subject, before=before, after=after, reason=reason)
+    content = result_content(sample, result)
+    apply_signature(uow, ctx, at, signer, Meaning.REVIEWED, subject, content)
+
+
+def _hold(uow: UnitOfWork, ctx: Context, sample: Sample, deviation: Deviation, on: bool) -> None:
+    """Put the batch (else the lot) on hold, or lift the hold once no deviation on it is open;
+    audited on the batch or lot, and told to the MES through the sample's events."""
+    kind, code = ("batch", deviation.batch) if deviation.batch else ("lot", deviation.lot)
+    if code is None:
+        return  # a sample of no batch or lot: nothing to hold
+    on_it = uow.records.find(Deviation, site=sample.site, **{kind: code})
+    if not on and any(d.is_open for d in on_it):
+        return
+    at = deviation.opened_at if on else (deviation.closed_at or deviation.phase1_at)
+    assert at is not None
+    change = {"hold": "on" if on else "off", "deviation": deviation.code}
+    why = deviation.reason if on else f"{deviation.code} {deviation.state.value}"
+    action = f"{kind}.held" if on else f"{kind}.hold_lifted"
+    record(uow, ctx, at, action, (kind, code, sample.site), after=change, reason=why)
+    event = events.BatchHeld if on else events.BatchHoldLifted
+    uow.track(sample).events.append(
+        event(sample.site, sample.code, at, deviation.code, deviation.result, why)
+    )
