@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 
 ## run: install, migrate, seed the demo plant (once), serve on 127.0.0.1:8000 (SQLite)
 run: $(STAMP)
+	@bash scripts/ensure-services.sh pdf
 	@mkdir -p var
 	LABGATE_DEMO=1 $(BIN)/labgate db upgrade
 	LABGATE_DEMO=1 $(BIN)/labgate demo seed

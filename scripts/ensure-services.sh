@@ -96,8 +96,30 @@ ensure_gpg() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gnupg >/dev/null
 }
 
+ensure_pdf() {
+  # WeasyPrint (certificates, dossiers) draws with Pango and subsets fonts with HarfBuzz.
+  local missing=()
+  for lib in libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0; do
+    dpkg -s "$lib" >/dev/null 2>&1 || missing+=("$lib")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    echo "pdf libraries: installed"
+    return
+  fi
+  have_root || { echo "pdf libraries: ${missing[*]} missing and no root to install them" >&2; exit 1; }
+  echo "pdf libraries: installing ${missing[*]}"
+  as_root apt-get update -qq >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# With arguments, only those (`ensure-services.sh pdf`); without, everything the tests need.
+if [ $# -gt 0 ]; then
+  for name in "$@"; do "ensure_$name"; done
+  exit 0
+fi
 ensure_postgres
 ensure_rabbitmq
 ensure_mosquitto
 ensure_sshd
 ensure_gpg
+ensure_pdf

@@ -197,3 +197,35 @@ def seed(hub: Hub, client: TestClient) -> Plant:
             )
         )
     return plant
+
+
+def request_sample(plant: Plant, request_id: str, batch: str = "B1") -> str:
+    """An MES sample request at the release sampling point, registered by the LIMS."""
+    body = {
+        "mes_request_id": request_id,
+        "product": "P1",
+        "sampled_at": "2026-11-24T10:00:00Z",
+        "batch": batch,
+        "sampling_point": "SP-REL",
+    }
+    answer = plant.call("mes", "POST", "/sample-requests", json=body)
+    assert answer.status_code == 201, answer.text
+    code: str = answer.json()["code"]
+    registered = plant.call(
+        "lims", "POST", f"/samples/{code}/registration", json={"lims_sample_id": f"L-{request_id}"}
+    )
+    assert registered.status_code == 200, registered.text
+    return code
+
+
+def approved_result(plant: Plant, sample: str, test: str, value: str, unit: str | None) -> str:
+    """A result entered by the analyst and approved by the reviewer with an e-signature."""
+    body = {"sample": sample, "test_code": test, "value": value, "unit": unit,
+            "method_version": "1", "analyst": "analyst"}  # fmt: skip
+    entered = plant.call("analyst", "POST", "/results", json=body)
+    assert entered.status_code == 201, entered.text
+    code = str(entered.json()["results"][-1]["code"])
+    signed = {"signature": plant.signature("reviewer")}
+    approved = plant.call("reviewer", "POST", f"/results/{code}/approval", json=signed)
+    assert approved.status_code == 200, approved.text
+    return code

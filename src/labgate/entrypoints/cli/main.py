@@ -24,6 +24,7 @@ from labgate.domain.commands import ChangeAccountState, Context, CreateAccount, 
 from labgate.domain.errors import LabgateError
 from labgate.entrypoints.cli import audit_export, demo
 from labgate.entrypoints.cli.b2mml import b2mml_app
+from labgate.entrypoints.cli.certificates import coa
 from labgate.entrypoints.cli.connector import connector_app
 from labgate.entrypoints.cli.em import em_app
 from labgate.entrypoints.cli.evaluate import evaluate
@@ -62,6 +63,7 @@ for sub, name in (
 ):
     app.add_typer(sub, name=name)
 workers_app.command("files")(files_worker)
+app.command("coa", help="Write a batch's Certificate of Analysis (PDF, HTML or JSON).")(coa)
 app.command("evaluate", help="Round and evaluate one value against a limit, as labgate does.")(
     evaluate
 )

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import base64
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
+from labgate.adapters.reports.certificate import certificate_document
 from labgate.adapters.store import views
+from labgate.adapters.store.certificate_view import certificate
 from labgate.compliance.access import Account, Permission
 from labgate.domain import commands as c
 from labgate.domain.errors import NotFound
@@ -210,6 +213,26 @@ def get_batch(
     """Pending, Accepted or Rejected, from reviewed results only."""
     with hub_of(request).sessions() as session:
         return views.batch_view(session, site, batch)
+
+
+@router.get("/batches/{batch}/coa", summary="The batch's Certificate of Analysis")
+def get_certificate(
+    request: Request,
+    site: str,
+    batch: str,
+    format: Annotated[Literal["json", "html", "pdf"], Query()] = "pdf",
+    _: Account = allowed(Permission.READ),
+) -> Response:
+    """From approved results only; 409 `coa.incomplete` names every test still without one.
+    The same records give the same bytes; `Repr-Digest` carries their SHA-256 (RFC 9530) and
+    the document prints the SHA-256 of its data."""
+    with hub_of(request).sessions() as session:
+        content = certificate(session, site, batch)
+    document = certificate_document(content, format)
+    headers = {"Repr-Digest": f"sha-256=:{base64.b64encode(document.sha256).decode()}:"}
+    if format == "pdf":
+        headers["Content-Disposition"] = f'inline; filename="{document.filename}"'
+    return Response(document.data, media_type=document.media_type, headers=headers)
 
 
 @router.post("/batches/{batch}/release", summary="QA: release a batch with e-signature")

@@ -1,0 +1,45 @@
+"""The Certificate of Analysis read from the store: the domain's content plus the signatures
+that stand behind it (each result's approval, the batch release), each shown as Part 11 asks
+and checked against the record as it is now."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from labgate.adapters.store.views import signature_view, signatures_of
+from labgate.compliance.canonical import content_hash, to_jsonable
+from labgate.domain.batches import Batch, release_content
+from labgate.domain.certificate import certificate_content
+from labgate.domain.errors import NotFound
+from labgate.domain.lifecycle import SampleStatus
+from labgate.domain.samples import Sample, result_content
+
+
+def certificate(session: Session, site: str, code: str) -> dict[str, Any]:
+    """The CoA of a batch, with `content_sha256`: SHA-256 of the canonical JSON of everything
+    else in it, printed on the certificate so any copy can be checked against the data."""
+    batch = session.scalars(select(Batch).filter_by(site=site, code=code)).one_or_none()
+    if batch is None:
+        raise NotFound(f"No batch {code} in site {site}.", reason="batch.unknown", field="batch")
+    samples = list(session.scalars(select(Sample).filter_by(site=site, batch=code)))
+    content: dict[str, Any] = to_jsonable(certificate_content(batch, samples))
+    by_code = {s.code: s for s in samples}
+    for shown in content["samples"]:
+        sample = by_code[shown["sample"]]
+        for line in shown["tests"]:
+            result = sample.result(line["result_code"])
+            signed = to_jsonable(result_content(sample, result))
+            line["signatures"] = [
+                signature_view(s, signed)
+                for s in signatures_of(session, site, "result", result.code)
+            ]
+    live = (s.code for s in samples if s.status is not SampleStatus.CANCELLED)
+    released = to_jsonable(release_content(batch, live))
+    content["release_signatures"] = [
+        signature_view(s, released) for s in signatures_of(session, site, "batch", code)
+    ]
+    content["content_sha256"] = content_hash(content)
+    return content

@@ -1,0 +1,96 @@
+"""The Certificate of Analysis of a batch: what it states, and when it may be issued.
+
+A CoA states, for every live sample of the batch, every planned test with the specification
+version, the method and its version, the limit bound at sampling time, the reported result and
+whether it conforms, who measured and who approved it. It is issued only from reviewed data
+(promise 4): every planned test needs an approved, active result; otherwise the refusal lists
+exactly what is missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from labgate.domain.batches import Batch
+from labgate.domain.errors import Conflict
+from labgate.domain.lifecycle import ResultStatus, SampleStatus
+from labgate.domain.numbers import to_plain
+from labgate.domain.samples import Sample
+
+
+class CertificateIncomplete(Conflict):
+    """A planned test of the batch has no approved result yet."""
+
+    default_reason = "coa.incomplete"
+
+
+def certificate_content(batch: Batch, samples: Iterable[Sample]) -> dict[str, Any]:
+    """The CoA's data, JSON-shaped and in a fixed order: the same records give the same bytes."""
+    live = sorted((s for s in samples if s.status is not SampleStatus.CANCELLED),
+                  key=lambda s: s.code)  # fmt: skip
+    if not live:
+        raise CertificateIncomplete(f"Batch {batch.code} has no samples to certify.", field="batch")
+    missing = [
+        f"{s.code}/{t.test_code}"
+        for s in live
+        for t in s.tests
+        if _reported(s, t.test_code) is None
+    ]
+    if missing:
+        raise CertificateIncomplete(
+            f"Batch {batch.code} cannot be certified yet: no approved result for "
+            f"{', '.join(missing)}.",
+            field="batch",
+        )
+    return {
+        "document": "Certificate of Analysis",
+        "site": batch.site,
+        "batch": batch.code,
+        "product": batch.product,
+        "procedure": batch.procedure,
+        "specifications": sorted({s.spec_ref for s in live}),
+        "released_by": batch.released_by,
+        "released_at": batch.released_at,
+        "samples": [_sample(s) for s in live],
+    }
+
+
+def _reported(sample: Sample, test_code: str) -> Any:
+    result = sample.active_result(test_code)
+    if result is None or result.status is not ResultStatus.APPROVED:
+        return None
+    return result
+
+
+def _sample(sample: Sample) -> dict[str, Any]:
+    lines = []
+    for test in sample.tests:
+        result = _reported(sample, test.test_code)
+        value = (
+            result.raw_value if result.reported_value is None else to_plain(result.reported_value)
+        )
+        lines.append(
+            {
+                "test_code": test.test_code,
+                "method": test.method,
+                "method_version": result.method_version,
+                "limit": test.limit,
+                "result": value,
+                "unit": result.canonical_unit or result.raw_unit,
+                "conforms": result.conforms,
+                "result_code": result.code,
+                "analyst": result.analyst,
+                "reviewer": result.reviewer,
+                "approved_at": result.approved_at,
+                "retest_of": result.supersedes,
+            }
+        )
+    return {
+        "sample": sample.code,
+        "sampling_point": sample.sampling_point,
+        "sampled_at": sample.sampled_at,
+        "specification": sample.spec_ref,
+        "lims_sample_id": sample.lims_sample_id,
+        "tests": lines,
+    }
