@@ -291,3 +291,15 @@ def test_audit_times_come_back_aware_utc(hub: Hub) -> None:
         (entry,) = list(iter_audit(session))
     assert entry.draft.at == AT and entry.draft.at.tzinfo is UTC
     assert verify_chain([entry]).ok  # the seal is over UTC text, whatever zone it was written in
+
+
+def test_the_migrations_build_exactly_the_schema_the_code_maps(hub: Hub) -> None:
+    # A table, column or index added to tables.py without its migration (or the other way
+    # round) would work in tests built from the metadata and fail on an upgraded plant.
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from labgate.adapters.store.tables import metadata
+
+    with hub.engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), metadata) == []

@@ -369,6 +369,8 @@ inbox_messages = Table(
     Column("payload_hash", String(64), nullable=False), Column("raw", LargeBinary, nullable=False),
     Column("status", String(16), nullable=False), Column("applied_at", UtcDateTime),
     UniqueConstraint("source", "message_id"),
+    # Releasing held messages looks one up by its place on the stream, once per message.
+    Index("ix_inbox_stream_place", "source", "stream", "sequence"),
 )  # fmt: skip
 
 # The last sequence number applied per (source, stream): messages ahead of a gap wait.
