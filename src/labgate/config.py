@@ -45,6 +45,14 @@ class Settings(BaseSettings):
     )
     mqtt_host: str = Field("127.0.0.1", description="MQTT broker for `labgate worker mqtt`.")
     mqtt_port: int = Field(1883, description="MQTT broker port.")
+    mqtt_topic: str = Field(
+        "labgate/in/#", description="Topic filter `labgate worker mqtt` subscribes to."
+    )
+    mqtt_client_id: str = Field(
+        "labgate-inbox",
+        description="MQTT client id of `labgate worker mqtt`: its persistent session's name. "
+        "One per worker; two workers with one id would take each other's session.",
+    )
     signing_key_file: Path | None = Field(
         None,
         description="labgate's private Ed25519 JWK, signing outgoing envelopes.",

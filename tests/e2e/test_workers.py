@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -31,11 +32,12 @@ def plant(hub: Hub, client: TestClient) -> Plant:
     return seed(hub, client)
 
 
-def start(kind: str, hub: Hub) -> subprocess.Popen[str]:
+def start(kind: str, hub: Hub, **settings: str) -> subprocess.Popen[str]:
     env = {
         **os.environ,
         "LABGATE_DATABASE_URL": hub.settings.database_url,
         "LABGATE_AMQP_URL": AMQP_URL,
+        **settings,
     }
     return subprocess.Popen(
         [LABGATE, "worker", kind],
@@ -85,14 +87,19 @@ def test_the_amqp_worker_applies_what_the_broker_delivers(hub: Hub, plant: Plant
 
 def test_the_mqtt_worker_applies_what_the_broker_delivers(hub: Hub, plant: Plant) -> None:
     mes = Sender(hub, "mes", "worker-mqtt", "mes-1", register(hub, "mes", "mes-1"))
-    forget_mqtt_session()
-    worker = start("mqtt", hub)
+    # A topic and session of this run's own (the settings a plant would set per worker), so
+    # nothing left on the machine's shared Mosquitto by other runs reaches this worker.
+    tag = secrets.token_hex(4)
+    client_id = f"labgate-inbox-{tag}"
+    forget_mqtt_session(client_id)
+    worker = start("mqtt", hub, LABGATE_MQTT_TOPIC=f"labgate/in/{tag}/#",
+                   LABGATE_MQTT_CLIENT_ID=client_id)  # fmt: skip
     try:
         body = request(mes, "REQ-M1", sent_at=datetime.now(UTC))
 
         async def send() -> None:
-            async with aiomqtt.Client("127.0.0.1", 1883, identifier="worker-test-sender") as c:
-                await c.publish("labgate/in/T1/ipc", body, qos=1)
+            async with aiomqtt.Client("127.0.0.1", 1883, identifier=f"sender-{tag}") as c:
+                await c.publish(f"labgate/in/{tag}/T1/ipc", body, qos=1)
 
         # At least once, as an edge device does: until the worker (starting up) has subscribed,
         # the broker has no one to give it to; a repeat after that is a duplicate, nothing more.
@@ -103,8 +110,9 @@ def test_the_mqtt_worker_applies_what_the_broker_delivers(hub: Hub, plant: Plant
             time.sleep(1)
         assert count(hub, t.samples, mes_request_id="REQ-M1") == 1
     finally:
-        stop(worker)
-        forget_mqtt_session()  # the repeats the worker did not take stay with its session
+        output = stop(worker)
+        forget_mqtt_session(client_id)  # the repeats the worker did not take stay with it
+    assert f"subscribed to 127.0.0.1:1883 labgate/in/{tag}/#" in output
 
 
 def test_the_amqp_worker_needs_its_url(hub: Hub) -> None:

@@ -66,17 +66,24 @@ def amqp() -> None:
 
 @workers_app.command("mqtt")
 def mqtt() -> None:
-    """Subscribe to labgate/in/# on the MQTT broker with a persistent session."""
+    """Subscribe to LABGATE_MQTT_TOPIC (labgate/in/#) with a persistent session."""
     settings = Settings()
     hub = bootstrap(settings)
     try:
-        where = f"{settings.mqtt_host}:{settings.mqtt_port} labgate/in/#"
+        where = f"{settings.mqtt_host}:{settings.mqtt_port} {settings.mqtt_topic}"
         console.print(f"connecting to {where}")
 
         def ready() -> None:
             console.print(f"subscribed to {where}")
 
-        inbox = MqttInbox(hub.inbox, settings.mqtt_host, settings.mqtt_port, on_subscribed=ready)
+        inbox = MqttInbox(
+            hub.inbox,
+            settings.mqtt_host,
+            settings.mqtt_port,
+            settings.mqtt_topic,
+            settings.mqtt_client_id,
+            on_subscribed=ready,
+        )
         _serve(inbox.run, hub)
     finally:
         hub.close()
