@@ -1,0 +1,129 @@
+"""IPC gates: may an ISA-88 operation with sampling points complete?
+
+An operation's sampling points sit on its phases (ISA-88 notes, line 2); the transition after the
+sample phase waits on the LIMS result (line 4). Per sampling point the plant chooses what its
+samples do to the operation:
+
+- block: the operation completes only when every sample drawn there is Accepted;
+- allow with deviation: a Rejected sample lets it complete only when a deviation covers it;
+- informative: shown, never blocking.
+
+Only reviewed results speak (promise 4): a Pending sample blocks a blocking point like a missing
+one, and a point that needs a sample but has none waits for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from labgate.domain.batches import Level, Procedure, SamplingPoint
+from labgate.domain.errors import InvalidInput, NotFound
+from labgate.domain.status_map import MesStatus
+
+
+class GateMode(StrEnum):
+    """What a sampling point's samples do to its operation."""
+
+    BLOCK = "block"
+    ALLOW_WITH_DEVIATION = "allow_with_deviation"
+    INFORMATIVE = "informative"
+
+
+def gate_mode(text: str, field: str = "gate") -> GateMode:
+    """Read a gate mode, naming the accepted ones when it is unknown."""
+    try:
+        return GateMode(text)
+    except ValueError:
+        names = ", ".join(m.value for m in GateMode)
+        raise InvalidInput(
+            f"The gate {text!r} is unknown; use one of {names}.", reason="gate.unknown", field=field
+        ) from None
+
+
+@dataclass(frozen=True)
+class GateSample:
+    """A live (not cancelled) sample of the batch as the gate sees it."""
+
+    code: str
+    sampling_point: str
+    mes_status: MesStatus
+    deviation: str | None = None  # the deviation that covers a Rejected sample, if any
+
+
+@dataclass(frozen=True)
+class PointVerdict:
+    """One sampling point of the operation: does it let the operation complete, and why."""
+
+    sampling_point: str
+    mode: GateMode
+    passes: bool
+    why: str
+    samples: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    """The operation may complete, or must hold (the MES is told), point by point."""
+
+    operation: str
+    may_complete: bool
+    points: tuple[PointVerdict, ...]
+
+    @property
+    def waiting_for(self) -> tuple[str, ...]:
+        """The sampling points that keep the operation from completing."""
+        return tuple(p.sampling_point for p in self.points if not p.passes)
+
+
+def operation_gate(
+    procedure: Procedure,
+    operation: str,
+    points: Iterable[SamplingPoint],
+    modes: Mapping[str, GateMode],
+    samples: Iterable[GateSample],
+) -> GateDecision:
+    """Decide the gate of `operation` (a path in `procedure`) from its points' samples."""
+    if not any(e.path == operation and e.level is Level.OPERATION for e in procedure.elements):
+        raise NotFound(
+            f"Procedure {procedure.code} has no operation {operation}.",
+            reason="procedure.unknown_operation",
+            field="operation",
+        )
+    inside = [p for p in points if p.phase_path.startswith(operation + "/")]
+    drawn = list(samples)
+    verdicts = tuple(
+        _verdict(
+            p.code,
+            modes.get(p.code, GateMode.BLOCK),
+            [s for s in drawn if s.sampling_point == p.code],
+        )
+        for p in sorted(inside, key=lambda p: p.code)
+    )
+    return GateDecision(operation, all(v.passes for v in verdicts), verdicts)
+
+
+def _verdict(point: str, mode: GateMode, samples: list[GateSample]) -> PointVerdict:
+    codes = tuple(s.code for s in samples)
+
+    def verdict(passes: bool, why: str) -> PointVerdict:
+        return PointVerdict(point, mode, passes, why, codes)
+
+    if mode is GateMode.INFORMATIVE:
+        return verdict(True, "informative only: its samples never hold the operation")
+    if not samples:
+        return verdict(False, "no sample has been drawn here yet")
+    pending = [s.code for s in samples if s.mes_status is MesStatus.PENDING]
+    if pending:
+        return verdict(False, f"waiting for reviewed results of {', '.join(pending)}")
+    rejected = [s for s in samples if s.mes_status is MesStatus.REJECTED]
+    if not rejected:
+        return verdict(True, "every sample is Accepted")
+    if mode is GateMode.BLOCK:
+        return verdict(False, f"{', '.join(s.code for s in rejected)} Rejected")
+    uncovered = [s.code for s in rejected if s.deviation is None]
+    if uncovered:
+        return verdict(False, f"{', '.join(uncovered)} Rejected without a deviation")
+    covered = ", ".join(f"{s.code} under {s.deviation}" for s in rejected)
+    return verdict(True, f"allowed with deviation: {covered}")
