@@ -485,6 +485,22 @@ def test_demo_batches_are_mid_flight(seeded: tuple[str, str]) -> None:
     assert all(v["samples"] for v in views.values())
 
 
+def test_demo_shows_oos_investigations_at_each_stage(seeded: tuple[str, str]) -> None:
+    url, _ = seeded
+    document = plant_document()
+    site, rejected = document["site"]["code"], document["batches"][1]["code"]
+    with open_hub(url) as hub, hub.sessions() as session:
+        view = batch_view(session, site, rejected)
+        retested = sample_view(session, site, view["samples"][0]["sample"])
+    states = [d["state"] for d in view["deviations"]]
+    assert states[:2] == ["invalidated", "closed"]  # a lab error; a confirmed OOS with its CAPA
+    assert set(states[2:]) == {"open_phase1"} and states[2:]  # still being investigated
+    assert view["on_hold"] is True  # open deviations hold the batch
+    first, retest = retested["results"][0], retested["results"][-1]
+    assert first["status"] == "invalidated" and retest["supersedes"] == first["code"]
+    assert retest["mes_status"] == "Accepted"
+
+
 # --- the audit trail -------------------------------------------------------------------------
 
 

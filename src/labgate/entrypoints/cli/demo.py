@@ -1,4 +1,5 @@
-"""The demo plant: master data from demo/plant.yaml, one person per role, batches mid-flight.
+"""The demo plant: master data from demo/plant.yaml, one person per role, batches mid-flight,
+OOS investigations at their different stages.
 Passwords are random and printed once; nothing secret lives in the repository."""
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from labgate.bootstrap import Hub
 from labgate.compliance.access import Account
 from labgate.compliance.passwords import new_api_key
 from labgate.domain import commands as c
+from labgate.domain.deviation_commands import CloseDeviation, ConcludePhaseOne, ConcludePhaseTwo
+from labgate.domain.deviations import Deviation
 from labgate.domain.limits import LimitKind, parse_limit
 from labgate.domain.samples import Sample
 
@@ -50,6 +53,7 @@ def seed(hub: Hub, console: Console) -> dict[str, str]:
     hub.bus.handle(c.ImportMasterData(admin, document, "demo plant (seed)"))
     put_specs_in_force(hub, site, document, credentials["qa"])
     _batches_mid_flight(hub, site, document, credentials)
+    _investigations(hub, site, credentials)
     print_credentials(console, credentials)
     return credentials
 
@@ -138,6 +142,83 @@ def _test(
         if approve:
             signature = c.SignatureInput("reviewer", credentials["reviewer"], "approved")
             hub.bus.handle(c.ApproveResult(reviewer, site, result, signature))
+
+
+def _investigations(hub: Hub, site: str, credentials: dict[str, str]) -> None:
+    """The rejected batch's OOS investigations at three stages: the first found a laboratory
+    error (invalidated, retested, Accepted), the second a confirmed OOS closed by QA with a CAPA,
+    the rest still in phase I."""
+    with hub.uow_factory() as uow:
+        found = sorted(uow.records.find(Deviation, site=site), key=lambda d: d.code)
+        cases = [(d.code, d.sample, d.result, d.test_code) for d in found]
+    reviewer, qa = c.Context("reviewer"), c.Context("qa")
+    reviewed = c.SignatureInput("reviewer", credentials["reviewer"], "reviewed")
+    if cases:
+        code, sample, result, test_code = cases[0]
+        hub.bus.handle(
+            ConcludePhaseOne(
+                reviewer,
+                site,
+                code,
+                "assignable_cause",
+                "Wrong dilution (1:10 instead of 1:100); lab error "
+                "confirmed by the analyst's worksheet.",
+                reviewed,
+            )
+        )
+        _retest(hub, site, sample, result, test_code, credentials)
+    if len(cases) > 1:
+        code = cases[1][0]
+        hub.bus.handle(
+            ConcludePhaseOne(
+                reviewer,
+                site,
+                code,
+                "no_assignable_cause",
+                "Method, equipment and calculations checked; no laboratory error found.",
+                reviewed,
+            )
+        )
+        hub.bus.handle(
+            ConcludePhaseTwo(
+                reviewer,
+                site,
+                code,
+                "confirmed",
+                "Granulate moisture above range after a dryer inlet-temperature excursion.",
+                reviewed,
+            )
+        )
+        approved = c.SignatureInput("qa", credentials["qa"], "approved")
+        hub.bus.handle(
+            CloseDeviation(
+                qa, site, code, "Root cause and CAPA agreed.", approved, capa="CAPA-2026-014"
+            )
+        )
+
+
+def _retest(
+    hub: Hub,
+    site: str,
+    sample: str,
+    invalidated: str,
+    test_code: str,
+    credentials: dict[str, str],
+) -> None:
+    with hub.uow_factory() as uow:
+        found = uow.records.get(Sample, site=site, code=sample)
+        assert found is not None
+        planned = found.test(test_code)
+        limit, unit, version = planned.limit, planned.unit, planned.method_version
+    value = plausible_value(limit, out_of_spec=False)
+    analyst, reviewer = c.Context("analyst"), c.Context("reviewer")
+    retest = hub.bus.handle(
+        c.RecordResult(
+            analyst, site, sample, test_code, value, unit, version, "analyst", retest_of=invalidated
+        )
+    )
+    signature = c.SignatureInput("reviewer", credentials["reviewer"], "approved")
+    hub.bus.handle(c.ApproveResult(reviewer, site, retest, signature))
 
 
 def plausible_value(expression: str, out_of_spec: bool) -> str:
