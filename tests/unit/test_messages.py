@@ -293,9 +293,16 @@ def sample_life() -> list[OutboxMessage]:
     return written
 
 
+# Written by handlers from records other than a sample; each is validated in its own module's tests.
+NOT_OF_A_SAMPLE = {
+    "labgate.lot_status.v1",  # tests/unit/test_received_lots.py
+    "labgate.batch_disposition.v1",  # tests/e2e/test_disposition.py
+}
+
+
 def test_the_outbound_models_accept_what_the_outbox_writes() -> None:
     written = sample_life()
-    assert {outbound_id(m) for m in written} == set(OUTBOUND)
+    assert {outbound_id(m) for m in written} == set(OUTBOUND) - NOT_OF_A_SAMPLE
     for message in written:
         OUTBOUND[outbound_id(message)].model_validate(message.payload)
 

@@ -19,6 +19,7 @@ class Meaning(StrEnum):
     REVIEWED = "reviewed"
     APPROVED = "approved"
     RELEASED = "released"
+    REJECTED = "rejected"
 
 
 @dataclass

@@ -173,6 +173,16 @@ class ReleaseBatch(Command):
 
 
 @dataclass(frozen=True)
+class RejectBatch(Command):
+    """QA rejects a batch with an e-signature and a reason."""
+
+    site: str
+    batch: str
+    reason: str
+    signature: SignatureInput
+
+
+@dataclass(frozen=True)
 class SignIn(Command):
     """A person signs in with user id and password."""
 

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 
 from labgate.compliance.clock import Clock
+from labgate.domain.skip_lot import make_draw
 from labgate.domain.units import UnitConverter
 
 
 @dataclass(frozen=True)
 class Deps:
-    """The trusted clock, the unit converter and the policies handlers apply."""
+    """The trusted clock, the unit converter, the policies handlers apply, and the source of
+    skip-lot draws (the OS's secure source; tests inject a fixed sequence)."""
 
     clock: Clock
     unit_converter: Callable[[Mapping[str, str]], UnitConverter]
     lockout_after: int = 5
+    draw: Callable[[], Decimal] = make_draw

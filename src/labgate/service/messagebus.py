@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from labgate.domain import commands, deviation_commands, events, interface_commands
+from labgate.domain import raw_materials as raw
 from labgate.domain.errors import LabgateError
 from labgate.domain.events import Event
 from labgate.service.deps import Deps
@@ -16,8 +17,11 @@ from labgate.service.handlers import (
     deviations,
     keys,
     masterdata,
+    raw_materials,
     results,
     samples,
+    skip_lot_plans,
+    supplier_coa,
 )
 from labgate.service.refusals import record_refusal
 from labgate.service.unit_of_work import UnitOfWork
@@ -38,6 +42,7 @@ HANDLERS: dict[type[commands.Command], Handler] = {
     commands.ApproveResult: results.approve_result,
     commands.InvalidateResult: results.invalidate_result,
     commands.ReleaseBatch: batches.release_batch,
+    commands.RejectBatch: batches.reject_batch,
     commands.CreateAccount: accounts.create_account,
     commands.SignIn: accounts.sign_in,
     commands.ChangeAccountState: accounts.change_account_state,
@@ -46,6 +51,10 @@ HANDLERS: dict[type[commands.Command], Handler] = {
     deviation_commands.ConcludePhaseOne: deviations.conclude_phase_one,
     deviation_commands.ConcludePhaseTwo: deviations.conclude_phase_two,
     deviation_commands.CloseDeviation: deviations.close_deviation,
+    raw.ConfigureSkipLotPlan: skip_lot_plans.configure_plan,
+    raw.ReceiveLot: raw_materials.receive_lot,
+    raw.ImportSupplierCoa: supplier_coa.import_supplier_coa,
+    raw.DecideLot: raw_materials.decide_lot,
 }
 
 EventHandler = Callable[[Event], None]
@@ -140,6 +149,7 @@ def _subject(command: commands.Command) -> tuple[str, str, str | None]:
         ("username", "account"),
         ("kid", "source_key"),
         ("deviation", "deviation"),
+        ("lot", "lot"),
     ):
         value = getattr(command, attr, None)
         if isinstance(value, str):

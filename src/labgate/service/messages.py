@@ -297,6 +297,35 @@ class BatchHoldV1(SampleHeader):
     reason: StrictStr
 
 
+class BatchDispositionV1(Payload):
+    """To the MES: QA released or rejected the batch, with an e-signature."""
+
+    site: StrictStr
+    batch: StrictStr
+    product: StrictStr
+    disposition: Literal["released", "rejected"]
+    signed_by: StrictStr
+    signed_at: AwareDatetime
+    reason: StrictStr
+    samples: list[StrictStr]
+
+
+class LotStatusV1(Payload):
+    """To the MES: a received raw-material lot is released for production, or rejected."""
+
+    site: StrictStr
+    lot: StrictStr
+    material: StrictStr
+    supplier: StrictStr
+    supplier_lot: StrictStr
+    status: Literal["released", "rejected"]
+    sample_id: StrictStr
+    full_panel: bool
+    decided_by: StrictStr
+    decided_at: AwareDatetime
+    reason: StrictStr
+
+
 # ---- registry -----------------------------------------------------------------------------------
 
 INBOUND: dict[str, type[BaseModel]] = {
@@ -314,6 +343,8 @@ OUTBOUND: dict[str, type[BaseModel]] = {
     "labgate.result_invalidated.v1": ResultInvalidatedV1,
     "labgate.sample_cancelled.v1": SampleCancelledV1,
     "labgate.batch_hold.v1": BatchHoldV1,
+    "labgate.batch_disposition.v1": BatchDispositionV1,
+    "labgate.lot_status.v1": LotStatusV1,
 }
 
 

@@ -93,6 +93,23 @@ def hold_payload(
     }
 
 
+def disposition_message(
+    payload: dict[str, Any], at: datetime, correlation_id: str | None
+) -> OutboxMessage:
+    """To the MES: the batch was released or rejected (`labgate.batch_disposition.v1`)."""
+    return OutboxMessage(
+        payload["site"],
+        MES,
+        "batch_disposition",
+        "labgate.batch_disposition.v1",
+        str(uuid7()),
+        correlation_id,
+        payload["batch"],
+        to_jsonable(payload),
+        at,
+    )
+
+
 def messages_for(
     event: events.Event, sample: Sample, correlation_id: str | None, external_lims: bool
 ) -> list[OutboxMessage]:

@@ -82,6 +82,10 @@ class UnitOfWork(abc.ABC):
         """Add an entry to the trail, in this transaction."""
         self._audit.append(draft)
 
+    def send(self, message: OutboxMessage) -> None:
+        """Owe a message that belongs to no sample (a batch's disposition), in this transaction."""
+        self._outbox.append(message)
+
     def track(self, sample: Sample) -> Sample:
         """Watch an aggregate so its events reach the outbox at commit."""
         if sample not in self._seen:

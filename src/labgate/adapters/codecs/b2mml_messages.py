@@ -57,6 +57,7 @@ from labgate.service.messages import (
     INBOUND,
     OUTBOUND,
     LimsSampleRequestV1,
+    LotStatusV1,
     MesResultV1,
     ResultStatusV1,
     SampleAcknowledgementV1,
@@ -68,7 +69,10 @@ __all__ = ["UnsupportedMessage", "from_b2mml", "material_lot_document", "to_b2mm
 UNMAPPABLE = "b2mml.unmappable"
 SEGMENT = "labgate:quality-test"  # one id for the three segment ids a SegmentRequirement needs
 WRITTEN = ("labgate.mes_result.v1", "labgate.result_status.v1",
-           "labgate.lims_sample_request.v1", "labgate.sample_acknowledgement.v1")  # fmt: skip
+           "labgate.lims_sample_request.v1", "labgate.sample_acknowledgement.v1",
+           "labgate.lot_status.v1")  # fmt: skip
+# What a lot's status document carries as MaterialLotProperty, besides its keys and status.
+LOT_PROPERTIES = ("supplier", "supplier_lot", "sample_id", "decided_by", "reason")
 _RESULT_FACETS = tuple(member for member in lots.FACET_TYPES if member != "method")
 _RESULT_MEMBERS = ("method_version", "analyst", "retest_of", "reviewer")  # facets read back
 _B = {"b": NS}
@@ -101,6 +105,11 @@ def to_b2mml(
             return lots.finished(root)
         case LimsSampleRequestV1() | SampleAcknowledgementV1() as request:
             return _schedule(request, frame)
+        case LotStatusV1() as lot:
+            properties = {key: str(getattr(lot, key)) for key in LOT_PROPERTIES}
+            properties["full_panel"] = "true" if lot.full_panel else "false"
+            return lots.material_lot_document(lot.lot, lot.material, lot.site, lot.status,
+                                              properties, **frame)  # fmt: skip
     raise AssertionError(schema_id)  # pragma: no cover - _outbound returns only the cases above
 
 

@@ -10,7 +10,7 @@ from labgate.adapters.reports.render import html, pdf
 from labgate.compliance.canonical import canonical_json
 
 Format = Literal["json", "html", "pdf"]
-_MEDIA = {"json": "application/json", "html": "text/html; charset=utf-8", "pdf": "application/pdf"}
+MEDIA = {"json": "application/json", "html": "text/html; charset=utf-8", "pdf": "application/pdf"}
 
 
 @dataclass(frozen=True)
@@ -35,4 +35,4 @@ def certificate_document(content: dict[str, Any], format: Format) -> Document:
         page = html("coa.html.j2", content)
         data = page if format == "html" else pdf(page)
     name = f"CoA-{content['site']}-{content['batch']}.{format}"
-    return Document(data, _MEDIA[format], name)
+    return Document(data, MEDIA[format], name)

@@ -29,6 +29,7 @@ from labgate.domain.masterdata import (
     TestDefinition,
     Unit,
 )
+from labgate.domain.raw_materials import MaterialPlan, ReceivedLot
 from labgate.domain.samples import PlannedTest, Result, Sample
 from labgate.service.inbox_records import InboxMessage, QuarantineItem, StreamPosition
 
@@ -69,6 +70,8 @@ def start_mappers() -> None:
         (PlannedTest, t.planned_tests),
         (Result, t.results),
         (Deviation, t.deviations),
+        (MaterialPlan, t.skip_lot_plans),
+        (ReceivedLot, t.received_lots),
     ]:
         m(cls, table)
     m(SpecVersion, t.spec_versions, properties={"limits": _children(LimitLine, t.limit_lines)})

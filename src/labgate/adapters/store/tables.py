@@ -27,6 +27,8 @@ from labgate.domain.deviations import DeviationState
 from labgate.domain.lifecycle import ResultStatus, SampleStatus, SpecStatus, TestStatus
 from labgate.domain.masterdata import AliasSystem
 from labgate.domain.numbers import RoundingRule
+from labgate.domain.raw_materials import LotStatus
+from labgate.domain.skip_lot import InspectionState
 from labgate.domain.status_map import MesStatus
 
 metadata = MetaData(
@@ -394,4 +396,39 @@ quarantine = Table(
     Column("detail", Text, nullable=False), Column("status", String(16), nullable=False),
     Column("resolved_by", String(KEY)), Column("resolved_at", UtcDateTime),
     Column("resolution_reason", Text),
+)  # fmt: skip
+
+# --- raw materials: received lots and their skip-lot plans -------------------------------------
+
+# One SkSP-2 plan per (material, supplier): its parameters (changed under change control) and
+# its running state, moved on by every lot's disposition.
+skip_lot_plans = Table(
+    "skip_lot_plans", metadata, _id(), _site(),
+    Column("material", String(KEY), nullable=False),
+    Column("supplier", String(KEY), nullable=False),
+    Column("specification", String(KEY), nullable=False),
+    Column("identity_tests", JSON, nullable=False), Column("clearance", Integer, nullable=False),
+    Column("fraction", DecimalText, nullable=False),
+    Column("changed_by", String(KEY), nullable=False),
+    Column("changed_at", UtcDateTime, nullable=False), Column("reason", Text, nullable=False),
+    Column("state", enum(InspectionState), nullable=False),
+    Column("consecutive_accepted", Integer, nullable=False),
+    UniqueConstraint("site", "material", "supplier"),
+)  # fmt: skip
+
+# A received lot: quarantined with its sample, the draw that decided its panel, the supplier's CoA.
+received_lots = Table(
+    "received_lots", metadata, _id(), _site(),
+    Column("code", String(KEY), nullable=False), Column("material", String(KEY), nullable=False),
+    Column("supplier", String(KEY), nullable=False),
+    Column("supplier_lot", String(KEY), nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("received_by", String(KEY), nullable=False),
+    Column("sample", String(KEY), nullable=False),
+    Column("inspection_state", enum(InspectionState), nullable=False),
+    Column("full_panel", Boolean, nullable=False), Column("draw", DecimalText),
+    Column("status", enum(LotStatus), nullable=False, index=True),
+    Column("decided_by", String(KEY)), Column("decided_at", UtcDateTime),
+    Column("decision_reason", Text), Column("supplier_coa", JSON, nullable=False),
+    UniqueConstraint("site", "code"),
 )  # fmt: skip

@@ -119,7 +119,16 @@ def batch_view(session: Session, site: str, code: str) -> dict[str, Any]:
     view["signatures"] = [
         signature_view(s, content) for s in signatures_of(session, site, "batch", code)
     ]
+    view["disposition"] = disposition_of(view["signatures"])
     return view
+
+
+def disposition_of(batch_signatures: list[dict[str, Any]]) -> str:
+    """QA's decision on a batch, from its signatures: released, rejected, or pending."""
+    for signature in batch_signatures:
+        if signature["meaning"] in ("released", "rejected"):
+            return str(signature["meaning"])
+    return "pending"
 
 
 def deviation_view(session: Session, site: str, code: str) -> dict[str, Any]:
@@ -232,6 +241,11 @@ def iter_audit(session: Session, batch_size: int = 2000) -> Iterator[AuditEntry]
         yield from (_entry(r) for r in result.mappings())
     finally:
         result.close()  # a reader that stops early (a broken chain) must not leak the cursor
+
+
+def entries(session: Session, query: Select[Any]) -> list[AuditEntry]:
+    """The audit entries a query selects, as sealed entries whose seals can be checked."""
+    return [_entry(r) for r in session.execute(query).mappings()]
 
 
 def _entry(r: Any) -> AuditEntry:

@@ -18,11 +18,13 @@ from labgate.entrypoints.api.middleware import BodyLimit, BodyTooLarge, Correlat
 from labgate.entrypoints.api.routes import (
     access,
     deviations,
+    disposition,
     interfaces,
     keys,
     lab,
     masterdata,
     outbox_admin,
+    raw_materials,
     records,
     schemas,
 )
@@ -49,7 +51,18 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
     )
     app.state.hub = hub
     problems.install(app)
-    routers = (access, deviations, interfaces, keys, lab, masterdata, outbox_admin, records)
+    routers = (
+        access,
+        deviations,
+        disposition,
+        interfaces,
+        keys,
+        lab,
+        masterdata,
+        outbox_admin,
+        raw_materials,
+        records,
+    )
     for module in (*routers, schemas):
         app.include_router(module.router)
     _offline_docs(app)

@@ -26,6 +26,7 @@ from labgate.entrypoints.cli import audit_export, demo
 from labgate.entrypoints.cli.b2mml import b2mml_app
 from labgate.entrypoints.cli.certificates import coa
 from labgate.entrypoints.cli.connector import connector_app
+from labgate.entrypoints.cli.dossier import dossier
 from labgate.entrypoints.cli.em import em_app
 from labgate.entrypoints.cli.evaluate import evaluate
 from labgate.entrypoints.cli.keys import keys_app
@@ -64,6 +65,7 @@ for sub, name in (
     app.add_typer(sub, name=name)
 workers_app.command("files")(files_worker)
 app.command("coa", help="Write a batch's Certificate of Analysis (PDF, HTML or JSON).")(coa)
+app.command("dossier", help="Write a batch's dossier: EBR with its lab evidence.")(dossier)
 app.command("evaluate", help="Round and evaluate one value against a limit, as labgate does.")(
     evaluate
 )

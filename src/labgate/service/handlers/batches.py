@@ -2,88 +2,126 @@
 
 from __future__ import annotations
 
-from labgate.compliance.access import Permission
-from labgate.compliance.signatures import Meaning
+from datetime import datetime
+
+from labgate.compliance.access import Account, Permission
+from labgate.compliance.signatures import Meaning, Signature
 from labgate.domain.batches import Batch, release_content
-from labgate.domain.commands import ReleaseBatch
+from labgate.domain.commands import Context, RejectBatch, ReleaseBatch
 from labgate.domain.deviations import Deviation
+from labgate.domain.disposition import live_samples, release_blockers
 from labgate.domain.errors import Conflict, InvalidInput
-from labgate.domain.lifecycle import ResultStatus, SampleStatus
 from labgate.domain.samples import Sample
-from labgate.domain.status_map import MesStatus
 from labgate.service.deps import Deps
 from labgate.service.handlers.common import apply_signature, check_signature, must_get, record
+from labgate.service.outbox import disposition_message
 from labgate.service.unit_of_work import UnitOfWork
 
 
 def release_batch(cmd: ReleaseBatch, uow: UnitOfWork, deps: Deps) -> str:
-    """QA's signed release, refused while any result is unreviewed, rejected or missing."""
+    """QA's signed release, refused (naming every sample and why) while any result is
+    unreviewed, a deviation is open, or a sample is not Accepted and has no closed deviation."""
     with uow:
         now = deps.clock.now()
-        signer, meaning = check_signature(uow, cmd.ctx, cmd.signature, Permission.RELEASE_BATCH)
-        if meaning is not Meaning.RELEASED:
-            raise InvalidInput(
-                f"A batch release is signed with the meaning 'released', not {meaning.value!r}.",
-                reason="signature.wrong_meaning",
-                field="signature.meaning",
-            )
+        signer, _ = check_signature(uow, cmd.ctx, cmd.signature, Permission.RELEASE_BATCH)
+        _require_meaning(cmd.signature.meaning, Meaning.RELEASED, "release")
         batch = must_get(uow, Batch, "batch", "batch", site=cmd.site, code=cmd.batch)
-        samples = [
-            s
-            for s in uow.records.find(Sample, site=cmd.site, batch=batch.code)
-            if s.status is not SampleStatus.CANCELLED
-        ]
-        check_releasable(batch, samples)
-        check_not_held(batch, uow.records.find(Deviation, site=cmd.site, batch=batch.code))
+        check_undisposed(uow, batch)
+        samples = live_samples(uow.records.find(Sample, site=cmd.site, batch=batch.code))
+        check_releasable(
+            batch, samples, uow.records.find(Deviation, site=cmd.site, batch=batch.code)
+        )
         batch.released_by, batch.released_at = signer.username, now
-        record(
-            uow,
-            cmd.ctx,
-            now,
-            "batch.released",
-            ("batch", batch.code, cmd.site),
-            after={"released_by": signer.username, "released_at": now},
-            reason="e-signature: released",
-        )
-        content = release_content(batch, (s.code for s in samples))
-        apply_signature(
-            uow, cmd.ctx, now, signer, meaning, ("batch", batch.code, cmd.site), content
-        )
+        why = "e-signature: released"
+        _dispose(uow, cmd.ctx, now, signer, Meaning.RELEASED, batch, samples, why)
         uow.commit()
         return batch.code
 
 
-def check_releasable(batch: Batch, samples: list[Sample]) -> None:
-    """Raise Conflict naming what stops the release."""
+def reject_batch(cmd: RejectBatch, uow: UnitOfWork, deps: Deps) -> str:
+    """QA's signed rejection of a batch, with a reason; once, and never after a release."""
+    with uow:
+        now = deps.clock.now()
+        signer, _ = check_signature(uow, cmd.ctx, cmd.signature, Permission.RELEASE_BATCH)
+        _require_meaning(cmd.signature.meaning, Meaning.REJECTED, "rejection")
+        batch = must_get(uow, Batch, "batch", "batch", site=cmd.site, code=cmd.batch)
+        check_undisposed(uow, batch)
+        samples = live_samples(uow.records.find(Sample, site=cmd.site, batch=batch.code))
+        _dispose(uow, cmd.ctx, now, signer, Meaning.REJECTED, batch, samples, cmd.reason)
+        uow.commit()
+        return batch.code
+
+
+def _require_meaning(given: str, wanted: Meaning, what: str) -> None:
+    if given != wanted.value:
+        raise InvalidInput(
+            f"A batch {what} is signed with the meaning {wanted.value!r}, not {given!r}.",
+            reason="signature.wrong_meaning",
+            field="signature.meaning",
+        )
+
+
+def _dispose(
+    uow: UnitOfWork,
+    ctx: Context,
+    now: datetime,
+    signer: Account,
+    meaning: Meaning,
+    batch: Batch,
+    samples: list[Sample],
+    reason: str,
+) -> None:
+    """Audit, sign (binding the batch and the samples it was judged on) and tell the MES."""
+    subject = ("batch", batch.code, batch.site)
+    after = {f"{meaning.value}_by": signer.username, f"{meaning.value}_at": now}
+    record(uow, ctx, now, f"batch.{meaning.value}", subject, after=after, reason=reason)
+    content = release_content(batch, (s.code for s in samples))
+    apply_signature(uow, ctx, now, signer, meaning, subject, content)
+    payload = {
+        "site": batch.site,
+        "batch": batch.code,
+        "product": batch.product,
+        "disposition": meaning.value,
+        "signed_by": signer.username,
+        "signed_at": now,
+        "reason": reason,
+        "samples": [s.code for s in samples],
+    }
+    uow.send(disposition_message(payload, now, ctx.correlation_id))
+
+
+def check_undisposed(uow: UnitOfWork, batch: Batch) -> None:
+    """Raise Conflict if QA already released or rejected the batch: disposition happens once."""
     if batch.released_at is not None:
         raise Conflict(
             f"Batch {batch.code} is already released.",
             reason="release.already_released",
             field="batch",
         )
+    signed = uow.records.find(Signature, site=batch.site, record_type="batch", record_id=batch.code)
+    if any(s.meaning == Meaning.REJECTED.value for s in signed):
+        raise Conflict(
+            f"Batch {batch.code} is already rejected.",
+            reason="release.already_rejected",
+            field="batch",
+        )
+
+
+def check_releasable(batch: Batch, samples: list[Sample], deviations: list[Deviation]) -> None:
+    """Raise Conflict naming every sample and why it stops the release; the reason code is the
+    first blocker's."""
     if not samples:
         raise Conflict(
             f"Batch {batch.code} has no samples to release on.",
             reason="release.no_samples",
             field="batch",
         )
-    for sample in samples:
-        for result in sample.results:
-            if result.status is ResultStatus.PRELIMINARY:
-                raise Conflict(
-                    f"Result {result.code} on sample {sample.code} is preliminary; a batch is "
-                    "released only on approved results.",
-                    reason="release.unreviewed_result",
-                    field="batch",
-                )
-    for sample in samples:
-        if sample.mes_status is not MesStatus.ACCEPTED:
-            raise Conflict(
-                f"Sample {sample.code} is {sample.mes_status.value}; every sample must be "
-                "Accepted before release.",
-                reason=f"release.sample_{sample.mes_status.value.lower()}",
-                field="batch",
-            )
+    blockers = release_blockers(samples, deviations)
+    if blockers:
+        whys = " ".join(f"{b.why.rstrip('.')} ({b.kind})." for b in blockers)
+        raise Conflict(
+            f"Batch {batch.code} cannot be released: {whys}", reason=blockers[0].kind, field="batch"
+        )
 
 
 def check_not_held(batch: Batch, deviations: list[Deviation]) -> None:

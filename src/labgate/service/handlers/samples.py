@@ -151,7 +151,7 @@ def _plan(
             chosen.append((match.test_code, code))
     else:
         chosen = _tests_at_point(spec, mappings)
-    return [_planned_test(uow, cmd.site, spec, test, char) for test, char in chosen]
+    return [planned_test(uow, cmd.site, spec, test, char) for test, char in chosen]
 
 
 def _tests_at_point(spec: SpecVersion, mappings: list[Mapping]) -> list[tuple[str, str | None]]:
@@ -169,9 +169,10 @@ def _tests_at_point(spec: SpecVersion, mappings: list[Mapping]) -> list[tuple[st
     ]
 
 
-def _planned_test(
+def planned_test(
     uow: UnitOfWork, site: str, spec: SpecVersion, test_code: str, characteristic: str | None
 ) -> PlannedTest:
+    """A test of the spec version, bound with its method version, limits and rounding."""
     test = must_get(uow, TestDefinition, "test", "test_code", site=site, code=test_code)
     method = must_get(
         uow,

@@ -1,0 +1,236 @@
+"""Review by exception and the batch dossier (EBR with its linked lab evidence), read from the
+store: the records, the signatures checked against them, and the batch's audit excerpts with
+their seals checked.
+
+"Changed after its original entry" — a record is listed when
+  * a result was invalidated (kept, superseded by its retest: `result.invalidated`),
+  * the trail says a stored record was updated (an action ending in .updated, .modified,
+    .corrected or .changed),
+  * a signature no longer matches its record (the record changed after it was signed, e.g. a
+    row edited behind labgate's back), or
+  * an audit excerpt's seal does not match its content (the trail itself was edited).
+Workflow steps (registration, approval, deviation steps, disposition) add to a record; they do
+not change what was entered, and are not listed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from labgate.adapters.store import views
+from labgate.compliance.audit import AuditEntry, verify_chain
+from labgate.compliance.canonical import content_hash, to_jsonable
+from labgate.compliance.clock import iso_utc
+from labgate.domain.batches import Batch, Procedure, SamplingPoint
+from labgate.domain.deviations import Deviation
+from labgate.domain.disposition import Finding, live_samples, release_blockers, review_findings
+from labgate.domain.errors import NotFound
+from labgate.domain.samples import Sample
+
+UPDATE_SUFFIXES = (".updated", ".modified", ".corrected", ".changed")
+NO_CHANGE = "No data was changed after its original entry."
+
+
+def _records(session: Session, site: str, code: str) -> tuple[Batch, list[Sample], list[Deviation]]:
+    batch = session.scalars(select(Batch).filter_by(site=site, code=code)).one_or_none()
+    if batch is None:
+        raise NotFound(f"No batch {code} in site {site}.", reason="batch.unknown", field="batch")
+    samples = sorted(session.scalars(select(Sample).filter_by(site=site, batch=code)),
+                     key=lambda s: s.code)  # fmt: skip
+    deviations = sorted(session.scalars(select(Deviation).filter_by(site=site, batch=code)),
+                        key=lambda d: d.code)  # fmt: skip
+    return batch, samples, deviations
+
+
+def _excerpt(session: Session, batch: Batch, samples: list[Sample]) -> list[AuditEntry]:
+    """The batch's audit entries as its timeline has them."""
+    codes = [s.code for s in samples]
+    extra = [batch.code] + [s.mes_request_id for s in samples if s.mes_request_id]
+    extra += views.deviation_codes(session, batch.site, batch=batch.code)
+    return views.entries(session, views.timeline_query(batch.site, codes, extra))
+
+
+def _signed(session: Session, site: str, batch: Batch, samples: list[Sample]) -> dict[str, Any]:
+    """Every signed record of the batch as shown, with each signature's status."""
+    return {
+        "batch": views.batch_view(session, site, batch.code),
+        "samples": [views.sample_view(session, site, s.code) for s in samples],
+        "deviations": [
+            views.deviation_view(session, site, d)
+            for d in views.deviation_codes(session, site, batch=batch.code)
+        ],
+    }
+
+
+def _broken(signed: dict[str, Any]) -> list[Finding]:
+    found: list[tuple[str, str, dict[str, Any]]] = [
+        ("batch", signed["batch"]["code"], s) for s in signed["batch"]["signatures"]
+    ]
+    for sample in signed["samples"]:
+        found += [("result", r["code"], s) for r in sample["results"] for s in r["signatures"]]
+    found += [("deviation", d["code"], s) for d in signed["deviations"] for s in d["signatures"]]
+    return [
+        Finding(
+            "signature_broken",
+            about,
+            code,
+            f"The '{s['meaning']}' signature of {s['printed_name']} ({s['signed_at']}) no "
+            f"longer matches {about} {code}: it changed after it was signed.",
+        )
+        for about, code, s in found
+        if s["status"] == "broken"
+    ]
+
+
+def _trail_findings(entries: list[AuditEntry]) -> list[Finding]:
+    findings = []
+    for entry in entries:
+        d = entry.draft
+        if entry.hash != entry.expected_hash():
+            why = f"Audit entry {entry.seq} ({d.action}) does not match its seal."
+            findings.append(Finding("audit_entry_altered", "audit_entry", str(entry.seq), why))
+        elif d.action.endswith(UPDATE_SUFFIXES):
+            why = f"{d.action} by {d.actor} at {iso_utc(d.at)}: {d.reason}"
+            findings.append(Finding("record_changed", d.record_type, d.record_id, why))
+    return findings
+
+
+def review(session: Session, site: str, code: str) -> dict[str, Any]:
+    """Review by exception: every item needing review, with why; none ⇒ ready by exception."""
+    batch, samples, deviations = _records(session, site, code)
+    return _review(session, batch, samples, deviations, _signed(session, site, batch, samples))
+
+
+def _review(
+    session: Session,
+    batch: Batch,
+    samples: list[Sample],
+    deviations: list[Deviation],
+    signed: dict[str, Any],
+) -> dict[str, Any]:
+    findings = review_findings(samples, deviations) + _broken(signed)
+    findings += _trail_findings(_excerpt(session, batch, samples))
+    if not live_samples(samples):
+        why = f"Batch {batch.code} has no samples."
+        findings.append(Finding("batch_without_samples", "batch", batch.code, why))
+    items = [f.as_item() for f in findings]
+    return {"batch": batch.code, "ready_by_exception": not items, "items": items}
+
+
+def changed_after_entry(entries: list[AuditEntry], signed: dict[str, Any]) -> list[dict[str, str]]:
+    """The records changed after their original entry, by the rule in this module's docstring."""
+    invalidated = [
+        Finding(
+            "result_invalidated",
+            "result",
+            e.draft.record_id,
+            f"Invalidated by {e.draft.actor} at {iso_utc(e.draft.at)}: {e.draft.reason}",
+        )
+        for e in entries
+        if e.draft.action == "result.invalidated"
+    ]
+    return [f.as_item() for f in invalidated + _trail_findings(entries) + _broken(signed)]
+
+
+def dossier(session: Session, site: str, code: str) -> dict[str, Any]:
+    """The batch dossier, with `content_sha256` over the canonical JSON of everything else."""
+    batch, samples, deviations = _records(session, site, code)
+    signed = _signed(session, site, batch, samples)
+    entries = _excerpt(session, batch, samples)
+    changed = changed_after_entry(entries, signed)
+    content: dict[str, Any] = {
+        "document": "Batch dossier",
+        "site": site,
+        "batch": batch.code,
+        "product": batch.product,
+        "started_at": to_jsonable(batch.started_at),
+        "procedure": _procedure(session, batch),
+        "samples": [_with_provenance(s) for s in signed["samples"]],
+        "deviations": signed["deviations"],
+        "disposition": _disposition(signed["batch"], entries),
+        "release_blockers": [f.as_item() for f in release_blockers(samples, deviations)],
+        "review": _review(session, batch, samples, deviations, signed),
+        "changed_after_entry": changed,
+        "data_statement": NO_CHANGE
+        if not changed
+        else (f"Data was changed after its original entry: {len(changed)} record(s), listed."),
+        "audit": {
+            "entries": [_entry_view(e) for e in entries],
+            "seals_verify": all(e.hash == e.expected_hash() for e in entries),
+            "chain_verifies": verify_chain(views.iter_audit(session)).ok,
+        },
+    }
+    content["content_sha256"] = content_hash(content)
+    return content
+
+
+def _procedure(session: Session, batch: Batch) -> dict[str, Any]:
+    key = {"site": batch.site, "code": batch.procedure}
+    found = session.scalars(select(Procedure).filter_by(**key)).one_or_none()
+    points = session.scalars(
+        select(SamplingPoint).filter_by(site=batch.site, procedure=batch.procedure)
+    )
+    return {
+        "code": batch.procedure,
+        "elements": [] if found is None else [to_jsonable(e) for e in found.elements],
+        "sampling_points": sorted((to_jsonable(p) for p in points), key=lambda p: p["code"]),
+    }
+
+
+def _with_provenance(sample: dict[str, Any]) -> dict[str, Any]:
+    """Each result with its chain: raw → converted → rounded → evaluated, under which limit."""
+    limits = {t["test_code"]: t for t in sample["tests"]}
+    for result in sample["results"]:
+        test = limits.get(result["test_code"], {})
+        result["provenance"] = {
+            "raw": f"{result['raw_value']} {result['raw_unit'] or ''}".strip(),
+            "converted": None
+            if result["canonical_value"] is None
+            else (
+                f"{result['canonical_value']} {result['canonical_unit'] or ''}".strip()
+                + f" (factor {result['conversion_factor']})"
+            ),
+            "rounded": None
+            if result["reported_value"] is None
+            else (f"{result['reported_value']} ({result['rounding']})"),
+            "evaluated": None
+            if result["conforms"] is None
+            else (
+                f"{'conforms' if result['conforms'] else 'does not conform'} to "
+                f"{test.get('limit')} (band {result['band']})"
+            ),
+        }
+    return sample
+
+
+def _disposition(batch: dict[str, Any], entries: list[AuditEntry]) -> dict[str, Any]:
+    state = batch["disposition"]
+    decided = [e for e in entries if e.draft.action == f"batch.{state}"]
+    return {
+        "state": state,
+        "by": decided[-1].draft.actor if decided else None,
+        "at": iso_utc(decided[-1].draft.at) if decided else None,
+        "reason": decided[-1].draft.reason if decided else None,
+        "signatures": batch["signatures"],
+        "on_hold": batch["on_hold"],
+        "mes_status": batch["mes_status"],
+    }
+
+
+def _entry_view(entry: AuditEntry) -> dict[str, Any]:
+    d = entry.draft
+    return {
+        "seq": entry.seq,
+        "at": iso_utc(d.at),
+        "actor": d.actor,
+        "action": d.action,
+        "record_type": d.record_type,
+        "record_id": d.record_id,
+        "before": d.before,
+        "after": d.after,
+        "reason": d.reason,
+        "hash": entry.hash,
+    }

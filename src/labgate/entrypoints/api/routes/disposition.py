@@ -1,0 +1,74 @@
+"""QA disposition of a batch (release lives in lab.py; rejection here), review by exception, and
+the batch dossier."""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import Field, StrictStr
+from starlette.concurrency import run_in_threadpool
+
+from labgate.adapters.reports.dossier import dossier_document
+from labgate.adapters.store import views
+from labgate.adapters.store.dossier_view import dossier, review
+from labgate.compliance.access import Account, Permission
+from labgate.domain import commands as c
+from labgate.entrypoints.api.auth import hub_of, require
+from labgate.entrypoints.api.problems import request_context
+from labgate.entrypoints.api.schemas import Body, SignatureIn
+
+router = APIRouter(prefix="/api/v1/sites/{site}", tags=["batch disposition"])
+
+
+class RejectionIn(Body):
+    """QA's rejection: why, and an e-signature with the meaning 'rejected'."""
+
+    reason: StrictStr = Field(min_length=1, max_length=2000)
+    signature: SignatureIn
+
+
+@router.post("/batches/{batch}/rejection", summary="QA: reject a batch with e-signature")
+async def reject_batch(
+    request: Request,
+    site: str,
+    batch: str,
+    body: RejectionIn,
+    _: Account = Depends(require(Permission.RELEASE_BATCH)),
+) -> dict[str, Any]:
+    """Signed, audited and told to the MES (`labgate.batch_disposition.v1`); once per batch."""
+    command = c.RejectBatch(
+        await request_context(request), site, batch, body.reason, body.signature.to_input()
+    )
+    await run_in_threadpool(hub_of(request).bus.handle, command)
+    with hub_of(request).sessions() as session:
+        return views.batch_view(session, site, batch)
+
+
+@router.get("/batches/{batch}/review", summary="Review by exception")
+def get_review(
+    request: Request, site: str, batch: str, _: Account = Depends(require(Permission.READ))
+) -> dict[str, Any]:
+    """Every item that needs review, and why; none means ready by exception."""
+    with hub_of(request).sessions() as session:
+        return review(session, site, batch)
+
+
+@router.get("/batches/{batch}/dossier", summary="The batch dossier (EBR with lab evidence)")
+def get_dossier(
+    request: Request,
+    site: str,
+    batch: str,
+    format: Annotated[Literal["json", "html", "pdf"], Query()] = "pdf",
+    _: Account = Depends(require(Permission.READ)),
+) -> Response:
+    """Procedure, samples, results with provenance, deviations, audit excerpts, disposition and
+    whether any data changed after entry; the same records give the same bytes (`Repr-Digest`)."""
+    with hub_of(request).sessions() as session:
+        content = dossier(session, site, batch)
+    document = dossier_document(content, format)
+    headers = {"Repr-Digest": f"sha-256=:{base64.b64encode(document.sha256).decode()}:"}
+    if format == "pdf":
+        headers["Content-Disposition"] = f'inline; filename="{document.filename}"'
+    return Response(document.data, media_type=document.media_type, headers=headers)
