@@ -351,3 +351,32 @@ def test_two_workers_on_one_stream_take_turns_through_the_database(hub: Hub, mes
         position = connection.scalar(select(t.stream_positions.c.last_sequence))
     assert statuses == {1: "applied", 2: "applied", 3: "applied"}
     assert position == 3
+
+
+def test_two_streams_reporting_one_sample_at_once_take_turns_on_it(
+    hub: Hub, mes: Sender, lims: Sender
+) -> None:
+    # Two LIMS streams report different tests of the same samples at the same moment. Each
+    # transaction numbers its result after the ones already on the sample; unless the sample is
+    # locked while it is changed, both would number theirs R1 on PostgreSQL and one would fail.
+    other = Sender(hub, "lims", "results-2", "lims-1", lims.private)
+    pairs = []
+    for n in range(1, 11):
+        mes.send(request(mes, f"REQ-{n}"))
+        sample = f"S-{n:06d}"
+        lims.send(lims.envelope("labgate.sample_registration.v1", {"sample": sample}))
+        base = {"sample": sample, "unit": "%", "method_version": "1", "analyst": "analyst",
+                "lims_status": "preliminary"}  # fmt: skip
+        pairs.append(
+            (
+                lims.envelope("labgate.result.v1", {**base, "test_code": "ASSAY", "value": "99.1"}),
+                other.envelope("labgate.result.v1", {**base, "test_code": "WATER", "value": "0.2"}),
+            )
+        )
+    with ThreadPoolExecutor(2) as pool:
+        for first, second in pairs:
+            outcomes = [pool.submit(lims.send, first), pool.submit(other.send, second)]
+            assert [o.result(30).status for o in outcomes] == ["applied", "applied"]
+    with hub.engine.connect() as connection:
+        codes = sorted(connection.scalars(select(t.results.c.code)))
+    assert codes == sorted(f"S-{n:06d}-R{k}" for n in range(1, 11) for k in (1, 2))

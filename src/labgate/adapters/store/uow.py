@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Collection
 from typing import Any, TypeVar
 
-from sqlalchemy import insert, inspect, select, update
+from sqlalchemy import Select, insert, inspect, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -14,7 +14,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from labgate.adapters.store import tables as t
 from labgate.adapters.store.engine import WRITE
 from labgate.compliance.audit import AuditDraft, seal
+from labgate.domain.batches import Batch
+from labgate.domain.deviations import Deviation
 from labgate.domain.lifecycle import ResultStatus
+from labgate.domain.raw_materials import MaterialPlan, ReceivedLot
+from labgate.domain.samples import Sample
 from labgate.domain.status_map import MesStatus, Outcome, StatusMap, StatusRule
 from labgate.service.inbox_records import InboxMessage
 from labgate.service.outbox import OutboxMessage
@@ -24,7 +28,11 @@ T = TypeVar("T")
 
 
 class SqlRecords:
-    """Records over an ORM session; every key is a mapped attribute."""
+    """Records over an ORM session; every key is a mapped attribute. An aggregate loaded to be
+    changed (by key: `get`, `find_any`) is locked (FOR UPDATE on PostgreSQL) until the unit of
+    work ends, so two transactions that change one sample (two LIMS streams reporting its tests
+    at once) take turns instead of both numbering a result R1; SQLite's writer lock already
+    serialises them. Lists (`find`) are read without locks."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -35,7 +43,7 @@ class SqlRecords:
 
     def get(self, kind: type[T], /, **key: Any) -> T | None:
         """The one record with these key values, or None."""
-        return self.session.scalars(select(kind).filter_by(**key)).one_or_none()
+        return self.session.scalars(_locked(kind, select(kind).filter_by(**key))).one_or_none()
 
     def find(self, kind: type[T], /, **where: Any) -> list[T]:
         """Every record with these values, oldest first."""
@@ -49,7 +57,16 @@ class SqlRecords:
         order = inspect(kind).primary_key
         column = inspect(kind).attrs[field].class_attribute
         query = select(kind).filter_by(**where).where(column.in_(list(values)))
-        return list(self.session.scalars(query.order_by(*order)))
+        return list(self.session.scalars(_locked(kind, query.order_by(*order))))
+
+
+# The aggregates a change reads and then writes. Rows are locked in primary-key order (every
+# find is ordered by it), so two transactions never wait for each other in a circle.
+LOCKED_KINDS: frozenset[type] = frozenset({Sample, Batch, Deviation, ReceivedLot, MaterialPlan})
+
+
+def _locked(kind: type, query: Select[Any]) -> Select[Any]:
+    return query.with_for_update() if kind in LOCKED_KINDS else query
 
 
 class SqlUnitOfWork(UnitOfWork):
