@@ -44,6 +44,9 @@ class SamplingPoint:
     procedure: str
     phase_path: str
     sample_type: str = "IPC"
+    # What its samples do to the operation (domain/gates.py): block, allow_with_deviation or
+    # informative. A point nobody classified blocks.
+    gate: str = "block"
 
 
 @dataclass

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from labgate.domain.batches import Batch, Level, ProceduralElement, Procedure, SamplingPoint
 from labgate.domain.errors import InvalidInput, LabgateError
+from labgate.domain.gates import GateMode, gate_mode
 from labgate.domain.lifecycle import SpecStatus
 from labgate.domain.masterdata import (
     Alias,
@@ -272,13 +273,15 @@ def _point(item: Item, procedure: Procedure) -> Entry[SamplingPoint]:
             field=item.at("phase"),
         )
     sample_type = item.opt_text("sample_type") or "IPC"
-    point = SamplingPoint(procedure.site, item.text("code"), procedure.code, phase, sample_type)
+    gate = gate_mode(item.opt_text("gate") or GateMode.BLOCK.value, item.at("gate")).value
+    point = SamplingPoint(procedure.site, item.text("code"), procedure.code, phase, sample_type,
+                          gate)  # fmt: skip
     return Entry(item.path, point)
 
 
 _LIMIT = ("test", "limit", "alert", "action")
 _ELEMENT = ("path", "level", "name")
-_POINT = ("code", "phase", "sample_type")
+_POINT = ("code", "phase", "sample_type", "gate")
 _PROCEDURE = ("code", "product", "elements", "sampling_points")
 _VERSION = {
     "methods": ("version", "rounding_rule", "sig_figs"),

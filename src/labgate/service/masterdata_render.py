@@ -119,6 +119,7 @@ def _procedure(p: Procedure, points: list[Entry[SamplingPoint]]) -> Row:
                 "code": s.record.code,
                 "phase": s.record.phase_path,
                 "sample_type": s.record.sample_type,
+                "gate": s.record.gate,
             }
             for s in points
             if s.record.procedure == p.code

@@ -175,7 +175,9 @@ sampling_points = Table(
     "sampling_points", metadata, _id(), _site(),
     Column("code", String(KEY), nullable=False), Column("procedure", String(KEY), nullable=False),
     Column("phase_path", String(300), nullable=False),
-    Column("sample_type", String(32), nullable=False), UniqueConstraint("site", "code"),
+    Column("sample_type", String(32), nullable=False),
+    Column("gate", String(32), nullable=False, server_default="block"),
+    UniqueConstraint("site", "code"),
 )  # fmt: skip
 
 batches = Table(

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from labgate.adapters.reports.certificate import certificate_document
 from labgate.adapters.store import views
 from labgate.adapters.store.certificate_view import certificate
+from labgate.adapters.store.gate_view import batch_gates
 from labgate.compliance.access import Account, Permission
 from labgate.domain import commands as c
 from labgate.domain.errors import NotFound
@@ -213,6 +214,16 @@ def get_batch(
     """Pending, Accepted or Rejected, from reviewed results only."""
     with hub_of(request).sessions() as session:
         return views.batch_view(session, site, batch)
+
+
+@router.get("/batches/{batch}/gates", summary="IPC gates: may each operation complete?")
+def get_gates(
+    request: Request, site: str, batch: str, _: Account = allowed(Permission.READ)
+) -> dict[str, Any]:
+    """Per operation with sampling points: may it complete, and per point why (block, allow
+    with deviation, informative)."""
+    with hub_of(request).sessions() as session:
+        return batch_gates(session, site, batch)
 
 
 @router.get("/batches/{batch}/coa", summary="The batch's Certificate of Analysis")

@@ -1,0 +1,61 @@
+"""IPC gates of a batch as the MES asks for them: per operation with sampling points, may it
+complete, and what each point is waiting for."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from labgate.domain.batches import Batch, Procedure, SamplingPoint
+from labgate.domain.deviations import Deviation
+from labgate.domain.errors import NotFound
+from labgate.domain.gates import GateDecision, GateSample, gate_mode, operation_gate
+from labgate.domain.lifecycle import SampleStatus
+from labgate.domain.samples import Sample
+
+
+def batch_gates(session: Session, site: str, code: str) -> dict[str, Any]:
+    """Every operation of the batch's procedure that has sampling points, with its decision."""
+    batch = session.scalars(select(Batch).filter_by(site=site, code=code)).one_or_none()
+    if batch is None:
+        raise NotFound(f"No batch {code} in site {site}.", reason="batch.unknown", field="batch")
+    procedure = session.scalars(select(Procedure).filter_by(site=site, code=batch.procedure)).one()
+    query = select(SamplingPoint).filter_by(site=site, procedure=batch.procedure)
+    points = list(session.scalars(query))
+    samples = [
+        s
+        for s in session.scalars(select(Sample).filter_by(site=site, batch=code))
+        if s.status is not SampleStatus.CANCELLED and s.sampling_point is not None
+    ]
+    covering: dict[str, str] = {}
+    for deviation in session.scalars(select(Deviation).filter_by(site=site, batch=code)):
+        covering.setdefault(deviation.sample, deviation.code)
+    drawn = [
+        GateSample(s.code, s.sampling_point or "", s.mes_status, covering.get(s.code))
+        for s in samples
+    ]
+    modes = {p.code: gate_mode(p.gate, f"sampling point {p.code}") for p in points}
+    operations = sorted({p.phase_path.rpartition("/")[0] for p in points})
+    decisions = [operation_gate(procedure, op, points, modes, drawn) for op in operations]
+    return {"site": site, "batch": code, "operations": [decision_view(d) for d in decisions]}
+
+
+def decision_view(decision: GateDecision) -> dict[str, Any]:
+    """A gate decision as the API and the MES message show it."""
+    return {
+        "operation": decision.operation,
+        "may_complete": decision.may_complete,
+        "waiting_for": list(decision.waiting_for),
+        "points": [
+            {
+                "sampling_point": p.sampling_point,
+                "gate": p.mode.value,
+                "passes": p.passes,
+                "why": p.why,
+                "samples": list(p.samples),
+            }
+            for p in decision.points
+        ],
+    }

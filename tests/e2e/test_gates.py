@@ -1,0 +1,115 @@
+"""IPC gates through the API: a sampling point's gate (master data, under change control) decides
+whether its operation may complete; only reviewed results count."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from labgate.bootstrap import Hub
+from labgate.domain import commands as c
+from labgate.domain.errors import InvalidInput
+from plant import PLANT, Plant, approved_result, seed
+
+
+@pytest.fixture
+def plant(hub: Hub, client: TestClient) -> Plant:
+    plant = seed(hub, client)
+    hub.bus.handle(c.ImportMasterData(c.Context("admin"), with_points(ipc="allow_with_deviation"),
+                                      "CR-7: IPC sampling point on compression"))  # fmt: skip
+    return plant
+
+
+def with_points(ipc: str, release: str | None = None) -> dict[str, Any]:
+    """The test plant with an IPC point beside the release point on the same operation."""
+    document = copy.deepcopy(PLANT)
+    [procedure] = document["procedures"]
+    release_point = {"code": "SP-REL", "phase": "PROC1/UP1/OP1/PH1", "sample_type": "release"}
+    if release is not None:
+        release_point["gate"] = release
+    procedure["sampling_points"] = [
+        release_point,
+        {"code": "SP-IPC", "phase": "PROC1/UP1/OP1/PH1", "sample_type": "IPC", "gate": ipc},
+    ]
+    return document
+
+
+def sample_at(plant: Plant, point: str, request_id: str) -> str:
+    body = {"mes_request_id": request_id, "product": "P1", "sampled_at": "2026-11-24T10:00:00Z",
+            "batch": "B1", "sampling_point": point}  # fmt: skip
+    answer = plant.call("mes", "POST", "/sample-requests", json=body)
+    assert answer.status_code == 201, answer.text
+    code: str = answer.json()["code"]
+    registered = plant.call("lims", "POST", f"/samples/{code}/registration",
+                            json={"lims_sample_id": f"L-{request_id}"})  # fmt: skip
+    assert registered.status_code == 200, registered.text
+    return code
+
+
+def passing(plant: Plant, sample: str, assay: str = "99.5") -> None:
+    for test, value, unit in (("ASSAY", assay, "%"), ("WATER", "0.2", "%"),
+                              ("APPEAR", "White tablet", None)):  # fmt: skip
+        approved_result(plant, sample, test, value, unit)
+
+
+def gate(plant: Plant) -> dict[str, Any]:
+    answer = plant.call("production", "GET", "/batches/B1/gates")
+    assert answer.status_code == 200, answer.text
+    [operation] = answer.json()["operations"]
+    assert operation["operation"] == "PROC1/UP1/OP1"
+    return dict(operation)
+
+
+def whys(operation: dict[str, Any]) -> dict[str, str]:
+    return {p["sampling_point"]: p["why"] for p in operation["points"]}
+
+
+def test_the_operation_holds_until_its_samples_are_accepted_or_covered(plant: Plant) -> None:
+    first = gate(plant)
+    assert (first["may_complete"], first["waiting_for"]) == (False, ["SP-IPC", "SP-REL"])
+    assert whys(first)["SP-REL"] == "no sample has been drawn here yet"
+
+    release = sample_at(plant, "SP-REL", "REQ-REL")
+    approved_result(plant, release, "ASSAY", "99.5", "%")
+    shown = gate(plant)
+    assert shown["waiting_for"] == ["SP-IPC", "SP-REL"]  # WATER and APPEAR still to come
+    assert whys(shown)["SP-REL"] == f"waiting for reviewed results of {release}"
+    approved_result(plant, release, "WATER", "0.2", "%")
+    approved_result(plant, release, "APPEAR", "White tablet", None)
+    assert gate(plant)["waiting_for"] == ["SP-IPC"]
+
+    ipc = sample_at(plant, "SP-IPC", "REQ-IPC")
+    passing(plant, ipc, assay="98.1")  # out of specification: Rejected, an OOS deviation opens
+    shown = gate(plant)
+    deviation = plant.call("qa", "GET", "/deviations", params={"batch": "B1"}).json()["items"]
+    assert shown["may_complete"] is True
+    assert whys(shown)["SP-IPC"] == (f"allowed with deviation: {ipc} under {deviation[0]['code']}")
+
+
+def test_a_blocking_point_holds_on_a_rejected_sample(plant: Plant, hub: Hub) -> None:
+    hub.bus.handle(c.ImportMasterData(c.Context("admin"), with_points(ipc="block"),
+                                      "CR-8: IPC point blocks"))  # fmt: skip
+    passing(plant, sample_at(plant, "SP-REL", "REQ-REL"))
+    ipc = sample_at(plant, "SP-IPC", "REQ-IPC")
+    passing(plant, ipc, assay="98.1")
+    shown = gate(plant)
+    assert (shown["may_complete"], shown["waiting_for"]) == (False, ["SP-IPC"])
+    assert whys(shown)["SP-IPC"] == f"{ipc} Rejected"
+
+
+def test_an_informative_point_never_holds(plant: Plant, hub: Hub) -> None:
+    hub.bus.handle(c.ImportMasterData(c.Context("admin"),
+                                      with_points(ipc="informative", release="informative"),
+                                      "CR-9: informative only"))  # fmt: skip
+    assert gate(plant)["may_complete"] is True
+
+
+def test_an_unknown_gate_in_master_data_is_refused_by_name(hub: Hub, plant: Plant) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        hub.bus.handle(c.ImportMasterData(c.Context("admin"), with_points(ipc="stop"), "CR-10"))
+    assert refused.value.reason == "gate.unknown"
+    assert refused.value.field == "procedures[0].sampling_points[1].gate"
+    assert plant.call("production", "GET", "/batches/NOPE/gates").status_code == 404
