@@ -199,14 +199,20 @@ def seed(hub: Hub, client: TestClient) -> Plant:
     return plant
 
 
-def request_sample(plant: Plant, request_id: str, batch: str = "B1") -> str:
-    """An MES sample request at the release sampling point, registered by the LIMS."""
+def request_sample(
+    plant: Plant,
+    request_id: str,
+    batch: str = "B1",
+    sampled_at: str = "2026-11-24T10:00:00Z",
+    sampling_point: str = "SP-REL",
+) -> str:
+    """An MES sample request (at the release sampling point), registered by the LIMS."""
     body = {
         "mes_request_id": request_id,
         "product": "P1",
-        "sampled_at": "2026-11-24T10:00:00Z",
+        "sampled_at": sampled_at,
         "batch": batch,
-        "sampling_point": "SP-REL",
+        "sampling_point": sampling_point,
     }
     answer = plant.call("mes", "POST", "/sample-requests", json=body)
     assert answer.status_code == 201, answer.text
@@ -229,3 +235,21 @@ def approved_result(plant: Plant, sample: str, test: str, value: str, unit: str 
     approved = plant.call("reviewer", "POST", f"/results/{code}/approval", json=signed)
     assert approved.status_code == 200, approved.text
     return code
+
+
+RELEASE_PANEL = (
+    ("ASSAY", "99.62", "%"),
+    ("WATER", "3.1", "mg/g"),
+    ("APPEAR", "White tablet", None),
+)
+
+
+def released_batch(plant: Plant, request_id: str) -> str:
+    """Batch B1 with its release panel approved and released by QA; the sample's code."""
+    sample = request_sample(plant, request_id)
+    for test, value, unit in RELEASE_PANEL:
+        approved_result(plant, sample, test, value, unit)
+    answer = plant.call("qa", "POST", "/batches/B1/release",
+                        json={"signature": plant.signature("qa", "released")})  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    return sample

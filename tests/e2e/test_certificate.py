@@ -16,9 +16,7 @@ from labgate.bootstrap import Hub
 from labgate.compliance.canonical import content_hash
 from labgate.config import Settings
 from labgate.entrypoints.cli.main import app as cli
-from plant import SITE, Plant, approved_result, request_sample, seed
-
-PANEL = (("ASSAY", "99.62", "%"), ("WATER", "3.1", "mg/g"), ("APPEAR", "White tablet", None))
+from plant import SITE, Plant, approved_result, released_batch, request_sample, seed
 
 
 @pytest.fixture
@@ -28,14 +26,7 @@ def plant(hub: Hub, client: TestClient) -> Plant:
 
 @pytest.fixture
 def released(plant: Plant) -> str:
-    """Batch B1 with its release panel approved and released by QA."""
-    sample = request_sample(plant, "REQ-COA")
-    for test, value, unit in PANEL:
-        approved_result(plant, sample, test, value, unit)
-    answer = plant.call("qa", "POST", "/batches/B1/release",
-                        json={"signature": plant.signature("qa", "released")})  # fmt: skip
-    assert answer.status_code == 200, answer.text
-    return sample
+    return released_batch(plant, "REQ-COA")
 
 
 def coa(plant: Plant, format: str, who: str = "production") -> tuple[int, bytes, dict[str, str]]:

@@ -18,9 +18,8 @@ from labgate.bootstrap import Hub
 from labgate.compliance.canonical import content_hash
 from labgate.config import Settings
 from labgate.entrypoints.cli.main import app as cli
-from plant import SITE, Plant, approved_result, request_sample, seed
+from plant import SITE, Plant, approved_result, released_batch, request_sample, seed
 
-PANEL = (("ASSAY", "99.62", "%"), ("WATER", "3.1", "mg/g"), ("APPEAR", "White tablet", None))
 NO_CHANGE = "No data was changed after its original entry."
 
 
@@ -31,14 +30,7 @@ def plant(hub: Hub, client: TestClient) -> Plant:
 
 @pytest.fixture
 def released(plant: Plant) -> str:
-    """Batch B1 with its release panel approved and released by QA."""
-    sample = request_sample(plant, "REQ-DOS")
-    for test, value, unit in PANEL:
-        approved_result(plant, sample, test, value, unit)
-    answer = plant.call("qa", "POST", "/batches/B1/release",
-                        json={"signature": plant.signature("qa", "released")})  # fmt: skip
-    assert answer.status_code == 200, answer.text
-    return sample
+    return released_batch(plant, "REQ-DOS")
 
 
 def dossier(plant: Plant, format: str) -> tuple[int, bytes, dict[str, str]]:

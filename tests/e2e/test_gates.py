@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from labgate.bootstrap import Hub
 from labgate.domain import commands as c
 from labgate.domain.errors import InvalidInput
-from plant import PLANT, Plant, approved_result, seed
+from plant import PLANT, Plant, approved_result, request_sample, seed
 
 
 @pytest.fixture
@@ -38,15 +38,7 @@ def with_points(ipc: str, release: str | None = None) -> dict[str, Any]:
 
 
 def sample_at(plant: Plant, point: str, request_id: str) -> str:
-    body = {"mes_request_id": request_id, "product": "P1", "sampled_at": "2026-11-24T10:00:00Z",
-            "batch": "B1", "sampling_point": point}  # fmt: skip
-    answer = plant.call("mes", "POST", "/sample-requests", json=body)
-    assert answer.status_code == 201, answer.text
-    code: str = answer.json()["code"]
-    registered = plant.call("lims", "POST", f"/samples/{code}/registration",
-                            json={"lims_sample_id": f"L-{request_id}"})  # fmt: skip
-    assert registered.status_code == 200, registered.text
-    return code
+    return request_sample(plant, request_id, sampling_point=point)
 
 
 def passing(plant: Plant, sample: str, assay: str = "99.5") -> None:

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from labgate.bootstrap import Hub
 from labgate.entrypoints.cli.main import app as cli
-from plant import Plant, seed
+from plant import Plant, request_sample, seed
 
 MINIMUM_DATA_SET = {
     "sample_id",
@@ -34,24 +34,6 @@ MINIMUM_DATA_SET = {
 @pytest.fixture
 def plant(hub: Hub, client: TestClient) -> Plant:
     return seed(hub, client)
-
-
-def request_sample(plant: Plant, request_id: str, sampled_at: str = "2026-11-24T10:00:00Z") -> str:
-    body = {
-        "mes_request_id": request_id,
-        "product": "P1",
-        "sampled_at": sampled_at,
-        "batch": "B1",
-        "sampling_point": "SP-REL",
-    }
-    answer = plant.call("mes", "POST", "/sample-requests", json=body)
-    assert answer.status_code == 201, answer.text
-    code: str = answer.json()["code"]
-    registered = plant.call(
-        "lims", "POST", f"/samples/{code}/registration", json={"lims_sample_id": f"L-{request_id}"}
-    )
-    assert registered.status_code == 200, registered.text
-    return code
 
 
 def enter(plant: Plant, sample: str, test: str, value: str, unit: str | None, **extra: Any) -> str:

@@ -4,17 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from labgate.adapters.reports.certificate import MEDIA, Document, Format
-from labgate.adapters.reports.render import html, pdf
-from labgate.compliance.canonical import canonical_json
+from labgate.adapters.reports.documents import Document, Format, record_document
 
 
 def dossier_document(content: dict[str, Any], format: Format) -> Document:
     """The dossier (from dossier_view.dossier) in the format asked for."""
-    if format == "json":
-        data = canonical_json(content)
-    else:
-        page = html("dossier.html.j2", content)
-        data = page if format == "html" else pdf(page)
-    name = f"Dossier-{content['site']}-{content['batch']}.{format}"
-    return Document(data, MEDIA[format], name)
+    return record_document(content, format, "dossier.html.j2", "Dossier")

@@ -24,9 +24,8 @@ from labgate.domain.commands import ChangeAccountState, Context, CreateAccount, 
 from labgate.domain.errors import LabgateError
 from labgate.entrypoints.cli import audit_export, demo
 from labgate.entrypoints.cli.b2mml import b2mml_app
-from labgate.entrypoints.cli.certificates import coa
+from labgate.entrypoints.cli.certificates import coa, dossier
 from labgate.entrypoints.cli.connector import connector_app
-from labgate.entrypoints.cli.dossier import dossier
 from labgate.entrypoints.cli.em import em_app
 from labgate.entrypoints.cli.evaluate import evaluate
 from labgate.entrypoints.cli.keys import keys_app
