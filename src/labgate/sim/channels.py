@@ -119,12 +119,14 @@ class AmqpChannel:
 
 
 class MqttChannel:
-    """QoS 1 publications to labgate/in/<site>/<source>; returns at the broker's PUBACK."""
+    """QoS 1 publications to <prefix>/<site>/<source> (labgate/in/...); returns at the broker's
+    PUBACK."""
 
     name = "mqtt"
 
-    def __init__(self, host: str, port: int, client_id: str) -> None:
+    def __init__(self, host: str, port: int, client_id: str, prefix: str = "labgate/in") -> None:
         self.client = aiomqtt.Client(host, port, identifier=client_id)
+        self.prefix = prefix
         self._open = False
 
     async def send(self, item: Outgoing) -> Outcome:
@@ -132,7 +134,7 @@ class MqttChannel:
         if not self._open:
             await self.client.__aenter__()
             self._open = True
-        topic = f"labgate/in/{item.document['site']}/{item.document['source']}"
+        topic = f"{self.prefix}/{item.document['site']}/{item.document['source']}"
         await self.client.publish(topic, item.wire(), qos=1)
         return Outcome("published")
 

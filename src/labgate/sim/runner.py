@@ -113,7 +113,9 @@ class Common:
             return AmqpChannel(url)
         if kind == "mqtt":
             client = f"labgate-sim-{self.source}-{secrets.token_hex(3)}"
-            return MqttChannel(settings.mqtt_host, settings.mqtt_port, client)
+            # Publish under the topic labgate's worker subscribes to (LABGATE_MQTT_TOPIC).
+            prefix = settings.mqtt_topic.removesuffix("/#")
+            return MqttChannel(settings.mqtt_host, settings.mqtt_port, client, prefix)
         if kind == "files":
             return PackChannel(pack_store(settings, self.pack_folder))
         raise ValueError(f"Unknown channel {kind!r}; use rest, amqp, mqtt or files.")
