@@ -109,3 +109,15 @@ class TableUnits:
             return Decimal(self.factors[(from_unit, to_unit)])
         except KeyError:
             raise UnitError(f"No factor from {from_unit} to {to_unit}.", field="unit") from None
+
+
+class RecordingTrendCheck:
+    """The OOT port: answers a fixed verdict (or none) and records every history it was shown."""
+
+    def __init__(self, verdict: Any = None) -> None:
+        self.verdict = verdict
+        self.calls: list[tuple[list[Any], Any, Decimal]] = []
+
+    def __call__(self, history: Any, new: Any, alpha: Decimal) -> Any:
+        self.calls.append((list(history), new, alpha))
+        return self.verdict

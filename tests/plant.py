@@ -110,7 +110,14 @@ PLANT: dict[str, Any] = {
             "product": "P1",
             "elements": ELEMENTS,
             "sampling_points": [
-                {"code": "SP-REL", "phase": "PROC1/UP1/OP1/PH1", "sample_type": "release"}
+                # The finished product's sample: QA's disposition gates the batch, so the point
+                # holds no operation (tests of IPC gates put their own points beside it).
+                {
+                    "code": "SP-REL",
+                    "phase": "PROC1/UP1/OP1/PH1",
+                    "sample_type": "release",
+                    "gate": "informative",
+                }
             ],
         }
     ],

@@ -16,6 +16,7 @@ from labgate.adapters.codecs.pgp import PgpGate
 from labgate.adapters.store.engine import make_engine
 from labgate.adapters.store.mapping import start_mappers
 from labgate.adapters.store.uow import SqlUnitOfWork
+from labgate.adapters.trend_check import regression_trend_check
 from labgate.adapters.units_pint import PintUnitConverter
 from labgate.compliance.clock import Clock, SystemClock
 from labgate.config import Settings
@@ -50,7 +51,8 @@ def bootstrap(settings: Settings, clock: Clock | None = None, engine: Engine | N
     def uow_factory() -> UnitOfWork:
         return SqlUnitOfWork(sessions, external_lims=settings.external_lims)
 
-    deps = Deps(clock or SystemClock(), PintUnitConverter, settings.lockout_after)
+    deps = Deps(clock or SystemClock(), PintUnitConverter, settings.lockout_after,
+                trend_check=regression_trend_check)  # fmt: skip
     bus = MessageBus(uow_factory, deps)
     packs = pack_decoder(pgp_gate(settings))
     inbox = Inbox(bus, uow_factory, timedelta(seconds=settings.replay_window_seconds),

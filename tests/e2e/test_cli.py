@@ -12,7 +12,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -25,9 +25,10 @@ from sqlalchemy import create_engine, func, select
 from sqlalchemy.pool import QueuePool
 from typer.testing import CliRunner, Result
 
+from labgate.adapters.store import em_views
 from labgate.adapters.store import tables as t
 from labgate.adapters.store.migrate import SchemaBehind, current_revision, head_revision
-from labgate.adapters.store.views import batch_view, sample_view
+from labgate.adapters.store.views import batch_view, deviation_view, sample_view
 from labgate.bootstrap import Hub, bootstrap
 from labgate.compliance.access import Account
 from labgate.compliance.audit import AuditDraft, AuditEntry, verify_chain
@@ -501,6 +502,32 @@ def test_demo_shows_oos_investigations_at_each_stage(seeded: tuple[str, str]) ->
     assert retest["mes_status"] == "Accepted"
 
 
+def test_demo_shows_environmental_monitoring_with_an_excursion_and_its_impact(
+    seeded: tuple[str, str],
+) -> None:
+    url, _ = seeded
+    site = plant_document()["site"]["code"]
+    first_batch = sorted(b["code"] for b in plant_document()["batches"])[0]
+    with open_hub(url) as hub, hub.sessions() as session:
+        config = em_views.config_view(session, site)
+        excursions = em_views.excursions_view(session, site)["items"]
+        action = next(x for x in excursions if x["outcome"] == "action_exceeded")
+        impact = em_views.impact_view(session, site, action["code"], datetime.now(UTC))
+        deviation = deviation_view(session, site, action["deviation"])
+        within = session.scalar(
+            select(func.count()).select_from(t.em_samples).where(t.em_samples.c.outcome == "within")
+        )
+    assert {x["grade"] for x in config["locations"]} == {"A", "B", "C"}
+    assert len({p["sample_type"] for p in config["points"]}) == 6  # every sample type
+    assert config["routes"] and config["schedules"]
+    assert sorted(x["outcome"] for x in excursions) == ["action_exceeded", "alert_exceeded"]
+    assert within is not None and within > 100  # weeks of rounds, mostly within limits
+    assert (deviation["kind"], deviation["state"]) == ("em_excursion", "open_phase2")
+    assert deviation["impact"]["excursion"] == action["code"]
+    assert [b["batch"] for b in impact["batches"]] == [first_batch]  # only the one in the room
+    assert {e["code"] for e in impact["equipment"]} == {"FILLER-01", "RABS-01"}
+
+
 # --- the audit trail -------------------------------------------------------------------------
 
 
@@ -568,3 +595,38 @@ def test_audit_export_refuses_pdf(database_url: str, tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "--readable must be html or csv." in result.stderr
     assert not out.exists()
+
+
+# --- the demo plant's stability programme ----------------------------------------------------
+
+
+def test_demo_shows_stability_studies_with_history_and_one_oot_alert(
+    seeded: tuple[str, str], tmp_path: Path
+) -> None:
+    from labgate.adapters.store import stability_views
+    from labgate.entrypoints.cli.demo_stability import BATCHES, LONG, OOT
+
+    url, _ = seeded
+    site = plant_document()["site"]["code"]
+    with open_hub(url) as hub, hub.sessions() as session:
+        studies = stability_views.studies_rows(session, site)
+        first = sorted(s["code"] for s in studies)[0]
+        trend = stability_views.trend_data(session, site, first)
+        (alert,) = stability_views.alerts_rows(session, site, None, None)
+        schedule = stability_views.study_view(session, site, first, datetime.now(UTC))["schedule"]
+    assert {s["batch"] for s in studies} == {b for b, _, _ in BATCHES}
+    assert {s["status"] for s in studies} == {"active"}
+    long_assay = next(s for s in trend["series"] if s["condition"] == LONG)
+    assert {p["batch"] for p in long_assay["points"]} == {b for b, _, _ in BATCHES}
+    assert max(p["time"] for p in long_assay["points"]) == 18
+    expected = (OOT[0], LONG, str(OOT[2]))
+    assert (alert["batch"], alert["series"].split()[-1], alert["time"]) == expected
+    assert alert["status"] == "open" and alert["test_code"] == "ASSAY"
+    assert "planned" in {p["state"] for p in schedule}  # pulls still to come
+    written = [labgate(url, "stability", "report", first, "--site", site, "--out",
+                       str(tmp_path / f"r{n}.pdf")) for n in (1, 2)]  # fmt: skip
+    assert all(w.exit_code == 0 for w in written), written[0].output
+    assert (tmp_path / "r1.pdf").read_bytes() == (tmp_path / "r2.pdf").read_bytes()
+    due = labgate(url, "stability", "pull-due", "--site", site)
+    assert due.exit_code == 0, due.output
+    assert set(json.loads(due.stdout)) == {"pulled", "skipped"}

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from labgate.bootstrap import Hub
 from labgate.domain import commands as c
 from labgate.domain.errors import InvalidInput
+from labgate.service.messages import OUTBOUND
 from plant import PLANT, Plant, approved_result, request_sample, seed
 
 
@@ -105,3 +106,63 @@ def test_an_unknown_gate_in_master_data_is_refused_by_name(hub: Hub, plant: Plan
     assert refused.value.reason == "gate.unknown"
     assert refused.value.field == "procedures[0].sampling_points[1].gate"
     assert plant.call("production", "GET", "/batches/NOPE/gates").status_code == 404
+
+
+def told(plant: Plant) -> list[dict[str, Any]]:
+    """What the MES was told about gates, oldest first, each checked against its schema."""
+    answer = plant.call("auditor", "GET", "/api/v1/outbox", params={"limit": 1000})
+    rows = [m for m in answer.json()["items"] if m["message_type"] == "operation_gate"]
+    for row in rows:
+        assert (row["destination"], row["schema"]) == ("mes", "labgate.operation_gate.v1")
+        OUTBOUND["labgate.operation_gate.v1"].model_validate(row["payload"])
+    return [row["payload"] for row in sorted(rows, key=lambda r: r["id"])]
+
+
+def said(plant: Plant) -> list[tuple[bool, list[str]]]:
+    return [(m["may_complete"], m["waiting_for"]) for m in told(plant)]
+
+
+def test_the_mes_is_told_when_a_gate_changes_and_only_then(plant: Plant, hub: Hub) -> None:
+    hub.bus.handle(c.ImportMasterData(c.Context("admin"), with_points(ipc="block"),
+                                      "CR-8: IPC point blocks"))  # fmt: skip
+    release = sample_at(plant, "SP-REL", "REQ-REL")
+    assert said(plant) == [(False, ["SP-IPC", "SP-REL"])]
+    [first] = told(plant)
+    assert (first["batch"], first["operation"], first["hold"]) == ("B1", "PROC1/UP1/OP1", "on")
+    assert first["procedure"] == "PROC1"
+
+    approved_result(plant, release, "ASSAY", "99.5", "%")  # still waiting: nothing new to say
+    assert len(told(plant)) == 1
+    approved_result(plant, release, "WATER", "0.2", "%")
+    approved_result(plant, release, "APPEAR", "White tablet", None)
+    assert said(plant)[1:] == [(False, ["SP-IPC"])]
+
+    ipc = sample_at(plant, "SP-IPC", "REQ-IPC")
+    assert len(told(plant)) == 2  # SP-IPC now has a sample, still Pending: no change
+    panel = (("ASSAY", "99.5", "%"), ("WATER", "0.2", "%"), ("APPEAR", "White tablet", None))
+    results = [approved_result(plant, ipc, test, value, unit) for test, value, unit in panel]
+    last = told(plant)[-1]
+    assert (last["may_complete"], last["hold"], last["waiting_for"]) == (True, "off", [])
+    assert last == {**last, **{k: gate(plant)[k] for k in ("may_complete", "waiting_for")}}
+    assert {p["sampling_point"]: p["passes"] for p in last["points"]} == {
+        "SP-IPC": True, "SP-REL": True,
+    }  # fmt: skip
+
+    body = {"reason": "Balance out of calibration", "signature": plant.signature("reviewer")}
+    answer = plant.call("reviewer", "POST", f"/results/{results[0]}/invalidation", json=body)
+    assert answer.status_code == 200, answer.text
+    assert said(plant)[-1] == (False, ["SP-IPC"])  # the retest is awaited: hold again
+    assert len(told(plant)) == 4
+
+
+def test_a_rejection_covered_by_its_deviation_lets_the_operation_go_on(plant: Plant) -> None:
+    passing(plant, sample_at(plant, "SP-REL", "REQ-REL"))
+    ipc = sample_at(plant, "SP-IPC", "REQ-IPC")
+    passing(plant, ipc, assay="98.1")  # Rejected: the OOS deviation opens in the same transaction
+    last = told(plant)[-1]
+    assert (last["may_complete"], last["hold"]) == (True, "off")
+    [point] = [p for p in last["points"] if p["sampling_point"] == "SP-IPC"]
+    assert point["gate"] == "allow_with_deviation"
+    assert point["why"].startswith(f"allowed with deviation: {ipc} under ")
+    holds = plant.call("auditor", "GET", "/api/v1/outbox", params={"limit": 1000}).json()
+    assert any(m["message_type"] == "batch_hold" for m in holds["items"])  # the batch is held

@@ -297,6 +297,7 @@ def sample_life() -> list[OutboxMessage]:
 NOT_OF_A_SAMPLE = {
     "labgate.lot_status.v1",  # tests/unit/test_received_lots.py
     "labgate.batch_disposition.v1",  # tests/e2e/test_disposition.py
+    "labgate.operation_gate.v1",  # tests/e2e/test_gates.py
 }
 
 

@@ -46,6 +46,11 @@ class Permission(StrEnum):
     READ_OUTBOX = "read_outbox"
     INVESTIGATE_DEVIATION = "investigate_deviation"
     CLOSE_DEVIATION = "close_deviation"
+    MANAGE_STABILITY = "manage_stability"
+    ACKNOWLEDGE_OOT = "acknowledge_oot"
+    MANAGE_EM = "manage_em"
+    RECORD_EM = "record_em"
+    REPORT_OCCUPANCY = "report_occupancy"
 
 
 class BadCredentials(Unauthenticated):
@@ -60,9 +65,18 @@ class BadCredentials(Unauthenticated):
 
 P = Permission
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.QC_ANALYST: frozenset({P.READ, P.REGISTER_SAMPLE, P.ENTER_RESULT, P.CANCEL_SAMPLE}),
+    Role.QC_ANALYST: frozenset(
+        {P.READ, P.REGISTER_SAMPLE, P.ENTER_RESULT, P.CANCEL_SAMPLE, P.RECORD_EM}
+    ),
     Role.QC_REVIEWER: frozenset(
-        {P.READ, P.APPROVE_RESULT, P.INVALIDATE_RESULT, P.INVESTIGATE_DEVIATION}
+        {
+            P.READ,
+            P.APPROVE_RESULT,
+            P.INVALIDATE_RESULT,
+            P.INVESTIGATE_DEVIATION,
+            P.MANAGE_STABILITY,
+            P.ACKNOWLEDGE_OOT,
+        }
     ),
     Role.QA: frozenset(
         {
@@ -73,13 +87,16 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.RELEASE_BATCH,
             P.INVESTIGATE_DEVIATION,
             P.CLOSE_DEVIATION,
+            P.MANAGE_STABILITY,
+            P.ACKNOWLEDGE_OOT,
             P.MANAGE_QUARANTINE,
             P.READ_AUDIT,
             P.READ_OUTBOX,
             P.READ_QUARANTINE,
+            P.MANAGE_EM,
         }
     ),
-    Role.PRODUCTION: frozenset({P.READ, P.REQUEST_SAMPLE, P.CANCEL_SAMPLE}),
+    Role.PRODUCTION: frozenset({P.READ, P.REQUEST_SAMPLE, P.CANCEL_SAMPLE, P.REPORT_OCCUPANCY}),
     Role.INTEGRATION_ADMIN: frozenset(
         {
             P.READ,
@@ -96,7 +113,14 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     # Read-only, including the trail: an inspector sees everything and changes nothing.
     Role.AUDITOR: frozenset({P.READ, P.READ_AUDIT, P.READ_OUTBOX, P.READ_QUARANTINE}),
     Role.MES_SYSTEM: frozenset(
-        {P.READ, P.REQUEST_SAMPLE, P.CANCEL_SAMPLE, P.READ_OUTBOX, P.SEND_MESSAGES}
+        {
+            P.READ,
+            P.REQUEST_SAMPLE,
+            P.CANCEL_SAMPLE,
+            P.READ_OUTBOX,
+            P.SEND_MESSAGES,
+            P.REPORT_OCCUPANCY,
+        }
     ),
     Role.LIMS_SYSTEM: frozenset(
         {

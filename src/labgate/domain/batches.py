@@ -47,6 +47,8 @@ class SamplingPoint:
     # What its samples do to the operation (domain/gates.py): block, allow_with_deviation or
     # informative. A point nobody classified blocks.
     gate: str = "block"
+    # Its approved results are checked against earlier batches' (OOT alerts, domain/trending.py).
+    trended: bool = False
 
 
 @dataclass

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from labgate.domain.batches import Level, Procedure, SamplingPoint
@@ -77,6 +78,46 @@ class GateDecision:
         return tuple(p.sampling_point for p in self.points if not p.passes)
 
 
+@dataclass
+class GateEntry:
+    """A sample drawn at a sampling point of a batch, as the gates see it. Kept in the
+    transaction that changes the sample, so a gate is decided without loading every sample
+    of the batch with its results."""
+
+    site: str
+    batch: str
+    sampling_point: str
+    sample: str
+    mes_status: MesStatus
+    cancelled: bool = False
+
+
+@dataclass
+class GateTold:
+    """What the MES was told about an operation's gate, and when: one row per change, so the
+    rows are the gate's history."""
+
+    site: str
+    batch: str
+    operation: str
+    may_complete: bool
+    waiting_for: str  # the sampling points it waits for, comma-separated
+    decided_at: datetime
+    message_id: str
+
+    def same_as(self, decision: GateDecision) -> bool:
+        """Would telling `decision` tell the MES anything new?"""
+        return (self.may_complete, self.waiting_for) == (
+            decision.may_complete,
+            ",".join(decision.waiting_for),
+        )
+
+
+def operation_of(point: SamplingPoint) -> str:
+    """The operation a sampling point's phase belongs to (ISA-88: a phase sits in one)."""
+    return point.phase_path.rpartition("/")[0]
+
+
 def operation_gate(
     procedure: Procedure,
     operation: str,
@@ -91,7 +132,7 @@ def operation_gate(
             reason="procedure.unknown_operation",
             field="operation",
         )
-    inside = [p for p in points if p.phase_path.startswith(operation + "/")]
+    inside = [p for p in points if operation_of(p) == operation]
     drawn = list(samples)
     verdicts = tuple(
         _verdict(

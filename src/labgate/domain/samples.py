@@ -136,6 +136,10 @@ class Sample:
     lims_sample_id: str | None = None
     status: SampleStatus = SampleStatus.REQUESTED
     cancel_reason: str | None = None
+    # Set when the sample is made, so approving its results decides OOT checks without a query:
+    # the stability study it was pulled for; whether its sampling point is trended.
+    stability_study: str | None = None
+    trended: bool = False
     tests: list[PlannedTest] = field(default_factory=list)
     results: list[Result] = field(default_factory=list)
     events: list[events.Event] = field(default_factory=list, compare=False, repr=False)

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from labgate.compliance.clock import Clock
 from labgate.domain.skip_lot import make_draw
+from labgate.domain.trending import TrendCheck, no_trend_check
 from labgate.domain.units import UnitConverter
 
 
@@ -20,3 +21,5 @@ class Deps:
     unit_converter: Callable[[Mapping[str, str]], UnitConverter]
     lockout_after: int = 5
     draw: Callable[[], Decimal] = make_draw
+    # OOT checks: the regression control chart (adapters/trend_check.py, wired in bootstrap).
+    trend_check: TrendCheck = no_trend_check

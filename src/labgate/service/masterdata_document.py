@@ -275,13 +275,21 @@ def _point(item: Item, procedure: Procedure) -> Entry[SamplingPoint]:
     sample_type = item.opt_text("sample_type") or "IPC"
     gate = gate_mode(item.opt_text("gate") or GateMode.BLOCK.value, item.at("gate")).value
     point = SamplingPoint(procedure.site, item.text("code"), procedure.code, phase, sample_type,
-                          gate)  # fmt: skip
+                          gate, _trended(item))  # fmt: skip
     return Entry(item.path, point)
+
+
+def _trended(item: Item) -> bool:
+    """`trended: true` switches on OOT checks of the point's results; absent means false."""
+    value = item.raw.get("trended", False)
+    if not isinstance(value, bool):
+        raise fault(item.at("trended"), "bad_type", f"{item.at('trended')} is true or false.")
+    return value
 
 
 _LIMIT = ("test", "limit", "alert", "action")
 _ELEMENT = ("path", "level", "name")
-_POINT = ("code", "phase", "sample_type", "gate")
+_POINT = ("code", "phase", "sample_type", "gate", "trended")
 _PROCEDURE = ("code", "product", "elements", "sampling_points")
 _VERSION = {
     "methods": ("version", "rounding_rule", "sig_figs"),

@@ -81,7 +81,7 @@ class ImportSummary:
 # Per section: the record class, the audit record type, and the fields the document governs
 # (everything else is the business key, or lifecycle state that changes only by signature).
 _TEST_FIELDS = ("name", "unit", "method", "current_method_version", "value_kind")
-_POINT_FIELDS = ("procedure", "phase_path", "sample_type", "gate")
+_POINT_FIELDS = ("procedure", "phase_path", "sample_type", "gate", "trended")
 SECTION_RECORDS: dict[str, tuple[type, str, tuple[str, ...]]] = {
     "site": (Site, "site", ("name",)),
     "units": (Unit, "unit", ("expression", "precision", "name")),

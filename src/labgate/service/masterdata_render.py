@@ -120,6 +120,7 @@ def _procedure(p: Procedure, points: list[Entry[SamplingPoint]]) -> Row:
                 "phase": s.record.phase_path,
                 "sample_type": s.record.sample_type,
                 "gate": s.record.gate,
+                **({"trended": True} if s.record.trended else {}),  # absent: not trended
             }
             for s in points
             if s.record.procedure == p.code

@@ -7,7 +7,9 @@ from collections.abc import Callable
 from typing import Any
 
 from labgate.domain import commands, deviation_commands, events, interface_commands
+from labgate.domain import em_commands as em
 from labgate.domain import raw_materials as raw
+from labgate.domain import stability_commands as stab
 from labgate.domain.errors import LabgateError
 from labgate.domain.events import Event
 from labgate.service.deps import Deps
@@ -15,12 +17,16 @@ from labgate.service.handlers import (
     accounts,
     batches,
     deviations,
+    em_config,
+    em_monitoring,
     keys,
     masterdata,
+    oot_alerts,
     raw_materials,
     results,
     samples,
     skip_lot_plans,
+    stability,
     supplier_coa,
 )
 from labgate.service.refusals import record_refusal
@@ -55,6 +61,21 @@ HANDLERS: dict[type[commands.Command], Handler] = {
     raw.ReceiveLot: raw_materials.receive_lot,
     raw.ImportSupplierCoa: supplier_coa.import_supplier_coa,
     raw.DecideLot: raw_materials.decide_lot,
+    stab.CreateStudy: stability.create_study,
+    stab.ApproveStudy: stability.approve_study,
+    stab.CloseStudy: stability.close_study,
+    stab.PullStability: stability.pull,
+    stab.PullDue: stability.pull_due,
+    stab.AcknowledgeOotAlert: oot_alerts.acknowledge_alert,
+    em.ConfigureEmLocation: em_config.configure_location,
+    em.ConfigureEmPoint: em_config.configure_point,
+    em.ConfigureEmRoute: em_config.configure_route,
+    em.ConfigureEmSchedule: em_config.configure_schedule,
+    em.SetEmLimit: em_config.set_limit,
+    em.StartEmRound: em_monitoring.start_round,
+    em.StartDueRounds: em_monitoring.start_due_rounds,
+    em.RecordEmCount: em_monitoring.record_count,
+    em.ReportOccupancy: em_monitoring.report_occupancy,
 }
 
 EventHandler = Callable[[Event], None]
@@ -150,6 +171,8 @@ def _subject(command: commands.Command) -> tuple[str, str, str | None]:
         ("kid", "source_key"),
         ("deviation", "deviation"),
         ("lot", "lot"),
+        ("study", "stability_study"),
+        ("alert", "oot_alert"),
     ):
         value = getattr(command, attr, None)
         if isinstance(value, str):

@@ -310,6 +310,31 @@ class BatchDispositionV1(Payload):
     samples: list[StrictStr]
 
 
+class GatePointV1(Payload):
+    """One sampling point of the operation: does it let the operation complete, and why."""
+
+    sampling_point: StrictStr
+    gate: Literal["block", "allow_with_deviation", "informative"]
+    passes: bool
+    why: StrictStr
+
+
+class OperationGateV1(Payload):
+    """To the MES: an ISA-88 operation with sampling points may complete ("off"), or must hold
+    ("on") until the points it waits for have Accepted samples. Sent when that changes."""
+
+    site: StrictStr
+    batch: StrictStr
+    product: StrictStr
+    procedure: StrictStr
+    operation: StrictStr
+    may_complete: bool
+    hold: Literal["on", "off"]
+    waiting_for: list[StrictStr]
+    points: list[GatePointV1]
+    decided_at: AwareDatetime
+
+
 class LotStatusV1(Payload):
     """To the MES: a received raw-material lot is released for production, or rejected."""
 
@@ -345,6 +370,7 @@ OUTBOUND: dict[str, type[BaseModel]] = {
     "labgate.batch_hold.v1": BatchHoldV1,
     "labgate.batch_disposition.v1": BatchDispositionV1,
     "labgate.lot_status.v1": LotStatusV1,
+    "labgate.operation_gate.v1": OperationGateV1,
 }
 
 

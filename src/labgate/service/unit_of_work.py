@@ -11,9 +11,12 @@ from typing import Any, Protocol, TypeVar
 
 from labgate.compliance.audit import AuditDraft
 from labgate.domain.commands import Received
+from labgate.domain.deviations import Deviation
 from labgate.domain.events import Event
+from labgate.domain.gates import GateEntry, GateSample
 from labgate.domain.samples import Sample
 from labgate.domain.status_map import StatusMap
+from labgate.service.gate_push import GateWatch, tell_gate_changes
 from labgate.service.inbox_records import InboxMessage
 from labgate.service.outbox import OutboxMessage, messages_for
 
@@ -68,6 +71,7 @@ class UnitOfWork(abc.ABC):
         self._positions: dict[tuple[str, str], int] = {}
         self._moved: set[tuple[str, str]] = set()
         self._known: dict[tuple[str, str], InboxMessage | None] = {}
+        self._gates = GateWatch()
         return self
 
     def __exit__(
@@ -97,6 +101,7 @@ class UnitOfWork(abc.ABC):
         entries, commit all at once (promise 1)."""
         self.settle_message(self.received, self.correlation_id)
         self.received = None
+        tell_gate_changes(self, self._gates, self._now())
         moved = {key: self._positions[key] for key in self._moved}
         self._write(self._audit, self._outbox)
         if moved:
@@ -113,6 +118,7 @@ class UnitOfWork(abc.ABC):
         for sample in self._seen:
             for event in sample.events:
                 self._outbox.extend(messages_for(event, sample, correlation_id, self.external_lims))
+                self._gates.saw(sample, event, correlation_id)
                 self._events.append(event)
             sample.events.clear()
 
@@ -121,13 +127,28 @@ class UnitOfWork(abc.ABC):
         if received.in_turn and received.sequence != last + 1:
             # Another worker moved the stream since this one decided to apply: undo, look again.
             raise OutOfTurn(received.source, received.stream, received.sequence, last)
-        now = self.clock_now() if self.clock_now else datetime.now(UTC)
+        now = self._now()
         held = self._inbox_record(received.source, received.message_id)
         if held is not None:  # it waited for a gap to fill
             held.status, held.applied_at = "applied", now
         else:
             self.records.add(inbox_message(received, correlation_id, now, "applied"))
         self.advance(received.source, received.stream, received.sequence)
+
+    def _now(self) -> datetime:
+        return self.clock_now() if self.clock_now else datetime.now(UTC)
+
+    def gate_samples(self, site: str, batch: str, points: Collection[str]) -> list[GateSample]:
+        """The live samples of the batch at these sampling points as the gates see them, with
+        the deviation that covers each (stores answer this with one light query)."""
+        covering: dict[str, str] = {}
+        for deviation in self.records.find(Deviation, site=site, batch=batch):
+            covering.setdefault(deviation.sample, deviation.code)
+        return [
+            GateSample(e.sample, e.sampling_point, e.mes_status, covering.get(e.sample))
+            for e in self.records.find_any(GateEntry, "sampling_point", points, site=site)
+            if e.batch == batch and not e.cancelled
+        ]
 
     def stream_position(self, source: str, stream: str) -> int:
         """The last sequence handled on a stream. The stream stays locked until this

@@ -15,12 +15,14 @@ not change what was entered, and are not listed.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from labgate.adapters.store import views
+from labgate.adapters.store.review_signals import excursions_reaching, open_alerts
 from labgate.compliance.audit import AuditEntry, verify_chain
 from labgate.compliance.canonical import content_hash, to_jsonable
 from labgate.compliance.clock import iso_utc
@@ -98,10 +100,12 @@ def _trail_findings(entries: list[AuditEntry]) -> list[Finding]:
     return findings
 
 
-def review(session: Session, site: str, code: str) -> dict[str, Any]:
+def review(session: Session, site: str, code: str, now: datetime) -> dict[str, Any]:
     """Review by exception: every item needing review, with why; none ⇒ ready by exception."""
     batch, samples, deviations = _records(session, site, code)
-    return _review(session, batch, samples, deviations, _signed(session, site, batch, samples))
+    signed = _signed(session, site, batch, samples)
+    reaching = tuple(excursions_reaching(session, batch, now))
+    return _review(session, batch, samples, deviations, signed, reaching)
 
 
 def _review(
@@ -110,8 +114,10 @@ def _review(
     samples: list[Sample],
     deviations: list[Deviation],
     signed: dict[str, Any],
+    outside: tuple[Finding, ...] = (),
 ) -> dict[str, Any]:
     findings = review_findings(samples, deviations) + _broken(signed)
+    findings += [*open_alerts(session, batch), *outside]
     findings += _trail_findings(_excerpt(session, batch, samples))
     if not live_samples(samples):
         why = f"Batch {batch.code} has no samples."

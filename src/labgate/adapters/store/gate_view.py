@@ -3,17 +3,26 @@ complete, and what each point is waiting for."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from labgate.adapters.store import tables as t
 from labgate.domain.batches import Batch, Procedure, SamplingPoint
 from labgate.domain.deviations import Deviation
 from labgate.domain.errors import NotFound
-from labgate.domain.gates import GateDecision, GateSample, gate_mode, operation_gate
+from labgate.domain.gates import (
+    GateDecision,
+    GateSample,
+    gate_mode,
+    operation_gate,
+    operation_of,
+)
 from labgate.domain.lifecycle import SampleStatus
 from labgate.domain.samples import Sample
+from labgate.domain.status_map import MesStatus
 
 
 def batch_gates(session: Session, site: str, code: str) -> dict[str, Any]:
@@ -37,7 +46,7 @@ def batch_gates(session: Session, site: str, code: str) -> dict[str, Any]:
         for s in samples
     ]
     modes = {p.code: gate_mode(p.gate, f"sampling point {p.code}") for p in points}
-    operations = sorted({p.phase_path.rpartition("/")[0] for p in points})
+    operations = sorted({operation_of(p) for p in points})
     decisions = [operation_gate(procedure, op, points, modes, drawn) for op in operations]
     return {"site": site, "batch": code, "operations": [decision_view(d) for d in decisions]}
 
@@ -59,3 +68,33 @@ def decision_view(decision: GateDecision) -> dict[str, Any]:
             for p in decision.points
         ],
     }
+
+
+def deciding_samples(
+    session: Session, site: str, batch: str, points: Collection[str]
+) -> list[GateSample]:
+    """The samples that decide the gates of these points: every live one not Accepted, and one
+    Accepted per point (Accepted samples pass; the gate needs to know only that one was
+    drawn). Light rows, so a point with many samples does not load them with their results."""
+    session.flush()  # the entries this transaction changed
+    e = t.gate_entries.c
+    live = (e.site == site) & (e.batch == batch) & e.sampling_point.in_(list(points))
+    live &= e.cancelled.is_(False)
+    undecided = select(e.sample, e.sampling_point, e.mes_status).where(
+        live & (e.mes_status != MesStatus.ACCEPTED.value)
+    )
+    accepted = (
+        select(func.min(e.sample), e.sampling_point, func.min(e.mes_status))
+        .where(live & (e.mes_status == MesStatus.ACCEPTED.value))
+        .group_by(e.sampling_point)
+    )
+    d = t.deviations.c
+    covering: dict[str, str] = {}
+    query = select(d.sample, d.code).where(d.site == site, d.batch == batch).order_by(d.id)
+    for sample, code in session.execute(query):
+        covering.setdefault(sample, code)
+    rows = [*session.execute(undecided), *session.execute(accepted)]
+    return [
+        GateSample(sample, point, MesStatus(status), covering.get(sample))
+        for sample, point, status in rows
+    ]

@@ -13,6 +13,18 @@ from labgate.compliance.keys import SourceKey
 from labgate.compliance.signatures import Signature
 from labgate.domain.batches import Batch, ProceduralElement, Procedure, SamplingPoint
 from labgate.domain.deviations import Deviation
+from labgate.domain.em_monitoring import (
+    EmExcursion,
+    EmLocation,
+    EmPoint,
+    EmRound,
+    EmRoute,
+    EmSample,
+    EmSchedule,
+    EmSiteLimit,
+    RoomOccupancy,
+)
+from labgate.domain.gates import GateEntry, GateTold
 from labgate.domain.masterdata import (
     Alias,
     Characteristic,
@@ -31,6 +43,8 @@ from labgate.domain.masterdata import (
 )
 from labgate.domain.raw_materials import MaterialPlan, ReceivedLot
 from labgate.domain.samples import PlannedTest, Result, Sample
+from labgate.domain.stability import StabilityPull, StabilityStudy
+from labgate.domain.trending import OotAlert
 from labgate.service.inbox_records import InboxMessage, QuarantineItem, StreamPosition
 
 mapper_registry = registry()
@@ -70,8 +84,22 @@ def start_mappers() -> None:
         (PlannedTest, t.planned_tests),
         (Result, t.results),
         (Deviation, t.deviations),
+        (GateEntry, t.gate_entries),
+        (GateTold, t.gates_told),
         (MaterialPlan, t.skip_lot_plans),
         (ReceivedLot, t.received_lots),
+        (StabilityStudy, t.stability_studies),
+        (StabilityPull, t.stability_pulls),
+        (OotAlert, t.oot_alerts),
+        (EmLocation, t.em_locations),
+        (EmPoint, t.em_points),
+        (EmRoute, t.em_routes),
+        (EmSchedule, t.em_schedules),
+        (EmSiteLimit, t.em_site_limits),
+        (EmRound, t.em_rounds),
+        (EmSample, t.em_samples),
+        (EmExcursion, t.em_excursions),
+        (RoomOccupancy, t.room_occupancy),
     ]:
         m(cls, table)
     m(SpecVersion, t.spec_versions, properties={"limits": _children(LimitLine, t.limit_lines)})

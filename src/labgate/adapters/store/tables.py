@@ -18,18 +18,23 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy import Enum as SqlEnum
 
 from labgate.adapters.store.types import DecimalText, UtcDateTime
 from labgate.domain.batches import Level
 from labgate.domain.deviations import DeviationState
+from labgate.domain.em_monitoring import EmSampleStatus, Frequency
+from labgate.domain.environmental import CleanroomGrade, EmOutcome, EmSampleType, OperationalState
 from labgate.domain.lifecycle import ResultStatus, SampleStatus, SpecStatus, TestStatus
 from labgate.domain.masterdata import AliasSystem
 from labgate.domain.numbers import RoundingRule
 from labgate.domain.raw_materials import LotStatus
 from labgate.domain.skip_lot import InspectionState
+from labgate.domain.stability import StudyStatus
 from labgate.domain.status_map import MesStatus
+from labgate.domain.trending import AlertStatus
 
 metadata = MetaData(
     naming_convention={
@@ -177,6 +182,7 @@ sampling_points = Table(
     Column("phase_path", String(300), nullable=False),
     Column("sample_type", String(32), nullable=False),
     Column("gate", String(32), nullable=False, server_default="block"),
+    Column("trended", Boolean, nullable=False, server_default=false()),
     UniqueConstraint("site", "code"),
 )  # fmt: skip
 
@@ -200,6 +206,8 @@ samples = Table(
     Column("equipment", String(KEY)), Column("sampling_point", String(KEY)),
     Column("container", String(KEY)), Column("lims_sample_id", String(KEY)),
     Column("status", enum(SampleStatus), nullable=False), Column("cancel_reason", Text),
+    Column("stability_study", String(KEY)),
+    Column("trended", Boolean, nullable=False, server_default=false()),
     UniqueConstraint("site", "code"), UniqueConstraint("site", "mes_request_id"),
 )  # fmt: skip
 
@@ -255,6 +263,28 @@ deviations = Table(
     Column("closed_at", UtcDateTime), Column("closure_reason", Text),
     # One deviation per rejected result: a second opening is caught by the database too.
     UniqueConstraint("site", "code"), UniqueConstraint("site", "result"),
+)  # fmt: skip
+
+# What the IPC gates see of each sample at a sampling point, kept with the sample's changes.
+gate_entries = Table(
+    "gate_entries", metadata, _id(), _site(),
+    Column("batch", String(KEY), nullable=False),
+    Column("sampling_point", String(KEY), nullable=False),
+    Column("sample", String(KEY), nullable=False),
+    Column("mes_status", enum(MesStatus), nullable=False),
+    Column("cancelled", Boolean, nullable=False),
+    UniqueConstraint("site", "sample"),
+    Index("ix_gate_entries_point", "site", "batch", "sampling_point"),
+)  # fmt: skip
+
+# What the MES was told about each operation's gate: one row per change.
+gates_told = Table(
+    "gates_told", metadata, _id(), _site(),
+    Column("batch", String(KEY), nullable=False), Column("operation", String(300), nullable=False),
+    Column("may_complete", Boolean, nullable=False), Column("waiting_for", Text, nullable=False),
+    Column("decided_at", UtcDateTime, nullable=False),
+    Column("message_id", String(KEY), nullable=False),
+    Index("ix_gates_told_batch", "site", "batch"),
 )  # fmt: skip
 
 accounts = Table(
@@ -433,4 +463,166 @@ received_lots = Table(
     Column("decided_by", String(KEY)), Column("decided_at", UtcDateTime),
     Column("decision_reason", Text), Column("supplier_coa", JSON, nullable=False),
     UniqueConstraint("site", "code"),
+)  # fmt: skip
+
+# --- environmental monitoring: graded rooms, points, routes, site limits, rounds, excursions ---
+
+em_locations = Table(
+    "em_locations", metadata, _id(), _site(),
+    Column("location", String(KEY), nullable=False),
+    Column("grade", enum(CleanroomGrade), nullable=False),
+    Column("room", String(KEY), nullable=False, index=True),
+    Column("lookback_days", Integer, nullable=False),
+    Column("changed_by", String(KEY), nullable=False),
+    Column("changed_at", UtcDateTime, nullable=False), Column("reason", Text, nullable=False),
+    UniqueConstraint("site", "location"),
+)  # fmt: skip
+
+em_points = Table(
+    "em_points", metadata, _id(), _site(),
+    Column("code", String(KEY), nullable=False), Column("location", String(KEY), nullable=False),
+    Column("sample_type", enum(EmSampleType), nullable=False),
+    Column("description", String(200), nullable=False),
+    Column("alerts_to_deviation", Integer, nullable=False),
+    Column("changed_by", String(KEY), nullable=False),
+    Column("changed_at", UtcDateTime, nullable=False), Column("reason", Text, nullable=False),
+    UniqueConstraint("site", "code"),
+)  # fmt: skip
+
+em_routes = Table(
+    "em_routes", metadata, _id(), _site(),
+    Column("code", String(KEY), nullable=False), Column("name", String(200), nullable=False),
+    Column("points", JSON, nullable=False),
+    Column("changed_by", String(KEY), nullable=False),
+    Column("changed_at", UtcDateTime, nullable=False), Column("reason", Text, nullable=False),
+    UniqueConstraint("site", "code"),
+)  # fmt: skip
+
+em_schedules = Table(
+    "em_schedules", metadata, _id(), _site(),
+    Column("code", String(KEY), nullable=False), Column("route", String(KEY), nullable=False),
+    Column("state", enum(OperationalState), nullable=False),
+    Column("frequency", enum(Frequency), nullable=False),
+    Column("next_due", UtcDateTime, nullable=False),
+    Column("changed_by", String(KEY), nullable=False),
+    Column("changed_at", UtcDateTime, nullable=False), Column("reason", Text, nullable=False),
+    UniqueConstraint("site", "code"),
+)  # fmt: skip
+
+# Every version of a site limit is kept: a sample is judged by the one in force when it was taken.
+em_site_limits = Table(
+    "em_site_limits", metadata, _id(), _site(),
+    Column("code", String(KEY), nullable=False),
+    Column("grade", enum(CleanroomGrade), nullable=False),
+    Column("state", enum(OperationalState), nullable=False),
+    Column("sample_type", enum(EmSampleType), nullable=False),
+    Column("location", String(KEY)), Column("action", Integer), Column("alert", Integer),
+    Column("effective_from", UtcDateTime, nullable=False), Column("reason", Text, nullable=False),
+    Column("approved_by", String(KEY), nullable=False),
+    Column("approved_at", UtcDateTime, nullable=False),
+    UniqueConstraint("site", "code"),
+)  # fmt: skip
+
+em_rounds = Table(
+    "em_rounds", metadata, _id(), _site(),
+    Column("code", String(KEY), nullable=False), Column("route", String(KEY), nullable=False),
+    Column("schedule", String(KEY)), Column("state", enum(OperationalState), nullable=False),
+    Column("planned_at", UtcDateTime, nullable=False),
+    Column("started_by", String(KEY), nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    UniqueConstraint("site", "code"),
+)  # fmt: skip
+
+em_samples = Table(
+    "em_samples", metadata, _id(), _site(),
+    Column("code", String(KEY), nullable=False), Column("round", String(KEY), nullable=False),
+    Column("point", String(KEY), nullable=False, index=True),
+    Column("location", String(KEY), nullable=False),
+    Column("grade", enum(CleanroomGrade), nullable=False),
+    Column("state", enum(OperationalState), nullable=False),
+    Column("sample_type", enum(EmSampleType), nullable=False),
+    Column("planned_at", UtcDateTime, nullable=False),
+    Column("status", enum(EmSampleStatus), nullable=False),
+    Column("sampled_at", UtcDateTime), Column("count", DecimalText), Column("unit", String(KEY)),
+    Column("counted_by", String(KEY)), Column("counted_at", UtcDateTime),
+    Column("outcome", enum(EmOutcome)), Column("action_limit", Integer),
+    Column("alert_limit", Integer), Column("action_source", String(200)),
+    Column("alert_source", String(200)), Column("limit_version", String(KEY)),
+    Column("excursion", String(KEY)),
+    UniqueConstraint("site", "code"),
+)  # fmt: skip
+
+em_excursions = Table(
+    "em_excursions", metadata, _id(), _site(),
+    Column("code", String(KEY), nullable=False), Column("sample", String(KEY), nullable=False),
+    Column("point", String(KEY), nullable=False), Column("location", String(KEY), nullable=False),
+    Column("room", String(KEY), nullable=False),
+    Column("outcome", enum(EmOutcome), nullable=False),
+    Column("count", DecimalText, nullable=False), Column("exceeded_limit", Integer, nullable=False),
+    Column("sampled_at", UtcDateTime, nullable=False),
+    Column("recorded_by", String(KEY), nullable=False),
+    Column("recorded_at", UtcDateTime, nullable=False),
+    Column("deviation", String(KEY), index=True),
+    UniqueConstraint("site", "code"),
+)  # fmt: skip
+
+room_occupancy = Table(
+    "room_occupancy", metadata, _id(), _site(),
+    Column("batch", String(KEY), nullable=False),
+    Column("location", String(KEY), nullable=False, index=True),
+    Column("from_at", UtcDateTime, nullable=False), Column("to_at", UtcDateTime),
+    Column("reported_by", String(KEY), nullable=False),
+    Column("reported_at", UtcDateTime, nullable=False),
+)  # fmt: skip
+
+# --- stability studies and out-of-trend alerts -------------------------------------------------
+
+# A study's protocol (conditions, time points, tests, criteria) and its lifecycle.
+stability_studies = Table(
+    "stability_studies", metadata, _id(), _site(),
+    Column("code", String(KEY), nullable=False), Column("product", String(KEY), nullable=False),
+    Column("batch", String(KEY), nullable=False), Column("conditions", JSON, nullable=False),
+    Column("time_points", JSON, nullable=False), Column("tests", JSON, nullable=False),
+    Column("criteria", JSON, nullable=False), Column("start_at", UtcDateTime, nullable=False),
+    Column("window_days", Integer, nullable=False),
+    Column("author", String(KEY), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("status", enum(StudyStatus), nullable=False),
+    Column("approver", String(KEY)), Column("approved_at", UtcDateTime),
+    Column("closed_by", String(KEY)), Column("closed_at", UtcDateTime),
+    Column("close_reason", Text), UniqueConstraint("site", "code"),
+)  # fmt: skip
+
+# A pull done: one per (study, condition, time point), caught by the database too.
+stability_pulls = Table(
+    "stability_pulls", metadata, _id(), _site(),
+    Column("study", String(KEY), nullable=False), Column("product", String(KEY), nullable=False),
+    Column("batch", String(KEY), nullable=False),
+    Column("condition", String(KEY), nullable=False), Column("months", Integer, nullable=False),
+    Column("due_at", UtcDateTime, nullable=False), Column("sample", String(KEY), nullable=False),
+    Column("pulled_at", UtcDateTime, nullable=False),
+    Column("pulled_by", String(KEY), nullable=False), Column("window_reason", Text),
+    UniqueConstraint("site", "study", "condition", "months"),
+    Index("ix_stability_pulls_series", "site", "product", "condition"),
+)  # fmt: skip
+
+# An approved result outside its trend; one alert per result.
+oot_alerts = Table(
+    "oot_alerts", metadata, _id(), _site(),
+    Column("code", String(KEY), nullable=False), Column("kind", String(16), nullable=False),
+    Column("result", String(KEY), nullable=False), Column("sample", String(KEY), nullable=False),
+    Column("batch", String(KEY), index=True), Column("test_code", String(KEY), nullable=False),
+    Column("series", String(200), nullable=False), Column("time", DecimalText, nullable=False),
+    Column("value", DecimalText, nullable=False),
+    Column("predicted", DecimalText, nullable=False),
+    Column("lower", DecimalText, nullable=False), Column("upper", DecimalText, nullable=False),
+    Column("alpha", DecimalText, nullable=False), Column("method", String(200), nullable=False),
+    Column("history_size", Integer, nullable=False),
+    Column("raised_at", UtcDateTime, nullable=False),
+    Column("raised_by", String(KEY), nullable=False),
+    Column("analyst", String(KEY), nullable=False),
+    Column("status", enum(AlertStatus), nullable=False, index=True),
+    Column("acknowledged_by", String(KEY)), Column("acknowledged_at", UtcDateTime),
+    Column("assessment", Text),
+    UniqueConstraint("site", "code"), UniqueConstraint("site", "result"),
 )  # fmt: skip

@@ -13,13 +13,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from labgate.adapters.store import tables as t
 from labgate.adapters.store.engine import WRITE
+from labgate.adapters.store.gate_view import deciding_samples
 from labgate.compliance.audit import AuditDraft, seal
 from labgate.domain.batches import Batch
 from labgate.domain.deviations import Deviation
+from labgate.domain.gates import GateSample
 from labgate.domain.lifecycle import ResultStatus
 from labgate.domain.raw_materials import MaterialPlan, ReceivedLot
 from labgate.domain.samples import Sample
+from labgate.domain.stability import StabilityStudy
 from labgate.domain.status_map import MesStatus, Outcome, StatusMap, StatusRule
+from labgate.domain.trending import OotAlert
 from labgate.service.inbox_records import InboxMessage
 from labgate.service.outbox import OutboxMessage
 from labgate.service.unit_of_work import UnitOfWork
@@ -63,6 +67,8 @@ class SqlRecords:
 # The aggregates a change reads and then writes. Rows are locked in primary-key order (every
 # find is ordered by it), so two transactions never wait for each other in a circle.
 LOCKED_KINDS: frozenset[type] = frozenset({Sample, Batch, Deviation, ReceivedLot, MaterialPlan})
+# A study approved or an alert acknowledged twice at once: the second waits, then is refused.
+LOCKED_KINDS |= {StabilityStudy, OotAlert}
 
 
 def _locked(kind: type, query: Select[Any]) -> Select[Any]:
@@ -86,6 +92,10 @@ class SqlUnitOfWork(UnitOfWork):
     def __exit__(self, *args: Any) -> None:
         super().__exit__(*args)
         self.session.close()
+
+    def gate_samples(self, site: str, batch: str, points: Collection[str]) -> list[GateSample]:
+        """The samples that decide these points' gates, in two light queries."""
+        return deciding_samples(self.session, site, batch, points)
 
     def status_map(self) -> StatusMap:
         """The status map stored in the database."""

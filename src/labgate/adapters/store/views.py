@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
+from labgate.adapters.store import em_views
 from labgate.adapters.store import tables as t
 from labgate.compliance.audit import AuditDraft, AuditEntry
 from labgate.compliance.canonical import to_jsonable
@@ -20,6 +22,7 @@ from labgate.domain.deviations import (
     DeviationState,
     signed_content,
 )
+from labgate.domain.em_monitoring import EM_EXCURSION
 from labgate.domain.errors import NotFound
 from labgate.domain.masterdata import SpecVersion
 from labgate.domain.samples import Sample, result_content
@@ -141,6 +144,13 @@ def deviation_view(session: Session, site: str, code: str) -> dict[str, Any]:
         )
     view: dict[str, Any] = to_jsonable(deviation)
     view["open"] = deviation.is_open
+    if deviation.kind == EM_EXCURSION:  # no lab result: the excursion and its impact list
+        view |= em_views.deviation_extras(session, site, code, datetime.now(UTC))
+        view["signatures"] = [
+            signature_view(s, to_jsonable(signed_content(deviation, step)))
+            for s, step in zip(signatures_of(session, site, "deviation", code), STEPS, strict=False)
+        ]
+        return view
     result = get_sample(session, site, deviation.sample).result(deviation.result)
     view["result_status"] = result.status.value
     view["retest"] = result.superseded_by

@@ -19,6 +19,7 @@ from labgate.entrypoints.api.routes import (
     access,
     deviations,
     disposition,
+    environmental,
     interfaces,
     keys,
     lab,
@@ -27,6 +28,7 @@ from labgate.entrypoints.api.routes import (
     raw_materials,
     records,
     schemas,
+    stability,
 )
 from labgate.entrypoints.api.schemas import short_path_keys
 
@@ -55,6 +57,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
         access,
         deviations,
         disposition,
+        environmental,
         interfaces,
         keys,
         lab,
@@ -62,6 +65,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
         outbox_admin,
         raw_materials,
         records,
+        stability,
     )
     for module in (*routers, schemas):
         app.include_router(module.router)

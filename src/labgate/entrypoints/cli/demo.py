@@ -21,6 +21,8 @@ from labgate.domain.deviation_commands import CloseDeviation, ConcludePhaseOne, 
 from labgate.domain.deviations import Deviation
 from labgate.domain.limits import LimitKind, parse_limit
 from labgate.domain.samples import Sample
+from labgate.entrypoints.cli.demo_environmental import seed_environmental
+from labgate.entrypoints.cli.demo_stability import seed_stability
 
 PEOPLE = [
     ("admin", "Ines Admin", "integration_admin"),
@@ -54,6 +56,8 @@ def seed(hub: Hub, console: Console) -> dict[str, str]:
     put_specs_in_force(hub, site, document, credentials["qa"])
     _batches_mid_flight(hub, site, document, credentials)
     _investigations(hub, site, credentials)
+    seed_stability(hub, site, credentials)
+    seed_environmental(hub, site, credentials)
     print_credentials(console, credentials)
     return credentials
 

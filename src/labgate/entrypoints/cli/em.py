@@ -24,7 +24,7 @@ from labgate.domain.environmental import (
 from labgate.domain.errors import LabgateError
 from labgate.domain.numbers import to_plain
 
-__all__ = ["em_app", "evaluate"]
+__all__ = ["due", "em_app", "evaluate"]
 
 # Bad input exits 2, the code Click uses for usage errors (as `labgate evaluate` does).
 EXIT_BAD_INPUT = 2
@@ -67,6 +67,22 @@ def evaluate(
         raise typer.Exit(EXIT_BAD_INPUT) from error
     report = _report(outcome)
     typer.echo(json.dumps(report) if as_json else _summary(report))
+
+
+@em_app.command("due")
+def due(
+    site: Annotated[str, typer.Option("--site", help="The site whose schedules to run.")],
+) -> None:
+    """Start a round for every EM schedule that is due now (run it from cron or a timer)."""
+    from labgate.domain.em_commands import StartDueRounds
+    from labgate.entrypoints.cli.main import cli_context, fail, open_hub
+
+    with open_hub() as hub:
+        try:
+            started = hub.bus.handle(StartDueRounds(cli_context(), site))
+        except LabgateError as error:
+            raise fail(error) from None
+    typer.echo(f"{len(started)} round(s) started" + "".join(f"\n  {r}" for r in started))
 
 
 def _report(outcome: EmEvaluation) -> dict[str, object]:

@@ -35,6 +35,7 @@ from labgate.entrypoints.cli.schemas import schemas_app
 from labgate.entrypoints.cli.sim import sim_app
 from labgate.entrypoints.cli.skip_lot import skip_lot_app
 from labgate.entrypoints.cli.stability import stability_app
+from labgate.entrypoints.cli.stability_studies import pull_due  # noqa: F401 (registers)
 from labgate.entrypoints.cli.workers import workers_app
 
 app = typer.Typer(help="labgate: the MES ↔ LIMS integration hub.", no_args_is_help=True)

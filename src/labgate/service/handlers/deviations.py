@@ -18,6 +18,7 @@ from labgate.domain.deviations import (
     open_oos,
     signed_content,
 )
+from labgate.domain.em_monitoring import EM_EXCURSION
 from labgate.domain.errors import InvalidInput
 from labgate.domain.samples import Result, Sample, result_content
 from labgate.domain.status_map import MesStatus
@@ -61,7 +62,8 @@ def conclude_phase_one(cmd: ConcludePhaseOne, uow: UnitOfWork, deps: Deps) -> st
         if deviation.state is DeviationState.INVALIDATED:
             signer.require(Permission.INVALIDATE_RESULT)
         _step_done(uow, cmd, signer, deviation, "phase1", before, cmd.reason)
-        if deviation.state is DeviationState.INVALIDATED:
+        # An EM excursion has no lab result to invalidate and no batch on hold.
+        if deviation.state is DeviationState.INVALIDATED and deviation.kind != EM_EXCURSION:
             sample = load_sample(uow, cmd.site, deviation.sample)
             _invalidate(uow, cmd.ctx, signer, sample, deviation)
             _hold(uow, cmd.ctx, sample, deviation, on=False)
@@ -92,7 +94,8 @@ def close_deviation(cmd: CloseDeviation, uow: UnitOfWork, deps: Deps) -> str:
         before = _snapshot(deviation, "closure")
         deviation.close(cmd.capa, signer.username, now, cmd.reason)
         _step_done(uow, cmd, signer, deviation, "closure", before, cmd.reason)
-        _hold(uow, cmd.ctx, load_sample(uow, cmd.site, deviation.sample), deviation, on=False)
+        if deviation.kind != EM_EXCURSION:
+            _hold(uow, cmd.ctx, load_sample(uow, cmd.site, deviation.sample), deviation, on=False)
         uow.commit()
         return deviation.code
 

@@ -19,6 +19,7 @@ from labgate.service.handlers.common import (
     record,
 )
 from labgate.service.handlers.deviations import open_if_rejected
+from labgate.service.handlers.oot_alerts import flag_out_of_trend
 from labgate.service.unit_of_work import UnitOfWork
 
 
@@ -152,6 +153,7 @@ def _approve_reviewed_elsewhere(
         reason=f"reviewed and approved in the LIMS by {cmd.reviewer}",
     )
     open_if_rejected(uow, cmd.ctx, sample, result, deps.clock.now())
+    flag_out_of_trend(uow, cmd.ctx, sample, result, deps.clock.now(), deps)
 
 
 def approve_result(cmd: ApproveResult, uow: UnitOfWork, deps: Deps) -> str:
@@ -188,6 +190,7 @@ def approve_result(cmd: ApproveResult, uow: UnitOfWork, deps: Deps) -> str:
             result_content(sample, result),
         )
         open_if_rejected(uow, cmd.ctx, sample, result, now)
+        flag_out_of_trend(uow, cmd.ctx, sample, result, now, deps)
         uow.commit()
         return result.code
 

@@ -56,7 +56,7 @@ def request_sample(cmd: RequestSample, uow: UnitOfWork, deps: Deps) -> str:
                 reason="spec.none_in_force",
                 field="sampled_at",
             )
-        _check_context(uow, cmd)
+        point = _check_context(uow, cmd)
         characteristics = [
             resolve_alias(aliases, AliasSystem.MES, "characteristic", c)
             for c in cmd.characteristics
@@ -76,6 +76,7 @@ def request_sample(cmd: RequestSample, uow: UnitOfWork, deps: Deps) -> str:
             equipment=cmd.equipment,
             sampling_point=cmd.sampling_point,
             container=cmd.container,
+            trended=point is not None and point.trended,
             tests=_plan(uow, cmd, spec, characteristics),
         )
         uow.records.add(sample)
@@ -101,8 +102,9 @@ def _why(cmd: RequestSample) -> str:
     return f"MES sample request {cmd.mes_request_id}"
 
 
-def _check_context(uow: UnitOfWork, cmd: RequestSample) -> None:
-    """Batch, lot and sampling point named in a request must exist and fit together."""
+def _check_context(uow: UnitOfWork, cmd: RequestSample) -> SamplingPoint | None:
+    """Batch, lot and sampling point named in a request must exist and fit together; the
+    sampling point, if any."""
     batch = None
     if cmd.batch is not None:
         batch = must_get(uow, Batch, "batch", "batch", site=cmd.site, code=cmd.batch)
@@ -126,6 +128,8 @@ def _check_context(uow: UnitOfWork, cmd: RequestSample) -> None:
                 reason="sampling_point.not_in_procedure",
                 field="sampling_point",
             )
+        return point
+    return None
 
 
 def _plan(

@@ -51,8 +51,9 @@ def get_review(
     request: Request, site: str, batch: str, _: Account = Depends(require(Permission.READ))
 ) -> dict[str, Any]:
     """Every item that needs review, and why; none means ready by exception."""
-    with hub_of(request).sessions() as session:
-        return review(session, site, batch)
+    hub = hub_of(request)
+    with hub.sessions() as session:
+        return review(session, site, batch, hub.bus.deps.clock.now())
 
 
 @router.get("/batches/{batch}/dossier", summary="The batch dossier (EBR with lab evidence)")

@@ -1,0 +1,61 @@
+"""What review by exception adds from outside the batch's own samples: open out-of-trend
+alerts on its results, and environmental excursions in a room while the batch was there.
+
+Neither stops a release by itself (an OOT alert is an alert, not a rejection; an excursion's
+deviation is QA's to assess), but a batch with either is not ready by exception: a reviewer
+must look at it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from labgate.adapters.store import tables as t
+from labgate.adapters.store.em_views import impact_view
+from labgate.domain.batches import Batch
+from labgate.domain.disposition import Finding
+from labgate.domain.em_monitoring import EmExcursion
+from labgate.domain.trending import AlertStatus, OotAlert
+
+# Excursions sampled this long before the batch started can still reach it: an impact window
+# opens at the last good sample of its point, at most a location's look-back before it.
+REACH = timedelta(days=31)
+
+
+def open_alerts(session: Session, batch: Batch) -> list[Finding]:
+    """Open OOT alerts on the batch's results."""
+    query = select(OotAlert).filter_by(site=batch.site, batch=batch.code, status=AlertStatus.OPEN)
+    return [
+        Finding(
+            "oot_alert_open",
+            "alert",
+            alert.code,
+            f"Result {alert.result} ({alert.test_code}) = {alert.value} is out of trend "
+            f"(predicted {alert.predicted}, band {alert.lower} to {alert.upper}); "
+            "not yet assessed.",
+        )
+        for alert in session.scalars(query.order_by(t.oot_alerts.c.code))
+    ]
+
+
+def excursions_reaching(session: Session, batch: Batch, now: datetime) -> list[Finding]:
+    """Excursions whose impact list, as of `now`, names the batch. An open window ends at
+    `now`, so the dossier (reproducible from its data alone) leaves these to the live review."""
+    query = select(EmExcursion).filter_by(site=batch.site)
+    if batch.started_at is not None:
+        query = query.where(t.em_excursions.c.sampled_at >= batch.started_at - REACH)
+    findings = []
+    for excursion in session.scalars(query.order_by(t.em_excursions.c.code)):
+        impact = impact_view(session, batch.site, excursion.code, now)
+        if any(b["batch"] == batch.code for b in impact["batches"]):
+            deviation = f"; deviation {excursion.deviation}" if excursion.deviation else ""
+            why = (
+                f"EM {excursion.outcome.value} at {excursion.point} in room {excursion.room} "
+                f"({excursion.count} at {excursion.sampled_at:%Y-%m-%d %H:%M}) while the batch "
+                f"was there{deviation}."
+            )
+            findings.append(Finding("em_excursion", "excursion", excursion.code, why))
+    return findings

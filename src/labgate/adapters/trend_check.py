@@ -1,0 +1,39 @@
+"""The OOT port's adapter: the domain's Decimals through `check_trend` (statsmodels) and back."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+
+from labgate.adapters.stability import Observation, check_trend
+from labgate.domain.errors import InvalidInput
+from labgate.domain.trending import TrendObservation, TrendVerdict
+
+_PLACES = Decimal("0.0001")  # the chart's numbers as stored and shown: enough to judge by
+_NO_SPREAD = 1e-9  # relative residual spread below which a fit is exact up to rounding
+
+
+def regression_trend_check(
+    history: Sequence[TrendObservation], new: TrendObservation, alpha: Decimal
+) -> TrendVerdict | None:
+    """The new point against the history's prediction interval; None when the history cannot
+    carry a line (too few points, one time only, no spread): no verdict is not an alert."""
+    try:
+        check = check_trend([_float(o) for o in history], [_float(new)], float(alpha))
+    except InvalidInput:
+        return None
+    scale = max(1.0, max(abs(float(o.value)) for o in history))
+    if check.fit.s <= _NO_SPREAD * scale:  # one exact line: no spread to judge a new point by
+        return None
+    point = check.points[0]
+    return TrendVerdict(
+        _decimal(point.predicted), _decimal(point.lower), _decimal(point.upper), point.oot
+    )
+
+
+def _float(o: TrendObservation) -> Observation:
+    return Observation(o.batch, float(o.time), float(o.value))
+
+
+def _decimal(value: float) -> Decimal:
+    return Decimal(repr(value)).quantize(_PLACES)

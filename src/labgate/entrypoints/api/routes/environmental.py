@@ -1,0 +1,309 @@
+"""Environmental monitoring: configuration under change control, site limits signed by QA,
+rounds and counts, excursions with their impact list, and the MES's room occupancy."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import AwareDatetime, Field, StrictStr
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from labgate.adapters.store import em_views as views
+from labgate.compliance.access import Account, Permission
+from labgate.domain import em_commands as em
+from labgate.domain.commands import Command
+from labgate.domain.em_monitoring import Frequency
+from labgate.domain.environmental import CleanroomGrade, EmSampleType, OperationalState
+from labgate.entrypoints.api.auth import hub_of
+from labgate.entrypoints.api.problems import request_context
+from labgate.entrypoints.api.routes.lab import allowed
+from labgate.entrypoints.api.schemas import Body, SignatureIn
+from labgate.service.messages import code as key
+from labgate.service.messages import reason_text
+
+router = APIRouter(prefix="/api/v1/sites/{site}/em", tags=["environmental monitoring"])
+
+
+class LocationIn(Body):
+    """A master-data location, its cleanroom grade and the room it belongs to."""
+
+    location: StrictStr = key()
+    grade: CleanroomGrade
+    room: StrictStr = key()
+    lookback_days: int = Field(7, ge=1, le=365)
+    reason: StrictStr = reason_text()
+
+
+class PointIn(Body):
+    """A sampling point in a graded location."""
+
+    code: StrictStr = key()
+    location: StrictStr = key()
+    sample_type: EmSampleType
+    description: StrictStr = Field(min_length=1, max_length=200)
+    alerts_to_deviation: int = Field(3, ge=1, le=100)
+    reason: StrictStr = reason_text()
+
+
+class RouteIn(Body):
+    """A route: its points in sampling order."""
+
+    code: StrictStr = key()
+    name: StrictStr = Field(min_length=1, max_length=200)
+    points: list[StrictStr] = Field(min_length=1, max_length=200)
+    reason: StrictStr = reason_text()
+
+
+class ScheduleIn(Body):
+    """When a route is sampled."""
+
+    code: StrictStr = key()
+    route: StrictStr = key()
+    state: OperationalState
+    frequency: Frequency
+    next_due: AwareDatetime
+    reason: StrictStr = reason_text()
+
+
+class LimitIn(Body):
+    """A site version of one cell: a tighter action limit (None keeps Annex 1) and the alert."""
+
+    grade: CleanroomGrade
+    state: OperationalState
+    sample_type: EmSampleType
+    location: StrictStr | None = key(None)
+    action: int | None = Field(None, ge=0)
+    alert: int | None = Field(None, ge=0)
+    effective_from: AwareDatetime
+    reason: StrictStr = reason_text()
+    signature: SignatureIn
+
+
+class RoundIn(Body):
+    """Start a round of a route now."""
+
+    route: StrictStr = key()
+    state: OperationalState
+    planned_at: AwareDatetime
+
+
+class CountIn(Body):
+    """The count of an EM sample: CFU, or particles/m³."""
+
+    count: Decimal = Field(ge=0, max_digits=18)
+    sampled_at: AwareDatetime | None = None
+
+
+class OccupancyIn(Body):
+    """A batch in a room, as the MES reports it; `to_at` is open while it is still there."""
+
+    batch: StrictStr = key()
+    location: StrictStr = key()
+    from_at: AwareDatetime
+    to_at: AwareDatetime | None = None
+
+
+async def _run(request: Request, command: Command) -> Any:
+    return await run_in_threadpool(hub_of(request).bus.handle, command)
+
+
+def _read(request: Request, view: Callable[[Session], dict[str, Any]]) -> dict[str, Any]:
+    with hub_of(request).sessions() as session:
+        return view(session)
+
+
+def _now(request: Request) -> datetime:
+    return hub_of(request).bus.deps.clock.now()
+
+
+@router.post("/locations", status_code=201, summary="QA: grade a location (change control)")
+async def configure_location(
+    request: Request, site: str, body: LocationIn, _: Account = allowed(Permission.MANAGE_EM)
+) -> dict[str, Any]:
+    """Audited with before and after."""
+    data = body.model_dump()
+    await _run(request, em.ConfigureEmLocation(await request_context(request), site, **data))
+    return _read(request, lambda s: views.config_view(s, site))
+
+
+@router.post("/points", status_code=201, summary="QA: configure a sampling point")
+async def configure_point(
+    request: Request, site: str, body: PointIn, _: Account = allowed(Permission.MANAGE_EM)
+) -> dict[str, Any]:
+    """One sample type per point; N alerts in a row there open a deviation."""
+    data = body.model_dump()
+    await _run(request, em.ConfigureEmPoint(await request_context(request), site, **data))
+    return _read(request, lambda s: views.config_view(s, site))
+
+
+@router.post("/routes", status_code=201, summary="QA: configure a sampling route")
+async def configure_route(
+    request: Request, site: str, body: RouteIn, _: Account = allowed(Permission.MANAGE_EM)
+) -> dict[str, Any]:
+    """The points in the order they are sampled."""
+    ctx = await request_context(request)
+    command = em.ConfigureEmRoute(ctx, site, body.code, body.name, tuple(body.points), body.reason)
+    await _run(request, command)
+    return _read(request, lambda s: views.config_view(s, site))
+
+
+@router.post("/schedules", status_code=201, summary="QA: schedule a route")
+async def configure_schedule(
+    request: Request, site: str, body: ScheduleIn, _: Account = allowed(Permission.MANAGE_EM)
+) -> dict[str, Any]:
+    """Every shift, daily or weekly, in one operational state."""
+    data = body.model_dump()
+    await _run(request, em.ConfigureEmSchedule(await request_context(request), site, **data))
+    return _read(request, lambda s: views.config_view(s, site))
+
+
+@router.get("/config", summary="EM locations, points, routes and schedules")
+def get_config(
+    request: Request, site: str, _: Account = allowed(Permission.READ)
+) -> dict[str, Any]:
+    """The whole configuration of a site."""
+    return _read(request, lambda s: views.config_view(s, site))
+
+
+@router.post("/limits", status_code=201, summary="QA: a new version of a site limit, signed")
+async def set_limit(
+    request: Request, site: str, body: LimitIn, _: Account = allowed(Permission.MANAGE_EM)
+) -> dict[str, Any]:
+    """Action limits only tighter than Annex 1; alert below action; e-signature 'approved'."""
+    ctx, signature = await request_context(request), body.signature.to_input()
+    data = body.model_dump(exclude={"signature"})
+    version = await _run(request, em.SetEmLimit(ctx, site, **data, signature=signature))
+    return _read(
+        request,
+        lambda s: (
+            views.limits_view(
+                s,
+                site,
+                body.grade,
+                body.state,
+                body.sample_type,
+                body.location,
+                body.effective_from,
+            )
+            | {"created": version}
+        ),
+    )
+
+
+@router.get("/limits", summary="The limits in force for a cell at a time, and its versions")
+def get_limits(
+    request: Request,
+    site: str,
+    grade: CleanroomGrade,
+    state: OperationalState,
+    sample_type: EmSampleType,
+    location: str | None = None,
+    at: AwareDatetime | None = None,
+    _: Account = allowed(Permission.READ),
+) -> dict[str, Any]:
+    """Annex 1 unless a site version is in force; the source of each limit is named."""
+    when = at or _now(request)
+    return _read(
+        request, lambda s: views.limits_view(s, site, grade, state, sample_type, location, when)
+    )
+
+
+@router.post("/rounds", status_code=201, summary="Start a round of a route")
+async def start_round(
+    request: Request, site: str, body: RoundIn, _: Account = allowed(Permission.RECORD_EM)
+) -> dict[str, Any]:
+    """An EM sample per point, planned at the given time."""
+    ctx = await request_context(request)
+    em_round = await _run(request, em.StartEmRound(ctx, site, **body.model_dump()))
+    return _read(request, lambda s: views.round_view(s, site, em_round))
+
+
+@router.post("/due-rounds", summary="Start the rounds of every schedule that is due")
+async def start_due_rounds(
+    request: Request, site: str, _: Account = allowed(Permission.RECORD_EM)
+) -> dict[str, Any]:
+    """What the scheduler (and `labgate em due`) runs."""
+    started = await _run(request, em.StartDueRounds(await request_context(request), site))
+    return {"started": started}
+
+
+@router.get("/rounds/{em_round}", summary="A round and its samples")
+def get_round(
+    request: Request, site: str, em_round: str, _: Account = allowed(Permission.READ)
+) -> dict[str, Any]:
+    """Samples in route order, counted or not."""
+    return _read(request, lambda s: views.round_view(s, site, em_round))
+
+
+@router.post("/samples/{em_sample}/count", summary="Record the count of an EM sample")
+async def record_count(
+    request: Request,
+    site: str,
+    em_sample: str,
+    body: CountIn,
+    _: Account = allowed(Permission.RECORD_EM),
+) -> dict[str, Any]:
+    """Judged by the limits in force at sampling time; an action excursion opens a deviation."""
+    ctx = await request_context(request)
+    await _run(request, em.RecordEmCount(ctx, site, em_sample, body.count, body.sampled_at))
+    return _read(request, lambda s: views.sample_view(s, site, em_sample))
+
+
+@router.get("/samples/{em_sample}", summary="An EM sample, its count and the limits applied")
+def get_sample(
+    request: Request, site: str, em_sample: str, _: Account = allowed(Permission.READ)
+) -> dict[str, Any]:
+    """With the source of each limit and the site version used."""
+    return _read(request, lambda s: views.sample_view(s, site, em_sample))
+
+
+@router.get("/excursions", summary="Excursions, newest first")
+def list_excursions(
+    request: Request, site: str, _: Account = allowed(Permission.READ)
+) -> dict[str, Any]:
+    """Alert and action excursions, with their deviations."""
+    return _read(request, lambda s: views.excursions_view(s, site))
+
+
+@router.get("/excursions/{excursion}", summary="An excursion and its sample")
+def get_excursion(
+    request: Request, site: str, excursion: str, _: Account = allowed(Permission.READ)
+) -> dict[str, Any]:
+    """With the limits applied to its count."""
+    return _read(request, lambda s: views.excursion_view(s, site, excursion))
+
+
+@router.get("/excursions/{excursion}/impact", summary="Equipment and batches an excursion touches")
+def get_impact(
+    request: Request, site: str, excursion: str, _: Account = allowed(Permission.READ)
+) -> dict[str, Any]:
+    """The room's equipment, and the batches in the room during the excursion's window."""
+    now = _now(request)
+    return _read(request, lambda s: views.impact_view(s, site, excursion, now))
+
+
+@router.post("/occupancy", status_code=201, summary="MES: a batch in a room")
+async def report_occupancy(
+    request: Request,
+    site: str,
+    body: OccupancyIn,
+    _: Account = allowed(Permission.REPORT_OCCUPANCY),
+) -> dict[str, Any]:
+    """Read by impact lists."""
+    await _run(
+        request, em.ReportOccupancy(await request_context(request), site, **body.model_dump())
+    )
+    return _read(request, lambda s: views.occupancy_view(s, site, body.location))
+
+
+@router.get("/occupancy", summary="Reported room occupancy")
+def list_occupancy(
+    request: Request, site: str, location: str | None = None, _: Account = allowed(Permission.READ)
+) -> dict[str, Any]:
+    """Optionally of one location."""
+    return _read(request, lambda s: views.occupancy_view(s, site, location))

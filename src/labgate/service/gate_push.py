@@ -1,0 +1,184 @@
+"""IPC gates told to the MES as they change (`labgate.operation_gate.v1`).
+
+A change to a sample drawn at a sampling point (requested, result approved or invalidated,
+cancelled, covered by a deviation) can change whether its operation may complete. At commit, once
+per batch the transaction touched, the gate entries of its changed samples are brought up to
+date, the operations they sit in are decided again, and the MES is told only when a decision
+differs from the last one it was told (never told: free to complete), in the same transaction as
+the change (promise 1).
+
+The batch row is locked first: two transactions changing samples of one operation at once would
+each decide from the other's stale view, and the MES could be left holding an operation that may
+complete. With the lock they decide in turn, the second seeing what the first committed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from uuid6 import uuid7
+
+from labgate.compliance.canonical import to_jsonable
+from labgate.domain import events
+from labgate.domain.batches import Batch, Procedure, SamplingPoint
+from labgate.domain.gates import (
+    GateDecision,
+    GateEntry,
+    GateTold,
+    gate_mode,
+    operation_gate,
+    operation_of,
+)
+from labgate.domain.lifecycle import SampleStatus
+from labgate.domain.samples import Sample
+from labgate.service.outbox import MES, OutboxMessage
+
+if TYPE_CHECKING:
+    from labgate.service.unit_of_work import UnitOfWork
+
+SCHEMA = "labgate.operation_gate.v1"
+# The events after which a sample's part in its operation's gate may differ.
+GATE_EVENTS = (
+    events.SampleRequested,
+    events.ResultApproved,
+    events.ResultInvalidated,
+    events.SampleCancelled,
+    events.BatchHeld,
+    events.BatchHoldLifted,
+)
+
+
+@dataclass
+class Touched:
+    """One batch's changed samples in this transaction, and the correlation id of the last
+    message that changed it (the gate message carries it on)."""
+
+    correlation_id: str | None
+    samples: dict[str, Sample] = field(default_factory=dict)
+
+
+class GateWatch:
+    """The batches a transaction changed samples of at their sampling points."""
+
+    def __init__(self) -> None:
+        self.batches: dict[tuple[str, str], Touched] = {}
+
+    def saw(self, sample: Sample, event: events.Event, correlation_id: str | None) -> None:
+        """Note `sample` if `event` may move its operation's gate."""
+        if sample.batch is None or sample.sampling_point is None:
+            return
+        if not isinstance(event, GATE_EVENTS):
+            return
+        touched = self.batches.setdefault((sample.site, sample.batch), Touched(correlation_id))
+        touched.correlation_id = correlation_id
+        touched.samples[sample.code] = sample
+
+
+def tell_gate_changes(uow: UnitOfWork, watch: GateWatch, now: datetime) -> None:
+    """Keep the gate entries of the watched samples and tell the MES what changed."""
+    for (site, batch_code), touched in sorted(watch.batches.items()):
+        batch = uow.records.get(Batch, site=site, code=batch_code)  # locked: see the docstring
+        if batch is None:
+            continue
+        _keep_entries(uow, site, batch_code, touched.samples)
+        procedure = uow.records.get(Procedure, site=site, code=batch.procedure)
+        points = uow.records.find(SamplingPoint, site=site, procedure=batch.procedure)
+        if procedure is None:
+            continue
+        changed = {s.sampling_point for s in touched.samples.values()}
+        operations = sorted({operation_of(p) for p in points if p.code in changed})
+        inside = [p.code for p in points if operation_of(p) in operations]
+        drawn = uow.gate_samples(site, batch_code, inside)
+        modes = {p.code: gate_mode(p.gate, f"sampling point {p.code}") for p in points}
+        told = _last_told(uow, site, batch_code)
+        for operation in operations:
+            decision = operation_gate(procedure, operation, points, modes, drawn)
+            last = told.get(operation)
+            # An MES holds an operation only when told to: until then it may complete.
+            if (last is None and not decision.may_complete) or (
+                last and not last.same_as(decision)
+            ):
+                _tell(uow, batch, decision, touched.correlation_id, now)
+    watch.batches.clear()
+
+
+def _keep_entries(uow: UnitOfWork, site: str, batch: str, samples: dict[str, Sample]) -> None:
+    known = {e.sample: e for e in uow.records.find_any(GateEntry, "sample", samples, site=site)}
+    for code, sample in samples.items():
+        entry = known.get(code)
+        if entry is None:
+            entry = GateEntry(site, batch, sample.sampling_point or "", code, sample.mes_status)
+            uow.records.add(entry)
+        entry.mes_status = sample.mes_status
+        entry.cancelled = sample.status is SampleStatus.CANCELLED
+
+
+def _last_told(uow: UnitOfWork, site: str, batch: str) -> dict[str, GateTold]:
+    last: dict[str, GateTold] = {}
+    for told in uow.records.find(GateTold, site=site, batch=batch):  # oldest first
+        last[told.operation] = told
+    return last
+
+
+def _tell(
+    uow: UnitOfWork,
+    batch: Batch,
+    decision: GateDecision,
+    correlation_id: str | None,
+    now: datetime,
+) -> None:
+    message_id = str(uuid7())
+    waiting = ",".join(decision.waiting_for)
+    uow.records.add(
+        GateTold(
+            batch.site,
+            batch.code,
+            decision.operation,
+            decision.may_complete,
+            waiting,
+            now,
+            message_id,
+        )
+    )
+    uow.send(
+        OutboxMessage(
+            batch.site,
+            MES,
+            "operation_gate",
+            SCHEMA,
+            message_id,
+            correlation_id,
+            f"{batch.code}:{decision.operation}",
+            gate_payload(batch, decision, now),
+            now,
+        )
+    )
+
+
+def gate_payload(batch: Batch, decision: GateDecision, at: datetime) -> dict[str, Any]:
+    """To the MES: may the operation complete, and if not, what it waits for."""
+    payload: dict[str, Any] = to_jsonable(
+        {
+            "site": batch.site,
+            "batch": batch.code,
+            "product": batch.product,
+            "procedure": batch.procedure,
+            "operation": decision.operation,
+            "may_complete": decision.may_complete,
+            "hold": "off" if decision.may_complete else "on",
+            "waiting_for": list(decision.waiting_for),
+            "points": [
+                {
+                    "sampling_point": p.sampling_point,
+                    "gate": p.mode.value,
+                    "passes": p.passes,
+                    "why": p.why,
+                }
+                for p in decision.points
+            ],
+            "decided_at": at,
+        }
+    )
+    return payload
