@@ -27,10 +27,13 @@ run: $(STAMP)
 	LABGATE_DEMO=1 $(BIN)/labgate demo seed
 	LABGATE_DEMO=1 $(BIN)/labgate serve
 
-## test: the whole suite, on SQLite and PostgreSQL (started or installed if needed)
+## test: the whole suite, on SQLite and PostgreSQL (started or installed if needed). Two workers
+## share the unit, e2e and integration tests (each test makes its own database, vhost and
+## folders); the resilience tests restart the broker, so they run alone afterwards.
 test: $(STAMP)
 	@bash scripts/ensure-services.sh
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile tests/unit tests/e2e tests/integration
+	$(BIN)/pytest -q tests/resilience
 
 ## check: formatting, lint and strict typing
 check: $(STAMP)
