@@ -528,6 +528,24 @@ def test_demo_shows_environmental_monitoring_with_an_excursion_and_its_impact(
     assert {e["code"] for e in impact["equipment"]} == {"FILLER-01", "RABS-01"}
 
 
+def test_demo_shows_raw_materials_under_a_skip_lot_plan(seeded: tuple[str, str]) -> None:
+    url, _ = seeded
+    lots = t.received_lots.c
+    with open_hub(url) as hub, hub.engine.connect() as connection:
+        rows = connection.execute(
+            select(lots.supplier_lot, lots.status, lots.full_panel, lots.draw).order_by(lots.id)
+        ).all()
+        plan = connection.execute(select(t.skip_lot_plans.c.state)).scalar_one()
+        certificates = list(connection.scalars(select(lots.supplier_coa)))
+    statuses = [status for _, status, _, _ in rows]
+    assert statuses == ["released"] * 6 + ["rejected", "released", "quarantine"]
+    assert all(full for _, _, full, _ in rows[:3])  # normal inspection until cleared
+    assert all(draw is not None for _, _, _, draw in rows[3:7])  # skipping: each draw recorded
+    assert rows[7][2] and rows[7][3] is None  # the rejection returned the plan to normal
+    assert plan == "normal"
+    assert all(len(values) == 3 for values in certificates)  # each lot came with its CoA
+
+
 # --- the audit trail -------------------------------------------------------------------------
 
 

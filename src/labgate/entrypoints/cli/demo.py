@@ -22,6 +22,7 @@ from labgate.domain.deviations import Deviation
 from labgate.domain.limits import LimitKind, parse_limit
 from labgate.domain.samples import Sample
 from labgate.entrypoints.cli.demo_environmental import seed_environmental
+from labgate.entrypoints.cli.demo_raw_materials import seed_raw_materials
 from labgate.entrypoints.cli.demo_stability import seed_stability
 
 PEOPLE = [
@@ -56,6 +57,7 @@ def seed(hub: Hub, console: Console) -> dict[str, str]:
     put_specs_in_force(hub, site, document, credentials["qa"])
     _batches_mid_flight(hub, site, document, credentials)
     _investigations(hub, site, credentials)
+    seed_raw_materials(hub, site, credentials)
     seed_stability(hub, site, credentials)
     seed_environmental(hub, site, credentials)
     print_credentials(console, credentials)
