@@ -35,4 +35,5 @@ def test_a_lot_status_goes_out_as_a_sync_material_lot(status: str, disposition: 
     assert lot.xpath("b:Status/text()", namespaces=B) == [status]
     assert lot.xpath("b:Disposition/text()", namespaces=B) == [disposition]
     keys = lot.xpath("b:MaterialLotProperty/b:ID/text()", namespaces=B)
-    assert keys == ["supplier", "supplier_lot", "sample_id", "decided_by", "reason", "full_panel"]
+    assert keys == ["supplier", "supplier_lot", "sample_id", "decided_by", "reason", "full_panel",
+                    "decided_at"]  # fmt: skip

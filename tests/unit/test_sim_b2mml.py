@@ -165,6 +165,13 @@ def test_a_b2mml_request_is_an_envelope_whose_message_id_is_the_bodid(tmp_path: 
 
 # --- labgate's documents, read back ------------------------------------------------------------
 
+LOT_STATUS = {
+    "site": "PLT1", "lot": "RM-000007", "material": "API-IBU", "supplier": "SUP-1",
+    "supplier_lot": "IBU-26-0240", "status": "rejected", "sample_id": "S-000300",
+    "full_panel": False, "decided_by": "qa", "decided_at": "2026-11-25T09:00:00.000000Z",
+    "reason": "Identity failed",
+}  # fmt: skip
+
 
 @pytest.mark.parametrize(
     ("schema", "payload", "root"),
@@ -174,8 +181,9 @@ def test_a_b2mml_request_is_an_envelope_whose_message_id_is_the_bodid(tmp_path: 
         ("labgate.mes_result.v1", LOT_RESULT, "SyncOperationsPerformance"),
         ("labgate.result_status.v1", STATUS, "SyncTestResult"),
         ("labgate.sample_acknowledgement.v1", ACK, "AcknowledgeOperationsSchedule"),
+        ("labgate.lot_status.v1", LOT_STATUS, "SyncMaterialLot"),
     ],
-    ids=["result", "text-result", "lot-result", "status", "acknowledgement"],
+    ids=["result", "text-result", "lot-result", "status", "acknowledgement", "lot-status"],
 )
 def test_what_labgate_delivers_reads_back_to_the_payload_it_maps(
     schema: str, payload: dict[str, Any], root: str

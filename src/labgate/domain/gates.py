@@ -63,6 +63,15 @@ class PointVerdict:
     why: str
     samples: tuple[str, ...]
 
+    def summary(self) -> dict[str, object]:
+        """The point as the MES message and the API show it (the API adds its samples)."""
+        return {
+            "sampling_point": self.sampling_point,
+            "gate": self.mode.value,
+            "passes": self.passes,
+            "why": self.why,
+        }
+
 
 @dataclass(frozen=True)
 class GateDecision:

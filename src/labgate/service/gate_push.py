@@ -169,15 +169,7 @@ def gate_payload(batch: Batch, decision: GateDecision, at: datetime) -> dict[str
             "may_complete": decision.may_complete,
             "hold": "off" if decision.may_complete else "on",
             "waiting_for": list(decision.waiting_for),
-            "points": [
-                {
-                    "sampling_point": p.sampling_point,
-                    "gate": p.mode.value,
-                    "passes": p.passes,
-                    "why": p.why,
-                }
-                for p in decision.points
-            ],
+            "points": [p.summary() for p in decision.points],
             "decided_at": at,
         }
     )

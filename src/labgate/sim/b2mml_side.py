@@ -207,11 +207,22 @@ def _acknowledgement(data: etree._Element) -> Payload:
     }
 
 
+def _lot_status(data: etree._Element) -> Payload:
+    lot = _find(data, "MaterialLot")
+    found = _texts(lot, site="HierarchyScope/EquipmentID", lot="ID",
+                   material="MaterialDefinitionID", status="Status")  # fmt: skip
+    for prop in lot.iterfind("b:MaterialLotProperty", _B):
+        found[_text(prop, "ID")] = _text(prop, "Value/ValueString")
+    found["full_panel"] = {"true": True, "false": False}[found.get("full_panel", "")]
+    return found
+
+
 READERS: dict[str, tuple[str, Callable[[etree._Element], Payload]]] = {
     "ProcessTestResult": (MES_RESULT, _test_result),
     "SyncTestResult": (RESULT_STATUS, _test_result),
     "SyncOperationsPerformance": (MES_RESULT, _lot_result),
     "AcknowledgeOperationsSchedule": (ACKNOWLEDGEMENT, _acknowledgement),
+    "SyncMaterialLot": ("labgate.lot_status.v1", _lot_status),
 }
 
 

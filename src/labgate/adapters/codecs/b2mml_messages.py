@@ -51,6 +51,7 @@ from labgate.adapters.codecs import b2mml_lots as lots
 from labgate.adapters.codecs.b2mml import NS, InvalidDocument, Problem, _add, _problems, _text
 from labgate.adapters.codecs.b2mml import parse_xml as parse_xml
 from labgate.adapters.codecs.b2mml_lots import material_lot_document
+from labgate.compliance.canonical import to_jsonable
 from labgate.domain.errors import InvalidInput, LabgateError
 from labgate.service.messages import (
     FIELD_LENGTH,
@@ -108,6 +109,7 @@ def to_b2mml(
         case LotStatusV1() as lot:
             properties = {key: str(getattr(lot, key)) for key in LOT_PROPERTIES}
             properties["full_panel"] = "true" if lot.full_panel else "false"
+            properties["decided_at"] = str(to_jsonable(lot.decided_at))  # as in the JSON form
             return lots.material_lot_document(lot.lot, lot.material, lot.site, lot.status,
                                               properties, **frame)  # fmt: skip
     raise AssertionError(schema_id)  # pragma: no cover - _outbound returns only the cases above

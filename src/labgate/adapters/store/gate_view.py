@@ -57,16 +57,7 @@ def decision_view(decision: GateDecision) -> dict[str, Any]:
         "operation": decision.operation,
         "may_complete": decision.may_complete,
         "waiting_for": list(decision.waiting_for),
-        "points": [
-            {
-                "sampling_point": p.sampling_point,
-                "gate": p.mode.value,
-                "passes": p.passes,
-                "why": p.why,
-                "samples": list(p.samples),
-            }
-            for p in decision.points
-        ],
+        "points": [{**p.summary(), "samples": list(p.samples)} for p in decision.points],
     }
 
 

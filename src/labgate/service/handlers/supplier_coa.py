@@ -41,8 +41,8 @@ def import_supplier_coa(cmd: ImportSupplierCoa, uow: UnitOfWork, deps: Deps) -> 
             now,
             "lot.supplier_coa_imported",
             ("lot", lot.code, cmd.site),
-            before=before,
-            after=lot.supplier_coa,
+            before={"supplier_coa": before},  # snapshots are objects, as everywhere in the trail
+            after={"supplier_coa": lot.supplier_coa},
             reason=f"supplier CoA of lot {lot.supplier_lot} from {lot.supplier}",
         )
         uow.commit()
