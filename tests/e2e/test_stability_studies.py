@@ -278,6 +278,24 @@ def test_an_oot_alert_is_acknowledged_with_a_signature(plant: Plant) -> None:
     assert [i for i in review(plant, "B6")["items"] if i["kind"] == "oot_alert_open"] == []
 
 
+def test_an_invalidated_result_withdraws_its_open_alert(plant: Plant) -> None:
+    code = _ipc_alert(plant)
+    [alert] = alerts(plant, status="open")
+    body = {"reason": "Sample taken from the wrong drum", "signature": plant.signature("reviewer")}
+    answer = plant.call("reviewer", "POST", f"/results/{alert['result']}/invalidation", json=body)
+    assert answer.status_code == 200, answer.text
+    shown = plant.call("qa", "GET", f"/oot-alerts/{code}").json()
+    assert (shown["status"], shown["acknowledged_by"]) == ("withdrawn", "reviewer")
+    assert shown["assessment"] == "withdrawn: Sample taken from the wrong drum"
+    assert alerts(plant, status="open") == []
+    params = {"record_type": "oot_alert", "record_id": code}
+    trail = plant.call("auditor", "GET", "/api/v1/audit", params=params).json()["items"]
+    assert [e["action"] for e in trail] == ["oot_alert.raised", "oot_alert.withdrawn"]
+    late = {"assessment": "Looked at it.", "signature": plant.signature("qa")}
+    answer = plant.call("qa", "POST", f"/oot-alerts/{code}/acknowledgement", json=late)
+    assert refused(answer)[:2] == (409, "oot.withdrawn")
+
+
 def review(plant: Plant, batch: str) -> dict[str, Any]:
     answer = plant.call("qa", "GET", f"/batches/{batch}/review")
     assert answer.status_code == 200, answer.text

@@ -56,10 +56,11 @@ def no_trend_check(
 
 
 class AlertStatus(StrEnum):
-    """Open until a reviewer or QA has assessed it."""
+    """Open until a reviewer or QA has assessed it, or its result no longer speaks."""
 
     OPEN = "open"
     ACKNOWLEDGED = "acknowledged"
+    WITHDRAWN = "withdrawn"  # the result was invalidated: its retest is checked on its own
 
 
 @dataclass
@@ -104,6 +105,13 @@ class OotAlert:
                 reason="oot.assessor_is_analyst",
                 field="signature.username",
             )
+        if self.status is AlertStatus.WITHDRAWN:
+            raise Conflict(
+                f"OOT alert {self.code} was withdrawn when its result was invalidated; assess "
+                "the retest's result instead.",
+                reason="oot.withdrawn",
+                field="alert",
+            )
         if self.status is not AlertStatus.OPEN:
             raise Conflict(
                 f"OOT alert {self.code} was already acknowledged by {self.acknowledged_by}.",
@@ -112,6 +120,15 @@ class OotAlert:
             )
         self.status, self.acknowledged_by, self.acknowledged_at = AlertStatus.ACKNOWLEDGED, by, at
         self.assessment = assessment
+
+    def withdraw(self, by: str, at: datetime, why: str) -> bool:
+        """The result was invalidated: an open alert has nothing left to assess (an assessed one
+        keeps its assessment). Whether it was withdrawn."""
+        if self.status is not AlertStatus.OPEN:
+            return False
+        self.status, self.acknowledged_by, self.acknowledged_at = AlertStatus.WITHDRAWN, by, at
+        self.assessment = f"withdrawn: {why}"
+        return True
 
 
 def alert_content(alert: OotAlert) -> dict[str, object]:

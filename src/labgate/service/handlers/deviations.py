@@ -30,6 +30,7 @@ from labgate.service.handlers.common import (
     must_get,
     record,
 )
+from labgate.service.handlers.oot_alerts import withdraw_for_invalidated
 from labgate.service.unit_of_work import UnitOfWork
 
 
@@ -162,6 +163,7 @@ def _invalidate(
     subject = ("result", result.code, sample.site)
     after = {"status": result.status, "mes_status": result.mes_status}
     record(uow, ctx, at, "result.invalidated", subject, before=before, after=after, reason=reason)
+    withdraw_for_invalidated(uow, ctx, sample, result, at)
     content = result_content(sample, result)
     apply_signature(uow, ctx, at, signer, Meaning.REVIEWED, subject, content)
 

@@ -175,3 +175,21 @@ def acknowledge_alert(cmd: AcknowledgeOotAlert, uow: UnitOfWork, deps: Deps) -> 
         apply_signature(uow, cmd.ctx, now, signer, meaning, subject, alert_content(alert))
         uow.commit()
         return alert.code
+
+
+def withdraw_for_invalidated(
+    uow: UnitOfWork, ctx: Context, sample: Sample, result: Result, at: datetime
+) -> None:
+    """An invalidated result's open OOT alert is withdrawn, audited, in the same transaction:
+    the result no longer speaks, and its retest is checked when it is approved."""
+    if sample.stability_study is None and not sample.trended:
+        return
+    alert = uow.records.get(OotAlert, site=sample.site, result=result.code)
+    if alert is None:
+        return
+    before = {"status": alert.status}
+    if alert.withdraw(ctx.actor, at, result.invalidation_reason or "result invalidated"):
+        subject = ("oot_alert", alert.code, sample.site)
+        after = {"status": alert.status, "assessment": alert.assessment}
+        record(uow, ctx, at, "oot_alert.withdrawn", subject, before=before, after=after,
+               reason=f"result {result.code} invalidated")  # fmt: skip

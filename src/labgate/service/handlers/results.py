@@ -19,7 +19,7 @@ from labgate.service.handlers.common import (
     record,
 )
 from labgate.service.handlers.deviations import open_if_rejected
-from labgate.service.handlers.oot_alerts import flag_out_of_trend
+from labgate.service.handlers.oot_alerts import flag_out_of_trend, withdraw_for_invalidated
 from labgate.service.unit_of_work import UnitOfWork
 
 
@@ -222,6 +222,7 @@ def invalidate_result(cmd: InvalidateResult, uow: UnitOfWork, deps: Deps) -> str
             after={"status": result.status, "mes_status": result.mes_status},
             reason=cmd.reason,
         )
+        withdraw_for_invalidated(uow, cmd.ctx, sample, result, now)
         if signer is not None:
             apply_signature(
                 uow,
