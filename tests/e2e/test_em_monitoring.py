@@ -17,7 +17,7 @@ from labgate.bootstrap import Hub
 from labgate.compliance.clock import ManualClock
 from labgate.domain import commands as c
 from labgate.domain import em_commands as em
-from plant import SITE, Plant, seed
+from plant import RELEASE_PANEL, SITE, Plant, approved_result, request_sample, seed
 
 NOW = datetime.fromisoformat("2026-11-25T09:00:00+00:00")
 ROOMS: dict[str, Any] = {
@@ -353,3 +353,32 @@ def flagged_why(plant: Plant, batch: str) -> str:
     assert review["ready_by_exception"] is False
     [item] = [i for i in review["items"] if i["kind"] == "em_excursion"]
     return str(item["why"])
+
+
+def test_an_open_em_deviation_reaching_a_batch_stops_its_release(plant: Plant) -> None:
+    day = timedelta(days=1)
+    count(plant, start_round(plant, "R-FILL", NOW - 2 * day)["A-P05"], "1000")
+    count(plant, start_round(plant, "R-FILL", NOW - day / 2)["A-P05"], "5000")  # action
+    occupy(plant, "B1", "FILL-B", NOW - day, NOW - day / 2)
+    sample = request_sample(plant, "REQ-REL")  # batch B1, its release panel all in spec
+    for test, value, unit in RELEASE_PANEL:
+        approved_result(plant, sample, test, value, unit)
+    deviation = ok(plant.call("auditor", "GET", "/em/excursions"))["items"][0]["deviation"]
+
+    def release() -> Response:
+        body = {"signature": plant.signature("qa", "released")}
+        return plant.call("qa", "POST", "/batches/B1/release", json=body)
+
+    held = release()
+    assert (held.status_code, held.json()["reason"]) == (409, "release.on_hold")
+    assert deviation in held.json()["detail"]
+
+    def step(user: str, name: str, meaning: str, **body: str) -> None:
+        body_ = {**body, "signature": plant.signature(user, meaning)}
+        ok(plant.call(user, "POST", f"/deviations/{deviation}/{name}", json=body_))
+
+    step("reviewer", "phase1", "reviewed", conclusion="no_assignable_cause", reason="Plate OK")
+    step("reviewer", "phase2", "reviewed", conclusion="confirmed", rationale="Door left open")
+    step("qa", "closure", "approved", reason="Batch assessed: no impact", capa="CAPA-0077")
+    released = release()
+    assert released.status_code == 200, released.text

@@ -10,6 +10,7 @@ from types import TracebackType
 from typing import Any, Protocol, TypeVar
 
 from labgate.compliance.audit import AuditDraft
+from labgate.domain.batches import Batch
 from labgate.domain.commands import Received
 from labgate.domain.deviations import Deviation
 from labgate.domain.events import Event
@@ -137,6 +138,11 @@ class UnitOfWork(abc.ABC):
 
     def _now(self) -> datetime:
         return self.clock_now() if self.clock_now else datetime.now(UTC)
+
+    def deviations_reaching(self, batch: Batch, now: datetime) -> list[Deviation]:
+        """Deviations not on the batch that reach it: those of environmental excursions whose
+        impact list names it. A store without environmental monitoring has none."""
+        return []
 
     def gate_samples(self, site: str, batch: str, points: Collection[str]) -> list[GateSample]:
         """The live samples of the batch at these sampling points as the gates see them, with

@@ -44,18 +44,28 @@ def open_alerts(session: Session, batch: Batch) -> list[Finding]:
 def excursions_reaching(session: Session, batch: Batch, now: datetime) -> list[Finding]:
     """Excursions whose impact list, as of `now`, names the batch. An open window ends at
     `now`, so the dossier (reproducible from its data alone) leaves these to the live review."""
+    findings = []
+    for excursion in reaching(session, batch, now):
+        deviation = f"; deviation {excursion.deviation}" if excursion.deviation else ""
+        why = (
+            f"EM {excursion.outcome.value} at {excursion.point} in room {excursion.room} "
+            f"({excursion.count} at {excursion.sampled_at:%Y-%m-%d %H:%M}) while the batch "
+            f"was there{deviation}."
+        )
+        findings.append(Finding("em_excursion", "excursion", excursion.code, why))
+    return findings
+
+
+def reaching(session: Session, batch: Batch, now: datetime) -> list[EmExcursion]:
+    """The excursions whose impact list, as of `now`, names the batch."""
     query = select(EmExcursion).filter_by(site=batch.site)
     if batch.started_at is not None:
         query = query.where(t.em_excursions.c.sampled_at >= batch.started_at - REACH)
-    findings = []
-    for excursion in session.scalars(query.order_by(t.em_excursions.c.code)):
-        impact = impact_view(session, batch.site, excursion.code, now)
-        if any(b["batch"] == batch.code for b in impact["batches"]):
-            deviation = f"; deviation {excursion.deviation}" if excursion.deviation else ""
-            why = (
-                f"EM {excursion.outcome.value} at {excursion.point} in room {excursion.room} "
-                f"({excursion.count} at {excursion.sampled_at:%Y-%m-%d %H:%M}) while the batch "
-                f"was there{deviation}."
-            )
-            findings.append(Finding("em_excursion", "excursion", excursion.code, why))
-    return findings
+    return [
+        excursion
+        for excursion in session.scalars(query.order_by(t.em_excursions.c.code))
+        if any(
+            b["batch"] == batch.code
+            for b in impact_view(session, batch.site, excursion.code, now)["batches"]
+        )
+    ]

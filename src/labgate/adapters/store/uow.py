@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Collection
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, insert, inspect, select, update
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from labgate.adapters.store import tables as t
 from labgate.adapters.store.engine import WRITE
 from labgate.adapters.store.gate_view import deciding_samples
+from labgate.adapters.store.review_signals import reaching
 from labgate.compliance.audit import AuditDraft, seal
 from labgate.domain.batches import Batch
 from labgate.domain.deviations import Deviation
@@ -92,6 +94,11 @@ class SqlUnitOfWork(UnitOfWork):
     def __exit__(self, *args: Any) -> None:
         super().__exit__(*args)
         self.session.close()
+
+    def deviations_reaching(self, batch: Batch, now: datetime) -> list[Deviation]:
+        """The deviations of EM excursions whose impact list names the batch."""
+        codes = [x.deviation for x in reaching(self.session, batch, now) if x.deviation]
+        return self.records.find_any(Deviation, "code", codes, site=batch.site) if codes else []
 
     def gate_samples(self, site: str, batch: str, points: Collection[str]) -> list[GateSample]:
         """The samples that decide these points' gates, in two light queries."""

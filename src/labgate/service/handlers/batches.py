@@ -28,9 +28,9 @@ def release_batch(cmd: ReleaseBatch, uow: UnitOfWork, deps: Deps) -> str:
         batch = must_get(uow, Batch, "batch", "batch", site=cmd.site, code=cmd.batch)
         check_undisposed(uow, batch)
         samples = live_samples(uow.records.find(Sample, site=cmd.site, batch=batch.code))
-        check_releasable(
-            batch, samples, uow.records.find(Deviation, site=cmd.site, batch=batch.code)
-        )
+        deviations = uow.records.find(Deviation, site=cmd.site, batch=batch.code)
+        # An open EM deviation of a room the batch was in stops its release like its own.
+        check_releasable(batch, samples, deviations + uow.deviations_reaching(batch, now))
         batch.released_by, batch.released_at = signer.username, now
         why = "e-signature: released"
         _dispose(uow, cmd.ctx, now, signer, Meaning.RELEASED, batch, samples, why)
