@@ -10,10 +10,11 @@ wrong types are refused) so that what labgate verifies is exactly what every oth
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
@@ -68,10 +69,15 @@ class Envelope:
     kid: str
     jws: str
     document: dict[str, Any]
+    _signed: bytes | None = field(default=None, repr=False, compare=False)
 
     def signing_bytes(self) -> bytes:
-        """The canonical JSON (RFC 8785) of the document without its signature."""
-        return canonical_json(_unsigned(self.document))
+        """The canonical JSON (RFC 8785) of the document without its signature (made once, when
+        the envelope is read: the document is not changed after that)."""
+        if self._signed is None:
+            object.__setattr__(self, "_signed", canonical_json(_unsigned(self.document)))
+        assert self._signed is not None
+        return self._signed
 
 
 def parse_envelope(raw: bytes) -> Envelope:
@@ -124,7 +130,7 @@ def verify_envelope(envelope: Envelope, key: SourceKey) -> None:
         )
     _check_header(envelope)
     try:
-        public = OKPKey.import_key(key.public_jwk)
+        public = _public_key(json.dumps(key.public_jwk, sort_keys=True))
         jws.deserialize_compact(
             envelope.jws, public, algorithms=[ALGORITHM], payload=envelope.signing_bytes()
         )
@@ -134,6 +140,12 @@ def verify_envelope(envelope: Envelope, key: SourceKey) -> None:
             reason="envelope.bad_signature",
             field="signature.jws",
         ) from None
+
+
+@functools.lru_cache(maxsize=256)
+def _public_key(jwk: str) -> OKPKey:
+    # Imported once per key (keyed by its JSON): a stream of envelopes has one or two signers.
+    return OKPKey.import_key(json.loads(jwk))
 
 
 def sign_envelope(fields: dict[str, Any], kid: str, private_jwk: dict[str, Any]) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -48,14 +49,21 @@ class PlannedTest:
 
     def limit_rule(self) -> LimitRule:
         """The bound limits, parsed."""
-        alert = parse_limit(self.alert) if self.alert else None
-        action = parse_limit(self.action) if self.action else None
-        return LimitRule(self.test_code, parse_limit(self.limit), alert, action)
+        return _limit_rule(self.test_code, self.limit, self.alert, self.action)
 
     def move(self, sample: str, target: TestStatus) -> None:
         """Move through the test lifecycle."""
         TEST_LIFECYCLE.check(f"{sample}/{self.test_code}", self.status, target)
         self.status = target
+
+
+@functools.lru_cache(maxsize=4096)
+def _limit_rule(test_code: str, limit: str, alert: str | None, action: str | None) -> LimitRule:
+    # Parsed once per distinct line: a run of results applies the same few lines again and
+    # again, and rules are immutable.
+    alert_limit = parse_limit(alert) if alert else None
+    action_limit = parse_limit(action) if action else None
+    return LimitRule(test_code, parse_limit(limit), alert_limit, action_limit)
 
 
 @dataclass

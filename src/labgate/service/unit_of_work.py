@@ -93,7 +93,7 @@ class UnitOfWork(abc.ABC):
 
     def track(self, sample: Sample) -> Sample:
         """Watch an aggregate so its events reach the outbox at commit."""
-        if sample not in self._seen:
+        if not any(seen is sample for seen in self._seen):  # identity: == compares contents
             self._seen.append(sample)
         return sample
 
@@ -133,8 +133,12 @@ class UnitOfWork(abc.ABC):
         if held is not None:  # it waited for a gap to fill
             held.status, held.applied_at = "applied", now
         else:
-            self.records.add(inbox_message(received, correlation_id, now, "applied"))
+            self._add_applied(received, correlation_id, now)
         self.advance(received.source, received.stream, received.sequence)
+
+    def _add_applied(self, received: Received, correlation_id: str | None, at: datetime) -> None:
+        """Record a message applied in this transaction (a store may write these in bulk)."""
+        self.records.add(inbox_message(received, correlation_id, at, "applied"))
 
     def _now(self) -> datetime:
         return self.clock_now() if self.clock_now else datetime.now(UTC)
@@ -230,18 +234,25 @@ def inbox_message(
     received: Received, correlation_id: str | None, at: datetime, status: str
 ) -> InboxMessage:
     """The inbox record of an envelope."""
-    return InboxMessage(
-        source=received.source,
-        message_id=received.message_id,
-        stream=received.stream,
-        sequence=received.sequence,
-        schema=received.schema,
-        site=received.site,
-        correlation_id=correlation_id,
-        channel=received.channel,
-        received_at=at,
-        payload_hash=hashlib.sha256(received.raw).hexdigest(),
-        raw=received.raw,
-        status=status,
-        applied_at=at if status == "applied" else None,
-    )
+    return InboxMessage(**inbox_fields(received, correlation_id, at, status))
+
+
+def inbox_fields(
+    received: Received, correlation_id: str | None, at: datetime, status: str
+) -> dict[str, Any]:
+    """The inbox record of an envelope, field by field."""
+    return {
+        "source": received.source,
+        "message_id": received.message_id,
+        "stream": received.stream,
+        "sequence": received.sequence,
+        "schema": received.schema,
+        "site": received.site,
+        "correlation_id": correlation_id,
+        "channel": received.channel,
+        "received_at": at,
+        "payload_hash": hashlib.sha256(received.raw).hexdigest(),
+        "raw": received.raw,
+        "status": status,
+        "applied_at": at if status == "applied" else None,
+    }

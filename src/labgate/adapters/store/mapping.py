@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.orm import registry, relationship
+from sqlalchemy.orm import Session, registry, relationship
 
+from labgate.adapters.store import children
 from labgate.adapters.store import tables as t
 from labgate.compliance.access import Account
 from labgate.compliance.keys import SourceKey
@@ -42,7 +43,7 @@ from labgate.domain.masterdata import (
     Unit,
 )
 from labgate.domain.raw_materials import MaterialPlan, ReceivedLot
-from labgate.domain.samples import PlannedTest, Result, Sample
+from labgate.domain.samples import Sample
 from labgate.domain.stability import StabilityPull, StabilityStudy
 from labgate.domain.trending import OotAlert
 from labgate.service.inbox_records import InboxMessage, QuarantineItem, StreamPosition
@@ -81,8 +82,6 @@ def start_mappers() -> None:
         (Signature, t.signatures),
         (LimitLine, t.limit_lines),
         (ProceduralElement, t.procedural_elements),
-        (PlannedTest, t.planned_tests),
-        (Result, t.results),
         (Deviation, t.deviations),
         (GateEntry, t.gate_entries),
         (GateTold, t.gates_told),
@@ -108,15 +107,12 @@ def start_mappers() -> None:
         t.procedures,
         properties={"elements": _children(ProceduralElement, t.procedural_elements)},
     )
-    m(
-        Sample,
-        t.samples,
-        properties={
-            "tests": _children(PlannedTest, t.planned_tests),
-            "results": _children(Result, t.results),
-        },
-    )
+    # A sample's planned tests and results are mapped by hand (children.py).
+    m(Sample, t.samples)
     event.listen(Sample, "load", _fresh_event_list)
+    event.listen(Session, "do_orm_execute", children.fill_loaded)
+    event.listen(Session, "before_flush", children.note_new_samples)
+    event.listen(Session, "before_commit", children.write_before_commit)
 
 
 def _children(cls: type, table: Any) -> Any:

@@ -13,11 +13,13 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from labgate.adapters.store import tables as t
+from labgate.adapters.store.children import write_children
 from labgate.adapters.store.engine import WRITE
 from labgate.adapters.store.gate_view import deciding_samples
 from labgate.adapters.store.review_signals import reaching
 from labgate.compliance.audit import AuditDraft, seal
 from labgate.domain.batches import Batch
+from labgate.domain.commands import Received
 from labgate.domain.deviations import Deviation
 from labgate.domain.gates import GateSample
 from labgate.domain.lifecycle import ResultStatus
@@ -28,7 +30,7 @@ from labgate.domain.status_map import MesStatus, Outcome, StatusMap, StatusRule
 from labgate.domain.trending import OotAlert
 from labgate.service.inbox_records import InboxMessage
 from labgate.service.outbox import OutboxMessage
-from labgate.service.unit_of_work import UnitOfWork
+from labgate.service.unit_of_work import UnitOfWork, inbox_fields
 
 T = TypeVar("T")
 
@@ -85,6 +87,7 @@ class SqlUnitOfWork(UnitOfWork):
         self.external_lims = external_lims
 
     def __enter__(self) -> UnitOfWork:
+        self._applied: list[dict[str, Any]] = []
         self.session = self.session_factory()
         # Mark the transaction as a writer before it begins (SQLite: BEGIN IMMEDIATE).
         self.session.connection(execution_options={WRITE: True})
@@ -161,6 +164,10 @@ class SqlUnitOfWork(UnitOfWork):
                 .values(last_sequence=sequence)
             )
 
+    def _add_applied(self, received: Received, correlation_id: str | None, at: datetime) -> None:
+        # Plain rows, written at commit in one INSERT: a batch of envelopes settles hundreds.
+        self._applied.append(inbox_fields(received, correlation_id, at, "applied"))
+
     def _inbox_record(self, source: str, message_id: str) -> InboxMessage | None:
         # Only an earlier transaction can have recorded it (one message, one transaction), so
         # there is nothing of this one's to flush first: in a batch that saves a flush a result.
@@ -171,7 +178,10 @@ class SqlUnitOfWork(UnitOfWork):
         return self.session.get_bind().dialect.name
 
     def _write(self, audit: list[AuditDraft], outbox: list[OutboxMessage]) -> None:
-        self.session.flush()
+        write_children(self.session)
+        if self._applied:
+            self.session.execute(insert(t.inbox_messages), self._applied)
+            self._applied = []
         if audit:
             self._append_audit(audit)
         if outbox:
@@ -206,7 +216,7 @@ class SqlUnitOfWork(UnitOfWork):
 
     def flush(self) -> None:
         """Send pending changes to the database inside the transaction."""
-        self.session.flush()
+        write_children(self.session)
 
     def _commit(self) -> None:
         self.session.commit()
