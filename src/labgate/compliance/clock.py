@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+_ISO_UTC = "%Y-%m-%dT%H:%M:%S.%fZ"
+_NO_OFFSET = timedelta(0)
+
 
 class Clock(Protocol):
     """Tells the time, always timezone-aware UTC."""
@@ -40,6 +43,8 @@ class ManualClock:
 
 def as_utc(moment: datetime) -> datetime:
     """Aware UTC; naive datetimes (as SQLite returns them) are taken as UTC."""
+    if moment.tzinfo is UTC:
+        return moment
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
@@ -47,4 +52,6 @@ def as_utc(moment: datetime) -> datetime:
 
 def iso_utc(moment: datetime) -> str:
     """`2026-11-25T10:00:00.000000Z`: one fixed form, so hashes never depend on formatting."""
-    return as_utc(moment).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if moment.tzinfo is not None and moment.utcoffset() == _NO_OFFSET:
+        return moment.strftime(_ISO_UTC)  # already UTC, whatever its tzinfo object: no convert
+    return as_utc(moment).strftime(_ISO_UTC)

@@ -5,8 +5,10 @@ data files. Channels name their decoder; plain envelopes are the default."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
+
+from pydantic import BaseModel
 
 from labgate.compliance.envelope import Envelope, parse_envelope
 from labgate.domain.commands import Command, Context
@@ -30,21 +32,27 @@ class Incoming(Protocol):
 Decoder = Callable[[bytes], Incoming]
 
 
-@dataclass(frozen=True)
+@dataclass
 class EnvelopeMessage:
     """A JSON envelope whose payload becomes exactly one command."""
 
     envelope: Envelope
+    _payload: BaseModel | None = field(default=None, repr=False)
 
     def check(self) -> None:
         """The payload follows its versioned schema."""
-        parse_payload(self.envelope.schema, self.envelope.payload)
+        self.payload()
+
+    def payload(self) -> BaseModel:
+        """The payload, checked against its schema; read once."""
+        if self._payload is None:
+            self._payload = parse_payload(self.envelope.schema, self.envelope.payload)
+        return self._payload
 
     def command(self, ctx: Context) -> Command:
         """The payload's command, in the envelope's site."""
         envelope = self.envelope
-        model = parse_payload(envelope.schema, envelope.payload)
-        return to_command(envelope.schema, model, ctx, envelope.site)
+        return to_command(envelope.schema, self.payload(), ctx, envelope.site)
 
 
 def decode_envelope(raw: bytes) -> EnvelopeMessage:

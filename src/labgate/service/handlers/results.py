@@ -55,15 +55,21 @@ class _Lookups:
         self.uow = uow
         self.status_map = uow.status_map()
         self.units = deps.unit_converter(uow.unit_expressions())
-        self._aliases: dict[str, list[Alias]] = {}
+        self._aliases: dict[str, dict[tuple[str, str], str]] = {}
         self._tests: set[tuple[str, str]] = set()
         self._samples: dict[tuple[str, str], Sample] = {}
 
-    def aliases(self, site: str) -> list[Alias]:
-        """The site's alias table."""
+    def our_code(self, site: str, kind: str, code: str) -> str:
+        """Our code for what the LIMS calls `code` (resolve_alias, from a table read once)."""
         if site not in self._aliases:
-            self._aliases[site] = self.uow.records.find(Alias, site=site)
-        return self._aliases[site]
+            found = self.uow.records.find(Alias, site=site)
+            self._aliases[site] = {
+                (a.kind, a.external_code): resolve_alias(found, AliasSystem.LIMS, a.kind,
+                                                         a.external_code)
+                for a in found
+                if a.system == AliasSystem.LIMS
+            }  # fmt: skip
+        return self._aliases[site].get((kind, code), code)
 
     def require_test(self, site: str, code: str) -> None:
         """NotFound unless the test code is defined in the site."""
@@ -98,10 +104,9 @@ def _record_one(cmd: RecordResult, lookups: _Lookups, deps: Deps) -> str:
             reason="result.analyst_is_not_caller",
             field="analyst",
         )
-    aliases = lookups.aliases(cmd.site)
-    test_code = resolve_alias(aliases, AliasSystem.LIMS, "test", cmd.test_code)
+    test_code = lookups.our_code(cmd.site, "test", cmd.test_code)
     lookups.require_test(cmd.site, test_code)
-    unit = resolve_alias(aliases, AliasSystem.LIMS, "unit", cmd.unit) if cmd.unit else None
+    unit = lookups.our_code(cmd.site, "unit", cmd.unit) if cmd.unit else None
     sample = lookups.sample(cmd.site, cmd.sample)
     new = NewResult(
         code=f"{sample.code}-R{len(sample.results) + 1}",
