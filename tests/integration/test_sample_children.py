@@ -4,6 +4,7 @@ unit of work changes is what the next one reads, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
@@ -84,3 +85,24 @@ def test_children_are_never_removed(hub: Hub, plant: Plant) -> None:
         sample.tests.pop()
         with pytest.raises(ChildrenRemoved, match="lost or reordered its planned tests"):
             uow.commit()
+
+
+def test_a_change_of_digits_alone_is_written(hub: Hub, plant: Plant) -> None:
+    """98.1 equals 98.10 as a number, but not as a recorded value: the change is written."""
+    code = request_sample(plant, "REQ-C5")
+    with hub.uow_factory() as uow:
+        sample = uow.records.get(Sample, site=SITE, code=code)
+        assert sample is not None
+        units = hub.bus.deps.unit_converter(uow.unit_expressions())
+        new = NewResult(f"{code}-R1", "ASSAY", "99.1", "%", "1", "an")
+        sample.record_result(new, AT, units, uow.status_map())
+        uow.commit()
+    with hub.uow_factory() as uow:
+        sample = uow.records.get(Sample, site=SITE, code=code)
+        assert sample is not None and sample.results[0].reported_value == Decimal("99.1")
+        sample.results[0].reported_value = Decimal("99.10")
+        uow.commit()
+    r = t.results.c
+    with hub.engine.connect() as connection:
+        stored = connection.scalar(select(r.reported_value).where(r.code == f"{code}-R1"))
+    assert str(stored) == "99.10"

@@ -14,8 +14,10 @@ which is unique; planned tests by id, since a sample may plan one test code twic
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
+from decimal import Decimal
 from operator import attrgetter
 from typing import Any
 
@@ -33,16 +35,6 @@ RESULT_FIELDS = tuple(f.name for f in fields(Result))
 _test_values = attrgetter(*TEST_FIELDS)
 _result_values = attrgetter(*RESULT_FIELDS)
 
-_update_test = (
-    update(t.planned_tests)
-    .where(t.planned_tests.c.id == bindparam("b_id"))
-    .values({name: bindparam(name) for name in TEST_FIELDS})
-)
-_update_result = (
-    update(t.results)
-    .where(t.results.c.sample_id == bindparam("b_sample"), t.results.c.code == bindparam("b_code"))
-    .values({name: bindparam(name) for name in RESULT_FIELDS})
-)
 _insert_test = insert(t.planned_tests).returning(t.planned_tests.c.id, sort_by_parameter_order=True)
 
 
@@ -122,9 +114,9 @@ def write_children(session: Session) -> None:
     if not registry:
         return
     new_tests: list[tuple[_Stored, PlannedTest, dict[str, Any]]] = []
-    changed_tests: list[dict[str, Any]] = []
+    changed_tests: list[tuple[tuple[str, ...], dict[str, Any]]] = []
     new_results: list[tuple[Result, dict[str, Any]]] = []
-    changed_results: list[dict[str, Any]] = []
+    changed_results: list[tuple[tuple[str, ...], dict[str, Any]]] = []
     for stored in registry.values():
         sample = stored.sample
         if "tests" not in vars(sample):
@@ -136,9 +128,10 @@ def write_children(session: Session) -> None:
             if index >= len(stored.tests):
                 row = dict(zip(TEST_FIELDS, values, strict=True), sample_id=owner)
                 new_tests.append((stored, test, row))
-            elif values != stored.tests[index][2]:
-                test_id = stored.tests[index][0]
-                changed_tests.append(dict(zip(TEST_FIELDS, values, strict=True), b_id=test_id))
+                continue
+            test_id, _, before = stored.tests[index]
+            if changed := _changed(TEST_FIELDS, before, values):
+                changed_tests.append((changed, {**_pick(changed, values), "b_id": test_id}))
                 stored.tests[index] = (test_id, test, values)
         for index, result in enumerate(sample.results):
             values = _result_values(result)
@@ -146,15 +139,38 @@ def write_children(session: Session) -> None:
                 row = dict(zip(RESULT_FIELDS, values, strict=True), sample_id=owner)
                 new_results.append((result, row))
                 stored.results.append((result, values))
-            elif values != stored.results[index][1]:
-                key = {"b_sample": owner, "b_code": stored.results[index][1][0]}
-                changed_results.append(dict(zip(RESULT_FIELDS, values, strict=True), **key))
+                continue
+            before = stored.results[index][1]
+            if changed := _changed(RESULT_FIELDS, before, values):
+                key = {"b_sample": owner, "b_code": before[0]}
+                changed_results.append((changed, {**_pick(changed, values), **key}))
                 stored.results[index] = (result, values)
     arrived = {id(result): n for n, result in enumerate(_arrivals(session))}
     new_results.sort(key=lambda pair: arrived.get(id(pair[0]), len(arrived)))  # stable
     _arrivals(session).clear()
     rows = [row for _, row in new_results]
     _send(session.connection(), new_tests, changed_tests, rows, changed_results)
+
+
+def _changed(
+    names: tuple[str, ...], before: tuple[Any, ...], now: tuple[Any, ...]
+) -> tuple[str, ...]:
+    """The fields whose values differ; Decimals by their digits too (98.1 is not 98.10)."""
+    if before == now and not any(type(v) is Decimal for v in now):
+        return ()
+    return tuple(n for n, a, b in zip(names, before, now, strict=True) if not _same(a, b))
+
+
+def _same(a: Any, b: Any) -> bool:
+    if type(a) is not type(b) or a != b:
+        return False
+    return type(a) is not Decimal or str(a) == str(b)
+
+
+def _pick(names: tuple[str, ...], values: tuple[Any, ...]) -> dict[str, Any]:
+    fields = TEST_FIELDS if len(values) == len(TEST_FIELDS) else RESULT_FIELDS
+    chosen = set(names)
+    return {n: v for n, v in zip(fields, values, strict=True) if n in chosen}
 
 
 def _check_kept(sample: Sample, stored: _Stored) -> None:
@@ -169,20 +185,33 @@ def _check_kept(sample: Sample, stored: _Stored) -> None:
 def _send(
     connection: Connection,
     new_tests: list[tuple[_Stored, PlannedTest, dict[str, Any]]],
-    changed_tests: list[dict[str, Any]],
+    changed_tests: list[tuple[tuple[str, ...], dict[str, Any]]],
     new_results: list[dict[str, Any]],
-    changed_results: list[dict[str, Any]],
+    changed_results: list[tuple[tuple[str, ...], dict[str, Any]]],
 ) -> None:
     if new_tests:
         ids = connection.execute(_insert_test, [row for _, _, row in new_tests]).scalars()
         for (stored, test, _), test_id in zip(new_tests, list(ids), strict=True):
             stored.tests.append((test_id, test, _test_values(test)))
-    if changed_tests:
-        connection.execute(_update_test, changed_tests)
     if new_results:
         connection.execute(insert(t.results), new_results)
-    if changed_results:
-        connection.execute(_update_result, changed_results)
+    # One executemany per set of changed columns: mostly just the status.
+    for table, changed in ((t.planned_tests, changed_tests), (t.results, changed_results)):
+        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for columns, row in changed:
+            by_columns.setdefault(columns, []).append(row)
+        for columns, rows in by_columns.items():
+            connection.execute(_update(table, columns), rows)
+
+
+@functools.cache
+def _update(table: Any, columns: tuple[str, ...]) -> Any:
+    """UPDATE of these columns of one child, by id (tests) or by (sample, code) (results)."""
+    if table is t.planned_tests:
+        where = [table.c.id == bindparam("b_id")]
+    else:
+        where = [table.c.sample_id == bindparam("b_sample"), table.c.code == bindparam("b_code")]
+    return update(table).where(*where).values({name: bindparam(name) for name in columns})
 
 
 def note_new_samples(session: Session, _context: object, _instances: object) -> None:
