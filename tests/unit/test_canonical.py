@@ -15,6 +15,8 @@ from labgate.compliance.canonical import (
     content_hash,
     to_jsonable,
 )
+from labgate.domain.lifecycle import ResultStatus
+from labgate.domain.numbers import RoundingRule
 
 ALPHABET = 'aZ09 "\\/\b\f\n\r\t\x00\x1f\x7fé€\u2028\u2029\ufeff😀𝄞ÿ'
 
@@ -75,3 +77,11 @@ def test_domain_values_have_one_exact_form() -> None:
     record = {"value": Decimal("98.10"), "at": datetime(2026, 11, 25, 10, 0, tzinfo=UTC)}
     assert to_jsonable(record) == {"value": "98.10", "at": "2026-11-25T10:00:00.000000Z"}
     assert content_hash(record) != content_hash({**record, "value": Decimal("98.1")})
+
+
+def test_enums_become_their_plain_values() -> None:
+    """A StrEnum is a str, but the record keeps its plain value (the fast encoder's input)."""
+    value = to_jsonable({"status": ResultStatus.APPROVED, "rule": [RoundingRule.USP]})
+    assert value == {"status": "approved", "rule": ["usp"]}
+    assert type(value["status"]) is str and type(value["rule"][0]) is str
+    assert canonical_bytes(value) == rfc8785.dumps(value)

@@ -42,12 +42,12 @@ def to_jsonable(value: object) -> JsonValue:
 
 
 def _other_jsonable(value: object) -> JsonValue:
+    if isinstance(value, Enum):  # before str and int: a StrEnum is a str, but not plain text
+        return to_jsonable(value.value)
     if isinstance(value, bool | int | str):
         return value
     if isinstance(value, Decimal):
         return str(value)
-    if isinstance(value, Enum):
-        return to_jsonable(value.value)
     if isinstance(value, datetime):
         return _iso_utc(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
