@@ -57,7 +57,9 @@ from labgate.entrypoints.bench import marks as marks_of
 
 AMQP_URL = os.environ.get("LABGATE_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672/")
 SOURCE, KID = "lims", "lims-bench"
-COUNT = max(100, RESULTS // 2)  # results per interface line: the ingest paths are slow
+# Results per ingest line: at least ten batches (packs) of 100, so that the sustained rate is
+# measured rather than the first transaction's reading of master data.
+COUNT = max(1000, RESULTS)
 PERSISTENT = aio_pika.DeliveryMode.PERSISTENT
 INGESTED = (*WRITTEN, (t.inbox_messages, t.inbox_messages.c.id))
 

@@ -51,13 +51,13 @@ from labgate.bootstrap import Hub
 from labgate.compliance.passwords import new_api_key
 from labgate.compliance.signer import Signer
 from labgate.entrypoints.bench import OUT, RESULTS, Figure, percentile, prepare
-from labgate.entrypoints.bench_ingest import COUNT, PERSISTENT, Lims, topology
+from labgate.entrypoints.bench_ingest import PERSISTENT, Lims, topology
 from labgate.service.outbox import MES
 from labgate.service.relay import Relay
 
 CLIENTS, RELAY_INTERVAL = 50, 0.1
 LATENCY_SAMPLES = max(50, RESULTS // 4)  # per line
-REQUESTS = max(4 * CLIENTS, COUNT)  # a few per client, so the clients overlap in steady state
+REQUESTS = max(4 * CLIENTS, RESULTS // 2)  # a few per client: the clients overlap in steady state
 Work = list[list[bytes | None]]  # per client, in order: an envelope to POST, or None: GET /docs
 
 

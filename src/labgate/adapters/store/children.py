@@ -29,6 +29,7 @@ from labgate.domain.samples import PlannedTest, Result, Sample
 
 _KEY = "labgate.children"
 _ARRIVALS = "labgate.children.arrivals"
+_WRITTEN = "labgate.children.written"
 _CHUNK = 500  # sample ids per IN list
 TEST_FIELDS = tuple(f.name for f in fields(PlannedTest))
 RESULT_FIELDS = tuple(f.name for f in fields(Result))
@@ -237,6 +238,15 @@ def fill_loaded(state: ORMExecuteState) -> Any:
 
 
 def write_before_commit(session: Session) -> None:
-    """Children written before any commit of the session, whoever commits it."""
+    """Children written before any commit of the session, whoever commits it (unless the unit
+    of work has just written them: see `written`)."""
+    if session.info.pop(_WRITTEN, False):
+        return
     if session.info.get(_KEY):
         write_children(session)
+
+
+def written(session: Session) -> None:
+    """The children were written just now and nothing changes before the commit that follows:
+    the commit need not compare them again."""
+    session.info[_WRITTEN] = True

@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
+from labgate.adapters.store import children
 from labgate.adapters.store import tables as t
 from labgate.adapters.store.children import write_children
 from labgate.adapters.store.engine import WRITE
@@ -219,6 +220,7 @@ class SqlUnitOfWork(UnitOfWork):
         write_children(self.session)
 
     def _commit(self) -> None:
+        children.written(self.session)  # by _write, just before: nothing changed them since
         self.session.commit()
 
     def rollback(self) -> None:
