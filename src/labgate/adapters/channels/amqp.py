@@ -170,8 +170,19 @@ class AmqpInbox:
                 await asyncio.sleep(delay)
             else:
                 for message in messages:
-                    await message.ack()
+                    await _acknowledge(message)
                 return
+
+
+async def _acknowledge(message: AbstractIncomingMessage) -> None:
+    """Ack one delivery. One that came on a channel lost since (the broker restarted while its
+    batch ran) cannot be acked: the broker gives it again and the inbox answers duplicate. It
+    must not stop the acks of the others, which may have come on the channel in use now."""
+    try:
+        await message.ack()
+    except Exception:  # the channel or connection the delivery came on is gone
+        log.info("delivery %s not acknowledged: its channel is closed; it will come again",
+                 message.delivery_tag)  # fmt: skip
 
 
 class AmqpPublisher:
