@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import io
 
-from matplotlib.figure import Figure
-
 from labgate.adapters.stability import Observation, ShelfLife
 
 # No pyplot: a Figure of its own per chart needs no GUI backend and no global state, so charts
@@ -18,6 +16,8 @@ def shelf_life_png(observations: list[Observation], estimate: ShelfLife, title: 
     """The ICH Q1E plot: results per batch, each batch's mean line with the one-sided (or
     two-sided) confidence bound the estimate used, the acceptance limits, the estimate and the
     proposed shelf life."""
+    from matplotlib.figure import Figure  # imported when first drawn: it takes a second or two
+
     figure = Figure(figsize=_SIZE, dpi=_DPI)
     axes = figure.add_subplot()
     criterion = estimate.criterion

@@ -26,14 +26,16 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
-import statsmodels.formula.api as smf
 from numpy.typing import NDArray
-from scipy.optimize import brentq
-from statsmodels.stats.anova import anova_lm
+
+# pandas, statsmodels and scipy are imported where they are used: together they take seconds
+# to import, and every labgate process (the API, each worker, the CLI) imports this module
+# through the OOT check while most never fit a line.
+if TYPE_CHECKING:
+    import pandas as pd
 
 from labgate.domain.errors import InvalidInput
 
@@ -247,6 +249,8 @@ def check_trend(
             "There are no new results to check.", reason="stability.no_new_results", field="new"
         )
     fresh = _frame(new, "The check", minimum=1)
+    import statsmodels.formula.api as smf
+
     fit = smf.ols("value ~ time", data=frame).fit()
     interval = np.asarray(fit.get_prediction(fresh).conf_int(obs=True, alpha=alpha))
     predicted = np.asarray(fit.predict(fresh), dtype=float)
@@ -280,6 +284,8 @@ def _frame(observations: Sequence[Observation], what: str, minimum: int = 3) -> 
                 reason="stability.time_negative",
                 field="time",
             )
+    import pandas as pd
+
     return pd.DataFrame(
         {
             "batch": [str(o.batch) for o in observations],
@@ -312,6 +318,8 @@ def _select_model(
     frame: pd.DataFrame, bound_level: float
 ) -> tuple[Model, float | None, float | None, dict[str, tuple[tuple[float, float], Bounds]]]:
     """Run the ICH Q1E poolability tests and return each batch's line and confidence bounds."""
+    import statsmodels.formula.api as smf
+
     alpha = 2 * (1 - bound_level)  # a two-sided interval at alpha has one-sided bounds at level
     batches = list(dict.fromkeys(frame["batch"]))
     cics = smf.ols("value ~ time", data=frame).fit()
@@ -343,6 +351,8 @@ def _p_value(restricted: Any, full: Any) -> float | None:
     negligible = 1e-12 * max(float(np.sum(np.square(full.model.endog))), 1.0)
     if float(full.ssr) <= negligible:
         return None if float(restricted.ssr) <= negligible else 0.0
+    from statsmodels.stats.anova import anova_lm
+
     p = float(anova_lm(restricted, full)["Pr(>F)"].iloc[1])
     return p if math.isfinite(p) else None
 
@@ -359,6 +369,8 @@ def _line_and_bounds(fit: Any, batch: str, alpha: float) -> tuple[tuple[float, f
 
 
 def _at(batch: str, times: Floats) -> pd.DataFrame:
+    import pandas as pd
+
     return pd.DataFrame({"batch": [batch] * len(times), "time": times})
 
 
@@ -406,6 +418,8 @@ def _crossing(bounds: Bounds, criterion: Criterion, horizon: float) -> float | N
 
     if scalar(grid[first]) == 0:
         return float(grid[first])
+    from scipy.optimize import brentq
+
     return float(brentq(scalar, grid[first - 1], grid[first], xtol=1e-9))
 
 
