@@ -62,15 +62,22 @@ def test_children_written_by_one_unit_of_work_are_read_by_the_next(hub: Hub, pla
         assert again.results[0].reported_value == one.results[0].reported_value
 
 
-def test_a_unit_of_work_left_without_commit_writes_no_children(hub: Hub, plant: Plant) -> None:
-    code = request_sample(plant, "REQ-C3")
+def assay_recorded(hub: Hub, code: str, value: str, commit: bool) -> None:
+    """An assay result on the sample, flushed; committed or left without commit."""
     with hub.uow_factory() as uow:
         sample = uow.records.get(Sample, site=SITE, code=code)
         assert sample is not None
         units = hub.bus.deps.unit_converter(uow.unit_expressions())
-        new = NewResult(f"{code}-R1", "ASSAY", "99.0", "%", "1", "an")
+        new = NewResult(f"{code}-R1", "ASSAY", value, "%", "1", "an")
         sample.record_result(new, AT, units, uow.status_map())
         uow.flush()
+        if commit:
+            uow.commit()
+
+
+def test_a_unit_of_work_left_without_commit_writes_no_children(hub: Hub, plant: Plant) -> None:
+    code = request_sample(plant, "REQ-C3")
+    assay_recorded(hub, code, "99.0", commit=False)
     assert result_rows(hub) == []
     with hub.uow_factory() as uow:
         sample = uow.records.get(Sample, site=SITE, code=code)
@@ -90,13 +97,7 @@ def test_children_are_never_removed(hub: Hub, plant: Plant) -> None:
 def test_a_change_of_digits_alone_is_written(hub: Hub, plant: Plant) -> None:
     """98.1 equals 98.10 as a number, but not as a recorded value: the change is written."""
     code = request_sample(plant, "REQ-C5")
-    with hub.uow_factory() as uow:
-        sample = uow.records.get(Sample, site=SITE, code=code)
-        assert sample is not None
-        units = hub.bus.deps.unit_converter(uow.unit_expressions())
-        new = NewResult(f"{code}-R1", "ASSAY", "99.1", "%", "1", "an")
-        sample.record_result(new, AT, units, uow.status_map())
-        uow.commit()
+    assay_recorded(hub, code, "99.1", commit=True)
     with hub.uow_factory() as uow:
         sample = uow.records.get(Sample, site=SITE, code=code)
         assert sample is not None and sample.results[0].reported_value == Decimal("99.1")
