@@ -52,6 +52,6 @@ def as_utc(moment: datetime) -> datetime:
 
 def iso_utc(moment: datetime) -> str:
     """`2026-11-25T10:00:00.000000Z`: one fixed form, so hashes never depend on formatting."""
-    if moment.tzinfo is not None and moment.utcoffset() == _NO_OFFSET:
+    if moment.tzinfo is UTC or (moment.tzinfo is not None and moment.utcoffset() == _NO_OFFSET):
         return moment.strftime(_ISO_UTC)  # already UTC, whatever its tzinfo object: no convert
     return as_utc(moment).strftime(_ISO_UTC)

@@ -9,9 +9,11 @@ JSON Schemas (`json_schemas`) are generated from these models, so the code is th
 from __future__ import annotations
 
 from abc import abstractmethod
+from datetime import UTC
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -46,6 +48,8 @@ VALUE_LENGTH = 200  # a result's raw text
 REASON_LENGTH = 2000
 FIELD_LENGTH = 200  # the quarantine's and trail's limit for the field at fault
 SCHEMA_URN = "urn:labgate:schema:"
+# An instant with its offset, as sent; held in UTC from here on (one tzinfo, the trusted clock's).
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(lambda moment: moment.astimezone(UTC))]
 
 
 def code(default: Any = ...) -> Any:
@@ -80,7 +84,7 @@ class SampleRequestV1(Inbound):
 
     mes_request_id: StrictStr = code()
     product: StrictStr = code()
-    sampled_at: AwareDatetime
+    sampled_at: UtcDatetime
     batch: StrictStr | None = code(None)
     lot: StrictStr | None = code(None)
     equipment: StrictStr | None = code(None)
@@ -130,7 +134,7 @@ class ResultV1(Inbound):
     retest_of: StrictStr | None = code(None)
     lims_status: Literal["preliminary", "approved"]
     reviewer: StrictStr | None = code(None)
-    approved_at: AwareDatetime | None = None
+    approved_at: UtcDatetime | None = None
 
     @model_validator(mode="after")
     def _review_matches_status(self) -> Self:
@@ -305,7 +309,7 @@ class BatchDispositionV1(Payload):
     product: StrictStr
     disposition: Literal["released", "rejected"]
     signed_by: StrictStr
-    signed_at: AwareDatetime
+    signed_at: UtcDatetime
     reason: StrictStr
     samples: list[StrictStr]
 
@@ -332,7 +336,7 @@ class OperationGateV1(Payload):
     hold: Literal["on", "off"]
     waiting_for: list[StrictStr]
     points: list[GatePointV1]
-    decided_at: AwareDatetime
+    decided_at: UtcDatetime
 
 
 class LotStatusV1(Payload):
@@ -347,7 +351,7 @@ class LotStatusV1(Payload):
     sample_id: StrictStr
     full_panel: bool
     decided_by: StrictStr
-    decided_at: AwareDatetime
+    decided_at: UtcDatetime
     reason: StrictStr
 
 
