@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from labgate.adapters.store import children
 from labgate.adapters.store import tables as t
-from labgate.adapters.store.children import write_children
 from labgate.adapters.store.engine import WRITE
 from labgate.adapters.store.gate_view import deciding_samples
 from labgate.adapters.store.review_signals import reaching
@@ -179,10 +178,7 @@ class SqlUnitOfWork(UnitOfWork):
         return self.session.get_bind().dialect.name
 
     def _write(self, audit: list[AuditDraft], outbox: list[OutboxMessage]) -> None:
-        write_children(self.session)
-        if self._applied:
-            self.session.execute(insert(t.inbox_messages), self._applied)
-            self._applied = []
+        self.flush()
         if audit:
             self._append_audit(audit)
         if outbox:
@@ -216,8 +212,12 @@ class SqlUnitOfWork(UnitOfWork):
         )
 
     def flush(self) -> None:
-        """Send pending changes to the database inside the transaction."""
-        write_children(self.session)
+        """Send pending changes to the database inside the transaction: the ORM's, a sample's
+        children, the messages applied so far."""
+        children.write_children(self.session)
+        if self._applied:
+            self.session.execute(insert(t.inbox_messages), self._applied)
+            self._applied = []
 
     def _commit(self) -> None:
         children.written(self.session)  # by _write, just before: nothing changed them since
