@@ -5,18 +5,17 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
-import json
-import re
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Any
 
+import orjson
 import rfc8785
 
 _SAFE_INT = 2**53 - 1
-_SURROGATE = re.compile("[\ud800-\udfff]")
+_SORTED = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
 
 JsonValue = Any  # str | int | bool | None | list[JsonValue] | dict[str, JsonValue]
 
@@ -77,17 +76,15 @@ def canonical_bytes(value: object) -> bytes:
 
 def canonical_json(data: JsonValue) -> bytes:
     """RFC 8785 canonical JSON of a value that is already JSON-shaped."""
-    try:
-        text = json.dumps(
-            data, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
-        )
-    except (TypeError, ValueError):
-        return rfc8785.dumps(data)  # it says what cannot be canonicalised
-    if _plain(data) and (text.isascii() or not _SURROGATE.search(text)):
-        # Strings, safe integers, booleans and null, ASCII keys, no lone surrogate: here RFC 8785
-        # output is exactly Python's sorted, compact, non-ASCII-escaping JSON (same escapes,
-        # same key order), and the C encoder is ~30x faster than rfc8785.
-        return text.encode()
+    if _plain(data):
+        # Strings, safe integers, booleans and null under ASCII keys: here RFC 8785 output is
+        # exactly orjson's sorted compact UTF-8 (same escapes, same key order), ~10x faster than
+        # the stdlib encoder and ~100x faster than rfc8785. A lone surrogate has no UTF-8 form:
+        # orjson refuses it, and rfc8785 says why.
+        try:
+            return orjson.dumps(data, option=_SORTED)
+        except TypeError:
+            pass
     return rfc8785.dumps(data)
 
 
