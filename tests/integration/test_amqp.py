@@ -90,6 +90,38 @@ def test_a_stream_is_applied_once_in_order_with_duplicates_and_refusals(
     assert order == [f"REQ-{n}" for n in range(1, 21)]
 
 
+async def waiting(names: Topology) -> int:
+    """Messages the broker still holds for the inbound queue (after the consumer has gone, the
+    deliveries it never acknowledged are back among them)."""
+    connection = await aio_pika.connect_robust(AMQP_URL)
+    async with connection:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(names.inbound_queue, passive=True)
+        assert queue.declaration_result.message_count is not None
+        return queue.declaration_result.message_count
+
+
+def test_a_run_of_deliveries_is_acknowledged_once_applied(
+    hub: Hub, mes: Sender, names: Topology
+) -> None:
+    # The default prefetch hands the inbox runs of many deliveries, acked a run at a time.
+    consumer = AmqpInbox(AMQP_URL, hub.inbox, names)
+    polls: list[int] = []
+
+    def applied_a_while_ago() -> bool:  # two polls apart: the last run's ack has gone out
+        polls.append(count(hub, t.samples))
+        return polls[-2:] == [40, 40]
+
+    async def work() -> None:
+        await publish(names, [request(mes, f"REQ-{n}") for n in range(1, 41)])
+        await consume_until(consumer, applied_a_while_ago)
+        assert await waiting(names) == 0
+
+    run(names, work)
+    assert count(hub, t.inbox_messages, status="applied") == 40
+    assert count(hub, t.audit_entries, action="inbox.duplicate") == 0
+
+
 class Flaky(Inbox):
     """The real inbox, except that one message always crashes processing."""
 

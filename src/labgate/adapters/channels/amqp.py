@@ -102,7 +102,12 @@ class AmqpInbox:
         async with connection:
             channel = await connection.channel()
             await channel.set_qos(prefetch_count=self.prefetch)
-            inbound, dead = await declare(channel, self.names)
+            inbound, _ = await declare(channel, self.names)
+            # Dead letters on a channel of their own: a run of inbound deliveries is acked with
+            # one `multiple` ack, which must not also ack a dead letter not yet quarantined.
+            dead_channel = await connection.channel()
+            await dead_channel.set_qos(prefetch_count=self.prefetch)
+            dead = await dead_channel.get_queue(self.names.dead_queue)
             await inbound.consume(self._on_message)
             await dead.consume(self._on_dead_letter)
             await stop.wait()
@@ -169,20 +174,43 @@ class AmqpInbox:
                 )
                 await asyncio.sleep(delay)
             else:
-                for message in messages:
-                    await _acknowledge(message)
+                await _acknowledge_run(messages)
                 return
 
 
-async def _acknowledge(message: AbstractIncomingMessage) -> None:
-    """Ack one delivery. One that came on a channel lost since (the broker restarted while its
-    batch ran) cannot be acked: the broker gives it again and the inbox answers duplicate. It
-    must not stop the acks of the others, which may have come on the channel in use now."""
+async def _acknowledge_run(messages: list[AbstractIncomingMessage]) -> None:
+    """Ack a run of deliveries, given in delivery order, with one ack per channel they came on:
+    `multiple` acks every delivery on that channel up to the last one's tag. Every earlier one
+    is settled by then (deliveries are handled in order, each run settled before the next, and
+    no other consumer shares the channel), so this acks exactly the run, one frame instead of
+    one each."""
+    if len(messages) == 1:
+        await _acknowledge(messages[0], multiple=False)
+        return
+    last: dict[int, AbstractIncomingMessage] = {}
+    for message in messages:
+        try:
+            last[id(message.channel)] = message
+        except Exception:  # its channel is gone: see _acknowledge
+            _not_acknowledged(message)
+    for message in last.values():
+        await _acknowledge(message, multiple=True)
+
+
+async def _acknowledge(message: AbstractIncomingMessage, multiple: bool) -> None:
+    """Ack a delivery (and, `multiple`, those before it on its channel). One that came on a
+    channel lost since (the broker restarted while its batch ran) cannot be acked: the broker
+    gives it again and the inbox answers duplicate. It must not stop the acks of the others,
+    which may have come on the channel in use now."""
     try:
-        await message.ack()
+        await message.ack(multiple=multiple)
     except Exception:  # the channel or connection the delivery came on is gone
-        log.info("delivery %s not acknowledged: its channel is closed; it will come again",
-                 message.delivery_tag)  # fmt: skip
+        _not_acknowledged(message)
+
+
+def _not_acknowledged(message: AbstractIncomingMessage) -> None:
+    log.info("delivery %s not acknowledged: its channel is closed; it will come again",
+             message.delivery_tag)  # fmt: skip
 
 
 class AmqpPublisher:
