@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from labgate.domain.batches import Level, ProceduralElement, Procedure, SamplingPoint
 from labgate.domain.errors import InvalidInput, NotFound
-from labgate.domain.gates import GateMode, GateSample, gate_mode, operation_gate
+from labgate.domain.gates import (
+    GateMode,
+    GateSample,
+    PointTally,
+    gate_mode,
+    operation_gate,
+    waiting_points,
+)
 from labgate.domain.status_map import MesStatus
 
 A, P, R = MesStatus.ACCEPTED, MesStatus.PENDING, MesStatus.REJECTED
@@ -80,3 +89,24 @@ def test_an_unknown_operation_or_gate_mode_is_refused_by_name() -> None:
     with pytest.raises(InvalidInput) as bad:
         gate_mode("stop")
     assert bad.value.reason == "gate.unknown" and "allow_with_deviation" in bad.value.message
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_counting_the_samples_waits_for_the_same_points_as_reading_them(seed: int) -> None:
+    # The gate push decides from per-point counts and loads the samples only to tell the MES:
+    # both must always agree on what the operation waits for.
+    rng = random.Random(seed)
+    modes = {p.code: rng.choice(list(GateMode)) for p in POINTS if rng.random() < 0.8}
+    points, statuses = [p.code for p in POINTS], [A, P, R]
+    samples = [
+        GateSample(f"S-{n}", rng.choice(points), rng.choice(statuses), rng.choice([None, "DEV-1"]))
+        for n in range(rng.randrange(6))
+    ]
+    tallies = {p.code: PointTally.of([s for s in samples if s.sampling_point == p.code])
+               for p in POINTS}  # fmt: skip
+    for point in [code for code, tally in tallies.items() if not tally.drawn]:
+        if rng.random() < 0.5:
+            del tallies[point]  # a point nothing was drawn at may be left out
+    decision = operation_gate(PROCEDURE, "PR/GRAN/WET", POINTS, modes, samples)
+    assert waiting_points("PR/GRAN/WET", POINTS, modes, tallies) == decision.waiting_for
+    assert decision.may_complete is (not decision.waiting_for)

@@ -14,7 +14,7 @@ one, and a point that needs a sample but has none waits for it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -51,6 +51,39 @@ class GateSample:
     sampling_point: str
     mes_status: MesStatus
     deviation: str | None = None  # the deviation that covers a Rejected sample, if any
+
+
+@dataclass(frozen=True)
+class PointTally:
+    """A point's live samples counted by what they do to its gate: enough to say whether it
+    passes without loading them (a batch's gates are decided again at every change)."""
+
+    drawn: int = 0
+    pending: int = 0
+    rejected: int = 0
+    uncovered: int = 0  # rejected, and no deviation covers them
+
+    @classmethod
+    def of(cls, samples: Sequence[GateSample]) -> PointTally:
+        """The tally of these samples."""
+        rejected = [s for s in samples if s.mes_status is MesStatus.REJECTED]
+        return cls(
+            len(samples),
+            sum(1 for s in samples if s.mes_status is MesStatus.PENDING),
+            len(rejected),
+            sum(1 for s in rejected if s.deviation is None),
+        )
+
+
+def point_passes(mode: GateMode, tally: PointTally) -> bool:
+    """Does the point let its operation complete? (The module docstring has the rules.)"""
+    if mode is GateMode.INFORMATIVE:
+        return True
+    if not tally.drawn or tally.pending:
+        return False
+    if not tally.rejected:
+        return True
+    return mode is GateMode.ALLOW_WITH_DEVIATION and not tally.uncovered
 
 
 @dataclass(frozen=True)
@@ -116,10 +149,11 @@ class GateTold:
 
     def same_as(self, decision: GateDecision) -> bool:
         """Would telling `decision` tell the MES anything new?"""
-        return (self.may_complete, self.waiting_for) == (
-            decision.may_complete,
-            ",".join(decision.waiting_for),
-        )
+        return self.tells(decision.waiting_for)
+
+    def tells(self, waiting_for: tuple[str, ...]) -> bool:
+        """Is this what the MES was told, if the operation now waits for these points?"""
+        return (self.may_complete, self.waiting_for) == (not waiting_for, ",".join(waiting_for))
 
 
 def operation_of(point: SamplingPoint) -> str:
@@ -141,7 +175,6 @@ def operation_gate(
             reason="procedure.unknown_operation",
             field="operation",
         )
-    inside = [p for p in points if operation_of(p) == operation]
     drawn = list(samples)
     verdicts = tuple(
         _verdict(
@@ -149,31 +182,49 @@ def operation_gate(
             modes.get(p.code, GateMode.BLOCK),
             [s for s in drawn if s.sampling_point == p.code],
         )
-        for p in sorted(inside, key=lambda p: p.code)
+        for p in _inside(operation, points)
     )
     return GateDecision(operation, all(v.passes for v in verdicts), verdicts)
 
 
+def waiting_points(
+    operation: str,
+    points: Iterable[SamplingPoint],
+    modes: Mapping[str, GateMode],
+    tallies: Mapping[str, PointTally],
+) -> tuple[str, ...]:
+    """What `operation_gate` would say the operation waits for, from the points' tallies."""
+    return tuple(
+        p.code
+        for p in _inside(operation, points)
+        if not point_passes(modes.get(p.code, GateMode.BLOCK), tallies.get(p.code, PointTally()))
+    )
+
+
+def _inside(operation: str, points: Iterable[SamplingPoint]) -> list[SamplingPoint]:
+    return sorted((p for p in points if operation_of(p) == operation), key=lambda p: p.code)
+
+
 def _verdict(point: str, mode: GateMode, samples: list[GateSample]) -> PointVerdict:
-    codes = tuple(s.code for s in samples)
+    passes = point_passes(mode, PointTally.of(samples))
+    return PointVerdict(point, mode, passes, _why(mode, samples), tuple(s.code for s in samples))
 
-    def verdict(passes: bool, why: str) -> PointVerdict:
-        return PointVerdict(point, mode, passes, why, codes)
 
+def _why(mode: GateMode, samples: list[GateSample]) -> str:
     if mode is GateMode.INFORMATIVE:
-        return verdict(True, "informative only: its samples never hold the operation")
+        return "informative only: its samples never hold the operation"
     if not samples:
-        return verdict(False, "no sample has been drawn here yet")
+        return "no sample has been drawn here yet"
     pending = [s.code for s in samples if s.mes_status is MesStatus.PENDING]
     if pending:
-        return verdict(False, f"waiting for reviewed results of {', '.join(pending)}")
+        return f"waiting for reviewed results of {', '.join(pending)}"
     rejected = [s for s in samples if s.mes_status is MesStatus.REJECTED]
     if not rejected:
-        return verdict(True, "every sample is Accepted")
+        return "every sample is Accepted"
     if mode is GateMode.BLOCK:
-        return verdict(False, f"{', '.join(s.code for s in rejected)} Rejected")
+        return f"{', '.join(s.code for s in rejected)} Rejected"
     uncovered = [s.code for s in rejected if s.deviation is None]
     if uncovered:
-        return verdict(False, f"{', '.join(uncovered)} Rejected without a deviation")
+        return f"{', '.join(uncovered)} Rejected without a deviation"
     covered = ", ".join(f"{s.code} under {s.deviation}" for s in rejected)
-    return verdict(True, f"allowed with deviation: {covered}")
+    return f"allowed with deviation: {covered}"

@@ -3,9 +3,10 @@
 A change to a sample drawn at a sampling point (requested, result approved or invalidated,
 cancelled, covered by a deviation) can change whether its operation may complete. At commit, once
 per batch the transaction touched, the gate entries of its changed samples are brought up to
-date, the operations they sit in are decided again, and the MES is told only when a decision
-differs from the last one it was told (never told: free to complete), in the same transaction as
-the change (promise 1).
+date, the operations they sit in are decided again from their points' sample counts, and the MES
+is told only when a decision differs from the last one it was told (never told: free to
+complete), in the same transaction as the change (promise 1). Only then are the samples loaded,
+for the message to say what the operation waits for.
 
 The batch row is locked first: two transactions changing samples of one operation at once would
 each decide from the other's stale view, and the MES could be left holding an operation that may
@@ -26,10 +27,12 @@ from labgate.domain.batches import Batch, Procedure, SamplingPoint
 from labgate.domain.gates import (
     GateDecision,
     GateEntry,
+    GateSample,
     GateTold,
     gate_mode,
     operation_gate,
     operation_of,
+    waiting_points,
 )
 from labgate.domain.lifecycle import SampleStatus
 from labgate.domain.samples import Sample
@@ -90,16 +93,19 @@ def tell_gate_changes(uow: UnitOfWork, watch: GateWatch, now: datetime) -> None:
         changed = {s.sampling_point for s in touched.samples.values()}
         operations = sorted({operation_of(p) for p in points if p.code in changed})
         inside = [p.code for p in points if operation_of(p) in operations]
-        drawn = uow.gate_samples(site, batch_code, inside)
+        tallies = uow.gate_tallies(site, batch_code, inside)
         modes = {p.code: gate_mode(p.gate, f"sampling point {p.code}") for p in points}
         told = _last_told(uow, site, batch_code)
+        drawn: list[GateSample] | None = None
         for operation in operations:
-            decision = operation_gate(procedure, operation, points, modes, drawn)
+            waiting = waiting_points(operation, points, modes, tallies)
             last = told.get(operation)
-            # An MES holds an operation only when told to: until then it may complete.
-            if (last is None and not decision.may_complete) or (
-                last and not last.same_as(decision)
-            ):
+            # An MES holds an operation only when told to: until then it may complete. Only a
+            # decision to tell needs the samples themselves (the message says what waits).
+            if (last is None and waiting) or (last is not None and not last.tells(waiting)):
+                if drawn is None:
+                    drawn = uow.gate_samples(site, batch_code, inside)
+                decision = operation_gate(procedure, operation, points, modes, drawn)
                 _tell(uow, batch, decision, touched.correlation_id, now)
     watch.batches.clear()
 

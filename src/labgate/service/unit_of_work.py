@@ -14,7 +14,7 @@ from labgate.domain.batches import Batch
 from labgate.domain.commands import Received
 from labgate.domain.deviations import Deviation
 from labgate.domain.events import Event
-from labgate.domain.gates import GateEntry, GateSample
+from labgate.domain.gates import GateEntry, GateSample, PointTally
 from labgate.domain.samples import Sample
 from labgate.domain.status_map import StatusMap
 from labgate.service.gate_push import GateWatch, tell_gate_changes
@@ -147,6 +147,12 @@ class UnitOfWork(abc.ABC):
         """Deviations not on the batch that reach it: those of environmental excursions whose
         impact list names it. A store without environmental monitoring has none."""
         return []
+
+    def gate_tallies(self, site: str, batch: str, points: Collection[str]) -> dict[str, PointTally]:
+        """The live samples of the batch at these points, counted per point (stores count them
+        in the database: deciding whether to tell the MES loads no sample)."""
+        drawn = self.gate_samples(site, batch, points)
+        return {p: PointTally.of([s for s in drawn if s.sampling_point == p]) for p in points}
 
     def gate_samples(self, site: str, batch: str, points: Collection[str]) -> list[GateSample]:
         """The live samples of the batch at these sampling points as the gates see them, with

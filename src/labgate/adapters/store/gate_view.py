@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from labgate.adapters.store import tables as t
@@ -16,6 +16,7 @@ from labgate.domain.errors import NotFound
 from labgate.domain.gates import (
     GateDecision,
     GateSample,
+    PointTally,
     gate_mode,
     operation_gate,
     operation_of,
@@ -92,3 +93,35 @@ def deciding_samples(
         GateSample(sample, point, _MES_STATUS[status], covering.get(sample))
         for sample, point, status in rows
     ]
+
+
+def point_tallies(
+    session: Session, site: str, batch: str, points: Collection[str]
+) -> dict[str, PointTally]:
+    """Each point's live samples counted by MES status, and its Rejected ones no deviation
+    covers; counted by the database, so no sample row is loaded however many a batch holds."""
+    session.flush()  # the entries this transaction changed
+    e, d = t.gate_entries.c, t.deviations.c
+    live = (e.site == site) & (e.batch == batch) & e.sampling_point.in_(list(points))
+    live &= e.cancelled.is_(False)
+    counts: dict[str, dict[MesStatus, int]] = {p: {} for p in points}
+    query = select(e.sampling_point, e.mes_status, func.count()).where(live)
+    for point, status, number in session.execute(query.group_by(e.sampling_point, e.mes_status)):
+        counts[point][_MES_STATUS[status]] = number
+    uncovered: dict[str, int] = {}
+    if any(MesStatus.REJECTED in by_status for by_status in counts.values()):
+        covered = exists().where(d.site == e.site, d.batch == e.batch, d.sample == e.sample)
+        rejected = live & (e.mes_status == MesStatus.REJECTED.value) & ~covered
+        query = select(e.sampling_point, func.count()).where(rejected)
+        uncovered = {
+            point: number for point, number in session.execute(query.group_by(e.sampling_point))
+        }
+    return {
+        point: PointTally(
+            sum(by_status.values()),
+            by_status.get(MesStatus.PENDING, 0),
+            by_status.get(MesStatus.REJECTED, 0),
+            uncovered.get(point, 0),
+        )
+        for point, by_status in counts.items()
+    }

@@ -15,13 +15,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from labgate.adapters.store import children
 from labgate.adapters.store import tables as t
 from labgate.adapters.store.engine import WRITE
-from labgate.adapters.store.gate_view import deciding_samples
+from labgate.adapters.store.gate_view import deciding_samples, point_tallies
 from labgate.adapters.store.review_signals import reaching
 from labgate.compliance.audit import AuditDraft, seal
 from labgate.domain.batches import Batch
 from labgate.domain.commands import Received
 from labgate.domain.deviations import Deviation
-from labgate.domain.gates import GateSample
+from labgate.domain.gates import GateSample, PointTally
 from labgate.domain.lifecycle import ResultStatus
 from labgate.domain.raw_materials import MaterialPlan, ReceivedLot
 from labgate.domain.samples import Sample
@@ -106,6 +106,11 @@ class SqlUnitOfWork(UnitOfWork):
     def gate_samples(self, site: str, batch: str, points: Collection[str]) -> list[GateSample]:
         """The samples that decide these points' gates, in two light queries."""
         return deciding_samples(self.session, site, batch, points)
+
+    def gate_tallies(self, site: str, batch: str, points: Collection[str]) -> dict[str, PointTally]:
+        """The points' live samples counted in the database (one grouped query, and one more
+        for deviations only where a sample is Rejected)."""
+        return point_tallies(self.session, site, batch, points)
 
     def status_map(self) -> StatusMap:
         """The status map stored in the database."""
