@@ -8,8 +8,12 @@ from datetime import UTC, datetime
 from fakes import FakeUnitOfWork
 from labgate.domain import events
 from labgate.domain.batches import Batch, Level, ProceduralElement, Procedure, SamplingPoint
+from labgate.domain.deviations import Deviation
 from labgate.domain.gates import GateEntry, GateTold
-from labgate.domain.samples import Sample
+from labgate.domain.lifecycle import ResultStatus
+from labgate.domain.numbers import RoundingRule
+from labgate.domain.samples import PlannedTest, Result, Sample
+from labgate.domain.status_map import MesStatus
 
 AT = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
@@ -88,3 +92,25 @@ def test_an_operation_free_to_complete_is_not_told_until_it_was_held() -> None:
     assert [m for m in uow.sent if m.schema == "labgate.operation_gate.v1"] == []
     assert uow.records.find(GateTold) == []
     assert len(uow.records.find(GateEntry)) == 1
+
+
+def test_a_deviation_that_covers_a_rejected_sample_lets_its_operation_go_on() -> None:
+    # The sample's status does not move, only its cover: the gate is decided again all the same.
+    uow = plant()
+    [point] = uow.records.find(SamplingPoint)
+    point.gate = "allow_with_deviation"
+    with uow:
+        sample = requested(uow, "S-1", "SP-1")
+        sample.tests.append(PlannedTest("ASSAY", "M-1", "1", "95-105", "%", RoundingRule.USP))
+        rejected = Result("S-1-R1", "ASSAY", "90", "%", "M-1", "1", "analyst", AT, "95-105")
+        rejected.status, rejected.mes_status = ResultStatus.APPROVED, MesStatus.REJECTED
+        sample.results.append(rejected)
+        uow.commit()
+    assert uow.sent[-1].payload["hold"] == "on"
+    with uow:
+        uow.records.add(Deviation("S", "DEV-1", "oos", "S-1", "S-1-R1", "ASSAY", "analyst", "B1",
+                                  None, AT, "qa", "OOS"))  # fmt: skip
+        uow.track(sample).events.append(events.BatchHeld("S", "S-1", AT, "DEV-1", "S-1-R1", "OOS"))
+        uow.commit()
+    gates = [m for m in uow.sent if m.schema == "labgate.operation_gate.v1"]
+    assert [m.payload["hold"] for m in gates] == ["on", "off"]

@@ -8,9 +8,11 @@ is told only when a decision differs from the last one it was told (never told: 
 complete), in the same transaction as the change (promise 1). Only then are the samples loaded,
 for the message to say what the operation waits for.
 
-The batch row is locked first: two transactions changing samples of one operation at once would
-each decide from the other's stale view, and the MES could be left holding an operation that may
-complete. With the lock they decide in turn, the second seeing what the first committed.
+The batch row is locked before deciding: two transactions changing samples of one operation at
+once would each decide from the other's stale view, and the MES could be left holding an
+operation that may complete. With the lock they decide in turn, the second seeing what the first
+committed. A transaction that moved no sample's part in the gate (a result on a sample still
+Pending) has nothing to decide and takes no lock.
 """
 
 from __future__ import annotations
@@ -60,6 +62,9 @@ class Touched:
 
     correlation_id: str | None
     samples: dict[str, Sample] = field(default_factory=dict)
+    # A deviation opened or closed on the batch: a Rejected sample's cover may have changed
+    # though no sample's status did.
+    cover_changed: bool = False
 
 
 class GateWatch:
@@ -77,15 +82,21 @@ class GateWatch:
         touched = self.batches.setdefault((sample.site, sample.batch), Touched(correlation_id))
         touched.correlation_id = correlation_id
         touched.samples[sample.code] = sample
+        touched.cover_changed |= isinstance(event, events.BatchHeld | events.BatchHoldLifted)
 
 
 def tell_gate_changes(uow: UnitOfWork, watch: GateWatch, now: datetime) -> None:
     """Keep the gate entries of the watched samples and tell the MES what changed."""
     for (site, batch_code), touched in sorted(watch.batches.items()):
+        known = {e.sample: e for e in uow.records.find_any(GateEntry, "sample", touched.samples,
+                                                           site=site)}  # fmt: skip
+        moved = [s for s in touched.samples.values() if _moved(s, known.get(s.code))]
+        if not (moved or touched.cover_changed):
+            continue  # every sample's part in the gate is what it was: so is every decision
         batch = uow.records.get(Batch, site=site, code=batch_code)  # locked: see the docstring
         if batch is None:
             continue
-        _keep_entries(uow, site, batch_code, touched.samples)
+        _keep_entries(uow, batch_code, moved, known)
         procedure = uow.records.get(Procedure, site=site, code=batch.procedure)
         points = uow.records.find(SamplingPoint, site=site, procedure=batch.procedure)
         if procedure is None:
@@ -110,15 +121,24 @@ def tell_gate_changes(uow: UnitOfWork, watch: GateWatch, now: datetime) -> None:
     watch.batches.clear()
 
 
-def _keep_entries(uow: UnitOfWork, site: str, batch: str, samples: dict[str, Sample]) -> None:
-    known = {e.sample: e for e in uow.records.find_any(GateEntry, "sample", samples, site=site)}
-    for code, sample in samples.items():
-        entry = known.get(code)
+def _moved(sample: Sample, entry: GateEntry | None) -> bool:
+    """Has the sample's part in its gate changed since its entry was kept (or is it new)?"""
+    cancelled = sample.status is SampleStatus.CANCELLED
+    return entry is None or (entry.mes_status, entry.cancelled) != (sample.mes_status, cancelled)
+
+
+def _keep_entries(
+    uow: UnitOfWork, batch: str, moved: list[Sample], known: dict[str, GateEntry]
+) -> None:
+    """Bring the moved samples' gate entries up to date (after the batch lock: rows are locked
+    batch first, then its entries, whoever locks them)."""
+    for sample in moved:
+        status, cancelled = sample.mes_status, sample.status is SampleStatus.CANCELLED
+        entry = known.get(sample.code)
         if entry is None:
-            entry = GateEntry(site, batch, sample.sampling_point or "", code, sample.mes_status)
+            entry = GateEntry(sample.site, batch, sample.sampling_point or "", sample.code, status)
             uow.records.add(entry)
-        entry.mes_status = sample.mes_status
-        entry.cancelled = sample.status is SampleStatus.CANCELLED
+        entry.mes_status, entry.cancelled = status, cancelled
 
 
 def _last_told(uow: UnitOfWork, site: str, batch: str) -> dict[str, GateTold]:
