@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Collection
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, insert, inspect, select, update
+from sqlalchemy import Select, bindparam, insert, inspect, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -51,21 +52,51 @@ class SqlRecords:
 
     def get(self, kind: type[T], /, **key: Any) -> T | None:
         """The one record with these key values, or None."""
-        return self.session.scalars(_locked(kind, select(kind).filter_by(**key))).one_or_none()
+        query, values = _where(kind, key, locked=True)
+        return self.session.scalars(query, values).one_or_none()
 
     def find(self, kind: type[T], /, **where: Any) -> list[T]:
         """Every record with these values, oldest first."""
-        order = inspect(kind).primary_key
-        return list(self.session.scalars(select(kind).filter_by(**where).order_by(*order)))
+        query, values = _where(kind, where, locked=False)
+        return list(self.session.scalars(query, values))
 
     def find_any(
         self, kind: type[T], field: str, values: Collection[Any], /, **where: Any
     ) -> list[T]:
         """Every record whose `field` is one of `values` (and with these values): one query."""
-        order = inspect(kind).primary_key
-        column = inspect(kind).attrs[field].class_attribute
-        query = select(kind).filter_by(**where).where(column.in_(list(values)))
-        return list(self.session.scalars(_locked(kind, query.order_by(*order))))
+        query, known = _where(kind, where, locked=True, any_of=field)
+        return list(self.session.scalars(query, {**known, _ANY: list(values)}))
+
+
+_ANY = "any_of"
+
+
+def _where(
+    kind: type, key: dict[str, Any], locked: bool, any_of: str | None = None
+) -> tuple[Select[Any], dict[str, Any]]:
+    """The query for records with these values (and `any_of` in a list), built once per shape:
+    building a select costs about as much as running it. A None is matched with IS NULL."""
+    nulls = frozenset(name for name, value in key.items() if value is None)
+    query = _query(kind, tuple(sorted(key)), nulls, locked, any_of)
+    return query, {f"k_{name}": value for name, value in key.items() if value is not None}
+
+
+@functools.lru_cache(maxsize=1024)
+def _query(
+    kind: type, names: tuple[str, ...], nulls: frozenset[str], locked: bool, any_of: str | None
+) -> Select[Any]:
+    mapper: Any = inspect(kind)
+    column = {
+        name: mapper.attrs[name].class_attribute for name in (*names, *[any_of] * bool(any_of))
+    }
+    criteria = [
+        column[name].is_(None) if name in nulls else column[name] == bindparam(f"k_{name}")
+        for name in names
+    ]
+    if any_of is not None:
+        criteria.append(column[any_of].in_(bindparam(_ANY, expanding=True)))
+    query: Select[Any] = select(kind).where(*criteria).order_by(*mapper.primary_key)
+    return _locked(kind, query) if locked else query
 
 
 # The aggregates a change reads and then writes. Rows are locked in primary-key order (every
