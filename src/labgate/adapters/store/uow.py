@@ -110,6 +110,23 @@ def _locked(kind: type, query: Select[Any]) -> Select[Any]:
     return query.with_for_update() if kind in LOCKED_KINDS else query
 
 
+# Statements every transaction runs, built once.
+_MOVE_COUNTER = (
+    update(t.counters)
+    .where(t.counters.c.name == bindparam("c_name"))
+    .values(value=t.counters.c.value + bindparam("c_count"))
+    .returning(t.counters.c.value)
+)
+_AUDIT_HEAD = (
+    select(t.audit_head.c.seq, t.audit_head.c.hash).where(t.audit_head.c.id == 1).with_for_update()
+)
+_MOVE_AUDIT_HEAD = (
+    update(t.audit_head)
+    .where(t.audit_head.c.id == 1)
+    .values(seq=bindparam("h_seq"), hash=bindparam("h_hash"))
+)
+
+
 class SqlUnitOfWork(UnitOfWork):
     """A unit of work on SQLite or PostgreSQL."""
 
@@ -162,17 +179,15 @@ class SqlUnitOfWork(UnitOfWork):
 
     def _reserve(self, counter: str, count: int) -> int:
         """Move a named counter on by `count`; the first of the numbers reserved."""
-        # Two first users of a counter race to create it: the loser's insert does nothing.
-        upsert = pg_insert if self._dialect() == "postgresql" else sqlite_insert
-        self.session.execute(
-            upsert(t.counters).values(name=counter, value=0).on_conflict_do_nothing()
-        )
-        value = self.session.execute(
-            update(t.counters)
-            .where(t.counters.c.name == counter)
-            .values(value=t.counters.c.value + count)
-            .returning(t.counters.c.value)
-        ).scalar_one()
+        moved = {"c_name": counter, "c_count": count}
+        value = self.session.execute(_MOVE_COUNTER, moved).scalar_one_or_none()
+        if value is None:
+            # Two first users of a counter race to create it: the loser's insert does nothing.
+            upsert = pg_insert if self._dialect() == "postgresql" else sqlite_insert
+            self.session.execute(
+                upsert(t.counters).values(name=counter, value=0).on_conflict_do_nothing()
+            )
+            value = self.session.execute(_MOVE_COUNTER, moved).scalar_one()
         return int(value) - count + 1
 
     def _lock_stream(self, source: str, stream: str) -> int:
@@ -230,11 +245,7 @@ class SqlUnitOfWork(UnitOfWork):
     def _append_audit(self, drafts: list[AuditDraft]) -> None:
         # The head row is locked (FOR UPDATE on PostgreSQL; SQLite's writer lock is already
         # held), so concurrent writers append one after another and the chain never forks.
-        head = self.session.execute(
-            select(t.audit_head.c.seq, t.audit_head.c.hash)
-            .where(t.audit_head.c.id == 1)
-            .with_for_update()
-        ).one()
+        head = self.session.execute(_AUDIT_HEAD).one()
         seq, prev = head.seq, head.hash
         rows = []
         for draft in drafts:
@@ -243,9 +254,7 @@ class SqlUnitOfWork(UnitOfWork):
             prev = entry.hash
             rows.append(_audit_row(entry.seq, draft, entry.prev_hash, entry.hash))
         self.session.execute(insert(t.audit_entries), rows)
-        self.session.execute(
-            update(t.audit_head).where(t.audit_head.c.id == 1).values(seq=seq, hash=prev)
-        )
+        self.session.execute(_MOVE_AUDIT_HEAD, {"h_seq": seq, "h_hash": prev})
 
     def flush(self) -> None:
         """Send pending changes to the database inside the transaction: the ORM's, a sample's
