@@ -4,7 +4,9 @@ Each line reads `BENCH <name> <rate> <unit> raw=<rate> ratio=<r>`; the same goes
 var/bench/latest.json. The raw limit is the same rows (or bytes) handled by plain means on the
 same database with the same durability, so the ratio says what labgate's work costs. The
 interface lines come from bench_ingest.py (AMQP, file packs) and bench_latency.py (REST under 50
-clients, which adds `p50=<ms> p99=<ms>`; approval to MES, which has only those)."""
+clients, which adds `p50=<ms> p99=<ms>`; approval to MES, which has only those), and
+`amqp.consume_and_ack_only`: the AMQP consumer's own rate with no work behind it, the ceiling the
+AMQP ingest line sits under on this machine whatever labgate does."""
 
 from __future__ import annotations
 
@@ -39,6 +41,7 @@ RESULTS = int(os.environ.get("LABGATE_BENCH_RESULTS", "400"))
 BATCH = 100
 PG_ADMIN = os.environ.get("LABGATE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 OUT = Path("var/bench")
+ENVELOPE_BYTES = 650  # about a signed labgate.result.v1 envelope
 
 
 @dataclass(frozen=True)
@@ -308,6 +311,7 @@ def main() -> None:
                 figures += bench_results(label, urls[0], urls[1])
                 figures += bench_ingest.run(label, urls[2], urls[3], amqp_url)
                 figures += bench_latency.run(label, urls[4], amqp_url)
+        figures.append(bench_ingest.bench_transport(amqp_url, ENVELOPE_BYTES))
     for figure in figures:
         print(figure.line())
     report = [figure.record() for figure in figures]

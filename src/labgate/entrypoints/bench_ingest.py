@@ -197,6 +197,38 @@ def bench_amqp(label: str, hub: Hub, lims: Lims, results: list[c.RecordResult], 
     return Figure(f"{label}.ingest.amqp", len(bodies) / took, "results/s", len(bodies) / plain)
 
 
+class _CountingInbox(AmqpInbox):
+    """The AMQP consumer with nothing behind it: each run of deliveries is only counted, then
+    acknowledged as the real one acknowledges them."""
+
+    received = 0
+
+    def _receive(self, bodies: list[bytes]) -> None:
+        self.received += len(bodies)
+
+
+def bench_transport(url: str, size: int) -> Figure:
+    """What consuming and acknowledging costs by itself (aio-pika, RabbitMQ, this machine): the
+    deliveries the AMQP line could take if labgate did no work at all. Messages of `size`
+    bytes, as many as that line has."""
+    names = topology("transport")
+    asyncio.run(publish(url, names, [b"x" * size] * COUNT))
+    consumer = _CountingInbox(url, None, names)  # type: ignore[arg-type]  # never reached
+
+    async def consume() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(consumer.run(stop))
+        while consumer.received < COUNT:
+            if task.done():
+                raise RuntimeError("the AMQP consumer stopped before every delivery came")
+            await asyncio.sleep(0.005)
+        stop.set()
+        await task
+
+    return Figure("amqp.consume_and_ack_only", COUNT / seconds(lambda: asyncio.run(consume())),
+                  "deliveries/s")  # fmt: skip
+
+
 def bench_packs(label: str, hub: Hub, lims: Lims, results: list[c.RecordResult], raw: Hub
                 ) -> Figure:  # fmt: skip
     """File packs through a drop folder against plain verification, SHA-256 and INSERTs."""
