@@ -32,6 +32,7 @@ from labgate.service.inbox_batch import receive_batch
 log = logging.getLogger("labgate.amqp")
 
 RETRY_DELAYS = (0.2, 1.0)  # seconds before each retry in place: a dropped connection is back
+QUIET = 0.002  # seconds without a new delivery after which a run is taken as it is
 
 
 @dataclass(frozen=True)
@@ -90,9 +91,10 @@ class AmqpInbox:
         prefetch: int = 200,
         retry_delays: tuple[float, ...] = RETRY_DELAYS,
         batch: int = 100,
+        linger: float = 0.02,
     ):
         self.url, self.inbox, self.names, self.prefetch = url, inbox, names or Topology(), prefetch
-        self.retry_delays, self.batch = retry_delays, batch
+        self.retry_delays, self.batch, self.linger = retry_delays, batch, linger
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until `stop` is set; a lost connection is re-established, consumers included."""
@@ -117,9 +119,22 @@ class AmqpInbox:
         async with self._turn:
             # Whoever gets the turn takes every delivery waiting by then, in order; the others
             # find their message already settled and have nothing to do.
+            await self._let_run_fill()
             run, self._waiting = self._waiting[: self.batch], self._waiting[self.batch :]
             if run:
                 await self._settle(run, self._receive)
+
+    async def _let_run_fill(self) -> None:
+        """Wait while deliveries keep coming, a few milliseconds at most: a run is settled in one
+        transaction and one ack, so a stream goes in full runs, not in the few that happened to
+        be parsed when the last run was acked. A lone message waits one quiet spell."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + self.linger
+        while self._waiting and len(self._waiting) < self.batch and loop.time() < until:
+            seen = len(self._waiting)
+            await asyncio.sleep(QUIET)
+            if len(self._waiting) == seen:
+                return
 
     async def _on_dead_letter(self, message: AbstractIncomingMessage) -> None:
         async with self._turn:
