@@ -194,6 +194,24 @@ def test_a_message_waiting_too_long_for_its_gap_is_quarantined(
     assert reason == "sequence.gap_timeout"
 
 
+def test_a_message_quarantined_for_its_gap_stays_there_when_its_turn_comes(
+    hub: Hub, mes: Sender, clock: ManualClock
+) -> None:
+    # Next on its stream once the gap fills, but quarantined: only a person reprocesses it.
+    hub.inbox.hold_timeout = timedelta(seconds=10)
+    late = request(mes, "REQ-2", sequence=2)
+    assert mes.send(late).status == "held"
+    clock.advance(seconds=11)
+    [item] = hub.inbox.expire_held()
+    assert mes.send(request(mes, "REQ-1", sequence=1)).status == "applied"
+    assert mes.send(late).status == "duplicate"
+    with hub.engine.connect() as connection:
+        made = list(connection.scalars(select(t.samples.c.mes_request_id)))
+        kept = connection.scalar(select(t.quarantine.c.status).where(t.quarantine.c.id == item))
+    assert made == ["REQ-1"]
+    assert kept == "open"
+
+
 def test_the_rest_channel_answers_per_outcome(plant: Plant, mes: Sender) -> None:
     raw = request(mes, "REQ-1")
     headers = {"X-API-Key": plant.api_keys["mes"], "Content-Type": "application/json"}

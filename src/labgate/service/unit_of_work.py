@@ -73,7 +73,20 @@ class UnitOfWork(abc.ABC):
         self._moved: set[tuple[str, str]] = set()
         self._known: dict[tuple[str, str], InboxMessage | None] = {}
         self._gates = GateWatch()
+        if self.received is not None and self.received.in_turn:
+            self._take_turn(self.received)
         return self
+
+    def _take_turn(self, received: Received) -> None:
+        """A message's transaction first locks its stream and makes sure the message is next
+        on it and new (or the held one whose turn has come): a message transaction locks its
+        stream before anything else, and the use case never runs out of turn. Otherwise
+        OutOfTurn: the inbox admits it as it is (duplicate, held, stale)."""
+        last = self.stream_position(received.source, received.stream)
+        known = self._inbox_record(received.source, received.message_id)
+        self._known[(received.source, received.message_id)] = known  # settled from here
+        if received.sequence != last + 1 or (known is not None and known.status != "held"):
+            raise OutOfTurn(received.source, received.stream, received.sequence, last)
 
     def __exit__(
         self,

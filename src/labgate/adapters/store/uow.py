@@ -140,7 +140,11 @@ class SqlUnitOfWork(UnitOfWork):
         # Mark the transaction as a writer before it begins (SQLite: BEGIN IMMEDIATE).
         self.session.connection(execution_options={WRITE: True})
         self.records = SqlRecords(self.session)
-        return super().__enter__()
+        try:
+            return super().__enter__()
+        except BaseException:  # out of turn: nothing began that needs keeping
+            self.session.close()
+            raise
 
     def __exit__(self, *args: Any) -> None:
         super().__exit__(*args)

@@ -36,9 +36,12 @@ def record_results(cmd: RecordResults, uow: UnitOfWork, deps: Deps) -> list[str]
     its own envelope (a batch of messages) is settled as its own message: inbox record, outbox
     rows under its correlation id."""
     with uow:
+        received = [one.ctx.received for one in cmd.results if one.ctx.received]
+        for source, stream in dict.fromkeys((r.source, r.stream) for r in received):
+            uow.stream_position(source, stream)  # a message transaction locks its streams first
         lookups = _Lookups(uow, deps)
         lookups.preload({(one.site, one.sample) for one in cmd.results})
-        uow.expect_received([one.ctx.received for one in cmd.results if one.ctx.received])
+        uow.expect_received(received)
         codes = []
         for one in cmd.results:
             codes.append(_record_one(one, lookups, deps))
