@@ -83,6 +83,12 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
     return app
 
 
+def app_from_environment() -> FastAPI:
+    """The app as each worker process of `labgate serve --workers N` builds it: its own hub and
+    connections, settings from the LABGATE_* variables."""
+    return create_app(Settings())
+
+
 def _offline_docs(app: FastAPI) -> None:
     """/docs served entirely by labgate: plant networks are often closed to the internet."""
     app.mount("/static/swagger", StaticFiles(directory=swagger_ui_path), name="swagger")

@@ -107,6 +107,14 @@ def fail(error: Exception, code: int = 1) -> typer.Exit:
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Worker processes, each with its own connections: more than one uses more "
+            "cores (messages of one stream still take turns through the database).",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the REST API (and /docs) until stopped."""
     import uvicorn
@@ -114,16 +122,24 @@ def serve(
     from labgate.entrypoints.api.app import create_app
 
     settings = Settings()
+    host, port = host or settings.host, port or settings.port
     with open_hub(settings) as hub:  # create_app does not close a hub it was given
         try:
-            api = create_app(settings, hub)
+            api = create_app(settings, hub)  # the schema and settings checked once, here
         except (SchemaBehind, ValueError) as error:
             raise fail(error) from None
         console.print(
-            f"labgate serving on http://{host or settings.host}:{port or settings.port} "
-            f"(docs at /docs, database {settings.database_url})"
+            f"labgate serving on http://{host}:{port} "
+            f"(docs at /docs, database {settings.database_url}"
+            f"{f', {workers} worker processes' if workers > 1 else ''})"
         )
-        uvicorn.run(api, host=host or settings.host, port=port or settings.port, log_level="info")
+        if workers == 1:
+            uvicorn.run(api, host=host, port=port, log_level="info")
+            return
+    # Each worker builds its own app and hub from the environment (connections are not shared
+    # across processes).
+    factory = "labgate.entrypoints.api.app:app_from_environment"
+    uvicorn.run(factory, factory=True, workers=workers, host=host, port=port, log_level="info")
 
 
 @db_app.command("upgrade")
