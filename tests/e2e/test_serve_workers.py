@@ -16,7 +16,7 @@ import httpx2 as httpx
 import psycopg
 import pytest
 
-from hubproc import Hub, Template, demo_template, pg_url, running_hub
+from hubproc import Hub, Proc, Template, demo_template, pg_url, running_hub, wait_until
 from labgate.compliance.envelope import build_envelope, encode
 
 PER_STREAM = 12
@@ -50,7 +50,8 @@ def requests(hub: Hub, stream: str) -> list[bytes]:
 
 
 def test_two_worker_processes_apply_two_streams_once_each_in_order(running: Hub) -> None:
-    running.start("serve", "serve", "--port", str(running.port), "--workers", "2")
+    serve = running.start("serve", "serve", "--port", str(running.port), "--workers", "2")
+    wait_until("both workers up", lambda: len(workers(serve)) == 2, [serve], seconds=120)
     running.wait_serving()
     streams = {name: requests(running, name) for name in ("workers-a", "workers-b")}
     sent = [body for bodies in streams.values() for body in bodies]
@@ -80,6 +81,9 @@ def test_two_worker_processes_apply_two_streams_once_each_in_order(running: Hub)
     for name in streams:  # each stream's samples were made in its sequence order
         mine = [row[0] for row in made if row[0].startswith(f"W-{name}-")]
         assert mine == [f"W-{name}-{n:02d}" for n in range(1, PER_STREAM + 1)]
-    [serve] = [p for p in running.procs if p.name == "serve"]
-    started = set(re.findall(r"Started server process \[(\d+)\]", serve.output()))
-    assert len(started) == 2  # two worker processes served
+    assert len(workers(serve)) == 2 and serve.alive  # both still there
+
+
+def workers(serve: Proc) -> set[str]:
+    """The worker processes uvicorn says it started (process ids)."""
+    return set(re.findall(r"Started server process \[(\d+)\]", serve.output()))
