@@ -22,7 +22,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from hubproc import Hub, Proc, Template, audit_verify, demo_template, journal, running_hub
+from hubproc import Hub, Proc, audit_verify, journal
 from hubproc import wait_until as wait
 from labgate.entrypoints.cli.connector import connector_app
 from labgate.sim.lims import draw_value
@@ -32,18 +32,6 @@ from sshd import free_port
 
 EXAMPLE = Path(__file__).parents[2] / "docs" / "examples" / "rest-lims-mapping.yaml"
 SITE = "PLT1"
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Template]:
-    with demo_template(tmp_path_factory.mktemp("keys")) as seeded:
-        yield seeded
-
-
-@pytest.fixture
-def running(template: Template, tmp_path: Path) -> Iterator[Hub]:
-    with running_hub(template, tmp_path) as hub:
-        yield hub
 
 
 @dataclass

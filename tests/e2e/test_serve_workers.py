@@ -7,31 +7,16 @@ from __future__ import annotations
 import json
 import random
 import re
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx2 as httpx
 import psycopg
-import pytest
 
-from hubproc import Hub, Proc, Template, demo_template, pg_url, running_hub, wait_until
+from hubproc import Hub, Proc, pg_url, wait_until
 from labgate.compliance.envelope import build_envelope, encode
 
 PER_STREAM = 12
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Template]:
-    with demo_template(tmp_path_factory.mktemp("keys")) as seeded:
-        yield seeded
-
-
-@pytest.fixture
-def running(template: Template, tmp_path: Path) -> Iterator[Hub]:
-    with running_hub(template, tmp_path) as hub:
-        yield hub
 
 
 def requests(hub: Hub, stream: str) -> list[bytes]:

@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from hubproc import Hub, Proc, Template, audit_verify, demo_template, journal, running_hub, vhost
+from hubproc import Hub, Proc, audit_verify, journal, vhost
 from hubproc import wait_until as wait
 from senders import forget_mqtt_session
 from sshd import Sshd, free_port
@@ -30,18 +30,6 @@ ACK, RESULT = "labgate.sample_acknowledgement.v1", "labgate.mes_result.v1"
 B2MML = "labgate.b2mml.v1"
 SAMPLES = 3
 FAST_LIMS = ("--turnaround", "1", "--speed", "1", "--oos-rate", "0.3", "--seed", "11")
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Template]:
-    with demo_template(tmp_path_factory.mktemp("keys")) as seeded:
-        yield seeded
-
-
-@pytest.fixture
-def running(template: Template, tmp_path: Path) -> Iterator[Hub]:
-    with running_hub(template, tmp_path) as hub:
-        yield hub
 
 
 @contextmanager
