@@ -147,10 +147,6 @@ class GateTold:
     decided_at: datetime
     message_id: str
 
-    def same_as(self, decision: GateDecision) -> bool:
-        """Would telling `decision` tell the MES anything new?"""
-        return self.tells(decision.waiting_for)
-
     def tells(self, waiting_for: tuple[str, ...]) -> bool:
         """Is this what the MES was told, if the operation now waits for these points?"""
         return (self.may_complete, self.waiting_for) == (not waiting_for, ",".join(waiting_for))

@@ -206,12 +206,8 @@ class Inbox:
                 )
                 uow.commit()
                 return Receipt("held", envelope.message_id)
-        try:
-            outcome = self._apply(incoming, raw, channel)
-        except OutOfTurn:
-            return self.admit(incoming, raw, channel)  # another worker moved the stream: look again
-        self.release_held(envelope.source, envelope.stream)
-        return Receipt("applied", envelope.message_id, outcome)
+        # Next and new: applied, unless another worker moved the stream since (then look again).
+        return self._apply_or_admit(incoming, raw, channel)
 
     def _apply(self, incoming: Incoming, raw: bytes, channel: str) -> Any:
         """Run the use case; a business refusal is quarantined and the stream moves on past it."""

@@ -73,8 +73,7 @@ def deciding_samples(
     drawn). Light rows, so a point with many samples does not load them with their results."""
     session.flush()  # the entries this transaction changed
     e = t.gate_entries.c
-    live = (e.site == site) & (e.batch == batch) & e.sampling_point.in_(list(points))
-    live &= e.cancelled.is_(False)
+    live = _live(site, batch, points)
     undecided = select(e.sample, e.sampling_point, e.mes_status).where(
         live & (e.mes_status != MesStatus.ACCEPTED.value)
     )
@@ -102,8 +101,7 @@ def point_tallies(
     covers; counted by the database, so no sample row is loaded however many a batch holds."""
     session.flush()  # the entries this transaction changed
     e, d = t.gate_entries.c, t.deviations.c
-    live = (e.site == site) & (e.batch == batch) & e.sampling_point.in_(list(points))
-    live &= e.cancelled.is_(False)
+    live = _live(site, batch, points)
     counts: dict[str, dict[MesStatus, int]] = {p: {} for p in points}
     query = select(e.sampling_point, e.mes_status, func.count()).where(live)
     for point, status, number in session.execute(query.group_by(e.sampling_point, e.mes_status)):
@@ -125,3 +123,14 @@ def point_tallies(
         )
         for point, by_status in counts.items()
     }
+
+
+def _live(site: str, batch: str, points: Collection[str]) -> Any:
+    """The batch's gate entries at these points whose samples are not cancelled."""
+    e = t.gate_entries.c
+    return (
+        (e.site == site)
+        & (e.batch == batch)
+        & e.sampling_point.in_(list(points))
+        & (e.cancelled.is_(False))
+    )
