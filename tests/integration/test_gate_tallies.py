@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 
 from labgate.bootstrap import Hub
 from labgate.domain.deviations import Deviation
-from labgate.domain.gates import GateEntry, PointTally
+from labgate.domain.gates import GateEntry, GateTold, PointTally
 from labgate.domain.status_map import MesStatus
+from labgate.service.unit_of_work import UnitOfWork
 
 A, P, R = MesStatus.ACCEPTED, MesStatus.PENDING, MesStatus.REJECTED
 AT = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
@@ -44,3 +45,22 @@ def test_the_database_counts_each_points_samples_as_the_gates_see_them(hub: Hub)
     }
     with hub.uow_factory() as uow:
         assert uow.gate_tallies("T1", "B2", ["SP-B"]) == {"SP-B": PointTally(1, 0, 1, 0)}
+
+
+def test_the_last_gate_told_is_each_operations_newest_row_wherever_it_lies(hub: Hub) -> None:
+    told = [
+        ("B1", "OP-1", False, "SP-A", "m1"), ("B1", "OP-2", False, "SP-B", "m2"),
+        ("B2", "OP-1", True, "", "m3"),  # another batch, newer
+        ("B1", "OP-1", True, "", "m4"), ("B1", "OP-3", False, "SP-C", "m5"),
+        ("B1", "OP-1", False, "SP-A,SP-D", "m6"), ("B3", "OP-2", True, "", "m7"),
+    ]  # fmt: skip
+    with hub.uow_factory() as uow:
+        for batch, operation, may_complete, waiting, message in told:
+            uow.records.add(GateTold("T1", batch, operation, may_complete, waiting, AT, message))
+        uow.commit()
+    with hub.uow_factory() as uow:
+        last = uow.last_told("T1", "B1", ["OP-1", "OP-2", "OP-9"])
+        from_history = UnitOfWork.last_told(uow, "T1", "B1", ["OP-1", "OP-2", "OP-9"])
+        assert {op: g.message_id for op, g in last.items()} == {"OP-1": "m6", "OP-2": "m2"}
+        assert last == from_history  # the database's answer is the history's
+        assert last["OP-1"].tells(("SP-A", "SP-D")) and not last["OP-1"].tells(())

@@ -9,10 +9,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from labgate.adapters.store.uow import SqlUnitOfWork
 from labgate.bootstrap import Hub
 from labgate.domain.commands import Context, ImportMasterData
 from labgate.domain.gates import GateTold
-from labgate.service import gate_push
 from plant import PLANT
 from senders import Sender, register
 
@@ -53,7 +53,7 @@ def test_two_last_results_of_one_operation_decide_its_gate_in_turn(
             assert lims.send(result(lims, sample, test, value, unit)).status == "applied"
         samples.append(sample)
     deciding, go = threading.Event(), threading.Event()
-    last_told = gate_push._last_told
+    last_told = SqlUnitOfWork.last_told
 
     def decided_then_wait(*args: Any) -> dict[str, GateTold]:
         told = last_told(*args)
@@ -62,7 +62,7 @@ def test_two_last_results_of_one_operation_decide_its_gate_in_turn(
             assert go.wait(10)
         return told
 
-    monkeypatch.setattr(gate_push, "_last_told", decided_then_wait)
+    monkeypatch.setattr(SqlUnitOfWork, "last_told", decided_then_wait)
     with ThreadPoolExecutor(2) as pool:
         first = pool.submit(lims.send, result(lims, samples[0], "APPEAR", "White tablet", None))
         assert deciding.wait(10)

@@ -106,7 +106,7 @@ def tell_gate_changes(uow: UnitOfWork, watch: GateWatch, now: datetime) -> None:
         inside = [p.code for p in points if operation_of(p) in operations]
         tallies = uow.gate_tallies(site, batch_code, inside)
         modes = {p.code: gate_mode(p.gate, f"sampling point {p.code}") for p in points}
-        told = _last_told(uow, site, batch_code)
+        told = uow.last_told(site, batch_code, operations)
         drawn: list[GateSample] | None = None
         for operation in operations:
             waiting = waiting_points(operation, points, modes, tallies)
@@ -139,13 +139,6 @@ def _keep_entries(
             entry = GateEntry(sample.site, batch, sample.sampling_point or "", sample.code, status)
             uow.records.add(entry)
         entry.mes_status, entry.cancelled = status, cancelled
-
-
-def _last_told(uow: UnitOfWork, site: str, batch: str) -> dict[str, GateTold]:
-    last: dict[str, GateTold] = {}
-    for told in uow.records.find(GateTold, site=site, batch=batch):  # oldest first
-        last[told.operation] = told
-    return last
 
 
 def _tell(

@@ -14,7 +14,7 @@ from labgate.domain.batches import Batch
 from labgate.domain.commands import Received
 from labgate.domain.deviations import Deviation
 from labgate.domain.events import Event
-from labgate.domain.gates import GateEntry, GateSample, PointTally
+from labgate.domain.gates import GateEntry, GateSample, GateTold, PointTally
 from labgate.domain.samples import Sample
 from labgate.domain.status_map import StatusMap
 from labgate.service.gate_push import GateWatch, tell_gate_changes
@@ -166,6 +166,15 @@ class UnitOfWork(abc.ABC):
         in the database: deciding whether to tell the MES loads no sample)."""
         drawn = self.gate_samples(site, batch, points)
         return {p: PointTally.of([s for s in drawn if s.sampling_point == p]) for p in points}
+
+    def last_told(self, site: str, batch: str, operations: Collection[str]) -> dict[str, GateTold]:
+        """What the MES was last told of each of these operations of the batch (stores find
+        each operation's newest row by index, whatever the length of the gate's history)."""
+        last: dict[str, GateTold] = {}
+        for told in self.records.find(GateTold, site=site, batch=batch):  # oldest first
+            if told.operation in operations:
+                last[told.operation] = told
+        return last
 
     def gate_samples(self, site: str, batch: str, points: Collection[str]) -> list[GateSample]:
         """The live samples of the batch at these sampling points as the gates see them, with

@@ -16,6 +16,7 @@ from labgate.domain.errors import NotFound
 from labgate.domain.gates import (
     GateDecision,
     GateSample,
+    GateTold,
     PointTally,
     gate_mode,
     operation_gate,
@@ -123,6 +124,21 @@ def point_tallies(
         )
         for point, by_status in counts.items()
     }
+
+
+def last_told(
+    session: Session, site: str, batch: str, operations: Collection[str]
+) -> dict[str, GateTold]:
+    """What the MES was last told of each operation: its newest row, found by the index on
+    (site, batch, operation, id), so no transaction reads the gate's whole history."""
+    g = t.gates_told.c
+    newest = (
+        select(func.max(g.id))
+        .where(g.site == site, g.batch == batch, g.operation.in_(list(operations)))
+        .group_by(g.operation)
+    )
+    found = session.scalars(select(GateTold).where(g.id.in_(newest)))
+    return {told.operation: told for told in found}
 
 
 def _live(site: str, batch: str, points: Collection[str]) -> Any:

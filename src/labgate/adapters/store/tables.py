@@ -284,7 +284,7 @@ gates_told = Table(
     Column("may_complete", Boolean, nullable=False), Column("waiting_for", Text, nullable=False),
     Column("decided_at", UtcDateTime, nullable=False),
     Column("message_id", String(KEY), nullable=False),
-    Index("ix_gates_told_batch", "site", "batch"),
+    Index("ix_gates_told_latest", "site", "batch", "operation", "id"),
 )  # fmt: skip
 
 accounts = Table(

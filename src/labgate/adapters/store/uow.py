@@ -16,13 +16,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from labgate.adapters.store import children
 from labgate.adapters.store import tables as t
 from labgate.adapters.store.engine import WRITE
-from labgate.adapters.store.gate_view import deciding_samples, point_tallies
+from labgate.adapters.store.gate_view import deciding_samples, last_told, point_tallies
 from labgate.adapters.store.review_signals import reaching
 from labgate.compliance.audit import AuditDraft, seal
 from labgate.domain.batches import Batch
 from labgate.domain.commands import Received
 from labgate.domain.deviations import Deviation
-from labgate.domain.gates import GateSample, PointTally
+from labgate.domain.gates import GateSample, GateTold, PointTally
 from labgate.domain.lifecycle import ResultStatus
 from labgate.domain.raw_materials import MaterialPlan, ReceivedLot
 from labgate.domain.samples import Sample
@@ -163,6 +163,10 @@ class SqlUnitOfWork(UnitOfWork):
         """The points' live samples counted in the database (one grouped query, and one more
         for deviations only where a sample is Rejected)."""
         return point_tallies(self.session, site, batch, points)
+
+    def last_told(self, site: str, batch: str, operations: Collection[str]) -> dict[str, GateTold]:
+        """Each operation's newest gates_told row, found by index."""
+        return last_told(self.session, site, batch, operations)
 
     def status_map(self) -> StatusMap:
         """The status map stored in the database."""
