@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -85,3 +86,29 @@ def test_enums_become_their_plain_values() -> None:
     assert value == {"status": "approved", "rule": ["usp"]}
     assert type(value["status"]) is str and type(value["rule"][0]) is str
     assert canonical_bytes(value) == rfc8785.dumps(value)
+
+
+@dataclass
+class _Reading:
+    at: datetime
+    value: Decimal
+    status: ResultStatus
+    tags: tuple[str, ...]
+    events: list[object] = field(default_factory=list)  # pending events: not the record
+
+
+def test_records_of_each_type_keep_one_form_however_often_they_are_converted() -> None:
+    """Each type's conversion is chosen once and reused; equal instants in any zone (or naive,
+    taken as UTC) get one UTC text, and a type with no JSON form is refused every time."""
+    later = datetime(2026, 11, 25, 11, 0, tzinfo=timezone(timedelta(hours=1)))
+    for at in (datetime(2026, 11, 25, 10, 0, tzinfo=UTC), later, datetime(2026, 11, 25, 10, 0)):
+        reading = _Reading(at, Decimal("98.10"), ResultStatus.APPROVED, ("a", "b"), ["event"])
+        for _ in range(2):
+            assert to_jsonable([reading]) == [
+                {"at": "2026-11-25T10:00:00.000000Z", "value": "98.10", "status": "approved",
+                 "tags": ["a", "b"]}
+            ]  # fmt: skip
+    for refused in (1.5, {1, 2}, b"bytes"):
+        for _ in range(2):
+            with pytest.raises(TypeError, match="no canonical JSON form"):
+                to_jsonable({"value": refused})

@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
-from collections.abc import Mapping
+import operator
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
@@ -25,48 +26,71 @@ _NOT_RECORD_FIELDS = frozenset({"events"})
 
 def to_jsonable(value: object) -> JsonValue:
     """A JSON-safe copy: Decimal as text (exact), datetimes as UTC ISO text, enums by value."""
-    # Exact types first: this runs for every field of every audited record.
+    # One dict look-up by exact type: this runs for every field of every audited record.
     kind = type(value)
-    if kind is str or kind is int or kind is bool or value is None:
+    if kind in _AS_IS:
         return value
-    if kind is dict:
-        return {str(k): to_jsonable(v) for k, v in value.items()}  # type: ignore[attr-defined]
-    if kind is Decimal:
-        return str(value)
-    if kind is datetime:
-        return _iso_utc(value)  # type: ignore[arg-type]
-    if kind is list or kind is tuple:
-        return [to_jsonable(v) for v in value]  # type: ignore[attr-defined]
-    return _other_jsonable(value)
-
-
-def _other_jsonable(value: object) -> JsonValue:
-    if isinstance(value, Enum):  # before str and int: a StrEnum is a str, but not plain text
-        return to_jsonable(value.value)
-    if isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, datetime):
-        return _iso_utc(value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {name: to_jsonable(getattr(value, name)) for name in _record_fields(type(value))}
-    if isinstance(value, Mapping):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_jsonable(v) for v in value]
-    raise TypeError(f"{type(value).__name__} has no canonical JSON form.")
-
-
-@functools.cache
-def _record_fields(kind: type) -> tuple[str, ...]:
-    return tuple(f.name for f in dataclasses.fields(kind) if f.name not in _NOT_RECORD_FIELDS)
+    convert = _CONVERTERS.get(kind)
+    if convert is None:
+        convert = _CONVERTERS.setdefault(kind, _converter(kind))
+    return convert(value)
 
 
 def _iso_utc(moment: datetime) -> str:
     from labgate.compliance.clock import iso_utc
 
     return iso_utc(moment)
+
+
+def _mapping(value: Any) -> JsonValue:
+    return {str(k): to_jsonable(v) for k, v in value.items()}
+
+
+def _sequence(value: Any) -> JsonValue:
+    return [to_jsonable(v) for v in value]
+
+
+_AS_IS = frozenset({str, int, bool, type(None)})
+_CONVERTERS: dict[type, Callable[[Any], JsonValue]] = {
+    dict: _mapping,
+    list: _sequence,
+    tuple: _sequence,
+    Decimal: str,
+    datetime: _iso_utc,
+}
+
+
+def _converter(kind: type) -> Callable[[Any], JsonValue]:
+    """How values of this type become JSON: which branch applies depends on the type alone, so
+    it is chosen once per type."""
+    if issubclass(kind, Enum):  # before str and int: a StrEnum is a str, but not plain text
+        return lambda value: to_jsonable(value._value_)
+    if issubclass(kind, bool | int | str):
+        return lambda value: value
+    if issubclass(kind, Decimal):
+        return str
+    if issubclass(kind, datetime):
+        return _iso_utc
+    if dataclasses.is_dataclass(kind):
+        names = _record_fields(kind)
+        values_of = operator.attrgetter(*names) if len(names) > 1 else None
+        if values_of is None:
+            return lambda value: {name: to_jsonable(getattr(value, name)) for name in names}
+        return lambda value: dict(zip(names, map(to_jsonable, values_of(value)), strict=True))
+    if issubclass(kind, Mapping):
+        return _mapping
+    if issubclass(kind, list | tuple):
+        return _sequence
+    return _refuse
+
+
+def _refuse(value: object) -> JsonValue:
+    raise TypeError(f"{type(value).__name__} has no canonical JSON form.")
+
+
+@functools.cache
+def _record_fields(kind: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(kind) if f.name not in _NOT_RECORD_FIELDS)
 
 
 def canonical_bytes(value: object) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -50,6 +51,10 @@ def as_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
+# A transaction stamps one moment on many records (the result, its audit entries, its outbox
+# rows), and formatting one costs ~3 µs here: each is formatted once. Equal aware moments are
+# the same instant, so they share one UTC form; naive ones are taken as UTC either way.
+@functools.lru_cache(maxsize=4096)
 def iso_utc(moment: datetime) -> str:
     """`2026-11-25T10:00:00.000000Z`: one fixed form, so hashes never depend on formatting."""
     if moment.tzinfo is UTC or (moment.tzinfo is not None and moment.utcoffset() == _NO_OFFSET):
