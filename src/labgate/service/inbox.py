@@ -226,7 +226,7 @@ class Inbox:
         ident = (envelope.source, envelope.kid)
         key = keys.get(ident) if keys is not None else None
         if key is None:
-            with self.uow_factory() as uow:
+            with self.uow_factory().reading() as uow:
                 found = usable_key(uow, *ident)
                 key = SourceKey(**{f.name: getattr(found, f.name) for f in fields(found)})
             if keys is not None:
@@ -241,7 +241,9 @@ class Inbox:
     def release_held(self, source: str, stream: str) -> None:
         """Apply messages that waited for the sequence just applied, in order."""
         while True:
-            with self.uow_factory() as uow:
+            # A read without the writer's lock: the look-up runs after every message applied,
+            # and the message found is applied in a transaction that checks its turn itself.
+            with self.uow_factory().reading() as uow:
                 position = uow.records.get(StreamPosition, source=source, stream=stream)
                 following = (position.last_sequence if position else 0) + 1
                 held = uow.records.get(

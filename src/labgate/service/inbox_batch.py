@@ -78,7 +78,7 @@ def _flush(inbox: Inbox, run: _Run, channel: str, outcomes: list[Outcome | None]
 def _in_order(inbox: Inbox, run: _Run) -> None:
     """Every message new and next on its stream, counting those before it in the run."""
     envelopes = [incoming.envelope for _, incoming, _ in run]
-    with inbox.uow_factory() as uow:
+    with inbox.uow_factory().reading() as uow:
         last: dict[tuple[str, str], int] = {}
         for source in {e.source for e in envelopes}:
             ids = {e.message_id for e in envelopes if e.source == source}

@@ -63,6 +63,13 @@ class UnitOfWork(abc.ABC):
     correlation_id: str | None = None
     received: Received | None = None
     clock_now: Callable[[], datetime] | None = None
+    read_only: bool = False
+
+    def reading(self) -> UnitOfWork:
+        """This unit of work for reads alone: it never commits, and so takes no writer's lock
+        (SQLite: a plain BEGIN, which a writer does not block in WAL mode)."""
+        self.read_only = True
+        return self
 
     def __enter__(self) -> UnitOfWork:
         self._audit: list[AuditDraft] = []
@@ -113,6 +120,8 @@ class UnitOfWork(abc.ABC):
     def commit(self) -> None:
         """Turn pending events into outbox rows, record the envelope in the inbox, seal the audit
         entries, commit all at once (promise 1)."""
+        if self.read_only:
+            raise RuntimeError("A unit of work opened for reading does not commit.")
         self.settle_message(self.received, self.correlation_id)
         self.received = None
         tell_gate_changes(self, self._gates, self._now())

@@ -138,7 +138,7 @@ class SqlUnitOfWork(UnitOfWork):
         self._applied: list[dict[str, Any]] = []
         self.session = self.session_factory()
         # Mark the transaction as a writer before it begins (SQLite: BEGIN IMMEDIATE).
-        self.session.connection(execution_options={WRITE: True})
+        self.session.connection(execution_options={WRITE: not self.read_only})
         self.records = SqlRecords(self.session)
         try:
             return super().__enter__()
