@@ -117,6 +117,12 @@ _MOVE_COUNTER = (
     .values(value=t.counters.c.value + bindparam("c_count"))
     .returning(t.counters.c.value)
 )
+_STREAM = (
+    t.stream_positions.c.source == bindparam("s_source"),
+    t.stream_positions.c.stream == bindparam("s_stream"),
+)
+_LOCK_STREAM = select(t.stream_positions.c.last_sequence).where(*_STREAM).with_for_update()
+_MOVE_STREAM = update(t.stream_positions).where(*_STREAM).values(last_sequence=bindparam("s_last"))
 _AUDIT_HEAD = (
     select(t.audit_head.c.seq, t.audit_head.c.hash).where(t.audit_head.c.id == 1).with_for_update()
 )
@@ -202,26 +208,21 @@ class SqlUnitOfWork(UnitOfWork):
         # FOR UPDATE on PostgreSQL: another process's transaction on the stream waits for this
         # one (SQLite's writer lock already serialises them). A new stream's row is made first
         # so that there is a row to lock; two first users race, the loser's insert does nothing.
-        p = t.stream_positions.c
-        locked = (
-            select(p.last_sequence).where(p.source == source, p.stream == stream).with_for_update()
-        )
-        found = self.session.execute(locked).scalar_one_or_none()
+        key = {"s_source": source, "s_stream": stream}
+        found = self.session.execute(_LOCK_STREAM, key).scalar_one_or_none()
         if found is None:
             upsert = pg_insert if self._dialect() == "postgresql" else sqlite_insert
             row = {"source": source, "stream": stream, "last_sequence": 0}
             self.session.execute(upsert(t.stream_positions).values(row).on_conflict_do_nothing())
-            found = self.session.execute(locked).scalar_one()
+            found = self.session.execute(_LOCK_STREAM, key).scalar_one()
         return int(found)
 
     def _store_positions(self, positions: dict[tuple[str, str], int]) -> None:
-        p = t.stream_positions.c
-        for (source, stream), sequence in positions.items():
-            self.session.execute(
-                update(t.stream_positions)
-                .where(p.source == source, p.stream == stream)
-                .values(last_sequence=sequence)
-            )
+        rows = [
+            {"s_source": source, "s_stream": stream, "s_last": sequence}
+            for (source, stream), sequence in positions.items()
+        ]
+        self.session.execute(_MOVE_STREAM, rows)
 
     def _add_applied(self, received: Received, correlation_id: str | None, at: datetime) -> None:
         # Plain rows, written at commit in one INSERT: a batch of envelopes settles hundreds.
