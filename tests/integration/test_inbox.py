@@ -398,3 +398,30 @@ def test_two_streams_reporting_one_sample_at_once_take_turns_on_it(
     with hub.engine.connect() as connection:
         codes = sorted(connection.scalars(select(t.results.c.code)))
     assert codes == sorted(f"S-{n:06d}-R{k}" for n in range(1, 11) for k in (1, 2))
+
+
+def test_a_lims_result_takes_the_lims_aliases_and_no_other_systems(
+    hub: Hub, mes: Sender, lims: Sender
+) -> None:
+    aliases = [
+        {"system": "LIMS", "kind": "test", "external": "HPLC-ASSAY-2", "canonical": "ASSAY"},
+        {"system": "MES", "kind": "test", "external": "KF-WATER", "canonical": "WATER"},
+    ]
+    document = {"site": {"code": SITE, "name": "Test plant"}, "aliases": aliases}
+    hub.bus.handle(ImportMasterData(Context("admin"), document, "CR-12: aliases"))
+    mes.send(request(mes, "REQ-1"))
+    lims.send(lims.envelope("labgate.sample_registration.v1", {"sample": "S-000001"}))
+
+    def result(test_code: str, value: str) -> bytes:
+        payload = {"sample": "S-000001", "test_code": test_code, "value": value,
+                   "unit": "%", "method_version": "1", "analyst": "analyst",
+                   "lims_status": "preliminary"}  # fmt: skip
+        return lims.envelope("labgate.result.v1", payload)
+
+    assert lims.send(result("HPLC-ASSAY-2", "99.3")).status == "applied"
+    with pytest.raises(ReceiptRefused) as refused:
+        lims.send(result("KF-WATER", "0.2"))  # the MES's name for WATER, not the LIMS's
+    assert (refused.value.reason, refused.value.field) == ("test.unknown", "test_code")
+    with hub.engine.connect() as connection:
+        recorded = connection.execute(select(t.results.c.test_code, t.results.c.raw_value))
+        assert [tuple(row) for row in recorded] == [("ASSAY", "99.3")]

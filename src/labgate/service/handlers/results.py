@@ -7,7 +7,7 @@ from labgate.compliance.access import Permission
 from labgate.compliance.canonical import to_jsonable
 from labgate.domain.commands import ApproveResult, InvalidateResult, RecordResult, RecordResults
 from labgate.domain.errors import Forbidden, InvalidInput
-from labgate.domain.masterdata import Alias, AliasSystem, TestDefinition, resolve_alias
+from labgate.domain.masterdata import Alias, AliasSystem, TestDefinition
 from labgate.domain.samples import NewResult, Sample, result_content, sample_of_result
 from labgate.domain.status_map import StatusMap
 from labgate.service.deps import Deps
@@ -65,13 +65,10 @@ class _Lookups:
     def our_code(self, site: str, kind: str, code: str) -> str:
         """Our code for what the LIMS calls `code` (resolve_alias, from a table read once)."""
         if site not in self._aliases:
-            found = self.uow.records.find(Alias, site=site)
-            self._aliases[site] = {
-                (a.kind, a.external_code): resolve_alias(found, AliasSystem.LIMS, a.kind,
-                                                         a.external_code)
-                for a in found
-                if a.system == AliasSystem.LIMS
-            }  # fmt: skip
+            # One alias per (site, system, kind, external code) (a unique key): a dict of the
+            # LIMS's, so a run looks each code up once, however many aliases the site has.
+            found = self.uow.records.find(Alias, site=site, system=AliasSystem.LIMS)
+            self._aliases[site] = {(a.kind, a.external_code): a.canonical_code for a in found}
         return self._aliases[site].get((kind, code), code)
 
     def require_test(self, site: str, code: str) -> None:
