@@ -3,12 +3,15 @@ whose turn has come) run in one, beside a writer, and see what is committed."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 
 import pytest
 
+from labgate.adapters.store.writer_turns import turns_for
 from labgate.bootstrap import Hub
 from labgate.domain.gates import GateTold
+from polling import soon
 
 AT = datetime(2026, 12, 6, tzinfo=UTC)
 
@@ -30,3 +33,32 @@ def test_a_reader_never_commits(hub: Hub) -> None:
     reader = hub.uow_factory().reading()
     with reader, pytest.raises(RuntimeError, match="opened for reading does not commit"):
         reader.commit()
+
+
+def test_writers_of_one_process_take_their_turns_in_the_order_they_came(hub: Hub) -> None:
+    # On SQLite they queue in this process (PostgreSQL locks rows, not the database: the
+    # writers' own transactions decide there, and the numbers still come out one each).
+    turns = turns_for(hub.engine)
+    numbers: dict[str, int] = {}
+
+    def writer(name: str) -> None:
+        with hub.uow_factory() as uow:
+            numbers[name] = uow.next_number("turns")
+            uow.commit()
+
+    with hub.uow_factory() as first:
+        numbers["first"] = first.next_number("turns")
+        threads = []
+        for name in ("second", "third", "fourth"):
+            threads.append(threading.Thread(target=writer, args=(name,)))
+            threads[-1].start()
+            if hub.engine.dialect.name == "sqlite":
+                queued = len(threads)
+                assert soon(lambda queued=queued: turns.waiting == queued)
+        first.commit()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(numbers.values()) == [1, 2, 3, 4]
+    if hub.engine.dialect.name == "sqlite":
+        assert [numbers[n] for n in ("first", "second", "third", "fourth")] == [1, 2, 3, 4]
+        assert turns.waiting == 0

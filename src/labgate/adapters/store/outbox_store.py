@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from labgate.adapters.store import tables as t
 from labgate.adapters.store.engine import WRITE
 from labgate.adapters.store.uow import SqlUnitOfWork
+from labgate.adapters.store.writer_turns import writer_turn
 from labgate.compliance.audit import AuditDraft
 from labgate.compliance.canonical import to_jsonable
 from labgate.domain.errors import NotFound
@@ -92,7 +93,7 @@ class SqlOutboxStore:
 
     @contextmanager
     def _writing(self) -> Iterator[Session]:
-        with self.sessions() as session:
+        with writer_turn(self.sessions), self.sessions() as session:
             session.connection(execution_options={WRITE: True})  # SQLite: BEGIN IMMEDIATE
             yield session
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from collections import Counter
 from collections.abc import Collection
+from contextlib import ExitStack
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -18,6 +19,7 @@ from labgate.adapters.store import tables as t
 from labgate.adapters.store.engine import WRITE
 from labgate.adapters.store.gate_view import deciding_samples, last_told, point_tallies
 from labgate.adapters.store.review_signals import reaching
+from labgate.adapters.store.writer_turns import writer_turn
 from labgate.compliance.audit import AuditDraft, seal
 from labgate.domain.batches import Batch
 from labgate.domain.commands import Received
@@ -143,18 +145,25 @@ class SqlUnitOfWork(UnitOfWork):
     def __enter__(self) -> UnitOfWork:
         self._applied: list[dict[str, Any]] = []
         self.session = self.session_factory()
-        # Mark the transaction as a writer before it begins (SQLite: BEGIN IMMEDIATE).
-        self.session.connection(execution_options={WRITE: not self.read_only})
-        self.records = SqlRecords(self.session)
+        self._turn = ExitStack()
         try:
+            if not self.read_only:
+                self._turn.enter_context(writer_turn(self.session_factory))  # SQLite: in order
+            # Mark the transaction as a writer before it begins (SQLite: BEGIN IMMEDIATE).
+            self.session.connection(execution_options={WRITE: not self.read_only})
+            self.records = SqlRecords(self.session)
             return super().__enter__()
         except BaseException:  # out of turn: nothing began that needs keeping
             self.session.close()
+            self._turn.close()
             raise
 
     def __exit__(self, *args: Any) -> None:
-        super().__exit__(*args)
-        self.session.close()
+        try:
+            super().__exit__(*args)
+            self.session.close()
+        finally:
+            self._turn.close()
 
     def deviations_reaching(self, batch: Batch, now: datetime) -> list[Deviation]:
         """The deviations of EM excursions whose impact list names the batch."""
