@@ -26,6 +26,12 @@ class Settings(BaseSettings):
     token_minutes: int = Field(30, ge=1, description="Access token lifetime in minutes.")
     lockout_after: int = Field(5, ge=1, description="Failed sign-ins or signatures before lockout.")
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body accepted.")
+    inbox_concurrency: int = Field(
+        8,
+        ge=1,
+        le=64,
+        description="Envelopes the REST inbox works on at once; the others wait in arrival order.",
+    )
     external_lims: bool = Field(
         False, description="An external LIMS registers samples (else the native lab module)."
     )

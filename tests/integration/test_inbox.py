@@ -21,7 +21,7 @@ from labgate.compliance.clock import ManualClock
 from labgate.compliance.envelope import generate_keypair
 from labgate.domain.commands import Context, ImportMasterData
 from labgate.domain.interface_commands import RevokeSourceKey
-from labgate.service.inbox import ReceiptRefused
+from labgate.service.inbox import Receipt, ReceiptRefused
 from plant import SITE, Plant
 from senders import Sender, register, request
 
@@ -425,3 +425,29 @@ def test_a_lims_result_takes_the_lims_aliases_and_no_other_systems(
     with hub.engine.connect() as connection:
         recorded = connection.execute(select(t.results.c.test_code, t.results.c.raw_value))
         assert [tuple(row) for row in recorded] == [("ASSAY", "99.3")]
+
+
+def test_the_rest_inbox_works_on_so_many_envelopes_at_once_and_queues_the_rest(
+    hub: Hub, plant: Plant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plant.client.app.state.inbox_concurrency = 2  # as LABGATE_INBOX_CONCURRENCY=2 would
+    guard, inside, most = threading.Lock(), [0], [0]
+
+    def receive(raw: bytes, channel: str, caller: str | None = None) -> Receipt:
+        with guard:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        time.sleep(0.05)  # long enough for the other requests to arrive meanwhile
+        with guard:
+            inside[0] -= 1
+        return Receipt("applied", raw.decode())
+
+    monkeypatch.setattr(hub.inbox, "receive", receive)
+    headers = {"X-API-Key": plant.api_keys["lims"], "Content-Type": "application/json"}
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(
+            lambda n: plant.client.post("/api/v1/inbox", content=f"m-{n}", headers=headers),
+            range(8),
+        ))  # fmt: skip
+    assert [a.json()["message_id"] for a in answers] == [f"m-{n}" for n in range(8)]
+    assert most[0] == 2

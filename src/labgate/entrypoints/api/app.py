@@ -52,6 +52,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
         dependencies=[Depends(short_path_keys)],
     )
     app.state.hub = hub
+    app.state.inbox_concurrency = settings.inbox_concurrency
     problems.install(app)
     routers = (
         access,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from typing import Annotated, Any, Literal
 
+from anyio import CapacityLimiter, to_thread
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import Field, StrictStr
 from sqlalchemy import select
@@ -39,13 +40,25 @@ async def receive(
     raw = await request.body()
     hub = hub_of(request)
     try:
-        receipt = await run_in_threadpool(hub.inbox.receive, raw, "rest", account.username)
+        receipt = await to_thread.run_sync(
+            hub.inbox.receive, raw, "rest", account.username, limiter=inbox_turns(request)
+        )
     except ReceiptRefused as refused:
         answer = problem(request, refused.status, refused.reason, refused.message, refused.field)
         answer.headers["X-Quarantine-Id"] = str(refused.quarantine_id)
         return answer
     response.status_code = 202 if receipt.status == "held" else 200
     return {"status": receipt.status, "message_id": receipt.message_id, "outcome": receipt.outcome}
+
+
+def inbox_turns(request: Request) -> CapacityLimiter:
+    """The threads the inbox route may use at once (`LABGATE_INBOX_CONCURRENCY`); its waiters
+    are served first come, first served. Made on first use, inside the server's event loop."""
+    state = request.app.state
+    if not hasattr(state, "inbox_turns"):
+        state.inbox_turns = CapacityLimiter(state.inbox_concurrency)
+    limiter: CapacityLimiter = state.inbox_turns
+    return limiter
 
 
 class DecisionIn(Body):
