@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from labgate.adapters.channels.sftp import SftpTarget
 from labgate.adapters.codecs.b2mml_envelope import decode_message
 from labgate.adapters.codecs.filepack import pack_decoder
 from labgate.adapters.codecs.pgp import PgpGate
@@ -24,6 +24,9 @@ from labgate.service.deps import Deps
 from labgate.service.inbox import Inbox
 from labgate.service.messagebus import MessageBus
 from labgate.service.unit_of_work import UnitOfWork
+
+if TYPE_CHECKING:
+    from labgate.adapters.channels.sftp import SftpTarget
 
 
 @dataclass
@@ -69,6 +72,8 @@ def sftp_target(settings: Settings) -> SftpTarget | None:
         return None
     if settings.sftp_user is None or settings.sftp_key_file is None:
         raise ValueError("Set LABGATE_SFTP_USER and LABGATE_SFTP_KEY_FILE for the SFTP host.")
+    from labgate.adapters.channels.sftp import SftpTarget  # asyncssh: ~0.4 s, SFTP users only
+
     return SftpTarget(
         settings.sftp_host,
         settings.sftp_port,

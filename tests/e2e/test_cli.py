@@ -648,3 +648,19 @@ def test_demo_shows_stability_studies_with_history_and_one_oot_alert(
     due = labgate(url, "stability", "pull-due", "--site", site)
     assert due.exit_code == 0, due.output
     assert set(json.loads(due.stdout)) == {"pulled", "skipped"}
+
+
+def test_a_command_starts_without_what_only_some_commands_need() -> None:
+    """Alembic (~1 s to import here), asyncssh (~0.4 s) and pint's registry (~0.3 s) are
+    loaded by the commands that use them (`db upgrade`, SFTP, the first unit conversion), not
+    by every `labgate ...` at start."""
+    probe = (
+        "import sys, labgate.entrypoints.cli.main, labgate.adapters.units_pint as u;"
+        "from labgate.bootstrap import bootstrap; from labgate.config import Settings;"
+        "bootstrap(Settings(database_url='sqlite://', token_secret='x' * 32)).close();"
+        "print(sorted(m for m in ('alembic', 'asyncssh') if m in sys.modules),"
+        " u._registry.cache_info().currsize)"
+    )
+    shown = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.split() == ["[]", "0"]

@@ -11,7 +11,11 @@ import pint
 
 from labgate.domain.errors import UnitError
 
-_registry: Any = pint.UnitRegistry(non_int_type=Decimal)
+
+@functools.cache
+def _registry() -> Any:
+    """pint's registry, built on the first conversion (~0.3 s: not at every CLI start)."""
+    return pint.UnitRegistry(non_int_type=Decimal)
 
 
 class PintUnitConverter:
@@ -51,8 +55,9 @@ class PintUnitConverter:
 def _factor(source: str, target: str) -> Decimal:
     """The factor between two pint expressions, worked out once: pint takes ~0.1 ms a
     conversion, and a plant's results come in a handful of units (an exception is not cached)."""
-    quantity = _registry.Quantity(Decimal(1), source)
-    if not quantity._is_multiplicative or not _registry.Quantity(1, target)._is_multiplicative:
+    registry = _registry()
+    quantity = registry.Quantity(Decimal(1), source)
+    if not quantity._is_multiplicative or not registry.Quantity(1, target)._is_multiplicative:
         raise pint.errors.DimensionalityError(source, target)  # offset units (°C): no factor
     magnitude = quantity.to(target).magnitude
     # Plain notation (10, not 1E+1): the factor is recorded on the result and read by people.

@@ -4,14 +4,17 @@ old schema."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
 from labgate.domain.errors import LabgateError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+# Alembic is imported where it is used: it takes about a second to import here, which every
+# CLI command would pay, though only `db upgrade` and the server's start-up check need it.
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -25,6 +28,8 @@ class SchemaBehind(LabgateError):
 
 def alembic_config(url: str) -> Config:
     """An Alembic configuration for `url`, with no alembic.ini needed."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -33,11 +38,15 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(url: str, revision: str = "head") -> None:
     """Bring the schema at `url` up to `revision`."""
+    from alembic import command
+
     command.upgrade(alembic_config(url), revision)
 
 
 def head_revision() -> str:
     """The newest migration this labgate ships."""
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
     assert head is not None
     return head
@@ -45,6 +54,8 @@ def head_revision() -> str:
 
 def current_revision(engine: Engine) -> str | None:
     """The revision the database is at, None for an empty database."""
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
 

@@ -24,7 +24,6 @@ from labgate.adapters.channels.packstore import (
     PackStore,
     TransportUnavailable,
 )
-from labgate.adapters.channels.sftp import SftpPackStore
 from labgate.adapters.store.migrate import SchemaBehind, require_current_schema
 from labgate.adapters.store.reconciliation import reconciliation
 from labgate.bootstrap import bootstrap, sftp_target
@@ -46,6 +45,9 @@ async def pack_store(settings: Settings) -> AsyncIterator[PackStore]:
     """The exchange from the settings: SFTP when a host is set, else the drop folder."""
     target = sftp_target(settings)
     if target is not None:
+        # asyncssh takes ~0.4 s to import: only a command that talks SFTP pays for it.
+        from labgate.adapters.channels.sftp import SftpPackStore
+
         async with SftpPackStore(target) as sftp:
             yield sftp
         return
