@@ -63,7 +63,7 @@ class _Lookups:
         self._samples: dict[tuple[str, str], Sample] = {}
 
     def our_code(self, site: str, kind: str, code: str) -> str:
-        """Our code for what the LIMS calls `code` (resolve_alias, from a table read once)."""
+        """Our code for what the LIMS calls `code` (from the LIMS's aliases, read once a run)."""
         if site not in self._aliases:
             # One alias per (site, system, kind, external code) (a unique key): a dict of the
             # LIMS's, so a run looks each code up once, however many aliases the site has.
