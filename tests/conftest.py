@@ -17,10 +17,10 @@ sys.path.insert(0, str(Path(__file__).parent))  # so tests can `import fakes`, `
 
 from argon2 import PasswordHasher
 
+from fakes import ManualClock
 from labgate.adapters.store.migrate import upgrade
 from labgate.bootstrap import Hub, bootstrap
 from labgate.compliance import passwords
-from labgate.compliance.clock import ManualClock
 from labgate.config import Settings
 from labgate.entrypoints.api.app import create_app
 

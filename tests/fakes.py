@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -14,6 +15,22 @@ from labgate.service.outbox import OutboxMessage
 from labgate.service.unit_of_work import UnitOfWork
 
 T = TypeVar("T")
+
+
+class ManualClock:
+    """A trusted clock that only moves when a test tells it to."""
+
+    def __init__(self, start: datetime) -> None:
+        self._now = start
+
+    def now(self) -> datetime:
+        """The time the clock was last set to."""
+        return self._now
+
+    def advance(self, **delta: float) -> datetime:
+        """Move forward by a timedelta's keyword arguments."""
+        self._now += timedelta(**delta)
+        return self._now
 
 
 class FakeRecords:
@@ -53,6 +70,7 @@ class FakeUnitOfWork(UnitOfWork):
         self.audit_log: list[AuditDraft] = []
         self.sent: list[OutboxMessage] = []
         self.units = units or {}
+        self.unit_kinds: dict[str, str] = {}
         self.counters: dict[str, int] = {}
         self._staged: tuple[list[AuditDraft], list[OutboxMessage]] = ([], [])
 
@@ -61,6 +79,11 @@ class FakeUnitOfWork(UnitOfWork):
 
     def unit_expressions(self) -> dict[str, str]:
         return dict(self.units)
+
+    def unit_dictionary(self) -> dict[str, tuple[str, str]]:
+        # The units the unit tests report in (TableUnits gives the factors), one kind unless told.
+        kinds = self.unit_kinds or dict.fromkeys(("%", "mg/g", *self.units), "mass fraction")
+        return {code: (self.units.get(code, code), kind) for code, kind in kinds.items()}
 
     def next_number(self, counter: str) -> int:
         self.counters[counter] = self.counters.get(counter, 0) + 1

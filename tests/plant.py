@@ -12,6 +12,8 @@ from httpx2 import Response
 
 from labgate.bootstrap import Hub
 from labgate.domain import commands as c
+from labgate.domain.account_commands import ChangePassword
+from labgate.domain.interface_commands import MapIdentity
 
 SITE = "T1"
 ELEMENTS = [
@@ -23,9 +25,22 @@ ELEMENTS = [
 PLANT: dict[str, Any] = {
     "site": {"code": SITE, "name": "Test plant"},
     "units": [
-        {"code": "%", "expression": "percent", "precision": 1, "name": "percent"},
-        {"code": "mg/g", "expression": "mg/g", "precision": 1, "name": "milligram per gram"},
-        {"code": "g", "expression": "g", "precision": 3, "name": "gram"},
+        {
+            "code": "%",
+            "expression": "percent",
+            "precision": 1,
+            "kind": "mass fraction",
+            "name": "percent",
+        },
+        {
+            "code": "mg/g",
+            "expression": "mg/g",
+            "precision": 1,
+            "kind": "mass fraction",
+            "name": "milligram per gram",
+        },
+        {"code": "g", "expression": "g", "precision": 3, "kind": "mass", "name": "gram"},
+        {"code": "pH", "expression": "dimensionless", "precision": 2, "kind": "pH", "name": "pH"},
     ],
     "methods": [
         {
@@ -180,20 +195,28 @@ class Plant:
         return {"username": user, "password": self.passwords[user], "meaning": meaning}
 
 
+def first_own_password(hub: Hub, user: str, temporary: str) -> str:
+    """The person replaces the temporary password an administrator set, as at first sign-in."""
+    chosen = secrets.token_urlsafe(16)
+    hub.bus.handle(ChangePassword(c.Context(user), user, temporary, chosen))
+    return chosen
+
+
 def seed(hub: Hub, client: TestClient) -> Plant:
     """Accounts, master data and both spec versions in force (v1 from January, v2 from 20 Nov)."""
     plant = Plant(client)
     ctx = c.Context("test-setup", "system")
     for user, role in PEOPLE.items():
-        plant.passwords[user] = secrets.token_urlsafe(16)
-        hub.bus.handle(
-            c.CreateAccount(ctx, user, user.title() + " Person", (role,), plant.passwords[user])
-        )
+        temporary = secrets.token_urlsafe(16)
+        hub.bus.handle(c.CreateAccount(ctx, user, user.title() + " Person", (role,), temporary))
+        plant.passwords[user] = first_own_password(hub, user, temporary)
     for user, role in (("mes", "mes_system"), ("lims", "lims_system")):
         plant.api_keys[user] = "lgk_" + secrets.token_urlsafe(24)
         hub.bus.handle(
             c.CreateAccount(ctx, user, user.upper(), (role,), None, "system", plant.api_keys[user])
         )
+    for user in PEOPLE:  # the test LIMS names people by labgate's user ids (synchronised)
+        hub.bus.handle(MapIdentity(ctx, "lims", user, user, "CR-1: LIMS user ids synchronised"))
     hub.bus.handle(c.ImportMasterData(c.Context("admin"), PLANT, "CR-1: test plant"))
     qa = c.SignatureInput("qa", plant.passwords["qa"], "approved")
     for version, start in ((1, V1_FROM), (2, V2_FROM)):
@@ -260,3 +283,38 @@ def released_batch(plant: Plant, request_id: str) -> str:
                         json={"signature": plant.signature("qa", "released")})  # fmt: skip
     assert answer.status_code == 200, answer.text
     return sample
+
+
+V3_FROM = "2026-11-21T00:00:00Z"
+
+
+def plan_version(
+    plant: Plant,
+    plans: list[dict[str, Any]],
+    extra_limits: tuple[dict[str, Any], ...] = (),
+    version: int = 3,
+    effective_from: str = V3_FROM,
+) -> None:
+    """SPEC-A v<version>: v2's limits plus `extra_limits` (e.g. an IPC limit set) and these
+    sampling plans, loaded, approved by QA and in force from `effective_from`, over HTTP."""
+    v2 = PLANT["specifications"][0]["versions"][1]
+    written = {"version": version, "author": "author1",
+               "limits": [*v2["limits"], *extra_limits], "sampling_plans": plans}  # fmt: skip
+    document = {"site": PLANT["site"],
+                "specifications": [{"code": "SPEC-A", "versions": [written]}]}  # fmt: skip
+    body = {"document": document, "reason": "CR-12: sampling plans per sampling point"}
+    answer = plant.call("admin", "POST", "/api/v1/masterdata/import", json=body)
+    assert answer.status_code == 200, answer.text
+    path = f"/specifications/SPEC-A/versions/{version}"
+    approval = {"signature": plant.signature("qa", "approved")}
+    answer = plant.call("qa", "POST", f"{path}/approval", json=approval)
+    assert answer.status_code == 200, answer.text
+    effective = {"effective_from": effective_from, "reason": "CR-12: plans in force"}
+    answer = plant.call("qa", "POST", f"{path}/effective", json=effective)
+    assert answer.status_code == 200, answer.text
+
+
+# The IPC point of the gate tests plans the whole panel under the release limits: those tests
+# are about gates, not about which tests a point plans.
+IPC_PLAN = {"sampling_point": "SP-IPC", "limit_set": "release",
+            "tests": ["ASSAY", "WATER", "APPEAR"]}  # fmt: skip

@@ -65,7 +65,8 @@ class Sender:
 def register(hub: Hub, source: str, kid: str) -> dict[str, Any]:
     private, public = generate_keypair()
     start = hub.bus.deps.clock.now() - timedelta(days=1)
-    hub.bus.handle(RegisterSourceKey(Context("admin"), source, kid, public, start, None, "CR-7"))
+    reason = "CR-7: the partner's signing key"
+    hub.bus.handle(RegisterSourceKey(Context("admin"), source, kid, public, start, None, reason))
     return private
 
 

@@ -18,6 +18,7 @@ from labgate.adapters.store.mapping import start_mappers
 from labgate.adapters.store.uow import SqlUnitOfWork
 from labgate.adapters.trend_check import regression_trend_check
 from labgate.adapters.units_pint import PintUnitConverter
+from labgate.compliance.access import role_conflicts
 from labgate.compliance.clock import Clock, SystemClock
 from labgate.config import Settings
 from labgate.service.deps import Deps
@@ -55,7 +56,10 @@ def bootstrap(settings: Settings, clock: Clock | None = None, engine: Engine | N
         return SqlUnitOfWork(sessions, external_lims=settings.external_lims)
 
     deps = Deps(clock or SystemClock(), PintUnitConverter, settings.lockout_after,
-                trend_check=regression_trend_check)  # fmt: skip
+                lockout_period=timedelta(minutes=settings.lockout_minutes),
+                anonymous_refusals_per_minute=settings.anonymous_refusals_per_minute,
+                trend_check=regression_trend_check,
+                role_conflicts=role_conflicts(settings.role_conflicts))  # fmt: skip
     bus = MessageBus(uow_factory, deps)
     packs = pack_decoder(pgp_gate(settings))
     inbox = Inbox(bus, uow_factory, timedelta(seconds=settings.replay_window_seconds),

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from labgate.compliance.access import DEFAULT_ROLE_CONFLICTS, role_conflicts
 
 DEMO_TOKEN_SECRET = "demo-only-token-secret-not-for-production-use"
 
@@ -25,6 +27,34 @@ class Settings(BaseSettings):
     )
     token_minutes: int = Field(30, ge=1, description="Access token lifetime in minutes.")
     lockout_after: int = Field(5, ge=1, description="Failed sign-ins or signatures before lockout.")
+    lockout_minutes: int = Field(
+        30, ge=1, le=10_080, description="How long a lockout lasts before it ends by itself."
+    )
+    anonymous_refusals_per_minute: int = Field(
+        30,
+        ge=1,
+        le=100_000,
+        description="Refusals one client may earn unauthenticated in a minute; beyond, 429 "
+        "(sign-in included). Each minute's refusals are audited as one summary.",
+    )
+    max_json_depth: int = Field(
+        32, ge=2, le=1000, description="Deepest nesting of arrays and objects in a JSON body."
+    )
+    keep_alive_seconds: int = Field(
+        5, ge=1, le=300, description="`labgate serve`: idle keep-alive connections closed after."
+    )
+    forwarded_allow_ips: str = Field(
+        "",
+        description="`labgate serve`: proxies (comma-separated addresses) whose X-Forwarded-For "
+        "names the client; none by default, so a client cannot pick the address it is "
+        "counted against.",
+    )
+    header_timeout_seconds: float = Field(
+        10, gt=0, le=300, description="`labgate serve`: time to send a request's headers."
+    )
+    body_timeout_seconds: float = Field(
+        30, gt=0, le=3600, description="Time to send a request's whole body; then 408."
+    )
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body accepted.")
     inbox_concurrency: int = Field(
         8,
@@ -35,8 +65,17 @@ class Settings(BaseSettings):
     external_lims: bool = Field(
         False, description="An external LIMS registers samples (else the native lab module)."
     )
+    role_conflicts: list[list[str]] = Field(
+        [list(pair) for pair in DEFAULT_ROLE_CONFLICTS],
+        description="Pairs of roles one account may not hold together, as JSON, e.g. "
+        '[["integration_admin", "qa"]]; the default keeps the administrator apart from every '
+        "GxP role and the auditor, and the analyst from the reviewer.",
+    )
     replay_window_seconds: int = Field(
-        300, ge=1, description="How far an envelope's sent_at may be from now, either way."
+        300,
+        ge=1,
+        description="How far an envelope's sent_at may be ahead of labgate's clock; how late a "
+        "message comes is judged by the inbox (duplicates) and its sequence, never by this.",
     )
     hold_timeout_seconds: int = Field(
         600, ge=1, description="How long a message ahead of a sequence gap waits, then quarantine."
@@ -51,8 +90,14 @@ class Settings(BaseSettings):
     )
     mqtt_host: str = Field("127.0.0.1", description="MQTT broker for `labgate worker mqtt`.")
     mqtt_port: int = Field(1883, description="MQTT broker port.")
-    mqtt_topic: str = Field(
-        "labgate/in/#", description="Topic filter `labgate worker mqtt` subscribes to."
+    mqtt_site: str | None = Field(
+        None, description="The site whose partners `labgate worker mqtt` takes messages from."
+    )
+    mqtt_sources: list[str] = Field(
+        [], description='Those partners (sources), as JSON, e.g. ["mes", "ipc-line-3"].'
+    )
+    mqtt_topic_prefix: str = Field(
+        "labgate", description="Topics are <prefix>/<site>/<source>/in (levels of the topic)."
     )
     mqtt_client_id: str = Field(
         "labgate-inbox",
@@ -61,7 +106,15 @@ class Settings(BaseSettings):
     )
     signing_key_file: Path | None = Field(
         None,
-        description="labgate's private Ed25519 JWK, signing outgoing envelopes.",
+        description="labgate's private Ed25519 JWK, signing outgoing envelopes and the audit "
+        "trail's checkpoints.",
+    )
+    checkpoint_interval_seconds: int = Field(
+        300,
+        ge=0,
+        le=86_400,
+        description="`labgate relay run` signs a checkpoint of the audit trail's head this often "
+        "when the trail has grown (0: never; then run `labgate audit checkpoint` from cron).",
     )
     mes_webhook_url: str | None = Field(
         None, description="Where the relay POSTs the MES's messages."
@@ -104,6 +157,12 @@ class Settings(BaseSettings):
     pack_pgp_required: bool = Field(False, description="Refuse packs that are not PGP-wrapped.")
     host: str = Field("127.0.0.1", description="Address `labgate serve` listens on.")
     port: int = Field(8000, description="Port `labgate serve` listens on.")
+
+    @field_validator("role_conflicts")
+    @classmethod
+    def _pairs_of_roles(cls, pairs: list[list[str]]) -> list[list[str]]:
+        role_conflicts(pairs)  # a misspelt role would silently allow what the site forbids
+        return pairs
 
     @model_validator(mode="after")
     def _secrets_fit_the_mode(self) -> Settings:

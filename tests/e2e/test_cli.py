@@ -301,7 +301,7 @@ def test_users_list_shows_every_account(database_url: str) -> None:
     result = labgate(database_url, "users", "list")
     assert result.exit_code == 0, result.output
     rows = table_rows(result.stdout)
-    assert rows["qa1"] == ["qa1", "Q A", "person", "qa", "active"]
+    assert rows["qa1"] == ["qa1", "Q A", "person", "qa", "temp password"]
     assert rows["lims1"] == ["lims1", "LIMS", "system", "lims_system", "active"]
 
 
@@ -340,14 +340,16 @@ def test_users_create_refuses_a_user_id_twice(database_url: str) -> None:
 
 
 def test_masterdata_import_loads_the_demo_plant(database_url: str) -> None:
-    result = labgate(database_url, "masterdata", "import", str(DEMO_PLANT), "--reason", "CR-42")
+    result = labgate(
+        database_url, "masterdata", "import", str(DEMO_PLANT), "--reason", "CR-42: demo plant"
+    )
     assert result.exit_code == 0, result.output
     assert "created" in result.stdout
     document = plant_document()
     assert count(database_url, t.batches) == len(document["batches"])
     with open_hub(database_url) as hub, hub.sessions() as session:
         reasons = set(session.scalars(select(t.audit_entries.c.reason)))
-    assert reasons == {"CR-42"}
+    assert reasons == {"CR-42: demo plant"}
 
 
 def write_broken_plant(folder: Path, change: Any) -> Path:
@@ -362,7 +364,9 @@ def test_masterdata_import_refuses_a_broken_file_naming_the_field(
     database_url: str, tmp_path: Path
 ) -> None:
     broken = write_broken_plant(tmp_path, lambda d: d["site"].pop("name"))
-    result = labgate(database_url, "masterdata", "import", str(broken), "--reason", "CR-43")
+    result = labgate(
+        database_url, "masterdata", "import", str(broken), "--reason", "CR-43: broken site"
+    )
     assert result.exit_code == 1
     assert "site.name is required" in result.stderr
     assert count(database_url, t.sites) == 0  # nothing of the document was loaded
@@ -373,7 +377,9 @@ def test_masterdata_import_names_where_a_broken_limit_is(database_url: str, tmp_
         document["specifications"][1]["versions"][1]["limits"][1]["limit"] = "NMTX 2.0"
 
     broken = write_broken_plant(tmp_path, break_a_limit)
-    result = labgate(database_url, "masterdata", "import", str(broken), "--reason", "CR-44")
+    result = labgate(
+        database_url, "masterdata", "import", str(broken), "--reason", "CR-44: broken limit"
+    )
     assert result.exit_code == 1
     # Four specification versions have a WATER limit: the path says which one is wrong.
     assert "specifications[1].versions[1].limits[1].limit" in result.stderr
@@ -383,11 +389,15 @@ def test_masterdata_import_names_where_a_broken_limit_is(database_url: str, tmp_
 def test_masterdata_import_refuses_unreadable_yaml(database_url: str, tmp_path: Path) -> None:
     unreadable = tmp_path / "plant.yaml"
     unreadable.write_text("site: [PLT1\n", encoding="utf-8")
-    result = labgate(database_url, "masterdata", "import", str(unreadable), "--reason", "CR-45")
+    result = labgate(
+        database_url, "masterdata", "import", str(unreadable), "--reason", "CR-45: unreadable"
+    )
     assert result.exit_code == 2
     assert result.stderr.startswith("error:")
     nowhere = str(tmp_path / "nope.yaml")
-    missing = labgate(database_url, "masterdata", "import", nowhere, "--reason", "CR-45")
+    missing = labgate(
+        database_url, "masterdata", "import", nowhere, "--reason", "CR-45: unreadable"
+    )
     assert missing.exit_code == 2
     assert "No such file" in missing.stderr
 
@@ -450,6 +460,8 @@ def test_demo_seed_prints_credentials_that_work(seeded: tuple[str, str]) -> None
             assert stored.api_key_hash == hash_api_key(credential), f"{username}: key garbled"
         else:
             assert password_matches(stored.password_hash, credential), f"{username}: wrong"
+            # The seed changed each temporary password as its person would: usable at once.
+            assert not stored.must_change_password, f"{username}: must change its password"
 
 
 def test_demo_seed_runs_once(seeded: tuple[str, str]) -> None:
@@ -500,6 +512,41 @@ def test_demo_shows_oos_investigations_at_each_stage(seeded: tuple[str, str]) ->
     first, retest = retested["results"][0], retested["results"][-1]
     assert first["status"] == "invalidated" and retest["supersedes"] == first["code"]
     assert retest["mes_status"] == "Accepted"
+
+
+def test_demo_plans_each_point_for_its_own_tests_and_certifies_release_testing(
+    seeded: tuple[str, str], tmp_path: Path
+) -> None:
+    url, _ = seeded
+    document = plant_document()
+    site, released = document["site"]["code"], document["batches"][0]["code"]
+    with open_hub(url) as hub, hub.sessions() as session:
+        samples = [
+            sample_view(session, site, s["sample"])
+            for s in batch_view(session, site, released)["samples"]
+        ]
+    plans = {s["sampling_point"]: (s["limit_set"], [t["test_code"] for t in s["tests"]])
+             for s in samples}  # fmt: skip
+    assert plans == {
+        "SP-IBU-GRAN": ("IPC", ["WATER"]),
+        "SP-IBU-BU": ("IPC", ["BU"]),
+        "SP-IBU-TAB": ("IPC", ["APPEAR"]),
+        "SP-IBU-REL": ("release", ["ASSAY", "WATER", "DISS", "APPEAR", "IMP-A"]),
+    }
+    granulate = next(s for s in samples if s["sampling_point"] == "SP-IBU-GRAN")
+    assert granulate["tests"][0]["limit"] == "NMT 2.0"  # the drying end point, not release's
+
+    written = {}
+    for kind in ("coa", "dossier"):
+        out = tmp_path / f"{kind}.json"
+        result = labgate(url, kind, released, "--site", site, "--out", str(out), "--format", "json")
+        assert result.exit_code == 0, result.output
+        written[kind] = json.loads(out.read_text(encoding="utf-8"))
+    [certified] = written["coa"]["samples"]  # release testing only: no IPC sample on the CoA
+    assert certified["sampling_point"] == "SP-IBU-REL"
+    assert [t["test_code"] for t in certified["tests"]] == plans["SP-IBU-REL"][1]
+    in_dossier = {s["sampling_point"]: s["limit_set"] for s in written["dossier"]["samples"]}
+    assert in_dossier == {point: limit_set for point, (limit_set, _) in plans.items()}
 
 
 def test_demo_shows_environmental_monitoring_with_an_excursion_and_its_impact(

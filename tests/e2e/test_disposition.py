@@ -97,7 +97,7 @@ def test_release_is_refused_naming_the_rejected_sample_until_its_deviation_is_cl
          rationale="Blend uniformity")  # fmt: skip
     still = release(plant)
     assert (still.status_code, still.json()["reason"]) == (409, "release.on_hold")
-    step(plant, "qa", "DEV-000001", "closure", "approved", reason="Confirmed", capa="CAPA-1")
+    step(plant, "qa", "DEV-000001", "closure", "approved", reason="Cause confirmed", capa="CAPA-1")
 
     released = release(plant)
     assert released.status_code == 200, released.text
@@ -183,7 +183,8 @@ def test_review_lists_the_oos_the_retest_and_the_preliminary_result_each_with_wh
         assert key in listed, (key, listed)
     assert "Wrong dilution" in listed[("result_invalidated", first)]
     assert f"retest of {first}" in listed[("result_retest", retest)]
-    assert "outside its limit" in listed[("result_out_of_specification", failed)]
+    # The why names the limit set the result missed (release here, no [IPC] tag).
+    assert "outside SPEC-A v2: NLT 99.0" in listed[("result_out_of_specification", failed)]
     assert all(why for why in listed.values())
     kinds = {kind for kind, _ in listed}
     assert "signature_broken" not in kinds and "record_changed" not in kinds

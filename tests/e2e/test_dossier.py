@@ -120,7 +120,7 @@ def test_an_invalidated_and_retested_result_is_listed_as_changed(plant: Plant) -
     sample = request_sample(plant, "REQ-RETEST")
     first = approved_result(plant, sample, "ASSAY", "99.5", "%")
     assert content(plant)["data_statement"] == NO_CHANGE
-    body = {"reason": "Vial mix-up", "signature": plant.signature("reviewer", "reviewed")}
+    body = {"reason": "Vial mix-up", "signature": plant.signature("reviewer", "invalidated")}
     answer = plant.call("reviewer", "POST", f"/results/{first}/invalidation", json=body)
     assert answer.status_code == 200, answer.text
     shown = content(plant)

@@ -25,7 +25,7 @@ def run(url: str, *args: str) -> tuple[int, str]:
 
 
 def test_em_due_starts_the_rounds_that_are_due_once(hub: Hub, database_url: str) -> None:
-    qa, why = c.Context("qa"), "CC-EM-1"
+    qa, why = c.Context("qa"), "CC-EM-1: suite set up"
     hub.bus.handle(c.ImportMasterData(c.Context("admin"), SUITE, why))
     hub.bus.handle(em.ConfigureEmLocation(qa, "T9", "ROOM-C", "C", "ROOM-C", 7, why))
     hub.bus.handle(em.ConfigureEmPoint(qa, "T9", "C-AIR", "ROOM-C", "air", "Air", 3, why))

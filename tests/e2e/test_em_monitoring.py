@@ -13,8 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 from httpx2 import Response
 
+from fakes import ManualClock
 from labgate.bootstrap import Hub
-from labgate.compliance.clock import ManualClock
 from labgate.domain import commands as c
 from labgate.domain import em_commands as em
 from plant import RELEASE_PANEL, SITE, Plant, approved_result, request_sample, seed
@@ -74,10 +74,10 @@ def plant(hub: Hub, client: TestClient) -> Plant:
     for code, location, kind, run in POINTS:
         body = {"code": code, "location": location, "sample_type": kind,
                 "description": f"{kind} at {location}", "alerts_to_deviation": run,
-                "reason": "CC-EM-1"}  # fmt: skip
+                "reason": "CC-EM-1: set"}  # fmt: skip
         ok(seeded.call("qa", "POST", "/em/points", json=body), 201)
     for code, points in (("R-FILL", ["A-AIR", "B-SETTLE", "A-P05"]), ("R-PREP", ["C-CONTACT"])):
-        body = {"code": code, "name": code, "points": points, "reason": "CC-EM-1"}
+        body = {"code": code, "name": code, "points": points, "reason": "CC-EM-1: set"}
         ok(seeded.call("qa", "POST", "/em/routes", json=body), 201)
     return seeded
 
@@ -128,7 +128,7 @@ def test_configuration_is_readable_and_changes_are_audited_before_and_after(plan
     assert last["action"] == "em_location.configured" and last["reason"] == "CC-EM-3: regraded"
     assert (last["before"]["grade"], last["after"]["grade"]) == ("C", "D")
     schedule = {"code": "S-FILL", "route": "R-FILL", "state": "in-operation",
-                "frequency": "daily", "next_due": iso(NOW), "reason": "CC-EM-1"}  # fmt: skip
+                "frequency": "daily", "next_due": iso(NOW), "reason": "CC-EM-1: set"}  # fmt: skip
     ok(plant.call("qa", "POST", "/em/schedules", json=schedule), 201)
     assert ok(plant.call("auditor", "GET", "/em/config"))["schedules"][0]["frequency"] == "daily"
 
@@ -155,9 +155,10 @@ def test_site_limits_are_signed_tighten_only_and_versioned(plant: Plant) -> None
             "effective_from": iso(NOW)}  # fmt: skip
     refused(set_limit(plant, **cell, action=6), 422, "em.action_loosened", "action")
     refused(set_limit(plant, **cell, alert=5), 422, "em.alert_not_below_action", "alert")
-    wrong = {**cell, "alert": 2, "reason": "x", "signature": plant.signature("qa", "reviewed")}
+    why = "CC-EM-9: trial"
+    wrong = {**cell, "alert": 2, "reason": why, "signature": plant.signature("qa", "reviewed")}
     refused(plant.call("qa", "POST", "/em/limits", json=wrong), 422, "signature.wrong_meaning")
-    as_analyst = {**cell, "alert": 2, "reason": "x", "signature": plant.signature("analyst")}
+    as_analyst = {**cell, "alert": 2, "reason": why, "signature": plant.signature("analyst")}
     refused(plant.call("analyst", "POST", "/em/limits", json=as_analyst), 403,
             "access.missing_permission", "manage_em")  # fmt: skip
 
@@ -290,13 +291,13 @@ def test_bad_input_names_the_field_and_the_reason(plant: Plant) -> None:
     refused(plant.call("analyst", "POST", "/em/samples/EMS-999999/count", json={"count": "0"}),
             404, "em_sample.unknown", "em_sample")  # fmt: skip
     point = {"code": "X", "location": "NOWHERE", "sample_type": "air", "description": "x",
-             "reason": "x"}  # fmt: skip
+             "reason": "CC-EM-9: trial"}  # fmt: skip
     refused(plant.call("qa", "POST", "/em/points", json=point), 404, "em_location.unknown",
             "location")  # fmt: skip
-    route = {"code": "R-X", "name": "x", "points": ["A-AIR", "A-AIR"], "reason": "x"}
+    route = {"code": "R-X", "name": "x", "points": ["A-AIR", "A-AIR"], "reason": "CC-EM-9: trial"}
     refused(plant.call("qa", "POST", "/em/routes", json=route), 422, "em.route_point_repeated",
             "points")  # fmt: skip
-    graded = {"location": "FILL-A", "grade": "E", "room": "FILL-B", "reason": "x"}
+    graded = {"location": "FILL-A", "grade": "E", "room": "FILL-B", "reason": "CC-EM-9: trial"}
     refused(plant.call("qa", "POST", "/em/locations", json=graded), 422, "input.enum", "grade")
     stay = {
         "batch": "B1",
@@ -309,7 +310,7 @@ def test_bad_input_names_the_field_and_the_reason(plant: Plant) -> None:
 
 
 def test_each_role_does_only_its_part(plant: Plant) -> None:
-    graded = {"location": "FILL-A", "grade": "A", "room": "FILL-B", "reason": "x"}
+    graded = {"location": "FILL-A", "grade": "A", "room": "FILL-B", "reason": "CC-EM-9: trial"}
     refused(plant.call("analyst", "POST", "/em/locations", json=graded), 403,
             "access.missing_permission", "manage_em")  # fmt: skip
     samples = start_round(plant, "R-PREP", NOW - timedelta(hours=1))
@@ -324,7 +325,7 @@ def test_each_role_does_only_its_part(plant: Plant) -> None:
 
 def test_due_schedules_start_their_rounds_once(plant: Plant) -> None:
     schedule = {"code": "S-PREP", "route": "R-PREP", "state": "at-rest", "frequency": "shift",
-                "next_due": iso(NOW - timedelta(hours=1)), "reason": "CC-EM-1"}  # fmt: skip
+                "next_due": iso(NOW - timedelta(hours=1)), "reason": "CC-EM-1: set"}  # fmt: skip
     ok(plant.call("qa", "POST", "/em/schedules", json=schedule), 201)
     started = ok(plant.call("analyst", "POST", "/em/due-rounds"))["started"]
     assert len(started) == 1
@@ -342,7 +343,7 @@ def test_whoever_counted_cannot_investigate_the_deviation(plant: Plant, hub: Hub
     # A reviewer who also read the plate (through the bus: the route admits analysts only).
     hub.bus.handle(em.RecordEmCount(c.Context("reviewer"), SITE, samples["A-AIR"], Decimal(2)))
     deviation = ok(plant.call("auditor", "GET", "/em/excursions"))["items"][0]["deviation"]
-    step = {"conclusion": "no_assignable_cause", "reason": "x",
+    step = {"conclusion": "no_assignable_cause", "reason": "CC-EM-9: trial",
             "signature": plant.signature("reviewer", "reviewed")}  # fmt: skip
     answer = plant.call("reviewer", "POST", f"/deviations/{deviation}/phase1", json=step)
     refused(answer, 403, "deviation.investigator_is_analyst", "signature.username")
@@ -377,7 +378,7 @@ def test_an_open_em_deviation_reaching_a_batch_stops_its_release(plant: Plant) -
         body_ = {**body, "signature": plant.signature(user, meaning)}
         ok(plant.call(user, "POST", f"/deviations/{deviation}/{name}", json=body_))
 
-    step("reviewer", "phase1", "reviewed", conclusion="no_assignable_cause", reason="Plate OK")
+    step("reviewer", "phase1", "reviewed", conclusion="no_assignable_cause", reason="Plate read OK")
     step("reviewer", "phase2", "reviewed", conclusion="confirmed", rationale="Door left open")
     step("qa", "closure", "approved", reason="Batch assessed: no impact", capa="CAPA-0077")
     released = release()

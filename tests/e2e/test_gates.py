@@ -13,7 +13,7 @@ from labgate.bootstrap import Hub
 from labgate.domain import commands as c
 from labgate.domain.errors import InvalidInput
 from labgate.service.messages import OUTBOUND
-from plant import PLANT, Plant, approved_result, request_sample, seed
+from plant import IPC_PLAN, PLANT, Plant, approved_result, plan_version, request_sample, seed
 
 
 @pytest.fixture
@@ -21,6 +21,7 @@ def plant(hub: Hub, client: TestClient) -> Plant:
     plant = seed(hub, client)
     hub.bus.handle(c.ImportMasterData(c.Context("admin"), with_points(ipc="allow_with_deviation"),
                                       "CR-7: IPC sampling point on compression"))  # fmt: skip
+    plan_version(plant, [IPC_PLAN])
     return plant
 
 
@@ -101,8 +102,9 @@ def test_an_informative_point_never_holds(plant: Plant, hub: Hub) -> None:
 
 
 def test_an_unknown_gate_in_master_data_is_refused_by_name(hub: Hub, plant: Plant) -> None:
+    why = "CR-10: a gate named stop"
     with pytest.raises(InvalidInput) as refused:
-        hub.bus.handle(c.ImportMasterData(c.Context("admin"), with_points(ipc="stop"), "CR-10"))
+        hub.bus.handle(c.ImportMasterData(c.Context("admin"), with_points(ipc="stop"), why))
     assert refused.value.reason == "gate.unknown"
     assert refused.value.field == "procedures[0].sampling_points[1].gate"
     assert plant.call("production", "GET", "/batches/NOPE/gates").status_code == 404
@@ -148,7 +150,10 @@ def test_the_mes_is_told_when_a_gate_changes_and_only_then(plant: Plant, hub: Hu
         "SP-IPC": True, "SP-REL": True,
     }  # fmt: skip
 
-    body = {"reason": "Balance out of calibration", "signature": plant.signature("reviewer")}
+    body = {
+        "reason": "Balance out of calibration",
+        "signature": plant.signature("reviewer", "invalidated"),
+    }
     answer = plant.call("reviewer", "POST", f"/results/{results[0]}/invalidation", json=body)
     assert answer.status_code == 200, answer.text
     assert said(plant)[-1] == (False, ["SP-IPC"])  # the retest is awaited: hold again

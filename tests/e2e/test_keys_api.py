@@ -63,13 +63,15 @@ def test_register_list_and_revoke_are_audited(plant: Plant) -> None:
         True,
         "admin",
     )
-    revoke = plant.call("admin", "POST", f"{KEYS}/lims-2026-1/revocation", json={"reason": "leak"})
+    revoke = plant.call(
+        "admin", "POST", f"{KEYS}/lims-2026-1/revocation", json={"reason": "key leaked"}
+    )
     assert revoke.status_code == 200, revoke.text
     [listed] = plant.call("lims", "GET", KEYS).json()
     assert (listed["in_force"], listed["revoked_by"], listed["revoke_reason"]) == (
         False,
         "admin",
-        "leak",
+        "key leaked",
     )
     trail = plant.call(
         "auditor", "GET", "/api/v1/audit", params={"record_type": "source_key"}
@@ -115,15 +117,17 @@ def test_refusals_carry_their_reason_codes(plant: Plant) -> None:
     }
     assert got == {name: expected for name, (_, _, expected) in cases.items()}
     revoke = f"{KEYS}/lims-2026-1/revocation"
-    assert plant.call("admin", "POST", revoke, json={"reason": "leak"}).status_code == 200
-    again = plant.call("admin", "POST", revoke, json={"reason": "leak"})
+    assert plant.call("admin", "POST", revoke, json={"reason": "key leaked"}).status_code == 200
+    again = plant.call("admin", "POST", revoke, json={"reason": "key leaked"})
     assert refusal(again) == (409, "key.already_revoked", "kid")
 
 
 def test_only_key_managers_write_and_only_readers_list(plant: Plant) -> None:
     answer = plant.call("analyst", "POST", KEYS, json=registration())
     assert refusal(answer) == (403, "access.missing_permission", "manage_keys")
-    answer = plant.call("lims", "POST", f"{KEYS}/lims-2026-1/revocation", json={"reason": "x"})
+    answer = plant.call(
+        "lims", "POST", f"{KEYS}/lims-2026-1/revocation", json={"reason": "key leaked"}
+    )
     assert refusal(answer) == (403, "access.missing_permission", "manage_keys")
     assert plant.call("lims", "GET", KEYS).status_code == 200
     assert refusal(plant.client.get(KEYS))[:2] == (401, "auth.missing")

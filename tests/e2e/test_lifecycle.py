@@ -113,7 +113,10 @@ def test_accepted_rejected_and_retest_end_to_end(plant: Plant, hub: Hub) -> None
     assert plant.call("production", "GET", "/batches/B1").json()["mes_status"] == "Rejected"
 
     first = rejected["results"][0]["code"]
-    body = {"reason": "Lab error: wrong dilution", "signature": plant.signature("reviewer")}
+    body = {
+        "reason": "Lab error: wrong dilution",
+        "signature": plant.signature("reviewer", "invalidated"),
+    }
     answer = plant.call("reviewer", "POST", f"/results/{first}/invalidation", json=body)
     assert answer.status_code == 200, answer.text
     assert answer.json()["results"][0]["status"] == "invalidated"

@@ -113,7 +113,10 @@ def test_a_result_invalidated_directly_is_linked_when_phase_one_finds_the_cause(
     plant: Plant,
 ) -> None:
     _, result = oos_sample(plant, "REQ-1")
-    body = {"reason": "Lab error: wrong dilution", "signature": plant.signature("reviewer")}
+    body = {
+        "reason": "Lab error: wrong dilution",
+        "signature": plant.signature("reviewer", "invalidated"),
+    }
     plant.call("reviewer", "POST", f"/results/{result}/invalidation", json=body)
     answer = step(plant, "qa", "phase1", conclusion="assignable_cause", reason="Wrong dilution")
     assert answer.json()["state"] == "invalidated", answer.text
@@ -162,9 +165,15 @@ def test_segregation_of_duties_is_enforced_by_the_server(plant: Plant) -> None:
             "batch": "B1"}  # fmt: skip
     sample = plant.call("mes", "POST", "/sample-requests", json=body).json()["code"]
     plant.call("lims", "POST", f"/samples/{sample}/registration", json={})
-    # The LIMS reports a result its user "reviewer" measured and "qa" approved there.
+    # The LIMS reports a result its user "reviewer" measured and "rev2" approved there.
+    second = {"username": "reviewer2", "printed_name": "Second Reviewer",
+              "roles": ["qc_reviewer"], "password": "a long enough password"}  # fmt: skip
+    assert plant.call("admin", "POST", "/api/v1/accounts", json=second).status_code == 201
+    mapping = {"account": "reviewer2", "reason": "CR-9: second reviewer's LIMS id"}
+    answer = plant.call("admin", "PUT", "/api/v1/sources/lims/identities/rev2", json=mapping)
+    assert answer.status_code == 200, answer.text
     reviewed = {"sample": sample, "test_code": "ASSAY", "value": "97.0", "unit": "%",
-                "method_version": "1", "analyst": "reviewer", "reviewer": "qa",
+                "method_version": "1", "analyst": "reviewer", "reviewer": "rev2",
                 "approved_at": "2026-11-24T12:00:00Z"}  # fmt: skip
     assert plant.call("lims", "POST", "/results/reviewed", json=reviewed).status_code == 201
 
@@ -185,19 +194,19 @@ def test_segregation_of_duties_is_enforced_by_the_server(plant: Plant) -> None:
 
 def test_steps_out_of_turn_or_malformed_are_refused_with_reason_codes(plant: Plant) -> None:
     oos_sample(plant, "REQ-1")
-    early = step(plant, "reviewer", "phase2", conclusion="confirmed", rationale="Too soon")
+    early = step(plant, "reviewer", "phase2", conclusion="confirmed", rationale="Far too early")
     assert refused(early) == (409, "deviation.invalid_transition")
     assert "from open_phase1 to concluded" in early.json()["detail"]
-    assert refused(step(plant, "qa", "closure", "approved", reason="Too soon", capa="C-1")) == (
+    assert refused(step(plant, "qa", "closure", "approved", reason="Far too soon", capa="C-1")) == (
         409, "deviation.invalid_transition"
     )  # fmt: skip
-    bad = step(plant, "reviewer", "phase1", conclusion="maybe", reason="Unsure")
+    bad = step(plant, "reviewer", "phase1", conclusion="maybe", reason="Unsure of it")
     assert refused(bad) == (422, "deviation.bad_phase1_conclusion")
     wrong_meaning = step(plant, "reviewer", "phase1", "approved",
-                         conclusion="assignable_cause", reason="Bad vial")  # fmt: skip
+                         conclusion="assignable_cause", reason="Bad vial seal")  # fmt: skip
     assert refused(wrong_meaning) == (422, "signature.wrong_meaning")
-    step(plant, "reviewer", "phase1", conclusion="assignable_cause", reason="Bad vial")
-    again = step(plant, "reviewer", "phase1", conclusion="assignable_cause", reason="Again")
+    step(plant, "reviewer", "phase1", conclusion="assignable_cause", reason="Bad vial seal")
+    again = step(plant, "reviewer", "phase1", conclusion="assignable_cause", reason="Again, again")
     assert refused(again) == (409, "deviation.invalid_transition")
     unknown = plant.call("qa", "GET", "/deviations/DEV-999999")
     assert refused(unknown) == (404, "deviation.unknown")

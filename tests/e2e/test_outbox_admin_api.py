@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from fakes import ManualClock
 from labgate.adapters.store.outbox_store import SqlOutboxStore
 from labgate.bootstrap import Hub
-from labgate.compliance.clock import ManualClock
 from labgate.compliance.signer import Signer
 from labgate.config import Settings
 from labgate.entrypoints.api.app import create_app
@@ -116,6 +116,7 @@ def test_an_administrator_retries_with_a_reason_and_the_trail_shows_it(
 
     trail = plant.call("auditor", "GET", "/api/v1/audit", params={"record_id": dead}).json()
     assert [(e["action"], e["actor"], e["reason"]) for e in trail["items"]] == [
+        ("outbox.sealed", "labgate", None),  # its content hash, at commit
         ("outbox.dead_lettered", "labgate-relay", None),
         ("outbox.retry", "admin", "CR-12: MES maintenance over"),
     ]
@@ -127,8 +128,12 @@ def test_a_retry_needs_a_reason_and_known_dead_letters(plant: Plant, dead: str) 
     cases = [
         ({"message_ids": [dead], "reason": ""}, 422, "input.string_too_short"),
         ({"message_ids": [dead], "reason": "  "}, 422, "outbox.reason_required"),
-        ({"message_ids": [], "reason": "CR-12"}, 422, "input.too_short"),
-        ({"message_ids": [dead, "no-such-message"], "reason": "CR-12"}, 404, "outbox.unknown"),
+        ({"message_ids": [], "reason": "CR-12: MES back"}, 422, "input.too_short"),
+        (
+            {"message_ids": [dead, "no-such-message"], "reason": "CR-12: MES back"},
+            404,
+            "outbox.unknown",
+        ),
     ]
     for body, status, reason in cases:
         assert problem(plant.call("admin", "POST", RETRY, json=body)) == (status, reason)
@@ -150,7 +155,7 @@ def test_a_retry_needs_a_reason_and_known_dead_letters(plant: Plant, dead: str) 
 def test_permissions_are_refused(
     plant: Plant, dead: str, user: str, method: str, path: str
 ) -> None:
-    body = {"message_ids": [dead], "reason": "CR-12"} if method == "POST" else None
+    body = {"message_ids": [dead], "reason": "CR-12: MES back"} if method == "POST" else None
     answer = plant.call(user, method, path.format(dead=dead), json=body)
     assert problem(answer) == (403, "access.missing_permission")
     assert plant.call("auditor", "GET", DEAD).json()["total"] == 1

@@ -162,7 +162,7 @@ def test_skip_lot_sampling_from_receipt_to_release(plant: Plant, draws: Draws) -
         "release.test_rejected",
         "release.on_hold",
     }
-    rejected = decide(plant, inspected["code"], "rejection", "approved")
+    rejected = decide(plant, inspected["code"], "rejection", "rejected")
     assert rejected.status_code == 200, rejected.text
     decided.append((inspected["code"], "rejected", True))
     plan = plant.call("production", "GET", "/skip-lot-plans/API-1/SUP-1").json()
@@ -226,3 +226,20 @@ def test_refusals_and_access(plant: Plant) -> None:
     assert plant.call("mes", "GET", f"/lots/{lot['code']}").status_code == 200
     assert decide(plant, lot["code"]).status_code == 200
     assert refused(decide(plant, lot["code"])) == (409, "lot.already_decided")
+
+
+def test_a_lot_decision_needs_a_reason_that_says_why(plant: Plant) -> None:
+    configure(plant)
+    lot = receive(plant, "SL-9")
+    path = f"/lots/{lot['code']}/rejection"
+    for reason in ("x", "0", "----------"):
+        body = {"reason": reason, "signature": plant.signature("qa", "rejected")}
+        answer = plant.call("qa", "POST", path, json=body)
+        assert (answer.status_code, answer.json()["reason"], answer.json()["field"]) == (
+            422,
+            "input.reason_too_short",
+            "reason",
+        )
+    assert plant.call("qa", "GET", f"/lots/{lot['code']}").json()["status"] == "quarantine"
+    body = {"reason": "Supplier CoA forged", "signature": plant.signature("qa", "rejected")}
+    assert plant.call("qa", "POST", path, json=body).status_code == 200

@@ -88,6 +88,7 @@ def setup(running: Hub, tmp_path: Path) -> Iterator[Setup]:
         port = free_port()
         running.serve()
         running.wait_serving()
+        map_lims_people(running, {"jdoe": "analyst", "asmith": "reviewer"})
         running.start("relay", "relay", "run", "--interval", "0.2",
                       LABGATE_MES_WEBHOOK_URL=mes.url("/mes"),
                       LABGATE_LIMS_WEBHOOK_URL=f"http://127.0.0.1:{port}/lims")  # fmt: skip
@@ -96,6 +97,19 @@ def setup(running: Hub, tmp_path: Path) -> Iterator[Setup]:
         finally:
             running.stop_all()
             mes.stop()
+
+
+def map_lims_people(hub: Hub, people: dict[str, str]) -> None:
+    """As the integration engineer does before go-live: the LIMS's user ids -> labgate accounts."""
+    form = {"username": "admin", "password": hub.credentials["admin"]}
+    signed_in = httpx.post(f"{hub.url}/api/v1/token", data=form, timeout=30)
+    assert signed_in.status_code == 200, signed_in.text
+    headers = {"Authorization": f"Bearer {signed_in.json()['access_token']}"}
+    for external_id, account in people.items():
+        body = {"account": account, "reason": "Go-live: the REST LIMS's user ids mapped"}
+        url = f"{hub.url}/api/v1/sources/lims/identities/{external_id}"
+        answer = httpx.put(url, json=body, headers=headers, timeout=30)
+        assert answer.status_code == 200, answer.text
 
 
 def request_sample(setup: Setup) -> tuple[str, str]:

@@ -63,7 +63,8 @@ def channel_setup(
         client_id = f"labgate-inbox-{tag}"
         forget_mqtt_session(client_id)
         try:
-            yield {"LABGATE_MQTT_TOPIC": f"labgate/in/{tag}/#",
+            yield {"LABGATE_MQTT_TOPIC_PREFIX": f"labgate-test-{tag}",
+                   "LABGATE_MQTT_SITE": "PLT1", "LABGATE_MQTT_SOURCES": '["mes", "lims"]',
                    "LABGATE_MQTT_CLIENT_ID": client_id}, "mqtt"  # fmt: skip
         finally:
             forget_mqtt_session(client_id)  # nothing left queued for a session no one resumes

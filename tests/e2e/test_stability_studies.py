@@ -15,7 +15,7 @@ from httpx2 import Response
 
 from labgate.bootstrap import Hub
 from labgate.domain import commands as c
-from plant import ELEMENTS, SITE, Plant, approved_result, request_sample, seed
+from plant import ELEMENTS, SITE, Plant, approved_result, plan_version, request_sample, seed
 
 LONG, ACCELERATED = "25C/60%RH", "40C/75%RH"
 START = "2026-01-05T08:00:00Z"
@@ -237,8 +237,8 @@ def test_an_out_of_trend_stability_result_raises_an_alert_not_a_rejection(plant:
             "value": ASSAY[batch][3],
             "unit": "%",
             "method_version": "1",
-            "analyst": "lab-ana",
-            "reviewer": "lab-rev",
+            "analyst": "analyst",
+            "reviewer": "reviewer",
             "approved_at": "2026-10-12T08:00:00Z",
         }
         assert plant.call("lims", "POST", "/results/reviewed", json=reviewed).status_code == 201
@@ -263,7 +263,7 @@ def test_an_oot_alert_is_acknowledged_with_a_signature(plant: Plant) -> None:
     assert flagged["alert"] == code and "out of trend" in flagged["why"]
     body = {
         "assessment": "Within spec; trend reviewed, no action.",
-        "signature": plant.signature("reviewer"),
+        "signature": plant.signature("reviewer", "reviewed"),
     }
     path = f"/oot-alerts/{code}/acknowledgement"
     assert plant.call("analyst", "POST", path, json=body).status_code == 403
@@ -272,7 +272,7 @@ def test_an_oot_alert_is_acknowledged_with_a_signature(plant: Plant) -> None:
     shown = answer.json()
     assert shown["status"] == "acknowledged" and shown["acknowledged_by"] == "reviewer"
     assert shown["signatures"][0]["status"] == "valid"
-    qa = body | {"signature": plant.signature("qa")}
+    qa = body | {"signature": plant.signature("qa", "reviewed")}
     assert refused(plant.call("qa", "POST", path, json=qa))[:2] == (409, "oot.already_acknowledged")
     assert alerts(plant, status="open") == []
     assert [i for i in review(plant, "B6")["items"] if i["kind"] == "oot_alert_open"] == []
@@ -281,7 +281,10 @@ def test_an_oot_alert_is_acknowledged_with_a_signature(plant: Plant) -> None:
 def test_an_invalidated_result_withdraws_its_open_alert(plant: Plant) -> None:
     code = _ipc_alert(plant)
     [alert] = alerts(plant, status="open")
-    body = {"reason": "Sample taken from the wrong drum", "signature": plant.signature("reviewer")}
+    body = {
+        "reason": "Sample taken from the wrong drum",
+        "signature": plant.signature("reviewer", "invalidated"),
+    }
     answer = plant.call("reviewer", "POST", f"/results/{alert['result']}/invalidation", json=body)
     assert answer.status_code == 200, answer.text
     shown = plant.call("qa", "GET", f"/oot-alerts/{code}").json()
@@ -291,7 +294,7 @@ def test_an_invalidated_result_withdraws_its_open_alert(plant: Plant) -> None:
     params = {"record_type": "oot_alert", "record_id": code}
     trail = plant.call("auditor", "GET", "/api/v1/audit", params=params).json()["items"]
     assert [e["action"] for e in trail] == ["oot_alert.raised", "oot_alert.withdrawn"]
-    late = {"assessment": "Looked at it.", "signature": plant.signature("qa")}
+    late = {"assessment": "Looked at it.", "signature": plant.signature("qa", "reviewed")}
     answer = plant.call("qa", "POST", f"/oot-alerts/{code}/acknowledgement", json=late)
     assert refused(answer)[:2] == (409, "oot.withdrawn")
 
@@ -325,6 +328,7 @@ def _ipc_alert(plant: Plant) -> str:
         json={"document": document, "reason": "CR-4: trend water"},
     )
     assert imported.status_code == 200, imported.text
+    plan_version(plant, [{"sampling_point": "SP-IPC", "limit_set": "release", "tests": ["WATER"]}])
     water = {"B1": "0.20", "B2": "0.22", "B3": "0.21", "B4": "0.23", "B5": "0.22", "B6": "0.45"}
     for batch, value in water.items():
         sample = request_sample(plant, f"REQ-{batch}", batch=batch, sampling_point="SP-IPC")

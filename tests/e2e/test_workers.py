@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 from labgate.adapters.channels.amqp import Topology, declare
 from labgate.adapters.store import tables as t
 from labgate.bootstrap import Hub
-from plant import Plant, seed
+from plant import SITE, Plant, seed
 from senders import AMQP_URL, Sender, count, forget_mqtt_session, register, request
 
 LABGATE = str(Path(sys.executable).parent / "labgate")
@@ -92,14 +92,15 @@ def test_the_mqtt_worker_applies_what_the_broker_delivers(hub: Hub, plant: Plant
     tag = secrets.token_hex(4)
     client_id = f"labgate-inbox-{tag}"
     forget_mqtt_session(client_id)
-    worker = start("mqtt", hub, LABGATE_MQTT_TOPIC=f"labgate/in/{tag}/#",
-                   LABGATE_MQTT_CLIENT_ID=client_id)  # fmt: skip
+    prefix = f"labgate-test-{tag}"
+    worker = start("mqtt", hub, LABGATE_MQTT_TOPIC_PREFIX=prefix, LABGATE_MQTT_SITE=SITE,
+                   LABGATE_MQTT_SOURCES='["mes"]', LABGATE_MQTT_CLIENT_ID=client_id)  # fmt: skip
     try:
         body = request(mes, "REQ-M1", sent_at=datetime.now(UTC))
 
         async def send() -> None:
             async with aiomqtt.Client("127.0.0.1", 1883, identifier=f"sender-{tag}") as c:
-                await c.publish(f"labgate/in/{tag}/T1/ipc", body, qos=1)
+                await c.publish(f"{prefix}/{SITE}/mes/in", body, qos=1)
 
         # At least once, as an edge device does: until the worker (starting up) has subscribed,
         # the broker has no one to give it to; a repeat after that is a duplicate, nothing more.
@@ -112,7 +113,34 @@ def test_the_mqtt_worker_applies_what_the_broker_delivers(hub: Hub, plant: Plant
     finally:
         output = stop(worker)
         forget_mqtt_session(client_id)  # the repeats the worker did not take stay with it
-    assert f"subscribed to 127.0.0.1:1883 labgate/in/{tag}/#" in output
+    assert f"subscribed to 127.0.0.1:1883 {prefix}/{SITE}/mes/in" in output
+
+
+@pytest.mark.parametrize(
+    ("given", "named"),
+    [
+        ({}, "LABGATE_MQTT_SITE"),
+        (
+            {
+                "LABGATE_MQTT_SITE": "T1",
+                "LABGATE_MQTT_SOURCES": '["mes"]',
+                "LABGATE_MQTT_TOPIC": "labgate/in/#",
+            },
+            "LABGATE_MQTT_TOPIC",
+        ),  # the old, wide filter
+        ({"LABGATE_MQTT_SITE": "T1", "LABGATE_MQTT_SOURCES": '["a/b"]'}, "source 'a/b'"),
+    ],
+    ids=["no site", "old topic setting", "bad source"],
+)
+def test_the_mqtt_worker_refuses_to_start_without_its_own_partners(
+    hub: Hub, given: dict[str, str], named: str
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LABGATE_MQTT")}
+    env |= {"LABGATE_DATABASE_URL": hub.settings.database_url, **given}
+    done = subprocess.run([LABGATE, "worker", "mqtt"], env=env, text=True, capture_output=True,
+                          timeout=60)  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert named in done.stdout + done.stderr
 
 
 def test_the_amqp_worker_needs_its_url(hub: Hub) -> None:

@@ -11,11 +11,11 @@ from collections.abc import Iterator
 import aio_pika
 import pytest
 
+from fakes import ManualClock
 from labgate.adapters.channels.amqp import Topology
 from labgate.adapters.channels.amqp_relay import AmqpTransport, outbound_queue
 from labgate.adapters.store.outbox_store import SqlOutboxStore
 from labgate.bootstrap import Hub
-from labgate.compliance.clock import ManualClock
 from labgate.compliance.signer import Signer
 from labgate.service.relay import Relay, RelayReport
 from plant import Plant

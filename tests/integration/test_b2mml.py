@@ -16,12 +16,10 @@ from lxml import etree
 
 from labgate.adapters.codecs.b2mml import (
     NS,
-    InvalidDocument,
     MalformedDocument,
     Problem,
     SchemasNotFound,
     export_test_specification,
-    parse_test_result,
     parse_xml,
     schema_dir,
     validate,
@@ -215,7 +213,7 @@ UNREAD_SUBSET = f'<!DOCTYPE r [ <!ENTITY broken ]><ProcessTestResult xmlns="{NS}
     "document", [billion_laughs(), XXE, UNREAD_SUBSET], ids=["billion-laughs", "xxe", "unread"]
 )
 def test_a_doctype_is_refused_before_any_entity_is_read(document: bytes) -> None:
-    for read in (validate, parse_test_result, parse_xml):
+    for read in (validate, parse_xml):
         started = time.perf_counter()
         with pytest.raises(MalformedDocument) as refused:
             read(document)
@@ -230,95 +228,6 @@ def test_text_that_is_not_xml_is_refused_as_not_well_formed() -> None:
             validate(document)
         assert refused.value.reason == "b2mml.not_well_formed"
         assert refused.value.message.startswith("The document is not well-formed XML: ")
-
-
-# --- test results in -------------------------------------------------------------------------
-
-GOLDEN_RESULT = f"""<?xml version="1.0" encoding="UTF-8"?>
-<ProcessTestResult xmlns="{NS}" releaseID="V0701">
-  <ApplicationArea>
-    <Sender><LogicalID>LIMS-1</LogicalID></Sender>
-    <CreationDateTime>2026-11-25T10:15:00Z</CreationDateTime>
-  </ApplicationArea>
-  <DataArea>
-    <Process/>
-    <TestResult>
-      <ID>LR-1001</ID>
-      <EvaluationDate>2026-11-25T10:00:00Z</EvaluationDate>
-      <TestableObjectID>T1-S-000042</TestableObjectID>
-      <EvaluatedCriterionResult>Approved</EvaluatedCriterionResult>
-      <PropertyMeasurement>
-        <ID>ASSAY</ID>
-        <Value><ValueString>99.50</ValueString><UnitOfMeasure>%</UnitOfMeasure></Value>
-      </PropertyMeasurement>
-    </TestResult>
-    <TestResult>
-      <ID>LR-1002</ID>
-      <TestableObjectID>T1-S-000042</TestableObjectID>
-      <EvaluatedCriterionResult>Preliminary</EvaluatedCriterionResult>
-      <TestResultChild>
-        <ID>LR-1002-1</ID>
-        <PropertyMeasurement>
-          <ID>APPEAR</ID>
-          <Value><ValueString>White &amp; round<!-- as typed --> tablet </ValueString></Value>
-        </PropertyMeasurement>
-      </TestResultChild>
-      <TestResultChild>
-        <ID>LR-1002-2</ID>
-        <EvaluatedCriterionResult>Invalidated</EvaluatedCriterionResult>
-        <PropertyMeasurement>
-          <ID>WATER</ID>
-          <Value><ValueString>0.3</ValueString><UnitOfMeasure>mg/g</UnitOfMeasure></Value>
-        </PropertyMeasurement>
-      </TestResultChild>
-    </TestResult>
-  </DataArea>
-</ProcessTestResult>
-"""
-
-
-def test_a_hand_written_test_result_parses_to_exactly_what_was_written() -> None:
-    assert validate(GOLDEN_RESULT.encode()) == []
-    assert parse_test_result(GOLDEN_RESULT.encode()) == [
-        {"result_id": "LR-1001", "sample_id": "T1-S-000042", "test_code": "ASSAY",
-         "value": "99.50", "unit": "%", "result_status": "Approved"},
-        {"result_id": "LR-1002-1", "sample_id": "T1-S-000042", "test_code": "APPEAR",
-         "value": "White & round tablet ", "unit": None, "result_status": "Preliminary"},
-        {"result_id": "LR-1002-2", "sample_id": "T1-S-000042", "test_code": "WATER",
-         "value": "0.3", "unit": "mg/g", "result_status": "Invalidated"},
-    ]  # fmt: skip
-
-
-def test_a_sync_test_result_parses_too() -> None:
-    document = GOLDEN_RESULT.replace("ProcessTestResult", "SyncTestResult")
-    document = document.replace("<Process/>", "<Sync/>")
-    assert [row["test_code"] for row in parse_test_result(document.encode())] == [
-        "ASSAY", "APPEAR", "WATER"
-    ]  # fmt: skip
-
-
-def test_an_invalid_test_result_is_refused_with_its_problems() -> None:
-    document = GOLDEN_RESULT.replace("<ID>LR-1001</ID>", "")
-    with pytest.raises(InvalidDocument) as refused:
-        parse_test_result(document.encode())
-    assert refused.value.reason == "b2mml.invalid"
-    assert [p.element for p in refused.value.problems] == ["EvaluationDate"]
-
-
-def test_a_document_of_another_kind_is_not_read_as_a_test_result() -> None:
-    with pytest.raises(InvalidDocument) as refused:
-        parse_test_result(exported())
-    assert refused.value.reason == "b2mml.unexpected_root"
-    assert refused.value.problems[0].element == "ProcessTestSpecification"
-
-
-def test_a_result_without_any_measurement_is_refused_not_dropped() -> None:
-    start = GOLDEN_RESULT.index("      <PropertyMeasurement>")
-    end = GOLDEN_RESULT.index("</PropertyMeasurement>") + len("</PropertyMeasurement>")
-    with pytest.raises(InvalidDocument) as refused:
-        parse_test_result((GOLDEN_RESULT[:start] + GOLDEN_RESULT[end:]).encode())
-    assert refused.value.reason == "b2mml.result_without_measurement"
-    assert "LR-1001" in refused.value.message
 
 
 # --- where the schemas are -------------------------------------------------------------------

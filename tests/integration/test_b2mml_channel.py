@@ -12,13 +12,13 @@ import pytest
 from lxml import etree
 from sqlalchemy import select
 
+from fakes import ManualClock
 from labgate.adapters.channels.b2mml_webhook import B2mmlWebhook
 from labgate.adapters.channels.webhook import WebhookTransport
 from labgate.adapters.codecs.b2mml import NS, validate
 from labgate.adapters.store import tables as t
 from labgate.adapters.store.outbox_store import SqlOutboxStore
 from labgate.bootstrap import Hub
-from labgate.compliance.clock import ManualClock
 from labgate.compliance.detached import verify_detached
 from labgate.compliance.envelope import EnvelopeError
 from labgate.compliance.signer import Signer

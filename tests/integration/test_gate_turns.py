@@ -13,7 +13,7 @@ from labgate.adapters.store.uow import SqlUnitOfWork
 from labgate.bootstrap import Hub
 from labgate.domain.commands import Context, ImportMasterData
 from labgate.domain.gates import GateTold
-from plant import PLANT
+from plant import IPC_PLAN, PLANT, Plant, plan_version
 from senders import Sender, register
 
 
@@ -34,12 +34,13 @@ def result(sender: Sender, sample: str, test: str, value: str, unit: str | None)
 
 
 def test_two_last_results_of_one_operation_decide_its_gate_in_turn(
-    hub: Hub, mes: Sender, lims: Sender, monkeypatch: Any
+    hub: Hub, plant: Plant, mes: Sender, lims: Sender, monkeypatch: Any
 ) -> None:
     # The first transaction pauses after deciding, holding the batch; the second completes the
     # other sample meanwhile. Without the batch lock the second decides from a view in which
     # the first sample is still Pending and tells the MES to hold (seen on PostgreSQL).
     hub.bus.handle(ImportMasterData(Context("admin"), with_ipc_point(), "CR-11: IPC point"))
+    plan_version(plant, [IPC_PLAN])
     other = Sender(hub, "lims", "results-2", "lims-2", register(hub, "lims", "lims-2"))
     samples = []
     for request_id, point in (("REQ-REL", "SP-REL"), ("REQ-IPC", "SP-IPC")):

@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from fakes import ManualClock
 from labgate.adapters.store import tables as t
 from labgate.bootstrap import Hub
-from labgate.compliance.clock import ManualClock
 from labgate.compliance.envelope import generate_keypair
 from labgate.domain.commands import Context, ImportMasterData
-from labgate.domain.interface_commands import RevokeSourceKey
+from labgate.domain.interface_commands import RegisterSourceKey, RevokeSourceKey
 from labgate.service.inbox import Receipt, ReceiptRefused
 from plant import SITE, Plant
 from senders import Sender, register, request
@@ -137,9 +137,27 @@ def test_rotation_overlap_accepts_both_keys(hub: Hub, mes: Sender) -> None:
     assert successor.send(request(successor, "REQ-2")).status == "applied"
 
 
-def test_a_replay_outside_the_window_is_refused(hub: Hub, mes: Sender, clock: ManualClock) -> None:
-    raw = request(mes, "REQ-1", sent_at=clock.now() - timedelta(hours=1))
-    assert quarantined(hub, raw, mes.send)["reason_code"] == "envelope.replay_window"
+def test_a_sent_at_ahead_of_the_clock_is_refused_and_its_number_stays_free(
+    hub: Hub, mes: Sender, clock: ManualClock
+) -> None:
+    ahead = request(mes, "REQ-1", sent_at=clock.now() + timedelta(minutes=6))
+    row = quarantined(hub, ahead, mes.send)
+    assert (row["reason_code"], row["field"]) == ("envelope.replay_window", "sent_at")
+    # Refused before the inbox: the sender sends that sequence again with its clock put right.
+    assert mes.send(request(mes, "REQ-1", sequence=1)).status == "applied"
+
+
+def test_late_messages_are_judged_by_the_inbox_and_the_sequence_not_the_window(
+    hub: Hub, mes: Sender, clock: ManualClock
+) -> None:
+    first = request(mes, "REQ-1")
+    assert mes.send(first).status == "applied"
+    clock.advance(hours=2)
+    assert mes.send(first).status == "duplicate"  # a verbatim re-send, however late
+    old = request(mes, "REQ-2", sent_at=clock.now() - timedelta(hours=1))
+    assert mes.send(old).status == "applied"  # next on its stream, however long it took
+    stale = request(mes, "REQ-9", sequence=2, sent_at=clock.now() - timedelta(hours=1))
+    assert quarantined(hub, stale, mes.send)["reason_code"] == "sequence.stale"
 
 
 def test_schema_drift_is_refused_with_the_field(hub: Hub, lims: Sender, mes: Sender) -> None:
@@ -210,6 +228,27 @@ def test_a_message_quarantined_for_its_gap_stays_there_when_its_turn_comes(
         kept = connection.scalar(select(t.quarantine.c.status).where(t.quarantine.c.id == item))
     assert made == ["REQ-1"]
     assert kept == "open"
+    # It was taken in, so it used its number: the stream goes on past it at once.
+    assert mes.send(request(mes, "REQ-3", sequence=3)).status == "applied"
+
+
+def test_a_business_refusal_uses_its_number_and_lets_the_held_ones_go(
+    hub: Hub, mes: Sender, lims: Sender
+) -> None:
+    mes.send(request(mes, "REQ-1"))
+    lims.send(lims.envelope("labgate.sample_registration.v1", {"sample": "S-000001"}))
+    base = {"sample": "S-000001", "unit": "%", "method_version": "1", "analyst": "analyst",
+            "lims_status": "preliminary"}  # fmt: skip
+    bad = lims.envelope("labgate.result.v1", {**base, "test_code": "NOPE", "value": "1"})
+    after = lims.envelope("labgate.result.v1", {**base, "test_code": "ASSAY", "value": "99.2"})
+    assert lims.send(after).status == "held"
+    assert quarantined(hub, bad, lims.send)["reason_code"] == "test.unknown"
+    with hub.engine.connect() as connection:
+        statuses = dict(connection.execute(
+            select(t.inbox_messages.c.sequence, t.inbox_messages.c.status)
+            .where(t.inbox_messages.c.source == "lims")
+        ).all())  # fmt: skip
+    assert statuses == {1: "applied", 2: "quarantined", 3: "applied"}  # not left to time out
 
 
 def test_the_rest_channel_answers_per_outcome(plant: Plant, mes: Sender) -> None:
@@ -224,6 +263,7 @@ def test_the_rest_channel_answers_per_outcome(plant: Plant, mes: Sender) -> None
     assert refused.status_code == 403
     assert refused.json()["reason"] == "envelope.source_mismatch"
     item = refused.headers["X-Quarantine-Id"]
+    assert refused.headers["X-Sequence"] == "free"  # refused before the inbox: send it again
     shown = plant.call("auditor", "GET", f"/api/v1/quarantine/{item}").json()
     assert json.loads(shown["raw_text"])["payload"]["mes_request_id"] == "REQ-2"
 
@@ -282,7 +322,8 @@ def test_discarding_needs_the_right_signature_and_keeps_the_bytes(
     shown = plant.call("auditor", "GET", f"/api/v1/quarantine/{item}").json()
     assert (shown["status"], shown["raw_text"]) == ("discarded", raw.decode())
     refusals = [a for a in audit_actions(hub) if a.startswith("refused.quarantine")]
-    assert len(refusals) == 3
+    assert len(refusals) == 2  # the password and the reprocess; the meaning, at the edge:
+    assert "refused.resolve" in audit_actions(hub)
 
 
 def test_a_channel_carries_only_the_message_types_configured_for_it(hub: Hub, mes: Sender) -> None:
@@ -292,7 +333,10 @@ def test_a_channel_carries_only_the_message_types_configured_for_it(hub: Hub, me
     assert (row["reason_code"], row["field"], row["channel"]) == (
         "channel.schema_not_allowed", "schema", "amqp")  # fmt: skip
     assert count(hub, t.samples) == 0
-    assert hub.inbox.receive(raw, "rest").status == "applied"  # the API carries any type
+    # Authenticated, then refused for its type on this channel: it used its number (a copy
+    # of it is a duplicate), and the next message, over the API that carries any type, goes on.
+    assert hub.inbox.receive(raw, "rest").status == "duplicate"
+    assert hub.inbox.receive(request(mes, "REQ-2"), "rest").status == "applied"
 
 
 @pytest.mark.parametrize("state", ["applied", "held"])
@@ -451,3 +495,27 @@ def test_the_rest_inbox_works_on_so_many_envelopes_at_once_and_queues_the_rest(
         ))  # fmt: skip
     assert [a.json()["message_id"] for a in answers] == [f"m-{n}" for n in range(8)]
     assert most[0] == 2
+
+
+def test_reprocessing_a_message_never_taken_in_admits_it_in_its_turn(
+    hub: Hub, plant: Plant, mes: Sender
+) -> None:
+    private, public = generate_keypair()
+    early = Sender(hub, "mes", "requests", "mes-2", private)  # its key not registered yet
+    item = quarantined(hub, request(early, "REQ-1"), mes.send)["id"]  # unknown key: number free
+    # Following the rule, the MES sent number 1 again with its registered key (a new id).
+    assert mes.send(request(mes, "REQ-1")).status == "applied"
+    since = hub.bus.deps.clock.now() - timedelta(days=1)
+    hub.bus.handle(RegisterSourceKey(Context("admin"), "mes", "mes-2", public, since, None,
+                                     "CR-8: the second MES key"))  # fmt: skip
+    stale = decide(plant, item, "reprocess")  # it cannot take number 1 a second time
+    assert (stale.status_code, stale.json()["reason"]) == (409, "sequence.stale")
+    # One whose number is still free is admitted in its turn and applied.
+    posing = request(mes, "REQ-2")
+    item = quarantined(hub, posing, lambda raw: hub.inbox.receive(raw, "rest", "lims"))["id"]
+    answer = decide(plant, item, "reprocess")
+    assert answer.status_code == 200, answer.text
+    with hub.engine.connect() as connection:
+        made = list(connection.scalars(select(t.samples.c.mes_request_id).order_by(t.samples.c.id)))
+        position = connection.scalar(select(t.stream_positions.c.last_sequence))
+    assert (made, position) == (["REQ-1", "REQ-2"], 2)

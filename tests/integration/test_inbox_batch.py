@@ -12,10 +12,10 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import event, select
 
+from fakes import ManualClock
 from labgate.adapters.store import tables as t
 from labgate.adapters.store.migrate import upgrade
 from labgate.bootstrap import Hub, bootstrap
-from labgate.compliance.clock import ManualClock
 from labgate.compliance.envelope import generate_keypair
 from labgate.config import Settings
 from labgate.domain.commands import Context
@@ -34,7 +34,7 @@ def samples(hub: Hub, count: int) -> tuple[Sender, Sender]:
     since = hub.bus.deps.clock.now() - timedelta(days=1)
     for source, (_, public) in KEYS.items():
         hub.bus.handle(RegisterSourceKey(Context("admin"), source, f"{source}-1", public, since,
-                                         None, "CR-7"))  # fmt: skip
+                                         None, "CR-7: a partner's signing key"))  # fmt: skip
     mes = Sender(hub, "mes", "requests", "mes-1", KEYS["mes"][0])
     lims = Sender(hub, "lims", "results", "lims-1", KEYS["lims"][0])
     registrations = Sender(hub, "lims", "registrations", "lims-1", KEYS["lims"][0])

@@ -38,7 +38,7 @@ def test_migration_0008_enters_existing_samples_as_the_domain_sees_them(
     body = {"reason": "Batch scrapped"}
     assert plant.call("qa", "POST", f"/samples/{cancelled}/cancellation", json=body).is_success
     first = approved_result(plant, retested, "ASSAY", "97.0", "%")
-    body = {"reason": "Wrong dilution", "signature": plant.signature("reviewer")}
+    body = {"reason": "Wrong dilution", "signature": plant.signature("reviewer", "invalidated")}
     assert plant.call("reviewer", "POST", f"/results/{first}/invalidation", json=body).is_success
     approved_result(plant, retested, "ASSAY", "99.5", "%")
     kept = entries(hub)
@@ -46,19 +46,20 @@ def test_migration_0008_enters_existing_samples_as_the_domain_sees_them(
         (accepted, "SP-REL", "Accepted", False),
         (rejected, "SP-REL", "Rejected", False),
         (pending, "SP-REL", "Pending", False),
-        (cancelled, "SP-REL", "Pending", True),
+        (cancelled, "SP-REL", "Cancelled", True),
         (retested, "SP-REL", "Pending", False),  # its retest speaks; WATER and APPEAR to come
     }
     with hub.engine.begin() as connection:  # as the database was before the revision
         connection.execute(delete(t.gate_entries))
         with Operations.context(MigrationContext.configure(connection)):
-            revision_0008().upgrade_data()
+            revision("0008_ipc_gate_push").upgrade_data()
+            revision("0018_cancelled_samples").upgrade_data()  # and what 0018 corrects
     assert entries(hub) == kept
 
 
-def revision_0008() -> Any:
-    path = Path(versions.__file__).parent / "0008_ipc_gate_push.py"
-    spec = importlib.util.spec_from_file_location("revision_0008", path)
+def revision(name: str) -> Any:
+    path = Path(versions.__file__).parent / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"revision_{name}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

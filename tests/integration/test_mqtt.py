@@ -8,13 +8,15 @@ import secrets
 
 import aiomqtt
 import pytest
+from sqlalchemy import select
 
 from labgate.adapters.channels.mqtt import MqttInbox
 from labgate.adapters.store import tables as t
 from labgate.bootstrap import Hub
 from labgate.service.inbox import Inbox, Receipt
-from plant import Plant
-from senders import Sender, consume_until, count, register, request
+from labgate.service.incoming import Route
+from plant import SITE, Plant
+from senders import Sender, consume_until, count, forget_mqtt_session, register, request
 
 
 @pytest.fixture
@@ -28,10 +30,17 @@ async def publish(topic: str, bodies: list[bytes]) -> None:
             await c.publish(topic, body, qos=1)
 
 
+def worker(inbox: Inbox, tag: str, site: str = SITE, sources: tuple[str, ...] = ("mes",),
+           name: str = "") -> MqttInbox:  # fmt: skip
+    """A worker of this test's own (its topic prefix and session), for `site`'s `sources`."""
+    return MqttInbox(inbox, site, sources, client_id=f"labgate-test-{tag}{name}",
+                     prefix=f"labgate-test-{tag}")  # fmt: skip
+
+
 def test_messages_sent_while_labgate_is_away_arrive_once(hub: Hub, mes: Sender) -> None:
     tag = secrets.token_hex(4)
-    topic, client_id = f"labgate/in/{tag}/ipc", f"labgate-test-{tag}"
-    consumer = MqttInbox(hub.inbox, topic=f"labgate/in/{tag}/#", client_id=client_id)
+    topic = f"labgate-test-{tag}/{SITE}/mes/in"
+    consumer = worker(hub.inbox, tag)
     first = [request(mes, f"REQ-{n}") for n in range(1, 6)]
     later = [request(mes, f"REQ-{n}") for n in range(6, 11)]
 
@@ -55,10 +64,9 @@ class Unavailable(Inbox):
 
 def test_a_message_not_committed_is_not_acknowledged_and_comes_back(hub: Hub, mes: Sender) -> None:
     tag = secrets.token_hex(4)
-    topic, client_id = f"labgate/in/{tag}/ipc", f"labgate-test-{tag}"
+    topic = f"labgate-test-{tag}/{SITE}/mes/in"
     down = Unavailable(hub.bus, hub.uow_factory, hub.inbox.replay_window, hub.inbox.hold_timeout)
-    failing = MqttInbox(down, topic=f"labgate/in/{tag}/#", client_id=client_id)
-    healthy = MqttInbox(hub.inbox, topic=f"labgate/in/{tag}/#", client_id=client_id)
+    failing, healthy = worker(down, tag), worker(hub.inbox, tag)
     bodies = [request(mes, f"REQ-{n}") for n in range(1, 4)]
 
     async def failing_for(seconds: float) -> None:
@@ -77,3 +85,76 @@ def test_a_message_not_committed_is_not_acknowledged_and_comes_back(hub: Hub, me
 
     asyncio.run(main())
     assert count(hub, t.inbox_messages, status="applied") == 3
+
+
+class Recording(Inbox):
+    """The real inbox, noting what reaches it."""
+
+    seen: list[bytes]
+
+    def receive(self, raw: bytes, channel: str, caller: str | None = None,
+                route: Route | None = None) -> Receipt:  # fmt: skip
+        self.seen.append(raw)
+        return super().receive(raw, channel, caller, route)
+
+
+def test_a_worker_takes_only_its_own_site_and_sources_on_a_shared_broker(
+    hub: Hub, mes: Sender
+) -> None:
+    tag = secrets.token_hex(4)
+    prefix = f"labgate-test-{tag}"
+    mine = Recording(hub.bus, hub.uow_factory, hub.inbox.replay_window, hub.inbox.hold_timeout)
+    theirs = Recording(hub.bus, hub.uow_factory, hub.inbox.replay_window, hub.inbox.hold_timeout)
+    mine.seen, theirs.seen = [], []
+    site_a = worker(mine, tag, SITE, ("mes",), "-a")
+    site_b = worker(theirs, tag, "SITE-B", ("mes",), "-b")
+    ours = request(mes, "REQ-1")
+    other_site, other_source = b'{"for": "site B"}', b'{"from": "another partner"}'
+
+    async def main() -> None:
+        for consumer in (site_a, site_b):  # both persistent sessions exist before anyone sends
+            await consume_until(consumer, lambda: True, seconds=1)
+        await publish(f"{prefix}/SITE-B/mes/in", [other_site])
+        await publish(f"{prefix}/{SITE}/lims/in", [other_source])
+        await publish(f"{prefix}/{SITE}/mes/in", [ours])
+        await consume_until(site_a, lambda: count(hub, t.samples) == 1, seconds=20)
+        await consume_until(site_b, lambda: theirs.seen == [other_site], seconds=20)
+
+    try:
+        asyncio.run(main())
+    finally:
+        for name in ("-a", "-b"):
+            forget_mqtt_session(f"labgate-test-{tag}{name}")
+    assert mine.seen == [ours]  # neither site B's message nor another source's
+    assert count(hub, t.quarantine, channel="mqtt") == 1  # site B's, refused by B's worker only
+
+
+def test_an_envelope_that_disagrees_with_its_topic_is_refused_and_quarantined(
+    hub: Hub, plant: Plant, mes: Sender
+) -> None:
+    tag = secrets.token_hex(4)
+    consumer = worker(hub.inbox, tag, SITE, ("mes", "lims"))
+    posing = request(mes, "REQ-1")  # signed by the MES, published on the LIMS's topic
+
+    async def main() -> None:
+        await consume_until(consumer, lambda: True, seconds=1)
+        await publish(f"labgate-test-{tag}/{SITE}/lims/in", [posing])
+        await consume_until(consumer, lambda: count(hub, t.quarantine) == 1, seconds=20)
+
+    try:
+        asyncio.run(main())
+        with hub.engine.connect() as connection:
+            row = connection.execute(select(t.quarantine)).mappings().one()
+        assert (row["reason_code"], row["field"], row["raw"]) == (
+            "channel.route_mismatch", "source", posing)  # fmt: skip
+        assert count(hub, t.samples) == 0
+        assert count(hub, t.audit_entries, action="quarantine.added") == 1
+        # Not taken in: the MES sends that number again, on its own topic, and it is applied.
+        asyncio.run(again(consumer, tag, posing, hub))
+    finally:
+        forget_mqtt_session(f"labgate-test-{tag}")
+
+
+async def again(consumer: MqttInbox, tag: str, posing: bytes, hub: Hub) -> None:
+    await publish(f"labgate-test-{tag}/{SITE}/mes/in", [posing])
+    await consume_until(consumer, lambda: count(hub, t.samples) == 1, seconds=20)

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from fakes import ManualClock
 from labgate.adapters.channels.pack_pickup import PackOutcome, PackPickup
 from labgate.adapters.channels.packstore import FolderPackStore
 from labgate.adapters.channels.sftp import SftpPackStore, SftpTarget
@@ -74,6 +75,10 @@ def actions(hub: Hub) -> list[str]:
         return list(connection.scalars(query))
 
 
+CONTENT = {"test.unknown", "pack.record_count", "envelope.schema_violation",
+           "b2mml.doctype_forbidden"}  # fmt: skip
+
+
 def rejected(
     hub: Hub, store: FolderPackStore, pack: tuple[str, bytes], reason: str
 ) -> dict[str, Any]:
@@ -85,6 +90,9 @@ def rejected(
     assert (folder / pack[0]).read_bytes() == pack[1]
     note = json.loads((folder / (pack[0] + ".reason.json")).read_text())
     assert (note["reason"], note["quarantine_id"]) == (reason, outcome.quarantine_id)
+    # Taken in, then refused for its content, the pack used its number; refused before the
+    # inbox (it could not be authenticated as sent), it did not.
+    assert note["sequence"] == ("used" if reason in CONTENT else "free")
     row = quarantine_row(hub, outcome.quarantine_id)
     assert (row["raw"], row["sha256"], row["reason_code"]) == (pack[1], sha256(pack[1]), reason)
     assert row["channel"] == "folder"
@@ -134,15 +142,55 @@ def test_the_same_pack_again_is_a_duplicate_and_changes_nothing(
     assert actions(hub)[-1] == "inbox.duplicate"
 
 
-def test_packs_out_of_order_wait_and_are_applied_in_order(
+def in_folder(store: FolderPackStore, folder: str) -> list[str]:
+    return sorted(p.name for p in (store.root / folder).iterdir())
+
+
+def test_a_pack_waiting_for_an_earlier_one_stays_in_work_until_it_is_applied(
     hub: Hub, lims: PackSender, drop: FolderPackStore
 ) -> None:
     first = lims.pack([result("S-000001", "99.1")])
     second = lims.pack([result("S-000002", "98.7")])
-    assert [o.status for o in deliver(hub, drop, second)] == ["held"]
-    assert results(hub) == []
-    assert [o.status for o in deliver(hub, drop, first)] == ["applied"]
+    [held] = deliver(hub, drop, second)
+    assert (held.folder, held.status) == ("work", "held")
+    assert (in_folder(drop, "work"), in_folder(drop, "processed")) == ([second[0]], [])
+    assert [(o.name, o.folder, o.status) for o in deliver(hub, drop)] == [
+        (second[0], "work", "held")
+    ]  # fmt: skip  (a poll sees it wait, and audits nothing)
+    assert actions(hub).count("inbox.duplicate") == 0
+    outcomes = deliver(hub, drop, first)
+    assert {(o.name, o.folder, o.status) for o in outcomes} == {
+        (first[0], "processed", "applied"), (second[0], "processed", "applied")}  # fmt: skip
     assert results(hub) == [("S-000001-R1", "ASSAY", "99.1"), ("S-000002-R1", "ASSAY", "98.7")]
+    assert (in_folder(drop, "work"), in_folder(drop, "processed")) == (
+        [], sorted([first[0], second[0]]))  # fmt: skip
+
+
+@pytest.mark.parametrize("refusal", ["sequence.gap_timeout", "test.unknown"])
+def test_a_waiting_pack_refused_later_goes_to_rejected_with_a_note_saying_why(
+    hub: Hub, lims: PackSender, drop: FolderPackStore, clock: ManualClock, refusal: str
+) -> None:
+    first = lims.pack([result("S-000001", "99.1")])
+    test = "KF-H2O" if refusal == "test.unknown" else "ASSAY"  # refused by its use case
+    second = lims.pack([result("S-000002", "0.3", test)])
+    assert [o.status for o in deliver(hub, drop, second)] == ["held"]
+    if refusal == "sequence.gap_timeout":
+        clock.advance(seconds=hub.settings.hold_timeout_seconds + 1)
+        [item] = hub.inbox.expire_held()
+        [outcome] = deliver(hub, drop)
+    else:
+        outcome = next(o for o in deliver(hub, drop, first) if o.name == second[0])
+        item = outcome.quarantine_id
+    assert (outcome.folder, outcome.status, outcome.reason) == ("rejected", "quarantined", refusal)
+    assert second[0] not in in_folder(drop, "processed") + in_folder(drop, "work")
+    note = json.loads((drop.root / "rejected" / (second[0] + ".reason.json")).read_text())
+    assert (note["reason"], note["quarantine_id"], note["field"], note["sequence"]) == (
+        refusal,
+        item,
+        "sequence" if refusal == "sequence.gap_timeout" else "test_code",
+        "used",  # taken in: the sender goes on with the next number
+    )
+    assert quarantine_row(hub, item)["raw"] == second[1]
 
 
 def test_a_data_file_changed_after_signing_is_a_checksum_mismatch(

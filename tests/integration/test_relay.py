@@ -11,14 +11,16 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import DBAPIError
+from uuid6 import uuid7
 
+from fakes import ManualClock
 from labgate.adapters.channels.webhook import WebhookTransport
 from labgate.adapters.store import tables as t
 from labgate.adapters.store.outbox_store import SqlOutboxStore
 from labgate.bootstrap import Hub
-from labgate.compliance.clock import ManualClock
 from labgate.compliance.signer import Signer
 from labgate.domain.errors import InvalidInput, InvalidTransition, NotFound
+from labgate.service.outbox import OutboxMessage
 from labgate.service.relay import Relay, RelayReport, Transport
 from plant import Plant
 from receiver import Receiver, attempt_rows, outbox_rows, registered_samples, verified
@@ -145,8 +147,8 @@ def test_an_operator_retry_requeues_a_dead_letter_with_an_audited_reason(
 
     refusals = [
         (InvalidInput, [dead["message_id"]], " "),
-        (InvalidTransition, [dead["message_id"], fine["message_id"]], "CR-9"),
-        (NotFound, [dead["message_id"], "0190a0a0-0000-7000-8000-000000000000"], "CR-9"),
+        (InvalidTransition, [dead["message_id"], fine["message_id"]], "CR-9: MES up"),
+        (NotFound, [dead["message_id"], "0190a0a0-0000-7000-8000-000000000000"], "CR-9: MES up"),
     ]
     for error, ids, reason in refusals:
         with pytest.raises(error):
@@ -198,12 +200,12 @@ def test_a_timeout_then_success_sends_the_same_message_id_for_the_receiver_to_de
 def test_a_row_that_cannot_be_signed_is_dead_lettered_at_once(
     plant: Plant, hub: Hub, clock: ManualClock, signer: Signer, receiver: Receiver, webhook: Any
 ) -> None:
-    registered_samples(plant, 2)
-    bad, good = outbox_rows(hub)
-    with hub.sessions.begin() as session:  # a correlation id no envelope may carry
-        session.execute(
-            update(t.outbox).where(t.outbox.c.id == bad["id"]).values(correlation_id="a\tb")
-        )
+    registered_samples(plant, 1)
+    with hub.uow_factory() as uow:  # committed (and sealed) with an id no envelope may carry
+        uow.send(OutboxMessage("T1", "mes", "note", "labgate.note.v1", str(uuid7()), "a\tb",
+                               "N-1", {"note": "x"}, clock.now()))  # fmt: skip
+        uow.commit()
+    good, bad = outbox_rows(hub)
     relay = relay_for(hub, clock, signer, webhook)
 
     assert relay.run_once() == RelayReport(delivered=1, dead=1)

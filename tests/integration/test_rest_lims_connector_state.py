@@ -118,7 +118,13 @@ def test_a_request_sent_again_is_not_registered_twice(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "answer", [Outcome("failed", "rest.unreachable"), Outcome("refused", "auth.bad_key")]
+    "answer",
+    [
+        Outcome("failed", "rest.unreachable"),
+        Outcome("refused", "auth.bad_key"),
+        # Quarantined, but before the inbox (a key not yet registered): the number is free.
+        Outcome("refused", "envelope.unknown_key", "16", "free"),
+    ],
 )
 def test_what_labgate_did_not_take_stays_owed_and_keeps_its_id(
     tmp_path: Path, answer: Outcome
@@ -135,7 +141,7 @@ def test_what_labgate_did_not_take_stays_owed_and_keeps_its_id(
 
 
 def test_a_refusal_labgate_quarantined_is_answered(tmp_path: Path) -> None:
-    refused = Outcome("refused", "test.unknown", "17")
+    refused = Outcome("refused", "test.unknown", "17", "used")
     lims, labgate = Lims(results=[record(1), record(2)]), FakeLabgate(answers=[refused])
     core = connector(tmp_path / "state.json", lims, labgate)
     run(core.poll)

@@ -20,6 +20,8 @@ UNITS = PintUnitConverter(
         "degC": "degC",
         "K": "kelvin",
         "CFU/g": "count/g",
+        "min": "minute",
+        "h": "hour",
     }
 )
 
@@ -34,6 +36,7 @@ UNITS = PintUnitConverter(
         ("g", "mg", "1000"),
         ("%", "%", "1"),
         ("CFU/g", "CFU/g", "1"),
+        ("h", "min", "60"),
     ],
 )
 def test_factors_are_exact_and_plain(source: str, target: str, factor: str) -> None:
@@ -49,6 +52,7 @@ def test_factors_are_exact_and_plain(source: str, target: str, factor: str) -> N
         ("%", "furlong", "unit.unknown"),
         ("g", "%", "unit.unconvertible"),
         ("degC", "K", "unit.unconvertible"),
+        ("min", "h", "unit.inexact_factor"),  # 1/60 has no exact decimal form
     ],
 )
 def test_refusals_name_the_unit_and_the_rule(source: str, target: str, reason: str) -> None:

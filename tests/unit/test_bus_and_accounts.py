@@ -6,9 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from fakes import FakeUnitOfWork, TableUnits
-from labgate.compliance.access import Account
-from labgate.compliance.clock import ManualClock
+from fakes import FakeUnitOfWork, ManualClock, TableUnits
+from labgate.compliance.access import Account, BadCredentials
 from labgate.compliance.passwords import hash_password
 from labgate.domain import commands as c
 from labgate.domain.errors import InvalidInput, NotFound, Unauthenticated
@@ -51,7 +50,9 @@ def test_a_failing_reaction_does_not_undo_the_committed_change(
 ) -> None:
     uow, seen = FakeUnitOfWork(), []
     cancellable(uow)
-    bus_with(uow, seen, fail=True).handle(c.CancelSample(c.Context("ana"), "S1", "S-000001", "x"))
+    bus_with(uow, seen, fail=True).handle(
+        c.CancelSample(c.Context("ana"), "S1", "S-000001", "vial broken")
+    )
     assert uow.committed == 1
     assert "reaction failed" in caplog.text
 
@@ -63,9 +64,10 @@ def test_sign_in_locks_after_repeated_failures_and_an_admin_unlocks() -> None:
     for _ in range(5):
         with pytest.raises(Unauthenticated):
             bus.handle(c.SignIn(c.Context("ana"), "ana", "wrong"))
-    with pytest.raises(Unauthenticated) as locked:
+    with pytest.raises(BadCredentials) as locked:
         bus.handle(c.SignIn(c.Context("ana"), "ana", PASSWORD))
-    assert locked.value.reason == "auth.locked"
+    # The caller hears what a wrong password gets; only the trail says the account is locked.
+    assert (locked.value.reason, locked.value.locked) == ("auth.bad_credentials", True)
     admin = c.Context("admin")
     bus.handle(c.ChangeAccountState(admin, "ana", "unlock", "identity confirmed by phone"))
     assert bus.handle(c.SignIn(c.Context("ana"), "ana", PASSWORD)).username == "ana"
@@ -88,9 +90,10 @@ def test_deactivated_accounts_cannot_sign_in_and_stay_on_record() -> None:
 @pytest.mark.parametrize(
     ("username", "action", "reason", "code"),
     [
-        ("ana", "delete", "x", "account.bad_action"),
+        ("ana", "delete", "identity confirmed", "account.bad_action"),
         ("ana", "unlock", " ", "input.reason_required"),
-        ("nobody", "unlock", "x", "account.unknown"),
+        ("ana", "unlock", "0", "input.reason_too_short"),
+        ("nobody", "unlock", "identity confirmed", "account.unknown"),
     ],
 )
 def test_bad_account_changes_are_refused(

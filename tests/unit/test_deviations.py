@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from fakes import FakeUnitOfWork, TableUnits
-from labgate.compliance.clock import ManualClock
+from fakes import FakeUnitOfWork, ManualClock, TableUnits
+from labgate.compliance.access import Account
+from labgate.compliance.identities import PartnerIdentity
 from labgate.domain import commands as c
 from labgate.domain.batches import Batch
 from labgate.domain.deviations import (
@@ -19,7 +20,6 @@ from labgate.domain.deviations import (
     signed_content,
 )
 from labgate.domain.errors import (
-    Conflict,
     InvalidInput,
     InvalidTransition,
     SegregationOfDuties,
@@ -30,7 +30,6 @@ from labgate.domain.numbers import RoundingRule
 from labgate.domain.samples import NewResult, PlannedTest, Sample
 from labgate.domain.status_map import StatusMap
 from labgate.service.deps import Deps
-from labgate.service.handlers.batches import check_not_held
 from labgate.service.handlers.deviations import open_if_rejected
 from labgate.service.messagebus import MessageBus
 
@@ -75,7 +74,7 @@ def test_an_assignable_cause_invalidates_and_ends_the_investigation() -> None:
         S.INVALIDATED, False, "rev", LATER
     )  # fmt: skip
     with pytest.raises(InvalidTransition) as late:
-        found.conclude_phase2("confirmed", "rev2", LATER, "Too late")
+        found.conclude_phase2("confirmed", "rev2", LATER, "Too late to conclude")
     assert late.value.reason == "deviation.invalid_transition"
 
 
@@ -96,11 +95,11 @@ def test_a_confirmed_oos_closes_only_with_a_capa_reference() -> None:
     found.conclude_phase1("no_assignable_cause", "rev", LATER, "Nothing found")
     found.conclude_phase2("confirmed", "rev", LATER, "Blend failure")
     with pytest.raises(InvalidInput) as missing:
-        found.close("  ", "qa", LATER, "Confirmed")
+        found.close("  ", "qa", LATER, "Root cause confirmed")
     assert (missing.value.reason, missing.value.field, found.state) == (
         "deviation.capa_required", "capa", S.CONCLUDED
     )  # fmt: skip
-    found.close("CAPA-7", "qa", LATER, "Confirmed")
+    found.close("CAPA-7", "qa", LATER, "Root cause confirmed")
     assert (found.state, found.capa) == (S.CLOSED, "CAPA-7")
 
 
@@ -116,9 +115,11 @@ def test_a_confirmed_oos_closes_only_with_a_capa_reference() -> None:
 def test_steps_out_of_turn_are_refused(moves: list[str], reason: str) -> None:
     found = deviation()
     take = {
-        "phase1": lambda: found.conclude_phase1("no_assignable_cause", "rev", LATER, "why"),
-        "phase2": lambda: found.conclude_phase2("confirmed", "rev", LATER, "why"),
-        "close": lambda: found.close("CAPA-1", "qa", LATER, "why"),
+        "phase1": lambda: found.conclude_phase1(
+            "no_assignable_cause", "rev", LATER, "the reason why"
+        ),
+        "phase2": lambda: found.conclude_phase2("confirmed", "rev", LATER, "the reason why"),
+        "close": lambda: found.close("CAPA-1", "qa", LATER, "the reason why"),
     }
     for move in moves[:-1]:
         take[move]()
@@ -132,15 +133,15 @@ def test_steps_out_of_turn_are_refused(moves: list[str], reason: str) -> None:
 def test_bad_conclusions_and_empty_reasons_are_refused_by_name() -> None:
     found = deviation()
     with pytest.raises(InvalidInput) as bad:
-        found.conclude_phase1("perhaps", "rev", LATER, "why")
+        found.conclude_phase1("perhaps", "rev", LATER, "the reason why")
     assert (bad.value.reason, bad.value.field) == ("deviation.bad_phase1_conclusion",
                                                    "phase1_conclusion")  # fmt: skip
     with pytest.raises(InvalidInput) as empty:
         found.conclude_phase1("assignable_cause", "rev", LATER, "  ")
     assert empty.value.reason == "input.reason_required"
-    found.conclude_phase1("no_assignable_cause", "rev", LATER, "why")
+    found.conclude_phase1("no_assignable_cause", "rev", LATER, "the reason why")
     with pytest.raises(InvalidInput) as bad2:
-        found.conclude_phase2("likely", "rev", LATER, "why")
+        found.conclude_phase2("likely", "rev", LATER, "the reason why")
     assert bad2.value.reason == "deviation.bad_phase2_conclusion"
     assert found.state is S.OPEN_PHASE2
 
@@ -154,7 +155,7 @@ def test_the_analyst_never_investigates_and_the_investigator_never_approves() ->
     found.conclude_phase2("confirmed", "qa", LATER, "Blend failure")
     for closer in ("qa", "ana"):
         with pytest.raises(SegregationOfDuties) as approver:
-            found.close("CAPA-1", closer, LATER, "Approve")
+            found.close("CAPA-1", closer, LATER, "Approve the closure")
         assert approver.value.reason == "deviation.approver_is_investigator"
     assert found.state is S.CONCLUDED
 
@@ -170,7 +171,7 @@ def test_a_step_signature_binds_only_what_that_step_wrote() -> None:
     found.conclude_phase1("no_assignable_cause", "rev", LATER, "Nothing found")
     phase1 = signed_content(found, "phase1")
     found.conclude_phase2("confirmed", "rev", LATER, "Blend failure")
-    found.close("CAPA-1", "qa", LATER, "Confirmed")
+    found.close("CAPA-1", "qa", LATER, "Root cause confirmed")
     assert signed_content(found, "phase1") == phase1
     assert signed_content(found, "closure")["capa"] == "CAPA-1"
 
@@ -223,6 +224,9 @@ def test_a_rejected_result_reviewed_in_the_lims_opens_a_deviation_in_its_transac
     spec.status, spec.effective_from = SpecStatus.EFFECTIVE, datetime(2026, 1, 1, tzinfo=UTC)
     r.add(spec)
     r.add(Batch("S1", "B1", "P1", "PROC"))
+    for person, role in (("ana", "qc_analyst"), ("rev", "qc_reviewer")):
+        r.add(Account(person, person.title(), [role]))
+        r.add(PartnerIdentity("lims", person, person, "admin", AT, "CR-1: ids synchronised"))
     bus = MessageBus(lambda: uow, Deps(ManualClock(AT), lambda _e: TableUnits({})))
     lims = c.Context("lims", "system")
     sample = bus.handle(c.RequestSample(lims, "S1", "REQ-1", "P1", AT, batch="B1",
@@ -236,12 +240,3 @@ def test_a_rejected_result_reviewed_in_the_lims_opens_a_deviation_in_its_transac
         f"{sample}-R1", "lims", S.OPEN_PHASE1
     )  # fmt: skip
     assert "batch_hold" in [m.message_type for m in uow.sent]
-
-
-def test_a_batch_with_an_open_deviation_is_not_released() -> None:
-    batch, found = Batch("S1", "B1", "P1", "PROC"), deviation()
-    with pytest.raises(Conflict) as held:
-        check_not_held(batch, [found])
-    assert (held.value.reason, held.value.field) == ("release.on_hold", "batch")
-    found.conclude_phase1("assignable_cause", "rev", LATER, "Bad vial")
-    check_not_held(batch, [found])

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 import yaml
 
+from fakes import ManualClock
 from labgate.compliance.access import Account
 from labgate.compliance.canonical import content_hash
-from labgate.compliance.clock import ManualClock
 from labgate.compliance.passwords import hash_password
 from labgate.compliance.signatures import Meaning, Signature
 from labgate.domain.commands import (
@@ -107,7 +107,7 @@ def deps() -> Deps:
 
 
 def load(
-    uow: FakeUnitOfWork, deps: Deps, document: dict[str, Any], reason: str = "load"
+    uow: FakeUnitOfWork, deps: Deps, document: dict[str, Any], reason: str = "initial load"
 ) -> ImportSummary:
     return import_masterdata(ImportMasterData(ADMIN, document, reason), uow, deps)
 
@@ -120,7 +120,9 @@ def approve(uow: FakeUnitOfWork, deps: Deps, who: str, version: int = 1, **sig: 
 
 def make_effective(uow: FakeUnitOfWork, deps: Deps, version: int = 1) -> str:
     moment = datetime(2026, 4, 1, tzinfo=UTC)
-    cmd = MakeSpecVersionEffective(ADMIN, "PLT1", "SPEC-IBU-400", version, moment, "CC-0042")
+    cmd = MakeSpecVersionEffective(
+        ADMIN, "PLT1", "SPEC-IBU-400", version, moment, "CC-0042: in force"
+    )
     return make_spec_effective(cmd, uow, deps)
 
 
@@ -214,10 +216,40 @@ def test_a_draft_spec_version_may_change_its_limits(uow: FakeUnitOfWork, deps: D
     assert all(a is b for a, b in zip(spec(uow, 2).limits, lines, strict=True))
 
 
+def test_a_draft_spec_version_keeps_every_sampling_plan(uow: FakeUnitOfWork, deps: Deps) -> None:
+    load(uow, deps, plant())
+    document = plant()
+    del document["specifications"][0]["versions"][1]["sampling_plans"][2]
+
+    assert_refused(
+        uow,
+        lambda: load(uow, deps, document),
+        Conflict,
+        "sampling_plan.removed",
+        "specifications[0].versions[1].sampling_plans",
+    )
+
+
+def test_a_draft_sampling_plan_changes_in_place(uow: FakeUnitOfWork, deps: Deps) -> None:
+    load(uow, deps, plant())
+    stored = spec(uow, 2).plans
+    document = plant()
+    document["specifications"][0]["versions"][1]["sampling_plans"][2]["tests"] = ["APPEAR", "BU"]
+
+    assert (
+        load(uow, deps, document, "CR-31: blend checked at the press too")["specifications"].updated
+        == 1
+    )
+    assert spec(uow, 2).plans[2].tests == ["APPEAR", "BU"]
+    assert all(a is b for a, b in zip(spec(uow, 2).plans, stored, strict=True))
+
+
 def test_a_draft_spec_version_keeps_every_limit_line(uow: FakeUnitOfWork, deps: Deps) -> None:
     load(uow, deps, plant())
     document = plant()
-    del document["specifications"][0]["versions"][1]["limits"][5]
+    version = document["specifications"][0]["versions"][1]
+    del version["limits"][4]  # IMP-A, out of the release plan too: only the line is missing
+    version["sampling_plans"][3]["tests"].remove("IMP-A")
 
     assert_refused(
         uow,
@@ -242,6 +274,7 @@ def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
 
 
 WATER_LIMIT = "specifications[0].versions[0].limits[1]"
+IBU_PLANS = "specifications[0].versions[0].sampling_plans"
 REJECTIONS = [
     (_set("widgets", []), InvalidInput, "masterdata.unknown_section", "widgets"),
     (_set("site", None), InvalidInput, "masterdata.required", "site"),
@@ -355,6 +388,32 @@ REJECTIONS = [
         Conflict,
         "mapping.cross_posting",
         "mappings[8].sampling_point",
+    ),
+    # Sampling plans: a planned test needs a line in the plan's limit set (BU is IPC-only),
+    # a plan names a known sampling point, and a version has one plan per point.
+    (
+        _set(f"{IBU_PLANS}[3].tests", ["ASSAY", "BU"]),
+        InvalidInput,
+        "sampling_plan.test_without_limit",
+        f"{IBU_PLANS}[3].tests[1]",
+    ),
+    (
+        _set(f"{IBU_PLANS}[0].sampling_point", "SP-NOWHERE"),
+        InvalidInput,
+        "masterdata.unknown_reference",
+        f"{IBU_PLANS}[0].sampling_point",
+    ),
+    (
+        _set(f"{IBU_PLANS}[1].sampling_point", "SP-IBU-GRAN"),
+        InvalidInput,
+        "sampling_plan.duplicate_point",
+        f"{IBU_PLANS}[1].sampling_point",
+    ),
+    (
+        _set(f"{IBU_PLANS}[0].tests", []),
+        InvalidInput,
+        "sampling_plan.no_tests",
+        f"{IBU_PLANS}[0].tests",
     ),
 ]
 
@@ -579,7 +638,7 @@ def test_a_version_becomes_effective_only_after_approval(uow: FakeUnitOfWork, de
 
     assert spec(uow).status is SpecStatus.EFFECTIVE
     entry = uow.audit_log[-1]
-    assert (entry.action, entry.reason) == ("specification.made_effective", "CC-0042")
+    assert (entry.action, entry.reason) == ("specification.made_effective", "CC-0042: in force")
     assert entry.after is not None
     assert entry.after["effective_from"] == "2026-04-01T00:00:00.000000Z"
 

@@ -9,9 +9,8 @@ from decimal import Decimal
 
 import pytest
 
-from fakes import FakeUnitOfWork, RecordingTrendCheck, TableUnits
+from fakes import FakeUnitOfWork, ManualClock, RecordingTrendCheck, TableUnits
 from labgate.compliance.access import Account
-from labgate.compliance.clock import ManualClock
 from labgate.compliance.passwords import hash_password
 from labgate.domain import commands as c
 from labgate.domain.batches import Batch, SamplingPoint
@@ -19,6 +18,7 @@ from labgate.domain.lifecycle import ResultStatus, SpecStatus
 from labgate.domain.masterdata import LimitLine, MethodVersion, Product, SpecVersion, TestDefinition
 from labgate.domain.numbers import RoundingRule
 from labgate.domain.samples import Sample
+from labgate.domain.sampling import RELEASE_SET, SamplingPlan
 from labgate.domain.trending import OOT_ALPHA, OotAlert, TrendObservation, TrendVerdict
 from labgate.service.deps import Deps
 from labgate.service.messagebus import MessageBus
@@ -37,6 +37,8 @@ def uow() -> FakeUnitOfWork:
     r.add(TestDefinition("S1", "WATER", "Water", "%", "M", "1"))
     spec = SpecVersion("S1", "SPEC", 1, "author", [LimitLine("WATER", "NMT 0.5")])
     spec.status, spec.effective_from = SpecStatus.EFFECTIVE, datetime(2026, 1, 1, tzinfo=UTC)
+    # Both IPC points plan water (domain/sampling.py: an IPC point needs its plan).
+    spec.plans = [SamplingPlan(p, RELEASE_SET, ["WATER"]) for p in ("SP-TREND", "SP-PLAIN")]
     r.add(spec)
     for day, code in enumerate(reversed(BATCHES)):  # added newest first: order is by start
         r.add(Batch("S1", code, "P1", "PROC", started_at=AT - timedelta(days=day + 1)))

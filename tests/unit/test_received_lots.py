@@ -8,8 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from fakes import FakeUnitOfWork, TableUnits
-from labgate.compliance.clock import ManualClock
+from fakes import FakeUnitOfWork, ManualClock, TableUnits
 from labgate.domain import commands as c
 from labgate.domain.deviations import open_oos
 from labgate.domain.errors import Conflict, InvalidInput
@@ -49,7 +48,7 @@ NORMAL, SKIPPING = InspectionState.NORMAL, InspectionState.SKIPPING
 
 def plan(clearance: int = 2) -> MaterialPlan:
     return MaterialPlan("S1", "API-1", "SUP-1", "SPEC-RM", ["IDENT"], clearance, Decimal("0.5"),
-                        "qa", AT, "CC-1")  # fmt: skip
+                        "qa", AT, "CC-1: plan agreed")  # fmt: skip
 
 
 def lot() -> ReceivedLot:
@@ -161,7 +160,7 @@ def test_a_skipping_lot_records_its_draw_on_the_lot_and_in_the_trail() -> None:
                                        draw=lambda: next(draws)))  # fmt: skip
     qa, ana = c.Context("qa"), c.Context("ana")
     bus.handle(ConfigureSkipLotPlan(qa, "S1", "API-1", "SUP-1", "SPEC-RM", ("IDENT",), 1,
-                                    Decimal("0.5"), "CC-1"))  # fmt: skip
+                                    Decimal("0.5"), "CC-1: plan agreed"))  # fmt: skip
     [configured] = uow.records.find(MaterialPlan)
     configured.record(accepted=True)  # one lot accepted: clearance 1 reached, skipping
     receipt = ReceiveLot(ana, "S1", "API-1", "SUP-1", "X-1", AT)

@@ -39,9 +39,9 @@ def test_a_rejected_sample_blocks_until_its_deviation_is_closed() -> None:
     kinds = [b.kind for b in release_blockers([sample], [deviation])]
     assert kinds == ["release.on_hold", "release.sample_rejected"]
     later = AT + timedelta(hours=1)
-    deviation.conclude_phase1("no_assignable_cause", "rev", later, "Checked")
-    deviation.conclude_phase2("confirmed", "rev", later, "Blend")
-    deviation.close("CAPA-1", "qa", later, "Confirmed")
+    deviation.conclude_phase1("no_assignable_cause", "rev", later, "Method and equipment checked")
+    deviation.conclude_phase2("confirmed", "rev", later, "Blend moisture high")
+    deviation.close("CAPA-1", "qa", later, "Root cause confirmed")
     assert release_blockers([sample], [deviation]) == []
     [finding] = review_findings([sample], [deviation])
     assert (finding.kind, finding.code) == ("result_out_of_specification", "S-000001-R1")

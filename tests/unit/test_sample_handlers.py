@@ -6,9 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from fakes import FakeUnitOfWork, TableUnits
+from fakes import FakeUnitOfWork, ManualClock, TableUnits
 from labgate.compliance.access import Account
-from labgate.compliance.clock import ManualClock
 from labgate.compliance.passwords import hash_password
 from labgate.domain import commands as c
 from labgate.domain.batches import Batch, SamplingPoint
@@ -31,6 +30,7 @@ from labgate.domain.masterdata import (
     TestDefinition,
 )
 from labgate.domain.numbers import RoundingRule
+from labgate.domain.sampling import RELEASE_SET, SamplingPlan
 from labgate.service.deps import Deps
 from labgate.service.messagebus import MessageBus
 
@@ -47,6 +47,7 @@ def uow() -> FakeUnitOfWork:
     r.add(TestDefinition("S1", "ASSAY", "Assay", "%", "M", "1"))
     spec = SpecVersion("S1", "SPEC", 1, "author", [LimitLine("ASSAY", "NLT 98.0")])
     spec.status, spec.effective_from = SpecStatus.EFFECTIVE, datetime(2026, 1, 1, tzinfo=UTC)
+    spec.plans = [SamplingPlan("SP", RELEASE_SET, ["ASSAY"])]
     r.add(spec)
     r.add(Batch("S1", "B1", "P1", "PROC"))
     r.add(SamplingPoint("S1", "SP", "PROC", "PROC/UP/OP/PH"))

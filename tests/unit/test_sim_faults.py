@@ -94,10 +94,17 @@ def test_bad_signature_without_resend_replaces_the_message() -> None:
 
 
 def test_unknown_field_verifies_but_breaks_the_payload_schema() -> None:
-    damaged, original = f.unknown_field(stream(1), 1, rng(), SIGNER)
+    [original] = stream(1)
+    damaged, again = f.unknown_field([original], 1, rng(), SIGNER)
     verify(damaged)
+    verify(again)
     assert damaged.document["payload"]["lims_comment"]
-    assert damaged.message_id == original.message_id
+    # Taken in and refused for its content, the drifted copy used its number: the content
+    # follows as a new message, under a new UUIDv7 and the next number.
+    assert (damaged.message_id, damaged.sequence) == (original.message_id, 1)
+    assert again.message_id != damaged.message_id and again.sequence == 2
+    assert parse_envelope(again.wire()).message_id == again.message_id  # a valid UUIDv7
+    assert again.document["payload"] == original.document["payload"]
     with pytest.raises(InvalidInput) as refused:
         parse_payload(RESULT, damaged.document["payload"])
     assert refused.value.reason == "envelope.schema_violation"
@@ -217,9 +224,17 @@ def test_a_plan_keeps_damaged_copies_just_before_their_originals() -> None:
     out = f.FaultPlan(rates, 3).apply(items, SIGNER)
     assert any(i.damaged for i in out)
     for n, item in enumerate(out):
-        if item.damaged:  # the next one is its original, or another damaged copy of it
-            assert out[n + 1].message_id == item.message_id
-    assert set(ids([i for i in out if not i.damaged])) == set(ids(items))
+        if item.damaged and item.faults[-1] != "unknown_field":  # no number used: the original
+            assert out[n + 1].message_id == item.message_id  # (or another damaged copy) follows
+        elif item.damaged:  # its number used: the content follows under a new id and number
+            follow = next(i for i in out[n + 1 :] if not i.damaged)
+            sent = dict(item.document["payload"])
+            del sent["lims_comment"]
+            assert follow.document["payload"] == sent
+            assert follow.sequence > max(i.sequence for i in items)
+    drifted = {i.message_id for i in out if i.damaged and i.faults[-1] == "unknown_field"}
+    intact = set(ids([i for i in out if not i.damaged and i.sequence <= len(items)]))
+    assert intact | drifted == set(ids(items))
 
 
 @pytest.mark.parametrize(

@@ -8,9 +8,8 @@ from typing import Any
 
 import pytest
 
-from fakes import FakeUnitOfWork, TableUnits
+from fakes import FakeUnitOfWork, ManualClock, TableUnits
 from labgate.compliance.access import Account
-from labgate.compliance.clock import ManualClock
 from labgate.compliance.envelope import (
     Envelope,
     EnvelopeError,
@@ -204,7 +203,7 @@ def test_a_revoked_key_is_audited_before_and_after(
 
 def test_a_key_is_revoked_once(uow: FakeUnitOfWork, deps: Deps) -> None:
     register_source_key(registration(), uow, deps)
-    revoke = RevokeSourceKey(ADMIN, "lims", "lims-2026-1", "INC-42")
+    revoke = RevokeSourceKey(ADMIN, "lims", "lims-2026-1", "INC-42: key exposed")
     revoke_source_key(revoke, uow, deps)
     assert refused(Conflict, revoke_source_key, revoke, uow, deps) == (
         "key.already_revoked",
@@ -214,7 +213,7 @@ def test_a_key_is_revoked_once(uow: FakeUnitOfWork, deps: Deps) -> None:
 
 
 def test_revoking_an_unknown_key_names_it(uow: FakeUnitOfWork, deps: Deps) -> None:
-    revoke = RevokeSourceKey(ADMIN, "lims", "lims-1999-1", "INC-42")
+    revoke = RevokeSourceKey(ADMIN, "lims", "lims-1999-1", "INC-42: key exposed")
     assert refused(NotFound, revoke_source_key, revoke, uow, deps) == (
         "source_key.unknown",
         "kid",
@@ -237,7 +236,9 @@ def test_rotation_is_two_keys_valid_at_once_until_the_old_one_is_revoked(
     assert [k.valid_at(AT) for k in keys] == [True, True]
     verify_envelope(old, keys[0])
     verify_envelope(new, keys[1])
-    revoke_source_key(RevokeSourceKey(ADMIN, "lims", "lims-2026-1", "rotated"), uow, deps)
+    revoke_source_key(
+        RevokeSourceKey(ADMIN, "lims", "lims-2026-1", "rotated on schedule"), uow, deps
+    )
     assert [k.valid_at(AT) for k in keys] == [False, True]
     with pytest.raises(EnvelopeError) as error:
         verify_envelope(old, keys[0])

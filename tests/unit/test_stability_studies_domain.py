@@ -94,7 +94,7 @@ def test_closing_needs_a_reason_and_a_closed_study_stays_closed() -> None:
         active.close(StudyStatus.COMPLETED, "qa", START, " ")
     active.close(StudyStatus.COMPLETED, "qa", START, "all pulls done")
     with pytest.raises(InvalidTransition):
-        active.close(StudyStatus.CANCELLED, "qa", START, "too late")
+        active.close(StudyStatus.CANCELLED, "qa", START, "no longer needed")
     with pytest.raises(InvalidTransition):
         study().close(StudyStatus.COMPLETED, "qa", START, "never started")
 
@@ -201,4 +201,4 @@ def test_an_alert_is_assessed_once_by_someone_other_than_the_analyst() -> None:
     raised.acknowledge("rev", START, "sampling error ruled out; trend watched")
     assert (raised.status, raised.acknowledged_by) == (AlertStatus.ACKNOWLEDGED, "rev")
     with pytest.raises(Conflict):
-        raised.acknowledge("qa", START, "again")
+        raised.acknowledge("qa", START, "assessed again")

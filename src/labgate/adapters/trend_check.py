@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from decimal import Decimal
 
@@ -10,6 +11,8 @@ from labgate.domain.errors import InvalidInput
 from labgate.domain.trending import TrendObservation, TrendVerdict
 
 _PLACES = Decimal("0.0001")  # the chart's numbers as stored and shown: enough to judge by
+_FLOAT_DIGITS = 17  # a float carries at most 17 significant digits
+_FLOAT_RANGE = 1e150  # least squares squares the values; ~1.3E+154 squared overflows a float
 _NO_SPREAD = 1e-9  # relative residual spread below which a fit is exact up to rounding
 
 
@@ -18,6 +21,8 @@ def regression_trend_check(
 ) -> TrendVerdict | None:
     """The new point against the history's prediction interval; None when the history cannot
     carry a line (too few points, one time only, no spread): no verdict is not an alert."""
+    if not all(abs(float(o.value)) < _FLOAT_RANGE for o in (*history, new)):
+        return None  # a float fit cannot carry values this large (nor judge a point by them)
     try:
         check = check_trend([_float(o) for o in history], [_float(new)], float(alpha))
     except InvalidInput:
@@ -26,6 +31,8 @@ def regression_trend_check(
     if check.fit.s <= _NO_SPREAD * scale:  # one exact line: no spread to judge a new point by
         return None
     point = check.points[0]
+    if not all(map(math.isfinite, (point.predicted, point.lower, point.upper))):
+        return None  # values beyond a float's range: the line says nothing to judge by
     return TrendVerdict(
         _decimal(point.predicted), _decimal(point.lower), _decimal(point.upper), point.oot
     )
@@ -36,4 +43,9 @@ def _float(o: TrendObservation) -> Observation:
 
 
 def _decimal(value: float) -> Decimal:
-    return Decimal(repr(value)).quantize(_PLACES)
+    exact = Decimal(repr(value))
+    if exact.adjusted() >= _FLOAT_DIGITS:
+        # No digit below the units place to round, and four places under the default 28-digit
+        # context raised InvalidOperation from 1E+24 up (an approval answered 500).
+        return exact
+    return exact.quantize(_PLACES)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
-from labgate.domain.errors import Forbidden, Unauthenticated
+from labgate.compliance.clock import as_utc
+from labgate.domain.errors import Forbidden, SegregationOfDuties, Unauthenticated
 
 
 class Role(StrEnum):
@@ -58,9 +60,18 @@ class BadCredentials(Unauthenticated):
 
     default_reason = "auth.bad_credentials"
 
-    def __init__(self, message: str, *, username: str, reason: str | None = None):
+    def __init__(
+        self, message: str, *, username: str, reason: str | None = None, locked: bool = False
+    ):
         super().__init__(message, reason=reason, field="password")
         self.username = username
+        # Said in the trail only: the caller hears the same sentence whether the id is unknown,
+        # the password wrong or the account locked, so it learns nothing about the account.
+        self.locked = locked
+
+
+# One sentence for every failed sign-in, whatever failed (no user id enumeration).
+SIGN_IN_FAILED = "Unknown user id or wrong password, or the account is locked; try again later."
 
 
 P = Permission
@@ -134,6 +145,52 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     ),
 }
 SYSTEM_ROLES = frozenset({Role.MES_SYSTEM, Role.LIMS_SYSTEM})
+ADMIN = Role.INTEGRATION_ADMIN
+# Whoever enters, reviews, approves, releases or requests GxP data: never also its administrator,
+# who could otherwise grant themselves access, set passwords and then decide (11.10(d), (g)).
+GXP_DECISION_ROLES = frozenset({Role.QC_ANALYST, Role.QC_REVIEWER, Role.QA, Role.PRODUCTION})
+DEFAULT_ROLE_CONFLICTS: tuple[tuple[str, str], ...] = (
+    *((ADMIN.value, role.value) for role in sorted(GXP_DECISION_ROLES | {Role.AUDITOR})),
+    # The four-eyes rule on results: a site may allow one person both, never on one result.
+    (Role.QC_ANALYST.value, Role.QC_REVIEWER.value),
+)
+RoleConflicts = frozenset[frozenset[Role]]
+
+
+def role_conflicts(pairs: Iterable[Sequence[str]]) -> RoleConflicts:
+    """The policy from pairs of role names; ValueError names a pair that is not two roles."""
+    policy: set[frozenset[Role]] = set()
+    for pair in pairs:
+        try:
+            roles = frozenset(Role(name) for name in pair)
+        except ValueError:
+            options = ", ".join(r.value for r in Role)
+            raise ValueError(
+                f"LABGATE_ROLE_CONFLICTS: {list(pair)} names a role that does not exist; "
+                f"roles are: {options}."
+            ) from None
+        if len(pair) != 2 or len(roles) != 2:
+            raise ValueError(
+                f"LABGATE_ROLE_CONFLICTS: {list(pair)} is not a pair of two different roles."
+            )
+        policy.add(roles)
+    return frozenset(policy)
+
+
+DEFAULT_POLICY: RoleConflicts = role_conflicts(DEFAULT_ROLE_CONFLICTS)
+
+
+def check_role_policy(roles: frozenset[Role], conflicts: RoleConflicts) -> None:
+    """Raise SegregationOfDuties if the roles hold a pair the site's policy keeps apart."""
+    for pair in sorted(conflicts, key=sorted):
+        if pair <= roles:
+            first, second = sorted(pair)
+            raise SegregationOfDuties(
+                f"Roles {first} and {second} may not be held by one account "
+                "(segregation of duties, LABGATE_ROLE_CONFLICTS); give them to different people.",
+                reason="access.role_conflict",
+                field="roles",
+            )
 
 
 @dataclass
@@ -149,6 +206,26 @@ class Account:
     active: bool = True
     failed_attempts: int = 0
     locked_at: datetime | None = None
+    locked_until: datetime | None = None  # None while locked: until an administrator unlocks
+    # Set whenever an administrator chose the password: only its owner's own choice unlocks work.
+    must_change_password: bool = False
+
+    def is_locked(self, now: datetime) -> bool:
+        """Locked at `now`: a lock ends by itself at locked_until, or by an administrator."""
+        if self.locked_at is None:
+            return False
+        return self.locked_until is None or as_utc(now) < as_utc(self.locked_until)
+
+    def lock(self, now: datetime, period: timedelta) -> None:
+        """Lock after too many failures, until `period` has passed (11.300(d))."""
+        self.locked_at, self.locked_until = now, now + period
+
+    def lift_ended_lock(self, now: datetime) -> bool:
+        """Clear a lock whose period is over, failures counted afresh; whether one was lifted."""
+        if self.locked_at is None or self.is_locked(now):
+            return False
+        self.locked_at, self.locked_until, self.failed_attempts = None, None, 0
+        return True
 
     @property
     def role_set(self) -> frozenset[Role]:
@@ -163,6 +240,13 @@ class Account:
         """Raise Forbidden unless one of the roles grants `permission`."""
         if not self.active:
             raise Forbidden(f"Account {self.username} is deactivated.", reason="auth.inactive")
+        if self.must_change_password:
+            raise Forbidden(
+                f"Account {self.username} still has the temporary password an administrator set; "
+                "change it first (POST /api/v1/me/password, or `labgate users change-password`).",
+                reason="auth.password_change_required",
+                field="password",
+            )
         if permission not in self.permissions():
             roles = ", ".join(sorted(self.roles)) or "no role"
             raise Forbidden(

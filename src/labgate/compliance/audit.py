@@ -88,9 +88,12 @@ class ChainReport:
         return self.first_broken is None
 
 
-def verify_chain(entries: Iterable[AuditEntry]) -> ChainReport:
-    """Walk the trail in sequence order; stop at the first entry that does not check out."""
-    prev_hash, expected_seq, checked = GENESIS_HASH, 1, 0
+def verify_chain(
+    entries: Iterable[AuditEntry], after: int = 0, prev_hash: str = GENESIS_HASH
+) -> ChainReport:
+    """Walk the trail in sequence order from the entry after `after` (whose hash is
+    `prev_hash`); stop at the first entry that does not check out."""
+    expected_seq, checked = after + 1, 0
     for entry in entries:
         if entry.seq != expected_seq:
             return ChainReport(checked, entry.seq, f"entry {expected_seq} is missing")

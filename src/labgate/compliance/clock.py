@@ -26,22 +26,6 @@ class SystemClock:
         return datetime.now(UTC)
 
 
-class ManualClock:
-    """A clock that only moves when told: for tests and replays."""
-
-    def __init__(self, start: datetime) -> None:
-        self._now = start
-
-    def now(self) -> datetime:
-        """The time the clock was last set to."""
-        return self._now
-
-    def advance(self, **delta: float) -> datetime:
-        """Move forward by a timedelta's keyword arguments."""
-        self._now += timedelta(**delta)
-        return self._now
-
-
 def as_utc(moment: datetime) -> datetime:
     """Aware UTC; naive datetimes (as SQLite returns them) are taken as UTC."""
     if moment.tzinfo is UTC:

@@ -17,13 +17,23 @@ def hash_password(password: str) -> str:
 
 
 def password_matches(password_hash: str | None, password: str) -> bool:
-    """Whether `password` matches; False for accounts without a password."""
-    if password_hash is None:
-        return False
+    """Whether `password` matches; False for accounts without a password, after verifying
+    against a dummy hash: the answer takes as long either way (no user id enumeration)."""
     try:
-        return _hasher.verify(password_hash, password)
+        return _hasher.verify(password_hash or _dummy_hash(), password) and bool(password_hash)
     except (VerificationError, InvalidHashError):
         return False
+
+
+def _dummy_hash() -> str:
+    """A hash of a random secret at the current hasher's cost, made once per hasher."""
+    global _dummy
+    if _dummy is None or _dummy[0] is not _hasher:
+        _dummy = (_hasher, _hasher.hash(secrets.token_urlsafe(32)))
+    return _dummy[1]
+
+
+_dummy: tuple[PasswordHasher, str] | None = None
 
 
 def new_api_key() -> str:

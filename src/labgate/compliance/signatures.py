@@ -20,6 +20,7 @@ class Meaning(StrEnum):
     APPROVED = "approved"
     RELEASED = "released"
     REJECTED = "rejected"
+    INVALIDATED = "invalidated"
 
 
 @dataclass

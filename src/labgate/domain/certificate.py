@@ -1,10 +1,12 @@
 """The Certificate of Analysis of a batch: what it states, and when it may be issued.
 
-A CoA states, for every live sample of the batch, every planned test with the specification
-version, the method and its version, the limit bound at sampling time, the reported result and
-whether it conforms, who measured and who approved it. It is issued only from reviewed data
-(promise 4): every planned test needs an approved, active result; otherwise the refusal lists
-exactly what is missing.
+A CoA certifies release testing: it states, for every live sample judged by the release limit
+set, every planned test with the specification version, the method and its version, the limit
+bound at sampling time, the reported result and whether it conforms, who measured and who
+approved it. In-process samples (judged by an IPC limit set at their sampling point) are not
+release tests and are not listed as if they were; they stand in the batch dossier under their
+sampling point and limit set. It is issued only from reviewed data (promise 4): every planned
+release test needs an approved, active result; otherwise the refusal lists what is missing.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from labgate.domain.errors import Conflict
 from labgate.domain.lifecycle import ResultStatus, SampleStatus
 from labgate.domain.numbers import to_plain
 from labgate.domain.samples import Sample
+from labgate.domain.sampling import RELEASE_SET
 
 
 class CertificateIncomplete(Conflict):
@@ -27,10 +30,14 @@ class CertificateIncomplete(Conflict):
 
 def certificate_content(batch: Batch, samples: Iterable[Sample]) -> dict[str, Any]:
     """The CoA's data, JSON-shaped and in a fixed order: the same records give the same bytes."""
-    live = sorted((s for s in samples if s.status is not SampleStatus.CANCELLED),
-                  key=lambda s: s.code)  # fmt: skip
+    live = sorted((s for s in samples if s.status is not SampleStatus.CANCELLED
+                   and s.limit_set == RELEASE_SET), key=lambda s: s.code)  # fmt: skip
     if not live:
-        raise CertificateIncomplete(f"Batch {batch.code} has no samples to certify.", field="batch")
+        raise CertificateIncomplete(
+            f"Batch {batch.code} has no release samples to certify; in-process samples are "
+            "shown in the batch dossier, not on the CoA.",
+            field="batch",
+        )
     missing = [
         f"{s.code}/{t.test_code}"
         for s in live

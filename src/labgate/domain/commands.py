@@ -33,6 +33,7 @@ class Context:
     correlation_id: str | None = None
     payload_hash: str | None = None
     received: Received | None = None
+    client: str | None = None  # the caller's address: refusals without sign-in count against it
 
 
 @dataclass(frozen=True)

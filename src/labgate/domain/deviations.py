@@ -14,6 +14,7 @@ from typing import TypeVar
 
 from labgate.domain.errors import InvalidInput, SegregationOfDuties
 from labgate.domain.lifecycle import TransitionTable
+from labgate.domain.reasons import require_reason
 from labgate.domain.samples import Result, Sample
 
 E = TypeVar("E", bound=StrEnum)
@@ -171,12 +172,7 @@ def _choice(kind: type[E], value: str, field: str) -> E:
 
 
 def _need_reason(text: str, field: str) -> None:
-    if not text.strip():
-        raise InvalidInput(
-            f"This step of an investigation needs a {field}.",
-            reason="input.reason_required",
-            field=field,
-        )
+    require_reason(text, field, what="This step of an investigation")
 
 
 def open_oos(number: int, sample: Sample, result: Result, by: str, at: datetime) -> Deviation:

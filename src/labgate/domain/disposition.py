@@ -147,8 +147,9 @@ def _result_findings(result: Result) -> list[Finding]:
     if result.supersedes:
         findings.append(finding("result_retest", f"is the retest of {result.supersedes}."))
     if result.status is ResultStatus.APPROVED and result.conforms is False:
-        findings.append(finding("result_out_of_specification",
-                                f"{result.reported_value} is outside its limit."))  # fmt: skip
+        # The limit set is named: an IPC limit missed is not a release specification missed.
+        why = f"{result.reported_value} is outside {result.limit_set}."
+        findings.append(finding("result_out_of_specification", why))
     if result.band in ("alert", "action"):
         why = f"{result.reported_value} is beyond its {result.band} limit."
         findings.append(finding(f"result_{result.band}_band", why))

@@ -17,7 +17,9 @@
     │   └── SegregationOfDuties     the same person in two roles that must differ
     ├── Unauthenticated             no identity, bad credentials, locked, expired (401)
     └── (outside the domain) SchemaBehind, BodyTooLarge, ReceiptRefused, DeliveryFailed,
-        SchemasNotFound: store, API, inbox, relay and B2MML failures, each with its reason code
+        SchemasNotFound: store, API, inbox, relay and B2MML failures, each with its reason code;
+        Throttled (429, compliance/throttle.py), and at the HTTP edge BodyTimeout (408),
+        MalformedBody (400) and FrameworkRefusal (unknown route, wrong method, server fault)
 
 The reason code (``number.malformed``) is the contract other systems rely on: messages may
 be reworded, codes never change.

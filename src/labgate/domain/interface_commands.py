@@ -1,4 +1,5 @@
-"""Commands of the interfaces ring: the public keys source systems sign their envelopes with."""
+"""Commands of the interfaces ring: the public keys source systems sign their envelopes with,
+and the identity map that says which labgate account a partner's person id is."""
 
 from __future__ import annotations
 
@@ -27,4 +28,23 @@ class RevokeSourceKey(Command):
 
     source: str
     kid: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class MapIdentity(Command):
+    """Say which labgate account `source` means by `external_id` (replaces an earlier mapping)."""
+
+    source: str
+    external_id: str
+    account: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class UnmapIdentity(Command):
+    """Withdraw a mapping: results naming that id are refused until it is mapped again."""
+
+    source: str
+    external_id: str
     reason: str

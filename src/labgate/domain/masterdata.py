@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from labgate.domain.errors import Conflict, InvalidInput, NotFound, SegregationOfDuties
+from labgate.domain.errors import Conflict, NotFound, SegregationOfDuties
 from labgate.domain.lifecycle import SPEC_LIFECYCLE, SpecStatus
 from labgate.domain.limits import LimitRule, parse_limit
 from labgate.domain.numbers import RoundingPolicy, RoundingRule
+from labgate.domain.sampling import RELEASE_SET, SamplingPlan
 
 
 @dataclass
@@ -23,11 +24,14 @@ class Site:
 
 @dataclass
 class Unit:
-    """A unit in the dictionary: its code, the expression the converter reads, its precision."""
+    """A unit in the dictionary: its code, converter expression, precision and quantity kind."""
 
     code: str
     expression: str
     precision: int
+    # What the unit measures ("mass fraction", "pH", "count per mass"): values convert only
+    # between units of one kind, since the converter sees pH and % as both dimensionless.
+    kind: str
     name: str = ""
 
 
@@ -94,12 +98,13 @@ class TestDefinition:
 
 @dataclass
 class LimitLine:
-    """One test's limits within a specification version, as governed text."""
+    """One test's limits within one limit set of a specification version, as governed text."""
 
     test_code: str
     limit: str
     alert: str | None = None
     action: str | None = None
+    limit_set: str = RELEASE_SET
 
     def rule(self) -> LimitRule:
         """The parsed limit rule."""
@@ -115,7 +120,8 @@ class LimitLine:
 
 @dataclass
 class SpecVersion:
-    """A version of a specification: its limit set and its lifecycle (Draft → … → Retired)."""
+    """A version of a specification: its limit sets, its sampling plans (domain/sampling.py)
+    and its lifecycle (Draft → … → Retired)."""
 
     site: str
     specification: str
@@ -127,19 +133,25 @@ class SpecVersion:
     approved_at: datetime | None = None
     effective_from: datetime | None = None
     retired_at: datetime | None = None
+    plans: list[SamplingPlan] = field(default_factory=list)
 
     @property
     def ref(self) -> str:
         """The business key shown on results: SPEC-CODE v3."""
         return f"{self.specification} v{self.version}"
 
-    def limit_for(self, test_code: str) -> LimitLine:
-        """The limit line for a test code, or NotFound."""
-        for line in self.limits:
+    def lines_of(self, limit_set: str) -> list[LimitLine]:
+        """The lines of one limit set, in the order written."""
+        return [line for line in self.limits if line.limit_set == limit_set]
+
+    def limit_for(self, test_code: str, limit_set: str = RELEASE_SET) -> LimitLine:
+        """The limit line for a test code in a limit set (release unless named), or NotFound."""
+        for line in self.lines_of(limit_set):
             if line.test_code == test_code:
                 return line
         raise NotFound(
-            f"Specification {self.ref} has no limit for test {test_code}.",
+            f"Specification {self.ref} has no limit for test {test_code} in limit set "
+            f"{limit_set!r}.",
             reason="spec.no_limit_for_test",
             field="test_code",
         )
@@ -266,14 +278,3 @@ class Equipment:
     code: str
     name: str
     location: str | None = None
-
-
-def require_text(value: str | None, field_name: str) -> str:
-    """A required identifier: non-blank text."""
-    if value is None or not value.strip():
-        raise InvalidInput(
-            f"{field_name} is required and must not be blank.",
-            reason="input.required",
-            field=field_name,
-        )
-    return value.strip()

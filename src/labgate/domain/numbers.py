@@ -9,7 +9,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from decimal import MAX_EMAX, MIN_EMIN, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, localcontext
+from decimal import (
+    MAX_EMAX,
+    MIN_EMIN,
+    ROUND_HALF_EVEN,
+    ROUND_HALF_UP,
+    Decimal,
+    Inexact,
+    localcontext,
+)
 from enum import StrEnum
 
 from labgate.domain.errors import InvalidInput, MalformedNumber
@@ -20,6 +28,8 @@ __all__ = [
     "RoundingRule",
     "apply",
     "decimal_places",
+    "exact_difference",
+    "exact_product",
     "parse_decimal",
     "round_to_places",
     "round_to_sig_figs",
@@ -122,9 +132,7 @@ def _require_finite(value: Decimal) -> None:
 def decimal_places(value: Decimal) -> int:
     """Count the digits after the decimal point as written: 98.0 -> 1, 98 -> 0, 1E+2 -> 0."""
     _require_finite(value)
-    exponent = value.as_tuple().exponent
-    assert isinstance(exponent, int)  # finite, so never the 'n' / 'N' / 'F' markers
-    return max(0, -exponent)
+    return max(0, -_exponent(value))
 
 
 def round_to_places(value: Decimal, places: int, rule: RoundingRule) -> Decimal:
@@ -184,6 +192,44 @@ def apply(policy: RoundingPolicy, value: Decimal, places: int) -> Decimal | None
 def to_plain(value: Decimal) -> str:
     """Render a Decimal without an exponent (0.0000001, not 1E-7), keeping its places."""
     return format(value, "f")
+
+
+def exact_product(value: Decimal, factor: Decimal) -> Decimal:
+    """value * factor with every digit kept, whatever the number of digits either carries.
+
+    Python's default context keeps 28 significant digits and rounds the rest away: a converted
+    96.9499999999999999999999999999 % became 96.95 and then 97.0. A product has at most as
+    many digits as its operands together, so a context that wide never rounds.
+    """
+    _require_finite(value)
+    _require_finite(factor)
+    digits = _digits(value) + _digits(factor)
+    with localcontext(prec=digits, Emax=MAX_EMAX, Emin=MIN_EMIN) as context:
+        context.traps[Inexact] = True  # cannot happen at this width; if it did, refuse loudly
+        return value * factor
+
+
+def exact_difference(minuend: Decimal, subtrahend: Decimal) -> Decimal:
+    """minuend - subtrahend with every digit kept (default context: 28 digits, the rest rounded)."""
+    _require_finite(minuend)
+    _require_finite(subtrahend)
+    lowest = min(_exponent(minuend), _exponent(subtrahend))
+    highest = max(minuend.adjusted(), subtrahend.adjusted())
+    with localcontext(prec=max(highest - lowest + 2, 1), Emax=MAX_EMAX, Emin=MIN_EMIN) as context:
+        context.traps[Inexact] = True
+        return minuend - subtrahend
+
+
+def _digits(value: Decimal) -> int:
+    """The number of digits in the coefficient: 96.950 -> 5."""
+    return len(value.as_tuple().digits)
+
+
+def _exponent(value: Decimal) -> int:
+    """The exponent of a finite Decimal: 96.950 -> -3."""
+    exponent = value.as_tuple().exponent
+    assert isinstance(exponent, int)  # finite, so never the 'n' / 'N' / 'F' markers
+    return exponent
 
 
 def _tie_breaking(rule: RoundingRule) -> str:

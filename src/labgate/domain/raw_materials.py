@@ -19,6 +19,7 @@ from labgate.domain.commands import Command, SignatureInput
 from labgate.domain.deviations import Deviation
 from labgate.domain.errors import Conflict, InvalidInput
 from labgate.domain.lifecycle import ResultStatus
+from labgate.domain.reasons import require_reason
 from labgate.domain.samples import Sample
 from labgate.domain.skip_lot import (
     InspectionState,
@@ -93,7 +94,8 @@ class ReceivedLot:
     supplier_coa: list[dict[str, Any]] = field(default_factory=list)
 
     def decide(self, status: LotStatus, by: str, at: datetime, reason: str) -> None:
-        """Release or reject, once, from quarantine."""
+        """Release or reject, once, from quarantine, saying why."""
+        reason = require_reason(reason, what="A lot's release or rejection")
         if self.status is not LotStatus.QUARANTINE:
             raise Conflict(
                 f"Lot {self.code} is already {self.status.value}; only a lot in quarantine is "

@@ -24,8 +24,10 @@ from labgate.domain.lifecycle import (
     TestStatus,
 )
 from labgate.domain.limits import Evaluation, LimitRule, evaluate, parse_limit
-from labgate.domain.numbers import RoundingPolicy, RoundingRule, parse_decimal
-from labgate.domain.status_map import MesStatus, StatusMap
+from labgate.domain.numbers import RoundingPolicy, RoundingRule, exact_product, parse_decimal
+from labgate.domain.reasons import require_reason
+from labgate.domain.sampling import RELEASE_SET
+from labgate.domain.status_map import MesStatus, StatusMap, sample_mes_status
 from labgate.domain.units import UnitConverter
 
 
@@ -80,6 +82,9 @@ class Result:
     entered_at: datetime
     limit_set: str
     status: ResultStatus = ResultStatus.PRELIMINARY
+    # The dictionary unit the raw unit resolved to (through an alias, or itself) and was
+    # converted from; raw_unit stays as the sender wrote it.
+    resolved_unit: str | None = None
     canonical_value: Decimal | None = None
     canonical_unit: str | None = None
     conversion_factor: Decimal | None = None
@@ -96,6 +101,12 @@ class Result:
     invalidated_by: str | None = None
     invalidated_at: datetime | None = None
     invalidation_reason: str | None = None
+    # Who the analyst and reviewer are as labgate accounts (segregation of duties is decided on
+    # these); `analyst` and `reviewer` stay as reported. `reported_by`: the system account that
+    # sent the result, None when a person entered it here.
+    reported_by: str | None = None
+    analyst_account: str | None = None
+    reviewer_account: str | None = None
 
     @property
     def active(self) -> bool:
@@ -122,6 +133,10 @@ class NewResult:
     method_version: str
     analyst: str
     retest_of: str | None = None
+    # The unit as the sender wrote it, when `unit` is our code for it (an alias); None: as is.
+    unit_as_sent: str | None = None
+    reported_by: str | None = None  # a partner system; None: a person entered it here
+    analyst_account: str | None = None  # the partner's analyst, as resolved (None: unmapped)
 
 
 @dataclass
@@ -148,6 +163,8 @@ class Sample:
     # the stability study it was pulled for; whether its sampling point is trended.
     stability_study: str | None = None
     trended: bool = False
+    # The limit set of the bound spec version its tests are judged by (domain/sampling.py).
+    limit_set: str = RELEASE_SET
     tests: list[PlannedTest] = field(default_factory=list)
     results: list[Result] = field(default_factory=list)
     events: list[events.Event] = field(default_factory=list, compare=False, repr=False)
@@ -156,6 +173,13 @@ class Sample:
     def spec_ref(self) -> str:
         """The bound specification version, as shown on results."""
         return f"{self.specification} v{self.spec_version}"
+
+    @property
+    def limits_ref(self) -> str:
+        """The bound limit set: the spec version, and the set's name unless it is release."""
+        if self.limit_set == RELEASE_SET:
+            return self.spec_ref
+        return f"{self.spec_ref} [{self.limit_set}]"
 
     def move(self, target: SampleStatus) -> None:
         """Move through the sample lifecycle."""
@@ -195,10 +219,7 @@ class Sample:
 
     def cancel(self, reason: str, at: datetime) -> None:
         """Cancel the sample and its open tests; nothing is deleted."""
-        if not reason.strip():
-            raise InvalidInput(
-                "A cancellation needs a reason.", reason="input.reason_required", field="reason"
-            )
+        reason = require_reason(reason, what="A cancellation")
         self.move(SampleStatus.CANCELLED)
         self.cancel_reason = reason
         for planned in self.tests:
@@ -224,12 +245,15 @@ class Sample:
             code=new.code,
             test_code=new.test_code,
             raw_value=new.raw_value,
-            raw_unit=new.unit,
+            raw_unit=new.unit if new.unit_as_sent is None else new.unit_as_sent,
+            resolved_unit=new.unit,
             method=planned.method,
             method_version=new.method_version,
             analyst=new.analyst,
             entered_at=at,
-            limit_set=f"{self.spec_ref}: {planned.limit_rule().limit.expression()}",
+            limit_set=f"{self.limits_ref}: {planned.limit_rule().limit.expression()}",
+            reported_by=new.reported_by,
+            analyst_account=new.analyst if new.reported_by is None else new.analyst_account,
         )
         _derive(result, planned, units)
         result.mes_status = status_map.mes_status(result.status, result.conforms)
@@ -244,18 +268,34 @@ class Sample:
         return result
 
     def approve_result(
-        self, code: str, reviewer: str, at: datetime, status_map: StatusMap
+        self,
+        code: str,
+        reviewer: str,
+        at: datetime,
+        status_map: StatusMap,
+        reviewer_account: str | None = None,
     ) -> Result:
-        """The reviewer's approval: only now may the MES act (promise 4)."""
+        """The reviewer's approval: only now may the MES act (promise 4). `reviewer` as shown
+        (a partner's id, or the signer's user id), `reviewer_account` the account it is."""
         result = self.result(code)
-        if reviewer == result.analyst:
+        account = reviewer_account or reviewer
+        if result.analyst_account is None:
+            raise Conflict(
+                f"Result {code} names analyst {result.analyst!r}, whom {result.reported_by} "
+                "knows but labgate does not: map that id to a labgate account in the identity "
+                "map before the result can be approved.",
+                reason="identity.unmapped",
+                field="analyst",
+            )
+        if account == result.analyst_account:
             raise SegregationOfDuties(
-                f"{reviewer} entered result {code} and cannot also review it.",
+                f"{account} entered result {code} and cannot also review it.",
                 reason="result.reviewer_is_analyst",
                 field="reviewer",
             )
         RESULT_LIFECYCLE.check(code, result.status, ResultStatus.APPROVED)
         result.status, result.reviewer, result.approved_at = ResultStatus.APPROVED, reviewer, at
+        result.reviewer_account = account
         result.mes_status = status_map.mes_status(result.status, result.conforms)
         self.test(result.test_code).move(self.code, TestStatus.COMPLETED)
         if all(t.status in (TestStatus.COMPLETED, TestStatus.CANCELLED) for t in self.tests):
@@ -267,10 +307,7 @@ class Sample:
         self, code: str, by: str, reason: str, at: datetime, status_map: StatusMap
     ) -> Result:
         """Invalidate a result; it stays on record and waits for the retest that supersedes it."""
-        if not reason.strip():
-            raise InvalidInput(
-                "An invalidation needs a reason.", reason="input.reason_required", field="reason"
-            )
+        reason = require_reason(reason, what="An invalidation")
         result = self.result(code)
         RESULT_LIFECYCLE.check(code, result.status, ResultStatus.INVALIDATED)
         result.status = ResultStatus.INVALIDATED
@@ -286,7 +323,11 @@ class Sample:
 
     @property
     def mes_status(self) -> MesStatus:
-        """Rejected if any active result is, Accepted when every open test's result is."""
+        """Cancelled when cancelled (the status map's sample rules); otherwise Rejected if any
+        active result is, Accepted when every open test's result is."""
+        return sample_mes_status(self.status, self._mes_status_of_results())
+
+    def _mes_status_of_results(self) -> MesStatus:
         open_tests = [t for t in self.tests if t.status is not TestStatus.CANCELLED]
         statuses = [self.active_result(t.test_code) for t in open_tests]
         if any(r is not None and r.mes_status is MesStatus.REJECTED for r in statuses):
@@ -339,17 +380,27 @@ def _derive(result: Result, planned: PlannedTest, units: UnitConverter) -> None:
     policy = RoundingPolicy(planned.rounding_rule, planned.sig_figs)
     rule = planned.limit_rule()
     if planned.unit is None:  # a conforms-to-text test: the raw text is the value
+        if result.raw_unit is not None:
+            raise InvalidInput(
+                f"Test {planned.test_code} takes a text result and no unit; the result was sent "
+                f"with unit {result.raw_unit!r}. Send it without a unit.",
+                reason="unit.not_expected",
+                field="unit",
+            )
+        result.resolved_unit = None
         result.apply(evaluate(result.raw_value, rule, policy))
         return
     value = parse_decimal(result.raw_value, field="value")
-    if result.raw_unit is None:
+    if result.resolved_unit is None:
         raise InvalidInput(
             f"A {planned.test_code} result needs a unit ({planned.unit} or convertible to it).",
             reason="unit.missing",
             field="unit",
         )
-    factor = units.factor(result.raw_unit, planned.unit)
-    result.canonical_value = value * factor
+    factor = units.factor(result.resolved_unit, planned.unit)
+    # Exact whatever the digits: under the default 28-digit context the product was rounded
+    # once here and again by the method's rule (96.9499…9 % -> 96.95 -> 97.0, a false pass).
+    result.canonical_value = exact_product(value, factor)
     result.canonical_unit, result.conversion_factor = planned.unit, factor
     result.apply(evaluate(result.canonical_value, rule, policy))
 
@@ -363,6 +414,9 @@ def result_content(sample: Sample, result: Result) -> dict[str, object]:
         "test_code": result.test_code,
         "raw_value": result.raw_value,
         "raw_unit": result.raw_unit,
+        # Only when an alias was resolved: results signed before the unit as sent was kept
+        # (raw_unit then held the resolved code) keep the content, and the hash, they had.
+        **({"resolved_unit": result.resolved_unit} if _alias_resolved(result) else {}),
         "method": result.method,
         "method_version": result.method_version,
         "analyst": result.analyst,
@@ -375,6 +429,11 @@ def result_content(sample: Sample, result: Result) -> dict[str, object]:
         "conforms": result.conforms,
         "limit_set": result.limit_set,
     }
+
+
+def _alias_resolved(result: Result) -> bool:
+    """Whether the unit as sent was an alias of the dictionary unit converted from."""
+    return result.resolved_unit is not None and result.resolved_unit != result.raw_unit
 
 
 def sample_of_result(result_code: str) -> str:

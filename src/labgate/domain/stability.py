@@ -19,6 +19,7 @@ from enum import StrEnum
 from labgate.domain.errors import Conflict, InvalidInput, NotFound, SegregationOfDuties
 from labgate.domain.lifecycle import TransitionTable
 from labgate.domain.limits import LimitKind, parse_limit
+from labgate.domain.reasons import require_reason
 
 # `25C/60%RH`, `40C/75%RH`, `5C`, `-20C`: temperature, and relative humidity when controlled.
 CONDITION = re.compile(r"-?\d{1,2}C(/\d{1,2}%RH)?")
@@ -89,10 +90,7 @@ class StabilityStudy:
 
     def close(self, target: StudyStatus, by: str, at: datetime, reason: str) -> None:
         """Complete or cancel, with a reason."""
-        if not reason.strip():
-            raise InvalidInput(
-                "Closing a study needs a reason.", reason="input.reason_required", field="reason"
-            )
+        reason = require_reason(reason, what="Closing a study")
         STUDY_LIFECYCLE.check(self.code, self.status, target)
         self.status, self.closed_by, self.closed_at, self.close_reason = target, by, at, reason
 
@@ -164,7 +162,8 @@ def check_pull(
             reason="stability.already_pulled",
             field="time_point",
         )
-    if outside_window(pull, at, study.window_days) and not (reason or "").strip():
+    late = outside_window(pull, at, study.window_days)
+    if late and not (reason or "").strip():
         raise InvalidInput(
             f"The {pull.months}-month pull at {pull.condition} is due on "
             f"{pull.due_at.date().isoformat()} ± {study.window_days} days; pulling on "
@@ -172,6 +171,8 @@ def check_pull(
             reason="stability.pull_outside_window",
             field="reason",
         )
+    if late:
+        require_reason(reason, what="A pull outside its window")
 
 
 def outside_window(pull: ScheduledPull, at: datetime, window_days: int) -> bool:
@@ -285,6 +286,16 @@ def study_content(study: StabilityStudy) -> dict[str, object]:
         "start_at": study.start_at,
         "window_days": study.window_days,
         "author": study.author,
+    }
+
+
+def closure_content(study: StabilityStudy) -> dict[str, object]:
+    """What a signed cancellation binds to: the protocol, and who closed it, when and why."""
+    return study_content(study) | {
+        "status": study.status.value,
+        "closed_by": study.closed_by,
+        "closed_at": study.closed_at,
+        "close_reason": study.close_reason,
     }
 
 

@@ -33,12 +33,13 @@ class ApproveStudy(Command):
 
 @dataclass(frozen=True)
 class CloseStudy(Command):
-    """Complete or cancel a study, with a reason."""
+    """Complete or cancel a study, with a reason; a cancellation is signed."""
 
     site: str
     study: str
     cancel: bool
     reason: str
+    signature: SignatureInput | None = None
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from types import MappingProxyType
 
 from labgate.domain.errors import InvalidInput
-from labgate.domain.lifecycle import ResultStatus
+from labgate.domain.lifecycle import ResultStatus, SampleStatus
 
 
 class MesStatus(StrEnum):
@@ -16,6 +17,7 @@ class MesStatus(StrEnum):
     PENDING = "Pending"
     ACCEPTED = "Accepted"
     REJECTED = "Rejected"
+    CANCELLED = "Cancelled"  # a sample's state, never a result's: it will have no results
 
 
 class Outcome(StrEnum):
@@ -44,12 +46,38 @@ DEFAULT_STATUS_RULES: tuple[StatusRule, ...] = (
 )
 
 
+# What the MES is told of a sample in each of its states; None: what its results say. Every
+# state is here (a test says so), so a new state cannot reach the MES as a silent "Pending".
+SAMPLE_STATUS_RULES: Mapping[SampleStatus, MesStatus | None] = MappingProxyType(
+    {
+        SampleStatus.REQUESTED: None,
+        SampleStatus.REGISTERED: None,
+        SampleStatus.IN_TESTING: None,
+        SampleStatus.COMPLETED: None,
+        SampleStatus.CANCELLED: MesStatus.CANCELLED,
+    }
+)
+
+
+def sample_mes_status(status: SampleStatus, from_results: MesStatus) -> MesStatus:
+    """The MES status of a sample in `status` whose results say `from_results`."""
+    fixed = SAMPLE_STATUS_RULES[status]
+    return from_results if fixed is None else fixed
+
+
 class StatusMap:
     """A checked status map: only an Approved result may ever produce Accepted or Rejected."""
 
     def __init__(self, rules: Iterable[StatusRule] = DEFAULT_STATUS_RULES) -> None:
         self.rules = tuple(rules)
         for rule in self.rules:
+            if rule.mes_status is MesStatus.CANCELLED:
+                raise InvalidInput(
+                    f"A status rule maps {rule.lims_status.value} results to Cancelled; only a "
+                    "sample is cancelled, a result is invalidated.",
+                    reason="status_map.cancelled_result",
+                    field="status_map",
+                )
             if rule.mes_status is not MesStatus.PENDING and rule.lims_status is not (
                 ResultStatus.APPROVED
             ):

@@ -15,7 +15,8 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from labgate.domain.errors import Conflict, InvalidInput, SegregationOfDuties
+from labgate.domain.errors import Conflict, SegregationOfDuties
+from labgate.domain.reasons import require_reason
 
 OOT_ALPHA = Decimal("0.01")  # a 99 % prediction interval: few false alarms on a long history
 OOT_METHOD = "regression control chart (PhRMA CMC 2003/2005), 99% prediction interval"
@@ -93,12 +94,12 @@ class OotAlert:
 
     def acknowledge(self, by: str, at: datetime, assessment: str) -> None:
         """A reviewer or QA records their assessment, once; not the result's own analyst."""
-        if not assessment.strip():
-            raise InvalidInput(
-                "Acknowledging an OOT alert needs an assessment.",
-                reason="oot.assessment_required",
-                field="assessment",
-            )
+        require_reason(
+            assessment,
+            "assessment",
+            what="Acknowledging an OOT alert",
+            required_code="oot.assessment_required",
+        )
         if by == self.analyst:
             raise SegregationOfDuties(
                 f"{by} entered result {self.result} and cannot assess its OOT alert.",

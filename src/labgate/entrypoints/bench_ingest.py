@@ -73,7 +73,9 @@ class Lims:
         self.api_key = new_api_key()
         roles = ("lims_system",)
         hub.bus.handle(c.CreateAccount(ctx, SOURCE, "LIMS", roles, None, "system", self.api_key))
-        hub.bus.handle(RegisterSourceKey(ctx, SOURCE, KID, self.public, since, None, "bench"))
+        hub.bus.handle(
+            RegisterSourceKey(ctx, SOURCE, KID, self.public, since, None, "bench source key")
+        )
 
     def envelope(self, stream: str, sequence: int, result: c.RecordResult, cid: str) -> bytes:
         """The result as a signed labgate.result.v1 envelope."""

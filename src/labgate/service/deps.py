@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 
+from labgate.compliance.access import DEFAULT_POLICY, RoleConflicts
 from labgate.compliance.clock import Clock
 from labgate.domain.skip_lot import make_draw
 from labgate.domain.trending import TrendCheck, no_trend_check
@@ -20,6 +22,9 @@ class Deps:
     clock: Clock
     unit_converter: Callable[[Mapping[str, str]], UnitConverter]
     lockout_after: int = 5
+    lockout_period: timedelta = timedelta(minutes=30)
+    anonymous_refusals_per_minute: int = 30
+    role_conflicts: RoleConflicts = DEFAULT_POLICY
     draw: Callable[[], Decimal] = make_draw
     # OOT checks: the regression control chart (adapters/trend_check.py, wired in bootstrap).
     trend_check: TrendCheck = no_trend_check

@@ -1,15 +1,20 @@
-"""Receiving signed envelopes, in order: known source and key → signature → payload schema →
-replay window → idempotent inbox → sequence per (source, stream) → the use case.
+"""Receiving signed envelopes, in order: the route (caller, topic) → known key → signature (and
+a pack's files against its signed manifest) → a sent_at not ahead of the clock → idempotent
+inbox → sequence per (source, stream) → in its turn: channel, payload schema, the use case.
 
-Every refusal lands in quarantine with its raw bytes and a reason code, audited; a duplicate is
-acknowledged, audited, and changes nothing; a message ahead of a gap waits for the gap to fill."""
+The inbox and the sequence are the replay defence: a message already taken in is a duplicate
+however late it comes again, and one next on its stream is applied however long it was buffered
+on the way. A message that cannot be authenticated says nothing trustworthy about its stream:
+refused before the inbox, its number stays free and the sender sends it again. A message taken
+in and refused for its content, in its turn, uses its number and the stream goes on. Every
+refusal lands in quarantine with its raw bytes and a reason code, audited."""
 
 from __future__ import annotations
 
 import hashlib
 import threading
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,56 +24,16 @@ from labgate.compliance.keys import SourceKey
 from labgate.domain.commands import Context, Received
 from labgate.domain.errors import LabgateError
 from labgate.service.handlers.keys import usable_key
+from labgate.service.inbox_errors import ChannelNotAllowed as ChannelNotAllowed
+from labgate.service.inbox_errors import OutsideReplayWindow as OutsideReplayWindow
+from labgate.service.inbox_errors import Receipt as Receipt
+from labgate.service.inbox_errors import ReceiptRefused as ReceiptRefused
+from labgate.service.inbox_errors import SourceMismatch as SourceMismatch
+from labgate.service.inbox_errors import StaleSequence as StaleSequence
 from labgate.service.inbox_records import InboxMessage, QuarantineItem, StreamPosition
-from labgate.service.incoming import Decoder, Incoming, decode_envelope
+from labgate.service.incoming import Decoder, Incoming, Route, decode_envelope
 from labgate.service.messagebus import MessageBus
 from labgate.service.unit_of_work import OutOfTurn, UnitOfWork, inbox_message
-
-
-class ReceiptRefused(LabgateError):
-    """A message that was quarantined; the sender is told why and where it is kept."""
-
-    def __init__(self, error: LabgateError, quarantine_id: int):
-        super().__init__(error.message, reason=error.reason, field=error.field)
-        self.status = error.status
-        self.quarantine_id = quarantine_id
-
-
-class OutsideReplayWindow(LabgateError):
-    """An envelope sent too long before (or after) it arrived."""
-
-    status = 422
-    default_reason = "envelope.replay_window"
-
-
-class StaleSequence(LabgateError):
-    """A new message id with a sequence number already handled on its stream."""
-
-    status = 409
-    default_reason = "sequence.stale"
-
-
-class ChannelNotAllowed(LabgateError):
-    """A message type sent over a channel the site has not set up to carry it."""
-
-    status = 422
-    default_reason = "channel.schema_not_allowed"
-
-
-class SourceMismatch(LabgateError):
-    """The caller authenticated as one system but the envelope claims another."""
-
-    status = 403
-    default_reason = "envelope.source_mismatch"
-
-
-@dataclass(frozen=True)
-class Receipt:
-    """What happened to one message: applied, duplicate or held (refusals raise)."""
-
-    status: str
-    message_id: str
-    outcome: Any = None
 
 
 class Inbox:
@@ -97,19 +62,29 @@ class Inbox:
         """The channel's wire form read far enough to route it (a plain envelope by default)."""
         return self.decoders.get(channel, self.default_decoder)(raw)
 
-    def receive(self, raw: bytes, channel: str, caller: str | None = None) -> Receipt:
-        """Check, de-duplicate, order and apply one envelope."""
+    def receive(
+        self, raw: bytes, channel: str, caller: str | None = None, route: Route | None = None
+    ) -> Receipt:
+        """Check, de-duplicate, order and apply one envelope; `caller` is the account the API
+        signed in, `route` what a broker's topic vouches for."""
         envelope: Envelope | None = None
         try:
             incoming = self.decode(raw, channel)
             envelope = incoming.envelope
-            self.check(incoming, channel, caller)
+            self.check(incoming, channel, caller, route=route)
             with self._stream_lock(envelope.source, envelope.stream):
                 return self._apply_or_admit(incoming, raw, channel)
         except ReceiptRefused:
             raise
         except LabgateError as error:
             raise ReceiptRefused(error, self.quarantine(raw, channel, envelope, error)) from None
+
+    def readmit(self, incoming: Incoming, raw: bytes, channel: str) -> Receipt:
+        """A quarantined message never taken in, sent in again by a person once its checks can
+        pass: admitted in its turn like any message (duplicate, stale, held or applied)."""
+        envelope = incoming.envelope
+        with self._stream_lock(envelope.source, envelope.stream):
+            return self._apply_or_admit(incoming, raw, channel)
 
     def _stream_lock(self, source: str, stream: str) -> threading.Lock:
         """One admission at a time per stream in this process (the API's thread pool): two
@@ -124,30 +99,30 @@ class Inbox:
         channel: str,
         caller: str | None,
         keys: dict[tuple[str, str], SourceKey] | None = None,
+        route: Route | None = None,
     ) -> None:
-        """Everything before the inbox table: source, key and signature, schema, channel, replay
-        window."""
+        """Everything before the inbox table: route, key and signature (a pack's files too),
+        and a sent_at not ahead of the clock. A refusal here does not use the message's number."""
         envelope = incoming.envelope
         if caller is not None and caller != envelope.source:
             raise SourceMismatch(
                 f"Signed in as {caller}, but the envelope comes from {envelope.source}.",
                 field="source",
             )
+        if route is not None:
+            route.check(envelope)
         self.verify(envelope, keys)
         incoming.check()
-        allowed = self.channel_schemas.get(channel)
-        if allowed is not None and envelope.schema not in allowed:
-            raise ChannelNotAllowed(
-                f"The {channel} channel does not carry {envelope.schema} messages here; it "
-                f"carries {', '.join(sorted(allowed)) or 'nothing'}.",
-                field="schema",
-            )
+        # Only a sent_at ahead of the clock is judged here: how late a message comes is for the
+        # inbox (a duplicate whenever it comes) and the sequence (next, stale or ahead of a gap)
+        # to decide, so a re-send or a buffer forwarded after an outage is never refused for it.
         now = self.bus.deps.clock.now()
-        if abs(now - envelope.sent_at) > self.replay_window:
+        if envelope.sent_at - now > self.replay_window:
             raise OutsideReplayWindow(
-                f"The envelope was sent at {envelope.sent_at.isoformat()}, outside the "
-                f"{int(self.replay_window.total_seconds())} s replay window around "
-                f"{now.isoformat()}.",
+                f"The envelope's sent_at {envelope.sent_at.isoformat()} is ahead of labgate's "
+                f"clock ({now.isoformat()}) by more than the "
+                f"{int(self.replay_window.total_seconds())} s replay window; the sender's clock "
+                "is wrong.",
                 field="sent_at",
             )
 
@@ -160,6 +135,10 @@ class Inbox:
             outcome = self._apply(incoming, raw, channel)
         except OutOfTurn:
             return self.admit(incoming, raw, channel)
+        except ReceiptRefused:
+            # Refused by its use case, it used its number: the messages behind it go on now.
+            self.release_held(envelope.source, envelope.stream)
+            raise
         self.release_held(envelope.source, envelope.stream)
         return Receipt("applied", envelope.message_id, outcome)
 
@@ -209,14 +188,26 @@ class Inbox:
         # Next and new: applied, unless another worker moved the stream since (then look again).
         return self._apply_or_admit(incoming, raw, channel)
 
+    def carries(self, envelope: Envelope, channel: str) -> None:
+        """The channel is set up to carry the envelope's type (checked in the message's turn)."""
+        allowed = self.channel_schemas.get(channel)
+        if allowed is not None and envelope.schema not in allowed:
+            raise ChannelNotAllowed(
+                f"The {channel} channel does not carry {envelope.schema} messages here; it "
+                f"carries {', '.join(sorted(allowed)) or 'nothing'}.",
+                field="schema",
+            )
+
     def _apply(self, incoming: Incoming, raw: bytes, channel: str) -> Any:
-        """Run the use case; a business refusal is quarantined and the stream moves on past it."""
+        """Run the use case; a refusal of the content (channel, schema, business rule) is
+        quarantined in the message's turn and the stream moves on past it (OutOfTurn if it is
+        not next: `admit` then holds it, or answers duplicate or stale)."""
         try:
             return self.run(incoming, raw, channel)
         except LabgateError as error:
             envelope = incoming.envelope
             quarantine_id = self.quarantine(raw, channel, envelope, error, consumed=True)
-            raise ReceiptRefused(error, quarantine_id) from None
+            raise ReceiptRefused(error, quarantine_id, number_used=True) from None
 
     def verify(
         self, envelope: Envelope, keys: dict[tuple[str, str], SourceKey] | None = None
@@ -236,26 +227,40 @@ class Inbox:
     def run(self, incoming: Incoming, raw: bytes, channel: str, in_turn: bool = True) -> Any:
         """Run the envelope's use case; the inbox row and stream position commit with its effect.
         `in_turn=False` (reprocessing from quarantine) applies it without the ordering check."""
+        self.carries(incoming.envelope, channel)
         return self.bus.handle(incoming.command(context(incoming.envelope, raw, channel, in_turn)))
 
     def release_held(self, source: str, stream: str) -> None:
-        """Apply messages that waited for the sequence just applied, in order."""
+        """Apply messages that waited for the sequence just applied, in order. One that waited
+        past its timeout is in quarantine, but it was taken in and so used its number: the
+        stream moves past it, or every message after it would wait and expire in turn."""
         while True:
             # A read without the writer's lock: the look-up runs after every message applied,
             # and the message found is applied in a transaction that checks its turn itself.
             with self.uow_factory().reading() as uow:
                 position = uow.records.get(StreamPosition, source=source, stream=stream)
                 following = (position.last_sequence if position else 0) + 1
-                held = uow.records.get(
-                    InboxMessage, source=source, stream=stream, sequence=following, status="held"
+                taken = uow.records.find(
+                    InboxMessage, source=source, stream=stream, sequence=following
                 )
-                if held is None:
+                if not taken or taken[0].status not in ("held", "quarantined"):
                     return
-                raw, channel = held.raw, held.channel
+                first = taken[0]  # the first taken in holds the number
+                raw, channel, expired = first.raw, first.channel, first.status == "quarantined"
+            if expired:
+                self._pass_over(source, stream, following)
+                continue
             try:
                 self._apply(self.decode(raw, channel), raw, channel)
             except (ReceiptRefused, OutOfTurn):
                 continue  # quarantined and consumed, or applied by another worker: look again
+
+    def _pass_over(self, source: str, stream: str, sequence: int) -> None:
+        """Move the stream past a message that expired into quarantine once its turn came."""
+        with self.uow_factory() as uow:
+            if uow.stream_position(source, stream) == sequence - 1:  # else another worker did
+                uow.advance(source, stream, sequence)
+                uow.commit()
 
     def expire_held(self) -> list[int]:
         """Quarantine messages that waited longer than the hold timeout for their gap."""
@@ -342,7 +347,8 @@ class Inbox:
     ) -> None:
         """A signed, known message that was quarantined is not applied again if re-sent. A copy
         refused by the checks (forged, damaged, replayed) never touches the genuine message's
-        record: anyone who can publish could otherwise relabel or strand it."""
+        record: anyone who can publish could otherwise relabel or strand it. One refused for
+        its content uses its number only in its turn: OutOfTurn otherwise, and nothing kept."""
         if not (consumed or expired):
             return
         known = uow.records.get(
@@ -352,6 +358,9 @@ class Inbox:
             if known is not None and known.status == "held" and known.raw == raw:
                 known.status = "quarantined"
             return
+        last = uow.stream_position(envelope.source, envelope.stream)
+        if envelope.sequence != last + 1 or (known is not None and known.status != "held"):
+            raise OutOfTurn(envelope.source, envelope.stream, envelope.sequence, last)
         if known is not None:
             known.status = "quarantined"
         else:

@@ -1,10 +1,11 @@
 """Receiving a run of envelopes from one channel (a broker's prefetched deliveries) with as few
-transactions as the rules allow: every envelope is checked on its own (key, signature, schema,
-replay window), then consecutive in-sequence results are applied in one transaction, each still
-settled as its own message (inbox record, stream position, outbox rows under its correlation
-id). Anything else — a duplicate, a gap, another message type, a business refusal inside the run —
-goes through the one-message path, in order, so the outcome is exactly what receiving the
-envelopes one by one would give; only the number of commits differs."""
+transactions as the rules allow: every envelope is checked on its own (key, signature, sent_at
+not ahead of the clock), then consecutive in-sequence results are applied in one transaction,
+each still settled as its own message (inbox record, stream position, outbox rows under its
+correlation id). Anything else — a duplicate, a gap, another message type, a refusal of a
+message's content inside the run — goes through the one-message path, in order, so the
+outcome is exactly what receiving the envelopes one by one would give; only the number of
+commits differs."""
 
 from __future__ import annotations
 
@@ -60,6 +61,7 @@ def _flush(inbox: Inbox, run: _Run, channel: str, outcomes: list[Outcome | None]
         _in_order(inbox, run)
         commands = []
         for _, incoming, raw in run:
+            inbox.carries(incoming.envelope, channel)  # content: refused in turn, by `_one`
             command = incoming.command(context(incoming.envelope, raw, channel))
             assert isinstance(command, RecordResult)  # BATCHED_SCHEMAS are results
             commands.append(command)

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from labgate.compliance.envelope import Envelope, parse_envelope
 from labgate.domain.commands import Command, Context
+from labgate.domain.errors import LabgateError
 from labgate.service.messages import parse_payload, to_command
 
 
@@ -23,13 +24,44 @@ class Incoming(Protocol):
         """The signed envelope: source, key, stream, sequence, message id."""
 
     def check(self) -> None:
-        """Everything past the signature: the payload's schema (and a pack's files)."""
+        """What the signature covers beyond the envelope (a pack's files against their digests);
+        the payload itself is content, checked in the message's turn."""
 
     def command(self, ctx: Context) -> Command:
         """The command this message asks for, on behalf of `ctx`."""
 
 
 Decoder = Callable[[bytes], Incoming]
+
+
+class RouteMismatch(LabgateError):
+    """An envelope that names another site or source than the route it came by."""
+
+    status = 403
+    default_reason = "channel.route_mismatch"
+
+
+@dataclass(frozen=True)
+class Route:
+    """The site and source a channel's route vouches for (an MQTT topic's levels)."""
+
+    where: str  # how the route was named, for the message: "topic labgate/S1/lims/in"
+    site: str
+    source: str
+
+    def check(self, envelope: Envelope) -> None:
+        """The envelope's site and source are the route's: a partner's topic carries only its
+        own messages, so one partner cannot speak for another by publishing on its topic."""
+        for name, expected, claimed in (
+            ("site", self.site, envelope.site),
+            ("source", self.source, envelope.source),
+        ):
+            if claimed != expected:
+                raise RouteMismatch(
+                    f"The envelope's {name} is {claimed[:80]!r}, but it came by {self.where}, "
+                    f"which carries {name} {expected!r} only.",
+                    field=name,
+                )
 
 
 @dataclass
@@ -40,8 +72,7 @@ class EnvelopeMessage:
     _payload: BaseModel | None = field(default=None, repr=False)
 
     def check(self) -> None:
-        """The payload follows its versioned schema."""
-        self.payload()
+        """Nothing beyond the signature: the payload's schema is checked with its command."""
 
     def payload(self) -> BaseModel:
         """The payload, checked against its schema; read once."""

@@ -2,7 +2,8 @@
 
 One site per document; units are global. Every section but `site` is optional. Everything that
 can be checked from the document alone is checked here (types, enums, duplicates, limits,
-procedure trees, sampling-point phases); references that the store may satisfy are checked by
+procedure trees, sampling-point phases; specification versions in `masterdata_specs`);
+references that the store may satisfy, and sampling plans against them, are checked by
 `masterdata_plan.check_references`, given a lookup over the document and the store.
 """
 
@@ -14,7 +15,6 @@ from typing import Any, TypeVar
 from labgate.domain.batches import Batch, Level, ProceduralElement, Procedure, SamplingPoint
 from labgate.domain.errors import InvalidInput, LabgateError
 from labgate.domain.gates import GateMode, gate_mode
-from labgate.domain.lifecycle import SpecStatus
 from labgate.domain.masterdata import (
     Alias,
     AliasSystem,
@@ -44,6 +44,7 @@ from labgate.service.masterdata_fields import (
     fault,
     relocate,
 )
+from labgate.service.masterdata_specs import SPEC_VERSION_FIELDS, spec_version
 
 __all__ = ["KEY_FIELDS", "SECTIONS", "business_key", "parse_document"]
 
@@ -53,8 +54,6 @@ SECTIONS = (
     "site", "units", "materials", "lots", "methods", "tests", "specifications", "products",
     "characteristics", "mappings", "aliases", "locations", "equipment", "procedures", "batches",
 )  # fmt: skip
-# Written by export; on import accepted only as they are stored, since they change by signature.
-SPEC_READ_ONLY = ("status", "approver", "effective_from")
 
 
 def parse_document(raw: object) -> MasterDataDocument:
@@ -66,7 +65,9 @@ def parse_document(raw: object) -> MasterDataDocument:
     return MasterDataDocument(
         site=site,
         methods=_unique(_versions(root, "methods", site.code, _method_version), "version"),
-        specifications=_unique(_versions(root, "specifications", site.code, _spec), "version"),
+        specifications=_unique(
+            _versions(root, "specifications", site.code, spec_version), "version"
+        ),
         procedures=_unique([procedure for procedure, _ in procedures], "code"),
         sampling_points=_unique([point for _, points in procedures for point in points], "code"),
         **_flat_sections(root, site.code),
@@ -130,14 +131,14 @@ KEY_FIELDS: dict[type, tuple[str, ...]] = {
     SpecVersion: ("specification", "version"),
     TestMapping: ("characteristic", "test_code", "sampling_point"),
     Alias: ("system", "kind", "external_code"),
-    LimitLine: ("test_code",),
+    LimitLine: ("limit_set", "test_code"),
     ProceduralElement: ("path",),
 }
 
 
 def _unit(item: Item, site: str) -> Unit:
     return Unit(item.text("code"), item.text("expression"), item.integer("precision"),
-                item.opt_text("name") or "")  # fmt: skip
+                item.text("kind"), item.opt_text("name") or "")  # fmt: skip
 
 
 def _material(item: Item, site: str) -> Material:
@@ -187,7 +188,7 @@ def _batch(item: Item, site: str) -> Batch:
 
 
 _FLAT: dict[str, tuple[tuple[str, ...], Callable[[Item, str], Any], str]] = {
-    "units": (("code", "expression", "precision", "name"), _unit, "code"),
+    "units": (("code", "expression", "precision", "kind", "name"), _unit, "code"),
     "materials": (("code", "name", "kind"), _material, "code"),
     "lots": (("material", "code", "supplier"), _lot, "code"),
     "tests": (("code", "name", "unit", "method", "method_version", "value_kind"), _test, "code"),
@@ -211,37 +212,6 @@ def _method_version(item: Item, site: str, method: str) -> Entry[MethodVersion]:
     except LabgateError as error:
         raise relocate(error, item.at("sig_figs")) from error
     return Entry(item.path, version)
-
-
-def _spec(item: Item, site: str, specification: str) -> Entry[SpecVersion]:
-    lines = [_limit_line(line) for line in item.children("limits", _LIMIT)]
-    _unique(lines, "test")
-    version = SpecVersion(site, specification, item.integer("version", 1), item.text("author"),
-                          [entry.record for entry in lines])  # fmt: skip
-    return Entry(item.path, version, _read_only(item))
-
-
-def _limit_line(item: Item) -> Entry[LimitLine]:
-    line = LimitLine(item.text("test"), item.text("limit"), item.opt_text("alert"),
-                     item.opt_text("action"))  # fmt: skip
-    try:
-        line.rule()
-    except LabgateError as error:
-        part = (error.field or "limit").rpartition(".")[2]  # limits.ASSAY.alert -> alert
-        raise relocate(error, item.at(part)) from error
-    return Entry(item.path, line)
-
-
-def _read_only(item: Item) -> dict[str, Any]:
-    """The read-only fields the document states, to be compared with what is stored."""
-    declared: dict[str, Any] = {}
-    if item.has("status"):
-        declared["status"] = item.choice("status", SpecStatus)
-    if item.has("approver"):
-        declared["approver"] = item.opt_text("approver")
-    if item.has("effective_from"):
-        declared["effective_from"] = item.moment("effective_from")
-    return declared
 
 
 def _procedure(item: Item, site: str) -> tuple[Entry[Procedure], list[Entry[SamplingPoint]]]:
@@ -287,11 +257,10 @@ def _trended(item: Item) -> bool:
     return value
 
 
-_LIMIT = ("test", "limit", "alert", "action")
 _ELEMENT = ("path", "level", "name")
 _POINT = ("code", "phase", "sample_type", "gate", "trended")
 _PROCEDURE = ("code", "product", "elements", "sampling_points")
 _VERSION = {
     "methods": ("version", "rounding_rule", "sig_figs"),
-    "specifications": ("version", "author", "limits", *SPEC_READ_ONLY),
+    "specifications": SPEC_VERSION_FIELDS,
 }

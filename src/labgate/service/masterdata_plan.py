@@ -34,6 +34,7 @@ from labgate.domain.masterdata import (
 from labgate.domain.masterdata import Mapping as TestMapping
 from labgate.service.masterdata_document import KEY_FIELDS
 from labgate.service.masterdata_fields import Entry, MasterDataDocument, relocate
+from labgate.service.masterdata_specs import check_version_plans
 from labgate.service.unit_of_work import UnitOfWork
 
 __all__ = [
@@ -84,12 +85,12 @@ _TEST_FIELDS = ("name", "unit", "method", "current_method_version", "value_kind"
 _POINT_FIELDS = ("procedure", "phase_path", "sample_type", "gate", "trended")
 SECTION_RECORDS: dict[str, tuple[type, str, tuple[str, ...]]] = {
     "site": (Site, "site", ("name",)),
-    "units": (Unit, "unit", ("expression", "precision", "name")),
+    "units": (Unit, "unit", ("expression", "precision", "kind", "name")),
     "materials": (Material, "material", ("name", "kind")),
     "lots": (Lot, "lot", ("supplier",)),
     "methods": (MethodVersion, "method", ("rounding_rule", "sig_figs")),
     "tests": (TestDefinition, "test", _TEST_FIELDS),
-    "specifications": (SpecVersion, "specification", ("author", "limits")),
+    "specifications": (SpecVersion, "specification", ("author", "limits", "plans")),
     "products": (Product, "product", ("name", "specification")),
     "characteristics": (Characteristic, "characteristic", ("name",)),
     "locations": (Location, "location", ("name",)),
@@ -119,8 +120,11 @@ class Change:
 
 
 def plan_import(uow: UnitOfWork, doc: MasterDataDocument) -> tuple[list[Change], ImportSummary]:
-    """Check references, cross-posting and locks over document and store; list the changes."""
+    """Check references, sampling plans, cross-posting and locks over document and store; list
+    the changes."""
     check_references(doc, _known(uow, doc))
+    for entry in doc.specifications:  # after references: an unknown test is named as such
+        check_version_plans(entry)
     _check_cross_posting(uow, doc)
     return _plan(uow, doc)
 
@@ -179,7 +183,9 @@ def _compare(uow: UnitOfWork, section: str, entry: Entry[Any]) -> tuple[str, Any
     difference = _first_difference(section, existing, new)
     if difference is None:
         return "unchanged", existing
-    _check_unlocked(existing, new, f"{entry.path}.{difference}")
+    # The document calls a version's plans `sampling_plans`.
+    written = "sampling_plans" if difference == "plans" else difference
+    _check_unlocked(existing, new, f"{entry.path}.{written}")
     return "updated", existing
 
 
@@ -206,7 +212,7 @@ def _check_declared(stored: SpecVersion, entry: Entry[Any]) -> None:
 
 def _check_unlocked(stored: Any, new: Any, path: str) -> None:
     """Method versions never change once stored; spec versions only while Draft, and a draft
-    keeps every limit line it has (the store never deletes one)."""
+    keeps every limit line and sampling plan it has (the store never deletes one)."""
     if isinstance(stored, MethodVersion):
         raise Conflict(
             f"Method {stored.method} version {stored.version} is stored and cannot change "
@@ -226,6 +232,13 @@ def _check_unlocked(stored: Any, new: Any, path: str) -> None:
             f"{path} drops limit lines from {stored.ref}; a stored limit line is never deleted. "
             "Change the line, or retire this draft and write a new version without it.",
             reason="spec.limit_removed",
+            field=path,
+        )
+    if isinstance(stored, SpecVersion) and len(new.plans) < len(stored.plans):
+        raise Conflict(
+            f"{path} drops sampling plans from {stored.ref}; a stored plan is never deleted. "
+            "Change the plan, or retire this draft and write a new version without it.",
+            reason="sampling_plan.removed",
             field=path,
         )
 
@@ -276,6 +289,9 @@ def _references(doc: MasterDataDocument) -> Iterator[tuple[str, tuple[str, ...],
     for s in doc.specifications:
         for i, line in enumerate(s.record.limits):
             yield "test", (line.test_code,), f"{s.path}.limits[{i}].test"
+        for i, plan in enumerate(s.record.plans):
+            point = f"{s.path}.sampling_plans[{i}].sampling_point"
+            yield "sampling_point", (plan.sampling_point,), point
     for a in doc.aliases:
         yield a.record.kind, (a.record.canonical_code,), f"{a.path}.canonical"
     for section, attribute, kind, name in _ONE_CODE:

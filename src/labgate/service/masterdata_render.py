@@ -23,7 +23,7 @@ def render_document(doc: MasterDataDocument) -> Row:
     site = doc.site.code
     return {
         "site": {"code": site, "name": doc.site.name},
-        "units": _rows(doc.units, ("code", "expression", "precision", "name")),
+        "units": _rows(doc.units, ("code", "expression", "precision", "kind", "name")),
         "materials": _rows(doc.materials, ("code", "name", "kind")),
         "lots": _rows(doc.lots, ("material", "code", "supplier")),
         "methods": _grouped(doc.methods, lambda m: m.method, _method_version),
@@ -76,11 +76,16 @@ def _spec_version(v: SpecVersion) -> Row:
         "approver": v.approver,
         "effective_from": None if v.effective_from is None else iso_utc(v.effective_from),
         "limits": [_limit(line) for line in v.limits],
+        "sampling_plans": [
+            {"sampling_point": p.sampling_point, "limit_set": p.limit_set, "tests": list(p.tests)}
+            for p in v.plans
+        ],
     }
 
 
 def _limit(line: LimitLine) -> Row:
-    return {"test": line.test_code, "limit": line.limit, "alert": line.alert, "action": line.action}
+    return {"test": line.test_code, "limit": line.limit, "alert": line.alert,
+            "action": line.action, "limit_set": line.limit_set}  # fmt: skip
 
 
 def _test(t: TestDefinition) -> Row:

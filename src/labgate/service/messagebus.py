@@ -6,7 +6,13 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from labgate.domain import commands, deviation_commands, events, interface_commands
+from labgate.domain import (
+    account_commands,
+    commands,
+    deviation_commands,
+    events,
+    interface_commands,
+)
 from labgate.domain import em_commands as em
 from labgate.domain import raw_materials as raw
 from labgate.domain import stability_commands as stab
@@ -14,11 +20,13 @@ from labgate.domain.errors import LabgateError
 from labgate.domain.events import Event
 from labgate.service.deps import Deps
 from labgate.service.handlers import (
+    account_admin,
     accounts,
     batches,
     deviations,
     em_config,
     em_monitoring,
+    identities,
     keys,
     masterdata,
     oot_alerts,
@@ -52,8 +60,13 @@ HANDLERS: dict[type[commands.Command], Handler] = {
     commands.CreateAccount: accounts.create_account,
     commands.SignIn: accounts.sign_in,
     commands.ChangeAccountState: accounts.change_account_state,
+    account_commands.SetRoles: account_admin.set_roles,
+    account_commands.SetPassword: account_admin.set_password,
+    account_commands.ChangePassword: account_admin.change_password,
     interface_commands.RegisterSourceKey: keys.register_source_key,
     interface_commands.RevokeSourceKey: keys.revoke_source_key,
+    interface_commands.MapIdentity: identities.map_identity,
+    interface_commands.UnmapIdentity: identities.unmap_identity,
     deviation_commands.ConcludePhaseOne: deviations.conclude_phase_one,
     deviation_commands.ConcludePhaseTwo: deviations.conclude_phase_two,
     deviation_commands.CloseDeviation: deviations.close_deviation,

@@ -283,9 +283,11 @@ class ResultInvalidatedV1(SampleHeader):
 
 
 class SampleCancelledV1(SampleHeader):
-    """To the MES (and the LIMS): the sample was cancelled, with a reason."""
+    """To the MES (and the LIMS): the sample was cancelled, with a reason; `sample_status` is
+    what the status map says a cancelled sample means to the MES (Cancelled)."""
 
     reason: StrictStr
+    sample_status: MesStatus
 
 
 class BatchHoldV1(SampleHeader):

@@ -2,8 +2,9 @@
 
 The manifest is an envelope (`labgate.file_pack.v1`) whose payload lists every data file with its
 SHA-256 and record count, so the source's Ed25519 key covers the whole pack; the pack then runs
-through the inbox like any message (key, signature, schema, replay window, dedupe on the pack's
-message id, sequence per stream). Its records are applied in one transaction: all or none."""
+through the inbox like any message (key, signature and the files' digests, dedupe on the pack's
+message id, sequence per stream; in its turn the manifest's schema, the records' count and
+schema, the use case). Its records are applied in one transaction: all or none."""
 
 from __future__ import annotations
 
@@ -72,8 +73,9 @@ class PackMessage:
     _records: list[ResultV1] | None = field(default=None, repr=False)
 
     def check(self) -> None:
-        """The manifest's schema, then every file against it: present, digest, count, records."""
-        self.records()
+        """What the signature covers through the manifest: every member listed, every listed
+        file present and unchanged. The rest (schema, counts, records) is the pack's content."""
+        _verify_files(self)
 
     def records(self) -> list[ResultV1]:
         """Every record of every file, checked; read once."""
@@ -114,6 +116,33 @@ def safe_member_name(name: str, where: str) -> str:
     return name
 
 
+def _verify_files(pack: PackMessage) -> None:
+    """A pack whose files are not the ones signed cannot be authenticated. A manifest that
+    breaks its schema is content: refused in its turn, by `records`."""
+    if pack.envelope.schema != PACK_SCHEMA:
+        return
+    try:
+        manifest = manifest_of(pack.envelope.payload)
+    except InvalidInput:
+        return
+    listed = {entry.name for entry in manifest.files}
+    unlisted = sorted(set(pack.members) - listed - {MANIFEST})
+    if unlisted:
+        raise _unlisted(unlisted[0])
+    for index, entry in enumerate(manifest.files):
+        if _SAFE_NAME.fullmatch(entry.name) and ".." not in entry.name:
+            _file_data(pack, f"payload.files[{index}]", entry)
+
+
+def _unlisted(name: str) -> PackRefused:
+    return PackRefused(
+        f"The pack holds {name[:80]!r}, which its manifest does not list; every file must be "
+        "listed with its SHA-256.",
+        reason="pack.unlisted_file",
+        field="payload.files",
+    )
+
+
 def _checked_records(pack: PackMessage) -> list[ResultV1]:
     if pack.envelope.schema != PACK_SCHEMA:
         raise InvalidInput(
@@ -134,12 +163,7 @@ def _checked_records(pack: PackMessage) -> list[ResultV1]:
         )
     unlisted = sorted(set(pack.members) - set(listed) - {MANIFEST})
     if unlisted:
-        raise PackRefused(
-            f"The pack holds {unlisted[0][:80]!r}, which its manifest does not list; every file "
-            "must be listed with its SHA-256.",
-            reason="pack.unlisted_file",
-            field="payload.files",
-        )
+        raise _unlisted(unlisted[0])
     records: list[ResultV1] = []
     for index, entry in enumerate(manifest.files):
         records.extend(_file_records(pack, manifest.dialect, index, entry))
@@ -150,6 +174,25 @@ def _file_records(
     pack: PackMessage, dialect: Dialect, index: int, entry: PackFile
 ) -> list[ResultV1]:
     where = f"payload.files[{index}]"
+    rows = pack.read_rows(entry, dialect, _file_data(pack, where, entry))
+    if len(rows) != entry.records:
+        raise PackRefused(
+            f"{entry.name} holds {len(rows)} records, but the manifest says {entry.records}.",
+            reason="pack.record_count",
+            field=f"{where}.records",
+        )
+    model = RECORD_SCHEMAS[entry.schema_]
+    checked = []
+    for number, row in enumerate(rows, start=1):
+        try:
+            checked.append(model.model_validate(row))
+        except ValidationError as error:
+            raise _record_violation(entry, where, number, error) from None
+    return checked
+
+
+def _file_data(pack: PackMessage, where: str, entry: PackFile) -> bytes:
+    """A listed file's bytes, present and as signed (its digest in the manifest)."""
     data = pack.members.get(entry.name)
     if data is None:
         raise PackRefused(
@@ -165,21 +208,7 @@ def _file_records(
             reason="pack.checksum_mismatch",
             field=f"{where}.sha256",
         )
-    rows = pack.read_rows(entry, dialect, data)
-    if len(rows) != entry.records:
-        raise PackRefused(
-            f"{entry.name} holds {len(rows)} records, but the manifest says {entry.records}.",
-            reason="pack.record_count",
-            field=f"{where}.records",
-        )
-    model = RECORD_SCHEMAS[entry.schema_]
-    checked = []
-    for number, row in enumerate(rows, start=1):
-        try:
-            checked.append(model.model_validate(row))
-        except ValidationError as error:
-            raise _record_violation(entry, where, number, error) from None
-    return checked
+    return data
 
 
 def _record_violation(

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from labgate.compliance.access import Permission
-from labgate.compliance.signatures import Meaning
+from labgate.compliance.signed_actions import SignedAction
 from labgate.domain.commands import Context, SignatureInput
-from labgate.domain.errors import Conflict, InvalidInput, LabgateError
+from labgate.domain.errors import Conflict, LabgateError
+from labgate.domain.reasons import require_reason
 from labgate.service.handlers.common import apply_signature, check_signature, must_get, record
 from labgate.service.inbox import Inbox
 from labgate.service.inbox_records import InboxMessage, QuarantineItem
@@ -40,8 +41,10 @@ class QuarantineDesk:
         self._guarded(decision, "discard", lambda item: self._close(decision, "discarded"))
 
     def reprocess(self, decision: Resolution) -> Any:
-        """Run the original raw message again, past the sequence and replay checks that
-        already had their say; the signature and key are checked again."""
+        """Run the original raw message again; the signature and key are checked again. One
+        taken in (its number used) is applied past the sequence check that had its say; one
+        never taken in holds no number, so it is admitted in its turn like any message: it
+        cannot take a number the sender has since used for the message sent in its place."""
 
         def run(item: QuarantineItem) -> Any:
             if item.message_id is None:
@@ -55,11 +58,20 @@ class QuarantineDesk:
             envelope = incoming.envelope
             self._not_applied_since(envelope.source, envelope.message_id)
             self.inbox.verify(envelope)
-            outcome = self.inbox.run(incoming, item.raw, item.channel, in_turn=False)
+            if self._taken_in(envelope.source, envelope.message_id, item.sha256):
+                outcome = self.inbox.run(incoming, item.raw, item.channel, in_turn=False)
+            else:
+                receipt = self.inbox.readmit(incoming, item.raw, item.channel)
+                outcome = receipt.outcome if receipt.status == "applied" else receipt.status
             self._close(decision, "reprocessed")
             return outcome
 
         return self._guarded(decision, "reprocess", run)
+
+    def _taken_in(self, source: str, message_id: str, sha256: str) -> bool:
+        with self.uow_factory().reading() as uow:
+            known = uow.records.get(InboxMessage, source=source, message_id=message_id)
+            return known is not None and known.payload_hash == sha256
 
     def _not_applied_since(self, source: str, message_id: str) -> None:
         with self.uow_factory() as uow:
@@ -90,22 +102,15 @@ class QuarantineDesk:
             raise
 
     def _open_item(self, decision: Resolution) -> QuarantineItem:
-        if not decision.reason.strip():
-            raise InvalidInput(
-                "Resolving a quarantined message needs a reason.",
-                reason="input.reason_required",
-                field="reason",
-            )
+        require_reason(decision.reason, what="Resolving a quarantined message")
         with self.uow_factory() as uow:
-            _, meaning = check_signature(
-                uow, decision.ctx, decision.signature, Permission.MANAGE_QUARANTINE
+            check_signature(
+                uow,
+                decision.ctx,
+                decision.signature,
+                Permission.MANAGE_QUARANTINE,
+                SignedAction.RESOLVE_QUARANTINE,
             )
-            if meaning is not Meaning.APPROVED:
-                raise InvalidInput(
-                    "A quarantine decision is signed with the meaning 'approved'.",
-                    reason="signature.wrong_meaning",
-                    field="signature.meaning",
-                )
             item = must_get(uow, QuarantineItem, "quarantine", "item", id=decision.item)
             if item.status != "open":
                 raise Conflict(
@@ -118,7 +123,11 @@ class QuarantineDesk:
     def _close(self, decision: Resolution, status: str) -> None:
         with self.uow_factory() as uow:
             signer, meaning = check_signature(
-                uow, decision.ctx, decision.signature, Permission.MANAGE_QUARANTINE
+                uow,
+                decision.ctx,
+                decision.signature,
+                Permission.MANAGE_QUARANTINE,
+                SignedAction.RESOLVE_QUARANTINE,
             )
             item = must_get(uow, QuarantineItem, "quarantine", "item", id=decision.item)
             now = self.deps.clock.now()

@@ -13,6 +13,11 @@ Each row has its own short transactions:
 A failed row backs off (the base delay, doubled after each failure, capped) without holding back
 the rows after it; after `max_attempts` it is dead-lettered, audited, until an operator retries
 it, audited, with a reason. Rows are never deleted: the database refuses it.
+
+Before signing, the relay hashes the row's content again and compares it with the seal recorded
+in the audit trail when the row was committed (one hash a row). A row changed since is never
+signed: it is held (status `held`, reason `outbox.seal_broken`), audited, and stays for an
+investigation; no retry sends it.
 """
 
 from __future__ import annotations
@@ -30,12 +35,14 @@ from labgate.compliance.envelope import build_envelope, encode
 from labgate.compliance.signer import Signer
 from labgate.domain.commands import Context
 from labgate.domain.errors import InvalidInput, InvalidTransition, LabgateError, NotFound
+from labgate.domain.reasons import require_reason
+from labgate.service.outbox import SealBroken, check_seal, content_hash
 
 log = logging.getLogger("labgate.relay")
 
 SOURCE = "labgate"  # the envelope's source: receivers look up labgate's public key by it
 RELAY_ACTOR = "labgate-relay"
-PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
+PENDING, DELIVERED, DEAD, HELD = "pending", "delivered", "dead", "held"
 
 
 class DeliveryFailed(LabgateError):
@@ -67,6 +74,7 @@ class Delivery:
     status: str
     attempts: int
     sequence: int
+    seal: str | None = None  # the content hash its commit recorded in the audit trail
 
 
 @dataclass(frozen=True)
@@ -76,7 +84,7 @@ class Attempt:
     outbox_id: int
     number: int
     at: datetime
-    outcome: str  # delivered | failed | refused (the envelope could not be built)
+    outcome: str  # delivered | failed | refused (no envelope could be built) | held (seal)
     detail: str | None
     status: str
     next_attempt_at: datetime | None
@@ -115,11 +123,13 @@ class OutboxStore(DeliveryQueue, DeadLetters, Protocol):
 
 @dataclass(frozen=True)
 class RelayReport:
-    """What one pass did: rows delivered, rows that failed and wait, rows dead-lettered."""
+    """What one pass did: rows delivered, rows that failed and wait, rows dead-lettered, rows
+    held because their content no longer matches their seal."""
 
     delivered: int = 0
     failed: int = 0
     dead: int = 0
+    held: int = 0
 
 
 def backoff(number: int, base: timedelta, cap: timedelta) -> timedelta:
@@ -162,7 +172,7 @@ class Relay:
             transport = self.transports[destination]
             for row in self.store.due(self.clock.now(), destination, self.batch):
                 counts[self._send(row, transport)] += 1
-        return RelayReport(counts[DELIVERED], counts[PENDING], counts[DEAD])
+        return RelayReport(counts[DELIVERED], counts[PENDING], counts[DEAD], counts[HELD])
 
     def retry_dead(
         self,
@@ -183,6 +193,12 @@ class Relay:
         if attempts is None:  # another relay has it, or it was settled since `due`
             return "skipped"
         number = attempts + 1
+        try:
+            found = content_hash(row.site, row.destination, row.schema, row.message_id,
+                                 row.correlation_id, row.sequence, row.payload)  # fmt: skip
+            check_seal(row.message_id, row.seal, found)
+        except SealBroken as error:
+            return self._settle(row, number, HELD, f"{error.message} [{error.reason}]")
         try:
             envelope = self._envelope(row, now)
         except (LabgateError, ValueError) as error:
@@ -218,35 +234,38 @@ class Relay:
     def _settle(self, row: Delivery, number: int, outcome: str, detail: str | None) -> str:
         at = self.clock.now()
         next_at: datetime | None = None
-        if outcome == DELIVERED:
-            status = DELIVERED
+        if outcome in (DELIVERED, HELD):
+            status = outcome
         elif outcome == "refused" or number >= self.max_attempts:
             status = DEAD
         else:
             status = PENDING
             next_at = at + backoff(number, self.base_delay, self.max_delay)
-        audit = self._dead_lettered(row, number, detail, at) if status == DEAD else None
+        audit = self._stopped(row, number, status, detail, at) if status in (DEAD, HELD) else None
         self.store.record_attempt(
             Attempt(row.id, number, at, outcome, detail, status, next_at), audit
         )
-        if status == DEAD:
-            log.error("dead-lettered %s to %s: %s", row.message_id, row.destination, detail)
+        if status in (DEAD, HELD):
+            log.error("%s %s to %s: %s", status, row.message_id, row.destination, detail)
         elif status == PENDING:
             log.warning("attempt %d of %s failed: %s", number, row.message_id, detail)
         return status
 
-    def _dead_lettered(
-        self, row: Delivery, number: int, detail: str | None, at: datetime
+    def _stopped(
+        self, row: Delivery, number: int, status: str, detail: str | None, at: datetime
     ) -> AuditDraft:
+        after: dict[str, Any] = {"status": status, "attempts": number, "last_error": detail}
+        if status == HELD:
+            after["seal"] = row.seal
         return AuditDraft(
             actor=RELAY_ACTOR,
             actor_kind="system",
-            action="outbox.dead_lettered",
+            action="outbox.dead_lettered" if status == DEAD else "outbox.held",
             record_type="outbox",
             record_id=row.message_id,
             at=at,
             before={"status": PENDING, "attempts": number - 1},
-            after={"status": DEAD, "attempts": number, "last_error": detail},
+            after=after,
             correlation_id=row.correlation_id,
             site=row.site,
         )
@@ -256,12 +275,9 @@ def retry_dead(
     store: DeadLetters, clock: Clock, ctx: Context, message_ids: Sequence[str], reason: str
 ) -> list[str]:
     """Requeue dead-lettered rows, all or none; each one audited `outbox.retry` with the reason."""
-    if not reason.strip():
-        raise InvalidInput(
-            "Give the reason for retrying dead-lettered messages.",
-            reason="outbox.reason_required",
-            field="reason",
-        )
+    require_reason(
+        reason, what="Retrying dead-lettered messages", required_code="outbox.reason_required"
+    )
     wanted = list(dict.fromkeys(message_ids))
     if not wanted:
         raise InvalidInput("Name at least one message to retry.", field="message_ids")
@@ -274,6 +290,13 @@ def retry_dead(
             if row is None:
                 raise NotFound(
                     f"No outbox message {message_id}.", reason="outbox.unknown", field="message_ids"
+                )
+            if row.status == HELD:
+                raise InvalidTransition(
+                    f"Cannot retry message {message_id}: it is held because its content no "
+                    "longer matches its seal, and a changed message is never sent.",
+                    reason="outbox.seal_broken",
+                    field="message_ids",
                 )
             if row.status != DEAD:
                 raise InvalidTransition(

@@ -240,6 +240,10 @@ class UnitOfWork(abc.ABC):
         """The unit dictionary: code -> converter expression."""
 
     @abc.abstractmethod
+    def unit_dictionary(self) -> dict[str, tuple[str, str]]:
+        """The unit dictionary: code -> (converter expression, quantity kind)."""
+
+    @abc.abstractmethod
     def next_number(self, counter: str) -> int:
         """The next value of a named counter (sample and result numbers)."""
 

@@ -13,6 +13,7 @@ import httpx2 as httpx
 from aio_pika.abc import AbstractConnection, AbstractExchange
 
 from labgate.adapters.channels.amqp import Topology, declare
+from labgate.adapters.channels.mqtt import inbound_topic
 from labgate.adapters.channels.packstore import PackExists, PackStore
 from labgate.sim.dispatch import Outcome
 from labgate.sim.outgoing import Outgoing
@@ -80,7 +81,8 @@ class RestChannel:
         if answer.status_code < 300:
             return Outcome(str(answer.json()["status"]))
         quarantine = answer.headers.get("x-quarantine-id")
-        return Outcome("refused", answer.json().get("reason"), quarantine)
+        sequence = answer.headers.get("x-sequence")
+        return Outcome("refused", answer.json().get("reason"), quarantine, sequence)
 
     async def close(self) -> None:
         """Nothing of its own: the API client is shared."""
@@ -119,12 +121,12 @@ class AmqpChannel:
 
 
 class MqttChannel:
-    """QoS 1 publications to <prefix>/<site>/<source> (labgate/in/...); returns at the broker's
-    PUBACK."""
+    """QoS 1 publications to <prefix>/<site>/<source>/in (labgate/...), the topic of the
+    envelope's partner; returns at the broker's PUBACK."""
 
     name = "mqtt"
 
-    def __init__(self, host: str, port: int, client_id: str, prefix: str = "labgate/in") -> None:
+    def __init__(self, host: str, port: int, client_id: str, prefix: str = "labgate") -> None:
         self.client = aiomqtt.Client(host, port, identifier=client_id)
         self.prefix = prefix
         self._open = False
@@ -134,7 +136,7 @@ class MqttChannel:
         if not self._open:
             await self.client.__aenter__()
             self._open = True
-        topic = f"{self.prefix}/{item.document['site']}/{item.document['source']}"
+        topic = inbound_topic(self.prefix, item.document["site"], item.document["source"])
         await self.client.publish(topic, item.wire(), qos=1)
         return Outcome("published")
 

@@ -24,6 +24,7 @@ class Outcome:
     status: str
     reason: str | None = None
     quarantine_id: str | None = None
+    sequence: str | None = None  # a refusal's number (REST's X-Sequence): used | free
 
 
 class Channel(Protocol):
@@ -97,3 +98,41 @@ class Dispatcher:
             reason=outcome.reason,
             quarantine_id=outcome.quarantine_id,
         )
+
+
+class StoreAndForward:
+    """A sender's store-and-forward buffer (an edge gateway, a LIMS's outbound queue): while
+    its link is down every message waits, in order; when the link is back they go on in the
+    order they were sent, signed as they were (their sent_at as old as the outage)."""
+
+    def __init__(self, channel: Channel) -> None:
+        self.channel, self.name = channel, channel.name
+        self.link_up = True
+        self.buffered: list[Outgoing] = []
+
+    async def send(self, item: Outgoing) -> Outcome:
+        """Send now, or keep it (behind any already kept) while the link is down."""
+        if not self.link_up or self.buffered:
+            self.buffered.append(item)
+            return Outcome("buffered")
+        return await self.channel.send(item)
+
+    def link_down(self) -> None:
+        """The link is lost: keep what comes from now on."""
+        self.link_up = False
+
+    async def forward(self) -> list[Outcome]:
+        """The link is back: send what waited, oldest first; a failure stops and keeps the rest."""
+        self.link_up = True
+        outcomes = []
+        while self.buffered:
+            outcome = await self.channel.send(self.buffered[0])
+            outcomes.append(outcome)
+            if outcome.status == "failed":
+                break
+            self.buffered.pop(0)
+        return outcomes
+
+    async def close(self) -> None:
+        """Close the channel underneath (what is still kept stays kept)."""
+        await self.channel.close()

@@ -3,21 +3,24 @@
 Each takes the outgoing items, a rate (the chance that each eligible item is hit) and a seeded
 `random.Random`, and returns a new list; nothing is sent here, so a run repeats from its seed.
 
-A fault that makes labgate refuse a message (bad signature, unknown field, clock skew past the
-replay window) sends the damaged copy *before* the intact original when `resend` is on. labgate
-never consumes a sequence number for a message it cannot trust, so a partner that did not send
-the original again would stall its own stream behind the gap, as a real one would until someone
-resent it by hand.
+A fault that makes labgate refuse a message sends the damaged copy *before* the intact content
+when `resend` is on, the way labgate's rule for sequence numbers asks (docs/connectors.md). A
+copy labgate cannot authenticate (bad signature) or that is dated ahead of its clock (clock
+skew) uses no number: the original follows under the same id and number. A copy labgate takes
+in and refuses for its content (an unknown field) uses its number: the content follows as a new
+message, with a new id and the next number.
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
+import itertools
 import random
 import string
+import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -75,13 +78,15 @@ def _damage(
     rng: random.Random,
     resend: bool,
     change: Callable[[Outgoing], Outgoing],
+    follow: Callable[[Outgoing], Outgoing] = lambda item: item,
+    eligible: Callable[[Outgoing], bool] = lambda item: True,
 ) -> list[Outgoing]:
     out: list[Outgoing] = []
     for item in items:
-        if item.damaged or not _hit(rng, rate):
+        if item.damaged or not eligible(item) or not _hit(rng, rate):
             out.append(item)
             continue
-        out += [change(item), item] if resend else [change(item)]
+        out += [change(item), follow(item)] if resend else [change(item)]
     return out
 
 
@@ -105,15 +110,38 @@ def unknown_field(
     signer: Signer,
     resend: bool = True,
     member: str = "lims_comment",
+    number: Callable[[str], int] | None = None,
 ) -> list[Outgoing]:
-    """Schema drift: a newer partner version adds a payload member, signed properly."""
+    """Schema drift: a newer partner version adds a payload member, signed properly. labgate
+    takes it in and refuses it, so it uses its number; with `resend` the content follows as a
+    new message, numbered by `number(stream)` (by default past the highest number in `items`).
+    A message that overtook another (reordered) is left alone: the drifted copy is sent in its
+    turn, so labgate's answer to it is its refusal."""
+    following = itertools.count(max((i.sequence for i in items), default=0) + 1)
+    numbered = number or (lambda stream: next(following))
 
     def drift(item: Outgoing) -> Outgoing:
         document = copy.deepcopy(item.document)
         document["payload"][member] = "added by a newer version of the sender"
         return item.hit("unknown_field", document=resign(document, signer), damaged=True)
 
-    return _damage(items, rate, rng, resend, drift)
+    def again(item: Outgoing) -> Outgoing:
+        document = copy.deepcopy(item.document)
+        document["message_id"] = _next_id(document["message_id"], rng)
+        document["sequence"] = numbered(document["stream"])
+        return replace(item, document=resign(document, signer))  # a new message, not a fault
+
+    in_turn = lambda item: "reorder" not in item.faults  # noqa: E731
+    return _damage(items, rate, rng, resend, drift, again, in_turn)
+
+
+def _next_id(message_id: str, rng: random.Random) -> str:
+    """A new UUIDv7 at the same moment as `message_id`, its random bits drawn from `rng` (so a
+    seeded run repeats byte for byte)."""
+    moment = uuid.UUID(message_id).int >> 80  # the 48-bit Unix time in milliseconds
+    value = (moment << 80) | (0x7 << 76) | (rng.getrandbits(12) << 64)
+    value |= (0b10 << 62) | rng.getrandbits(62)
+    return str(uuid.UUID(int=value))
 
 
 def clock_skew(
@@ -223,8 +251,14 @@ class FaultPlan:
             parse_fault(f"{name}={self.rates[name]}")
         self.rng = random.Random(self.seed)
 
-    def apply(self, items: Sequence[Outgoing], signer: Signer) -> list[Outgoing]:
-        """The items as they will leave, every fault applied in FAULTS order."""
+    def apply(
+        self,
+        items: Sequence[Outgoing],
+        signer: Signer,
+        number: Callable[[str], int] | None = None,
+    ) -> list[Outgoing]:
+        """The items as they will leave, every fault applied in FAULTS order; `number(stream)`
+        hands out the sequence number of a message a fault adds (the sender's own counter)."""
         out, rng, resend = list(items), self.rng, self.resend
         steps: dict[str, Callable[[list[Outgoing], float], list[Outgoing]]] = {
             "reorder": lambda got, rate: reorder(got, rate, rng),
@@ -233,7 +267,9 @@ class FaultPlan:
             "clock_skew": lambda got, rate: clock_skew(
                 got, rate, rng, signer, self.skew_seconds, resend
             ),
-            "unknown_field": lambda got, rate: unknown_field(got, rate, rng, signer, resend),
+            "unknown_field": lambda got, rate: unknown_field(
+                got, rate, rng, signer, resend, number=number
+            ),
             "bad_signature": lambda got, rate: bad_signature(got, rate, rng, resend),
             "duplicate": lambda got, rate: duplicate(got, rate, rng),
         }

@@ -181,7 +181,9 @@ class LimsSim:
         return record
 
     def _send(self, dispatcher: Dispatcher, items: list[Outgoing]) -> None:
-        dispatcher.submit(self.plan.apply(items, self.identity.signer))
+        dispatcher.submit(
+            self.plan.apply(items, self.identity.signer, self.identity.sequences.next)
+        )
 
     def summary(self) -> dict[str, Any]:
         """What the run did, for the operator and the tests."""

@@ -95,7 +95,9 @@ class MesSim:
             item = self.sample_request(request_id)
             self.journal.write("requested", mes_request_id=request_id, message_id=item.message_id,
                                schema=item.schema, format=settings.message_format)  # fmt: skip
-            self.dispatcher.submit(self.plan.apply([item], self.identity.signer))
+            self.dispatcher.submit(
+                self.plan.apply([item], self.identity.signer, self.identity.sequences.next)
+            )
             self.requested.add(request_id)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1 / settings.rate)

@@ -113,8 +113,8 @@ class Common:
             return AmqpChannel(url)
         if kind == "mqtt":
             client = f"labgate-sim-{self.source}-{secrets.token_hex(3)}"
-            # Publish under the topic labgate's worker subscribes to (LABGATE_MQTT_TOPIC).
-            prefix = settings.mqtt_topic.removesuffix("/#")
+            # Publish under the topics labgate's worker subscribes to (its prefix, our site).
+            prefix = settings.mqtt_topic_prefix
             return MqttChannel(settings.mqtt_host, settings.mqtt_port, client, prefix)
         if kind == "files":
             return PackChannel(pack_store(settings, self.pack_folder))

@@ -1,6 +1,11 @@
 """MQTT channel (Mosquitto) for edge IPC results: QoS 1 with a persistent session, and the
 PUBACK sent only after the inbox has committed or quarantined the message.
 
+Topics carry the partner: `<prefix>/<site>/<source>/in` (prefix `labgate`). A worker subscribes
+to its own site's sources only, so on a broker shared by several sites or partners it never
+takes another's messages; and a message whose envelope names another site or source than its
+topic is refused (`channel.route_mismatch`) and quarantined.
+
 aiomqtt has no public switch for application-controlled acknowledgements yet (upstream
 aiomqtt issue #345 / PR #346); paho-mqtt, underneath, has one (`manual_ack_set`, `ack`), which
 is used here so that a crash between receipt and commit makes the broker deliver again."""
@@ -9,14 +14,44 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import aiomqtt
 
 from labgate.service.inbox import Inbox, ReceiptRefused
+from labgate.service.incoming import Route
 
 log = logging.getLogger("labgate.mqtt")
+
+
+def topic_level(value: str, what: str) -> str:
+    """`value` if it can be one topic level: not empty, no '/', '+', '#' or NUL."""
+    if not value or any(bad in value for bad in ("/", "+", "#", "\0")):
+        raise ValueError(
+            f"The MQTT {what} {value!r} cannot be a topic level: it must be non-empty, without "
+            "'/', '+', '#' or NUL."
+        )
+    return value
+
+
+def inbound_topic(prefix: str, site: str, source: str) -> str:
+    """The topic a partner (source) of a site publishes its envelopes to."""
+    if not prefix or any(bad in prefix for bad in ("+", "#")) or prefix.endswith("/"):
+        raise ValueError(
+            f"The MQTT topic prefix {prefix!r} must be non-empty, without '+' or '#', and not "
+            "end with '/'."
+        )
+    return f"{prefix}/{topic_level(site, 'site')}/{topic_level(source, 'source')}/in"
+
+
+def route_of(topic: str, prefix: str) -> Route | None:
+    """The site and source a topic under `prefix` vouches for; None for any other topic."""
+    rest = topic.removeprefix(prefix + "/") if topic.startswith(prefix + "/") else None
+    parts = rest.split("/") if rest is not None else []
+    if len(parts) != 3 or parts[2] != "in":
+        return None
+    return Route(f"topic {topic}", parts[0], parts[1])
 
 
 class MqttInbox:
@@ -25,14 +60,19 @@ class MqttInbox:
     def __init__(
         self,
         inbox: Inbox,
+        site: str,
+        sources: Sequence[str],
         host: str = "127.0.0.1",
         port: int = 1883,
-        topic: str = "labgate/in/#",
         client_id: str = "labgate-inbox",
+        prefix: str = "labgate",
         on_subscribed: Callable[[], None] | None = None,
     ) -> None:
+        if not sources:
+            raise ValueError("The MQTT worker needs at least one source to subscribe to.")
         self.inbox, self.host, self.port = inbox, host, port
-        self.topic, self.client_id = topic, client_id
+        self.prefix, self.client_id = prefix, client_id
+        self.topics = [inbound_topic(prefix, site, source) for source in sources]
         self.on_subscribed = on_subscribed  # e.g. tell the operator (and tests) it is ready
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -44,7 +84,8 @@ class MqttInbox:
         # Before connecting: a resumed session delivers its backlog right after CONNACK.
         paho.manual_ack_set(True)
         async with client:
-            await client.subscribe(self.topic, qos=1)  # returns once the broker's SUBACK is in
+            # Returns once the broker's SUBACK is in.
+            await client.subscribe([(topic, 1) for topic in self.topics])
             if self.on_subscribed is not None:
                 self.on_subscribed()
             messages = aiter(client.messages)
@@ -60,8 +101,12 @@ class MqttInbox:
         """True once the message is committed or quarantined; False leaves it unacknowledged."""
         payload = message.payload
         raw = payload if isinstance(payload, bytes) else str(payload).encode()
+        topic = message.topic.value
+        # Only our topics are subscribed; one of another shape (a broker's retained oddity) is
+        # refused as coming by a route that vouches for no one.
+        route = route_of(topic, self.prefix) or Route(f"topic {topic}", "-", "-")
         try:
-            await asyncio.to_thread(self.inbox.receive, raw, "mqtt")
+            await asyncio.to_thread(self.inbox.receive, raw, "mqtt", None, route)
         except ReceiptRefused:
             return True
         except Exception:

@@ -1,5 +1,5 @@
 """B2MML V0701 documents: hardened parsing, validation against the MESA schemas, test
-specifications out, test results in.
+specifications out (the message documents are in `b2mml_messages`).
 
 The Business To Manufacturing Markup Language (B2MML) is used courtesy of MESA International.
 
@@ -18,9 +18,6 @@ labgate's profile of the schemas (what it writes and what it reads):
                                    alert, action
         TestSpecificationCriteria  "<test>/limit" (and /alert, /action): Expression + property ID
         EvaluatedProperty          one per test code, naming its criteria (the schema wants one)
-    ProcessTestResult | SyncTestResult / DataArea / TestResult   TestResultChild inherits the rest
-        ID result id, TestableObjectID sample id, EvaluatedCriterionResult the lab's result status
-        PropertyMeasurement        ID test code, Value/ValueString as written, UnitOfMeasure
 
 Errors, under labgate.domain.errors.LabgateError:
 
@@ -48,12 +45,11 @@ from uuid6 import uuid7
 from labgate.compliance.clock import iso_utc
 from labgate.domain.errors import InvalidInput, LabgateError, NotFound
 from labgate.domain.masterdata import LimitLine, SpecVersion, TestDefinition
+from labgate.domain.sampling import RELEASE_SET
 
 NS = "http://www.mesa.org/xml/B2MML"
 RELEASE_ID = "V0701"
 SCHEMAS_ENV = "LABGATE_B2MML_SCHEMAS"
-TEST_RESULT_ROOTS = ("ProcessTestResult", "SyncTestResult")
-Row = dict[str, str | None]
 
 _B = {"b": NS}
 _XSD_ELEMENT = "{http://www.w3.org/2001/XMLSchema}element"
@@ -279,14 +275,17 @@ def export_test_specification(
 ) -> bytes:
     """A ProcessTestSpecification document for one specification version; `tests` maps each
     test code of its limit lines to the site's test definition."""
-    if not version.limits:
+    # The TestSpecification is the release specification; IPC limit sets judge in-process
+    # samples only and would list a test twice under two limits.
+    release = version.lines_of(RELEASE_SET)
+    if not release:
         raise InvalidInput(
             f"Specification {version.site}/{version.ref} has no limit lines; a B2MML "
             "TestSpecification needs at least one evaluated property.",
             reason="b2mml.spec_without_limits",
             field="limits",
         )
-    lines = [(line, _definition(version, line, tests)) for line in version.limits]
+    lines = [(line, _definition(version, line, tests)) for line in release]
     root = etree.Element(_q("ProcessTestSpecification"), nsmap={None: NS}, releaseID=RELEASE_ID)
     area = _add(root, "ApplicationArea")
     _add(_add(area, "Sender"), "LogicalID", "labgate")
@@ -385,67 +384,6 @@ def _add(parent: etree._Element, name: str, text: str | None = None) -> etree._E
     child = etree.SubElement(parent, _q(name))
     child.text = text
     return child
-
-
-# --- test results in ---------------------------------------------------------------------------
-
-
-def parse_test_result(xml: bytes) -> list[Row]:
-    """One row per PropertyMeasurement of a valid ProcessTestResult or SyncTestResult:
-    result_id, sample_id, test_code, value (exactly as written), unit, result_status."""
-    root = parse_xml(xml)
-    name = etree.QName(root)
-    if name.namespace != NS or name.localname not in TEST_RESULT_ROOTS:
-        kinds = " or ".join(TEST_RESULT_ROOTS)
-        problem = Problem(root.sourceline or 1, name.localname, f"expected {kinds} ({NS}).")
-        raise InvalidDocument(
-            f"A {name.localname} document is not a test result; send {kinds}.",
-            [problem],
-            reason="b2mml.unexpected_root",
-        )
-    problems = _problems(root)
-    if problems:
-        raise InvalidDocument(
-            f"The {name.localname} document breaks the B2MML V0701 schema in {len(problems)} "
-            f"place(s); the first: {problems[0]}.",
-            problems,
-        )
-    rows: list[Row] = []
-    for result in root.iterfind("b:DataArea/b:TestResult", _B):
-        rows.extend(_measurements(result, None, None))
-    return rows
-
-
-def _measurements(result: etree._Element, sample: str | None, status: str | None) -> list[Row]:
-    sample = _text(result, "TestableObjectID", sample)
-    status = _text(result, "EvaluatedCriterionResult", status)
-    result_id = _text(result, "ID", None)
-    rows: list[Row] = []
-    for measurement in result.iterfind("b:PropertyMeasurement", _B):
-        value = measurement.find("b:Value", _B)
-        rows.append(
-            {
-                "result_id": result_id,
-                "sample_id": sample,
-                "test_code": _text(measurement, "ID", None),
-                "value": None if value is None else _text(value, "ValueString", None),
-                "unit": None if value is None else _text(value, "UnitOfMeasure", None),
-                "result_status": status,
-            }
-        )
-    children = result.findall("b:TestResultChild", _B)
-    if not rows and not children:
-        rule = f"result {result_id} has no PropertyMeasurement and no TestResultChild."
-        problem = Problem(result.sourceline or 1, "TestResult", rule)
-        raise InvalidDocument(
-            f"Test result {result_id} carries no measurement; labgate reads one "
-            "PropertyMeasurement per test. Add the measured value.",
-            [problem],
-            reason="b2mml.result_without_measurement",
-        )
-    for child in children:
-        rows.extend(_measurements(child, sample, status))
-    return rows
 
 
 def _text(parent: etree._Element, name: str, inherited: str | None) -> str | None:

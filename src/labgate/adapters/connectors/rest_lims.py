@@ -4,9 +4,11 @@ results are pulled on an interval and reported to labgate, one signed `labgate.r
 
 Everything sent to labgate goes on one stream, in sequence order, so a registration always comes
 before the results of its sample. A message stays owed until labgate answers for it: applied,
-held, duplicate, or refused *and quarantined* (labgate keeps its bytes). A refusal that labgate
-did not quarantine (a wrong API key, a revoked account) or no answer at all leaves it owed, and
-it is sent again, with the same message id, on the next round."""
+held, duplicate, or refused, quarantined *and its number used* (taken in, refused for its
+content: the stream goes on). A refusal that left the number free (labgate could not
+authenticate it as sent: a key not yet registered, a clock ahead), one that labgate did not
+quarantine (a wrong API key, a revoked account) or no answer at all leaves it owed, and it is
+sent again, signed afresh under the same message id and number, on the next round."""
 
 from __future__ import annotations
 
@@ -182,7 +184,8 @@ class RestLimsConnector:
                                status=outcome.status, reason=outcome.reason,
                                quarantine_id=outcome.quarantine_id)  # fmt: skip
             if outcome.status == "failed" or (
-                outcome.status == "refused" and outcome.quarantine_id is None
+                outcome.status == "refused"
+                and (outcome.quarantine_id is None or outcome.sequence == "free")
             ):
                 log.error("labgate did not take %s (%s); it stays owed", item.about, outcome)
                 return False

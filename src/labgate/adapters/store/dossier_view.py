@@ -22,8 +22,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from labgate.adapters.store import views
+from labgate.adapters.store.audit_store import verify_stored
 from labgate.adapters.store.review_signals import excursions_reaching, open_alerts
-from labgate.compliance.audit import AuditEntry, verify_chain
+from labgate.compliance.audit import AuditEntry
 from labgate.compliance.canonical import content_hash, to_jsonable
 from labgate.compliance.clock import iso_utc
 from labgate.domain.batches import Batch, Procedure, SamplingPoint
@@ -166,7 +167,7 @@ def dossier(session: Session, site: str, code: str) -> dict[str, Any]:
         "audit": {
             "entries": [_entry_view(e) for e in entries],
             "seals_verify": all(e.hash == e.expected_hash() for e in entries),
-            "chain_verifies": verify_chain(views.iter_audit(session)).ok,
+            "chain_verifies": verify_stored(session).ok,  # head and checkpoints included
         },
     }
     content["content_sha256"] = content_hash(content)
@@ -192,7 +193,7 @@ def _with_provenance(sample: dict[str, Any]) -> dict[str, Any]:
     for result in sample["results"]:
         test = limits.get(result["test_code"], {})
         result["provenance"] = {
-            "raw": f"{result['raw_value']} {result['raw_unit'] or ''}".strip(),
+            "raw": f"{result['raw_value']} {result['raw_unit'] or ''}".strip() + _alias(result),
             "converted": None
             if result["canonical_value"] is None
             else (
@@ -210,6 +211,12 @@ def _with_provenance(sample: dict[str, Any]) -> dict[str, Any]:
             ),
         }
     return sample
+
+
+def _alias(result: dict[str, Any]) -> str:
+    """The alias resolution, when the unit as sent was another system's code for ours."""
+    resolved = result.get("resolved_unit")
+    return f" (alias of {resolved})" if resolved and resolved != result["raw_unit"] else ""
 
 
 def _disposition(batch: dict[str, Any], entries: list[AuditEntry]) -> dict[str, Any]:

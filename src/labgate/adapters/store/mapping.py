@@ -10,8 +10,11 @@ from sqlalchemy.orm import Session, registry, relationship
 from labgate.adapters.store import children
 from labgate.adapters.store import tables as t
 from labgate.compliance.access import Account
+from labgate.compliance.identities import PartnerIdentity
 from labgate.compliance.keys import SourceKey
+from labgate.compliance.notifications import Notification
 from labgate.compliance.signatures import Signature
+from labgate.compliance.throttle import RefusalWindow
 from labgate.domain.batches import Batch, ProceduralElement, Procedure, SamplingPoint
 from labgate.domain.deviations import Deviation
 from labgate.domain.em_monitoring import (
@@ -44,6 +47,7 @@ from labgate.domain.masterdata import (
 )
 from labgate.domain.raw_materials import MaterialPlan, ReceivedLot
 from labgate.domain.samples import Sample
+from labgate.domain.sampling import SamplingPlan
 from labgate.domain.stability import StabilityPull, StabilityStudy
 from labgate.domain.trending import OotAlert
 from labgate.service.inbox_records import InboxMessage, QuarantineItem, StreamPosition
@@ -75,7 +79,10 @@ def start_mappers() -> None:
         (SamplingPoint, t.sampling_points),
         (Batch, t.batches),
         (Account, t.accounts),
+        (RefusalWindow, t.client_refusals),
+        (Notification, t.notifications),
         (SourceKey, t.source_keys),
+        (PartnerIdentity, t.identity_map),
         (InboxMessage, t.inbox_messages),
         (StreamPosition, t.stream_positions),
         (QuarantineItem, t.quarantine),
@@ -101,7 +108,15 @@ def start_mappers() -> None:
         (RoomOccupancy, t.room_occupancy),
     ]:
         m(cls, table)
-    m(SpecVersion, t.spec_versions, properties={"limits": _children(LimitLine, t.limit_lines)})
+    m(SamplingPlan, t.sampling_plans)
+    m(
+        SpecVersion,
+        t.spec_versions,
+        properties={
+            "limits": _children(LimitLine, t.limit_lines),
+            "plans": _children(SamplingPlan, t.sampling_plans),
+        },
+    )
     m(
         Procedure,
         t.procedures,

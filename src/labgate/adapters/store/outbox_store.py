@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, insert, or_, select, update
+from sqlalchemy import Select, and_, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from labgate.adapters.store import tables as t
@@ -19,11 +19,19 @@ from labgate.adapters.store.writer_turns import writer_turn
 from labgate.compliance.audit import AuditDraft
 from labgate.compliance.canonical import to_jsonable
 from labgate.domain.errors import NotFound
-from labgate.service.relay import DEAD, DELIVERED, PENDING, Attempt, Delivery
+from labgate.service.outbox import SEALED
+from labgate.service.relay import DEAD, DELIVERED, HELD, PENDING, Attempt, Delivery
 
-o = t.outbox.c
+o, a = t.outbox.c, t.audit_entries.c
+# Each row with the seal its commit recorded: the `outbox.sealed` entry it points to, found by
+# the trail's primary key (and only if that entry is about this very message).
+SEALED_ROWS = t.outbox.outerjoin(
+    t.audit_entries,
+    and_(a.seq == o.seal_seq, a.record_id == o.message_id, a.action == SEALED),
+)
 DELIVERY_COLUMNS = (o.id, o.site, o.destination, o.schema, o.message_id, o.correlation_id,
-                    o.payload, o.status, o.attempts, o.sequence)  # fmt: skip
+                    o.payload, o.status, o.attempts, o.sequence,
+                    a.payload_hash.label("seal"))  # fmt: skip
 
 
 class SqlOutboxStore:
@@ -36,6 +44,7 @@ class SqlOutboxStore:
         """Pending rows for `destination` whose next attempt is due, oldest first."""
         query = (
             select(*DELIVERY_COLUMNS)
+            .select_from(SEALED_ROWS)
             .where(o.status == PENDING, o.destination == destination, _is_due(now))
             .order_by(o.id)
             .limit(limit)
@@ -79,8 +88,9 @@ class SqlOutboxStore:
         """Check the rows found, make them pending with a fresh round, audit: one transaction."""
         uow = SqlUnitOfWork(self.sessions)
         with uow:
-            query = select(*DELIVERY_COLUMNS).where(o.message_id.in_(message_ids))
-            found = [_delivery(r) for r in uow.session.execute(query.with_for_update()).mappings()]
+            query = select(*DELIVERY_COLUMNS).select_from(SEALED_ROWS)
+            query = query.where(o.message_id.in_(message_ids)).with_for_update(of=t.outbox)
+            found = [_delivery(r) for r in uow.session.execute(query).mappings()]
             drafts = check(found)  # raises to refuse: leaving the block rolls back
             uow.session.execute(
                 update(t.outbox)
@@ -103,7 +113,7 @@ def _is_due(now: datetime) -> Any:
 
 
 def _delivery(row: Any) -> Delivery:
-    return Delivery(**{column.name: row[column.name] for column in DELIVERY_COLUMNS})
+    return Delivery(**{column.key: row[column.key] for column in DELIVERY_COLUMNS})
 
 
 def _attempt_row(attempt: Attempt) -> dict[str, Any]:
@@ -134,7 +144,17 @@ def _outcome(attempt: Attempt) -> dict[str, Any]:
 
 def dead_query(site: str | None = None, destination: str | None = None) -> Select[Any]:
     """Dead-lettered rows, oldest first."""
-    query = select(t.outbox).where(o.status == DEAD).order_by(o.id)
+    return status_query(DEAD, site, destination)
+
+
+def held_query(site: str | None = None, destination: str | None = None) -> Select[Any]:
+    """Rows held because their content no longer matches their seal, oldest first."""
+    return status_query(HELD, site, destination)
+
+
+def status_query(status: str, site: str | None, destination: str | None) -> Select[Any]:
+    """Rows in one delivery status, oldest first."""
+    query = select(t.outbox).where(o.status == status).order_by(o.id)
     if site:
         query = query.where(o.site == site)
     return query.where(o.destination == destination) if destination else query

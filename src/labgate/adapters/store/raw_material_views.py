@@ -4,7 +4,6 @@ comparison; the lots of a material; a skip-lot plan with the lots it decided."""
 from __future__ import annotations
 
 from contextlib import suppress
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import select
@@ -14,7 +13,8 @@ from labgate.adapters.store import tables as t
 from labgate.adapters.store.views import deviations_of, get_sample, signature_view, signatures_of
 from labgate.compliance.canonical import to_jsonable
 from labgate.domain.deviations import Deviation
-from labgate.domain.errors import NotFound
+from labgate.domain.errors import MalformedNumber, NotFound
+from labgate.domain.numbers import exact_difference, parse_decimal
 from labgate.domain.raw_materials import MaterialPlan, ReceivedLot, release_blockers
 from labgate.domain.samples import Sample
 from labgate.service.handlers.raw_materials import lot_content
@@ -52,8 +52,9 @@ def _compared(entry: dict[str, Any], sample: Sample) -> dict[str, Any]:
     shown["labgate_unit"] = None if result is None else result.canonical_unit
     shown["difference"] = None
     if ours is not None and entry["unit"] == result.canonical_unit:  # type: ignore[union-attr]
-        with suppress(InvalidOperation):  # a text value (identity) has no difference
-            shown["difference"] = str(Decimal(entry["value"]) - ours)
+        with suppress(MalformedNumber):  # a text value (identity) has no difference
+            # Every digit kept: the default context would round a long value at 28 digits.
+            shown["difference"] = str(exact_difference(parse_decimal(entry["value"]), ours))
     return shown
 
 

@@ -14,7 +14,12 @@ from labgate.adapters.store.views import signature_view, signatures_of
 from labgate.compliance.canonical import to_jsonable
 from labgate.domain.errors import NotFound
 from labgate.domain.samples import Sample
-from labgate.domain.stability import StabilityPull, StabilityStudy, study_content
+from labgate.domain.stability import (
+    StabilityPull,
+    StabilityStudy,
+    closure_content,
+    study_content,
+)
 from labgate.domain.trending import AlertStatus, OotAlert, alert_content
 from labgate.service.handlers.oot_alerts import approved_value
 
@@ -47,9 +52,11 @@ def study_view(session: Session, site: str, code: str, now: datetime) -> dict[st
         )
         for due in study.schedule()
     ]
-    content = study_content(study)
+    content, closure = study_content(study), closure_content(study)
+    # The approval signed the protocol; a cancellation signed the protocol with its closure.
     view["signatures"] = [
-        signature_view(s, content) for s in signatures_of(session, site, "stability_study", code)
+        signature_view(s, closure if s.is_valid_for(closure) else content)
+        for s in signatures_of(session, site, "stability_study", code)
     ]
     return view
 

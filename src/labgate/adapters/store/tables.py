@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import Enum as SqlEnum
 
-from labgate.adapters.store.types import DecimalText, UtcDateTime
+from labgate.adapters.store.types import DecimalText, LongDecimalText, UtcDateTime
 from labgate.domain.batches import Level
 from labgate.domain.deviations import DeviationState
 from labgate.domain.em_monitoring import EmSampleStatus, Frequency
@@ -79,6 +79,7 @@ units = Table(
     Column("expression", String(200), nullable=False),
     Column("precision", Integer, nullable=False),
     Column("name", String(200), nullable=False, default=""),
+    Column("kind", String(KEY), nullable=False),  # quantity kind: converts only within it (0012)
 )
 
 materials = Table(
@@ -129,6 +130,16 @@ limit_lines = Table(
     Column("test_code", String(KEY), nullable=False),
     Column("limit", String(200), nullable=False), Column("alert", String(200)),
     Column("action", String(200)),
+    Column("limit_set", String(KEY), nullable=False, server_default="release"),
+)  # fmt: skip
+
+# Per spec version and sampling point: the tests planned there and the limit set judging them.
+sampling_plans = Table(
+    "sampling_plans", metadata, _id(),
+    Column("spec_version_id", ForeignKey("spec_versions.id"), nullable=False),
+    Column("sampling_point", String(KEY), nullable=False),
+    Column("limit_set", String(KEY), nullable=False), Column("tests", JSON, nullable=False),
+    UniqueConstraint("spec_version_id", "sampling_point"),
 )  # fmt: skip
 
 characteristics = Table(
@@ -208,6 +219,7 @@ samples = Table(
     Column("status", enum(SampleStatus), nullable=False), Column("cancel_reason", Text),
     Column("stability_study", String(KEY)),
     Column("trended", Boolean, nullable=False, server_default=false()),
+    Column("limit_set", String(KEY), nullable=False, server_default="release"),
     UniqueConstraint("site", "code"), UniqueConstraint("site", "mes_request_id"),
 )  # fmt: skip
 
@@ -234,15 +246,19 @@ results = Table(
     Column("entered_at", UtcDateTime, nullable=False),
     Column("limit_set", String(300), nullable=False),
     Column("status", enum(ResultStatus), nullable=False),
-    Column("canonical_value", DecimalText), Column("canonical_unit", String(KEY)),
-    Column("conversion_factor", DecimalText), Column("reported_value", DecimalText),
-    Column("compared_value", DecimalText), Column("rounding", String(300)),
+    # Any length (0012): exact conversion and rounding keep every digit the lab sent.
+    Column("canonical_value", LongDecimalText), Column("canonical_unit", String(KEY)),
+    Column("conversion_factor", LongDecimalText), Column("reported_value", LongDecimalText),
+    Column("compared_value", LongDecimalText), Column("rounding", String(300)),
     Column("conforms", Boolean), Column("band", String(16)),
     Column("mes_status", enum(MesStatus), nullable=False),
     Column("reviewer", String(KEY)), Column("approved_at", UtcDateTime),
     Column("supersedes", String(KEY)), Column("superseded_by", String(KEY)),
     Column("invalidated_by", String(KEY)), Column("invalidated_at", UtcDateTime),
     Column("invalidation_reason", Text), UniqueConstraint("sample_id", "code"),
+    Column("resolved_unit", String(KEY)),  # the dictionary unit raw_unit resolved to (0012)
+    Column("reported_by", String(KEY)), Column("analyst_account", String(KEY)),
+    Column("reviewer_account", String(KEY)),
 )  # fmt: skip
 
 deviations = Table(
@@ -295,6 +311,25 @@ accounts = Table(
     Column("password_hash", String(200)), Column("api_key_hash", String(64), unique=True),
     Column("active", Boolean, nullable=False), Column("failed_attempts", Integer, nullable=False),
     Column("locked_at", UtcDateTime),
+    Column("locked_until", UtcDateTime),  # a lock ends by itself; none: until an admin unlocks
+    Column("must_change_password", Boolean, nullable=False, server_default=false()),
+)  # fmt: skip
+
+# Refusals earned without signing in, per client and minute (compliance/throttle.py).
+client_refusals = Table(
+    "client_refusals", metadata, Column("client", String(KEY), primary_key=True),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("refused", Integer, nullable=False), Column("audited", Integer, nullable=False),
+    Column("reasons", JSON, nullable=False), Column("pending", Boolean, nullable=False),
+    Index("ix_client_refusals_pending", "pending"),
+)  # fmt: skip
+
+# Alerts for administrators (an account locked); the audit trail holds the same events.
+notifications = Table(
+    "notifications", metadata, _id(),
+    Column("raised_at", UtcDateTime, nullable=False), Column("kind", String(KEY), nullable=False),
+    Column("record_type", String(32), nullable=False),
+    Column("record_id", String(200), nullable=False), Column("message", Text, nullable=False),
 )  # fmt: skip
 
 signatures = Table(
@@ -328,6 +363,17 @@ audit_head = Table(
     Column("seq", BigInteger, nullable=False), Column("hash", String(64), nullable=False),
 )  # fmt: skip
 
+# Signed checkpoints of the head (seq, hash, time), append-only: they vouch that the trail
+# reached that far, so a cut tail or a re-sealed chain shows (compliance/checkpoints.py).
+audit_checkpoints = Table(
+    "audit_checkpoints", metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=False),
+    Column("hash", String(64), nullable=False), Column("at", UtcDateTime, nullable=False),
+    Column("kid", String(64), nullable=False), Column("public_jwk", JSON, nullable=False),
+    Column("signature", Text, nullable=False),
+)  # fmt: skip
+
 outbox = Table(
     "outbox", metadata,
     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
@@ -342,11 +388,14 @@ outbox = Table(
     Column("payload", JSON, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("status", String(16), nullable=False),
-    # Delivery by the relay: 'pending' -> 'delivered' | 'dead'; attempts in the current round.
+    # Delivery by the relay: 'pending' -> 'delivered' | 'dead' | 'held' (changed after commit);
+    # attempts in the current round.
     Column("attempts", Integer, nullable=False, default=0, server_default="0"),
     Column("next_attempt_at", UtcDateTime), Column("last_error", Text),
     Column("delivered_at", UtcDateTime),
     Column("sequence", BigInteger),
+    # The audit entry (`outbox.sealed`) that holds the row's content hash, written at commit.
+    Column("seal_seq", BigInteger),
 )  # fmt: skip
 
 # The relay's query: pending rows of one destination, oldest first.
@@ -379,6 +428,18 @@ status_rules = Table(
 # --- interfaces: signed envelopes from other systems -------------------------------------------
 
 # Public keys of the source systems, by key id; several may be valid at once (rotation overlap).
+# A partner system's id for a person -> the labgate account it is (compliance/identities.py).
+identity_map = Table(
+    "identity_map", metadata, _id(),
+    Column("source", String(KEY), nullable=False),
+    Column("external_id", String(KEY), nullable=False),
+    Column("account", String(KEY), nullable=False),
+    Column("mapped_by", String(KEY), nullable=False),
+    Column("mapped_at", UtcDateTime, nullable=False),
+    Column("reason", Text, nullable=False), Column("active", Boolean, nullable=False),
+    UniqueConstraint("source", "external_id"),
+)  # fmt: skip
+
 source_keys = Table(
     "source_keys", metadata, _id(),
     Column("source", String(KEY), nullable=False), Column("kid", String(KEY), nullable=False),
@@ -613,7 +674,7 @@ oot_alerts = Table(
     Column("result", String(KEY), nullable=False), Column("sample", String(KEY), nullable=False),
     Column("batch", String(KEY), index=True), Column("test_code", String(KEY), nullable=False),
     Column("series", String(200), nullable=False), Column("time", DecimalText, nullable=False),
-    Column("value", DecimalText, nullable=False),
+    Column("value", LongDecimalText, nullable=False),  # a result's canonical value (0012)
     Column("predicted", DecimalText, nullable=False),
     Column("lower", DecimalText, nullable=False), Column("upper", DecimalText, nullable=False),
     Column("alpha", DecimalText, nullable=False), Column("method", String(200), nullable=False),

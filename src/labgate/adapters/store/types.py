@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import DateTime, String
+from sqlalchemy import DateTime, String, Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
@@ -41,3 +41,11 @@ class DecimalText(TypeDecorator[Decimal]):
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         """Read it back as a Decimal."""
         return None if value is None else Decimal(value)
+
+
+class LongDecimalText(DecimalText):
+    """DecimalText of any length: values derived from a reported one (converted, rounded) keep
+    every digit however many the lab sent; 64 characters would refuse them on PostgreSQL only."""
+
+    impl = Text()
+    cache_ok = True

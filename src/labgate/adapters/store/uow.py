@@ -20,7 +20,9 @@ from labgate.adapters.store.engine import WRITE
 from labgate.adapters.store.gate_view import deciding_samples, last_told, point_tallies
 from labgate.adapters.store.review_signals import reaching
 from labgate.adapters.store.writer_turns import writer_turn
+from labgate.compliance.access import Account
 from labgate.compliance.audit import AuditDraft, seal
+from labgate.compliance.throttle import RefusalWindow
 from labgate.domain.batches import Batch
 from labgate.domain.commands import Received
 from labgate.domain.deviations import Deviation
@@ -32,7 +34,7 @@ from labgate.domain.stability import StabilityStudy
 from labgate.domain.status_map import MesStatus, Outcome, StatusMap, StatusRule
 from labgate.domain.trending import OotAlert
 from labgate.service.inbox_records import InboxMessage
-from labgate.service.outbox import OutboxMessage
+from labgate.service.outbox import OutboxMessage, seal_entry
 from labgate.service.unit_of_work import UnitOfWork, inbox_fields
 
 T = TypeVar("T")
@@ -106,6 +108,10 @@ def _query(
 LOCKED_KINDS: frozenset[type] = frozenset({Sample, Batch, Deviation, ReceivedLot, MaterialPlan})
 # A study approved or an alert acknowledged twice at once: the second waits, then is refused.
 LOCKED_KINDS |= {StabilityStudy, OotAlert}
+# Two administrators deactivating each other at once: the second waits, then finds itself last.
+LOCKED_KINDS |= {Account}
+# One client's refusals counted at once (compliance/throttle.py): none is lost.
+LOCKED_KINDS |= {RefusalWindow}
 
 
 def _locked(kind: type, query: Select[Any]) -> Select[Any]:
@@ -196,6 +202,12 @@ class SqlUnitOfWork(UnitOfWork):
         rows = self.session.execute(select(t.units.c.code, t.units.c.expression))
         return {code: expression for code, expression in rows}
 
+    def unit_dictionary(self) -> dict[str, tuple[str, str]]:
+        """The unit dictionary with each unit's quantity kind, in one query."""
+        units = t.units.c
+        rows = self.session.execute(select(units.code, units.expression, units.kind))
+        return {code: (expression, kind) for code, expression, kind in rows}
+
     def next_number(self, counter: str) -> int:
         """Increment a named counter inside this transaction."""
         return self._reserve(counter, 1)
@@ -248,19 +260,25 @@ class SqlUnitOfWork(UnitOfWork):
 
     def _write(self, audit: list[AuditDraft], outbox: list[OutboxMessage]) -> None:
         self.flush()
-        if audit:
-            self._append_audit(audit)
+        rows: list[dict[str, Any]] = []
         if outbox:
             # Sequences per destination, gap-free and in outbox order: one counter move each.
             wanted = Counter(m.destination for m in outbox)
             following = {d: self._reserve(f"outbox:{d}", n) for d, n in wanted.items()}
-            rows = []
             for message in outbox:
                 rows.append(_outbox_row(message) | {"sequence": following[message.destination]})
                 following[message.destination] += 1
+        # Each row is sealed by an entry of this transaction's own trail (its content hash),
+        # so a payload edited after commit no longer matches what the chain vouches for.
+        seals = [seal_entry(m, row["sequence"]) for m, row in zip(outbox, rows, strict=True)]
+        if audit or seals:
+            first_seal = self._append_audit([*audit, *seals]) - len(seals) + 1
+            for n, row in enumerate(rows):
+                row["seal_seq"] = first_seal + n
+        if rows:
             self.session.execute(insert(t.outbox), rows)
 
-    def _append_audit(self, drafts: list[AuditDraft]) -> None:
+    def _append_audit(self, drafts: list[AuditDraft]) -> int:
         # The head row is locked (FOR UPDATE on PostgreSQL; SQLite's writer lock is already
         # held), so concurrent writers append one after another and the chain never forks.
         head = self.session.execute(_AUDIT_HEAD).one()
@@ -273,6 +291,7 @@ class SqlUnitOfWork(UnitOfWork):
             rows.append(_audit_row(entry.seq, draft, entry.prev_hash, entry.hash))
         self.session.execute(insert(t.audit_entries), rows)
         self.session.execute(_MOVE_AUDIT_HEAD, {"h_seq": seq, "h_hash": prev})
+        return int(seq)
 
     def flush(self) -> None:
         """Send pending changes to the database inside the transaction: the ORM's, a sample's

@@ -241,12 +241,15 @@ def timeline_query(site: str, sample_codes: list[str], extra_ids: list[str]) -> 
     return select(t.audit_entries).where(a.site == site, or_(*about)).order_by(a.seq)
 
 
-def iter_audit(session: Session, batch_size: int = 2000) -> Iterator[AuditEntry]:
-    """The whole chain in sequence order, streamed."""
-    result = session.execute(
-        select(t.audit_entries).order_by(t.audit_entries.c.seq),
-        execution_options={"yield_per": batch_size},
-    )
+def iter_audit(
+    session: Session, batch_size: int = 2000, after: int = 0, until: int | None = None
+) -> Iterator[AuditEntry]:
+    """The whole chain (or its entries after `after`, up to `until`) in order, streamed."""
+    a = t.audit_entries.c
+    query = select(t.audit_entries).where(a.seq > after).order_by(a.seq)
+    if until is not None:
+        query = query.where(a.seq <= until)
+    result = session.execute(query, execution_options={"yield_per": batch_size})
     try:
         yield from (_entry(r) for r in result.mappings())
     finally:

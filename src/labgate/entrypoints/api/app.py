@@ -13,13 +13,16 @@ import labgate
 from labgate.adapters.store.migrate import SchemaBehind, require_current_schema
 from labgate.bootstrap import Hub, bootstrap
 from labgate.config import Settings
+from labgate.domain.errors import LabgateError
 from labgate.entrypoints.api import problems
-from labgate.entrypoints.api.middleware import BodyLimit, BodyTooLarge, CorrelationId
+from labgate.entrypoints.api.middleware import BodyLimit, CorrelationId
 from labgate.entrypoints.api.routes import (
     access,
+    alerts,
     deviations,
     disposition,
     environmental,
+    identities,
     interfaces,
     keys,
     lab,
@@ -56,9 +59,11 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
     problems.install(app)
     routers = (
         access,
+        alerts,
         deviations,
         disposition,
         environmental,
+        identities,
         interfaces,
         keys,
         lab,
@@ -72,14 +77,21 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
         app.include_router(module.router)
     _offline_docs(app)
 
-    async def refuse_large(scope: Scope, error: BodyTooLarge) -> ASGIApp:
+    async def refuse_body(scope: Scope, error: LabgateError) -> ASGIApp:
         async def no_body() -> dict[str, object]:
             return {"type": "http.request", "body": b"", "more_body": False}
 
         scope["app"] = app
         return await problems.on_labgate_error(Request(scope, no_body), error)
 
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, refuse=refuse_large)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_body_bytes,
+        refuse=refuse_body,
+        max_json_depth=settings.max_json_depth,
+        timeout_seconds=settings.body_timeout_seconds,
+        raw_paths=frozenset({"/api/v1/inbox"}),  # the inbox quarantines what it cannot read
+    )
     app.add_middleware(CorrelationId)
     return app
 

@@ -45,17 +45,29 @@ def _username_from_token(hub: Hub, token: str) -> str:
         decoded = jwt.decode(token, _key(hub), algorithms=["HS256"])
         now = int(hub.bus.deps.clock.now().timestamp())
         jwt.JWTClaimsRegistry(
-            now=now, leeway=0, exp={"essential": True}, sub={"essential": True}
+            now=now,
+            leeway=0,
+            exp={"essential": True},
+            iat={"essential": True},
+            sub={"essential": True},
         ).validate(decoded.claims)
     except ExpiredTokenError:
-        raise Unauthenticated(
-            "The access token has expired; sign in again.", reason="auth.token_expired"
-        ) from None
+        raise _expired() from None
     except (JoseError, ValueError):
         raise Unauthenticated(
             "The access token is not valid.", reason="auth.token_invalid"
         ) from None
+    # The lifetime is the server's, whatever exp the token carries (a leaked or forged long one).
+    if now >= int(decoded.claims["iat"]) + hub.settings.token_minutes * 60:
+        raise _expired()
     return str(decoded.claims["sub"])
+
+
+def _expired() -> Unauthenticated:
+    return Unauthenticated(
+        "The access token has expired (LABGATE_TOKEN_MINUTES after it was issued); sign in again.",
+        reason="auth.token_expired",
+    )
 
 
 def current_account(
@@ -70,7 +82,9 @@ def current_account(
             query = select(Account).filter_by(api_key_hash=hash_api_key(api_key), kind="system")
             reason = "auth.bad_api_key"
         elif token:
-            query = select(Account).filter_by(username=_username_from_token(hub, token))
+            # Tokens are for people; system accounts use their API keys only.
+            username = _username_from_token(hub, token)
+            query = select(Account).filter_by(username=username, kind="person")
             reason = "auth.token_invalid"
         else:
             raise Unauthenticated(
@@ -78,7 +92,7 @@ def current_account(
                 reason="auth.missing",
             )
         account = session.scalars(query).one_or_none()
-    if account is None or not account.active or account.locked_at is not None:
+    if account is None or not account.active or account.is_locked(hub.bus.deps.clock.now()):
         raise Unauthenticated("Unknown, locked or deactivated account.", reason=reason)
     request.state.actor = account
     return account

@@ -8,8 +8,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
+from labgate.compliance.throttle import UNAUTHENTICATED, Throttled
 from labgate.domain.commands import Context
 from labgate.domain.errors import InvalidInput, LabgateError
 from labgate.entrypoints.api.auth import hub_of
@@ -17,6 +19,12 @@ from labgate.service.messages import KEY_LENGTH
 from labgate.service.refusals import record_refusal
 
 log = logging.getLogger("labgate.api")
+
+# Where the body's schema already refuses what a handler would, the handler's reason code is kept
+# so a client sees one code whichever layer caught it.
+_FIELD_RULES: dict[tuple[str | None, str], str] = {
+    ("signature.meaning", "literal_error"): "signature.wrong_meaning"
+}
 
 
 def problem(
@@ -41,15 +49,17 @@ async def request_context(request: Request) -> Context:
     account = getattr(request.state, "actor", None)
     return Context(
         actor=account.username if account else "anonymous",
-        actor_kind=account.kind if account else "unauthenticated",
+        actor_kind=account.kind if account else UNAUTHENTICATED,
         correlation_id=getattr(request.state, "correlation_id", None),
         payload_hash=getattr(request.state, "payload_hash", None),
+        client=request.client.host if request.client else None,
     )
 
 
-async def _audit(request: Request, error: LabgateError) -> None:
+async def _audit(request: Request, error: LabgateError) -> int | None:
+    """Audit the refusal (unless the bus has); the seconds to wait if the client is throttled."""
     if getattr(error, "audited", False):
-        return
+        return None
     hub = hub_of(request)
     ctx = await request_context(request)
     # Audit columns are bounded (action 64, record id 200, site 64; PostgreSQL enforces it): the
@@ -58,14 +68,30 @@ async def _audit(request: Request, error: LabgateError) -> None:
     line = f"{request.method} {request.url.path}"[:200]
     site = request.path_params.get("site")
     site = site if site is not None and len(site) <= KEY_LENGTH else None
-    record_refusal(hub.uow_factory(), hub.bus.deps, ctx, error, route[:48], ("request", line, site))
+    subject = ("request", line, site)
+    uow = hub.uow_factory()
+    return await run_in_threadpool(
+        record_refusal, uow, hub.bus.deps, ctx, error, route[:48], subject
+    )
 
 
 async def on_labgate_error(request: Request, error: Exception) -> JSONResponse:
-    """Map labgate's errors to problem+json, auditing any the bus has not."""
+    """Map labgate's errors to problem+json, auditing any the bus has not; a client past its
+    rate of refusals without signing in is answered 429 instead."""
     assert isinstance(error, LabgateError)
-    await _audit(request, error)
-    return problem(request, error.status, error.reason, error.message, error.field)
+    wait = await _audit(request, error)
+    if isinstance(error, Throttled):
+        wait = error.retry_after
+    elif wait is not None:
+        error = Throttled(
+            f"Too many refused requests from this client without signing in; retry in {wait} "
+            "seconds.",
+            retry_after=wait,
+        )
+    answer = problem(request, error.status, error.reason, error.message, error.field)
+    if wait is not None:
+        answer.headers["Retry-After"] = str(wait)
+    return answer
 
 
 async def on_validation_error(request: Request, error: Exception) -> JSONResponse:
@@ -78,19 +104,53 @@ async def on_validation_error(request: Request, error: Exception) -> JSONRespons
         wrapped = InvalidInput("The request body is not valid JSON.", reason="request.not_json")
     else:
         rule = first.get("type", "invalid")
+        reason = _FIELD_RULES.get((field, rule), f"input.{rule}")
         wrapped = InvalidInput(
-            f"{field or 'The request'}: {first.get('msg')}.", reason=f"input.{rule}", field=field
+            f"{field or 'The request'}: {first.get('msg')}.", reason=reason, field=field
         )
     return await on_labgate_error(request, wrapped)
 
 
+class FrameworkRefusal(LabgateError):
+    """A refusal made by the framework (unknown route, wrong method, unreadable body)."""
+
+    def __init__(self, message: str, *, reason: str, status: int):
+        super().__init__(message, reason=reason)
+        self.status = status
+
+
 async def on_http_error(request: Request, error: Exception) -> JSONResponse:
-    """Framework errors (unknown route, wrong method) as problem+json too."""
+    """Framework errors (unknown route, wrong method, a body it cannot parse) as problem+json,
+    audited like every other refusal."""
     assert isinstance(error, HTTPException)
-    reason = {404: "route.unknown", 405: "route.method_not_allowed"}.get(
-        error.status_code, "http.error"
+    known: dict[int, tuple[str, str]] = {
+        404: ("route.unknown", "No route has this path; see /docs for the routes."),
+        405: ("route.method_not_allowed", "The route does not take this method; see /docs."),
+        400: ("request.unreadable", "The request body cannot be read as its content type."),
+    }
+    reason, detail = known.get(error.status_code, ("http.error", f"{error.detail}."))
+    refusal = FrameworkRefusal(detail, reason=reason, status=error.status_code)
+    answer = await on_labgate_error(request, refusal)
+    for name, value in (error.headers or {}).items():
+        answer.headers.setdefault(name, value)
+    return answer
+
+
+async def on_unexpected_error(request: Request, error: Exception) -> JSONResponse:
+    """A fault in labgate itself: problem+json naming the correlation id, logged in full, and
+    audited when the trail can be written (it may be what failed)."""
+    log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=error)
+    fault = FrameworkRefusal(
+        "labgate failed to answer this request; the administrator can find the cause in the "
+        "server log by its correlation id.",
+        reason="server.error",
+        status=500,
     )
-    return problem(request, error.status_code, reason, str(error.detail), None)
+    try:
+        await _audit(request, fault)
+    except Exception:
+        log.exception("the refusal of %s could not be audited", request.url.path)
+    return problem(request, 500, fault.reason, fault.message, None)
 
 
 def install(app: FastAPI) -> None:
@@ -98,3 +158,4 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(LabgateError, on_labgate_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(HTTPException, on_http_error)
+    app.add_exception_handler(Exception, on_unexpected_error)

@@ -2,14 +2,36 @@
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+import re
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, cast
 
-from fastapi import Request
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictStr
+from fastapi import Path, Query, Request
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    StrictStr,
+    create_model,
+)
+from pydantic_core import core_schema
 
+from labgate.compliance.signed_actions import MEANINGS, SignedAction
 from labgate.domain.commands import SignatureInput
 from labgate.domain.errors import InvalidInput
 from labgate.service.messages import KEY_LENGTH, SampleRequestV1, code
+
+# Every integer the API takes is bounded by the column that stores or compares it (an Integer:
+# PostgreSQL enforces its range, and SQLite overflows past 64 bits): a larger one is refused
+# with 422 by field and rule, never a 500. The bounds show in the OpenAPI.
+INT32_MAX = 2**31 - 1
+RowId = Annotated[int, Path(ge=1, le=INT32_MAX, description="A row's number.")]
+VersionNumber = Annotated[int, Path(ge=1, le=INT32_MAX, description="A version's number.")]
+Offset = Annotated[int, Query(ge=0, le=INT32_MAX, description="Rows to skip.")]
+AfterId = Annotated[int, Query(ge=0, le=INT32_MAX, description="Rows after this number.")]
 
 
 class Body(BaseModel):
@@ -40,6 +62,37 @@ class SignatureIn(Body):
     def to_input(self) -> SignatureInput:
         """As the command carries it."""
         return SignatureInput(self.username, self.password, self.meaning)
+
+
+@functools.cache
+def signature_model(action: SignedAction) -> type[SignatureIn]:
+    """The signature body of one action, its meaning an enum of what the action accepts."""
+    accepted = tuple(m.value for m in MEANINGS[action])
+    name = "".join(part.title() for part in re.split(r"[._]", action.value)) + "Signature"
+    described = Field(
+        description=f"What the signer declares: {' or '.join(accepted)}.",
+        json_schema_extra={"enum": list(accepted)},
+    )
+    return create_model(
+        name,
+        __base__=SignatureIn,
+        __doc__=f"An e-signature for {action.value}: user id, password and meaning.",
+        meaning=(cast(Any, Literal)[accepted], described),
+    )
+
+
+@dataclass(frozen=True)
+class SignedAs:
+    """`Annotated[SignatureIn, SignedAs(action)]`: the body field validates (and documents)
+    the action's own signature model, so the OpenAPI lists the meanings it accepts."""
+
+    action: SignedAction
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        """The schema of the action's signature model instead of the plain one."""
+        return handler.generate_schema(signature_model(self.action))
 
 
 class SampleRequestIn(SampleRequestV1):
@@ -89,17 +142,35 @@ class ReviewedResultIn(ResultIn):
     approved_at: AwareDatetime
 
 
-class SignedIn(Body):
-    """An action confirmed with an e-signature."""
+class ApprovalIn(Body):
+    """A result's approval: the reviewer's e-signature, meaning 'approved'."""
 
-    signature: SignatureIn
+    signature: Annotated[SignatureIn, SignedAs(SignedAction.APPROVE_RESULT)]
+
+
+class ReleaseIn(Body):
+    """A batch release: QA's e-signature, meaning 'released'."""
+
+    signature: Annotated[SignatureIn, SignedAs(SignedAction.RELEASE_BATCH)]
+
+
+class SpecApprovalIn(Body):
+    """A specification version's approval: QA's e-signature, meaning 'approved'."""
+
+    signature: Annotated[SignatureIn, SignedAs(SignedAction.APPROVE_SPEC)]
+
+
+class StudyApprovalIn(Body):
+    """A stability protocol's approval: QA's e-signature, meaning 'approved'."""
+
+    signature: Annotated[SignatureIn, SignedAs(SignedAction.APPROVE_STUDY)]
 
 
 class InvalidationIn(Body):
     """Invalidation: a reason, and a signature when a person invalidates."""
 
     reason: StrictStr = Field(min_length=1, max_length=2000)
-    signature: SignatureIn | None = None
+    signature: Annotated[SignatureIn, SignedAs(SignedAction.INVALIDATE_RESULT)] | None = None
 
 
 class EffectiveIn(Body):
@@ -133,7 +204,7 @@ class PhaseOneIn(Body):
         max_length=32, description="assignable_cause | no_assignable_cause"
     )
     reason: StrictStr = Field(min_length=1, max_length=2000)
-    signature: SignatureIn
+    signature: Annotated[SignatureIn, SignedAs(SignedAction.INVESTIGATE_PHASE1)]
 
 
 class PhaseTwoIn(Body):
@@ -141,7 +212,7 @@ class PhaseTwoIn(Body):
 
     conclusion: StrictStr = Field(max_length=32, description="confirmed | not_confirmed")
     rationale: StrictStr = Field(min_length=1, max_length=2000)
-    signature: SignatureIn
+    signature: Annotated[SignatureIn, SignedAs(SignedAction.INVESTIGATE_PHASE2)]
 
 
 class ClosureIn(Body):
@@ -150,4 +221,4 @@ class ClosureIn(Body):
 
     capa: StrictStr | None = code(None)
     reason: StrictStr = Field(min_length=1, max_length=2000)
-    signature: SignatureIn
+    signature: Annotated[SignatureIn, SignedAs(SignedAction.CLOSE_DEVIATION)]

@@ -1,19 +1,28 @@
-"""Audit trail exports: JSON lines for machines, HTML or CSV for people (21 CFR 11.10(b))."""
+"""Audit trail exports: JSON lines for machines, HTML or CSV for people (21 CFR 11.10(b)), and
+the head and signed checkpoints with their public keys, so the export proves on its own that
+it is complete up to its newest checkpoint."""
 
 from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, select_autoescape
 from sqlalchemy.orm import Session
 
+from labgate.adapters.store.audit_store import read_checkpoints, read_head, verify_stored
 from labgate.adapters.store.views import iter_audit
-from labgate.compliance.audit import AuditEntry, verify_chain
+from labgate.compliance.audit import AuditDraft, AuditEntry
+from labgate.compliance.checkpoints import Checkpoint, Head
 from labgate.compliance.clock import iso_utc
+from labgate.domain.errors import InvalidInput
+
+EXPORT_FORMAT = "labgate.audit_export.v1"
+ENTRIES, ANCHORS = "audit.jsonl", "audit.checkpoints.json"
 
 COLUMNS = [
     "seq",
@@ -67,10 +76,15 @@ def as_row(entry: AuditEntry) -> dict[str, Any]:
     }
 
 
-def export(session: Session, out: Path, readable: str) -> list[Path]:
-    """Write audit.jsonl and audit.html or audit.csv into `out`; returns the paths."""
+def export(
+    session: Session, out: Path, readable: str, trusted: Sequence[dict[str, Any]] = ()
+) -> list[Path]:
+    """Write audit.jsonl, audit.checkpoints.json and audit.html or audit.csv into `out` from a
+    `snapshot` session; returns the paths."""
     out.mkdir(parents=True, exist_ok=True)
-    machine, human = out / "audit.jsonl", out / f"audit.{readable}"
+    machine, human = out / ENTRIES, out / f"audit.{readable}"
+    anchors = out / ANCHORS
+    anchors.write_text(json.dumps(_anchors(session), indent=1, sort_keys=True), encoding="utf-8")
     rows = list(_rows(session))
     with machine.open("w", encoding="utf-8") as sink:
         for row in rows:
@@ -82,13 +96,13 @@ def export(session: Session, out: Path, readable: str) -> list[Path]:
             writer.writeheader()
             writer.writerows(rows)
     else:
-        verdict = verify_chain(iter_audit(session))
+        verdict = verify_stored(session, trusted)
         text = "intact" if verdict.ok else f"BROKEN at entry {verdict.first_broken}"
         human.write_text(
             _HTML.render(rows=rows, columns=COLUMNS, count=len(rows), verdict=text),
             encoding="utf-8",
         )
-    return [machine, human]
+    return [machine, anchors, human]
 
 
 def _rows(session: Session) -> Iterator[dict[str, Any]]:
@@ -98,3 +112,63 @@ def _rows(session: Session) -> Iterator[dict[str, Any]]:
 
 def _load(text: str | None) -> Any:
     return None if text is None else json.loads(text)
+
+
+def _anchors(session: Session) -> dict[str, Any]:
+    head, checkpoints = read_head(session), read_checkpoints(session)
+    keys = {c.public_jwk["x"]: {**c.public_jwk, "kid": c.kid} for c in checkpoints}
+    return {
+        "format": EXPORT_FORMAT,
+        "head": {"seq": head.seq, "hash": head.hash},
+        "checkpoints": [_checkpoint(c) for c in checkpoints],
+        "public_keys": list(keys.values()),
+    }
+
+
+def _checkpoint(c: Checkpoint) -> dict[str, Any]:
+    return {"seq": c.seq, "hash": c.hash, "at": iso_utc(c.at), "kid": c.kid,
+            "public_jwk": c.public_jwk, "signature": c.signature}  # fmt: skip
+
+
+def read_export(folder: Path) -> tuple[Iterator[AuditEntry], Head, list[Checkpoint]]:
+    """An export's entries, head and checkpoints, as an auditor's tool reads them; InvalidInput
+    naming the file if it is not a labgate export."""
+    try:
+        anchors = json.loads((folder / ANCHORS).read_text(encoding="utf-8"))
+        if anchors.get("format") != EXPORT_FORMAT:
+            raise ValueError(f"its format is not {EXPORT_FORMAT}")
+        head = Head(anchors["head"]["seq"], anchors["head"]["hash"])
+        checkpoints = [
+            Checkpoint(
+                c["seq"],
+                c["hash"],
+                datetime.fromisoformat(c["at"]),
+                c["kid"],
+                c["public_jwk"],
+                c["signature"],
+            )
+            for c in anchors["checkpoints"]
+        ]
+        lines = (folder / ENTRIES).read_text(encoding="utf-8").splitlines()
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        raise InvalidInput(
+            f"{folder} is not a complete labgate audit export ({ENTRIES} and {ANCHORS}): {error}.",
+            reason="audit.export_unreadable",
+            field="export",
+        ) from None
+    return _entries(folder / ENTRIES, lines), head, checkpoints
+
+
+def _entries(path: Path, lines: list[str]) -> Iterator[AuditEntry]:
+    for number, line in enumerate(lines, start=1):
+        try:
+            row = json.loads(line)
+            fields = {k: row[k] for k in AuditDraft.__dataclass_fields__ if k != "at"}
+            draft = AuditDraft(**fields, at=datetime.fromisoformat(row["at"]))
+            yield AuditEntry(row["seq"], draft, row["prev_hash"], row["hash"])
+        except (ValueError, KeyError, TypeError) as error:
+            raise InvalidInput(
+                f"Line {number} of {path} is not an audit entry: {error}.",
+                reason="audit.export_unreadable",
+                field="export",
+            ) from None

@@ -17,8 +17,10 @@ from labgate.bootstrap import Hub
 from labgate.compliance.access import Account
 from labgate.compliance.passwords import new_api_key
 from labgate.domain import commands as c
+from labgate.domain.account_commands import ChangePassword
 from labgate.domain.deviation_commands import CloseDeviation, ConcludePhaseOne, ConcludePhaseTwo
 from labgate.domain.deviations import Deviation
+from labgate.domain.interface_commands import MapIdentity
 from labgate.domain.limits import LimitKind, parse_limit
 from labgate.domain.samples import Sample
 from labgate.entrypoints.cli.demo_environmental import seed_environmental
@@ -34,6 +36,13 @@ PEOPLE = [
     ("auditor", "Otto Auditor", "auditor"),
 ]
 SYSTEMS = [("mes", "Demo MES", "mes_system"), ("lims", "Demo LIMS", "lims_system")]
+# The demo LIMS names people by labgate's user ids; the simulator's LIMS by ids of its own.
+LIMS_PEOPLE = {
+    "analyst": "analyst",
+    "reviewer": "reviewer",
+    "lims-analyst": "analyst",
+    "lims-reviewer": "reviewer",
+}
 
 
 def plant_document() -> dict[str, Any]:
@@ -76,14 +85,26 @@ def print_credentials(console: Console, credentials: dict[str, str]) -> None:
 def _accounts(hub: Hub) -> dict[str, str]:
     ctx, credentials = c.Context("cli:demo-seed", "system"), {}
     for username, name, role in PEOPLE:
-        credentials[username] = secrets.token_urlsafe(12)
-        hub.bus.handle(c.CreateAccount(ctx, username, name, (role,), credentials[username]))
+        temporary = secrets.token_urlsafe(12)
+        hub.bus.handle(c.CreateAccount(ctx, username, name, (role,), temporary))
+        credentials[username] = first_own_password(hub, username, temporary)
     for username, name, role in SYSTEMS:
         credentials[username] = new_api_key()
         hub.bus.handle(
             c.CreateAccount(ctx, username, name, (role,), None, "system", credentials[username])
         )
+    for external_id, account in LIMS_PEOPLE.items():
+        why = "demo: the LIMS's user ids synchronised with labgate's accounts"
+        hub.bus.handle(MapIdentity(c.Context("admin"), "lims", external_id, account, why))
     return credentials
+
+
+def first_own_password(hub: Hub, username: str, temporary: str) -> str:
+    """The person replaces the seed's temporary password, as at a first sign-in, so the demo
+    account is usable at once; the password printed is that second one."""
+    chosen = secrets.token_urlsafe(12)
+    hub.bus.handle(ChangePassword(c.Context(username), username, temporary, chosen))
+    return chosen
 
 
 def put_specs_in_force(hub: Hub, site: str, document: dict[str, Any], qa_password: str) -> None:
@@ -191,7 +212,7 @@ def _investigations(hub: Hub, site: str, credentials: dict[str, str]) -> None:
                 site,
                 code,
                 "confirmed",
-                "Granulate moisture above range after a dryer inlet-temperature excursion.",
+                "Blend non-uniform after a shortened blending step (mixer timer fault).",
                 reviewed,
             )
         )

@@ -66,7 +66,7 @@ def seed_raw_materials(hub: Hub, site: str, credentials: dict[str, str]) -> None
         lot = _received(hub, site, supplier_lot, now - timedelta(days=days))
         _results(hub, site, lot, now - timedelta(days=days - 4), {**GOOD, **found})
         release = IDENTITY not in found
-        meaning = "released" if release else "approved"
+        meaning = "released" if release else "rejected"
         why = "Meets SPEC-API-IBU v1" if release else "Identity failed: lot rejected, supplier told"
         signature = c.SignatureInput("qa", credentials["qa"], meaning)
         hub.bus.handle(DecideLot(qa_ctx, site, lot, release, why, signature))

@@ -12,17 +12,14 @@ import typer
 import yaml
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from labgate.adapters.store.migrate import SchemaBehind, upgrade
-from labgate.adapters.store.views import iter_audit
 from labgate.bootstrap import Hub, bootstrap
-from labgate.compliance.access import Account
-from labgate.compliance.audit import verify_chain
 from labgate.config import Settings
-from labgate.domain.commands import ChangeAccountState, Context, CreateAccount, ImportMasterData
+from labgate.domain.commands import Context, ImportMasterData
 from labgate.domain.errors import LabgateError
-from labgate.entrypoints.cli import audit_export, demo
+from labgate.entrypoints.cli import demo
+from labgate.entrypoints.cli.audit import audit_app
 from labgate.entrypoints.cli.b2mml import b2mml_app
 from labgate.entrypoints.cli.certificates import coa, dossier
 from labgate.entrypoints.cli.connector import connector_app
@@ -36,13 +33,12 @@ from labgate.entrypoints.cli.sim import sim_app
 from labgate.entrypoints.cli.skip_lot import skip_lot_app
 from labgate.entrypoints.cli.stability import stability_app
 from labgate.entrypoints.cli.stability_studies import pull_due  # noqa: F401 (registers)
+from labgate.entrypoints.cli.users import users_app
 from labgate.entrypoints.cli.workers import workers_app
 
 app = typer.Typer(help="labgate: the MES ↔ LIMS integration hub.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
-users_app = typer.Typer(help="People and system accounts.", no_args_is_help=True)
 masterdata_app = typer.Typer(help="Master data.", no_args_is_help=True)
-audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
 demo_app = typer.Typer(help="The demo plant.", no_args_is_help=True)
 for sub, name in (
     (db_app, "db"),
@@ -120,6 +116,7 @@ def serve(
     import uvicorn
 
     from labgate.entrypoints.api.app import create_app
+    from labgate.entrypoints.api.serving import uvicorn_options
 
     settings = Settings()
     host, port = host or settings.host, port or settings.port
@@ -134,12 +131,13 @@ def serve(
             f"{f', {workers} worker processes' if workers > 1 else ''})"
         )
         if workers == 1:
-            uvicorn.run(api, host=host, port=port, log_level="info")
+            uvicorn.run(api, host=host, port=port, log_level="info", **uvicorn_options(settings))
             return
     # Each worker builds its own app and hub from the environment (connections are not shared
     # across processes).
     factory = "labgate.entrypoints.api.app:app_from_environment"
-    uvicorn.run(factory, factory=True, workers=workers, host=host, port=port, log_level="info")
+    uvicorn.run(factory, factory=True, workers=workers, host=host, port=port, log_level="info",
+                **uvicorn_options(settings))  # fmt: skip
 
 
 @db_app.command("upgrade")
@@ -148,76 +146,6 @@ def db_upgrade() -> None:
     settings = Settings()
     upgrade(settings.database_url)
     console.print(f"database at {settings.database_url} is up to date")
-
-
-@users_app.command("create")
-def users_create(
-    username: str,
-    printed_name: Annotated[str, typer.Option("--name", help="Printed name on signatures.")],
-    role: Annotated[list[str], typer.Option(help="A role; repeat for several.")],
-    system: Annotated[bool, typer.Option(help="A system account (API key, no password).")] = False,
-) -> None:
-    """Create an account; a person is asked for a password, a system account gets an API key."""
-    from labgate.compliance.passwords import new_api_key
-
-    with open_hub() as hub:
-        api_key = new_api_key() if system else None
-        password = (
-            None if system else typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-        )
-        command = CreateAccount(
-            cli_context(),
-            username,
-            printed_name,
-            tuple(role),
-            password,
-            "system" if system else "person",
-            api_key,
-        )
-        try:
-            hub.bus.handle(command)
-        except LabgateError as error:
-            raise fail(error) from None
-        console.print(
-            f"created {username}" + (f"; API key (shown once): {api_key}" if api_key else "")
-        )
-
-
-@users_app.command("list")
-def users_list() -> None:
-    """List every account (accounts are never deleted)."""
-    with open_hub() as hub:
-        table = Table("user id", "printed name", "kind", "roles", "state")
-        with hub.uow_factory() as uow:
-            for a in uow.records.find(Account):
-                state = "locked" if a.locked_at else ("active" if a.active else "inactive")
-                table.add_row(a.username, a.printed_name, a.kind, ", ".join(a.roles), state)
-        console.print(table)
-
-
-@users_app.command("unlock")
-def users_unlock(
-    username: str, reason: Annotated[str, typer.Option(help="Why access is restored.")]
-) -> None:
-    """Unlock an account locked after failed attempts."""
-    _account_state(username, "unlock", reason)
-
-
-@users_app.command("deactivate")
-def users_deactivate(
-    username: str, reason: Annotated[str, typer.Option(help="Why access ends.")]
-) -> None:
-    """Deactivate an account (user ids are never deleted or reused)."""
-    _account_state(username, "deactivate", reason)
-
-
-def _account_state(username: str, action: str, reason: str) -> None:
-    with open_hub() as hub:
-        try:
-            hub.bus.handle(ChangeAccountState(cli_context(), username, action, reason))
-        except LabgateError as error:
-            raise fail(error) from None
-    console.print(f"{username}: {action} done")
 
 
 @masterdata_app.command("import")
@@ -236,38 +164,6 @@ def masterdata_import(
         except LabgateError as error:
             raise fail(error) from None
         console.print(summary)
-
-
-@audit_app.command("verify")
-def audit_verify() -> None:
-    """Check every entry's hash and link; name the first broken entry and exit 1 if any."""
-    with open_hub() as hub:
-        with hub.sessions() as session:
-            report = verify_chain(iter_audit(session))
-        if report.ok:
-            console.print(f"audit trail intact: {report.checked} entries verified")
-            return
-        errors.print(
-            f"audit trail BROKEN at entry {report.first_broken}: {report.problem} "
-            f"({report.checked} entries before it verified)"
-        )
-        raise typer.Exit(1)
-
-
-@audit_app.command("export")
-def audit_export_command(
-    out: Annotated[Path, typer.Option(help="Folder to write the export into.")],
-    readable: Annotated[str, typer.Option(help="Readable format: html or csv.")] = "html",
-) -> None:
-    """Write the whole trail as JSON lines (machine) and HTML or CSV (readable)."""
-    if readable not in ("html", "csv"):
-        errors.print("--readable must be html or csv.")
-        raise typer.Exit(2)
-    with open_hub() as hub:
-        with hub.sessions() as session:
-            written = audit_export.export(session, out, readable)
-        for path in written:
-            console.print(f"wrote {path}")
 
 
 @demo_app.command("seed")

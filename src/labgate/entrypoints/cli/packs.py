@@ -118,7 +118,8 @@ def reconcile(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
 ) -> None:
-    """Expected against received packs and records; exit 1 unless everything balances."""
+    """Expected against received packs and records: exit 0 when everything balances, 3 when
+    it does not, 2 when it cannot be made (settings, schema)."""
     settings = Settings()
     hub = bootstrap(settings)
     try:
@@ -135,7 +136,7 @@ def reconcile(
         console.print(json.dumps(report, indent=2))
     else:
         _print(report)
-    raise typer.Exit(0 if report["balanced"] else 1)
+    raise typer.Exit(0 if report["balanced"] else NOT_BALANCED)
 
 
 async def _folders(settings: Settings) -> dict[str, list[str]]:
@@ -144,9 +145,12 @@ async def _folders(settings: Settings) -> dict[str, list[str]]:
         return {folder: await store.listing(folder) for folder in FOLDERS}
 
 
+# Not 1: that is what Python exits with when a command fails; a report that does not balance
+# is an answer, and a script must tell the two apart.
+NOT_BALANCED = 3
 COLUMNS = (
-    *("source", "stream", "expected", "received", "missing", "applied", "held", "quarantined"),
-    *("refused_open", "records_declared", "records_applied"),
+    *("source", "stream", "expected", "received", "missing", "applied", "held"),
+    *("quarantined_open", "refused_open", "records_declared", "records_applied"),
 )
 
 
@@ -158,7 +162,7 @@ def _print(report: dict[str, Any]) -> None:
         table.add_row(
             *(str(line[c]) for c in ("source", "stream", "expected", "received")),
             ", ".join(map(str, line["missing"])) or "-",
-            *(str(line[c]) for c in ("applied", "held", "quarantined", "refused_open")),
+            *(str(line[c]) for c in ("applied", "held", "quarantined_open", "refused_open")),
             str(line["records_declared"]),
             str(line["records_applied"]),
         )
@@ -168,8 +172,26 @@ def _print(report: dict[str, Any]) -> None:
             console.print(f"waiting in {folder}/: {', '.join(names)}")
     for pack in report["packs"]:
         if pack["status"] != "applied":
-            console.print(
-                f"{pack['status']}: {pack['source']}/{pack['stream']} #{pack['sequence']} "
-                f"{pack['reason'] or ''} quarantine {pack['quarantine_id'] or '-'}"
-            )
+            console.print(_pack_line(pack))
     console.print("balanced" if report["balanced"] else "NOT balanced")
+
+
+def _pack_line(pack: dict[str, Any]) -> str:
+    """One pack not applied: where it stands, its quarantine item, and what its number is."""
+    where = (
+        f"{pack['source']}/{pack['stream']} #{pack['sequence']}"
+        if pack["stream"]
+        else f"unreadable pack from {pack['source'] or 'an unknown sender'}"
+    )
+    item = (
+        f"quarantine {pack['quarantine_id']} ({pack['reason']}, {pack['resolution']})"
+        if pack["quarantine_id"]
+        else "no quarantine item"
+    )
+    if pack["status"] == "held":
+        number = "waits for the numbers before it"
+    elif pack["number_used"]:
+        number = "its number is used"
+    else:
+        number = "its number is free: the sender sends that sequence again"
+    return f"{pack['status']}: {where}; {item}; {number}"

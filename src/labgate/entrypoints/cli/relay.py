@@ -6,6 +6,8 @@ import json
 import logging
 import signal
 import threading
+import time
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -13,13 +15,15 @@ import typer
 from labgate.adapters.channels.amqp_relay import AmqpTransport
 from labgate.adapters.channels.b2mml_webhook import B2mmlWebhook
 from labgate.adapters.channels.webhook import WebhookTransport
+from labgate.adapters.store.audit_store import make_checkpoint
 from labgate.adapters.store.migrate import SchemaBehind, require_current_schema
 from labgate.adapters.store.outbox_store import SqlOutboxStore
-from labgate.bootstrap import bootstrap
+from labgate.bootstrap import Hub, bootstrap
+from labgate.compliance.checkpoints import TrailBroken
 from labgate.compliance.signer import Signer
 from labgate.config import Settings
 from labgate.service.outbox import LIMS, MES
-from labgate.service.relay import Relay, RelayReport, Transport
+from labgate.service.relay import RELAY_ACTOR, Relay, RelayReport, Transport
 
 log = logging.getLogger("labgate.relay")
 relay_app = typer.Typer(help="The outbox relay.", no_args_is_help=True)
@@ -116,7 +120,8 @@ def run(
         relay = Relay(SqlOutboxStore(hub.sessions), destinations, hub.bus.deps.clock, signer)
         if signer.kid == DEMO_KID:
             typer.echo(f"demo signing key {DEMO_KID}: {json.dumps(signer.public_jwk)}", err=True)
-        _loop(relay, once, interval)
+        checkpoints = Checkpoints(hub, signer, settings.checkpoint_interval_seconds)
+        _loop(relay, once, interval, checkpoints)
     except SchemaBehind as error:
         typer.echo(f"error: {error.message}", err=True)
         raise typer.Exit(1) from None
@@ -126,13 +131,39 @@ def run(
         hub.close()
 
 
-def _loop(relay: Relay, once: bool, interval: float) -> None:
+class Checkpoints:
+    """Signs a checkpoint of the audit trail's head after a pass, at most every `every`
+    seconds (0: never), so a running hub's trail is anchored without a cron job."""
+
+    def __init__(self, hub: Hub, signer: Signer, every: float) -> None:
+        self.hub, self.signer, self.every = hub, signer, every
+        self.due = time.monotonic()
+
+    def __call__(self) -> None:
+        """Make one if it is due; a trail that does not check out is logged, not signed."""
+        if not self.every or time.monotonic() < self.due:
+            return
+        self.due = time.monotonic() + self.every
+        try:
+            now = self.hub.bus.deps.clock.now()
+            make_checkpoint(self.hub.sessions, self.signer, now, RELAY_ACTOR)
+        except TrailBroken as error:
+            if error.reason != "audit.empty":
+                log.error("no audit checkpoint signed: %s [%s]", error.message, error.reason)
+        except Exception:  # the database went away, say: the next one is tried next time
+            log.exception("audit checkpoint failed")
+
+
+def _loop(
+    relay: Relay, once: bool, interval: float, checkpoint: Callable[[], None] = lambda: None
+) -> None:
     # SIGTERM (a service manager's stop) lets the pass in progress finish, then stops.
     stopping = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     try:
         while not stopping.is_set():
             report = _pass(relay, strict=once)
+            checkpoint()
             if once or report != RelayReport():
                 typer.echo(_summary(report))
             if once:
@@ -157,7 +188,10 @@ def _pass(relay: Relay, strict: bool = False) -> RelayReport:
 
 
 def _summary(report: RelayReport) -> str:
-    return f"delivered {report.delivered}, failed {report.failed}, dead-lettered {report.dead}"
+    held = f", held {report.held} (changed after commit)" if report.held else ""
+    return (
+        f"delivered {report.delivered}, failed {report.failed}, dead-lettered {report.dead}{held}"
+    )
 
 
 @relay_app.command("public-key")

@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from collections.abc import Awaitable, Callable
+from typing import NoReturn
 
 import typer
 from rich.console import Console
@@ -66,24 +68,37 @@ def amqp() -> None:
 
 @workers_app.command("mqtt")
 def mqtt() -> None:
-    """Subscribe to LABGATE_MQTT_TOPIC (labgate/in/#) with a persistent session."""
+    """Subscribe to <prefix>/<site>/<source>/in for LABGATE_MQTT_SITE and each of
+    LABGATE_MQTT_SOURCES, with a persistent session."""
     settings = Settings()
+    if "LABGATE_MQTT_TOPIC" in os.environ:
+        _refuse("LABGATE_MQTT_TOPIC is no longer read: a worker subscribes to its own partners' "
+                "topics; set LABGATE_MQTT_SITE and LABGATE_MQTT_SOURCES instead.")  # fmt: skip
+    if not settings.mqtt_site or not settings.mqtt_sources:
+        _refuse("Set LABGATE_MQTT_SITE and LABGATE_MQTT_SOURCES (a JSON list): the worker takes "
+                "the messages of that site's partners only.")  # fmt: skip
     hub = bootstrap(settings)
     try:
-        where = f"{settings.mqtt_host}:{settings.mqtt_port} {settings.mqtt_topic}"
+        try:
+            inbox = MqttInbox(
+                hub.inbox,
+                settings.mqtt_site,
+                settings.mqtt_sources,
+                settings.mqtt_host,
+                settings.mqtt_port,
+                settings.mqtt_client_id,
+                settings.mqtt_topic_prefix,
+                on_subscribed=lambda: console.print(f"subscribed to {where}"),
+            )
+        except ValueError as error:
+            _refuse(str(error))
+        where = f"{settings.mqtt_host}:{settings.mqtt_port} {', '.join(inbox.topics)}"
         console.print(f"connecting to {where}")
-
-        def ready() -> None:
-            console.print(f"subscribed to {where}")
-
-        inbox = MqttInbox(
-            hub.inbox,
-            settings.mqtt_host,
-            settings.mqtt_port,
-            settings.mqtt_topic,
-            settings.mqtt_client_id,
-            on_subscribed=ready,
-        )
         _serve(inbox.run, hub)
     finally:
         hub.close()
+
+
+def _refuse(message: str) -> NoReturn:
+    Console(stderr=True, soft_wrap=True, markup=False).print(message)
+    raise typer.Exit(2)

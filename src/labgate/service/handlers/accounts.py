@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-from labgate.compliance.access import SYSTEM_ROLES, Account, BadCredentials, Role
+from dataclasses import replace
+
+from labgate.compliance.access import SIGN_IN_FAILED, Account, BadCredentials
 from labgate.compliance.passwords import hash_api_key, hash_password, password_matches
 from labgate.domain.commands import ChangeAccountState, CreateAccount, SignIn
-from labgate.domain.errors import DuplicateKey, InvalidInput, Unauthenticated
+from labgate.domain.errors import DuplicateKey, InvalidInput
+from labgate.domain.reasons import require_reason
 from labgate.service.deps import Deps
+from labgate.service.handlers.account_admin import (
+    checked_password,
+    checked_roles,
+    keep_an_admin,
+    lock_active,
+)
 from labgate.service.handlers.common import must_get, record
+from labgate.service.refusals import check_rate
 from labgate.service.unit_of_work import UnitOfWork
 
-MIN_PASSWORD = 12
 _ACTIONS = {
     "unlock": "account.unlocked",
     "deactivate": "account.deactivated",
@@ -21,23 +30,18 @@ _ACTIONS = {
 def create_account(cmd: CreateAccount, uow: UnitOfWork, deps: Deps) -> str:
     """A new person (with a password) or system account (with an API key)."""
     with uow:
-        roles = _roles(cmd.roles)
+        roles = checked_roles(cmd.roles, cmd.kind, deps.role_conflicts)
         if uow.records.get(Account, username=cmd.username) is not None:
             raise DuplicateKey(
                 f"User id {cmd.username} exists; user ids are never reused.", field="username"
             )
-        system = cmd.kind == "system"
-        if system != bool(roles & SYSTEM_ROLES) or (system and roles - SYSTEM_ROLES):
-            raise InvalidInput(
-                "System accounts hold only system roles, and people never do.",
-                reason="account.role_kind_mismatch",
-                field="roles",
-            )
         account = Account(cmd.username, cmd.printed_name, sorted(r.value for r in roles), cmd.kind)
-        if system:
+        if cmd.kind == "system":
             account.api_key_hash = hash_api_key(_required(cmd.api_key, "api_key"))
         else:
-            account.password_hash = hash_password(_password(cmd.password))
+            # Whoever creates the account chose the password: its owner replaces it first.
+            account.password_hash = hash_password(checked_password(cmd.password, "password"))
+            account.must_change_password = True
         uow.records.add(account)
         record(
             uow,
@@ -58,51 +62,35 @@ def create_account(cmd: CreateAccount, uow: UnitOfWork, deps: Deps) -> str:
 
 
 def sign_in(cmd: SignIn, uow: UnitOfWork, deps: Deps) -> Account:
-    """Check user id and password; failures count towards lockout (see refusals)."""
+    """Check user id and password; failures count towards lockout (see refusals). Whatever
+    fails (unknown id, system account, wrong password, locked, deactivated), the caller gets the
+    same answer after the same work, so it learns nothing about the account; a client past its
+    rate of refusals is turned away before any password is tried."""
     with uow:
-        account = uow.records.get(Account, username=cmd.username)
-        if account is None or account.kind != "person":
-            raise BadCredentials("Unknown user id or wrong password.", username=cmd.username)
-        if account.locked_at is not None or not account.active:
-            raise Unauthenticated(
-                f"Account {account.username} is locked or deactivated; ask an administrator.",
-                reason="auth.locked",
-                field="username",
-            )
-        if not password_matches(account.password_hash, cmd.password):
-            raise BadCredentials("Unknown user id or wrong password.", username=cmd.username)
+        check_rate(uow, deps, cmd.ctx.client)
+        now = deps.clock.now()
+        found = uow.records.get(Account, username=cmd.username)
+        account = found if found is not None and found.kind == "person" else None
+        # One hash verification whatever the account: a dummy hash stands in for a missing one.
+        matches = password_matches(account.password_hash if account else None, cmd.password)
+        locked = account is not None and account.is_locked(now)
+        if account is None or not matches or locked or not account.active:
+            raise BadCredentials(SIGN_IN_FAILED, username=cmd.username, locked=locked)
+        signed_in = replace(cmd.ctx, actor_kind="person")
+        if account.lift_ended_lock(now):
+            record(uow, signed_in, now, "account.lock_ended", ("account", account.username, None),
+                   reason="the lockout period is over")  # fmt: skip
         account.failed_attempts = 0
         record(
             uow,
-            cmd.ctx,
-            deps.clock.now(),
+            signed_in,
+            now,
             "auth.signed_in",
             ("account", account.username, None),
             reason="password sign-in",
         )
         uow.commit()
         return account
-
-
-def _roles(names: tuple[str, ...]) -> frozenset[Role]:
-    try:
-        return frozenset(Role(n) for n in names)
-    except ValueError:
-        options = ", ".join(r.value for r in Role)
-        raise InvalidInput(
-            f"Roles must be among: {options}.", reason="account.bad_role", field="roles"
-        ) from None
-
-
-def _password(password: str | None) -> str:
-    value = _required(password, "password")
-    if len(value) < MIN_PASSWORD:
-        raise InvalidInput(
-            f"A password needs at least {MIN_PASSWORD} characters.",
-            reason="account.weak_password",
-            field="password",
-        )
-    return value
 
 
 def _required(value: str | None, field: str) -> str:
@@ -112,19 +100,22 @@ def _required(value: str | None, field: str) -> str:
 
 
 def change_account_state(cmd: ChangeAccountState, uow: UnitOfWork, deps: Deps) -> str:
-    """Unlock (failed attempts reset), deactivate or reactivate; never delete."""
+    """Unlock (failed attempts reset), deactivate or reactivate; never delete. The last active
+    administrator stays; a reactivated account must still fit the role policy."""
     with uow:
-        if not cmd.reason.strip():
-            raise InvalidInput(
-                "A change of access needs a reason.", reason="input.reason_required", field="reason"
-            )
+        reason = require_reason(cmd.reason, what="A change of access")
         if cmd.action not in _ACTIONS:
             raise InvalidInput(
                 "The action must be unlock, deactivate or reactivate.",
                 reason="account.bad_action",
                 field="action",
             )
+        active = lock_active(uow)
         account = must_get(uow, Account, "account", "username", username=cmd.username)
+        if cmd.action == "deactivate":
+            keep_an_admin(active, account, "deactivating it")
+        if cmd.action == "reactivate":
+            checked_roles(tuple(account.roles), account.kind, deps.role_conflicts)
         before = {
             "active": account.active,
             "locked_at": account.locked_at,
@@ -132,6 +123,7 @@ def change_account_state(cmd: ChangeAccountState, uow: UnitOfWork, deps: Deps) -
         }
         if cmd.action == "unlock":
             account.locked_at, account.failed_attempts = None, 0
+            account.locked_until = None
         else:
             account.active = cmd.action == "reactivate"
         after = {
@@ -147,7 +139,7 @@ def change_account_state(cmd: ChangeAccountState, uow: UnitOfWork, deps: Deps) -
             ("account", account.username, None),
             before=before,
             after=after,
-            reason=cmd.reason,
+            reason=reason,
         )
         uow.commit()
         return account.username

@@ -6,11 +6,13 @@ from datetime import datetime
 
 from labgate.compliance.access import Account, Permission
 from labgate.compliance.signatures import Meaning, Signature
+from labgate.compliance.signed_actions import SignedAction
 from labgate.domain.batches import Batch, release_content
 from labgate.domain.commands import Context, RejectBatch, ReleaseBatch
 from labgate.domain.deviations import Deviation
 from labgate.domain.disposition import live_samples, release_blockers
-from labgate.domain.errors import Conflict, InvalidInput
+from labgate.domain.errors import Conflict
+from labgate.domain.reasons import require_reason
 from labgate.domain.samples import Sample
 from labgate.service.deps import Deps
 from labgate.service.handlers.common import apply_signature, check_signature, must_get, record
@@ -23,8 +25,9 @@ def release_batch(cmd: ReleaseBatch, uow: UnitOfWork, deps: Deps) -> str:
     unreviewed, a deviation is open, or a sample is not Accepted and has no closed deviation."""
     with uow:
         now = deps.clock.now()
-        signer, _ = check_signature(uow, cmd.ctx, cmd.signature, Permission.RELEASE_BATCH)
-        _require_meaning(cmd.signature.meaning, Meaning.RELEASED, "release")
+        signer, _ = check_signature(
+            uow, cmd.ctx, cmd.signature, Permission.RELEASE_BATCH, SignedAction.RELEASE_BATCH
+        )
         batch = must_get(uow, Batch, "batch", "batch", site=cmd.site, code=cmd.batch)
         check_undisposed(uow, batch)
         samples = live_samples(uow.records.find(Sample, site=cmd.site, batch=batch.code))
@@ -40,25 +43,18 @@ def release_batch(cmd: ReleaseBatch, uow: UnitOfWork, deps: Deps) -> str:
 
 def reject_batch(cmd: RejectBatch, uow: UnitOfWork, deps: Deps) -> str:
     """QA's signed rejection of a batch, with a reason; once, and never after a release."""
+    reason = require_reason(cmd.reason, what="Rejecting a batch")
     with uow:
         now = deps.clock.now()
-        signer, _ = check_signature(uow, cmd.ctx, cmd.signature, Permission.RELEASE_BATCH)
-        _require_meaning(cmd.signature.meaning, Meaning.REJECTED, "rejection")
+        signer, _ = check_signature(
+            uow, cmd.ctx, cmd.signature, Permission.RELEASE_BATCH, SignedAction.REJECT_BATCH
+        )
         batch = must_get(uow, Batch, "batch", "batch", site=cmd.site, code=cmd.batch)
         check_undisposed(uow, batch)
         samples = live_samples(uow.records.find(Sample, site=cmd.site, batch=batch.code))
-        _dispose(uow, cmd.ctx, now, signer, Meaning.REJECTED, batch, samples, cmd.reason)
+        _dispose(uow, cmd.ctx, now, signer, Meaning.REJECTED, batch, samples, reason)
         uow.commit()
         return batch.code
-
-
-def _require_meaning(given: str, wanted: Meaning, what: str) -> None:
-    if given != wanted.value:
-        raise InvalidInput(
-            f"A batch {what} is signed with the meaning {wanted.value!r}, not {given!r}.",
-            reason="signature.wrong_meaning",
-            field="signature.meaning",
-        )
 
 
 def _dispose(
@@ -122,15 +118,3 @@ def check_releasable(batch: Batch, samples: list[Sample], deviations: list[Devia
         raise Conflict(
             f"Batch {batch.code} cannot be released: {whys}", reason=blockers[0].kind, field="batch"
         )
-
-
-def check_not_held(batch: Batch, deviations: list[Deviation]) -> None:
-    """Raise Conflict while a deviation on the batch is open: the batch is on hold."""
-    for deviation in deviations:
-        if deviation.is_open:
-            raise Conflict(
-                f"Batch {batch.code} is on hold: deviation {deviation.code} is "
-                f"{deviation.state.value}; it must be closed before release.",
-                reason="release.on_hold",
-                field="batch",
-            )

@@ -10,8 +10,9 @@ from labgate.compliance.audit import AuditDraft
 from labgate.compliance.canonical import to_jsonable
 from labgate.compliance.passwords import password_matches
 from labgate.compliance.signatures import Meaning, Signature, sign
+from labgate.compliance.signed_actions import SignedAction, require_meaning
 from labgate.domain.commands import Context, SignatureInput
-from labgate.domain.errors import InvalidInput, NotFound, Unauthenticated
+from labgate.domain.errors import NotFound, Unauthenticated
 from labgate.domain.samples import Sample
 from labgate.service.unit_of_work import UnitOfWork
 
@@ -64,18 +65,15 @@ def load_sample(uow: UnitOfWork, site: str, code: str) -> Sample:
 
 
 def check_signature(
-    uow: UnitOfWork, ctx: Context, signature: SignatureInput, permission: Permission
+    uow: UnitOfWork,
+    ctx: Context,
+    signature: SignatureInput,
+    permission: Permission,
+    action: SignedAction,
 ) -> tuple[Account, Meaning]:
-    """Both components re-entered, by the signed-in person, who holds the permission."""
-    try:
-        meaning = Meaning(signature.meaning)
-    except ValueError:
-        options = ", ".join(m.value for m in Meaning)
-        raise InvalidInput(
-            f"Signature meaning {signature.meaning!r} is not one of: {options}.",
-            reason="signature.bad_meaning",
-            field="signature.meaning",
-        ) from None
+    """Both components re-entered, by the signed-in person, who holds the permission, with a
+    meaning the action accepts (one table: `compliance.signed_actions`)."""
+    meaning = require_meaning(action, signature.meaning)
     account = uow.records.get(Account, username=signature.username)
     if signature.username != ctx.actor or account is None:
         raise BadCredentials(
@@ -83,9 +81,10 @@ def check_signature(
             username=ctx.actor,
             reason="signature.bad_credentials",
         )
-    if account.locked_at is not None:
+    if account.is_locked(uow._now()):  # the bus's trusted clock
         raise Unauthenticated(
-            f"Account {account.username} is locked; an administrator must unlock it.",
+            f"Account {account.username} is locked; wait for the lockout period to end, or "
+            "ask an administrator to unlock it.",
             reason="auth.locked",
             field="username",
         )

@@ -8,6 +8,7 @@ from datetime import datetime
 from labgate.compliance.access import Account, Permission
 from labgate.compliance.canonical import to_jsonable
 from labgate.compliance.signatures import Meaning
+from labgate.compliance.signed_actions import SignedAction
 from labgate.domain import events
 from labgate.domain.commands import Command, Context, SignatureInput
 from labgate.domain.deviation_commands import CloseDeviation, ConcludePhaseOne, ConcludePhaseTwo
@@ -19,7 +20,6 @@ from labgate.domain.deviations import (
     signed_content,
 )
 from labgate.domain.em_monitoring import EM_EXCURSION
-from labgate.domain.errors import InvalidInput
 from labgate.domain.samples import Result, Sample, result_content
 from labgate.domain.status_map import MesStatus
 from labgate.service.deps import Deps
@@ -56,7 +56,13 @@ def conclude_phase_one(cmd: ConcludePhaseOne, uow: UnitOfWork, deps: Deps) -> st
     error invalidates the result (its retest follows); otherwise phase II opens."""
     with uow:
         now = deps.clock.now()
-        signer = _signer(uow, cmd.ctx, cmd.signature, Permission.INVESTIGATE_DEVIATION)
+        signer = _signer(
+            uow,
+            cmd.ctx,
+            cmd.signature,
+            Permission.INVESTIGATE_DEVIATION,
+            SignedAction.INVESTIGATE_PHASE1,
+        )
         deviation = _load(uow, cmd.site, cmd.deviation)
         before = _snapshot(deviation, "phase1")
         deviation.conclude_phase1(cmd.conclusion, signer.username, now, cmd.reason)
@@ -76,7 +82,13 @@ def conclude_phase_two(cmd: ConcludePhaseTwo, uow: UnitOfWork, deps: Deps) -> st
     """Phase II, signed 'reviewed': the OOS is confirmed or not, with a rationale."""
     with uow:
         now = deps.clock.now()
-        signer = _signer(uow, cmd.ctx, cmd.signature, Permission.INVESTIGATE_DEVIATION)
+        signer = _signer(
+            uow,
+            cmd.ctx,
+            cmd.signature,
+            Permission.INVESTIGATE_DEVIATION,
+            SignedAction.INVESTIGATE_PHASE2,
+        )
         deviation = _load(uow, cmd.site, cmd.deviation)
         before = _snapshot(deviation, "phase2")
         deviation.conclude_phase2(cmd.conclusion, signer.username, now, cmd.rationale)
@@ -90,7 +102,9 @@ def close_deviation(cmd: CloseDeviation, uow: UnitOfWork, deps: Deps) -> str:
     the hold is lifted when no other deviation on the batch or lot is open."""
     with uow:
         now = deps.clock.now()
-        signer = _signer(uow, cmd.ctx, cmd.signature, Permission.CLOSE_DEVIATION, Meaning.APPROVED)
+        signer = _signer(
+            uow, cmd.ctx, cmd.signature, Permission.CLOSE_DEVIATION, SignedAction.CLOSE_DEVIATION
+        )
         deviation = _load(uow, cmd.site, cmd.deviation)
         before = _snapshot(deviation, "closure")
         deviation.close(cmd.capa, signer.username, now, cmd.reason)
@@ -106,16 +120,9 @@ def _signer(
     ctx: Context,
     signature: SignatureInput,
     permission: Permission,
-    meaning: Meaning = Meaning.REVIEWED,
+    action: SignedAction,
 ) -> Account:
-    signer, given = check_signature(uow, ctx, signature, permission)
-    if given is not meaning:
-        raise InvalidInput(
-            f"This step of an investigation is signed with the meaning {meaning.value!r}, "
-            f"not {given.value!r}.",
-            reason="signature.wrong_meaning",
-            field="signature.meaning",
-        )
+    signer, _ = check_signature(uow, ctx, signature, permission, action)
     return signer
 
 

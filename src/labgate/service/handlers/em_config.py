@@ -9,7 +9,7 @@ from typing import Any
 
 from labgate.compliance.access import Permission
 from labgate.compliance.canonical import to_jsonable
-from labgate.compliance.signatures import Meaning
+from labgate.compliance.signed_actions import SignedAction
 from labgate.domain.em_commands import (
     ConfigureEmLocation,
     ConfigureEmPoint,
@@ -34,6 +34,7 @@ from labgate.domain.em_rules import (
 from labgate.domain.environmental import parse_grade, parse_sample_type, parse_state
 from labgate.domain.errors import Conflict, InvalidInput
 from labgate.domain.masterdata import Location
+from labgate.domain.reasons import require_reason
 from labgate.service.deps import Deps
 from labgate.service.handlers.common import apply_signature, check_signature, must_get, record
 from labgate.service.unit_of_work import UnitOfWork
@@ -139,13 +140,9 @@ def set_limit(cmd: SetEmLimit, uow: UnitOfWork, deps: Deps) -> str:
     check_site_limit(grade, state, kind, cmd.action, cmd.alert)
     with uow:
         now = deps.clock.now()
-        signer, meaning = check_signature(uow, cmd.ctx, cmd.signature, Permission.MANAGE_EM)
-        if meaning is not Meaning.APPROVED:
-            raise InvalidInput(
-                "A change of EM limits is signed with the meaning 'approved'.",
-                reason="signature.wrong_meaning",
-                field="signature.meaning",
-            )
+        signer, meaning = check_signature(
+            uow, cmd.ctx, cmd.signature, Permission.MANAGE_EM, SignedAction.CHANGE_EM_LIMITS
+        )
         if cmd.location is not None:
             must_get(
                 uow, EmLocation, "em_location", "location", site=cmd.site, location=cmd.location
@@ -186,9 +183,7 @@ def set_limit(cmd: SetEmLimit, uow: UnitOfWork, deps: Deps) -> str:
             after=limit_content(version),
             reason=reason,
         )
-        apply_signature(
-            uow, cmd.ctx, now, signer, Meaning.APPROVED, subject, limit_content(version)
-        )
+        apply_signature(uow, cmd.ctx, now, signer, meaning, subject, limit_content(version))
         uow.commit()
         return version.code
 
@@ -241,13 +236,7 @@ def settings(found: object) -> dict[str, Any]:
 
 def need_reason(text: str) -> str:
     """Change control: every change says why."""
-    if not text.strip():
-        raise InvalidInput(
-            "A change under change control needs a reason.",
-            reason="input.reason_required",
-            field="reason",
-        )
-    return text.strip()
+    return require_reason(text, what="A change under change control")
 
 
 def parse_frequency(text: str) -> Frequency:

@@ -14,6 +14,7 @@ from labgate.compliance.envelope import KID_PATTERN, EnvelopeError
 from labgate.compliance.keys import SourceKey
 from labgate.domain.errors import Conflict, DuplicateKey, InvalidInput, NotFound
 from labgate.domain.interface_commands import RegisterSourceKey, RevokeSourceKey
+from labgate.domain.reasons import require_reason
 from labgate.service.deps import Deps
 from labgate.service.handlers.common import must_get, record
 from labgate.service.unit_of_work import UnitOfWork
@@ -112,10 +113,7 @@ def usable_key(uow: UnitOfWork, source: str, kid: str) -> SourceKey:
 
 
 def _reason(reason: str) -> None:
-    if not reason.strip():
-        raise InvalidInput(
-            "A change of keys needs a reason.", reason="input.reason_required", field="reason"
-        )
+    require_reason(reason, what="A change of keys")
 
 
 def _kid(kid: str) -> None:

@@ -7,15 +7,16 @@ from typing import Any
 
 from labgate.compliance.access import Permission
 from labgate.compliance.canonical import to_jsonable
-from labgate.compliance.signatures import Meaning
+from labgate.compliance.signed_actions import SignedAction
 from labgate.domain.commands import (
     ApproveSpecVersion,
     Context,
     ImportMasterData,
     MakeSpecVersionEffective,
 )
-from labgate.domain.errors import InvalidInput
 from labgate.domain.masterdata import LimitLine, MethodVersion, Site, SpecVersion, Unit
+from labgate.domain.reasons import require_reason
+from labgate.domain.sampling import RELEASE_SET, SamplingPlan
 from labgate.service.deps import Deps
 from labgate.service.handlers.common import apply_signature, check_signature, must_get, record
 from labgate.service.masterdata_document import business_key, parse_document
@@ -56,13 +57,7 @@ def import_masterdata(cmd: ImportMasterData, uow: UnitOfWork, deps: Deps) -> Imp
 
 
 def _required_reason(reason: str | None) -> str:
-    if reason is None or not reason.strip():
-        raise InvalidInput(
-            "A change to governed master data needs a reason; say why it is made.",
-            reason="input.reason_required",
-            field="reason",
-        )
-    return reason.strip()
+    return require_reason(reason, what="A change to governed master data")
 
 
 def _apply(uow: UnitOfWork, ctx: Context, now: datetime, change: Change, reason: str) -> None:
@@ -79,6 +74,8 @@ def _apply(uow: UnitOfWork, ctx: Context, now: datetime, change: Change, reason:
     for name in governed:
         if name == "limits":
             _rewrite_lines(change.existing.limits, change.new.limits)
+        elif name == "plans":
+            _rewrite_plans(change.existing.plans, change.new.plans)
         else:
             setattr(change.existing, name, getattr(change.new, name))
     record(uow, ctx, now, "masterdata.updated", subject,
@@ -90,6 +87,15 @@ def _rewrite_lines(stored: list[LimitLine], new: list[LimitLine]) -> None:
     for line, incoming in zip(stored, new, strict=False):  # never shorter: checked in the plan
         line.test_code, line.limit = incoming.test_code, incoming.limit
         line.alert, line.action = incoming.alert, incoming.action
+        line.limit_set = incoming.limit_set
+    stored.extend(new[len(stored) :])
+
+
+def _rewrite_plans(stored: list[SamplingPlan], new: list[SamplingPlan]) -> None:
+    """Rewrite a draft's sampling plans in place, then append, as its limit lines."""
+    for plan, incoming in zip(stored, new, strict=False):  # never shorter: checked in the plan
+        plan.sampling_point, plan.limit_set = incoming.sampling_point, incoming.limit_set
+        plan.tests = list(incoming.tests)
     stored.extend(new[len(stored) :])
 
 
@@ -120,26 +126,37 @@ def _entries(records: list[Any]) -> list[Entry[Any]]:
 
 
 def spec_content(v: SpecVersion) -> dict[str, Any]:
-    """What a signature on a specification version binds to: its identity, author and limits."""
-    return {
+    """What a signature on a specification version binds to: its identity, author, limits (in
+    their limit sets) and sampling plans."""
+    # A line's set is named only when it is not release, and plans only when there are any: a
+    # version signed before limit sets existed has the same content now, so its signature holds.
+    content: dict[str, Any] = {
         "site": v.site,
         "specification": v.specification,
         "version": v.version,
         "author": v.author,
         "limits": [
             {"test": line.test_code, "limit": line.limit, "alert": line.alert,
-             "action": line.action}
+             "action": line.action,
+             **({} if line.limit_set == RELEASE_SET else {"limit_set": line.limit_set})}
             for line in v.limits
         ],
     }  # fmt: skip
+    if v.plans:
+        content["sampling_plans"] = [
+            {"sampling_point": p.sampling_point, "limit_set": p.limit_set, "tests": p.tests}
+            for p in v.plans
+        ]
+    return content
 
 
 def approve_spec_version(cmd: ApproveSpecVersion, uow: UnitOfWork, deps: Deps) -> str:
     """QA approves a Draft version with an e-signature; the author never approves it."""
     with uow:
         now = deps.clock.now()
-        signer, meaning = check_signature(uow, cmd.ctx, cmd.signature, Permission.APPROVE_SPEC)
-        _require_meaning(meaning, Meaning.APPROVED)
+        signer, meaning = check_signature(
+            uow, cmd.ctx, cmd.signature, Permission.APPROVE_SPEC, SignedAction.APPROVE_SPEC
+        )
         version = _load_version(uow, cmd.site, cmd.specification, cmd.version)
         before = _lifecycle(version)
         version.approve(signer.username, now)
@@ -150,15 +167,6 @@ def approve_spec_version(cmd: ApproveSpecVersion, uow: UnitOfWork, deps: Deps) -
         apply_signature(uow, cmd.ctx, now, signer, meaning, subject, spec_content(version))
         uow.commit()
         return version.ref
-
-
-def _require_meaning(meaning: Meaning, required: Meaning) -> None:
-    if meaning is not required:
-        raise InvalidInput(
-            f"This signature must carry the meaning {required.value!r}, not {meaning.value!r}.",
-            reason="signature.wrong_meaning",
-            field="signature.meaning",
-        )
 
 
 def make_spec_effective(cmd: MakeSpecVersionEffective, uow: UnitOfWork, deps: Deps) -> str:

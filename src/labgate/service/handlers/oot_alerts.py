@@ -10,6 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from labgate.compliance.access import Permission
+from labgate.compliance.signed_actions import SignedAction
 from labgate.domain.batches import Batch
 from labgate.domain.commands import Context
 from labgate.domain.lifecycle import ResultStatus
@@ -154,7 +155,9 @@ def acknowledge_alert(cmd: AcknowledgeOotAlert, uow: UnitOfWork, deps: Deps) -> 
     """A reviewer or QA signs their assessment of the alert; the result stays as it is."""
     with uow:
         now = deps.clock.now()
-        signer, meaning = check_signature(uow, cmd.ctx, cmd.signature, Permission.ACKNOWLEDGE_OOT)
+        signer, meaning = check_signature(
+            uow, cmd.ctx, cmd.signature, Permission.ACKNOWLEDGE_OOT, SignedAction.ACKNOWLEDGE_OOT
+        )
         alert = must_get(uow, OotAlert, "oot_alert", "alert", site=cmd.site, code=cmd.alert)
         alert.acknowledge(signer.username, now, cmd.assessment)
         subject = ("oot_alert", alert.code, cmd.site)

@@ -11,9 +11,10 @@ from uuid6 import uuid7
 from labgate.compliance.access import Account, Permission
 from labgate.compliance.canonical import to_jsonable
 from labgate.compliance.signatures import Meaning
+from labgate.compliance.signed_actions import SignedAction
 from labgate.domain import events
 from labgate.domain.deviations import Deviation
-from labgate.domain.errors import Conflict, InvalidInput
+from labgate.domain.errors import Conflict
 from labgate.domain.masterdata import (
     SpecVersion,
     version_in_force,
@@ -28,6 +29,7 @@ from labgate.domain.raw_materials import (
     tests_for_lot,
 )
 from labgate.domain.samples import Sample
+from labgate.domain.sampling import RELEASE_SET
 from labgate.domain.skip_lot import InspectionState, next_lot
 from labgate.service.deps import Deps
 from labgate.service.handlers.common import (
@@ -52,7 +54,7 @@ def receive_lot(cmd: ReceiveLot, uow: UnitOfWork, deps: Deps) -> str:
         draw = deps.draw() if plan.state is InspectionState.SKIPPING else None
         decision = next_lot(plan.plan, plan.running, draw)
         codes = tests_for_lot(
-            [line.test_code for line in spec.limits], plan.identity_tests, decision
+            [line.test_code for line in spec.lines_of(RELEASE_SET)], plan.identity_tests, decision
         )
         lot_code = f"RM-{uow.next_number(f'received_lot:{cmd.site}'):06d}"
         sample = Sample(
@@ -156,7 +158,7 @@ def decide_lot(cmd: DecideLot, uow: UnitOfWork, deps: Deps) -> str:
             after=_decision(lot),
             reason=cmd.reason,
         )
-        meaning = Meaning.RELEASED if cmd.release else Meaning.APPROVED
+        meaning = Meaning.RELEASED if cmd.release else Meaning.REJECTED
         apply_signature(uow, cmd.ctx, now, signer, meaning, subject, lot_content(lot))
         _feed_plan(uow, cmd, lot, now)
         uow.send(lot_status_message(lot, uow.correlation_id, now))
@@ -165,15 +167,8 @@ def decide_lot(cmd: DecideLot, uow: UnitOfWork, deps: Deps) -> str:
 
 
 def _signer(uow: UnitOfWork, cmd: DecideLot) -> Account:
-    signer, meaning = check_signature(uow, cmd.ctx, cmd.signature, Permission.RELEASE_BATCH)
-    wanted = Meaning.RELEASED if cmd.release else Meaning.APPROVED
-    if meaning is not wanted:
-        raise InvalidInput(
-            f"A lot's {'release' if cmd.release else 'rejection'} is signed with the meaning "
-            f"{wanted.value!r}, not {meaning.value!r}.",
-            reason="signature.wrong_meaning",
-            field="signature.meaning",
-        )
+    action = SignedAction.RELEASE_LOT if cmd.release else SignedAction.REJECT_LOT
+    signer, _ = check_signature(uow, cmd.ctx, cmd.signature, Permission.RELEASE_BATCH, action)
     return signer
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from labgate.compliance.access import Permission
 from labgate.compliance.canonical import to_jsonable
+from labgate.compliance.signed_actions import SignedAction
 from labgate.domain.commands import ApproveResult, InvalidateResult, RecordResult, RecordResults
-from labgate.domain.errors import Forbidden, InvalidInput
+from labgate.domain.errors import Conflict, Forbidden, InvalidInput
 from labgate.domain.masterdata import Alias, AliasSystem, TestDefinition
 from labgate.domain.samples import NewResult, Sample, result_content, sample_of_result
-from labgate.domain.status_map import StatusMap
 from labgate.service.deps import Deps
 from labgate.service.handlers.common import (
     apply_signature,
@@ -19,8 +19,10 @@ from labgate.service.handlers.common import (
     record,
 )
 from labgate.service.handlers.deviations import open_if_rejected
+from labgate.service.handlers.identities import people_of, require_reviewer
 from labgate.service.handlers.oot_alerts import flag_out_of_trend, withdraw_for_invalidated
 from labgate.service.unit_of_work import UnitOfWork
+from labgate.service.units import unit_dictionary
 
 
 def record_result(cmd: RecordResult, uow: UnitOfWork, deps: Deps) -> str:
@@ -57,10 +59,17 @@ class _Lookups:
     def __init__(self, uow: UnitOfWork, deps: Deps) -> None:
         self.uow = uow
         self.status_map = uow.status_map()
-        self.units = deps.unit_converter(uow.unit_expressions())
+        self.units = unit_dictionary(uow, deps)
         self._aliases: dict[str, dict[tuple[str, str], str]] = {}
         self._tests: set[tuple[str, str]] = set()
         self._samples: dict[tuple[str, str], Sample] = {}
+        self._people: dict[str, dict[str, str]] = {}
+
+    def account_of(self, source: str, external_id: str) -> str | None:
+        """The labgate account `source` means by `external_id` (its map read once a run)."""
+        if source not in self._people:
+            self._people[source] = people_of(self.uow, source)
+        return self._people[source].get(external_id)
 
     def our_code(self, site: str, kind: str, code: str) -> str:
         """Our code for what the LIMS calls `code` (from the LIMS's aliases, read once a run)."""
@@ -108,6 +117,7 @@ def _record_one(cmd: RecordResult, lookups: _Lookups, deps: Deps) -> str:
     lookups.require_test(cmd.site, test_code)
     unit = lookups.our_code(cmd.site, "unit", cmd.unit) if cmd.unit else None
     sample = lookups.sample(cmd.site, cmd.sample)
+    source = cmd.ctx.actor if cmd.ctx.actor_kind == "system" else None
     new = NewResult(
         code=f"{sample.code}-R{len(sample.results) + 1}",
         test_code=test_code,
@@ -116,6 +126,9 @@ def _record_one(cmd: RecordResult, lookups: _Lookups, deps: Deps) -> str:
         method_version=cmd.method_version,
         analyst=cmd.analyst,
         retest_of=cmd.retest_of,
+        unit_as_sent=cmd.unit or None,  # kept on the result as reported (promise 3), alias or not
+        reported_by=source,
+        analyst_account=None if source is None else lookups.account_of(source, cmd.analyst),
     )
     result = sample.record_result(new, now, lookups.units, lookups.status_map)
     reason = f"reported by {cmd.ctx.actor}"
@@ -124,25 +137,30 @@ def _record_one(cmd: RecordResult, lookups: _Lookups, deps: Deps) -> str:
     record(uow, cmd.ctx, now, "result.recorded", ("result", result.code, cmd.site),
            after=result, reason=reason)  # fmt: skip
     if cmd.lims_status == "approved":
-        _approve_reviewed_elsewhere(cmd, uow, sample, result.code, deps, lookups.status_map)
+        _approve_reviewed_elsewhere(cmd, lookups, sample, result.code, deps)
     return result.code
 
 
 def _approve_reviewed_elsewhere(
-    cmd: RecordResult,
-    uow: UnitOfWork,
-    sample: Sample,
-    code: str,
-    deps: Deps,
-    status_map: StatusMap,
+    cmd: RecordResult, lookups: _Lookups, sample: Sample, code: str, deps: Deps
 ) -> None:
+    uow, status_map = lookups.uow, lookups.status_map
     if not cmd.reviewer or cmd.approved_at is None:
         raise InvalidInput(
             "An approved result from the LIMS needs its reviewer and approval time.",
             reason="result.review_incomplete",
             field="reviewer" if not cmd.reviewer else "approved_at",
         )
-    result = sample.approve_result(code, cmd.reviewer, cmd.approved_at, status_map)
+    reviewer = lookups.account_of(cmd.ctx.actor, cmd.reviewer)
+    if reviewer is None:
+        raise Conflict(
+            f"{cmd.ctx.actor} names reviewer {cmd.reviewer!r}, an id labgate does not know: map "
+            "it to the reviewer's labgate account in the identity map first.",
+            reason="identity.unmapped",
+            field="reviewer",
+        )
+    require_reviewer(uow, reviewer, cmd.reviewer)
+    result = sample.approve_result(code, cmd.reviewer, cmd.approved_at, status_map, reviewer)
     record(
         uow,
         cmd.ctx,
@@ -154,6 +172,8 @@ def _approve_reviewed_elsewhere(
             "reviewer": result.reviewer,
             "approved_at": result.approved_at,
             "mes_status": result.mes_status,
+            "analyst_account": result.analyst_account,
+            "reviewer_account": result.reviewer_account,
         },
         reason=f"reviewed and approved in the LIMS by {cmd.reviewer}",
     )
@@ -165,10 +185,15 @@ def approve_result(cmd: ApproveResult, uow: UnitOfWork, deps: Deps) -> str:
     """A reviewer's approval with an e-signature; the reviewer is never the analyst."""
     with uow:
         now = deps.clock.now()
-        signer, meaning = check_signature(uow, cmd.ctx, cmd.signature, Permission.APPROVE_RESULT)
+        signer, meaning = check_signature(
+            uow, cmd.ctx, cmd.signature, Permission.APPROVE_RESULT, SignedAction.APPROVE_RESULT
+        )
         sample = load_sample(uow, cmd.site, sample_of_result(cmd.result))
         result = sample.result(cmd.result)
         before = to_jsonable({"status": result.status, "mes_status": result.mes_status})
+        if result.analyst_account is None and result.reported_by is not None:
+            # Mapped since the LIMS reported it: resolved now, and the approval records it.
+            result.analyst_account = people_of(uow, result.reported_by).get(result.analyst)
         sample.approve_result(cmd.result, signer.username, now, uow.status_map())
         record(
             uow,
@@ -182,6 +207,8 @@ def approve_result(cmd: ApproveResult, uow: UnitOfWork, deps: Deps) -> str:
                 "reviewer": result.reviewer,
                 "approved_at": result.approved_at,
                 "mes_status": result.mes_status,
+                "analyst_account": result.analyst_account,
+                "reviewer_account": result.reviewer_account,
             },
             reason=f"e-signature: {meaning.value}",
         )
@@ -212,7 +239,13 @@ def invalidate_result(cmd: InvalidateResult, uow: UnitOfWork, deps: Deps) -> str
                     reason="signature.required",
                     field="signature",
                 )
-            signer = check_signature(uow, cmd.ctx, cmd.signature, Permission.INVALIDATE_RESULT)
+            signer = check_signature(
+                uow,
+                cmd.ctx,
+                cmd.signature,
+                Permission.INVALIDATE_RESULT,
+                SignedAction.INVALIDATE_RESULT,
+            )
         sample = load_sample(uow, cmd.site, sample_of_result(cmd.result))
         result = sample.result(cmd.result)
         before = to_jsonable({"status": result.status, "mes_status": result.mes_status})

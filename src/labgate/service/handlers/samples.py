@@ -20,13 +20,15 @@ from labgate.domain.masterdata import (
     version_in_force,
 )
 from labgate.domain.samples import PlannedTest, Sample
+from labgate.domain.sampling import RELEASE_SET, BoundPlan, plan_at
 from labgate.service.deps import Deps
 from labgate.service.handlers.common import load_sample, must_get, record
 from labgate.service.unit_of_work import UnitOfWork
 
 
 def request_sample(cmd: RequestSample, uow: UnitOfWork, deps: Deps) -> str:
-    """Bind the spec version in force at sampling time and plan the tests (promise 7)."""
+    """Bind the spec version in force at sampling time, its plan for the sampling point and
+    the plan's limit set, and plan the tests (promise 7)."""
     with uow:
         now = deps.clock.now()
         existing = None
@@ -61,6 +63,8 @@ def request_sample(cmd: RequestSample, uow: UnitOfWork, deps: Deps) -> str:
             resolve_alias(aliases, AliasSystem.MES, "characteristic", c)
             for c in cmd.characteristics
         ]
+        bound = plan_at(spec, point)
+        tests = _plan(uow, cmd, spec, bound, characteristics)
         number = uow.next_number(f"sample:{cmd.site}")
         sample = Sample(
             site=cmd.site,
@@ -77,7 +81,8 @@ def request_sample(cmd: RequestSample, uow: UnitOfWork, deps: Deps) -> str:
             sampling_point=cmd.sampling_point,
             container=cmd.container,
             trended=point is not None and point.trended,
-            tests=_plan(uow, cmd, spec, characteristics),
+            limit_set=bound.limit_set,
+            tests=tests,
         )
         uow.records.add(sample)
         uow.track(sample).events.append(events.SampleRequested(cmd.site, sample.code, now))
@@ -133,50 +138,63 @@ def _check_context(uow: UnitOfWork, cmd: RequestSample) -> SamplingPoint | None:
 
 
 def _plan(
-    uow: UnitOfWork, cmd: RequestSample, spec: SpecVersion, characteristics: list[str]
+    uow: UnitOfWork,
+    cmd: RequestSample,
+    spec: SpecVersion,
+    bound: BoundPlan,
+    characteristics: list[str],
 ) -> list[PlannedTest]:
-    """Tests from the characteristic mappings at this sampling point, else the whole spec."""
+    """The plan's tests, or those of them the MES named by characteristic; the characteristic
+    mappings at this sampling point say which characteristic each result posts to."""
     mappings = [
         m
         for m in uow.records.find(Mapping, site=cmd.site)
         if m.sampling_point in (None, cmd.sampling_point)
     ]
+    chosen: list[tuple[str, str | None]]
     if characteristics:
-        chosen: list[tuple[str, str | None]] = []
-        for code in characteristics:
-            match = next((m for m in mappings if m.characteristic == code), None)
-            if match is None:
-                raise NotFound(
-                    f"Characteristic {code} has no mapping to a test code at "
-                    f"{cmd.sampling_point or 'this sampling point'}.",
-                    reason="mapping.unknown",
-                    field="characteristics",
-                )
-            chosen.append((match.test_code, code))
+        chosen = [_named(cmd, bound, mappings, code) for code in characteristics]
     else:
-        chosen = _tests_at_point(spec, mappings)
-    return [planned_test(uow, cmd.site, spec, test, char) for test, char in chosen]
+        # A mapping at this very point wins over one that holds everywhere.
+        by_test = {m.test_code: m.characteristic for m in mappings if m.sampling_point is None}
+        by_test |= {m.test_code: m.characteristic for m in mappings if m.sampling_point}
+        chosen = [(test, by_test.get(test)) for test in bound.tests]
+    return [planned_test(uow, cmd.site, spec, test, char, bound.limit_set) for test, char in chosen]
 
 
-def _tests_at_point(spec: SpecVersion, mappings: list[Mapping]) -> list[tuple[str, str | None]]:
-    """The spec's tests mapped at this sampling point (or everywhere); with no mappings at all,
-    the whole specification."""
-    # A mapping at this very point wins over one that holds everywhere.
-    by_test = {m.test_code: m.characteristic for m in mappings if m.sampling_point is None}
-    by_test |= {m.test_code: m.characteristic for m in mappings if m.sampling_point is not None}
-    if not by_test:
-        return [(line.test_code, None) for line in spec.limits]
-    return [
-        (line.test_code, by_test[line.test_code])
-        for line in spec.limits
-        if line.test_code in by_test
-    ]
+def _named(
+    cmd: RequestSample, bound: BoundPlan, mappings: list[Mapping], code: str
+) -> tuple[str, str]:
+    """The planned test a characteristic the MES named stands for."""
+    where = cmd.sampling_point or "this sampling point"
+    match = next((m for m in mappings if m.characteristic == code), None)
+    if match is None:
+        raise NotFound(
+            f"Characteristic {code} has no mapping to a test code at {where}.",
+            reason="mapping.unknown",
+            field="characteristics",
+        )
+    if match.test_code not in bound.tests:
+        raise Conflict(
+            f"Characteristic {code} maps to test {match.test_code}, which the sampling plan at "
+            f"{where} does not plan (it plans {', '.join(bound.tests)} under limit set "
+            f"{bound.limit_set!r}).",
+            reason="sampling_plan.test_not_planned",
+            field="characteristics",
+        )
+    return match.test_code, code
 
 
 def planned_test(
-    uow: UnitOfWork, site: str, spec: SpecVersion, test_code: str, characteristic: str | None
+    uow: UnitOfWork,
+    site: str,
+    spec: SpecVersion,
+    test_code: str,
+    characteristic: str | None,
+    limit_set: str = RELEASE_SET,
 ) -> PlannedTest:
-    """A test of the spec version, bound with its method version, limits and rounding."""
+    """A test of the spec version, bound with its method version, its limits in `limit_set`
+    and its rounding."""
     test = must_get(uow, TestDefinition, "test", "test_code", site=site, code=test_code)
     method = must_get(
         uow,
@@ -187,7 +205,7 @@ def planned_test(
         method=test.method,
         version=test.current_method_version,
     )
-    line = spec.limit_for(test_code)
+    line = spec.limit_for(test_code, limit_set)
     line.rule()  # a limit that cannot be parsed is refused now, not when the result arrives
     return PlannedTest(
         test_code=test.code,

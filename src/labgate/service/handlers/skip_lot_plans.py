@@ -9,6 +9,8 @@ from labgate.compliance.canonical import to_jsonable
 from labgate.domain.errors import Conflict, InvalidInput
 from labgate.domain.masterdata import Material, SpecVersion
 from labgate.domain.raw_materials import ConfigureSkipLotPlan, MaterialPlan, check_identity_tests
+from labgate.domain.reasons import require_reason
+from labgate.domain.sampling import RELEASE_SET
 from labgate.domain.skip_lot import SkipLotPlan
 from labgate.service.deps import Deps
 from labgate.service.handlers.common import must_get, record
@@ -17,19 +19,15 @@ from labgate.service.unit_of_work import UnitOfWork
 
 def configure_plan(cmd: ConfigureSkipLotPlan, uow: UnitOfWork, deps: Deps) -> str:
     """Set the plan of a material per supplier under change control; its running state stays."""
-    reason = cmd.reason.strip()
-    if not reason:
-        raise InvalidInput(
-            "A change to a skip-lot plan needs a reason; say why it is made.",
-            reason="input.reason_required",
-            field="reason",
-        )
+    reason = require_reason(cmd.reason, what="A change to a skip-lot plan")
     SkipLotPlan(cmd.clearance, cmd.fraction)  # refuses a plan the handbook does not define
     with uow:
         now = deps.clock.now()
         must_get(uow, Material, "material", "material", site=cmd.site, code=cmd.material)
         spec = _latest(uow, cmd.site, cmd.specification)
-        check_identity_tests([line.test_code for line in spec.limits], cmd.identity_tests)
+        check_identity_tests(
+            [line.test_code for line in spec.lines_of(RELEASE_SET)], cmd.identity_tests
+        )
         plan = uow.records.get(
             MaterialPlan, site=cmd.site, material=cmd.material, supplier=cmd.supplier
         )

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from labgate.compliance.access import Permission
+from labgate.compliance.access import Account, Permission
 from labgate.compliance.canonical import to_jsonable
+from labgate.compliance.signatures import Meaning
+from labgate.compliance.signed_actions import SignedAction
 from labgate.domain import events
 from labgate.domain.batches import Batch
 from labgate.domain.commands import Context
 from labgate.domain.errors import Conflict, InvalidInput
 from labgate.domain.masterdata import Product, SpecVersion, version_in_force
 from labgate.domain.samples import Sample
+from labgate.domain.sampling import RELEASE_SET
 from labgate.domain.stability import (
     Pulled,
     ScheduledPull,
@@ -21,6 +24,7 @@ from labgate.domain.stability import (
     StudyStatus,
     check_protocol,
     check_pull,
+    closure_content,
     criteria_from,
     outside_window,
     study_content,
@@ -60,7 +64,7 @@ def create_study(cmd: CreateStudy, uow: UnitOfWork, deps: Deps) -> str:
                 field="tests",
             )
         spec = _spec_in_force(uow, cmd.site, product.specification, cmd.start_at, "start_at")
-        limits = {line.test_code: line.limit for line in spec.limits}
+        limits = {line.test_code: line.limit for line in spec.lines_of(RELEASE_SET)}
         stated = {test: (lower, upper) for test, lower, upper in cmd.criteria}
         for test in cmd.tests:
             if test not in limits:
@@ -102,7 +106,9 @@ def approve_study(cmd: ApproveStudy, uow: UnitOfWork, deps: Deps) -> str:
     """QA's e-signature on the protocol; never the author's own."""
     with uow:
         now = deps.clock.now()
-        signer, meaning = check_signature(uow, cmd.ctx, cmd.signature, Permission.APPROVE_SPEC)
+        signer, meaning = check_signature(
+            uow, cmd.ctx, cmd.signature, Permission.APPROVE_SPEC, SignedAction.APPROVE_STUDY
+        )
         study = load_study(uow, cmd.site, cmd.study)
         study.approve(signer.username, now)
         subject = ("stability_study", study.code, cmd.site)
@@ -122,25 +128,42 @@ def approve_study(cmd: ApproveStudy, uow: UnitOfWork, deps: Deps) -> str:
 
 
 def close_study(cmd: CloseStudy, uow: UnitOfWork, deps: Deps) -> str:
-    """Completed (all pulls done and assessed) or cancelled, with a reason."""
+    """Completed (all pulls done and assessed) or cancelled, with a reason; a cancellation
+    ends the study's evidence, so it is a signed decision."""
     with uow:
         now = deps.clock.now()
+        signer = _cancellation_signer(uow, cmd) if cmd.cancel else None
         study = load_study(uow, cmd.site, cmd.study)
         before = study.status
         target = StudyStatus.CANCELLED if cmd.cancel else StudyStatus.COMPLETED
         study.close(target, cmd.ctx.actor, now, cmd.reason)
+        subject = ("stability_study", study.code, cmd.site)
         record(
             uow,
             cmd.ctx,
             now,
             f"stability_study.{target.value}",
-            ("stability_study", study.code, cmd.site),
+            subject,
             before={"status": before},
             after={"status": study.status},
-            reason=cmd.reason,
+            reason=study.close_reason or cmd.reason,
         )
+        if signer is not None:
+            apply_signature(uow, cmd.ctx, now, *signer, subject, closure_content(study))
         uow.commit()
         return study.code
+
+
+def _cancellation_signer(uow: UnitOfWork, cmd: CloseStudy) -> tuple[Account, Meaning]:
+    if cmd.signature is None:
+        raise InvalidInput(
+            f"Cancelling study {cmd.study} needs your e-signature.",
+            reason="signature.required",
+            field="signature",
+        )
+    return check_signature(
+        uow, cmd.ctx, cmd.signature, Permission.MANAGE_STABILITY, SignedAction.CANCEL_STUDY
+    )
 
 
 def pull(cmd: PullStability, uow: UnitOfWork, deps: Deps) -> str:

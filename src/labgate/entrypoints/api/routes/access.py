@@ -6,20 +6,44 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
+from pydantic import Field, StrictStr
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from labgate.adapters.store import tables as t
-from labgate.compliance.access import Account, Permission
+from labgate.compliance.access import SIGN_IN_FAILED, Account, Permission
 from labgate.compliance.passwords import new_api_key
+from labgate.compliance.throttle import UNAUTHENTICATED
+from labgate.domain.account_commands import ChangePassword, SetPassword, SetRoles
 from labgate.domain.commands import ChangeAccountState, Context, CreateAccount, SignIn
 from labgate.domain.errors import Unauthenticated
 from labgate.entrypoints.api.auth import current_account, hub_of, issue_token, require
 from labgate.entrypoints.api.problems import request_context
-from labgate.entrypoints.api.schemas import AccountIn, ReasonIn
+from labgate.entrypoints.api.schemas import AccountIn, Body, ReasonIn
 from labgate.service.messages import KEY_LENGTH
 
 router = APIRouter(prefix="/api/v1", tags=["access"])
+
+
+class RolesIn(Body):
+    """An account's new roles, and why."""
+
+    roles: list[StrictStr] = Field(max_length=16)
+    reason: StrictStr = Field(min_length=1, max_length=2000)
+
+
+class PasswordSetIn(Body):
+    """A temporary password an administrator chose, and why."""
+
+    password: StrictStr = Field(min_length=1, max_length=200, repr=False)
+    reason: StrictStr = Field(min_length=1, max_length=2000)
+
+
+class PasswordChangeIn(Body):
+    """The current password, and the new one its owner chose."""
+
+    current_password: StrictStr = Field(min_length=1, max_length=200, repr=False)
+    new_password: StrictStr = Field(min_length=1, max_length=200, repr=False)
 
 
 @router.post("/token", summary="Sign in (OAuth2 password flow)")
@@ -29,15 +53,17 @@ def token(
     """Exchange user id and password for a bearer token; failures count towards lockout."""
     hub = hub_of(request)
     if len(form.username) > KEY_LENGTH:  # names no account, and would not fit the audit trail
-        raise Unauthenticated(
-            "Unknown user id or wrong password.", reason="auth.bad_credentials", field="password"
-        )
-    ctx = Context(form.username, "person", request.state.correlation_id)
+        raise Unauthenticated(SIGN_IN_FAILED, reason="auth.bad_credentials", field="password")
+    # Not signed in yet: the refusals count against the caller's address (throttle.py).
+    client = request.client.host if request.client else None
+    ctx = Context(form.username, UNAUTHENTICATED, request.state.correlation_id, client=client)
     account: Account = hub.bus.handle(SignIn(ctx, form.username, form.password))
     return {
         "access_token": issue_token(hub, account),
         "token_type": "bearer",
         "expires_in": hub.settings.token_minutes * 60,
+        # A temporary password: the token serves /me and the password change, nothing else.
+        "password_change_required": account.must_change_password,
     }
 
 
@@ -50,7 +76,22 @@ def me(account: Annotated[Account, Depends(current_account)]) -> dict[str, Any]:
         "kind": account.kind,
         "roles": account.roles,
         "permissions": sorted(p.value for p in account.permissions()),
+        "password_change_required": account.must_change_password,
     }
+
+
+@router.post("/me/password", summary="Change your own password")
+async def change_own_password(
+    request: Request,
+    body: PasswordChangeIn,
+    account: Annotated[Account, Depends(current_account)],
+) -> dict[str, Any]:
+    """Replace your password, proving the current one; required after an administrator set it."""
+    command = ChangePassword(
+        await request_context(request), account.username, body.current_password, body.new_password
+    )
+    await run_in_threadpool(hub_of(request).bus.handle, command)
+    return {"username": account.username, "password_change_required": False}
 
 
 @router.post("/accounts", status_code=201, summary="Create a person or system account")
@@ -79,6 +120,7 @@ def list_accounts(
     request: Request, _: Annotated[Account, Depends(require(Permission.MANAGE_USERS))]
 ) -> list[dict[str, Any]]:
     """Every account, active or not (accounts are never deleted)."""
+    now = hub_of(request).bus.deps.clock.now()  # a lock ends by itself
     with hub_of(request).sessions() as session:
         accounts = session.scalars(select(Account).order_by(t.accounts.c.username))
         return [
@@ -88,10 +130,37 @@ def list_accounts(
                 "kind": a.kind,
                 "roles": a.roles,
                 "active": a.active,
-                "locked": a.locked_at is not None,
+                "locked": a.is_locked(now),
+                "password_change_required": a.must_change_password,
             }
             for a in accounts
         ]
+
+
+@router.put("/accounts/{username}/roles", summary="Replace an account's roles")
+async def set_roles(
+    request: Request,
+    username: str,
+    body: RolesIn,
+    _: Annotated[Account, Depends(require(Permission.MANAGE_USERS))],
+) -> dict[str, Any]:
+    """Under the site's role policy (LABGATE_ROLE_CONFLICTS), with a reason; audited."""
+    command = SetRoles(await request_context(request), username, tuple(body.roles), body.reason)
+    roles = await run_in_threadpool(hub_of(request).bus.handle, command)
+    return {"username": username, "roles": roles}
+
+
+@router.put("/accounts/{username}/password", summary="Set a temporary password")
+async def set_password(
+    request: Request,
+    username: str,
+    body: PasswordSetIn,
+    _: Annotated[Account, Depends(require(Permission.MANAGE_USERS))],
+) -> dict[str, Any]:
+    """The person must replace it at their next sign-in before anything else works."""
+    command = SetPassword(await request_context(request), username, body.password, body.reason)
+    await run_in_threadpool(hub_of(request).bus.handle, command)
+    return {"username": username, "password_change_required": True}
 
 
 @router.post("/accounts/{username}/{action}", summary="Unlock, deactivate or reactivate")

@@ -15,7 +15,7 @@ from labgate.domain.deviations import DeviationState
 from labgate.entrypoints.api.auth import hub_of
 from labgate.entrypoints.api.problems import request_context
 from labgate.entrypoints.api.routes.lab import allowed
-from labgate.entrypoints.api.schemas import ClosureIn, PhaseOneIn, PhaseTwoIn
+from labgate.entrypoints.api.schemas import ClosureIn, Offset, PhaseOneIn, PhaseTwoIn
 
 router = APIRouter(prefix="/api/v1/sites/{site}/deviations", tags=["deviations"])
 StateFilter = Literal["open", "closed"] | DeviationState
@@ -37,7 +37,7 @@ def list_deviations(
     state: StateFilter | None = None,
     batch: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     _: Account = allowed(Permission.READ),
 ) -> dict[str, Any]:
     """Deviations of a site, newest first, one page at a time."""

@@ -14,10 +14,11 @@ from labgate.adapters.reports.dossier import dossier_document
 from labgate.adapters.store import views
 from labgate.adapters.store.dossier_view import dossier, review
 from labgate.compliance.access import Account, Permission
+from labgate.compliance.signed_actions import SignedAction
 from labgate.domain import commands as c
 from labgate.entrypoints.api.auth import hub_of, require
 from labgate.entrypoints.api.problems import request_context
-from labgate.entrypoints.api.schemas import Body, SignatureIn
+from labgate.entrypoints.api.schemas import Body, SignatureIn, SignedAs
 
 router = APIRouter(prefix="/api/v1/sites/{site}", tags=["batch disposition"])
 
@@ -26,7 +27,7 @@ class RejectionIn(Body):
     """QA's rejection: why, and an e-signature with the meaning 'rejected'."""
 
     reason: StrictStr = Field(min_length=1, max_length=2000)
-    signature: SignatureIn
+    signature: Annotated[SignatureIn, SignedAs(SignedAction.REJECT_BATCH)]
 
 
 @router.post("/batches/{batch}/rejection", summary="QA: reject a batch with e-signature")

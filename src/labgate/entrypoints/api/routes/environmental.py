@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 from pydantic import AwareDatetime, Field, StrictStr
@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from labgate.adapters.store import em_views as views
 from labgate.compliance.access import Account, Permission
+from labgate.compliance.signed_actions import SignedAction
 from labgate.domain import em_commands as em
 from labgate.domain.commands import Command
 from labgate.domain.em_monitoring import Frequency
@@ -22,7 +23,7 @@ from labgate.domain.environmental import CleanroomGrade, EmSampleType, Operation
 from labgate.entrypoints.api.auth import hub_of
 from labgate.entrypoints.api.problems import request_context
 from labgate.entrypoints.api.routes.lab import allowed
-from labgate.entrypoints.api.schemas import Body, SignatureIn
+from labgate.entrypoints.api.schemas import INT32_MAX, Body, SignatureIn, SignedAs
 from labgate.service.messages import code as key
 from labgate.service.messages import reason_text
 
@@ -77,11 +78,11 @@ class LimitIn(Body):
     state: OperationalState
     sample_type: EmSampleType
     location: StrictStr | None = key(None)
-    action: int | None = Field(None, ge=0)
-    alert: int | None = Field(None, ge=0)
+    action: int | None = Field(None, ge=0, le=INT32_MAX)
+    alert: int | None = Field(None, ge=0, le=INT32_MAX)
     effective_from: AwareDatetime
     reason: StrictStr = reason_text()
-    signature: SignatureIn
+    signature: Annotated[SignatureIn, SignedAs(SignedAction.CHANGE_EM_LIMITS)]
 
 
 class RoundIn(Body):

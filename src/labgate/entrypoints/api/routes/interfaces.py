@@ -15,11 +15,12 @@ from labgate.adapters.store import tables as t
 from labgate.adapters.store import views
 from labgate.compliance.access import Account, Permission
 from labgate.compliance.canonical import to_jsonable
+from labgate.compliance.signed_actions import SignedAction
 from labgate.domain.errors import NotFound
 from labgate.entrypoints.api.auth import hub_of
 from labgate.entrypoints.api.problems import problem, request_context
 from labgate.entrypoints.api.routes.lab import allowed
-from labgate.entrypoints.api.schemas import Body, SignatureIn
+from labgate.entrypoints.api.schemas import Body, Offset, RowId, SignatureIn, SignedAs
 from labgate.service.inbox import ReceiptRefused
 from labgate.service.quarantine import QuarantineDesk, Resolution
 
@@ -46,6 +47,8 @@ async def receive(
     except ReceiptRefused as refused:
         answer = problem(request, refused.status, refused.reason, refused.message, refused.field)
         answer.headers["X-Quarantine-Id"] = str(refused.quarantine_id)
+        # used: taken in and refused by its use case, send the next; free: send this one again.
+        answer.headers["X-Sequence"] = "used" if refused.number_used else "free"
         return answer
     response.status_code = 202 if receipt.status == "held" else 200
     return {"status": receipt.status, "message_id": receipt.message_id, "outcome": receipt.outcome}
@@ -65,13 +68,13 @@ class DecisionIn(Body):
     """An operator's decision on a quarantined message: a reason and an e-signature."""
 
     reason: StrictStr = Field(min_length=1, max_length=2000)
-    signature: SignatureIn
+    signature: Annotated[SignatureIn, SignedAs(SignedAction.RESOLVE_QUARANTINE)]
 
 
 @router.post("/quarantine/{item}/{decision}", summary="Reprocess or discard, e-signed")
 async def resolve(
     request: Request,
-    item: int,
+    item: RowId,
     decision: Literal["reprocess", "discard"],
     body: DecisionIn,
     _: Account = allowed(Permission.MANAGE_QUARANTINE),
@@ -94,7 +97,7 @@ async def resolve(
 @router.get("/quarantine", summary="Quarantined messages, newest first")
 def list_quarantine(
     request: Request, status: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Offset = 0,
     _: Account = allowed(Permission.READ_QUARANTINE),
 ) -> dict[str, Any]:  # fmt: skip
     """Reason code, channel, source and hash of every refused message."""
@@ -109,7 +112,7 @@ def list_quarantine(
 
 @router.get("/quarantine/{item}", summary="One quarantined message, raw bytes included")
 def get_quarantine(
-    request: Request, item: int, _: Account = allowed(Permission.READ_QUARANTINE)
+    request: Request, item: RowId, _: Account = allowed(Permission.READ_QUARANTINE)
 ) -> dict[str, Any]:
     """The raw bytes as received (base64, and as text when they are UTF-8)."""
     with hub_of(request).sessions() as session:

@@ -20,14 +20,16 @@ from labgate.domain.samples import Sample
 from labgate.entrypoints.api.auth import hub_of, require
 from labgate.entrypoints.api.problems import request_context
 from labgate.entrypoints.api.schemas import (
+    ApprovalIn,
     InvalidationIn,
     NativeSampleIn,
+    Offset,
     ReasonIn,
     RegistrationIn,
+    ReleaseIn,
     ResultIn,
     ReviewedResultIn,
     SampleRequestIn,
-    SignedIn,
 )
 
 router = APIRouter(prefix="/api/v1/sites/{site}", tags=["samples and results"])
@@ -107,7 +109,7 @@ def list_samples(
     site: str,
     batch: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     _: Account = allowed(Permission.READ),
 ) -> dict[str, Any]:
     """Samples of a site, newest first, one page at a time."""
@@ -179,7 +181,7 @@ async def approve_result(
     request: Request,
     site: str,
     result: str,
-    body: SignedIn,
+    body: ApprovalIn,
     _: Account = allowed(Permission.APPROVE_RESULT),
 ) -> dict[str, Any]:
     """The reviewer re-enters user id and password; the reviewer is never the analyst."""
@@ -251,7 +253,7 @@ async def release_batch(
     request: Request,
     site: str,
     batch: str,
-    body: SignedIn,
+    body: ReleaseIn,
     _: Account = allowed(Permission.RELEASE_BATCH),
 ) -> dict[str, Any]:
     """Refused while any result is preliminary, rejected or missing."""

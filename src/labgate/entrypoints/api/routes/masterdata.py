@@ -14,7 +14,7 @@ from labgate.domain import commands as c
 from labgate.entrypoints.api.auth import hub_of
 from labgate.entrypoints.api.problems import request_context
 from labgate.entrypoints.api.routes.lab import allowed
-from labgate.entrypoints.api.schemas import EffectiveIn, MasterDataIn, SignedIn
+from labgate.entrypoints.api.schemas import EffectiveIn, MasterDataIn, SpecApprovalIn, VersionNumber
 from labgate.service.handlers.masterdata import export_masterdata
 
 router = APIRouter(prefix="/api/v1", tags=["master data"])
@@ -45,8 +45,8 @@ async def approve_spec(
     request: Request,
     site: str,
     specification: str,
-    version: int,
-    body: SignedIn,
+    version: VersionNumber,
+    body: SpecApprovalIn,
     _: Account = allowed(Permission.APPROVE_SPEC),
 ) -> dict[str, Any]:
     """The approver is never the author."""
@@ -67,7 +67,7 @@ async def make_effective(
     request: Request,
     site: str,
     specification: str,
-    version: int,
+    version: VersionNumber,
     body: EffectiveIn,
     _: Account = allowed(Permission.APPROVE_SPEC),
 ) -> dict[str, Any]:
@@ -91,7 +91,7 @@ async def make_effective(
     summary="A specification version with its limits and signatures",
 )
 def get_spec_version(
-    request: Request, site: str, specification: str, version: int,
+    request: Request, site: str, specification: str, version: VersionNumber,
     _: Account = allowed(Permission.READ),
 ) -> dict[str, Any]:  # fmt: skip
     """Lifecycle, limits, and each signature with printed name, UTC time, meaning and status."""

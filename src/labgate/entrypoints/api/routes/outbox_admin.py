@@ -9,16 +9,20 @@ from pydantic import Field, StrictStr
 from starlette.concurrency import run_in_threadpool
 
 from labgate.adapters.store import views
-from labgate.adapters.store.outbox_store import SqlOutboxStore, attempts_view, dead_query
+from labgate.adapters.store.outbox_store import (
+    SqlOutboxStore,
+    attempts_view,
+    dead_query,
+    held_query,
+)
 from labgate.compliance.access import Account, Permission
 from labgate.entrypoints.api.auth import hub_of, require
 from labgate.entrypoints.api.problems import request_context
-from labgate.entrypoints.api.schemas import Body
+from labgate.entrypoints.api.schemas import Body, Offset
 from labgate.service.relay import retry_dead
 
 router = APIRouter(prefix="/api/v1/outbox", tags=["outbox delivery"])
 Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0)]
 MessageId = Annotated[StrictStr, Field(min_length=1, max_length=36)]
 
 
@@ -41,6 +45,21 @@ def dead_letters(
     """Messages the relay gave up on after its last attempt; each waits for an operator."""
     with hub_of(request).sessions() as session:
         return views.page(session, dead_query(site, destination), limit, offset)
+
+
+@router.get("/held", summary="Messages held: changed after commit, never sent")
+def held(
+    request: Request,
+    site: str | None = None,
+    destination: str | None = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+    _: Account = Depends(require(Permission.READ_OUTBOX)),
+) -> dict[str, Any]:
+    """Messages whose content no longer matched the seal recorded at commit; `last_error`
+    names the reason code (`outbox.seal_broken`, `outbox.seal_missing`). No retry sends them."""
+    with hub_of(request).sessions() as session:
+        return views.page(session, held_query(site, destination), limit, offset)
 
 
 @router.get("/{message_id}/attempts", summary="One message's delivery attempts")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 from pydantic import AwareDatetime, Field, StrictStr
@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from labgate.adapters.store import raw_material_views as views
 from labgate.compliance.access import Account, Permission
+from labgate.compliance.signed_actions import SignedAction
 from labgate.domain.commands import Command
 from labgate.domain.raw_materials import (
     ConfigureSkipLotPlan,
@@ -23,7 +24,7 @@ from labgate.domain.raw_materials import (
 from labgate.entrypoints.api.auth import hub_of
 from labgate.entrypoints.api.problems import request_context
 from labgate.entrypoints.api.routes.lab import allowed
-from labgate.entrypoints.api.schemas import Body, SignatureIn
+from labgate.entrypoints.api.schemas import Body, SignatureIn, SignedAs
 from labgate.service.messages import code
 
 router = APIRouter(prefix="/api/v1/sites/{site}", tags=["raw materials"])
@@ -52,11 +53,18 @@ class SupplierCoaIn(Body):
     tests: list[SupplierValueIn] = Field(min_length=1, max_length=200)
 
 
-class DispositionIn(Body):
-    """QA's decision on a lot, with a reason and an e-signature."""
+class LotReleaseIn(Body):
+    """QA's release of a lot, with a reason and an e-signature meaning 'released'."""
 
     reason: StrictStr = Field(min_length=1, max_length=2000)
-    signature: SignatureIn
+    signature: Annotated[SignatureIn, SignedAs(SignedAction.RELEASE_LOT)]
+
+
+class LotRejectionIn(Body):
+    """QA's rejection of a lot, with a reason and an e-signature meaning 'rejected'."""
+
+    reason: StrictStr = Field(min_length=1, max_length=2000)
+    signature: Annotated[SignatureIn, SignedAs(SignedAction.REJECT_LOT)]
 
 
 class PlanIn(Body):
@@ -127,7 +135,7 @@ async def release_lot(
     request: Request,
     site: str,
     lot: str,
-    body: DispositionIn,
+    body: LotReleaseIn,
     _: Account = allowed(Permission.RELEASE_BATCH),
 ) -> dict[str, Any]:
     """Refused, with every reason, until each required test is Accepted and no hold is open."""
@@ -136,12 +144,12 @@ async def release_lot(
     return _lot(request, site, lot)
 
 
-@router.post("/lots/{lot}/rejection", summary="QA: reject a lot, e-signature 'approved'")
+@router.post("/lots/{lot}/rejection", summary="QA: reject a lot, e-signature 'rejected'")
 async def reject_lot(
     request: Request,
     site: str,
     lot: str,
-    body: DispositionIn,
+    body: LotRejectionIn,
     _: Account = allowed(Permission.RELEASE_BATCH),
 ) -> dict[str, Any]:
     """The material returns to normal inspection from this supplier."""

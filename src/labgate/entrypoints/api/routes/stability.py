@@ -19,6 +19,7 @@ from labgate.adapters.reports.stability_report import (
 )
 from labgate.adapters.store import stability_views as views
 from labgate.compliance.access import Account, Permission
+from labgate.compliance.signed_actions import SignedAction
 from labgate.domain import stability_commands as sc
 from labgate.domain.commands import Command
 from labgate.domain.errors import Conflict, InvalidInput, NotFound
@@ -26,7 +27,13 @@ from labgate.domain.trending import AlertStatus
 from labgate.entrypoints.api.auth import hub_of
 from labgate.entrypoints.api.problems import request_context
 from labgate.entrypoints.api.routes.lab import allowed
-from labgate.entrypoints.api.schemas import Body, ReasonIn, SignatureIn, SignedIn
+from labgate.entrypoints.api.schemas import (
+    Body,
+    ReasonIn,
+    SignatureIn,
+    SignedAs,
+    StudyApprovalIn,
+)
 from labgate.service.messages import code
 
 router = APIRouter(prefix="/api/v1/sites/{site}", tags=["stability"])
@@ -45,7 +52,7 @@ class ConditionIn(Body):
     """A storage condition and its time points (months from t=0)."""
 
     condition: StrictStr = Field(min_length=1, max_length=64)
-    time_points: list[int] = Field(min_length=1, max_length=30)
+    time_points: list[Annotated[int, Field(ge=0, le=120)]] = Field(min_length=1, max_length=30)
 
 
 class StudyIn(Body):
@@ -79,7 +86,14 @@ class AssessmentIn(Body):
     """A reviewer's or QA's assessment of an OOT alert, signed."""
 
     assessment: StrictStr = Field(min_length=1, max_length=4000)
-    signature: SignatureIn
+    signature: Annotated[SignatureIn, SignedAs(SignedAction.ACKNOWLEDGE_OOT)]
+
+
+class StudyCancellationIn(Body):
+    """Why a study is cancelled, and the e-signature of who decides it."""
+
+    reason: StrictStr = Field(min_length=1, max_length=2000)
+    signature: Annotated[SignatureIn, SignedAs(SignedAction.CANCEL_STUDY)]
 
 
 async def _run(request: Request, command: Command) -> Any:
@@ -134,7 +148,7 @@ async def approve_study(
     request: Request,
     site: str,
     study: str,
-    body: SignedIn,
+    body: StudyApprovalIn,
     _: Account = allowed(Permission.APPROVE_SPEC),
 ) -> dict[str, Any]:
     """Never by the protocol's author (segregation of duties)."""
@@ -158,18 +172,19 @@ async def complete_study(
     return _study(request, site, study)
 
 
-@router.post("/stability-studies/{study}/cancellation", summary="Cancel a study")
+@router.post("/stability-studies/{study}/cancellation", summary="Cancel a study, signed")
 async def cancel_study(
     request: Request,
     site: str,
     study: str,
-    body: ReasonIn,
+    body: StudyCancellationIn,
     _: Account = allowed(Permission.MANAGE_STABILITY),
 ) -> dict[str, Any]:
-    """With a reason; audited. Samples already pulled stay."""
-    await _run(
-        request, sc.CloseStudy(await request_context(request), site, study, True, body.reason)
+    """With a reason and an e-signature; audited. Samples already pulled stay."""
+    command = sc.CloseStudy(
+        await request_context(request), site, study, True, body.reason, body.signature.to_input()
     )
+    await _run(request, command)
     return _study(request, site, study)
 
 

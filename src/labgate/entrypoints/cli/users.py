@@ -1,0 +1,138 @@
+"""`labgate users`: create accounts, change roles under the site's policy, set temporary
+passwords, change your own, unlock, deactivate and reactivate; every change audited."""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.table import Table
+
+from labgate.compliance.access import Account
+from labgate.domain.account_commands import ChangePassword, SetPassword, SetRoles
+from labgate.domain.commands import ChangeAccountState, Command, Context, CreateAccount
+
+if TYPE_CHECKING:
+    from labgate.bootstrap import Hub
+
+users_app = typer.Typer(help="People and system accounts.", no_args_is_help=True)
+Reason = Annotated[str, typer.Option(help="Why access changes (at least 10 characters).")]
+Roles = Annotated[list[str], typer.Option("--role", help="A role; repeat for several.")]
+
+
+@users_app.command("create")
+def users_create(
+    username: str,
+    printed_name: Annotated[str, typer.Option("--name", help="Printed name on signatures.")],
+    role: Roles,
+    system: Annotated[bool, typer.Option(help="A system account (API key, no password).")] = False,
+) -> None:
+    """Create an account; a person is asked for a temporary password (changed at first sign-in),
+    a system account gets an API key."""
+    from labgate.compliance.passwords import new_api_key
+    from labgate.entrypoints.cli.main import cli_context, console
+
+    api_key = new_api_key() if system else None
+    password = (
+        None if system else typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    )
+    kind = "system" if system else "person"
+    _run(CreateAccount(cli_context(), username, printed_name, tuple(role), password, kind, api_key))
+    shown = f"; API key (shown once): {api_key}" if api_key else "; change the password at sign-in"
+    console.print(f"created {username}{shown}")
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """List every account (accounts are never deleted)."""
+    from labgate.entrypoints.cli.main import console
+
+    with _hub() as hub:
+        table = Table("user id", "printed name", "kind", "roles", "state")
+        with hub.uow_factory() as uow:
+            for a in uow.records.find(Account):
+                state = "locked" if a.locked_at else ("active" if a.active else "inactive")
+                if state == "active" and a.must_change_password:
+                    state = "temp password"  # active, for changing it and nothing else
+                table.add_row(a.username, a.printed_name, a.kind, ", ".join(a.roles), state)
+        console.print(table)
+
+
+@users_app.command("unlock")
+def users_unlock(username: str, reason: Reason) -> None:
+    """Unlock an account locked after failed attempts."""
+    _account_state(username, "unlock", reason)
+
+
+@users_app.command("deactivate")
+def users_deactivate(username: str, reason: Reason) -> None:
+    """Deactivate an account (user ids are never deleted or reused); never the last admin."""
+    _account_state(username, "deactivate", reason)
+
+
+@users_app.command("reactivate")
+def users_reactivate(username: str, reason: Reason) -> None:
+    """Reactivate a deactivated account (its roles must still fit the role policy)."""
+    _account_state(username, "reactivate", reason)
+
+
+@users_app.command("roles")
+def users_roles(username: str, role: Roles, reason: Reason) -> None:
+    """Replace an account's roles (LABGATE_ROLE_CONFLICTS names the pairs kept apart)."""
+    from labgate.entrypoints.cli.main import cli_context, console
+
+    roles = _run(SetRoles(cli_context(), username, tuple(role), reason))
+    console.print(f"{username}: roles now {', '.join(roles)}")
+
+
+@users_app.command("set-password")
+def users_set_password(username: str, reason: Reason) -> None:
+    """Set a person's password: temporary, its owner must change it at the next sign-in."""
+    from labgate.entrypoints.cli.main import cli_context, console
+
+    password = typer.prompt("Temporary password", hide_input=True, confirmation_prompt=True)
+    _run(SetPassword(cli_context(), username, password, reason))
+    console.print(f"{username}: temporary password set; it must be changed at the next sign-in")
+
+
+@users_app.command("change-password")
+def users_change_password(username: str) -> None:
+    """Change your own password (asked for the current one): required after a temporary one."""
+    from labgate.entrypoints.cli.main import console
+
+    current = typer.prompt("Current password", hide_input=True)
+    new = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+    # The person proves who they are with the current password: the change is theirs.
+    _run(ChangePassword(Context(username, "person"), username, current, new))
+    console.print(f"{username}: password changed")
+
+
+def _account_state(username: str, action: str, reason: str) -> None:
+    from labgate.entrypoints.cli.main import cli_context, console
+
+    _run(ChangeAccountState(cli_context(), username, action, reason))
+    console.print(f"{username}: {action} done")
+
+
+def _run(command: Command) -> Any:
+    from labgate.domain.errors import LabgateError
+    from labgate.entrypoints.cli.main import fail
+
+    with _hub() as hub:
+        try:
+            return hub.bus.handle(command)
+        except LabgateError as error:
+            raise fail(error) from None
+
+
+def _hub() -> AbstractContextManager[Hub]:
+    # main imports this module to register `users`: its helpers are imported when a command runs.
+    from labgate.config import Settings
+    from labgate.entrypoints.cli.main import fail, open_hub
+
+    try:
+        settings = Settings()
+    except ValueError as error:  # e.g. a role in LABGATE_ROLE_CONFLICTS that does not exist
+        raise fail(error, 2) from None
+    return open_hub(settings)
