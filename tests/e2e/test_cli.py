@@ -12,7 +12,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ import psycopg
 import pytest
 import uvicorn
 import yaml
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, func, select, update
 from sqlalchemy.pool import QueuePool
 from typer.testing import CliRunner, Result
 
@@ -303,6 +303,26 @@ def test_users_list_shows_every_account(database_url: str) -> None:
     rows = table_rows(result.stdout)
     assert rows["qa1"] == ["qa1", "Q A", "person", "qa", "temp password"]
     assert rows["lims1"] == ["lims1", "LIMS", "system", "lims_system", "active"]
+
+
+def test_users_list_shows_a_lock_that_has_ended_as_ended(database_url: str) -> None:
+    pw = f"{PASSWORD}\n{PASSWORD}\n"
+    for user in ("ended", "still"):
+        labgate(database_url, "users", "create", user, "--name", user, "--role", "qa", input=pw)
+    now = datetime.now(UTC)
+    engine = create_engine(database_url)
+    with engine.begin() as connection:
+        for user, until in (
+            ("ended", now - timedelta(minutes=1)),
+            ("still", now + timedelta(hours=1)),
+        ):
+            connection.execute(
+                update(t.accounts).where(t.accounts.c.username == user)
+                .values(locked_at=now - timedelta(minutes=31), locked_until=until)
+            )  # fmt: skip
+    engine.dispose()
+    rows = table_rows(labgate(database_url, "users", "list").stdout)
+    assert (rows["ended"][4], rows["still"][4]) == ("temp password", "locked")
 
 
 def test_users_list_shows_printed_names_as_written(database_url: str) -> None:

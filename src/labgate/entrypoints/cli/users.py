@@ -50,9 +50,11 @@ def users_list() -> None:
 
     with _hub() as hub:
         table = Table("user id", "printed name", "kind", "roles", "state")
+        now = hub.bus.deps.clock.now()
         with hub.uow_factory() as uow:
             for a in uow.records.find(Account):
-                state = "locked" if a.locked_at else ("active" if a.active else "inactive")
+                # A lock ends by itself at locked_until (sign-in clears it on the next attempt).
+                state = "locked" if a.is_locked(now) else ("active" if a.active else "inactive")
                 if state == "active" and a.must_change_password:
                     state = "temp password"  # active, for changing it and nothing else
                 table.add_row(a.username, a.printed_name, a.kind, ", ".join(a.roles), state)
