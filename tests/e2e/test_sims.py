@@ -125,19 +125,15 @@ def run_sims(
     *lims_args: str,
     mes_format: str = "json",
 ) -> Run:
-    """labgate's processes and the simulators, started together (a simulator retries until
-    labgate answers); returns once the MES has every result. `mes_format` is what the MES
-    speaks, and so what the relay sends it (LABGATE_MES_FORMAT)."""
+    """labgate's processes and the simulators (a simulator retries until labgate answers), the
+    relay once the simulators listen; returns once the MES has every result. `mes_format` is
+    what the MES speaks, and so what the relay sends it (LABGATE_MES_FORMAT)."""
     lims_port, mes_port = free_port(), free_port()
     hub.serve()
     if worker is not None:
         hub.start("worker", "worker", worker, **env)
     lims = hub.sim("lims", lims_port, "--channel", "files" if channel == "sftp" else channel,
                    *lims_args, **env)  # fmt: skip
-    hub.start("relay", "relay", "run", "--interval", "0.2",
-              LABGATE_MES_WEBHOOK_URL=f"http://127.0.0.1:{mes_port}/mes",
-              LABGATE_LIMS_WEBHOOK_URL=f"http://127.0.0.1:{lims_port}/lims",
-              LABGATE_MES_FORMAT=mes_format)  # fmt: skip
     if worker == "mqtt":  # its persistent session must be subscribed before the MES publishes
         hub.procs[1].wait_for("subscribed to")  # printed once the broker acknowledged it
     prefix = f"E2E-{channel.upper()}-{secrets.token_hex(2)}"
@@ -147,6 +143,12 @@ def run_sims(
     hub.wait_serving()
     for sim in (lims, mes):
         sim.wait_for("listening on")
+    # The relay starts once both webhooks listen: a delivery refused before that waits out the
+    # relay's back-off, which under a loaded CI machine outlasted the wait below.
+    hub.start("relay", "relay", "run", "--interval", "0.2",
+              LABGATE_MES_WEBHOOK_URL=f"http://127.0.0.1:{mes_port}/mes",
+              LABGATE_LIMS_WEBHOOK_URL=f"http://127.0.0.1:{lims_port}/lims",
+              LABGATE_MES_FORMAT=mes_format)  # fmt: skip
     run = Run(hub, prefix, mes, lims)
     wait("the MES got every result", run.done, hub.procs, seconds=60)
     return run
