@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 from rich.progress import Progress
@@ -33,8 +33,10 @@ from labgate.adapters.store.migrate import upgrade
 from labgate.adapters.store.views import iter_audit
 from labgate.bootstrap import Hub, bootstrap
 from labgate.compliance.audit import GENESIS_HASH
+from labgate.compliance.passwords import new_api_key
 from labgate.config import Settings
 from labgate.domain import commands as c
+from labgate.domain.interface_commands import MapIdentity
 from labgate.domain.samples import Sample
 from labgate.entrypoints.cli.demo import (
     first_own_password,
@@ -102,7 +104,27 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
-def prepare(url: str, count: int = 2 * RESULTS) -> tuple[Hub, list[c.RecordResult]]:
+class Prepared(NamedTuple):
+    """A hub with the demo plant, the results to post, and the LIMS account's API key."""
+
+    hub: Hub
+    commands: list[c.RecordResult]
+    lims_key: str
+
+
+def lims_and_its_people(hub: Hub) -> str:
+    """The LIMS's system account (its API key returned) and the two people its results name,
+    mapped: an approved result naming people labgate does not know is refused."""
+    ctx, key = c.Context("bench", "system"), new_api_key()
+    hub.bus.handle(c.CreateAccount(ctx, "lims", "LIMS", ("lims_system",), None, "system", key))
+    for user, role in (("analyst", "qc_analyst"), ("reviewer", "qc_reviewer")):
+        password = secrets.token_urlsafe(16)
+        hub.bus.handle(c.CreateAccount(ctx, user, user.title(), (role,), password))
+        hub.bus.handle(MapIdentity(ctx, "lims", user, user, "bench: the LIMS's user ids"))
+    return key
+
+
+def prepare(url: str, count: int = 2 * RESULTS) -> Prepared:
     """The demo plant's master data in force, registered samples, and `count` reviewed results
     to post (each for a planned test of its own)."""
     upgrade(url)
@@ -118,6 +140,7 @@ def prepare(url: str, count: int = 2 * RESULTS) -> tuple[Hub, list[c.RecordResul
     site = document["site"]["code"]
     hub.bus.handle(c.ImportMasterData(c.Context("bench", "system"), document, "bench plant"))
     put_specs_in_force(hub, site, document, qa_password)
+    lims_key = lims_and_its_people(hub)
     batch = document["batches"][0]
     procedure = next(p for p in document["procedures"] if p["code"] == batch["procedure"])
     point = procedure["sampling_points"][0]["code"]
@@ -158,7 +181,7 @@ def prepare(url: str, count: int = 2 * RESULTS) -> tuple[Hub, list[c.RecordResul
                         )
                     )
             progress.update(task, completed=len(commands))
-    return hub, commands[:count]
+    return Prepared(hub, commands[:count], lims_key)
 
 
 # The tables a phase writes, each with the key that orders it; results come first.
@@ -218,7 +241,7 @@ def copy_samples(source: Engine, target: Engine) -> None:
 
 def bench_results(label: str, url: str, raw_url: str) -> list[Figure]:
     """Approved results through the service layer, one commit each and batched."""
-    hub, commands = prepare(url)
+    hub, commands, _ = prepare(url)
     single, batched = commands[:RESULTS], commands[RESULTS:]
     start = marks(hub.engine)
     with Progress(transient=True) as progress:

@@ -67,12 +67,10 @@ INGESTED = (*WRITTEN, (t.inbox_messages, t.inbox_messages.c.id))
 class Lims:
     """The LIMS as the hub knows it: a registered Ed25519 key and a system account (API key)."""
 
-    def __init__(self, hub: Hub) -> None:
+    def __init__(self, hub: Hub, api_key: str) -> None:
         self.hub, (self.private, self.public) = hub, generate_keypair()
         since, ctx = hub.bus.deps.clock.now() - timedelta(days=1), c.Context("bench", "system")
-        self.api_key = new_api_key()
-        roles = ("lims_system",)
-        hub.bus.handle(c.CreateAccount(ctx, SOURCE, "LIMS", roles, None, "system", self.api_key))
+        self.api_key = api_key  # its account made by bench.prepare, with the people it names
         hub.bus.handle(
             RegisterSourceKey(ctx, SOURCE, KID, self.public, since, None, "bench source key")
         )
@@ -267,11 +265,11 @@ def bench_packs(label: str, hub: Hub, lims: Lims, results: list[c.RecordResult],
 
 def run(label: str, url: str, raw_url: str, amqp_url: str) -> list[Figure]:
     """The bulk ingest lines for one database; COUNT results each."""
-    hub, results = prepare(url, 2 * COUNT)
+    hub, results, lims_key = prepare(url, 2 * COUNT)
     upgrade(raw_url)
     raw = bootstrap(Settings(database_url=raw_url, token_secret=new_api_key()))
     try:
-        lims = Lims(hub)
+        lims = Lims(hub, lims_key)
         copy_samples(hub.engine, raw.engine)
         figures = [
             bench_amqp(label, hub, lims, results[:COUNT], raw, amqp_url),

@@ -274,9 +274,9 @@ def latency(name: str, values: list[float]) -> Figure:
 
 def run(label: str, url: str, amqp_url: str) -> list[Figure]:
     """REST ingest, then the two latency lines, on one database."""
-    hub, results = prepare(url, CLIENTS + REQUESTS + 2 * LATENCY_SAMPLES)
+    hub, results, lims_key = prepare(url, CLIENTS + REQUESTS + 2 * LATENCY_SAMPLES)
     try:
-        lims = Lims(hub)
+        lims = Lims(hub, lims_key)
         figures = [bench_rest(label, url, lims, results[: CLIENTS + REQUESTS])]
         later = results[CLIENTS + REQUESTS :]
         streams = {"embedded": later[:LATENCY_SAMPLES], "amqp": later[LATENCY_SAMPLES:]}
