@@ -9,7 +9,8 @@ STAMP := $(VENV)/.installed
 # uv resolves and installs the same packages as pip in seconds instead of minutes (the scientific
 # and PDF stack is large); pip remains the fallback where uv cannot be had.
 $(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/python || { echo "make: creating the virtualenv $(VENV)"; $(PYTHON) -m venv $(VENV); }
+	@echo "make: installing labgate and its dependencies into $(VENV) (a minute or two the first time)"
 	@$(BIN)/python -m pip install --quiet uv 2>/dev/null || true
 	@if test -x $(BIN)/uv; then \
 		$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'; \
@@ -21,11 +22,15 @@ $(STAMP): pyproject.toml
 
 ## run: install, migrate, seed the demo plant (once), serve on 127.0.0.1:8000 (SQLite)
 run: $(STAMP)
+	@echo "make: checking the PDF libraries (Pango, HarfBuzz); installed if missing"
 	@bash scripts/ensure-services.sh pdf
 	@mkdir -p var
-	LABGATE_DEMO=1 $(BIN)/labgate db upgrade
-	LABGATE_DEMO=1 $(BIN)/labgate demo seed
-	LABGATE_DEMO=1 $(BIN)/labgate serve
+	@echo "make: migrating the database (LABGATE_DATABASE_URL; by default var/labgate.db)"
+	@LABGATE_DEMO=1 $(BIN)/labgate db upgrade
+	@echo "make: seeding the demo plant (once; about a minute, its stages shown)"
+	@LABGATE_DEMO=1 $(BIN)/labgate demo seed
+	@echo "make: serving on http://$${LABGATE_HOST:-127.0.0.1}:$${LABGATE_PORT:-8000} (API docs at /docs; Ctrl-C stops)"
+	@LABGATE_DEMO=1 $(BIN)/labgate serve
 
 ## test: the whole suite, on SQLite and PostgreSQL (started or installed if needed). Two workers
 ## share the unit, e2e and integration tests (each test makes its own database, vhost and

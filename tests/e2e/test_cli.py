@@ -494,6 +494,33 @@ def test_demo_seed_runs_once(seeded: tuple[str, str]) -> None:
     assert count(url, t.audit_entries) == entries
 
 
+def test_demo_seed_shows_its_stages_and_then_what_it_made(seeded: tuple[str, str]) -> None:
+    url, printed = seeded
+    stages = re.findall(r"^  seeded (.+) \(\d+\.\d s\)$", printed, re.MULTILINE)
+    assert len(stages) == 8 and "master data of site PLT1" in stages, printed
+    credentials, summary = printed.split("demo credentials (shown once):", 1)
+    assert "batches" in summary and "batches" not in credentials.replace("batches mid", "")
+    rows = table_rows(summary)
+    assert rows["PLT1"][1] == "Basel plant"
+    with open_hub(url) as hub, hub.sessions() as session:
+        codes = list(session.scalars(select(t.batches.c.code).where(t.batches.c.site == "PLT1")))
+        views = [batch_view(session, "PLT1", code) for code in codes]
+        products = list(session.execute(select(t.products.c.code, t.products.c.name)))
+    for code, name in products:
+        assert rows[code][1] == name
+    # Each batch's row says what the database says: product, QA's decision, the MES status.
+    for view in views:
+        _, product, qa, mes, _, _ = rows[view["code"]]
+        assert (product, qa, mes) == (view["product"], view["disposition"], view["mes_status"])
+    released, rejected, testing, requested = (b["code"] for b in plant_document()["batches"])
+    assert rows[released][2:4] == ["released", "Accepted"]
+    assert rows[rejected][3] == "Rejected" and "open" in rows[rejected][5]
+    assert rows[requested][4] == "4 requested"
+    assert "where to start: http://127.0.0.1:8000/docs" in summary
+    assert f"results awaiting review: GET /api/v1/sites/PLT1/batches/{testing}" in summary
+    assert f"GET /api/v1/sites/PLT1/batches/{requested}/gates" in summary
+
+
 def test_demo_batches_are_mid_flight(seeded: tuple[str, str]) -> None:
     url, _ = seeded
     document = plant_document()

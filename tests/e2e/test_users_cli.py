@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from labgate.adapters.store import tables as t
 from labgate.bootstrap import bootstrap
 from labgate.compliance.access import Account
+from labgate.compliance.passwords import password_matches
 from labgate.config import Settings
 from labgate.entrypoints.cli.main import app
 
@@ -166,3 +167,53 @@ def test_a_reason_of_one_character_is_refused_naming_the_field(database_url: str
         assert "[input.reason_too_short]" in result.stderr
     account = stored(database_url, "ana")
     assert account is not None and account.active
+
+
+def printed_temporary(output: str) -> str:
+    """The one temporary password `users reset-password` printed, on its own line."""
+    lines = output.splitlines()
+    heading = next(i for i, line in enumerate(lines) if "temporary password (shown once" in line)
+    return lines[heading + 1].strip()
+
+
+def test_reset_password_prints_a_temporary_one_once_audited_and_to_be_changed(
+    database_url: str,
+) -> None:
+    _, lost = create(database_url, "quinn", "qa")
+    why = "INC-12: demo password lost"
+    result = labgate(database_url, "users", "reset-password", "quinn", "--reason", why)
+    assert result.exit_code == 0, result.output
+    temporary = printed_temporary(result.stdout)
+    assert len(temporary) >= 12 and result.stdout.count(temporary) == 1
+    account = stored(database_url, "quinn")
+    assert account is not None and account.must_change_password
+    assert password_matches(account.password_hash, temporary)
+    assert not password_matches(account.password_hash, lost)
+    entry = trail(database_url, "quinn")[-1]
+    assert (entry.action, entry.reason) == ("account.password_set", why)
+    assert entry.actor.startswith("cli:") and temporary not in str(entry)
+
+    # The temporary password is good for one thing: its owner replacing it.
+    own = secrets.token_urlsafe(16)
+    change = ("users", "change-password", "quinn")
+    done = labgate(database_url, *change, input=f"{temporary}\n{own}\n{own}\n")
+    assert done.exit_code == 0, done.output
+    account = stored(database_url, "quinn")
+    assert account is not None and not account.must_change_password
+
+
+def test_reset_password_refuses_system_accounts_unknown_ids_and_empty_reasons(
+    database_url: str,
+) -> None:
+    system = ("users", "create", "mes", "--name", "Plant MES", "--role", "mes_system", "--system")
+    assert labgate(database_url, *system).exit_code == 0
+    why = "INC-13: password lost again"
+    cases = [
+        (("mes", why), "[account.not_a_person]"),
+        (("nobody", why), "[account.unknown]"),
+        (("mes", "x"), "[input.reason_too_short]"),
+    ]
+    for (username, reason), code in cases:
+        result = labgate(database_url, "users", "reset-password", username, "--reason", reason)
+        assert result.exit_code == 1, result.output
+        assert code in result.stderr and "temporary password" not in result.stdout

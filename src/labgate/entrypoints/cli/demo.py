@@ -5,8 +5,10 @@ Passwords are random and printed once; nothing secret lives in the repository.""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
+from functools import partial
 from importlib.resources import files
 from typing import Any
 
@@ -26,6 +28,7 @@ from labgate.domain.samples import Sample
 from labgate.entrypoints.cli.demo_environmental import seed_environmental
 from labgate.entrypoints.cli.demo_raw_materials import seed_raw_materials
 from labgate.entrypoints.cli.demo_stability import seed_stability
+from labgate.entrypoints.cli.demo_summary import print_summary, run_stages
 
 PEOPLE = [
     ("admin", "Ines Admin", "integration_admin"),
@@ -53,23 +56,33 @@ def plant_document() -> dict[str, Any]:
 
 
 def seed(hub: Hub, console: Console) -> dict[str, str]:
-    """Seed once; returns the credentials it printed (empty when already seeded)."""
+    """Seed once, stage by stage with its progress shown; returns the credentials it printed
+    (empty when already seeded), then what it made."""
     with hub.uow_factory() as uow:
         if uow.records.find(Account):
             console.print("demo plant already seeded; credentials were printed when it was.")
             return {}
-    credentials = _accounts(hub)
     document = plant_document()
     site = document["site"]["code"]
-    admin = c.Context("admin")
-    hub.bus.handle(c.ImportMasterData(admin, document, "demo plant (seed)"))
-    put_specs_in_force(hub, site, document, credentials["qa"])
-    _batches_mid_flight(hub, site, document, credentials)
-    _investigations(hub, site, credentials)
-    seed_raw_materials(hub, site, credentials)
-    seed_stability(hub, site, credentials)
-    seed_environmental(hub, site, credentials)
+    credentials: dict[str, str] = {}
+    imported = c.ImportMasterData(c.Context("admin"), document, "demo plant (seed)")
+    rest = (hub, site, credentials)
+    stages: list[tuple[str, Callable[[], object]]] = [
+        ("accounts: one person per role, the MES and LIMS", partial(_fill, credentials, hub)),
+        (f"master data of site {site}", partial(hub.bus.handle, imported)),
+        (
+            "specifications in force (signed)",
+            lambda: put_specs_in_force(hub, site, document, credentials["qa"]),
+        ),
+        ("batches mid-flight", partial(_batches_mid_flight, hub, site, document, credentials)),
+        ("OOS investigations at three stages", partial(_investigations, *rest)),
+        ("raw-material lots under a skip-lot plan", partial(seed_raw_materials, *rest)),
+        ("stability studies with their pulls", partial(seed_stability, *rest)),
+        ("environmental monitoring, with an excursion", partial(seed_environmental, *rest)),
+    ]
+    run_stages(console, stages)
     print_credentials(console, credentials)
+    print_summary(hub, console, site)
     return credentials
 
 
@@ -80,6 +93,10 @@ def print_credentials(console: Console, credentials: dict[str, str]) -> None:
     for username, _, role in PEOPLE + SYSTEMS:
         line = f"  {username:<11} {role:<18} {credentials[username]}"
         console.print(line, soft_wrap=True, markup=False, highlight=False)
+
+
+def _fill(credentials: dict[str, str], hub: Hub) -> None:
+    credentials.update(_accounts(hub))
 
 
 def _accounts(hub: Hub) -> dict[str, str]:

@@ -1,5 +1,6 @@
 """`labgate users`: create accounts, change roles under the site's policy, set temporary
-passwords, change your own, unlock, deactivate and reactivate; every change audited."""
+passwords (chosen, or random for a lost one), change your own, unlock, deactivate and
+reactivate; every change audited."""
 
 from __future__ import annotations
 
@@ -96,6 +97,22 @@ def users_set_password(username: str, reason: Reason) -> None:
     password = typer.prompt("Temporary password", hide_input=True, confirmation_prompt=True)
     _run(SetPassword(cli_context(), username, password, reason))
     console.print(f"{username}: temporary password set; it must be changed at the next sign-in")
+
+
+@users_app.command("reset-password")
+def users_reset_password(username: str, reason: Reason) -> None:
+    """Replace a lost password with a random temporary one, printed once; its owner must change
+    it at the next sign-in."""
+    import secrets
+
+    from labgate.entrypoints.cli.main import cli_context, console
+
+    # 16 URL-safe characters: above the 12 the policy asks, and copied without quoting.
+    temporary = secrets.token_urlsafe(12)
+    _run(SetPassword(cli_context(), username, temporary, reason))
+    console.print(f"{username}: temporary password (shown once; change it at the next sign-in):")
+    # One unwrapped, unstyled line: a password folded or coloured is copied wrong.
+    console.print(f"  {temporary}", soft_wrap=True, markup=False, highlight=False)
 
 
 @users_app.command("change-password")
