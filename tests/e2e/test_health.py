@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from httpx2 import Response
 from pydantic import SecretStr
 
+from labgate.adapters.store.engine import make_engine
 from labgate.adapters.store.migrate import alembic_config, head_revision
 from labgate.bootstrap import Hub
 from labgate.config import Settings
@@ -59,6 +61,29 @@ def test_not_ready_when_the_schema_falls_behind(client: TestClient, settings: Se
     assert reason_of(answer) == (503, "application/problem+json", "ready.schema_behind", "database")
     assert "labgate db upgrade" in answer.json()["detail"]
     assert client.get("/health").status_code == 200  # the process is up all the same
+
+
+def test_not_ready_when_the_database_cannot_be_reached(
+    client: TestClient, hub: Hub, settings: Settings, tmp_path: Path
+) -> None:
+    gone = (
+        f"sqlite:///{tmp_path}"  # a folder: SQLite cannot open it as a database
+        if settings.database_url.startswith("sqlite")
+        else settings.database_url.rsplit("/", 1)[0] + "/labgate_no_such_database"
+    )
+    working, hub.engine = hub.engine, make_engine(gone)
+    try:
+        answer = client.get("/ready")
+    finally:
+        hub.engine.dispose()
+        hub.engine = working
+    assert reason_of(answer) == (
+        503,
+        "application/problem+json",
+        "ready.database_unreachable",
+        "database",
+    )
+    assert "labgate_no_such_database" not in answer.text  # the URL is not echoed
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import aio_pika
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -93,6 +92,8 @@ def _database(engine: Any) -> str:
 
 async def _broker(url: str) -> str:
     """Open and close one AMQP connection within the probe's time."""
+    import aio_pika  # only deployments with a broker pay for importing the AMQP client
+
     try:
         connection = await asyncio.wait_for(
             aio_pika.connect(url, timeout=BROKER_TIMEOUT_SECONDS), BROKER_TIMEOUT_SECONDS + 1
