@@ -122,8 +122,7 @@ def _offline_docs(app: FastAPI) -> None:
             swagger_js_url="/static/swagger/swagger-ui-bundle.js",
             swagger_css_url="/static/swagger/swagger-ui.css",
             swagger_favicon_url="/static/swagger/favicon.png",
+            # No persistAuthorization: on a shared plant workstation a bearer token left in the
+            # browser's storage would outlive the person's session at the page.
             oauth2_redirect_url=None,
-            # Authorize keeps its token across a reload, as a user working through the README
-            # expects; it lives in the browser's own storage, never on the server.
-            swagger_ui_parameters={"persistAuthorization": True},
         )
