@@ -112,6 +112,19 @@ ensure_pdf() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
+ensure_chromium() {
+  # The /docs test drives Debian's Chromium through Playwright (Playwright's own browser download
+  # needs a host this network does not reach).
+  if [ -x /usr/bin/chromium ]; then
+    echo "chromium: installed (for the /docs browser test)"
+    return
+  fi
+  have_root || { echo "chromium: missing and no root to install it" >&2; exit 1; }
+  echo "chromium: not installed; installing the Debian package (for the /docs browser test)"
+  as_root apt-get update -qq >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+}
+
 # With arguments, only those (`ensure-services.sh pdf`); without, everything the tests need.
 if [ $# -gt 0 ]; then
   for name in "$@"; do "ensure_$name"; done
@@ -123,3 +136,4 @@ ensure_mosquitto
 ensure_sshd
 ensure_gpg
 ensure_pdf
+ensure_chromium

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import fastapi_offline
 from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Scope
-from swagger_ui_bundle import swagger_ui_path
 
 import labgate
 from labgate.adapters.store.migrate import SchemaBehind, require_current_schema
@@ -22,6 +24,7 @@ from labgate.entrypoints.api.routes import (
     deviations,
     disposition,
     environmental,
+    health,
     identities,
     interfaces,
     keys,
@@ -34,6 +37,9 @@ from labgate.entrypoints.api.routes import (
     stability,
 )
 from labgate.entrypoints.api.schemas import short_path_keys
+
+# The Swagger UI 5 dist files (swagger-ui-bundle.js, swagger-ui.css) as fastapi-offline ships them.
+SWAGGER_UI_5 = Path(fastapi_offline.__file__).parent / "static"
 
 
 def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
@@ -63,6 +69,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
         deviations,
         disposition,
         environmental,
+        health,
         identities,
         interfaces,
         keys,
@@ -103,8 +110,9 @@ def app_from_environment() -> FastAPI:
 
 
 def _offline_docs(app: FastAPI) -> None:
-    """/docs served entirely by labgate: plant networks are often closed to the internet."""
-    app.mount("/static/swagger", StaticFiles(directory=swagger_ui_path), name="swagger")
+    """/docs served entirely by labgate: plant networks are often closed to the internet. The
+    Swagger UI is the 5.x dist that fastapi-offline ships (4.x cannot read OpenAPI 3.1)."""
+    app.mount("/static/swagger", StaticFiles(directory=SWAGGER_UI_5), name="swagger")
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
@@ -113,6 +121,8 @@ def _offline_docs(app: FastAPI) -> None:
             title="labgate API",
             swagger_js_url="/static/swagger/swagger-ui-bundle.js",
             swagger_css_url="/static/swagger/swagger-ui.css",
-            swagger_favicon_url="/static/swagger/favicon-32x32.png",
+            swagger_favicon_url="/static/swagger/favicon.png",
+            # No persistAuthorization: on a shared plant workstation a bearer token left in the
+            # browser's storage would outlive the person's session at the page.
             oauth2_redirect_url=None,
         )

@@ -8,8 +8,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.routing import compile_path
 
 from labgate.compliance.throttle import UNAUTHENTICATED, Throttled
 from labgate.domain.commands import Context
@@ -133,7 +135,22 @@ async def on_http_error(request: Request, error: Exception) -> JSONResponse:
     answer = await on_labgate_error(request, refusal)
     for name, value in (error.headers or {}).items():
         answer.headers.setdefault(name, value)
+    if error.status_code == 405:
+        answer.headers["Allow"] = ", ".join(allowed_methods(request))
     return answer
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route takes at this path (RFC 9110 §15.5.6). Starlette's own `Allow`
+    names only the first route whose path matched, so GET and POST declared as two routes on one
+    path would answer a DELETE with `Allow: POST` alone."""
+    path = request.url.path
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        template, found = route.path, route.methods
+        if template and found and compile_path(template)[0].match(path):
+            methods |= found
+    return sorted(methods)
 
 
 async def on_unexpected_error(request: Request, error: Exception) -> JSONResponse:
