@@ -19,6 +19,8 @@ from typing import Any
 
 import psycopg
 import pytest
+import typer
+import typer.main
 import uvicorn
 import yaml
 from sqlalchemy import create_engine, func, select, update
@@ -38,7 +40,7 @@ from labgate.entrypoints.api import app as api_module
 from labgate.entrypoints.api.app import create_app
 from labgate.entrypoints.cli.audit_export import COLUMNS
 from labgate.entrypoints.cli.demo import PEOPLE, SYSTEMS, plant_document
-from labgate.entrypoints.cli.main import app
+from labgate.entrypoints.cli.main import Commands, app
 
 SCRIPT = Path(sys.executable).with_name("labgate")
 DEMO_PLANT = Path(__file__).resolve().parents[2] / "src" / "labgate" / "demo" / "plant.yaml"
@@ -758,3 +760,58 @@ def test_a_command_starts_without_what_only_some_commands_need() -> None:
     shown = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.split() == ["[]", "0"]
+
+
+# What `labgate --help` and `labgate evaluate` must not import: the database (SQLAlchemy, the
+# ORM mapping, Alembic, psycopg), units (pint), statistics and charts (numpy ...), documents
+# (WeasyPrint, Jinja2, lxml's schemas), brokers and SFTP (aio-pika, aiomqtt, asyncssh), the
+# API, signing (joserfc), the settings and anything of labgate beyond the CLI and the domain.
+HEAVY = {"sqlalchemy", "alembic", "psycopg", "pint", "numpy", "pandas", "scipy", "statsmodels",
+         "matplotlib", "weasyprint", "jinja2", "lxml", "aio_pika", "aiormq", "aiomqtt", "asyncssh",
+         "gnupg", "joserfc", "fastapi", "uvicorn", "pydantic_settings"}  # fmt: skip
+LABGATE_HEAVY = ("labgate.adapters", "labgate.bootstrap", "labgate.config", "labgate.service")
+EVALUATE = ["evaluate", "--rule", "usp", "--limit", "NLT 98.0", "--value", "97.96"]
+
+
+@pytest.mark.parametrize("args", [["--help"], EVALUATE], ids=["help", "evaluate"])
+def test_help_and_evaluate_import_only_what_they_use(args: list[str]) -> None:
+    """The installed `labgate` script, run with `-X importtime`, loads none of the heavy
+    modules for `--help` or `evaluate` (they took 3.4 s and more when every sub-app was
+    imported at start); the time itself is measured by `make bench` (cli.start)."""
+    run = subprocess.run(
+        [sys.executable, "-X", "importtime", str(SCRIPT), *args], capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    imported = {
+        line.rsplit("|", 1)[1].strip()
+        for line in run.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+    heavy = sorted(m for m in imported if m.split(".")[0] in HEAVY or m.startswith(LABGATE_HEAVY))
+    assert heavy == []
+    assert "labgate.entrypoints.cli.main" in imported  # the probe saw the real start
+    assert ("Commands" if args == ["--help"] else "conforms") in run.stdout
+
+
+def test_every_listed_command_loads_with_the_help_it_is_listed_with() -> None:
+    """`--help` lists the lazy commands from main's table without importing them; each entry
+    names a module and attribute that exist, and its help is the command's own first line."""
+    listed = CliRunner().invoke(app, ["--help"])
+    assert listed.exit_code == 0, listed.output
+    group = typer.main.get_group(app)
+    with typer.Context(group) as ctx:
+        names = group.list_commands(ctx)
+        assert names == list(Commands.lazy)
+        for name in names:
+            command = group.get_command(ctx, name)
+            assert command is not None and name in listed.output
+            assert (command.help or "").splitlines()[0] == Commands.lazy[name].help, name
+            # The real command, not the summary the list is printed from.
+            assert getattr(command, "commands", None) or command.callback is not None, name
+
+
+def test_a_mistyped_command_is_offered_the_lazy_command_it_resembles() -> None:
+    """Typer's "Did you mean" still sees the commands that are not imported yet."""
+    typo = CliRunner().invoke(app, ["evalute"])
+    assert typo.exit_code == 2
+    assert "No such command 'evalute'. Did you mean 'evaluate'?" in typo.output

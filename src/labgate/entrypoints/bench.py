@@ -6,7 +6,8 @@ same database with the same durability, so the ratio says what labgate's work co
 interface lines come from bench_ingest.py (AMQP, file packs) and bench_latency.py (REST under 50
 clients, which adds `p50=<ms> p99=<ms>`; approval to MES, which has only those), and
 `amqp.consume_and_ack_only`: the AMQP consumer's own rate with no work behind it, the ceiling the
-AMQP ingest line sits under on this machine whatever labgate does."""
+AMQP ingest line sits under on this machine whatever labgate does. The `cli.start` lines
+(bench_cli.py) time `labgate --help` and `labgate evaluate` against `python -c pass`."""
 
 from __future__ import annotations
 
@@ -329,12 +330,12 @@ def databases(label: str, *names: str) -> Iterator[list[str]]:
 def main() -> None:
     """Run every benchmark, print the BENCH lines, write var/bench/latest.json."""
     # Imported here: the interface benchmarks build on this module's helpers.
-    from labgate.entrypoints import bench_ingest, bench_latency
+    from labgate.entrypoints import bench_cli, bench_ingest, bench_latency
 
     OUT.mkdir(parents=True, exist_ok=True)
     for old in OUT.glob("*.db*"):
         old.unlink()
-    figures: list[Figure] = []
+    figures: list[Figure] = bench_cli.run()  # first: it needs no database or broker
     with bench_ingest.vhost() as amqp_url:
         for label in ("sqlite", "postgres"):
             with databases(label, "service", "raw", "ingest", "ingest_raw", "latency") as urls:

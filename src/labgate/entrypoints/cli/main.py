@@ -2,83 +2,131 @@
 
 from __future__ import annotations
 
+import functools
 import getpass
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, ClassVar
 
 import typer
-import yaml
-from rich.console import Console
-from rich.markup import escape
 
-from labgate.adapters.store.migrate import SchemaBehind, upgrade
-from labgate.bootstrap import Hub, bootstrap
-from labgate.config import Settings
-from labgate.domain.commands import Context, ImportMasterData
 from labgate.domain.errors import LabgateError
-from labgate.entrypoints.cli import demo
-from labgate.entrypoints.cli.audit import audit_app
-from labgate.entrypoints.cli.b2mml import b2mml_app
-from labgate.entrypoints.cli.certificates import coa, dossier
-from labgate.entrypoints.cli.connector import connector_app
-from labgate.entrypoints.cli.em import em_app
-from labgate.entrypoints.cli.evaluate import evaluate
-from labgate.entrypoints.cli.keys import keys_app
-from labgate.entrypoints.cli.packs import files_worker, packs_app
-from labgate.entrypoints.cli.relay import relay_app
-from labgate.entrypoints.cli.schemas import schemas_app
-from labgate.entrypoints.cli.sim import sim_app
-from labgate.entrypoints.cli.skip_lot import skip_lot_app
-from labgate.entrypoints.cli.stability import stability_app
-from labgate.entrypoints.cli.stability_studies import pull_due  # noqa: F401 (registers)
-from labgate.entrypoints.cli.users import users_app
-from labgate.entrypoints.cli.workers import workers_app
+from labgate.entrypoints.cli.lazy import Lazy, LazyGroup
 
-app = typer.Typer(help="labgate: the MES ↔ LIMS integration hub.", no_args_is_help=True)
+# Everything heavy is imported inside the command that uses it, so that `labgate --help` and
+# `labgate evaluate` start in a fraction of a second (tests/e2e/test_cli.py holds them to it).
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from labgate.bootstrap import Hub
+    from labgate.config import Settings
+    from labgate.domain.commands import Context
+
+CLI = "labgate.entrypoints.cli"
+
+
+class Commands(LazyGroup):
+    """labgate's commands, in the order `--help` lists them; each module imported when used."""
+
+    lazy: ClassVar[Mapping[str, Lazy]] = {
+        "coa": Lazy(
+            f"{CLI}.certificates:coa",
+            "Write a batch's Certificate of Analysis (PDF, HTML or JSON).",
+        ),
+        "dossier": Lazy(
+            f"{CLI}.certificates:dossier", "Write a batch's dossier: EBR with its lab evidence."
+        ),
+        "evaluate": Lazy(
+            f"{CLI}.evaluate:evaluate",
+            "Round and evaluate one value against a limit, as labgate does.",
+        ),
+        "serve": Lazy(f"{CLI}.main:serve", "Serve the REST API (and /docs) until stopped."),
+        "db": Lazy(f"{CLI}.main:db_app", "Database schema."),
+        "users": Lazy(f"{CLI}.users:users_app", "People and system accounts."),
+        "masterdata": Lazy(f"{CLI}.main:masterdata_app", "Master data."),
+        "audit": Lazy(f"{CLI}.audit:audit_app", "The audit trail."),
+        "schemas": Lazy(f"{CLI}.schemas:schemas_app", "Message payload schemas."),
+        "keys": Lazy(f"{CLI}.keys:keys_app", "Signing keys of source systems."),
+        "worker": Lazy(f"{CLI}.workers:workers_app", "Channel consumers (workers)."),
+        "b2mml": Lazy(f"{CLI}.b2mml:b2mml_app", "B2MML V0701 documents (ISA-95)."),
+        "relay": Lazy(f"{CLI}.relay:relay_app", "The outbox relay."),
+        "packs": Lazy(f"{CLI}.packs:packs_app", "File packs over a drop folder or SFTP."),
+        "sim": Lazy(
+            f"{CLI}.sim:sim_app", "Simulated partner systems: an external LIMS and an MES."
+        ),
+        "connector": Lazy(
+            f"{CLI}.connector:connector_app",
+            "Connectors: partner systems that do not speak labgate's messages.",
+        ),
+        "demo": Lazy(f"{CLI}.main:demo_app", "The demo plant."),
+        # stability_studies adds its commands to stability's sub-app: importing it loads both.
+        "stability": Lazy(
+            f"{CLI}.stability_studies:stability_app",
+            "Stability statistics: ICH Q1E shelf life and out-of-trend results.",
+        ),
+        "em": Lazy(f"{CLI}.em:em_app", "Environmental monitoring of cleanrooms."),
+        "skip-lot": Lazy(f"{CLI}.skip_lot:skip_lot_app", "Skip-lot sampling of incoming material."),
+    }
+
+
+app = typer.Typer(
+    cls=Commands, help="labgate: the MES ↔ LIMS integration hub.", no_args_is_help=True
+)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 masterdata_app = typer.Typer(help="Master data.", no_args_is_help=True)
 demo_app = typer.Typer(help="The demo plant.", no_args_is_help=True)
-for sub, name in (
-    (db_app, "db"),
-    (users_app, "users"),
-    (masterdata_app, "masterdata"),
-    (audit_app, "audit"),
-    (schemas_app, "schemas"),
-    (keys_app, "keys"),
-    (workers_app, "worker"),
-    (b2mml_app, "b2mml"),
-    (relay_app, "relay"),
-    (packs_app, "packs"),
-    (sim_app, "sim"),
-    (connector_app, "connector"),
-    (demo_app, "demo"),
-    (stability_app, "stability"),
-    (em_app, "em"),
-    (skip_lot_app, "skip-lot"),
-):
-    app.add_typer(sub, name=name)
-workers_app.command("files")(files_worker)
-app.command("coa", help="Write a batch's Certificate of Analysis (PDF, HTML or JSON).")(coa)
-app.command("dossier", help="Write a batch's dossier: EBR with its lab evidence.")(dossier)
-app.command("evaluate", help="Round and evaluate one value against a limit, as labgate does.")(
-    evaluate
-)
+
+
+@app.callback()
+def labgate() -> None:
+    """labgate: the MES ↔ LIMS integration hub."""
+
+
 # Soft wrap: a sentence, a path or a key prints on one line however wide the terminal is, so
 # logs and copy-paste get it whole. No markup on stdout: names and paths print as written.
-console = Console(soft_wrap=True, markup=False)
-errors = Console(stderr=True, soft_wrap=True)
+# The consoles are made on first use: importing Rich takes a tenth of a second.
+@functools.cache
+def stdout() -> Console:
+    """The console commands print their output on."""
+    from rich.console import Console
+
+    return Console(soft_wrap=True, markup=False)
+
+
+@functools.cache
+def stderr() -> Console:
+    """The console errors and advice go to."""
+    from rich.console import Console
+
+    return Console(stderr=True, soft_wrap=True)
+
+
+if TYPE_CHECKING:
+    console: Console
+    errors: Console
+else:
+
+    def __getattr__(name: str) -> Console:
+        """`console` and `errors`, made when a command first prints."""
+        if name in ("console", "errors"):
+            return stdout() if name == "console" else stderr()
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def cli_context() -> Context:
     """The operator at the server's console, attributable by OS account."""
+    from labgate.domain.commands import Context
+
     return Context(actor=f"cli:{getpass.getuser()}", actor_kind="system")
 
 
 @contextmanager
 def open_hub(settings: Settings | None = None) -> Iterator[Hub]:
     """A hub for one command, its connections closed afterwards."""
+    from labgate.bootstrap import bootstrap
+    from labgate.config import Settings
+
     hub = bootstrap(settings or Settings())
     try:
         yield hub
@@ -95,11 +143,12 @@ def fail(error: Exception, code: int = 1) -> typer.Exit:
         if error.field and error.field not in message:
             message += f" (field: {error.field})"
         message += f" [{error.reason}]"
-    errors.print(f"[red]error:[/red] {escape(message)}", highlight=False)
+    from rich.markup import escape
+
+    stderr().print(f"[red]error:[/red] {escape(message)}", highlight=False)
     return typer.Exit(code)
 
 
-@app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
@@ -115,6 +164,8 @@ def serve(
     """Serve the REST API (and /docs) until stopped."""
     import uvicorn
 
+    from labgate.adapters.store.migrate import SchemaBehind
+    from labgate.config import Settings
     from labgate.entrypoints.api.app import create_app
     from labgate.entrypoints.api.serving import uvicorn_options
 
@@ -125,7 +176,7 @@ def serve(
             api = create_app(settings, hub)  # the schema and settings checked once, here
         except (SchemaBehind, ValueError) as error:
             raise fail(error) from None
-        console.print(
+        stdout().print(
             f"labgate serving on http://{host}:{port} "
             f"(docs at /docs, database {settings.database_url}"
             f"{f', {workers} worker processes' if workers > 1 else ''})"
@@ -143,9 +194,12 @@ def serve(
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Bring the database schema up to date (creates the SQLite file if needed)."""
+    from labgate.adapters.store.migrate import upgrade
+    from labgate.config import Settings
+
     settings = Settings()
     upgrade(settings.database_url)
-    console.print(f"database at {settings.database_url} is up to date")
+    stdout().print(f"database at {settings.database_url} is up to date")
 
 
 @masterdata_app.command("import")
@@ -154,6 +208,10 @@ def masterdata_import(
     reason: Annotated[str, typer.Option(help="Change-control reason, e.g. a CR number.")],
 ) -> None:
     """Validate and load a master-data document."""
+    import yaml
+
+    from labgate.domain.commands import ImportMasterData
+
     try:
         document = yaml.safe_load(file.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as error:
@@ -163,18 +221,21 @@ def masterdata_import(
             summary = hub.bus.handle(ImportMasterData(cli_context(), document, reason))
         except LabgateError as error:
             raise fail(error) from None
-        console.print(summary)
+        stdout().print(summary)
 
 
 @demo_app.command("seed")
 def demo_seed() -> None:
     """Load the demo plant: master data, one person per role, batches mid-flight."""
+    from labgate.config import Settings
+    from labgate.entrypoints.cli import demo
+
     settings = Settings()
     if not settings.demo:
-        errors.print("The demo plant is seeded only in demo mode: set LABGATE_DEMO=1.")
+        stderr().print("The demo plant is seeded only in demo mode: set LABGATE_DEMO=1.")
         raise typer.Exit(2)
     with open_hub(settings) as hub:
-        demo.seed(hub, console)
+        demo.seed(hub, stdout())
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ from labgate.adapters.channels.amqp import AmqpInbox
 from labgate.adapters.channels.mqtt import MqttInbox
 from labgate.bootstrap import Hub, bootstrap
 from labgate.config import Settings
+from labgate.entrypoints.cli.packs import files_worker
 
 log = logging.getLogger("labgate.workers")
 workers_app = typer.Typer(help="Channel consumers (workers).", no_args_is_help=True)
@@ -102,3 +103,7 @@ def mqtt() -> None:
 def _refuse(message: str) -> NoReturn:
     Console(stderr=True, soft_wrap=True, markup=False).print(message)
     raise typer.Exit(2)
+
+
+# The pack pickup is a worker too; its code lives with the other file-pack commands.
+workers_app.command("files")(files_worker)
