@@ -87,22 +87,6 @@ def deviations_of(session: Session, site: str, **where: str) -> list[dict[str, A
     ]
 
 
-def samples_query(site: str, batch: str | None = None) -> Select[Any]:
-    """Samples of a site (optionally one batch), newest first."""
-    s = t.samples.c
-    query = select(
-        s.code,
-        s.mes_request_id,
-        s.product,
-        s.batch,
-        s.specification,
-        s.spec_version,
-        s.status,
-        s.sampled_at,
-    ).where(s.site == site)
-    return (query.where(s.batch == batch) if batch else query).order_by(s.id.desc())
-
-
 def batch_view(session: Session, site: str, code: str) -> dict[str, Any]:
     """A batch with the MES status of each sample and of the whole batch."""
     batch = session.scalars(select(Batch).filter_by(site=site, code=code)).one_or_none()
@@ -202,15 +186,6 @@ def spec_version_view(
         signature_view(s, content) for s in signatures_of(session, site, "specification", found.ref)
     ]
     return view
-
-
-def outbox_query(site: str | None, destination: str | None, after_id: int) -> Select[Any]:
-    """Outbox rows in the order they were written."""
-    o = t.outbox.c
-    query = select(t.outbox).where(o.id > after_id).order_by(o.id)
-    if site:
-        query = query.where(o.site == site)
-    return query.where(o.destination == destination) if destination else query
 
 
 def audit_query(

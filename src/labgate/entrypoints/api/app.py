@@ -26,6 +26,7 @@ from labgate.entrypoints.api.routes import (
     interfaces,
     keys,
     lab,
+    lists,
     masterdata,
     outbox_admin,
     raw_materials,
@@ -34,6 +35,7 @@ from labgate.entrypoints.api.routes import (
     stability,
 )
 from labgate.entrypoints.api.schemas import short_path_keys
+from labgate.entrypoints.api.scope import require_site_scope
 
 
 def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
@@ -67,6 +69,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
         interfaces,
         keys,
         lab,
+        lists,
         masterdata,
         outbox_admin,
         raw_materials,
@@ -75,6 +78,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
     )
     for module in (*routers, schemas):
         app.include_router(module.router)
+    require_site_scope(app)
     _offline_docs(app)
 
     async def refuse_body(scope: Scope, error: LabgateError) -> ASGIApp:

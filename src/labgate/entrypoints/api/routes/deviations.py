@@ -16,8 +16,11 @@ from labgate.entrypoints.api.auth import hub_of
 from labgate.entrypoints.api.problems import request_context
 from labgate.entrypoints.api.routes.lab import allowed
 from labgate.entrypoints.api.schemas import ClosureIn, Offset, PhaseOneIn, PhaseTwoIn
+from labgate.entrypoints.api.scope import SiteScope
 
-router = APIRouter(prefix="/api/v1/sites/{site}/deviations", tags=["deviations"])
+router = APIRouter(
+    prefix="/api/v1/sites/{site}/deviations", tags=["deviations"], dependencies=[SiteScope]
+)
 StateFilter = Literal["open", "closed"] | DeviationState
 
 
