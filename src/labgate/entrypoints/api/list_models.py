@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
 from labgate.domain.lifecycle import SampleStatus
+
+# Integers in answers carry their bounds too: a generated client picks its integer type by them.
+RowNumber = Annotated[int, Field(ge=1, le=2**63 - 1)]
+Count = Annotated[int, Field(ge=0, le=2**63 - 1)]
 
 
 class SiteItem(BaseModel):
@@ -65,7 +69,7 @@ class SampleItem(BaseModel):
     lot: str | None
     sampling_point: str | None
     specification: str
-    spec_version: int
+    spec_version: RowNumber
     status: SampleStatus
     sampled_at: datetime
 
@@ -73,7 +77,7 @@ class SampleItem(BaseModel):
 class OutboxItem(BaseModel):
     """A message owed to the MES or the LIMS, with its delivery state."""
 
-    id: int
+    id: RowNumber
     site: str
     destination: str
     message_type: str
@@ -84,9 +88,9 @@ class OutboxItem(BaseModel):
     payload: dict[str, Any]
     created_at: datetime
     status: Literal["pending", "delivered", "dead", "held"]
-    attempts: int
+    attempts: Count
     next_attempt_at: datetime | None
     last_error: str | None
     delivered_at: datetime | None
-    sequence: int | None
-    seal_seq: int | None
+    sequence: Count | None
+    seal_seq: Count | None

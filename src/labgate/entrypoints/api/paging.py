@@ -29,7 +29,7 @@ class Page(BaseModel, Generic[Item]):
     """One page of a list; `next_cursor` and `next` are null on the last page."""
 
     items: list[Item]
-    limit: int
+    limit: int = Field(ge=1, le=1000)
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
     next: str | None = Field(description="The URL of the next page, filters kept.")
 
