@@ -159,6 +159,23 @@ def test_review_queue_pages_keep_their_order_with_results_entered_between(plant:
     assert third["next"] is None
 
 
+def test_deviations_page_newest_first_by_state_and_batch(plant: Plant) -> None:
+    for n, batch in enumerate(("B1", "B2")):  # an OOS each: DEV-000001 on B1, DEV-000002 on B2
+        approved_result(plant, request_sample(plant, f"REQ-{n}", batch=batch), "ASSAY", "90", "%")
+    first = get(plant, "/deviations", state="open", limit=1)
+    assert [(d["code"], d["batch"], d["state"]) for d in first["items"]] == [
+        ("DEV-000002", "B2", "open_phase1")
+    ]
+    approved_result(plant, request_sample(plant, "REQ-3", batch="B1"), "ASSAY", "91", "%")
+    rest = follow(plant, first)
+    assert ([d["code"] for d in rest["items"]], rest["next"]) == (["DEV-000001"], None)
+    assert [d["code"] for d in get(plant, "/deviations", batch="B1")["items"]] == [
+        "DEV-000003",
+        "DEV-000001",
+    ]
+    assert get(plant, "/deviations", state="closed")["items"] == []
+
+
 def test_samples_filters_and_pages(plant: Plant) -> None:
     made = [request_sample(plant, f"REQ-{n}", batch=b) for n, b in enumerate(("B1", "B2", "B2"))]
     gone = {"reason": "Container broken in transit; resampled."}
@@ -219,6 +236,7 @@ def test_outbox_newest_first_by_status_with_a_cursor(plant: Plant) -> None:
         ("/batches", {"cursor": "not-a-cursor"}, "cursor"),
         ("/samples", {"cursor": "eyJsaXN0IjoiYmF0Y2hlcyIsImFmdGVyIjoxfQ"}, "cursor"),
         ("/batches", {"disposition": "maybe"}, "disposition"),
+        ("/deviations", {"limit": 501}, "limit"),
         ("/samples", {"sampled_from": "2026-11-24T10:00:00"}, "sampled_from"),
     ],
 )
@@ -239,6 +257,7 @@ def test_lists_are_typed_in_the_openapi(client: TestClient) -> None:
         "/api/v1/sites/{site}/results/awaiting-review",
         "/api/v1/sites/{site}/samples",
         "/api/v1/outbox",
+        "/api/v1/sites/{site}/deviations",
     ):
         schema = paths[path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
         assert schema["$ref"].startswith("#/components/schemas/"), path

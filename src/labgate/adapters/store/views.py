@@ -154,10 +154,10 @@ def deviation_codes(session: Session, site: str, **where: str) -> list[str]:
 
 
 def deviations_query(site: str, state: str | None, batch: str | None) -> Select[Any]:
-    """Deviations of a site, newest first; `state` is open, closed, or one lifecycle state."""
+    """Deviations of a site; `state` is open, closed, or one lifecycle state."""
     d = t.deviations.c
     query = select(
-        d.code, d.kind, d.state, d.sample, d.result, d.batch, d.lot, d.opened_at, d.capa
+        d.id, d.code, d.kind, d.state, d.sample, d.result, d.batch, d.lot, d.opened_at, d.capa
     ).where(d.site == site)
     if state == "open":
         query = query.where(d.state.in_(list(OPEN_STATES)))
@@ -165,7 +165,7 @@ def deviations_query(site: str, state: str | None, batch: str | None) -> Select[
         query = query.where(d.state.not_in(list(OPEN_STATES)))
     elif state is not None:
         query = query.where(d.state == DeviationState(state))
-    return (query.where(d.batch == batch) if batch else query).order_by(d.id.desc())
+    return query.where(d.batch == batch) if batch else query
 
 
 def spec_version_view(

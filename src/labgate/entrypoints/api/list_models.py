@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from labgate.domain.deviations import DeviationState
 from labgate.domain.lifecycle import SampleStatus
 
 # Integers in answers carry their bounds too: a generated client picks its integer type by them.
@@ -94,3 +95,17 @@ class OutboxItem(BaseModel):
     delivered_at: datetime | None
     sequence: Count | None
     seal_seq: Count | None
+
+
+class DeviationItem(BaseModel):
+    """A deviation in a list; `GET .../deviations/{code}` has its steps and signatures."""
+
+    code: str
+    kind: str
+    state: DeviationState
+    sample: str
+    result: str
+    batch: str | None
+    lot: str | None
+    opened_at: datetime
+    capa: str | None
