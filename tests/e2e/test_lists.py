@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from fakes import ManualClock
 from labgate.bootstrap import Hub
+from labgate.entrypoints.api.paging import encode_cursor
 from plant import PLANT, SITE, Plant, approved_result, released_batch, request_sample, seed
 
 
@@ -234,6 +235,7 @@ def test_outbox_newest_first_by_status_with_a_cursor(plant: Plant) -> None:
         ("/results/awaiting-review", {"min_age_hours": -1}, "min_age_hours"),
         ("/api/v1/outbox", {"limit": 1001}, "limit"),
         ("/batches", {"cursor": "not-a-cursor"}, "cursor"),
+        ("/batches", {"cursor": encode_cursor("batches", 2**64)}, "cursor"),
         ("/samples", {"cursor": "eyJsaXN0IjoiYmF0Y2hlcyIsImFmdGVyIjoxfQ"}, "cursor"),
         ("/batches", {"disposition": "maybe"}, "disposition"),
         ("/deviations", {"limit": 501}, "limit"),

@@ -49,7 +49,8 @@ def decode_cursor(kind: str, cursor: str | None) -> int | None:
         after = data["after"] if data["list"] == kind else None
     except (binascii.Error, ValueError, TypeError, KeyError):
         after = None
-    if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+    # Bounded like every integer the API takes: a forged huge key must not reach the database.
+    if not isinstance(after, int) or isinstance(after, bool) or not 0 <= after < 2**63:
         raise InvalidInput(
             "The cursor is not one this list gave; pass `next_cursor` from its previous page "
             "unchanged, or leave it out for the first page.",
