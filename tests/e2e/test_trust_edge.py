@@ -26,7 +26,7 @@ from labgate.adapters.store.migrate import upgrade
 from labgate.bootstrap import Hub
 from labgate.config import Settings
 from labgate.entrypoints.api.app import create_app
-from plant import PEOPLE, Plant, seed
+from plant import PEOPLE, SITE, Plant, seed
 
 CALLERS = [*PEOPLE, "mes", "lims"]
 NOT_BOUNDED = {"ValidationError", "HTTPValidationError"}  # FastAPI's own error schemas
@@ -60,8 +60,11 @@ def first_admitted(plant: Plant, method: str, url: str, **kwargs: Any) -> Respon
 
 
 def path_value(name: str, value: int, match: re.Match[str]) -> str:
-    """`value` for the parameter under test, a plausible key for the others."""
-    return str(value) if match[1] == name else "X1"
+    """`value` for the parameter under test, the plant's site (an unknown one is 404 before the
+    parameters are read), a plausible key for the others."""
+    if match[1] == name:
+        return str(value)
+    return SITE if match[1] == "site" else "X1"
 
 
 @pytest.mark.parametrize("value", [2**63, 2**64])

@@ -87,22 +87,6 @@ def deviations_of(session: Session, site: str, **where: str) -> list[dict[str, A
     ]
 
 
-def samples_query(site: str, batch: str | None = None) -> Select[Any]:
-    """Samples of a site (optionally one batch), newest first."""
-    s = t.samples.c
-    query = select(
-        s.code,
-        s.mes_request_id,
-        s.product,
-        s.batch,
-        s.specification,
-        s.spec_version,
-        s.status,
-        s.sampled_at,
-    ).where(s.site == site)
-    return (query.where(s.batch == batch) if batch else query).order_by(s.id.desc())
-
-
 def batch_view(session: Session, site: str, code: str) -> dict[str, Any]:
     """A batch with the MES status of each sample and of the whole batch."""
     batch = session.scalars(select(Batch).filter_by(site=site, code=code)).one_or_none()
@@ -170,10 +154,10 @@ def deviation_codes(session: Session, site: str, **where: str) -> list[str]:
 
 
 def deviations_query(site: str, state: str | None, batch: str | None) -> Select[Any]:
-    """Deviations of a site, newest first; `state` is open, closed, or one lifecycle state."""
+    """Deviations of a site; `state` is open, closed, or one lifecycle state."""
     d = t.deviations.c
     query = select(
-        d.code, d.kind, d.state, d.sample, d.result, d.batch, d.lot, d.opened_at, d.capa
+        d.id, d.code, d.kind, d.state, d.sample, d.result, d.batch, d.lot, d.opened_at, d.capa
     ).where(d.site == site)
     if state == "open":
         query = query.where(d.state.in_(list(OPEN_STATES)))
@@ -181,7 +165,7 @@ def deviations_query(site: str, state: str | None, batch: str | None) -> Select[
         query = query.where(d.state.not_in(list(OPEN_STATES)))
     elif state is not None:
         query = query.where(d.state == DeviationState(state))
-    return (query.where(d.batch == batch) if batch else query).order_by(d.id.desc())
+    return query.where(d.batch == batch) if batch else query
 
 
 def spec_version_view(
@@ -202,15 +186,6 @@ def spec_version_view(
         signature_view(s, content) for s in signatures_of(session, site, "specification", found.ref)
     ]
     return view
-
-
-def outbox_query(site: str | None, destination: str | None, after_id: int) -> Select[Any]:
-    """Outbox rows in the order they were written."""
-    o = t.outbox.c
-    query = select(t.outbox).where(o.id > after_id).order_by(o.id)
-    if site:
-        query = query.where(o.site == site)
-    return query.where(o.destination == destination) if destination else query
 
 
 def audit_query(

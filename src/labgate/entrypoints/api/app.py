@@ -29,6 +29,7 @@ from labgate.entrypoints.api.routes import (
     interfaces,
     keys,
     lab,
+    lists,
     masterdata,
     outbox_admin,
     raw_materials,
@@ -37,6 +38,7 @@ from labgate.entrypoints.api.routes import (
     stability,
 )
 from labgate.entrypoints.api.schemas import short_path_keys
+from labgate.entrypoints.api.scope import require_site_scope
 
 # The Swagger UI 5 dist files (swagger-ui-bundle.js, swagger-ui.css) as fastapi-offline ships them.
 SWAGGER_UI_5 = Path(fastapi_offline.__file__).parent / "static"
@@ -74,6 +76,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
         interfaces,
         keys,
         lab,
+        lists,
         masterdata,
         outbox_admin,
         raw_materials,
@@ -82,6 +85,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
     )
     for module in (*routers, schemas):
         app.include_router(module.router)
+    require_site_scope(app)
     _offline_docs(app)
 
     async def refuse_body(scope: Scope, error: LabgateError) -> ASGIApp:

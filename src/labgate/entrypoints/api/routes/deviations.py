@@ -7,17 +7,24 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
+from labgate.adapters.store import tables as t
 from labgate.adapters.store import views
+from labgate.adapters.store.lists import take
 from labgate.compliance.access import Account, Permission
 from labgate.domain.commands import Command
 from labgate.domain.deviation_commands import CloseDeviation, ConcludePhaseOne, ConcludePhaseTwo
 from labgate.domain.deviations import DeviationState
 from labgate.entrypoints.api.auth import hub_of
+from labgate.entrypoints.api.list_models import DeviationItem
+from labgate.entrypoints.api.paging import Cursor, Page, PageLimit, decode_cursor, page_of
 from labgate.entrypoints.api.problems import request_context
 from labgate.entrypoints.api.routes.lab import allowed
-from labgate.entrypoints.api.schemas import ClosureIn, Offset, PhaseOneIn, PhaseTwoIn
+from labgate.entrypoints.api.schemas import ClosureIn, PhaseOneIn, PhaseTwoIn
+from labgate.entrypoints.api.scope import SiteScope
 
-router = APIRouter(prefix="/api/v1/sites/{site}/deviations", tags=["deviations"])
+router = APIRouter(
+    prefix="/api/v1/sites/{site}/deviations", tags=["deviations"], dependencies=[SiteScope]
+)
 StateFilter = Literal["open", "closed"] | DeviationState
 
 
@@ -35,15 +42,17 @@ def list_deviations(
     request: Request,
     site: str,
     state: StateFilter | None = None,
-    batch: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Offset = 0,
+    batch: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    cursor: Cursor = None,
+    limit: PageLimit = 50,
     _: Account = allowed(Permission.READ),
-) -> dict[str, Any]:
+) -> Page[DeviationItem]:
     """Deviations of a site, newest first, one page at a time."""
+    after = decode_cursor("deviations", cursor)
+    query = views.deviations_query(site, state, batch)
     with hub_of(request).sessions() as session:
-        query = views.deviations_query(site, state, batch)
-        return views.page(session, query, limit, offset)
+        found = take(session, query, t.deviations.c.id, after, limit, "newest")
+    return page_of(request, "deviations", found, DeviationItem, limit)
 
 
 @router.get("/{deviation}", summary="A deviation, its steps and their signatures")

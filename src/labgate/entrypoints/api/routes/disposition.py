@@ -19,8 +19,11 @@ from labgate.domain import commands as c
 from labgate.entrypoints.api.auth import hub_of, require
 from labgate.entrypoints.api.problems import request_context
 from labgate.entrypoints.api.schemas import Body, SignatureIn, SignedAs
+from labgate.entrypoints.api.scope import SiteScope
 
-router = APIRouter(prefix="/api/v1/sites/{site}", tags=["batch disposition"])
+router = APIRouter(
+    prefix="/api/v1/sites/{site}", tags=["batch disposition"], dependencies=[SiteScope]
+)
 
 
 class RejectionIn(Body):

@@ -24,10 +24,13 @@ from labgate.entrypoints.api.auth import hub_of
 from labgate.entrypoints.api.problems import request_context
 from labgate.entrypoints.api.routes.lab import allowed
 from labgate.entrypoints.api.schemas import INT32_MAX, Body, SignatureIn, SignedAs
+from labgate.entrypoints.api.scope import SiteScope
 from labgate.service.messages import code as key
 from labgate.service.messages import reason_text
 
-router = APIRouter(prefix="/api/v1/sites/{site}/em", tags=["environmental monitoring"])
+router = APIRouter(
+    prefix="/api/v1/sites/{site}/em", tags=["environmental monitoring"], dependencies=[SiteScope]
+)
 
 
 class LocationIn(Body):

@@ -6,24 +6,29 @@ import base64
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import AwareDatetime
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from labgate.adapters.reports.certificate import certificate_document
+from labgate.adapters.store import tables as t
 from labgate.adapters.store import views
 from labgate.adapters.store.certificate_view import certificate
 from labgate.adapters.store.gate_view import batch_gates
+from labgate.adapters.store.lists import SampleFilter, samples_query, take
 from labgate.compliance.access import Account, Permission
 from labgate.domain import commands as c
 from labgate.domain.errors import NotFound
+from labgate.domain.lifecycle import SampleStatus
 from labgate.domain.samples import Sample
 from labgate.entrypoints.api.auth import hub_of, require
+from labgate.entrypoints.api.list_models import SampleItem
+from labgate.entrypoints.api.paging import Cursor, Page, PageLimit, decode_cursor, page_of
 from labgate.entrypoints.api.problems import request_context
 from labgate.entrypoints.api.schemas import (
     ApprovalIn,
     InvalidationIn,
     NativeSampleIn,
-    Offset,
     ReasonIn,
     RegistrationIn,
     ReleaseIn,
@@ -31,8 +36,12 @@ from labgate.entrypoints.api.schemas import (
     ReviewedResultIn,
     SampleRequestIn,
 )
+from labgate.entrypoints.api.scope import SiteScope
 
-router = APIRouter(prefix="/api/v1/sites/{site}", tags=["samples and results"])
+Key = Annotated[str | None, Query(min_length=1, max_length=64)]
+router = APIRouter(
+    prefix="/api/v1/sites/{site}", tags=["samples and results"], dependencies=[SiteScope]
+)
 
 
 def allowed(permission: Permission) -> Any:
@@ -103,18 +112,27 @@ async def register_native_sample(
     return _sample(request, site, await run_in_threadpool(hub_of(request).bus.handle, command))
 
 
-@router.get("/samples", summary="List samples")
+@router.get("/samples", summary="List samples, newest first")
 def list_samples(
     request: Request,
     site: str,
-    batch: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Offset = 0,
+    batch: Key = None,
+    product: Key = None,
+    status: SampleStatus | None = None,
+    sampling_point: Key = None,
+    lot: Key = None,
+    sampled_from: Annotated[AwareDatetime | None, Query(description="Sampled at or after.")] = None,
+    sampled_to: Annotated[AwareDatetime | None, Query(description="Sampled before.")] = None,
+    cursor: Cursor = None,
+    limit: PageLimit = 50,
     _: Account = allowed(Permission.READ),
-) -> dict[str, Any]:
-    """Samples of a site, newest first, one page at a time."""
+) -> Page[SampleItem]:
+    """Samples of a site, filtered, one page at a time."""
+    after = decode_cursor("samples", cursor)
+    where = SampleFilter(batch, product, status, sampling_point, lot, sampled_from, sampled_to)
     with hub_of(request).sessions() as session:
-        return views.page(session, views.samples_query(site, batch), limit, offset)
+        found = take(session, samples_query(site, where), t.samples.c.id, after, limit, "newest")
+    return page_of(request, "samples", found, SampleItem, limit)
 
 
 @router.get("/samples/{sample}", summary="A sample with its tests, results and signatures")

@@ -15,6 +15,7 @@ from labgate.entrypoints.api.auth import hub_of
 from labgate.entrypoints.api.problems import request_context
 from labgate.entrypoints.api.routes.lab import allowed
 from labgate.entrypoints.api.schemas import EffectiveIn, MasterDataIn, SpecApprovalIn, VersionNumber
+from labgate.entrypoints.api.scope import SiteScope
 from labgate.service.handlers.masterdata import export_masterdata
 
 router = APIRouter(prefix="/api/v1", tags=["master data"])
@@ -31,7 +32,9 @@ async def import_masterdata(
     return counts
 
 
-@router.get("/sites/{site}/masterdata", summary="Export a site's master data")
+@router.get(
+    "/sites/{site}/masterdata", summary="Export a site's master data", dependencies=[SiteScope]
+)
 def export(request: Request, site: str, _: Account = allowed(Permission.READ)) -> dict[str, Any]:
     """The same document format the import reads."""
     return export_masterdata(hub_of(request).uow_factory(), site)
@@ -40,6 +43,7 @@ def export(request: Request, site: str, _: Account = allowed(Permission.READ)) -
 @router.post(
     "/sites/{site}/specifications/{specification}/versions/{version}/approval",
     summary="QA: approve a specification version with e-signature",
+    dependencies=[SiteScope],
 )
 async def approve_spec(
     request: Request,
@@ -62,6 +66,7 @@ async def approve_spec(
 @router.post(
     "/sites/{site}/specifications/{specification}/versions/{version}/effective",
     summary="QA: put an approved specification version in force",
+    dependencies=[SiteScope],
 )
 async def make_effective(
     request: Request,
@@ -89,6 +94,7 @@ async def make_effective(
 @router.get(
     "/sites/{site}/specifications/{specification}/versions/{version}",
     summary="A specification version with its limits and signatures",
+    dependencies=[SiteScope],
 )
 def get_spec_version(
     request: Request, site: str, specification: str, version: VersionNumber,

@@ -25,9 +25,10 @@ from labgate.entrypoints.api.auth import hub_of
 from labgate.entrypoints.api.problems import request_context
 from labgate.entrypoints.api.routes.lab import allowed
 from labgate.entrypoints.api.schemas import Body, SignatureIn, SignedAs
+from labgate.entrypoints.api.scope import SiteScope
 from labgate.service.messages import code
 
-router = APIRouter(prefix="/api/v1/sites/{site}", tags=["raw materials"])
+router = APIRouter(prefix="/api/v1/sites/{site}", tags=["raw materials"], dependencies=[SiteScope])
 
 
 class LotIn(Body):

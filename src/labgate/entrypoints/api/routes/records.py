@@ -3,36 +3,49 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from sqlalchemy import select
 
-from labgate.adapters.store import views
+from labgate.adapters.store import lists, views
+from labgate.adapters.store import tables as t
 from labgate.adapters.store.audit_store import snapshot, verify_stored
 from labgate.compliance.access import Account, Permission
 from labgate.compliance.signer import Signer
 from labgate.domain.samples import Sample
 from labgate.entrypoints.api.auth import hub_of
+from labgate.entrypoints.api.list_models import OutboxItem
+from labgate.entrypoints.api.paging import Cursor, Page, decode_cursor, page_of
 from labgate.entrypoints.api.routes.lab import allowed
-from labgate.entrypoints.api.schemas import AfterId, Offset
+from labgate.entrypoints.api.schemas import Offset
+from labgate.entrypoints.api.scope import SiteScope
 
 router = APIRouter(prefix="/api/v1", tags=["evidence"])
 Limit = Annotated[int, Query(ge=1, le=1000)]
+Key = Annotated[str | None, Query(min_length=1, max_length=64)]
 
 
-@router.get("/outbox", summary="Messages owed to the MES and the LIMS, in order")
+@router.get("/outbox", summary="Messages owed to the MES and the LIMS")
 def outbox(
     request: Request,
-    site: str | None = None,
-    destination: str | None = None,
-    after_id: AfterId = 0,
+    site: Key = None,
+    destination: Key = None,
+    status: Literal["pending", "delivered", "dead", "held"] | None = None,
+    order: Annotated[
+        Literal["oldest", "newest"], Query(description="`newest` first to see what just happened.")
+    ] = "oldest",
+    cursor: Cursor = None,
     limit: Limit = 100,
     _: Account = allowed(Permission.READ_OUTBOX),
-) -> dict[str, Any]:
-    """Outbox rows after `after_id`, oldest first."""
+) -> Page[OutboxItem]:
+    """In the order they were written (oldest first, as the relay sends them) or newest first,
+    filtered by site, destination and delivery status."""
+    after = decode_cursor(f"outbox-{order}", cursor)
+    query = lists.outbox_query(site, destination, status)
     with hub_of(request).sessions() as session:
-        return views.page(session, views.outbox_query(site, destination, after_id), limit, 0)
+        found = lists.take(session, query, t.outbox.c.id, after, limit, order)
+    return page_of(request, f"outbox-{order}", found, OutboxItem, limit)
 
 
 @router.get("/audit", summary="Audit trail entries")
@@ -64,7 +77,11 @@ def audit_verify(request: Request, _: Account = allowed(Permission.READ_AUDIT)) 
     return dataclasses.asdict(report) | {"ok": report.ok}
 
 
-@router.get("/sites/{site}/samples/{sample}/timeline", summary="One sample's whole history")
+@router.get(
+    "/sites/{site}/samples/{sample}/timeline",
+    summary="One sample's whole history",
+    dependencies=[SiteScope],
+)
 def sample_timeline(
     request: Request,
     site: str,
@@ -81,7 +98,11 @@ def sample_timeline(
         return views.page(session, views.timeline_query(site, [sample], extra), limit, offset)
 
 
-@router.get("/sites/{site}/batches/{batch}/timeline", summary="One batch's whole history")
+@router.get(
+    "/sites/{site}/batches/{batch}/timeline",
+    summary="One batch's whole history",
+    dependencies=[SiteScope],
+)
 def batch_timeline(
     request: Request,
     site: str,

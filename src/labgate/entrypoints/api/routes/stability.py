@@ -34,9 +34,10 @@ from labgate.entrypoints.api.schemas import (
     SignedAs,
     StudyApprovalIn,
 )
+from labgate.entrypoints.api.scope import SiteScope
 from labgate.service.messages import code
 
-router = APIRouter(prefix="/api/v1/sites/{site}", tags=["stability"])
+router = APIRouter(prefix="/api/v1/sites/{site}", tags=["stability"], dependencies=[SiteScope])
 _NUMBER = r"^-?\d{1,6}(\.\d{1,6})?$"
 
 
