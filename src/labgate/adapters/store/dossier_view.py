@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from labgate.adapters.store import views
 from labgate.adapters.store.audit_store import verify_stored
+from labgate.adapters.store.document_facts import product_name, reader_facts
 from labgate.adapters.store.review_signals import excursions_reaching, open_alerts
 from labgate.compliance.audit import AuditEntry
 from labgate.compliance.canonical import content_hash, to_jsonable
@@ -170,6 +171,8 @@ def dossier(session: Session, site: str, code: str) -> dict[str, Any]:
             "chain_verifies": verify_stored(session).ok,  # head and checkpoints included
         },
     }
+    content["product_name"] = product_name(session, site, batch.product)
+    content |= reader_facts(session, site, content)
     content["content_sha256"] = content_hash(content)
     return content
 
