@@ -3,13 +3,16 @@ zone, the product's name, and the printed names of the people it names by user i
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from labgate.adapters.store import tables as t
+from labgate.domain.local_time import shown_at
 from labgate.domain.masterdata import Product, Site
 
 # The fields of a dossier or CoA that hold a user id (the trail's actor, a result's analyst...).
@@ -63,3 +66,25 @@ def users_in(value: Any, keys: frozenset[str]) -> set[str]:
         for item in value:
             found |= users_in(item, keys)
     return found
+
+
+@dataclass(frozen=True)
+class Reader:
+    """How one site's reader sees times and people in the sentences a record spells out."""
+
+    zone: str = "UTC"
+    names: Mapping[str, str] = field(default_factory=dict)
+
+    def at(self, moment: datetime | str) -> str:
+        """`2026-11-25 10:15:03 +01:00` in the site's zone."""
+        return shown_at(moment, self.zone) or "—"
+
+    def who(self, user: str) -> str:
+        """`Rolf Reviewer (reviewer)`, or the bare id of one without an account."""
+        name = self.names.get(user)
+        return user if name is None else f"{name} ({user})"
+
+
+def reader(session: Session, site: str, users: Iterable[str | None]) -> Reader:
+    """The reader of `site`, knowing the printed names of `users`."""
+    return Reader(site_zone(session, site), people(session, users))
