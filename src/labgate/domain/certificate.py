@@ -60,7 +60,26 @@ def certificate_content(batch: Batch, samples: Iterable[Sample]) -> dict[str, An
         "released_by": batch.released_by,
         "released_at": batch.released_at,
         "samples": [_sample(s) for s in live],
+        "conclusion": conclusion(batch.code, live),
     }
+
+
+def conclusion(batch: str, live: list[Sample]) -> dict[str, Any]:
+    """What the CoA concludes: the batch conforms to each specification version its release
+    samples were bound to only when every reported result conforms; otherwise the statement
+    names each result that does not (or that no limit judged)."""
+    refs = sorted({(s.specification, s.spec_version) for s in live})
+    against = " and ".join(f"specification {spec} version {version}" for spec, version in refs)
+    failing = [
+        f"{s.code}/{t.test_code}"
+        for s in live
+        for t in s.tests
+        if (result := _reported(s, t.test_code)) is not None and result.conforms is not True
+    ]
+    if not failing:
+        return {"conforms": True, "statement": f"Batch {batch} conforms to {against}."}
+    statement = f"Batch {batch} does not conform to {against}: {', '.join(failing)}."
+    return {"conforms": False, "statement": statement}
 
 
 def _reported(sample: Sample, test_code: str) -> Any:

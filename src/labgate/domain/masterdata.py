@@ -20,6 +20,9 @@ class Site:
 
     code: str
     name: str
+    # The IANA zone its documents show times in; stored times stay UTC (promise 5). None only
+    # in an import document that names none: the stored zone stays (UTC for a new site).
+    time_zone: str | None = "UTC"
 
 
 @dataclass

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from labgate.domain.batches import Batch, Level, ProceduralElement, Procedure, SamplingPoint
 from labgate.domain.errors import InvalidInput, LabgateError
 from labgate.domain.gates import GateMode, gate_mode
+from labgate.domain.local_time import known_zone
 from labgate.domain.masterdata import (
     Alias,
     AliasSystem,
@@ -59,8 +60,8 @@ SECTIONS = (
 def parse_document(raw: object) -> MasterDataDocument:
     """Read and check a whole document; the first fault raises, naming its JSON path."""
     root = _root(raw)
-    head = Item(root.raw["site"], "site", ("code", "name"))
-    site = Site(head.text("code"), head.text("name"))
+    head = Item(root.raw["site"], "site", ("code", "name", "time_zone"))
+    site = Site(head.text("code"), head.text("name"), _time_zone(head))
     procedures = [_procedure(item, site.code) for item in root.children("procedures", _PROCEDURE)]
     return MasterDataDocument(
         site=site,
@@ -72,6 +73,19 @@ def parse_document(raw: object) -> MasterDataDocument:
         sampling_points=_unique([point for _, points in procedures for point in points], "code"),
         **_flat_sections(root, site.code),
     )
+
+
+def _time_zone(head: Item) -> str | None:
+    """The site's IANA time zone, None when not named; one the zone database lacks is refused."""
+    zone = head.opt_text("time_zone")
+    if zone is not None and not known_zone(zone):
+        raise fault(
+            head.at("time_zone"),
+            "bad_time_zone",
+            f"{head.at('time_zone')} {zone!r} is not an IANA time zone; "
+            "name one such as Europe/Zurich or UTC.",
+        )
+    return zone
 
 
 def _root(raw: object) -> Item:

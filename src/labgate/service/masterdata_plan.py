@@ -84,7 +84,7 @@ class ImportSummary:
 _TEST_FIELDS = ("name", "unit", "method", "current_method_version", "value_kind")
 _POINT_FIELDS = ("procedure", "phase_path", "sample_type", "gate", "trended")
 SECTION_RECORDS: dict[str, tuple[type, str, tuple[str, ...]]] = {
-    "site": (Site, "site", ("name",)),
+    "site": (Site, "site", ("name", "time_zone")),
     "units": (Unit, "unit", ("expression", "precision", "kind", "name")),
     "materials": (Material, "material", ("name", "kind")),
     "lots": (Lot, "lot", ("supplier",)),
@@ -176,6 +176,9 @@ def _compare(uow: UnitOfWork, section: str, entry: Entry[Any]) -> tuple[str, Any
     if section not in ("site", "units"):  # units are global; a site is its own key
         key["site"] = new.site
     existing = uow.records.get(type(new), **key)
+    if isinstance(new, Site) and new.time_zone is None:
+        # A document that names no zone (an aliases-only import) keeps the site's.
+        new.time_zone = "UTC" if existing is None else existing.time_zone
     if isinstance(new, SpecVersion):
         _check_declared(existing or new, entry)
     if existing is None:

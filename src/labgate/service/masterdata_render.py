@@ -22,7 +22,7 @@ def render_document(doc: MasterDataDocument) -> Row:
     """The document for these records, every section present, JSON- and YAML-safe."""
     site = doc.site.code
     return {
-        "site": {"code": site, "name": doc.site.name},
+        "site": {"code": site, "name": doc.site.name, "time_zone": doc.site.time_zone},
         "units": _rows(doc.units, ("code", "expression", "precision", "kind", "name")),
         "materials": _rows(doc.materials, ("code", "name", "kind")),
         "lots": _rows(doc.lots, ("material", "code", "supplier")),

@@ -8,6 +8,8 @@ from typing import Any
 
 import jinja2
 
+from labgate.domain.local_time import shown_at
+
 _TEMPLATES = jinja2.Environment(
     loader=jinja2.PackageLoader("labgate.adapters.reports", "templates"),
     autoescape=True,  # every value comes from records that other systems fed in
@@ -15,6 +17,25 @@ _TEMPLATES = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+
+
+@jinja2.pass_context
+def _when(context: jinja2.runtime.Context, moment: str | None) -> str:
+    """A stored UTC time as the site reads it (`2026-11-25 10:15:03 +01:00`); `—` for none."""
+    return shown_at(moment, context["record"].get("time_zone", "UTC")) or "—"
+
+
+@jinja2.pass_context
+def _who(context: jinja2.runtime.Context, user: str | None) -> str:
+    """A user id as a person reads it: printed name with the id (`Ann Reviewer (areviewer)`)."""
+    if not user:
+        return "—"
+    name = context["record"].get("people", {}).get(user)
+    return user if name is None else f"{name} ({user})"
+
+
+_TEMPLATES.filters["when"] = _when
+_TEMPLATES.filters["who"] = _who
 
 
 def html(template: str, record: dict[str, Any]) -> bytes:

@@ -9,12 +9,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from labgate.adapters.store.document_facts import product_name, reader_facts
 from labgate.adapters.store.views import signature_view, signatures_of
 from labgate.compliance.canonical import content_hash, to_jsonable
 from labgate.domain.batches import Batch, release_content
 from labgate.domain.certificate import certificate_content
 from labgate.domain.errors import NotFound
 from labgate.domain.lifecycle import SampleStatus
+from labgate.domain.local_time import shown_date
 from labgate.domain.samples import Sample, result_content
 
 
@@ -41,5 +43,11 @@ def certificate(session: Session, site: str, code: str) -> dict[str, Any]:
     content["release_signatures"] = [
         signature_view(s, released) for s in signatures_of(session, site, "batch", code)
     ]
+    content["product_name"] = product_name(session, site, batch.product)
+    content |= reader_facts(session, site, content)
+    # Manufacture starts when the batch does; labgate holds no expiry date (no shelf life in
+    # master data), so the certificate says so rather than invent one.
+    content["manufactured_on"] = shown_date(batch.started_at, content["time_zone"])
+    content["expires_on"] = None
     content["content_sha256"] = content_hash(content)
     return content

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from labgate.adapters.store import views
 from labgate.adapters.store.audit_store import verify_stored
+from labgate.adapters.store.document_facts import Reader, product_name, reader, reader_facts
 from labgate.adapters.store.review_signals import excursions_reaching, open_alerts
 from labgate.compliance.audit import AuditEntry
 from labgate.compliance.canonical import content_hash, to_jsonable
@@ -68,7 +69,7 @@ def _signed(session: Session, site: str, batch: Batch, samples: list[Sample]) ->
     }
 
 
-def _broken(signed: dict[str, Any]) -> list[Finding]:
+def _broken(signed: dict[str, Any], shown: Reader) -> list[Finding]:
     found: list[tuple[str, str, dict[str, Any]]] = [
         ("batch", signed["batch"]["code"], s) for s in signed["batch"]["signatures"]
     ]
@@ -80,7 +81,8 @@ def _broken(signed: dict[str, Any]) -> list[Finding]:
             "signature_broken",
             about,
             code,
-            f"The '{s['meaning']}' signature of {s['printed_name']} ({s['signed_at']}) no "
+            f"The '{s['meaning']}' signature of {s['printed_name']} ({s['signer']}, "
+            f"{shown.at(s['signed_at'])}) no "
             f"longer matches {about} {code}: it changed after it was signed.",
         )
         for about, code, s in found
@@ -88,7 +90,7 @@ def _broken(signed: dict[str, Any]) -> list[Finding]:
     ]
 
 
-def _trail_findings(entries: list[AuditEntry]) -> list[Finding]:
+def _trail_findings(entries: list[AuditEntry], shown: Reader) -> list[Finding]:
     findings = []
     for entry in entries:
         d = entry.draft
@@ -96,7 +98,7 @@ def _trail_findings(entries: list[AuditEntry]) -> list[Finding]:
             why = f"Audit entry {entry.seq} ({d.action}) does not match its seal."
             findings.append(Finding("audit_entry_altered", "audit_entry", str(entry.seq), why))
         elif d.action.endswith(UPDATE_SUFFIXES):
-            why = f"{d.action} by {d.actor} at {iso_utc(d.at)}: {d.reason}"
+            why = f"{d.action} by {shown.who(d.actor)} at {shown.at(d.at)}: {d.reason}"
             findings.append(Finding("record_changed", d.record_type, d.record_id, why))
     return findings
 
@@ -117,9 +119,11 @@ def _review(
     signed: dict[str, Any],
     outside: tuple[Finding, ...] = (),
 ) -> dict[str, Any]:
-    findings = review_findings(samples, deviations) + _broken(signed)
+    entries = _excerpt(session, batch, samples)
+    shown = reader(session, batch.site, (e.draft.actor for e in entries))
+    findings = review_findings(samples, deviations) + _broken(signed, shown)
     findings += [*open_alerts(session, batch), *outside]
-    findings += _trail_findings(_excerpt(session, batch, samples))
+    findings += _trail_findings(entries, shown)
     if not live_samples(samples):
         why = f"Batch {batch.code} has no samples."
         findings.append(Finding("batch_without_samples", "batch", batch.code, why))
@@ -127,19 +131,24 @@ def _review(
     return {"batch": batch.code, "ready_by_exception": not items, "items": items}
 
 
-def changed_after_entry(entries: list[AuditEntry], signed: dict[str, Any]) -> list[dict[str, str]]:
-    """The records changed after their original entry, by the rule in this module's docstring."""
+def changed_after_entry(
+    entries: list[AuditEntry], signed: dict[str, Any], shown: Reader
+) -> list[dict[str, str]]:
+    """The records changed after their original entry, by the rule in this module's docstring;
+    times and people in the site reader's terms."""
     invalidated = [
         Finding(
             "result_invalidated",
             "result",
             e.draft.record_id,
-            f"Invalidated by {e.draft.actor} at {iso_utc(e.draft.at)}: {e.draft.reason}",
+            f"Invalidated by {shown.who(e.draft.actor)} at {shown.at(e.draft.at)}: "
+            f"{e.draft.reason}",
         )
         for e in entries
         if e.draft.action == "result.invalidated"
     ]
-    return [f.as_item() for f in invalidated + _trail_findings(entries) + _broken(signed)]
+    findings = invalidated + _trail_findings(entries, shown) + _broken(signed, shown)
+    return [f.as_item() for f in findings]
 
 
 def dossier(session: Session, site: str, code: str) -> dict[str, Any]:
@@ -147,7 +156,9 @@ def dossier(session: Session, site: str, code: str) -> dict[str, Any]:
     batch, samples, deviations = _records(session, site, code)
     signed = _signed(session, site, batch, samples)
     entries = _excerpt(session, batch, samples)
-    changed = changed_after_entry(entries, signed)
+    changed = changed_after_entry(
+        entries, signed, reader(session, site, (e.draft.actor for e in entries))
+    )
     content: dict[str, Any] = {
         "document": "Batch dossier",
         "site": site,
@@ -170,6 +181,8 @@ def dossier(session: Session, site: str, code: str) -> dict[str, Any]:
             "chain_verifies": verify_stored(session).ok,  # head and checkpoints included
         },
     }
+    content["product_name"] = product_name(session, site, batch.product)
+    content |= reader_facts(session, site, content)
     content["content_sha256"] = content_hash(content)
     return content
 

@@ -70,7 +70,8 @@ def _site() -> Column[str]:
 
 
 sites = Table("sites", metadata, Column("code", String(KEY), primary_key=True),
-              Column("name", String(200), nullable=False))  # fmt: skip
+              Column("name", String(200), nullable=False),
+              Column("time_zone", String(KEY), nullable=False, server_default="UTC"))  # fmt: skip
 
 units = Table(
     "units",
