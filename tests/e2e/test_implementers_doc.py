@@ -223,6 +223,12 @@ def until_applied(hub: Hub, request_id: str, send: Any, seconds: float = 60) -> 
     assert count(hub, t.samples, mes_request_id=request_id) == 1
 
 
+def message_lines(output: str) -> list[dict[str, Any]]:
+    """The worker's one structured line per message."""
+    marker = "labgate.messages INFO "
+    return [json.loads(line.split(marker, 1)[1]) for line in output.splitlines() if marker in line]
+
+
 def test_the_amqp_example_with_pika_reaches_the_worker(
     plant: Plant, hub: Hub, tmp_path: Path
 ) -> None:
@@ -238,6 +244,12 @@ def test_the_amqp_example_with_pika_reaches_the_worker(
         finally:
             output = stop(worker)
     assert "consuming" in output
+    applied = [line for line in message_lines(output) if line["outcome"] == "applied"]
+    named = ("channel", "correlation_id", "source", "stream", "sequence")
+    assert [{k: line[k] for k in named} for line in applied] == [
+        {"channel": "amqp", "correlation_id": "trace-REQ-AMQP", "source": "mes",
+         "stream": "amqp", "sequence": 1}
+    ]  # fmt: skip
 
 
 def test_the_mqtt_example_with_mosquitto_pub_reaches_the_worker(
@@ -257,3 +269,10 @@ def test_the_mqtt_example_with_mosquitto_pub_reaches_the_worker(
         output = stop(worker)
         forget_mqtt_session(client_id)
     assert f"{prefix}/{SITE}/mes/in" in output
+    lines = message_lines(output)
+    assert lines[0] | {"message_id": None} == {
+        "event": "message", "channel": "mqtt", "correlation_id": "trace-REQ-MQTT",
+        "source": "mes", "stream": "mqtt", "sequence": 1, "message_id": None,
+        "topic": f"{prefix}/{SITE}/mes/in", "outcome": "applied",
+    }  # fmt: skip
+    assert {line["outcome"] for line in lines[1:]} <= {"duplicate"}  # the doc's repeats
