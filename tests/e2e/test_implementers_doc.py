@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 from labgate.adapters.store import tables as t
 from labgate.bootstrap import Hub
 from labgate.compliance.envelope import generate_keypair
+from packs import registered_lims
 from plant import SITE, Plant, seed
 from senders import count, forget_mqtt_session
 from streams import vhost
@@ -276,3 +277,40 @@ def test_the_mqtt_example_with_mosquitto_pub_reaches_the_worker(
         "topic": f"{prefix}/{SITE}/mes/in", "outcome": "applied",
     }  # fmt: skip
     assert {line["outcome"] for line in lines[1:]} <= {"duplicate"}  # the doc's repeats
+
+
+def test_the_pack_example_with_tar_and_sha256sum_reaches_the_files_worker(
+    plant: Plant, hub: Hub, tmp_path: Path
+) -> None:
+    lims = registered_lims(hub)  # samples S-000001 and S-000002, registered by the LIMS
+    drop = tmp_path / "drop"
+    (drop / "incoming").mkdir(parents=True)
+    work = tmp_path / "sender"
+    work.mkdir()
+    python_signer(work)
+    (work / "results.csv").write_text(block("file", "results.csv"), "utf-8")
+    (work / "private.jwk.json").write_text(json.dumps(lims.private | {"kid": lims.kid}), "utf-8")
+    sent_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())  # the worker keeps real time
+    made = run(block("run", "pack"), work, SITE=SITE, SOURCE="lims", SEQUENCE="1",
+               SENT_AT=sent_at, DROP=str(drop))  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    worker = start("files", hub, LABGATE_PACK_FOLDER=str(drop), LABGATE_PACK_POLL_SECONDS="0.2")
+    try:
+        deadline = time.monotonic() + 60
+        while not list((drop / "processed").glob("*.tar")):
+            rejected = [p.read_text() for p in (drop / "rejected").glob("*.reason.json")]
+            assert not rejected, rejected
+            assert time.monotonic() < deadline, "the worker did not take the pack in time"
+            time.sleep(0.2)
+    finally:
+        output = stop(worker)
+    [pack] = (drop / "processed").glob("*.tar")
+    assert re.fullmatch(rf"{SITE}_results_00000001_\d{{8}}T\d{{6}}Z\.tar", pack.name)
+    assert count(hub, t.results) == 1  # the one record of the CSV
+    [line] = [m for m in message_lines(output) if m.get("pack") == pack.name]
+    assert (line["source"], line["stream"], line["sequence"], line["outcome"]) == (
+        "lims",
+        "results",
+        1,
+        "applied",
+    )
