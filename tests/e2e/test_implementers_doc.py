@@ -20,9 +20,10 @@ from fastapi.testclient import TestClient
 from labgate.adapters.store import tables as t
 from labgate.bootstrap import Hub
 from labgate.compliance.envelope import generate_keypair
-from packs import registered_lims
+from packs import pgp_parties, registered_lims
 from plant import SITE, Plant, seed
 from senders import count, forget_mqtt_session
+from sshd import Sshd
 from streams import vhost
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "implementers.md"
@@ -314,3 +315,47 @@ def test_the_pack_example_with_tar_and_sha256sum_reaches_the_files_worker(
         1,
         "applied",
     )
+
+
+def test_the_pgp_pack_over_sftp_with_gpg_and_the_openssh_client_is_applied(
+    plant: Plant, hub: Hub, tmp_path: Path, sshd: Sshd
+) -> None:
+    lims = registered_lims(hub)
+    work = tmp_path / "sender"
+    (work / "drop" / "incoming").mkdir(parents=True)  # the plain pack's copy stays here
+    python_signer(work)
+    (work / "results.csv").write_text(block("file", "results.csv"), "utf-8")
+    (work / "private.jwk.json").write_text(json.dumps(lims.private | {"kid": lims.kid}), "utf-8")
+    root = sshd.home / f"packs-{secrets.token_hex(4)}"
+    sftp = {"LABGATE_SFTP_HOST": sshd.host, "LABGATE_SFTP_PORT": str(sshd.port),
+            "LABGATE_SFTP_USER": sshd.username, "LABGATE_SFTP_KEY_FILE": str(sshd.client_key),
+            "LABGATE_SFTP_KNOWN_HOSTS": str(sshd.known_hosts), "LABGATE_SFTP_ROOT": str(root),
+            "LABGATE_PACK_POLL_SECONDS": "0.2"}  # fmt: skip
+    with pgp_parties() as (labgate_key, sender, _):
+        pgp = {"LABGATE_PACK_GPG_HOME": str(labgate_key.home),
+               "LABGATE_PACK_PGP_TRUSTED": json.dumps([sender.fingerprint]),
+               "LABGATE_PACK_PGP_REQUIRED": "1"}  # fmt: skip
+        worker = start("files", hub, **sftp, **pgp)
+        try:
+            deadline = time.monotonic() + 60
+            while not (root / "incoming").is_dir():  # the worker makes its folders
+                assert time.monotonic() < deadline, "the worker did not prepare its folders"
+                time.sleep(0.2)
+            sent_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            made = run(block("run", "pack") + block("run", "pgp-sftp"), work, SITE=SITE,
+                       SOURCE="lims", SEQUENCE="1", SENT_AT=sent_at, DROP=str(work / "drop"),
+                       GNUPGHOME=str(sender.home), LABGATE_PACK_KEY=labgate_key.fingerprint,
+                       YOUR_PGP_KEY=sender.fingerprint, SFTP_PORT=str(sshd.port),
+                       SFTP_KEY=str(sshd.client_key), KNOWN_HOSTS=str(sshd.known_hosts),
+                       SFTP_USER=sshd.username, SFTP_HOST=sshd.host, ROOT=str(root))  # fmt: skip
+            assert made.returncode == 0, made.stdout + made.stderr
+            while not list((root / "processed").glob("*.tar.pgp")):
+                notes = [p.read_text() for p in (root / "rejected").glob("*.reason.json")]
+                assert not notes, notes
+                assert time.monotonic() < deadline + 60, "the worker did not take the pack"
+                time.sleep(0.2)
+        finally:
+            output = stop(worker)
+    assert count(hub, t.results) == 1
+    [line] = [m for m in message_lines(output) if str(m.get("pack", "")).endswith(".tar.pgp")]
+    assert (line["channel"], line["outcome"]) == ("sftp", "applied")
