@@ -157,3 +157,51 @@ def test_sigterm_stops_the_running_relay_cleanly(
         output, _ = relay.communicate(timeout=30)
     assert relay.returncode == 0, output
     assert "relay stopped" in output
+
+
+def test_a_pass_that_fills_its_batch_says_it_stopped_at_the_limit(
+    hub: Hub,
+    client: TestClient,
+    receiver: Receiver,
+    key_file: tuple[Path, Signer],
+    env: pytest.MonkeyPatch,
+) -> None:
+    registered_samples(seed(hub, client), 3)
+    env.setenv("LABGATE_SIGNING_KEY_FILE", str(key_file[0]))
+    env.setenv("LABGATE_MES_WEBHOOK_URL", receiver.url("/mes"))
+
+    first = runner.invoke(relay_app, ["run", "--once", "--batch", "2"])
+    assert first.exit_code == 0, first.output
+    assert "delivered 2, failed 0, dead-lettered 0; stopped at the batch limit for mes" in (
+        first.output
+    )
+    rest = runner.invoke(relay_app, ["run", "--once", "--batch", "2"])
+    assert rest.exit_code == 0, rest.output
+    assert "delivered 1, failed 0, dead-lettered 0\n" in rest.output
+    assert "batch limit" not in rest.output
+    assert len(receiver.requests) == 3
+
+
+def test_demo_mode_keeps_one_relay_key_in_var_and_public_key_prints_it(
+    hub: Hub,
+    client: TestClient,
+    receiver: Receiver,
+    env: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    registered_samples(seed(hub, client), 1)
+    env.chdir(tmp_path)
+    env.setenv("LABGATE_DEMO", "1")
+    env.setenv("LABGATE_MES_WEBHOOK_URL", receiver.url("/mes"))
+
+    shown = runner.invoke(relay_app, ["public-key"])
+    assert shown.exit_code == 0, shown.output
+    published = json.loads(shown.stdout)
+    kept = tmp_path / "var" / "labgate-demo.private.jwk.json"
+    assert kept.stat().st_mode & 0o777 == 0o600
+    assert runner.invoke(relay_app, ["run", "--once"]).exit_code == 0
+    again = runner.invoke(relay_app, ["public-key"])
+    assert json.loads(again.stdout) == published  # the same key on every run
+    signer = Signer.from_file(kept)
+    assert published == {**signer.public_jwk, "kid": "labgate-demo"}
+    assert verified(receiver.requests[0].body, signer).schema  # signed with that key

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from labgate.bootstrap import Hub
+from labgate.compliance.envelope_schema import ENVELOPE_SCHEMA_ID
 from labgate.config import Settings
 from labgate.entrypoints.api.app import create_app
 from labgate.entrypoints.api.routes import schemas
@@ -22,7 +23,7 @@ from labgate.service.messages import INBOUND, OUTBOUND, json_schemas
 from labgate.service.packs import PACK_SCHEMA
 from plant import Plant, seed
 
-ALL = sorted([*INBOUND, *OUTBOUND, PACK_SCHEMA, B2MML_SCHEMA])
+ALL = sorted([*INBOUND, *OUTBOUND, PACK_SCHEMA, B2MML_SCHEMA, ENVELOPE_SCHEMA_ID])
 
 
 def cli() -> typer.Typer:
@@ -76,7 +77,8 @@ def test_the_list_names_every_schema_its_direction_and_where_to_fetch_it(plant: 
     assert listing["total"] == len(ALL)
     assert [item["id"] for item in listing["items"]] == ALL
     for item in listing["items"]:
-        assert item["direction"] == ("outbound" if item["id"] in OUTBOUND else "inbound")
+        direction = "outbound" if item["id"] in OUTBOUND else "inbound"
+        assert item["direction"] == ("both" if item["id"] == ENVELOPE_SCHEMA_ID else direction)
         fetched = plant.call("lims", "GET", item["url"])
         assert fetched.status_code == 200, fetched.text
         assert fetched.headers["content-type"].startswith("application/schema+json")

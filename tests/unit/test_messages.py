@@ -12,6 +12,7 @@ import pytest
 from pydantic import BaseModel
 
 from fakes import TableUnits
+from labgate.compliance.envelope_schema import ENVELOPE_SCHEMA_ID
 from labgate.domain import commands as c
 from labgate.domain import events
 from labgate.domain.errors import InvalidInput
@@ -229,12 +230,16 @@ def test_schema_ids_are_versioned_and_never_shared_between_directions() -> None:
     assert all(re.fullmatch(r"labgate\.[a-z_]+\.v[1-9][0-9]*", s) for s in [*INBOUND, *OUTBOUND])
 
 
-@pytest.mark.parametrize("schema_id", sorted([*INBOUND, *OUTBOUND, PACK_SCHEMA, B2MML_SCHEMA]))
+PUBLISHED = sorted([*INBOUND, *OUTBOUND, PACK_SCHEMA, B2MML_SCHEMA, ENVELOPE_SCHEMA_ID])
+
+
+@pytest.mark.parametrize("schema_id", PUBLISHED)
 def test_every_schema_is_published_as_a_well_formed_json_schema(schema_id: str) -> None:
     published = json_schemas()
-    assert set(published) == set(INBOUND) | set(OUTBOUND) | {PACK_SCHEMA, B2MML_SCHEMA}
+    assert sorted(published) == PUBLISHED
     schema = published[schema_id]
     direction = "outbound" if schema_id in OUTBOUND else "inbound"
+    direction = "both" if schema_id == ENVELOPE_SCHEMA_ID else direction
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert (schema["$id"], schema["title"]) == (f"urn:labgate:schema:{schema_id}", schema_id)
     assert (schema["type"], schema["x-direction"]) == ("object", direction)

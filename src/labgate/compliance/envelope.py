@@ -14,13 +14,14 @@ import functools
 import json
 import re
 import uuid
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
 import uuid6
 from joserfc import jws
-from joserfc.errors import JoseError
+from joserfc.errors import JoseError, SecurityWarning
 from joserfc.jwk import OKPKey
 
 from labgate.compliance.canonical import canonical_json
@@ -28,7 +29,9 @@ from labgate.compliance.clock import as_utc
 from labgate.compliance.keys import SourceKey
 from labgate.domain.errors import InvalidInput
 
-ALGORITHM: Final = "Ed25519"
+ALGORITHM: Final = "Ed25519"  # RFC 9864's fully specified name
+# The older, polymorphic name: accepted only from a key registered with alg "EdDSA".
+LEGACY_ALGORITHM: Final = "EdDSA"
 SCHEMA_PATTERN = re.compile(r"labgate\.[a-z][a-z0-9_]*\.v[1-9][0-9]*")
 # Sites, sources and streams: the same characters as business keys, and they fit the inbox.
 KEY_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/%-]{0,63}")
@@ -128,18 +131,31 @@ def verify_envelope(envelope: Envelope, key: SourceKey) -> None:
             reason="envelope.key_not_valid",
             field="sent_at",
         )
-    _check_header(envelope)
+    algorithm = key_algorithm(key)
+    _check_header(envelope, algorithm)
     try:
-        public = _public_key(json.dumps(key.public_jwk, sort_keys=True))
-        jws.deserialize_compact(
-            envelope.jws, public, algorithms=[ALGORITHM], payload=envelope.signing_bytes()
-        )
+        public = _public_key(json.dumps(_key_material(key.public_jwk), sort_keys=True))
+        with warnings.catch_warnings():
+            # joserfc warns that EdDSA is deprecated; the key's registration chose it knowingly.
+            warnings.simplefilter("ignore", SecurityWarning)
+            jws.deserialize_compact(
+                envelope.jws, public, algorithms=[algorithm], payload=envelope.signing_bytes()
+            )
     except (JoseError, ValueError):
         raise EnvelopeError(
             "The signature does not match the envelope's content.",
             reason="envelope.bad_signature",
             field="signature.jws",
         ) from None
+
+
+def key_algorithm(key: SourceKey) -> str:
+    """The `alg` this key's envelopes carry: Ed25519, or EdDSA where the key was registered so."""
+    return LEGACY_ALGORITHM if key.public_jwk.get("alg") == LEGACY_ALGORITHM else ALGORITHM
+
+
+def _key_material(jwk: dict[str, Any]) -> dict[str, Any]:
+    return {name: jwk[name] for name in ("kty", "crv", "x")}
 
 
 @functools.lru_cache(maxsize=256)
@@ -325,9 +341,9 @@ def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def _check_header(envelope: Envelope) -> None:
+def _check_header(envelope: Envelope, algorithm: str) -> None:
     header = _protected_header(envelope.jws)
-    expected = {"alg": ALGORITHM, "b64": False, "crit": ["b64"], "kid": envelope.kid}
+    expected = {"alg": algorithm, "b64": False, "crit": ["b64"], "kid": envelope.kid}
     problems = [
         f"{name} is {header.get(name)!r}, not {want!r}"
         for name, want in expected.items()
@@ -335,13 +351,14 @@ def _check_header(envelope: Envelope) -> None:
     ]
     problems += [f"{name} is not accepted" for name in sorted(set(header) - _HEADER_MEMBERS)]
     field = "signature.kid" if header.get("kid") != envelope.kid else "signature.jws"
-    if envelope.document["signature"]["alg"] != ALGORITHM:
-        problems.insert(0, f"signature.alg is not {ALGORITHM}")
+    if envelope.document["signature"]["alg"] != algorithm:
+        problems.insert(0, f"signature.alg is not {algorithm}")
         field = "signature.alg"
     if problems:
         raise EnvelopeError(
             f"The signature is refused: {'; '.join(problems)}; labgate accepts only "
-            f"Ed25519 with an unencoded payload (b64 false) under the envelope's kid.",
+            f"{algorithm} (this key's alg) with an unencoded payload (b64 false) under the "
+            "envelope's kid.",
             reason="envelope.bad_algorithm",
             field=field,
         )

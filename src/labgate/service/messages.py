@@ -28,6 +28,7 @@ from pydantic.config import JsonDict
 from pydantic.json_schema import GenerateJsonSchema
 from pydantic_core import PydanticCustomError
 
+from labgate.compliance.envelope_schema import ENVELOPE_SCHEMA_ID, envelope_json_schema
 from labgate.domain.commands import (
     CancelSample,
     Command,
@@ -433,7 +434,8 @@ def json_schemas() -> dict[str, dict[str, Any]]:
 
     wrappers: dict[str, type[BaseModel]] = {PACK_SCHEMA: FilePackV1, B2MML_SCHEMA: B2mmlDocumentV1}
     registries = (("inbound", INBOUND), ("inbound", wrappers), ("outbound", OUTBOUND))
-    return {
+    envelope = {ENVELOPE_SCHEMA_ID: envelope_json_schema(SCHEMA_URN)}
+    return envelope | {
         schema_id: {
             "$schema": GenerateJsonSchema.schema_dialect,
             "$id": SCHEMA_URN + schema_id,

@@ -124,12 +124,14 @@ class OutboxStore(DeliveryQueue, DeadLetters, Protocol):
 @dataclass(frozen=True)
 class RelayReport:
     """What one pass did: rows delivered, rows that failed and wait, rows dead-lettered, rows
-    held because their content no longer matches their seal."""
+    held because their content no longer matches their seal, and the destinations whose due
+    rows filled the batch (more may be due: the pass stopped at its limit)."""
 
     delivered: int = 0
     failed: int = 0
     dead: int = 0
     held: int = 0
+    at_limit: tuple[str, ...] = ()
 
 
 def backoff(number: int, base: timedelta, cap: timedelta) -> timedelta:
@@ -168,11 +170,17 @@ class Relay:
     def run_once(self) -> RelayReport:
         """One pass over every destination's due rows; a failing row never stops the others."""
         counts: Counter[str] = Counter()
+        at_limit = []
         for destination in sorted(self.transports):
             transport = self.transports[destination]
-            for row in self.store.due(self.clock.now(), destination, self.batch):
+            rows = self.store.due(self.clock.now(), destination, self.batch)
+            if len(rows) >= self.batch:
+                at_limit.append(destination)
+            for row in rows:
                 counts[self._send(row, transport)] += 1
-        return RelayReport(counts[DELIVERED], counts[PENDING], counts[DEAD], counts[HELD])
+        return RelayReport(
+            counts[DELIVERED], counts[PENDING], counts[DEAD], counts[HELD], tuple(at_limit)
+        )
 
     def retry_dead(
         self,

@@ -25,8 +25,9 @@ from dataclasses import dataclass
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 
+from labgate.adapters.channels.message_log import log_message, log_messages
 from labgate.domain.errors import LabgateError
-from labgate.service.inbox import Inbox
+from labgate.service.inbox import Inbox, ReceiptRefused
 from labgate.service.inbox_batch import receive_batch
 
 log = logging.getLogger("labgate.amqp")
@@ -142,7 +143,7 @@ class AmqpInbox:
 
     def _receive(self, bodies: list[bytes]) -> None:
         # Refusals are quarantined with their raw bytes inside: every outcome is handled.
-        receive_batch(self.inbox, bodies, "amqp")
+        log_messages("amqp", bodies, receive_batch(self.inbox, bodies, "amqp"))
 
     def _quarantine(self, bodies: list[bytes]) -> None:
         error = LabgateError(
@@ -150,7 +151,8 @@ class AmqpInbox:
             reason="amqp.dead_lettered",
         )
         for body in bodies:
-            self.inbox.quarantine_raw(body, "amqp", error)
+            quarantine_id = self.inbox.quarantine_raw(body, "amqp", error)
+            log_message("amqp", body, ReceiptRefused(error, quarantine_id))
 
     async def _settle(
         self,

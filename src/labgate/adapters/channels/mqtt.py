@@ -19,6 +19,7 @@ from typing import Any
 
 import aiomqtt
 
+from labgate.adapters.channels.message_log import log_message
 from labgate.service.inbox import Inbox, ReceiptRefused
 from labgate.service.incoming import Route
 
@@ -106,10 +107,12 @@ class MqttInbox:
         # refused as coming by a route that vouches for no one.
         route = route_of(topic, self.prefix) or Route(f"topic {topic}", "-", "-")
         try:
-            await asyncio.to_thread(self.inbox.receive, raw, "mqtt", None, route)
-        except ReceiptRefused:
+            receipt = await asyncio.to_thread(self.inbox.receive, raw, "mqtt", None, route)
+        except ReceiptRefused as refused:
+            log_message("mqtt", raw, refused, topic=topic)
             return True
         except Exception:
             log.exception("MQTT message %s not processed; left unacknowledged", message.mid)
             return False
+        log_message("mqtt", raw, receipt, topic=topic)
         return True

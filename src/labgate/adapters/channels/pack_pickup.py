@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
+from labgate.adapters.channels.message_log import log_message
 from labgate.adapters.channels.packstore import PackStore, TransportUnavailable
 from labgate.adapters.codecs.filepack import pack_name
 from labgate.domain.errors import LabgateError
@@ -94,9 +95,11 @@ class PackPickup:
         try:
             receipt = await asyncio.to_thread(self._receive, name, raw)
         except ReceiptRefused as refused:
+            log_message(self.store.channel, raw, refused, pack=name)
             why = Settled("quarantined", refused.quarantine_id, refused.reason, refused.field,
                           refused.message, refused.number_used)  # fmt: skip
             return await self._reject(name, why)
+        log_message(self.store.channel, raw, receipt, pack=name)
         if receipt.status == "held":
             return PackOutcome(name, "work", "held")  # nothing of it applied yet
         await self.store.finish(name, "processed")

@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from labgate.adapters.channels.message_log import configure
 from labgate.adapters.channels.pack_pickup import PackPickup
 from labgate.adapters.channels.packstore import (
     FOLDERS,
@@ -63,6 +64,7 @@ async def pack_store(settings: Settings) -> AsyncIterator[PackStore]:
 def files_worker() -> None:
     """Pick packs up from the drop folder or SFTP server into the inbox, until stopped."""
     settings = Settings()
+    configure()
     hub = bootstrap(settings)
     try:
         require_current_schema(hub.engine)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -29,6 +31,8 @@ log = logging.getLogger("labgate.relay")
 relay_app = typer.Typer(help="The outbox relay.", no_args_is_help=True)
 
 DEMO_KID = "labgate-demo"
+# Made once and kept: receivers of the demo relay verify with one key across restarts.
+DEMO_KEY_FILE = Path("var") / "labgate-demo.private.jwk.json"
 
 
 @relay_app.callback()
@@ -37,15 +41,35 @@ def relay() -> None:
 
 
 def load_signer(settings: Settings) -> Signer:
-    """labgate's signing key from LABGATE_SIGNING_KEY_FILE; demo mode makes a throwaway one."""
+    """labgate's signing key from LABGATE_SIGNING_KEY_FILE; in demo mode the demo key in var/,
+    made on first use."""
     if settings.signing_key_file is not None:
         return Signer.from_file(settings.signing_key_file)
     if settings.demo:
-        return Signer.generate(DEMO_KID)
+        return demo_signer(DEMO_KEY_FILE)
     raise ValueError(
         "Set LABGATE_SIGNING_KEY_FILE to labgate's private JWK (make one with `labgate keys "
         "generate`), or run in demo mode (LABGATE_DEMO=1)."
     )
+
+
+def demo_signer(path: Path) -> Signer:
+    """The demo key kept at `path`; the first caller makes it (readable by its owner only)."""
+    if not path.exists():
+        signer = Signer.generate(DEMO_KID)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f".{path.name}.{os.getpid()}.part")
+        text = json.dumps({**signer.private_jwk, "kid": signer.kid})
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        try:
+            os.link(draft, path)  # never replaces: of two first callers, one key wins
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    return Signer.from_file(path)
 
 
 def webhook_transport(settings: Settings) -> WebhookTransport | None:
@@ -105,6 +129,9 @@ def transports(settings: Settings, signer: Signer) -> tuple[dict[str, Transport]
 def run(
     once: Annotated[bool, typer.Option("--once", help="One pass, then exit.")] = False,
     interval: Annotated[float, typer.Option(help="Seconds between passes.", min=0.1)] = 2.0,
+    batch: Annotated[
+        int, typer.Option(help="Rows per destination in one pass.", min=1, max=10_000)
+    ] = 100,
 ) -> None:
     """Deliver due messages; repeat every INTERVAL seconds until stopped (Ctrl-C)."""
     settings = Settings()
@@ -117,9 +144,11 @@ def run(
     hub = bootstrap(settings)
     try:
         require_current_schema(hub.engine)
-        relay = Relay(SqlOutboxStore(hub.sessions), destinations, hub.bus.deps.clock, signer)
+        store, clock = SqlOutboxStore(hub.sessions), hub.bus.deps.clock
+        relay = Relay(store, destinations, clock, signer, batch=batch)
         if signer.kid == DEMO_KID:
-            typer.echo(f"demo signing key {DEMO_KID}: {json.dumps(signer.public_jwk)}", err=True)
+            typer.echo(f"demo signing key {DEMO_KID} ({DEMO_KEY_FILE}): "
+                       f"{json.dumps(signer.public_jwk)}", err=True)  # fmt: skip
         checkpoints = Checkpoints(hub, signer, settings.checkpoint_interval_seconds)
         _loop(relay, once, interval, checkpoints)
     except SchemaBehind as error:
@@ -189,8 +218,15 @@ def _pass(relay: Relay, strict: bool = False) -> RelayReport:
 
 def _summary(report: RelayReport) -> str:
     held = f", held {report.held} (changed after commit)" if report.held else ""
+    limit = (
+        f"; stopped at the batch limit for {', '.join(report.at_limit)}: more may be due, "
+        "run again (or raise --batch)"
+        if report.at_limit
+        else ""
+    )
     return (
-        f"delivered {report.delivered}, failed {report.failed}, dead-lettered {report.dead}{held}"
+        f"delivered {report.delivered}, failed {report.failed}, dead-lettered {report.dead}"
+        f"{held}{limit}"
     )
 
 
@@ -198,7 +234,7 @@ def _summary(report: RelayReport) -> str:
 def public_key() -> None:
     """Print labgate's public signing key (JWK), for receivers to verify envelopes with."""
     try:
-        signer = load_signer(Settings(demo=False))
+        signer = load_signer(Settings())
     except ValueError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None

@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 
 from labgate.adapters.channels.amqp import AmqpInbox
+from labgate.adapters.channels.message_log import configure
 from labgate.adapters.channels.mqtt import MqttInbox
 from labgate.bootstrap import Hub, bootstrap
 from labgate.config import Settings
@@ -26,6 +27,8 @@ console = Console(soft_wrap=True, markup=False)
 
 
 def _serve(run: Callable[[asyncio.Event], Awaitable[None]], hub: Hub) -> None:
+    configure()
+
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

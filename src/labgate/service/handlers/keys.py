@@ -10,7 +10,7 @@ from typing import Any
 from joserfc.jwk import OKPKey
 
 from labgate.compliance.access import Account
-from labgate.compliance.envelope import KID_PATTERN, EnvelopeError
+from labgate.compliance.envelope import ALGORITHM, KID_PATTERN, LEGACY_ALGORITHM, EnvelopeError
 from labgate.compliance.keys import SourceKey
 from labgate.domain.errors import Conflict, DuplicateKey, InvalidInput, NotFound
 from labgate.domain.interface_commands import RegisterSourceKey, RevokeSourceKey
@@ -20,7 +20,10 @@ from labgate.service.handlers.common import must_get, record
 from labgate.service.unit_of_work import UnitOfWork
 
 _X = re.compile(r"[A-Za-z0-9_-]{43}")  # 32 bytes, base64url without padding
-_JWK_MEMBERS = frozenset({"kty", "crv", "x", "kid"})
+_JWK_MEMBERS = frozenset({"kty", "crv", "x", "kid", "use", "alg", "key_ops"})
+# What key tools export beside the key itself, and the values that fit a signature check.
+_ALGORITHMS = (ALGORITHM, LEGACY_ALGORITHM)
+_KEY_OPS = frozenset({"verify", "sign"})
 
 
 def register_source_key(cmd: RegisterSourceKey, uow: UnitOfWork, deps: Deps) -> str:
@@ -146,27 +149,49 @@ def _public_jwk(jwk: dict[str, Any], kid: str) -> dict[str, str]:
             reason="key.private_material",
             field="public_jwk",
         )
+    unknown = sorted(set(jwk) - _JWK_MEMBERS)
+    if unknown:
+        raise _bad_jwk(
+            f"The JWK member {unknown[0]!r} is not accepted; a public Ed25519 JWK has kty, crv, "
+            "x and optionally kid, use, alg and key_ops.",
+            unknown[0],
+        )
     x = jwk.get("x")
-    fits = jwk.get("kty") == "OKP" and jwk.get("crv") == "Ed25519" and isinstance(x, str)
-    if not fits or not _X.fullmatch(str(x)) or set(jwk) - _JWK_MEMBERS:
-        raise InvalidInput(
-            "The key must be an Ed25519 public JWK: kty OKP, crv Ed25519, x (and optionally kid).",
-            reason="key.bad_jwk",
-            field="public_jwk",
-        )
+    if jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519":
+        member = "kty" if jwk.get("kty") != "OKP" else "crv"
+        raise _bad_jwk("The key must be an Ed25519 public JWK: kty OKP, crv Ed25519.", member)
+    if not isinstance(x, str) or not _X.fullmatch(x):
+        raise _bad_jwk("x must be the 32-byte public key in base64url without padding.", "x")
     if jwk.get("kid", kid) != kid:
-        raise InvalidInput(
-            f"The JWK's kid {jwk['kid']!r} differs from the key id {kid!r}.",
-            reason="key.bad_jwk",
-            field="public_jwk.kid",
-        )
+        raise _bad_jwk(f"The JWK's kid {jwk['kid']!r} differs from the key id {kid!r}.", "kid")
+    _usage(jwk)
     try:
-        OKPKey.import_key({"kty": "OKP", "crv": "Ed25519", "x": str(x)})
+        OKPKey.import_key({"kty": "OKP", "crv": "Ed25519", "x": x})
     except ValueError:
-        raise InvalidInput(
-            "x is not an Ed25519 public key.", reason="key.bad_jwk", field="public_jwk.x"
-        ) from None
-    return {"kty": "OKP", "crv": "Ed25519", "x": str(x)}
+        raise _bad_jwk("x is not an Ed25519 public key.", "x") from None
+    kept = {"kty": "OKP", "crv": "Ed25519", "x": x}
+    # Only a partner whose library knows no other name signs "EdDSA": kept on its key.
+    if jwk.get("alg") == LEGACY_ALGORITHM:
+        kept["alg"] = LEGACY_ALGORITHM
+    return kept
+
+
+def _usage(jwk: dict[str, Any]) -> None:
+    if "use" in jwk and jwk["use"] != "sig":
+        raise _bad_jwk(f"use is {jwk['use']!r}; a signing key's use is 'sig'.", "use")
+    if "alg" in jwk and jwk["alg"] not in _ALGORITHMS:
+        raise _bad_jwk(
+            f"alg is {jwk['alg']!r}; labgate verifies {ALGORITHM} (or {LEGACY_ALGORITHM}, the "
+            "older name, for a library that knows only that one).",
+            "alg",
+        )
+    ops = jwk.get("key_ops", ["verify"])
+    if not isinstance(ops, list) or "verify" not in ops or not set(ops) <= _KEY_OPS:
+        raise _bad_jwk(f"key_ops is {ops!r}; it must include 'verify' (and may 'sign').", "key_ops")
+
+
+def _bad_jwk(message: str, member: str) -> InvalidInput:
+    return InvalidInput(message, reason="key.bad_jwk", field=f"public_jwk.{member}")
 
 
 def _fresh_material(uow: UnitOfWork, x: str) -> None:
