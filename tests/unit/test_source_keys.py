@@ -132,23 +132,24 @@ def test_a_private_key_is_refused(uow: FakeUnitOfWork, deps: Deps) -> None:
 
 
 @pytest.mark.parametrize(
-    "jwk",
+    ("jwk", "member"),
     [
-        {"kty": "OKP", "crv": "X25519", "x": PUBLIC["x"]},
-        {"kty": "RSA", "n": "abc", "e": "AQAB"},
-        {"kty": "OKP", "crv": "Ed25519", "x": "AAAA"},
-        {"kty": "OKP", "crv": "Ed25519"},
-        PUBLIC | {"use": "enc"},
+        ({"kty": "OKP", "crv": "X25519", "x": PUBLIC["x"]}, "crv"),
+        ({"kty": "RSA", "n": "abc", "e": "AQAB"}, "e"),
+        ({"kty": "OKP", "crv": "Ed25519", "x": "AAAA"}, "x"),
+        ({"kty": "OKP", "crv": "Ed25519"}, "x"),
+        (PUBLIC | {"use": "enc"}, "use"),
+        (PUBLIC | {"x5c": ["MIIB"]}, "x5c"),
     ],
-    ids=["X25519", "RSA", "short x", "no x", "extra member"],
+    ids=["X25519", "RSA", "short x", "no x", "use enc", "unknown member"],
 )
-def test_only_ed25519_public_jwks_are_accepted(
-    uow: FakeUnitOfWork, deps: Deps, jwk: dict[str, Any]
+def test_only_ed25519_public_jwks_are_accepted_and_the_refused_member_is_named(
+    uow: FakeUnitOfWork, deps: Deps, jwk: dict[str, Any], member: str
 ) -> None:
     command = registration(public_jwk=jwk)
     assert refused(InvalidInput, register_source_key, command, uow, deps) == (
         "key.bad_jwk",
-        "public_jwk",
+        f"public_jwk.{member}",
     )
 
 
