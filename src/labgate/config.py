@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     body_timeout_seconds: float = Field(
         30, gt=0, le=3600, description="Time to send a request's whole body; then 408."
     )
+    strict_contract: bool = Field(
+        False,
+        description="For tests: a refusal its operation's OpenAPI does not document is raised "
+        "as a fault instead of answered.",
+    )
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body accepted.")
     inbox_concurrency: int = Field(
         8,

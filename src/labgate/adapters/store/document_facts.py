@@ -88,3 +88,27 @@ class Reader:
 def reader(session: Session, site: str, users: Iterable[str | None]) -> Reader:
     """The reader of `site`, knowing the printed names of `users`."""
     return Reader(site_zone(session, site), people(session, users))
+
+
+def readable(session: Session, site: str, view: Any) -> Any:
+    """An API view as a person at the site reads it, beside what a program reads: next to every
+    UTC time `x_at` a `x_at_local` (to the second, site zone, offset), and next to every user id
+    under a person key a `<key>_name` (printed name; null for an id with no account). Adds only:
+    the UTC values and ids stay as they are."""
+    shown = reader(session, site, users_in(view, PERSON_KEYS))
+    return _readable(view, shown)
+
+
+def _readable(value: Any, shown: Reader) -> Any:
+    if isinstance(value, list):
+        return [_readable(item, shown) for item in value]
+    if not isinstance(value, dict):
+        return value
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        out[key] = _readable(item, shown)
+        if key.endswith("_at") and (item is None or isinstance(item, str)):
+            out[f"{key}_local"] = None if item is None else shown.at(item)
+        elif key in PERSON_KEYS and (item is None or isinstance(item, str)):
+            out[f"{key}_name"] = None if item is None else shown.names.get(item)
+    return out

@@ -16,7 +16,7 @@ from labgate.adapters.store.migrate import SchemaBehind, require_current_schema
 from labgate.bootstrap import Hub, bootstrap
 from labgate.config import Settings
 from labgate.domain.errors import LabgateError
-from labgate.entrypoints.api import problems
+from labgate.entrypoints.api import contract, problems
 from labgate.entrypoints.api.middleware import BodyLimit, CorrelationId
 from labgate.entrypoints.api.routes import (
     access,
@@ -65,6 +65,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
     app.state.hub = hub
     app.state.inbox_concurrency = settings.inbox_concurrency
     problems.install(app)
+    contract.install(app, strict=settings.strict_contract)
     routers = (
         access,
         alerts,

@@ -105,4 +105,5 @@ def require(permission: Permission) -> Callable[..., Account]:
         account.require(permission)
         return account
 
+    dependency.permission = permission  # type: ignore[attr-defined]  # read by api/contract.py
     return dependency

@@ -16,6 +16,7 @@ from starlette.routing import compile_path
 from labgate.compliance.throttle import UNAUTHENTICATED, Throttled
 from labgate.domain.commands import Context
 from labgate.domain.errors import InvalidInput, LabgateError
+from labgate.entrypoints.api import contract
 from labgate.entrypoints.api.auth import hub_of
 from labgate.service.messages import KEY_LENGTH
 from labgate.service.refusals import record_refusal
@@ -33,6 +34,7 @@ def problem(
     request: Request, status: int, reason: str, detail: str, field: str | None
 ) -> JSONResponse:
     """A problem+json response."""
+    contract.check(request, status, reason)
     body: dict[str, Any] = {
         "type": f"urn:labgate:problem:{reason}",
         "title": reason.replace(".", ": ").replace("_", " "),
