@@ -57,6 +57,7 @@ def test_the_coa_names_product_dates_and_conclusion_in_the_site_time(
     content: dict[str, Any] = json.loads(fetched(plant, "coa", "json"))
     assert (content["product"], content["product_name"]) == ("P1", "Test tablet")
     assert (content["manufactured_on"], content["expires_on"]) == ("2026-11-01", None)
+    assert content["shelf_life_months"] is None  # P1 has none: the expiry is not known
     assert content["conclusion"] == {
         "conforms": True,
         "statement": "Batch B1 conforms to specification SPEC-A version 2.",
@@ -70,7 +71,7 @@ def test_the_coa_names_product_dates_and_conclusion_in_the_site_time(
     for expected in (
         "Test tablet (P1)",
         "Date of manufacture 2026-11-01",
-        "Expiry date not recorded in labgate",
+        "Expiry date not known: labgate holds no shelf life for product P1 in master data",
         "Batch B1 conforms to specification SPEC-A version 2.",
         "Reviewer Person (reviewer), approved,",
         "Analyst Person (analyst)",

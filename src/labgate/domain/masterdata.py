@@ -66,6 +66,9 @@ class Product:
     code: str
     name: str
     specification: str
+    # Whole calendar months from manufacture to expiry (domain/shelf_life.py); None when
+    # master data holds none, and then no document states an expiry date.
+    shelf_life_months: int | None = None
 
 
 @dataclass

@@ -34,6 +34,7 @@ from labgate.domain.masterdata import (
 )
 from labgate.domain.masterdata import Mapping as TestMapping
 from labgate.domain.numbers import RoundingRule
+from labgate.domain.shelf_life import MAX_SHELF_LIFE_MONTHS
 from labgate.service.masterdata_fields import (
     AliasKind,
     Entry,
@@ -171,7 +172,22 @@ def _test(item: Item, site: str) -> TestDefinition:
 
 
 def _product(item: Item, site: str) -> Product:
-    return Product(site, item.text("code"), item.text("name"), item.text("specification"))
+    return Product(site, item.text("code"), item.text("name"), item.text("specification"),
+                   _shelf_life(item))  # fmt: skip
+
+
+def _shelf_life(item: Item) -> int | None:
+    """Whole months, 1 to MAX_SHELF_LIFE_MONTHS; absent or null: the product has none, and a
+    CoA states no expiry date (the document states the whole product, as export writes it)."""
+    months = item.opt_integer("shelf_life_months", 1)
+    if months is not None and months > MAX_SHELF_LIFE_MONTHS:
+        raise fault(
+            item.at("shelf_life_months"),
+            "bad_type",
+            f"{item.at('shelf_life_months')} must be a whole number of months from 1 to "
+            f"{MAX_SHELF_LIFE_MONTHS}, not {months!r}.",
+        )
+    return months
 
 
 def _characteristic(item: Item, site: str) -> Characteristic:
@@ -206,7 +222,7 @@ _FLAT: dict[str, tuple[tuple[str, ...], Callable[[Item, str], Any], str]] = {
     "materials": (("code", "name", "kind"), _material, "code"),
     "lots": (("material", "code", "supplier"), _lot, "code"),
     "tests": (("code", "name", "unit", "method", "method_version", "value_kind"), _test, "code"),
-    "products": (("code", "name", "specification"), _product, "code"),
+    "products": (("code", "name", "specification", "shelf_life_months"), _product, "code"),
     "characteristics": (("code", "name"), _characteristic, "code"),
     "locations": (("code", "name"), _location, "code"),
     "equipment": (("code", "name", "location"), _equipment, "code"),

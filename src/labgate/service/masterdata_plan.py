@@ -91,7 +91,7 @@ SECTION_RECORDS: dict[str, tuple[type, str, tuple[str, ...]]] = {
     "methods": (MethodVersion, "method", ("rounding_rule", "sig_figs")),
     "tests": (TestDefinition, "test", _TEST_FIELDS),
     "specifications": (SpecVersion, "specification", ("author", "limits", "plans")),
-    "products": (Product, "product", ("name", "specification")),
+    "products": (Product, "product", ("name", "specification", "shelf_life_months")),
     "characteristics": (Characteristic, "characteristic", ("name",)),
     "locations": (Location, "location", ("name",)),
     "equipment": (Equipment, "equipment", ("name", "location")),

@@ -29,7 +29,7 @@ def render_document(doc: MasterDataDocument) -> Row:
         "methods": _grouped(doc.methods, lambda m: m.method, _method_version),
         "tests": [_test(e.record) for e in doc.tests],
         "specifications": _grouped(doc.specifications, lambda s: s.specification, _spec_version),
-        "products": _rows(doc.products, ("code", "name", "specification")),
+        "products": _rows(doc.products, ("code", "name", "specification", "shelf_life_months")),
         "characteristics": _rows(doc.characteristics, ("code", "name")),
         "mappings": [_mapping(e.record) for e in doc.mappings],
         "aliases": [_alias(e.record) for e in doc.aliases],

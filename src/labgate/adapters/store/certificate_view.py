@@ -4,12 +4,13 @@ and checked against the record as it is now."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from labgate.adapters.store.document_facts import product_name, reader_facts
+from labgate.adapters.store.document_facts import reader_facts
 from labgate.adapters.store.views import signature_view, signatures_of
 from labgate.compliance.canonical import content_hash, to_jsonable
 from labgate.domain.batches import Batch, release_content
@@ -17,7 +18,9 @@ from labgate.domain.certificate import certificate_content
 from labgate.domain.errors import NotFound
 from labgate.domain.lifecycle import SampleStatus
 from labgate.domain.local_time import shown_date
+from labgate.domain.masterdata import Product
 from labgate.domain.samples import Sample, result_content
+from labgate.domain.shelf_life import expiry_date
 
 
 def certificate(session: Session, site: str, code: str) -> dict[str, Any]:
@@ -43,11 +46,25 @@ def certificate(session: Session, site: str, code: str) -> dict[str, Any]:
     content["release_signatures"] = [
         signature_view(s, released) for s in signatures_of(session, site, "batch", code)
     ]
-    content["product_name"] = product_name(session, site, batch.product)
+    product = session.scalars(select(Product).filter_by(site=site, code=batch.product))
+    stored = product.one_or_none()
+    content["product_name"] = None if stored is None else stored.name
     content |= reader_facts(session, site, content)
-    # Manufacture starts when the batch does; labgate holds no expiry date (no shelf life in
-    # master data), so the certificate says so rather than invent one.
-    content["manufactured_on"] = shown_date(batch.started_at, content["time_zone"])
-    content["expires_on"] = None
+    content |= dates(batch, stored, content["time_zone"])
     content["content_sha256"] = content_hash(content)
     return content
+
+
+def dates(batch: Batch, product: Product | None, zone: str) -> dict[str, Any]:
+    """The date of manufacture (the batch's start, as a date at the site), the product's shelf
+    life, and the expiry date they give (domain/shelf_life.py); an unknown one stays None, so
+    the certificate says it is not known rather than invent it."""
+    shown = shown_date(batch.started_at, zone)
+    manufactured_on = None if shown is None else date.fromisoformat(shown)
+    months = None if product is None else product.shelf_life_months
+    expires_on = expiry_date(manufactured_on, months)
+    return {
+        "manufactured_on": shown,
+        "shelf_life_months": months,
+        "expires_on": None if expires_on is None else expires_on.isoformat(),
+    }

@@ -98,7 +98,9 @@ lots = Table(
 products = Table(
     "products", metadata, _id(), _site(),
     Column("code", String(KEY), nullable=False), Column("name", String(200), nullable=False),
-    Column("specification", String(KEY), nullable=False), UniqueConstraint("site", "code"),
+    Column("specification", String(KEY), nullable=False),
+    Column("shelf_life_months", Integer),  # null: no shelf life known, so no expiry (0021)
+    UniqueConstraint("site", "code"),
 )  # fmt: skip
 
 method_versions = Table(
