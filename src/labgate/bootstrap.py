@@ -13,14 +13,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from labgate.adapters.codecs.b2mml_envelope import decode_message
 from labgate.adapters.codecs.filepack import pack_decoder
 from labgate.adapters.codecs.pgp import PgpGate
-from labgate.adapters.store.engine import make_engine
-from labgate.adapters.store.mapping import start_mappers
-from labgate.adapters.store.uow import SqlUnitOfWork
 from labgate.adapters.trend_check import regression_trend_check
 from labgate.adapters.units_pint import PintUnitConverter
 from labgate.compliance.access import role_conflicts
 from labgate.compliance.clock import Clock, SystemClock
 from labgate.config import Settings
+from labgate.database import open_database
 from labgate.service.deps import Deps
 from labgate.service.inbox import Inbox
 from labgate.service.messagebus import MessageBus
@@ -48,13 +46,8 @@ class Hub:
 
 def bootstrap(settings: Settings, clock: Clock | None = None, engine: Engine | None = None) -> Hub:
     """Build a hub; nothing connects until first use."""
-    start_mappers()
-    engine = engine or make_engine(settings.database_url)
-    sessions = sessionmaker(bind=engine, expire_on_commit=False)
-
-    def uow_factory() -> UnitOfWork:
-        return SqlUnitOfWork(sessions, external_lims=settings.external_lims)
-
+    database = open_database(settings, engine)  # the same wiring as commands that need no bus
+    uow_factory = database.uow_factory
     deps = Deps(clock or SystemClock(), PintUnitConverter, settings.lockout_after,
                 lockout_period=timedelta(minutes=settings.lockout_minutes),
                 anonymous_refusals_per_minute=settings.anonymous_refusals_per_minute,
@@ -67,7 +60,7 @@ def bootstrap(settings: Settings, clock: Clock | None = None, engine: Engine | N
                   decoders={"folder": packs, "sftp": packs},
                   default_decoder=decode_message,
                   channel_schemas=settings.channel_schemas)  # fmt: skip
-    return Hub(settings, engine, sessions, bus, uow_factory, inbox)
+    return Hub(settings, database.engine, database.sessions, bus, uow_factory, inbox)
 
 
 def sftp_target(settings: Settings) -> SftpTarget | None:

@@ -13,14 +13,16 @@ from rich.console import Console
 from rich.markup import escape
 
 from labgate.adapters.store.audit_store import make_checkpoint, snapshot, verify_stored
-from labgate.bootstrap import bootstrap
 from labgate.compliance.checkpoints import TrailReport, verify_trail
-from labgate.compliance.clock import iso_utc
+from labgate.compliance.clock import SystemClock, iso_utc
 from labgate.compliance.signer import PUBLIC_MEMBERS, Signer
 from labgate.config import Settings
+from labgate.database import open_database
 from labgate.domain.errors import LabgateError
-from labgate.entrypoints.cli import audit_export
-from labgate.entrypoints.cli.relay import load_signer
+
+# These commands need the database alone, not a hub's bus, converter and channels (nor the
+# relay's brokers and webhooks): `audit verify` starts without importing them. The export's
+# writer and the relay's key loader are imported by the commands that use them.
 
 audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
 console = Console(soft_wrap=True, markup=False)
@@ -48,6 +50,8 @@ def audit_verify(
     checkpoint; name the first problem and exit 1 if any."""
     try:
         if export is not None:
+            from labgate.entrypoints.cli import audit_export
+
             # Nothing but the export's files and the keys named: an auditor's machine has no
             # labgate settings.
             entries, head, checkpoints = audit_export.read_export(export)
@@ -61,12 +65,12 @@ def audit_verify(
 
 def _verify_database(settings: Settings, public_keys: list[Path]) -> TrailReport:
     trusted = trusted_keys(public_keys, settings)
-    hub = bootstrap(settings)
+    database = open_database(settings)
     try:
-        with snapshot(hub.sessions) as session:
+        with snapshot(database.sessions) as session:
             return verify_stored(session, trusted)
     finally:
-        hub.close()
+        database.close()
 
 
 @audit_app.command("export")
@@ -80,19 +84,21 @@ def audit_export_command(
     if readable not in ("html", "csv"):
         errors.print("--readable must be html or csv.")
         raise typer.Exit(2)
+    from labgate.entrypoints.cli import audit_export
+
     settings = Settings()
-    hub = bootstrap(settings)
+    database = open_database(settings)
     try:
         if settings.signing_key_file is not None:
             signer = Signer.from_file(settings.signing_key_file)
-            make_checkpoint(hub.sessions, signer, hub.bus.deps.clock.now(), _operator())
+            make_checkpoint(database.sessions, signer, SystemClock().now(), _operator())
         trusted = trusted_keys([], settings)
-        with snapshot(hub.sessions) as session:
+        with snapshot(database.sessions) as session:
             written = audit_export.export(session, out, readable, trusted)
     except (LabgateError, ValueError) as error:
         raise _fail(error) from None
     finally:
-        hub.close()
+        database.close()
     for path in written:
         console.print(f"wrote {path}")
 
@@ -102,18 +108,20 @@ def audit_checkpoint() -> None:
     """Sign a checkpoint of the trail's head with labgate's key (LABGATE_SIGNING_KEY_FILE), once
     the entries since the previous one check out. Run it from cron; `labgate relay run` makes
     them too (LABGATE_CHECKPOINT_INTERVAL_SECONDS)."""
+    from labgate.entrypoints.cli.relay import load_signer
+
     settings = Settings()
     try:
         signer = load_signer(settings)
     except ValueError as error:
         raise _fail(error, 2) from None
-    hub = bootstrap(settings)
+    database = open_database(settings)
     try:
-        made = make_checkpoint(hub.sessions, signer, hub.bus.deps.clock.now(), _operator())
+        made = make_checkpoint(database.sessions, signer, SystemClock().now(), _operator())
     except LabgateError as error:
         raise _fail(error) from None
     finally:
-        hub.close()
+        database.close()
     console.print(
         f"checkpoint of entry {made.seq} (hash {made.hash}) signed with key {made.kid} "
         f"at {iso_utc(made.at)}"

@@ -16,8 +16,8 @@ from labgate.adapters.reports.documents import Document, Format
 from labgate.adapters.reports.dossier import dossier_document
 from labgate.adapters.store.certificate_view import certificate
 from labgate.adapters.store.dossier_view import dossier as compile_dossier
-from labgate.bootstrap import bootstrap
 from labgate.config import Settings
+from labgate.database import open_database
 from labgate.domain.errors import LabgateError
 
 EXIT_REFUSED = 1
@@ -49,15 +49,15 @@ def _write(
         typer.echo(f"--format must be pdf, html or json, not {format!r}.", err=True)
         raise typer.Exit(2)
     chosen: Format = "pdf" if format == "pdf" else "html" if format == "html" else "json"
-    hub = bootstrap(Settings())
+    database = open_database(Settings())  # reading only: no bus, converter or channels
     try:
-        with hub.sessions() as session:
+        with database.sessions() as session:
             content = compile_record(session, site, batch)
     except LabgateError as error:
         typer.echo(error.message, err=True)
         raise typer.Exit(EXIT_REFUSED) from error
     finally:
-        hub.close()
+        database.close()
     document = render(content, chosen)
     target = out / document.filename if out.is_dir() else out
     target.write_bytes(document.data)

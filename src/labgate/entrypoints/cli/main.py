@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from labgate.bootstrap import Hub
     from labgate.config import Settings
+    from labgate.database import Database
     from labgate.domain.commands import Context
 
 CLI = "labgate.entrypoints.cli"
@@ -132,6 +133,20 @@ def open_hub(settings: Settings | None = None) -> Iterator[Hub]:
         yield hub
     finally:
         hub.close()
+
+
+@contextmanager
+def open_database(settings: Settings | None = None) -> Iterator[Database]:
+    """The database alone for one command that reads or administers records without the bus
+    (no units, statistics, codecs or channels imported), its connections closed afterwards."""
+    from labgate.config import Settings
+    from labgate.database import open_database as opened
+
+    database = opened(settings or Settings())
+    try:
+        yield database
+    finally:
+        database.close()
 
 
 def fail(error: Exception, code: int = 1) -> typer.Exit:

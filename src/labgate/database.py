@@ -1,0 +1,44 @@
+"""Wiring of the database alone: engine, sessions and units of work, with no bus, converter,
+statistics, codecs or channels. `bootstrap` builds its hub on it; commands that only read or
+administer records (`labgate users list`, `audit verify`, `coa`) open just this, which spares
+them the imports of everything else (units, statistics, B2MML, PGP: about a second at start)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from labgate.adapters.store.engine import make_engine
+from labgate.adapters.store.mapping import start_mappers
+from labgate.adapters.store.uow import SqlUnitOfWork
+from labgate.config import Settings
+from labgate.service.unit_of_work import UnitOfWork
+
+
+@dataclass
+class Database:
+    """One database as labgate uses it: the engine, sessions and units of work over it."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    uow_factory: Callable[[], UnitOfWork]
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.engine.dispose()
+
+
+def open_database(settings: Settings, engine: Engine | None = None) -> Database:
+    """The database of these settings (or the engine given); nothing connects until first use."""
+    start_mappers()
+    engine = engine or make_engine(settings.database_url)
+    sessions = sessionmaker(bind=engine, expire_on_commit=False)
+
+    def uow_factory() -> UnitOfWork:
+        return SqlUnitOfWork(sessions, external_lims=settings.external_lims)
+
+    return Database(settings, engine, sessions, uow_factory)
