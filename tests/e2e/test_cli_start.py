@@ -1,0 +1,75 @@
+"""Commands that open the database load the database and what they use, not the whole hub:
+`labgate users list` and `audit verify` run without the bus's converter (pint),
+statistics (numpy, SciPy, statsmodels), codecs (lxml), PGP and channels (aio-pika, aiomqtt,
+asyncssh), and a SQLite database without PostgreSQL's dialects. The time itself is measured by
+`make bench` (`cli.start.users_list`); the bench's small database is checked here."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from labgate.entrypoints.bench_cli import ACCOUNTS, labgate, small_database
+
+# What the hub wires beside the database, and the relay's transports: none of it is read by
+# a command that lists accounts, verifies the trail or prints a certificate from the store.
+NOT_NEEDED = {"pint", "numpy", "pandas", "scipy", "statsmodels", "matplotlib", "lxml", "gnupg",
+              "aio_pika", "aiormq", "aiomqtt", "asyncssh", "httpx2", "fastapi", "uvicorn",
+              "alembic"}  # fmt: skip
+# Modules and packages (a name and what lies under it, not its namesakes: inbox_records is the
+# unit of work's, service.inbox the bus's).
+NOT_NEEDED_LABGATE = ("labgate.bootstrap", "labgate.service.messagebus", "labgate.service.inbox",
+                      "labgate.adapters.units_pint", "labgate.adapters.stability",
+                      "labgate.adapters.codecs", "labgate.adapters.channels",
+                      "sqlalchemy.dialects.postgresql")  # fmt: skip
+
+
+def imported_by(argv: list[str], env: dict[str, str]) -> tuple[set[str], str]:
+    """The modules a fresh `labgate ...` process imports (`-X importtime`), and its output."""
+    run = subprocess.run([sys.executable, "-X", "importtime", "-m", "labgate", *argv],
+                         capture_output=True, text=True, env=env)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    modules = {
+        line.rsplit("|", 1)[1].strip()
+        for line in run.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+    assert "labgate.entrypoints.cli.main" in modules  # the probe saw the real start
+    return modules, run.stdout
+
+
+def heavy(modules: set[str]) -> list[str]:
+    return sorted(
+        m
+        for m in modules
+        if m.split(".")[0] in NOT_NEEDED
+        or any(m == name or m.startswith(f"{name}.") for name in NOT_NEEDED_LABGATE)
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "shown"),
+    [(["users", "list"], "reviewer1"), (["audit", "verify"], "audit trail intact")],
+    ids=["users-list", "audit-verify"],
+)
+def test_a_command_that_reads_records_opens_the_database_alone(argv: list[str], shown: str) -> None:
+    with small_database() as env:
+        modules, output = imported_by(argv, env)
+    assert "sqlalchemy.orm" in modules and "labgate.database" in modules
+    assert heavy(modules) == []
+    assert shown in output
+
+
+def test_the_bench_database_holds_the_accounts_users_list_shows() -> None:
+    with small_database() as env:
+        url = env["LABGATE_DATABASE_URL"]
+        assert url.startswith("sqlite:///") and Path(url.removeprefix("sqlite:///")).exists()
+        listed = subprocess.run(
+            [*labgate(), "users", "list"], capture_output=True, text=True, env=env, check=True
+        )
+    for username, role in ACCOUNTS:
+        assert username in listed.stdout and role in listed.stdout
+    assert not Path(url.removeprefix("sqlite:///")).exists()  # the folder went with the bench
