@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
@@ -13,8 +15,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from labgate.adapters.codecs.b2mml_envelope import decode_message
 from labgate.adapters.codecs.filepack import pack_decoder
 from labgate.adapters.codecs.pgp import PgpGate
-from labgate.adapters.trend_check import regression_trend_check
-from labgate.adapters.units_pint import PintUnitConverter
 from labgate.compliance.access import role_conflicts
 from labgate.compliance.clock import Clock, SystemClock
 from labgate.config import Settings
@@ -26,6 +26,14 @@ from labgate.service.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
     from labgate.adapters.channels.sftp import SftpTarget
+    from labgate.domain.trending import TrendObservation, TrendVerdict
+    from labgate.domain.units import UnitConverter
+
+# What the bus reaches only for some messages: pint's converter (a result's unit) and the
+# regression trend check (numpy, SciPy, statsmodels: a trended result). A server imports them as
+# it starts, so no request waits for them; a one-shot command (`labgate users create`) imports
+# them only if it uses them, about a second sooner done.
+_ON_FIRST_USE = ("labgate.adapters.units_pint", "labgate.adapters.trend_check")
 
 
 @dataclass
@@ -44,14 +52,24 @@ class Hub:
         self.engine.dispose()
 
 
-def bootstrap(settings: Settings, clock: Clock | None = None, engine: Engine | None = None) -> Hub:
-    """Build a hub; nothing connects until first use."""
+def bootstrap(
+    settings: Settings,
+    clock: Clock | None = None,
+    engine: Engine | None = None,
+    *,
+    preload: bool = True,
+) -> Hub:
+    """Build a hub; nothing connects until first use. With `preload` (servers, workers) the unit
+    converter and the trend check are imported now; without it, when the bus first uses them."""
+    if preload:
+        for module in _ON_FIRST_USE:
+            importlib.import_module(module)
     database = open_database(settings, engine)  # the same wiring as commands that need no bus
     uow_factory = database.uow_factory
-    deps = Deps(clock or SystemClock(), PintUnitConverter, settings.lockout_after,
+    deps = Deps(clock or SystemClock(), unit_converter, settings.lockout_after,
                 lockout_period=timedelta(minutes=settings.lockout_minutes),
                 anonymous_refusals_per_minute=settings.anonymous_refusals_per_minute,
-                trend_check=regression_trend_check,
+                trend_check=trend_check,
                 role_conflicts=role_conflicts(settings.role_conflicts))  # fmt: skip
     bus = MessageBus(uow_factory, deps)
     packs = pack_decoder(pgp_gate(settings))
@@ -61,6 +79,22 @@ def bootstrap(settings: Settings, clock: Clock | None = None, engine: Engine | N
                   default_decoder=decode_message,
                   channel_schemas=settings.channel_schemas)  # fmt: skip
     return Hub(settings, database.engine, database.sessions, bus, uow_factory, inbox)
+
+
+def unit_converter(units: Mapping[str, str]) -> UnitConverter:
+    """pint's converter over the unit dictionary (adapters/units_pint.py), imported on first use."""
+    from labgate.adapters.units_pint import PintUnitConverter
+
+    return PintUnitConverter(units)
+
+
+def trend_check(
+    history: Sequence[TrendObservation], new: TrendObservation, alpha: Decimal
+) -> TrendVerdict | None:
+    """The regression control chart (adapters/trend_check.py), imported on first use."""
+    from labgate.adapters.trend_check import regression_trend_check
+
+    return regression_trend_check(history, new, alpha)
 
 
 def sftp_target(settings: Settings) -> SftpTarget | None:

@@ -19,6 +19,7 @@ from labgate.entrypoints.bench_cli import ACCOUNTS, labgate, small_database
 NOT_NEEDED = {"pint", "numpy", "pandas", "scipy", "statsmodels", "matplotlib", "lxml", "gnupg",
               "aio_pika", "aiormq", "aiomqtt", "asyncssh", "httpx2", "fastapi", "uvicorn",
               "alembic"}  # fmt: skip
+STATISTICS_AND_UNITS = {"pint", "numpy", "pandas", "scipy", "statsmodels"}
 # Modules and packages (a name and what lies under it, not its namesakes: inbox_records is the
 # unit of work's, service.inbox the bus's).
 NOT_NEEDED_LABGATE = ("labgate.bootstrap", "labgate.service.messagebus", "labgate.service.inbox",
@@ -73,3 +74,34 @@ def test_the_bench_database_holds_the_accounts_users_list_shows() -> None:
     for username, role in ACCOUNTS:
         assert username in listed.stdout and role in listed.stdout
     assert not Path(url.removeprefix("sqlite:///")).exists()  # the folder went with the bench
+
+
+def test_a_command_through_the_bus_imports_units_and_statistics_only_when_used(
+    tmp_path: Path,
+) -> None:
+    """`masterdata import` goes through the bus (a hub), which imports pint's converter and
+    the trend check's statistics when a message first needs them: loading a site needs neither."""
+    document = tmp_path / "site.yaml"
+    document.write_text("site: {code: B1, name: Bench plant}\n", encoding="utf-8")
+    with small_database() as env:
+        modules, output = imported_by(
+            ["masterdata", "import", str(document), "--reason", "CR-1: a site"], env
+        )
+    assert "labgate.bootstrap" in modules and "labgate.service.messagebus" in modules
+    assert "created=1" in output  # the site was loaded
+    assert sorted(m for m in modules if m.split(".")[0] in STATISTICS_AND_UNITS) == []
+
+
+def test_a_server_hub_imports_units_and_statistics_as_it_starts(tmp_path: Path) -> None:
+    """`bootstrap` preloads them by default (servers, workers), so no request waits for them."""
+    probe = (
+        "import sys; from labgate.bootstrap import bootstrap; from labgate.config import Settings;"
+        "settings = Settings(database_url='sqlite://', token_secret='x' * 32);"
+        "bootstrap(settings, preload=False).close(); lazy = 'pint' in sys.modules;"
+        "bootstrap(settings).close();"
+        "wanted = ('pint', 'numpy', 'labgate.adapters.trend_check');"
+        "print(lazy, all(m in sys.modules for m in wanted))"
+    )
+    shown = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    assert shown.stdout.split() == ["False", "True"]

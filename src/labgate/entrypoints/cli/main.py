@@ -123,12 +123,14 @@ def cli_context() -> Context:
 
 
 @contextmanager
-def open_hub(settings: Settings | None = None) -> Iterator[Hub]:
-    """A hub for one command, its connections closed afterwards."""
+def open_hub(settings: Settings | None = None, *, preload: bool = False) -> Iterator[Hub]:
+    """A hub for one command, its connections closed afterwards. Not `preload`ed: the unit
+    converter and the trend check are imported only if the command uses them (a server
+    preloads them, so that no request waits for the import)."""
     from labgate.bootstrap import bootstrap
     from labgate.config import Settings
 
-    hub = bootstrap(settings or Settings())
+    hub = bootstrap(settings or Settings(), preload=preload)
     try:
         yield hub
     finally:
@@ -186,7 +188,8 @@ def serve(
 
     settings = Settings()
     host, port = host or settings.host, port or settings.port
-    with open_hub(settings) as hub:  # create_app does not close a hub it was given
+    # create_app does not close a hub it was given; a server loads all it may use up front.
+    with open_hub(settings, preload=True) as hub:
         try:
             api = create_app(settings, hub)  # the schema and settings checked once, here
         except (SchemaBehind, ValueError) as error:
