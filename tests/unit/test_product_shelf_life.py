@@ -137,6 +137,7 @@ def test_a_shelf_life_that_is_not_whole_months_in_range_is_refused_whole(
         "masterdata.bad_type", "products[1].shelf_life_months",
     )  # fmt: skip
     assert repr(months) in refused.value.message
+    assert "whole number of months from 1 to 1200" in refused.value.message
     assert uow.committed == 0 and uow.audit_log == []
     assert uow.records.find(object) == []
 

@@ -7,7 +7,8 @@ interface lines come from bench_ingest.py (AMQP, file packs) and bench_latency.p
 clients, which adds `p50=<ms> p99=<ms>`; approval to MES, which has only those), and
 `amqp.consume_and_ack_only`: the AMQP consumer's own rate with no work behind it, the ceiling the
 AMQP ingest line sits under on this machine whatever labgate does. The `cli.start` lines
-(bench_cli.py) time `labgate --help` and `labgate evaluate` against `python -c pass`."""
+(bench_cli.py) time `labgate --help`, `labgate evaluate` and `labgate users list` (on a small
+database) against `python -c pass`."""
 
 from __future__ import annotations
 

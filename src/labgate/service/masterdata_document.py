@@ -179,15 +179,18 @@ def _product(item: Item, site: str) -> Product:
 def _shelf_life(item: Item) -> int | None:
     """Whole months, 1 to MAX_SHELF_LIFE_MONTHS; absent or null: the product has none, and a
     CoA states no expiry date (the document states the whole product, as export writes it)."""
-    months = item.opt_integer("shelf_life_months", 1)
-    if months is not None and months > MAX_SHELF_LIFE_MONTHS:
+    months = item.raw.get("shelf_life_months")
+    if months is None:
+        return None
+    whole = isinstance(months, int) and not isinstance(months, bool)
+    if not whole or not 1 <= months <= MAX_SHELF_LIFE_MONTHS:
         raise fault(
             item.at("shelf_life_months"),
             "bad_type",
             f"{item.at('shelf_life_months')} must be a whole number of months from 1 to "
-            f"{MAX_SHELF_LIFE_MONTHS}, not {months!r}.",
+            f"{MAX_SHELF_LIFE_MONTHS}, such as 36, not {months!r}.",
         )
-    return months
+    return int(months)
 
 
 def _characteristic(item: Item, site: str) -> Characteristic:
