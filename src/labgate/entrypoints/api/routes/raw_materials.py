@@ -158,7 +158,16 @@ def get_lot(
     "/lots/{lot}/supplier-coa",
     summary="Import the supplier's CoA values for a lot",
     openapi_extra=refuses(
-        {404: ("lot.unknown", "sample.unknown", "specification.unknown", "test.unknown")}
+        {
+            404: (
+                "lot.unknown",
+                "sample.unknown",
+                "specification.unknown",
+                "spec.no_limit_for_test",
+                "test.unknown",
+                "method_version.unknown",
+            )
+        }
     ),
 )
 async def import_supplier_coa(
