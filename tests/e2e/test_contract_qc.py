@@ -196,7 +196,9 @@ def test_every_em_answer_is_the_documented_one(em_plant: Plant, checked: Checked
     assert (em_round["planned_at"], em_round["planned_at_local"]) == (
         "2026-11-24T21:00:00.000000Z", "2026-11-24 22:00:00 +01:00"
     )  # fmt: skip
+    assert (em_round["started_by"], em_round["started_by_name"]) == ("analyst", "Analyst Person")
     sample = ok(plant.call("auditor", "GET", f"/em/samples/{samples['A-P05']}"))
+    assert sample["counted_by_name"] == "Analyst Person"
     assert (sample["count"], sample["counted_at_local"]) == ("4000", "2026-11-25 10:00:00 +01:00")
 
     newest_first = listed(plant, "/em/excursions")
@@ -205,6 +207,7 @@ def test_every_em_answer_is_the_documented_one(em_plant: Plant, checked: Checked
     action = ok(plant.call("auditor", "GET", f"/em/excursions/{newest_first[0]}"))
     assert (action["outcome"], action["em_sample"]["code"]) == ("action_exceeded", samples["A-P05"])
     assert action["sampled_at_local"] == "2026-11-24 22:00:00 +01:00"
+    assert action["recorded_by_name"] == action["em_sample"]["counted_by_name"] == "Analyst Person"
 
     for batch, location in (("B1", "FILL-B"), ("B3", "FILL-B"), ("B1", "PREP-C")):
         body = {"batch": batch, "location": location, "from_at": em_flow.iso(now - day),
@@ -287,6 +290,10 @@ def test_every_raw_material_answer_is_the_documented_one(rm_plant: Plant, checke
     (line,) = lot["supplier_coa"]
     assert (line["difference"], line["imported_at_local"]) == ("-2.0", "2026-11-25 10:00:00 +01:00")
     released = ok(rm_flow.decide(plant, first["code"]))
+    assert (released["decided_by_name"], released["received_by_name"]) == (
+        "Qa Person",
+        "Analyst Person",
+    )
     (signature,) = released["signatures"]
     assert (signature["signer"], signature["signer_name"]) == ("qa", "Qa Person")
     assert (
@@ -364,6 +371,7 @@ def test_every_stability_answer_is_the_documented_one(st_plant: Plant, checked: 
         pulled["sample"],
         "2026-10-05 10:00:00 +02:00",
     )
+    assert nine["pulled_by_name"] == "Analyst Person"
     view = ok(plant.call("auditor", "GET", f"/stability-studies/{study}"))
     assert (view["start_at_local"], view["signatures"][0]["signer_name"]) == (
         "2026-01-05 09:00:00 +01:00", "Qa Person"
@@ -384,6 +392,7 @@ def test_every_stability_answer_is_the_documented_one(st_plant: Plant, checked: 
     )
     assert plot.status_code == 200 and plot.content.startswith(b"\x89PNG")
 
+    assert (view["author_name"], view["approver_name"]) == ("Reviewer Person", "Qa Person")
     completed = ok(plant.call("qa", "POST", f"/stability-studies/{studies['B2']}/completion",
                               json={"reason": "All pulls done and assessed."}))  # fmt: skip
     assert (completed["status"], completed["closed_by_name"]) == ("completed", "Qa Person")
@@ -408,6 +417,7 @@ def test_every_stability_answer_is_the_documented_one(st_plant: Plant, checked: 
     body = {"assessment": "Within spec; trend reviewed, no action.",
             "signature": plant.signature("reviewer", "reviewed")}  # fmt: skip
     assessed = ok(plant.call("reviewer", "POST", f"/oot-alerts/{code}/acknowledgement", json=body))
+    assert assessed["acknowledged_by_name"] == "Reviewer Person"
     assert (assessed["status"], assessed["acknowledged_at_local"]) == (
         "acknowledged", "2026-11-25 10:00:00 +01:00"
     )  # fmt: skip

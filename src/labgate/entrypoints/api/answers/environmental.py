@@ -10,11 +10,17 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from labgate.adapters.store.document_facts import PERSON_KEYS
 from labgate.domain.em_monitoring import EmSampleStatus, Frequency
 from labgate.domain.environmental import CleanroomGrade, EmOutcome, EmSampleType, OperationalState
 from labgate.entrypoints.api.wire import Answer, Code, Count, ExactNumber, SiteTime, UtcTime
 
 ChangedBy = Annotated[str, Field(description="User id of who made the change.")]
+PrintedName = Annotated[
+    str | None, Field(description="The person's printed name; null for an id with no account.")
+]
+# The keys under which a round, sample or excursion names a person by user id: `<key>_name`.
+EM_PEOPLE = PERSON_KEYS | {"started_by", "counted_by", "recorded_by"}
 
 
 class EmLocationView(Answer):
@@ -139,6 +145,7 @@ class EmSampleView(Answer):
     count: ExactNumber | None = Field(description="CFU, or particles/m³; exact.")
     unit: str | None
     counted_by: str | None = Field(description="User id of who counted it.")
+    counted_by_name: PrintedName
     counted_at: UtcTime | None
     counted_at_local: SiteTime | None
     outcome: EmOutcome | None
@@ -161,6 +168,7 @@ class EmRoundView(Answer):
     planned_at: UtcTime
     planned_at_local: SiteTime
     started_by: str = Field(description="User id of who started it.")
+    started_by_name: PrintedName
     started_at: UtcTime
     started_at_local: SiteTime
     samples: list[EmSampleView]
@@ -198,6 +206,7 @@ class ExcursionView(ExcursionFields):
     """An excursion with its sample and the limits applied, as people read it."""
 
     sampled_at_local: SiteTime
+    recorded_by_name: PrintedName
     recorded_at_local: SiteTime
     em_sample: EmSampleView
 

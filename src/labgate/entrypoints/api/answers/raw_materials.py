@@ -7,12 +7,16 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from labgate.adapters.store.document_facts import PERSON_KEYS
 from labgate.domain.deviations import DeviationState
 from labgate.domain.raw_materials import LotStatus
 from labgate.domain.skip_lot import InspectionState
 from labgate.domain.status_map import MesStatus
-from labgate.entrypoints.api.answers.stability import SignatureView
+from labgate.entrypoints.api.answers.stability import PrintedName, SignatureView
 from labgate.entrypoints.api.wire import Answer, Code, Count, ExactNumber, SiteTime, UtcTime
+
+# The keys under which a lot names a person by user id: each gets `<key>_name`.
+LOT_PEOPLE = PERSON_KEYS | {"received_by", "decided_by"}
 
 
 class LotItem(Answer):
@@ -74,12 +78,14 @@ class LotView(Answer):
     received_at: UtcTime
     received_at_local: SiteTime
     received_by: str = Field(description="User id of who received it.")
+    received_by_name: PrintedName
     sample: Code
     inspection_state: InspectionState
     full_panel: bool
     draw: ExactNumber | None
     status: LotStatus
     decided_by: str | None = Field(description="User id of QA who released or rejected it.")
+    decided_by_name: PrintedName
     decided_at: UtcTime | None
     decided_at_local: SiteTime | None
     decision_reason: str | None

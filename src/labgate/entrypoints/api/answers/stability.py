@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from labgate.adapters.stability import Model
+from labgate.adapters.store.document_facts import PERSON_KEYS
 from labgate.compliance.signatures import Meaning
 from labgate.domain.stability import StudyStatus
 from labgate.domain.trending import AlertStatus
@@ -19,6 +20,8 @@ from labgate.entrypoints.api.wire import Answer, Code, Count, ExactNumber, Hash,
 PrintedName = Annotated[
     str | None, Field(description="The person's printed name; null for an id with no account.")
 ]
+# The keys under which a study or an alert names a person by user id: each gets `<key>_name`.
+STABILITY_PEOPLE = PERSON_KEYS | {"author", "approver", "pulled_by", "raised_by", "acknowledged_by"}
 
 
 class SignatureView(Answer):
@@ -63,6 +66,7 @@ class DonePull(Answer):
     state: Literal["pulled"]
     sample: Code
     pulled_by: str = Field(description="User id of who pulled it.")
+    pulled_by_name: PrintedName
     pulled_at: UtcTime
     pulled_at_local: SiteTime
     window_reason: str | None = Field(description="Why it was pulled outside its window.")
@@ -86,10 +90,12 @@ class StudyView(Answer):
     start_at_local: SiteTime
     window_days: Count = Field(description="Pull window, days either side of the due date.")
     author: str = Field(description="User id of the protocol's author.")
+    author_name: PrintedName
     created_at: UtcTime
     created_at_local: SiteTime
     status: StudyStatus
     approver: str | None = Field(description="User id of the QA approver.")
+    approver_name: PrintedName
     approved_at: UtcTime | None
     approved_at_local: SiteTime | None
     closed_by: str | None = Field(description="User id of who completed or cancelled it.")
@@ -262,6 +268,8 @@ class AlertView(AlertFields):
     """An alert with its signed assessment, as people read it."""
 
     raised_at_local: SiteTime
+    raised_by_name: PrintedName
     analyst_name: PrintedName
+    acknowledged_by_name: PrintedName
     acknowledged_at_local: SiteTime | None
     signatures: list[SignatureView]

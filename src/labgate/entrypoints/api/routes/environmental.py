@@ -22,6 +22,7 @@ from labgate.domain.commands import Command
 from labgate.domain.em_monitoring import Frequency
 from labgate.domain.environmental import CleanroomGrade, EmSampleType, OperationalState
 from labgate.entrypoints.api.answers.environmental import (
+    EM_PEOPLE,
     DueRounds,
     EmConfig,
     EmLimitCreated,
@@ -145,7 +146,7 @@ def _readable(
 ) -> A:
     """A view people read: site-local times and printed names beside the UTC times and ids."""
     with hub_of(request).sessions() as session:
-        return answer.model_validate(readable(session, site, view(session)))
+        return answer.model_validate(readable(session, site, view(session), EM_PEOPLE))
 
 
 def _now(request: Request) -> datetime:

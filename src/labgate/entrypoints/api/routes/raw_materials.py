@@ -22,7 +22,12 @@ from labgate.domain.raw_materials import (
     ReceiveLot,
     SupplierValue,
 )
-from labgate.entrypoints.api.answers.raw_materials import LotItem, LotView, SkipLotPlanView
+from labgate.entrypoints.api.answers.raw_materials import (
+    LOT_PEOPLE,
+    LotItem,
+    LotView,
+    SkipLotPlanView,
+)
 from labgate.entrypoints.api.auth import hub_of
 from labgate.entrypoints.api.contract import refuses
 from labgate.entrypoints.api.paging import Cursor, Page, PageLimit, decode_cursor, page_of
@@ -89,7 +94,9 @@ async def _run(request: Request, command: Command) -> Any:
 def _lot(request: Request, site: str, lot: str) -> LotView:
     """The lot as people read it: site-local times and printed names beside UTC and ids."""
     with hub_of(request).sessions() as session:
-        return LotView.model_validate(readable(session, site, views.lot_view(session, site, lot)))
+        return LotView.model_validate(
+            readable(session, site, views.lot_view(session, site, lot), LOT_PEOPLE)
+        )
 
 
 # The refusals of the rules each operation reaches (handlers raw_materials, supplier_coa,

@@ -26,6 +26,7 @@ from labgate.domain.commands import Command
 from labgate.domain.errors import Conflict, InvalidInput, NotFound
 from labgate.domain.trending import AlertStatus
 from labgate.entrypoints.api.answers.stability import (
+    STABILITY_PEOPLE,
     AlertItem,
     AlertView,
     PullAnswer,
@@ -119,13 +120,13 @@ def _study(request: Request, site: str, study: str) -> StudyView:
     hub = hub_of(request)
     with hub.sessions() as session:
         view = views.study_view(session, site, study, hub.bus.deps.clock.now())
-        return StudyView.model_validate(readable(session, site, view))
+        return StudyView.model_validate(readable(session, site, view, STABILITY_PEOPLE))
 
 
 def _alert(request: Request, site: str, alert: str) -> AlertView:
     with hub_of(request).sessions() as session:
         return AlertView.model_validate(
-            readable(session, site, views.alert_view(session, site, alert))
+            readable(session, site, views.alert_view(session, site, alert), STABILITY_PEOPLE)
         )
 
 
