@@ -153,7 +153,8 @@ def _now(request: Request) -> datetime:
     return hub_of(request).bus.deps.clock.now()
 
 
-# The refusals of the rules each operation reaches (handlers em_config, em_monitoring).
+# The refusals of the rules each operation reaches (handlers em_config, em_monitoring); those the
+# body's own schema already refuses (a count below 0, a route with no point...) are input.<rule>.
 REASON = ("input.reason_required", "input.reason_too_short")
 SIGNATURE_401 = ("signature.bad_credentials", "auth.locked")
 ROUND_404 = ("em_route.unknown", "em_point.unknown", "em_location.unknown")
@@ -164,7 +165,7 @@ PAGE_422 = ("page.cursor_invalid",)
     "/locations",
     status_code=201,
     summary="QA: grade a location (change control)",
-    openapi_extra=refuses({404: ("location.unknown",), 422: (*REASON, "em.not_positive")}),
+    openapi_extra=refuses({404: ("location.unknown",), 422: REASON}),
 )
 async def configure_location(
     request: Request, site: str, body: LocationIn, _: Account = allowed(Permission.MANAGE_EM)
@@ -179,7 +180,7 @@ async def configure_location(
     "/points",
     status_code=201,
     summary="QA: configure a sampling point",
-    openapi_extra=refuses({404: ("em_location.unknown",), 422: (*REASON, "em.not_positive")}),
+    openapi_extra=refuses({404: ("em_location.unknown",), 422: REASON}),
 )
 async def configure_point(
     request: Request, site: str, body: PointIn, _: Account = allowed(Permission.MANAGE_EM)
@@ -194,9 +195,7 @@ async def configure_point(
     "/routes",
     status_code=201,
     summary="QA: configure a sampling route",
-    openapi_extra=refuses(
-        {404: ("em_point.unknown",), 422: (*REASON, "em.route_empty", "em.route_point_repeated")}
-    ),
+    openapi_extra=refuses({404: ("em_point.unknown",), 422: (*REASON, "em.route_point_repeated")}),
 )
 async def configure_route(
     request: Request, site: str, body: RouteIn, _: Account = allowed(Permission.MANAGE_EM)
@@ -339,12 +338,7 @@ def get_round(
         {
             404: ("em_sample.unknown", "em_location.unknown"),
             409: ("em.sample_already_counted",),
-            422: (
-                "em.sampled_in_future",
-                "em.count_invalid",
-                "em.count_negative",
-                "em.count_not_whole",
-            ),
+            422: ("em.sampled_in_future", "em.count_not_whole"),
         }
     ),
 )
