@@ -110,6 +110,47 @@ def checked(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> Checked:
     return checker
 
 
+def open_objects(spec: dict[str, Any], node: Any, seen: set[str]) -> Iterator[Any]:
+    """Every object schema under `node` that lets any member through, following $refs."""
+    if isinstance(node, list):
+        for item in node:
+            yield from open_objects(spec, item, seen)
+    if not isinstance(node, dict):
+        return
+    if "$ref" in node:
+        name = node["$ref"].rsplit("/", 1)[-1]
+        if name not in seen:
+            seen.add(name)
+            yield from open_objects(spec, spec["components"]["schemas"][name], seen)
+        return
+    untyped = node.get("type") == "object" and not {"properties", "additionalProperties"} & set(
+        node
+    )
+    if node.get("additionalProperties") is True or untyped or node == {}:
+        yield node
+    for value in node.values():
+        yield from open_objects(spec, value, seen)
+
+
+def test_every_answer_is_typed_in_the_openapi(client: TestClient) -> None:
+    spec = client.app.openapi()  # type: ignore[attr-defined]
+    for method, path in sorted(OURS):
+        for status, answer in spec["paths"][path][method.lower()]["responses"].items():
+            if not status.startswith("2"):
+                continue
+            content = answer["content"]
+            binary = {"type": "string", "format": "binary"}
+            if path.endswith("/plot"):
+                assert content == {"image/png": {"schema": binary}}
+                continue
+            if path.endswith("/report"):
+                assert content["application/pdf"]["schema"] == binary
+                assert content["text/html"]["schema"] == {"type": "string"}
+            schema = content["application/json"]["schema"]
+            assert "$ref" in schema, (method, path, schema)
+            assert list(open_objects(spec, schema, set())) == [], (method, path)
+
+
 def zoned(plant: Plant) -> None:
     """The site in Zurich: its readers see times there."""
     body = {"document": {"site": {**PLANT["site"], "time_zone": ZONE}}, "reason": "CR-15: zone"}
