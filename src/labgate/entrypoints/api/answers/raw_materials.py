@@ -5,6 +5,8 @@ zone, and beside each person id under a person key its `<key>_name` (document_fa
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from labgate.adapters.store.document_facts import PERSON_KEYS
@@ -17,6 +19,17 @@ from labgate.entrypoints.api.wire import Answer, Code, Count, ExactNumber, SiteT
 
 # The keys under which a lot names a person by user id: each gets `<key>_name`.
 LOT_PEOPLE = PERSON_KEYS | {"received_by", "decided_by"}
+
+
+# What stops a release (domain.raw_materials.release_blockers): a release is refused with it.
+BlockerReason = Literal[
+    "release.result_missing",
+    "release.unreviewed_result",
+    "release.test_pending",
+    "release.test_rejected",
+    "release.test_cancelled",
+    "release.on_hold",
+]
 
 
 class LotItem(Answer):
@@ -54,7 +67,7 @@ class SupplierCoaLine(Answer):
 class ReleaseBlocker(Answer):
     """Why the lot cannot be released yet."""
 
-    reason: str = Field(description="release.result_missing, release.on_hold, ...")
+    reason: BlockerReason = Field(description="The code a release is refused with meanwhile.")
     detail: str
 
 

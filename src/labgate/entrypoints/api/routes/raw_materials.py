@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 from fastapi import APIRouter, Request
 from pydantic import AwareDatetime, Field, StrictStr
@@ -24,6 +24,7 @@ from labgate.domain.raw_materials import (
 )
 from labgate.entrypoints.api.answers.raw_materials import (
     LOT_PEOPLE,
+    BlockerReason,
     LotItem,
     LotView,
     SkipLotPlanView,
@@ -104,14 +105,7 @@ def _lot(request: Request, site: str, lot: str) -> LotView:
 SIGNATURE_401 = ("signature.bad_credentials", "auth.locked")
 DECISION = ("lot.unknown", "sample.unknown")
 REASON = ("input.reason_required", "input.reason_too_short")
-BLOCKERS = (
-    "release.result_missing",
-    "release.unreviewed_result",
-    "release.test_pending",
-    "release.test_rejected",
-    "release.test_cancelled",
-    "release.on_hold",
-)
+BLOCKERS = get_args(BlockerReason)
 
 
 @router.post(
