@@ -1,0 +1,1 @@
+"""Typed answers of the API: what each operation returns, as the OpenAPI describes it."""
