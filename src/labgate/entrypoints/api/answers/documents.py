@@ -3,7 +3,7 @@ Analysis and the batch dossier. Both carry `content_sha256` over everything else
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -99,11 +99,23 @@ class DossierSample(SampleRecord):
     results: list[DossierResult]  # type: ignore[assignment]
 
 
+# An ISA-88 level by its number (domain/batches.Level), bounded like every integer answered.
+LevelNumber = Annotated[
+    int,
+    Field(
+        ge=int(min(Level)),
+        le=int(max(Level)),
+        description=", ".join(f"{m.value} {m.name.lower()}" for m in Level),
+        json_schema_extra={"enum": [m.value for m in Level]},
+    ),
+]
+
+
 class Element(Answer):
     """One ISA-88 node of the procedure."""
 
     path: str
-    level: Level
+    level: LevelNumber
     name: str
 
 
