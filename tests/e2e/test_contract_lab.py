@@ -243,7 +243,7 @@ def test_the_servers_enums_are_the_schemas_enums(contract: Contract) -> None:
     assert enum("SampleView", "status") == [m.value for m in SampleStatus]
     assert enum("SampleView", "mes_status") == ["Pending", "Accepted", "Rejected", "Cancelled"]
     assert enum("BatchView", "disposition") == ["pending", "released", "rejected"]
-    assert enum("SignatureView", "meaning") == [
+    assert enum("SignatureAtSite", "meaning") == [
         "authored", "reviewed", "approved", "released", "rejected", "invalidated"
     ]  # fmt: skip
     assert enum("GatePoint", "gate") == ["block", "allow_with_deviation", "informative"]

@@ -15,8 +15,8 @@ from labgate.entrypoints.api.answers.samples import (
     DeviationBrief,
     LocalTime,
     PrintedName,
+    SignatureAtSite,
     SignatureRecord,
-    SignatureView,
 )
 from labgate.entrypoints.api.wire import Answer, Code, UtcTime
 
@@ -55,7 +55,7 @@ class BatchView(BatchRecord):
     started_at_local: LocalTime
     released_at_local: LocalTime
     released_by_name: PrintedName
-    signatures: list[SignatureView]  # type: ignore[assignment]
+    signatures: list[SignatureAtSite]  # type: ignore[assignment]
 
 
 class GatePoint(Answer):

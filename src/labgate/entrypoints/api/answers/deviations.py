@@ -13,8 +13,8 @@ from labgate.domain.lifecycle import ResultStatus
 from labgate.entrypoints.api.answers.samples import (
     LocalTime,
     PrintedName,
+    SignatureAtSite,
     SignatureRecord,
-    SignatureView,
 )
 from labgate.entrypoints.api.wire import Answer, Code, SiteTime, UtcTime
 
@@ -90,7 +90,7 @@ class SampleOnEquipmentView(SampleOnEquipment):
     sampled_at_local: SiteTime
 
 
-class ImpactWindow(Answer):
+class ExcursionWindow(Answer):
     """When the excursion may have reached the room, and on what each bound rests."""
 
     from_: UtcTime = Field(alias="from")
@@ -99,7 +99,7 @@ class ImpactWindow(Answer):
     to_basis: str
 
 
-class Equipment(Answer):
+class RoomEquipment(Answer):
     """Equipment in the excursion's room."""
 
     code: Code
@@ -114,7 +114,7 @@ class ImpactedBatch(Answer):
     evidence: list[Annotated[Occupancy | SampleOnEquipment, Field(discriminator="via")]]
 
 
-class ImpactedBatchView(ImpactedBatch):
+class ImpactedBatchAtSite(ImpactedBatch):
     """A batch the excursion may have reached, its evidence timed in the site's zone."""
 
     evidence: list[  # type: ignore[assignment]
@@ -122,22 +122,22 @@ class ImpactedBatchView(ImpactedBatch):
     ]
 
 
-class Impact(Answer):
+class ExcursionImpact(Answer):
     """The excursion's room, window, equipment and the batches it may have reached."""
 
     excursion: Code
     deviation: str | None
     room: Code
     locations: list[Code]
-    window: ImpactWindow
-    equipment: list[Equipment]
+    window: ExcursionWindow
+    equipment: list[RoomEquipment]
     batches: list[ImpactedBatch]
 
 
-class ImpactView(Impact):
+class ExcursionImpactAtSite(ExcursionImpact):
     """The impact, its evidence timed in the site's zone."""
 
-    batches: list[ImpactedBatchView]  # type: ignore[assignment]
+    batches: list[ImpactedBatchAtSite]  # type: ignore[assignment]
 
 
 class EmRecord(DeviationFields):
@@ -145,7 +145,7 @@ class EmRecord(DeviationFields):
 
     kind: Literal["em_excursion"]
     excursion: str | None
-    impact: Impact | None
+    impact: ExcursionImpact | None
 
 
 class DeviationReading(Answer):
@@ -159,7 +159,7 @@ class DeviationReading(Answer):
     phase1_by_name: PrintedName
     phase2_by_name: PrintedName
     closed_by_name: PrintedName
-    signatures: list[SignatureView]
+    signatures: list[SignatureAtSite]
 
 
 class OosView(DeviationReading, OosRecord):
@@ -169,7 +169,7 @@ class OosView(DeviationReading, OosRecord):
 class EmView(DeviationReading, EmRecord):
     """An EM deviation as a person at the site reads it."""
 
-    impact: ImpactView | None
+    impact: ExcursionImpactAtSite | None
 
 
 DeviationRecord = Annotated[OosRecord | EmRecord, Field(discriminator="kind")]

@@ -43,7 +43,7 @@ class SignatureRecord(Answer):
     )
 
 
-class SignatureView(SignatureRecord):
+class SignatureAtSite(SignatureRecord):
     """A signature, with the signer's name and the signing time as the site reads them."""
 
     signed_at_local: SiteTime
@@ -110,7 +110,7 @@ class ResultView(ResultRecord):
     invalidated_at_local: LocalTime
     analyst_name: PrintedName
     reviewer_name: PrintedName
-    signatures: list[SignatureView]  # type: ignore[assignment]
+    signatures: list[SignatureAtSite]  # type: ignore[assignment]
 
 
 class DeviationBrief(Answer):
