@@ -1,10 +1,10 @@
 """Answers about batches: the batch view with its QA disposition, the IPC gates, the review by
-exception, the lists of sites and batches, and the CoA and dossier documents."""
+exception, and the lists of sites and batches."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 
@@ -136,23 +136,3 @@ class BatchItem(Answer):
     started_at: datetime | None
     on_hold: bool
     disposition: Disposition
-
-
-def document_responses(what: str, json_model: type[Answer]) -> dict[int | str, dict[str, Any]]:
-    """The 200 answer of a printed document by its `format`: PDF (the default), HTML, or the
-    JSON it is printed from; `Repr-Digest` carries the SHA-256 of the bytes."""
-    digest = {
-        "description": "SHA-256 of the answer's bytes (RFC 9530): `sha-256=:<base64>:`.",
-        "schema": {"type": "string"},
-    }
-    return {
-        200: {
-            "model": json_model,
-            "description": f"The {what}: PDF (`format=pdf`, the default), HTML or JSON.",
-            "headers": {"Repr-Digest": digest},
-            "content": {
-                "application/pdf": {"schema": {"type": "string", "format": "binary"}},
-                "text/html": {"schema": {"type": "string"}},
-            },
-        }
-    }

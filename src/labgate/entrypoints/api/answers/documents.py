@@ -1,5 +1,6 @@
-"""The JSON the batch's printed documents are made from (`format=json`): the Certificate of
-Analysis and the batch dossier. Both carry `content_sha256` over everything else in them."""
+"""The batch's printed documents: the JSON they are made from (`format=json`) for the
+Certificate of Analysis and the batch dossier (each with `content_sha256` over everything else in
+it), and how the OpenAPI documents their PDF, HTML and JSON answers."""
 
 from __future__ import annotations
 
@@ -198,3 +199,23 @@ class Dossier(Answer):
     time_zone: str = Field(description="The site's IANA zone the document shows times in.")
     people: People
     content_sha256: Hash
+
+
+def document_responses(what: str, json_model: type[Answer]) -> dict[int | str, dict[str, Any]]:
+    """The 200 answer of a printed document by its `format`: PDF (the default), HTML, or the
+    JSON it is printed from; `Repr-Digest` carries the SHA-256 of the bytes."""
+    digest = {
+        "description": "SHA-256 of the answer's bytes (RFC 9530): `sha-256=:<base64>:`.",
+        "schema": {"type": "string"},
+    }
+    return {
+        200: {
+            "model": json_model,
+            "description": f"The {what}: PDF (`format=pdf`, the default), HTML or JSON.",
+            "headers": {"Repr-Digest": digest},
+            "content": {
+                "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+                "text/html": {"schema": {"type": "string"}},
+            },
+        }
+    }

@@ -16,8 +16,8 @@ from labgate.adapters.store.dossier_view import dossier, review
 from labgate.compliance.access import Account, Permission
 from labgate.compliance.signed_actions import SignedAction
 from labgate.domain import commands as c
-from labgate.entrypoints.api.answers.batches import BatchReview, BatchView, document_responses
-from labgate.entrypoints.api.answers.documents import Dossier
+from labgate.entrypoints.api.answers.batches import BatchReview, BatchView
+from labgate.entrypoints.api.answers.documents import Dossier, document_responses
 from labgate.entrypoints.api.auth import hub_of, require
 from labgate.entrypoints.api.contract import refuses
 from labgate.entrypoints.api.problems import request_context

@@ -22,8 +22,8 @@ from labgate.domain import commands as c
 from labgate.domain.errors import NotFound
 from labgate.domain.lifecycle import SampleStatus
 from labgate.domain.samples import Sample
-from labgate.entrypoints.api.answers.batches import BatchGates, BatchView, document_responses
-from labgate.entrypoints.api.answers.documents import Certificate
+from labgate.entrypoints.api.answers.batches import BatchGates, BatchView
+from labgate.entrypoints.api.answers.documents import Certificate, document_responses
 from labgate.entrypoints.api.answers.samples import SampleItem, SampleView
 from labgate.entrypoints.api.auth import hub_of, require
 from labgate.entrypoints.api.contract import refuses
