@@ -51,9 +51,12 @@ class QueueQuery:
     cursor: str | None
 
     def link(self, **changed: Any) -> str:
-        """The query string of this view with some values changed (empty ones left out)."""
+        """The query string of this view with some values changed (empty and default ones
+        left out)."""
         values = {**self.__dict__, **changed}
-        return urlencode({k: v for k, v in values.items() if v not in (None, "")})
+        defaults = {"sort": "oldest", "limit": 25}
+        kept = {k: v for k, v in values.items() if v not in (None, "") and defaults.get(k) != v}
+        return urlencode(kept)
 
 
 def _choices(session: Session, site: str, column: ColumnElement[Any]) -> list[str]:
@@ -104,7 +107,7 @@ def review_queue(
     shown = site_view(request, site)
     asked = QueueQuery(product or None, batch or None, test or None, analyst or None,
                        sort if sort in SORTS else "oldest",
-                       limit if limit in PAGE_SIZES else 25, cursor or None)  # fmt: skip
+                       limit, cursor or None)  # fmt: skip
     with hub_of(request).sessions() as session:
         found, next_cursor = _rows(session, site, asked)
         analysts = _choices(session, site, r.analyst)
@@ -128,5 +131,10 @@ def review_queue(
         "next_link": None if next_cursor is None else f"{here}?{asked.link(cursor=next_cursor)}",
         "first_link": f"{here}?{asked.link(cursor=None)}" if asked.cursor else None,
     }
-    block = "queue" if is_htmx(request) else None
-    return page(request, "review.html", values, block=block)
+    if not is_htmx(request):
+        return page(request, "review.html", values)
+    answer = page(request, "review.html", values, block="queue")
+    # The address bar shows the view without its empty filters, so it can be shared.
+    query = asked.link()
+    answer.headers["HX-Push-Url"] = f"{here}?{query}" if query else here
+    return answer
