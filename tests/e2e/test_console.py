@@ -1,0 +1,178 @@
+"""The console over HTTP on both databases: where it is, its session cookie and what the store
+keeps of it, CSRF on the sign-in form, no redirect out of the console, a session ended when its
+account locks, and the review queue's values exactly as the API lists them."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from labgate.adapters.store import tables as t
+from labgate.bootstrap import Hub
+from labgate.config import Settings
+from labgate.entrypoints.api.app import create_app
+from plant import SITE, Plant, request_sample, seed
+
+CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]{64})"')
+
+
+@pytest.fixture
+def plant(hub: Hub, client: TestClient) -> Plant:
+    return seed(hub, client)
+
+
+def csrf_of(html: str) -> str:
+    found = CSRF.search(html)
+    assert found, html
+    return found.group(1)
+
+
+def sign_in(client: TestClient, user: str, password: str, next_: str = "") -> Any:
+    """The sign-in form, fetched and posted as a browser does; the answer, unfollowed."""
+    form = client.get("/console/sign-in")
+    assert form.status_code == 200
+    data = {"username": user, "password": password, "csrf_token": csrf_of(form.text),
+            "next": next_}  # fmt: skip
+    return client.post("/console/sign-in", data=data, follow_redirects=False)
+
+
+def trail(hub: Hub, action: str) -> list[dict[str, Any]]:
+    a = t.audit_entries.c
+    query = select(t.audit_entries).where(a.action == action).order_by(a.seq)
+    with hub.sessions() as session:
+        return [dict(r) for r in session.execute(query).mappings()]
+
+
+def test_the_root_and_console_lead_to_the_sign_in_page(client: TestClient) -> None:
+    assert client.get("/", follow_redirects=False).headers["location"] == "/console/"
+    assert client.get("/console", follow_redirects=False).headers["location"] == "/console/"
+    answer = client.get("/console/", follow_redirects=False)
+    assert (answer.status_code, answer.headers["location"]) == (
+        303,
+        "/console/sign-in?next=%2Fconsole%2F",
+    )
+    page = client.get("/console/sign-in")
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert page.headers["cache-control"] == "no-store"
+    assert "/openapi.json" not in page.text
+    assert all(not p.startswith("/console") for p in client.get("/openapi.json").json()["paths"])
+
+
+def test_the_cookie_is_http_only_and_strict_and_the_store_keeps_only_its_hash(
+    plant: Plant, hub: Hub
+) -> None:
+    answer = sign_in(plant.client, "reviewer", plant.passwords["reviewer"])
+    assert (answer.status_code, answer.headers["location"]) == (303, "/console/")
+    cookie = next(c for c in answer.headers.get_list("set-cookie") if "labgate_console=" in c)
+    token = cookie.split(";")[0].split("=", 1)[1]
+    flags = {part.strip().lower() for part in cookie.split(";")[1:]}
+    assert {"httponly", "samesite=strict", "path=/console"} <= flags
+    assert "secure" not in flags  # plain HTTP here; see the TLS test below
+    with hub.sessions() as session:
+        rows = [dict(r) for r in session.execute(select(t.console_sessions)).mappings()]
+    assert [r["token_hash"] for r in rows] == [hashlib.sha256(token.encode()).hexdigest()]
+    assert token not in str(rows)
+    assert [e["record_id"] for e in trail(hub, "auth.signed_in")][-1] == "reviewer"
+
+
+def test_the_cookie_is_secure_over_tls(plant: Plant, settings: Settings, hub: Hub) -> None:
+    with TestClient(create_app(settings, hub), base_url="https://testserver") as tls:
+        answer = sign_in(tls, "reviewer", plant.passwords["reviewer"])
+    cookie = next(c for c in answer.headers.get_list("set-cookie") if "labgate_console=" in c)
+    assert "secure" in {part.strip().lower() for part in cookie.split(";")}
+
+
+def test_the_sign_in_form_needs_its_csrf_token(plant: Plant, hub: Hub) -> None:
+    plant.client.get("/console/sign-in")
+    data = {"username": "reviewer", "password": plant.passwords["reviewer"]}
+    answer = plant.client.post("/console/sign-in", data=data, follow_redirects=False)
+    assert answer.status_code == 403
+    assert "console.csrf_missing" in answer.text
+    refused = trail(hub, "refused.console.sign_in")
+    assert [e["after"]["reason_code"] for e in refused] == ["console.csrf_missing"]
+    assert trail(hub, "refused.sign_in") == []  # no password was tried
+    assert trail(hub, "auth.signed_in") == []
+
+
+@pytest.mark.parametrize("elsewhere", ["https://evil.example/", "//evil.example/x", "/api/v1/me"])
+def test_after_sign_in_the_browser_stays_in_the_console(plant: Plant, elsewhere: str) -> None:
+    answer = sign_in(plant.client, "reviewer", plant.passwords["reviewer"], elsewhere)
+    assert answer.headers["location"] == "/console/"
+
+
+def test_a_session_ends_when_its_account_locks(plant: Plant, hub: Hub) -> None:
+    sign_in(plant.client, "reviewer", plant.passwords["reviewer"])
+    assert plant.client.get(f"/console/sites/{SITE}/").status_code == 200
+    for _ in range(hub.settings.lockout_after):  # from another tab: the session cookie stays
+        assert sign_in(plant.client, "reviewer", "wrong-password").status_code == 401
+    answer = plant.client.get(f"/console/sites/{SITE}/", follow_redirects=False)
+    assert answer.status_code == 303
+    assert answer.headers["location"].startswith("/console/sign-in")
+    ended = trail(hub, "auth.signed_out")
+    assert [(e["record_id"], e["reason"]) for e in ended] == [
+        ("reviewer", "account locked or deactivated")
+    ]
+
+
+def test_an_unknown_site_is_a_404_page(plant: Plant, hub: Hub) -> None:
+    sign_in(plant.client, "reviewer", plant.passwords["reviewer"])
+    answer = plant.client.get("/console/sites/NOPE/review")
+    assert answer.status_code == 404
+    assert "site.unknown" in answer.text
+    assert "<html" in answer.text
+
+
+def _entered(plant: Plant, sample: str, test: str, value: str, unit: str | None) -> None:
+    body = {"sample": sample, "test_code": test, "value": value, "unit": unit,
+            "method_version": "1", "analyst": "analyst"}  # fmt: skip
+    assert plant.call("analyst", "POST", "/results", json=body).status_code == 201
+
+
+def test_the_queue_shows_each_value_exactly_as_the_api_lists_it(plant: Plant) -> None:
+    sample = request_sample(plant, "REQ-CONSOLE-1")
+    _entered(plant, sample, "WATER", "3.10", "mg/g")  # converted to %: 0.310 %, rounded
+    _entered(plant, sample, "ASSAY", "99.650", "%")
+    listed = plant.call("reviewer", "GET", "/results/awaiting-review").json()["items"]
+    assert len(listed) == 2
+    sign_in(plant.client, "reviewer", plant.passwords["reviewer"])
+    page = plant.client.get(f"/console/sites/{SITE}/review").text
+    for item in listed:
+        row = re.search(rf'<tr data-result="{item["result"]}">(.*?)</tr>', page, re.S)
+        assert row, page
+        cells = re.findall(r'<td class="num">(.*?)</td>', row.group(1), re.S)
+        raw = f'{item["raw_value"]} <span class="unit">{item["raw_unit"]}</span>'
+        reported = f'{item["reported_value"]} <span class="unit">{item["canonical_unit"]}</span>'
+        assert [c.strip() for c in cells] == [raw, reported]
+        assert 'title="user id: analyst">Analyst Person</span>' in row.group(1)
+    water = next(i for i in listed if i["test_code"] == "WATER")
+    assert water["raw_value"] == "3.10" and water["raw_unit"] == "mg/g"
+
+
+def test_htmx_gets_the_queue_block_and_a_clean_address(plant: Plant) -> None:
+    sign_in(plant.client, "reviewer", plant.passwords["reviewer"])
+    url = f"/console/sites/{SITE}/review?product=&batch=&test=ASSAY&analyst=&sort=oldest&limit=25"
+    answer = plant.client.get(url, headers={"HX-Request": "true"})
+    assert answer.status_code == 200
+    assert answer.text.lstrip().startswith('<section id="queue"')
+    assert "<html" not in answer.text and "<form" not in answer.text
+    assert answer.headers["hx-push-url"] == f"/console/sites/{SITE}/review?test=ASSAY"
+
+
+def test_a_forged_page_link_is_refused(plant: Plant, hub: Hub) -> None:
+    sign_in(plant.client, "reviewer", plant.passwords["reviewer"])
+    answer = plant.client.get(f"/console/sites/{SITE}/review?sort=test&cursor=bm90LWEtY3Vyc29y")
+    assert answer.status_code == 422
+    assert "page.cursor_invalid" in answer.text
+    refused = trail(hub, "refused.console.review_queue")
+    assert [e["after"]["reason_code"] for e in refused] == ["page.cursor_invalid"]
+
+
+def test_without_a_session_an_htmx_request_is_sent_to_sign_in(client: TestClient) -> None:
+    answer = client.get(f"/console/sites/{SITE}/review", headers={"HX-Request": "true"})
+    assert answer.status_code == 200
+    assert answer.headers["hx-redirect"].startswith("/console/sign-in?next=")
