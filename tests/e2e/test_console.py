@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from sqlalchemy import select
 from labgate.adapters.store import tables as t
 from labgate.bootstrap import Hub
 from labgate.config import Settings
+from labgate.domain.commands import Context, ImportMasterData
 from labgate.entrypoints.api.app import create_app
 from plant import SITE, Plant, request_sample, seed
 
@@ -176,3 +178,52 @@ def test_without_a_session_an_htmx_request_is_sent_to_sign_in(client: TestClient
     answer = client.get(f"/console/sites/{SITE}/review", headers={"HX-Request": "true"})
     assert answer.status_code == 200
     assert answer.headers["hx-redirect"].startswith("/console/sign-in?next=")
+
+
+def _signals(page: str, result: str) -> list[str]:
+    row = re.search(rf'<tr data-result="{result}">(.*?)</tr>', page, re.S)
+    assert row, page
+    return re.findall(r'data-signal="([a-z]+)"', row.group(1))
+
+
+def test_each_row_carries_its_signals(plant: Plant) -> None:
+    sample = request_sample(plant, "REQ-CONSOLE-2")
+    _entered(plant, sample, "WATER", "4.8", "mg/g")  # 0.48 %, rounded 0.5: past alert NMT 0.4
+    _entered(plant, sample, "ASSAY", "97.0", "%")  # NLT 99.0: out of specification
+    _entered(plant, sample, "APPEAR", "White tablet", None)
+    listed = plant.call("reviewer", "GET", "/results/awaiting-review").json()["items"]
+    code = {item["test_code"]: item["result"] for item in listed}
+    sign_in(plant.client, "reviewer", plant.passwords["reviewer"])
+    page = plant.client.get(f"/console/sites/{SITE}/review").text
+    assert _signals(page, code["WATER"]) == ["band", "unit"]
+    assert _signals(page, code["ASSAY"]) == ["oos"]
+    assert _signals(page, code["APPEAR"]) == []
+
+
+def test_an_em_excursion_reaching_the_batch_is_a_signal(plant: Plant, hub: Hub) -> None:
+    import test_em_monitoring as em  # the filling suite and its rounds, as the EM tests build
+
+    hub.bus.handle(ImportMasterData(Context("admin"), em.ROOMS, "CR-9: filling suite"))
+    for location, grade, room in em.LOCATIONS:
+        body = {"location": location, "grade": grade, "room": room, "lookback_days": 3,
+                "reason": "CC-EM-1: cleanroom qualification"}  # fmt: skip
+        assert plant.call("qa", "POST", "/em/locations", json=body).status_code == 201
+    for code, location, kind, run in em.POINTS:
+        body = {"code": code, "location": location, "sample_type": kind, "description": kind,
+                "alerts_to_deviation": run, "reason": "CC-EM-1: set"}  # fmt: skip
+        assert plant.call("qa", "POST", "/em/points", json=body).status_code == 201
+    route = {"code": "R-FILL", "name": "R-FILL", "points": ["A-AIR", "B-SETTLE", "A-P05"],
+             "reason": "CC-EM-1: set"}  # fmt: skip
+    assert plant.call("qa", "POST", "/em/routes", json=route).status_code == 201
+    day = timedelta(days=1)
+    em.count(plant, em.start_round(plant, "R-FILL", em.NOW - 2 * day)["A-P05"], "1000")
+    em.count(plant, em.start_round(plant, "R-FILL", em.NOW - day / 2)["A-P05"], "5000")
+    em.occupy(plant, "B1", "FILL-B", em.NOW - day, em.NOW - day / 2)
+    for batch, request in (("B1", "REQ-EM-C1"), ("B2", "REQ-EM-C2")):
+        _entered(plant, request_sample(plant, request, batch=batch), "ASSAY", "99.5", "%")
+    listed = plant.call("reviewer", "GET", "/results/awaiting-review").json()["items"]
+    code = {item["batch"]: item["result"] for item in listed}
+    sign_in(plant.client, "reviewer", plant.passwords["reviewer"])
+    page = plant.client.get(f"/console/sites/{SITE}/review").text
+    assert _signals(page, code["B1"]) == ["em"]  # the batch was in the room
+    assert _signals(page, code["B2"]) == []

@@ -331,7 +331,7 @@ def test_the_review_queue_lists_the_demo_results_and_filters_them(
     first = listed[0]
     row = page.locator(f'tr[data-result="{first["result"]}"]')
     # The value exactly as the API gives it (text, never re-formatted), the analyst by name.
-    expect(row.locator("td.num").first).to_contain_text(first["raw_value"])
+    expect(row.locator("td").nth(5)).to_contain_text(first["raw_value"])
     expect(row.locator(".person")).to_have_attribute("title", f"user id: {first['analyst']}")
     shot(page, "review-queue")
 

@@ -89,6 +89,7 @@ async def visitor(request: Request) -> Visitor:
     request.state.actor = account
     token = request.cookies[sessions.COOKIE]
     shown = Visitor(account, found, csrf.token_for(hub.settings.signing_secret(), token, "session"))
+    request.state.visitor = shown  # a refusal page still shows who is signed in
     # A temporary password opens the password form and sign-out, nothing else (as in the API).
     if account.must_change_password and not request.url.path.endswith(FIRST_PAGES):
         raise GoTo(f"{prefix(request)}/password")

@@ -50,7 +50,8 @@ async def on_refusal(request: Request, error: Exception) -> Response:
     """The refusal's page, with its status, sentence and reason code."""
     assert isinstance(error, LabgateError)
     await audit(request, error)
-    values = {"title": TITLES.get(error.status, "Refused"), "error": error}
+    who = getattr(request.state, "visitor", None)
+    values = {"title": TITLES.get(error.status, "Refused"), "error": error, "who": who}
     return page(request, "refused.html", values, status=error.status)
 
 

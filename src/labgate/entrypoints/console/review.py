@@ -22,6 +22,7 @@ from labgate.entrypoints.console import keyset
 from labgate.entrypoints.console.access import Visitor, allowed, hub_of
 from labgate.entrypoints.console.layout import frame, site_view
 from labgate.entrypoints.console.render import is_htmx, page, prefix
+from labgate.entrypoints.console.signals import page_signals
 
 router = APIRouter()
 r, s = t.results.c, t.samples.c
@@ -118,10 +119,12 @@ def review_queue(
             "analyst": analysts,
         }
         people = reader(session, site, [*analysts, *(row["analyst"] for row in found.rows)])
+        signals = page_signals(session, site, found.rows, hub_of(request).bus.deps.clock.now())
     here = f"{prefix(request)}/sites/{site}/review"
     values = {
         **frame(request, who, shown, "review"),
         "rows": found.rows,
+        "signals": signals,
         "asked": asked,
         "choices": choices,
         "sorts": {key: label for key, (label, _) in SORTS.items()},
