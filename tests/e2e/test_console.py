@@ -227,3 +227,13 @@ def test_an_em_excursion_reaching_the_batch_is_a_signal(plant: Plant, hub: Hub) 
     page = plant.client.get(f"/console/sites/{SITE}/review").text
     assert _signals(page, code["B1"]) == ["em"]  # the batch was in the room
     assert _signals(page, code["B2"]) == []
+
+
+def test_a_unit_alias_is_no_conversion(plant: Plant) -> None:
+    sample = request_sample(plant, "REQ-CONSOLE-3")
+    _entered(plant, sample, "ASSAY", "99.5", "pct")  # the LIMS's alias of %
+    listed = plant.call("reviewer", "GET", "/results/awaiting-review").json()["items"]
+    assert [(i["raw_unit"], i["canonical_unit"]) for i in listed] == [("pct", "%")]
+    sign_in(plant.client, "reviewer", plant.passwords["reviewer"])
+    page = plant.client.get(f"/console/sites/{SITE}/review").text
+    assert _signals(page, listed[0]["result"]) == []

@@ -32,8 +32,9 @@ class Signal:
     tone: Tone
 
 
-def own_signals(row: dict[str, Any]) -> list[Signal]:
-    """What the row's own columns say."""
+def own_signals(row: dict[str, Any], resolved: str | None = None) -> list[Signal]:
+    """What the row's own columns say; `resolved` is the dictionary unit its reported unit
+    resolved to (an alias such as `pct` is no conversion)."""
     found = []
     if row["conforms"] is False:
         found.append(Signal("oos", "OOS", "Out of specification against its limit set.", "bad"))
@@ -41,7 +42,7 @@ def own_signals(row: dict[str, Any]) -> list[Signal]:
         level = "Action" if row["band"] == Band.ACTION else "Alert"
         tone: Tone = "bad" if row["band"] == Band.ACTION else "warn"
         found.append(Signal("band", f"{level} band", f"Beyond the {level.lower()} limit.", tone))
-    raw, canonical = row["raw_unit"], row["canonical_unit"]
+    raw, canonical = resolved or row["raw_unit"], row["canonical_unit"]
     if raw and canonical and raw != canonical:
         detail = f"Reported in {raw}, converted to {canonical} (exact, recorded on the result)."
         found.append(Signal("unit", "Unit converted", detail, "info"))
@@ -53,16 +54,25 @@ def page_signals(
 ) -> dict[str, list[Signal]]:
     """Every row's signals, by result code; the batches' are read once per batch on the page."""
     rows = list(rows)
+    resolved = _resolved_units(session, [row["id"] for row in rows])
     oot = _open_oot(session, site, [row["result"] for row in rows])
     reaching = {code: _excursions(session, site, code, now) for code in _batches(rows)}
     return {
         row["result"]: [
-            *own_signals(row),
+            *own_signals(row, resolved.get(row["id"])),
             *oot.get(row["result"], []),
             *reaching.get(row["batch"] or "", []),
         ]
         for row in rows
     }
+
+
+def _resolved_units(session: Session, ids: list[int]) -> dict[int, str | None]:
+    if not ids:
+        return {}
+    r = t.results.c
+    query = select(r.id, r.resolved_unit).where(r.id.in_(ids))
+    return {row.id: row.resolved_unit for row in session.execute(query)}
 
 
 def _batches(rows: list[dict[str, Any]]) -> list[str]:
