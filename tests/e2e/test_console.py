@@ -237,3 +237,19 @@ def test_a_unit_alias_is_no_conversion(plant: Plant) -> None:
     sign_in(plant.client, "reviewer", plant.passwords["reviewer"])
     page = plant.client.get(f"/console/sites/{SITE}/review").text
     assert _signals(page, listed[0]["result"]) == []
+
+
+def test_a_new_sign_in_ends_the_session_left_open_in_the_browser(plant: Plant, hub: Hub) -> None:
+    sign_in(plant.client, "reviewer", plant.passwords["reviewer"])
+    first = plant.client.cookies.get("labgate_console")
+    sign_in(plant.client, "qa", plant.passwords["qa"])
+    assert plant.client.cookies.get("labgate_console") != first
+    ended = trail(hub, "auth.signed_out")
+    assert [(e["record_id"], e["reason"]) for e in ended] == [
+        ("reviewer", "another sign-in in the same browser")
+    ]
+    with hub.sessions() as session:
+        live = session.scalars(
+            select(t.console_sessions.c.username).where(t.console_sessions.c.ended_at.is_(None))
+        )
+        assert list(live) == ["qa"]

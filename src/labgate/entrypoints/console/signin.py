@@ -91,6 +91,13 @@ async def sign_in(request: Request) -> Response:
         account = await run_in_threadpool(hub.bus.handle, command)
     except LabgateError as error:
         return _sign_in_page(request, str(pre), status=error.status, error=error, **again)
+    # One session per browser: one left open here (by this person or by one who walked away
+    # from a shared workstation) ends with this sign-in.
+    earlier = await run_in_threadpool(
+        sessions.find, hub.sessions, request.cookies.get(sessions.COOKIE)
+    )
+    if earlier is not None:
+        await end_session(request, earlier, sessions.REPLACED)
     token = await run_in_threadpool(
         sessions.start, hub.sessions, account.username, hub.bus.deps.clock.now()
     )
