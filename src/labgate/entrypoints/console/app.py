@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from labgate.bootstrap import Hub
@@ -29,7 +29,10 @@ def mount(api: FastAPI, hub: Hub) -> None:
     """Serve the console under /console; `/` and `/console` lead there."""
     api.mount(MOUNT, console_app(hub), name="console")
 
-    @api.get("/", include_in_schema=False)
-    @api.get(MOUNT, include_in_schema=False)
-    def to_console() -> RedirectResponse:
+    # Plain Starlette routes, not API operations: they answer a redirect to anyone, and the
+    # API's guards (sign-in on every operation) do not apply to them.
+    async def to_console(request: Request) -> Response:
         return RedirectResponse(f"{MOUNT}/", status_code=307)
+
+    for path in ("/", MOUNT):
+        api.add_route(path, to_console, methods=["GET", "HEAD"], include_in_schema=False)
