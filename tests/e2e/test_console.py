@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from fakes import ManualClock
 from labgate.adapters.store import tables as t
 from labgate.bootstrap import Hub
 from labgate.config import Settings
@@ -253,3 +254,21 @@ def test_a_new_sign_in_ends_the_session_left_open_in_the_browser(plant: Plant, h
             select(t.console_sessions.c.username).where(t.console_sessions.c.ended_at.is_(None))
         )
         assert list(live) == ["qa"]
+
+
+def test_the_queue_filters_by_age_as_the_api_does(plant: Plant, clock: ManualClock) -> None:
+    sample = request_sample(plant, "REQ-CONSOLE-4")
+    _entered(plant, sample, "ASSAY", "99.5", "%")
+    clock.advance(hours=10)
+    plant.tokens.clear()  # the API tokens have expired meanwhile
+    _entered(plant, sample, "WATER", "0.2", "%")
+    sign_in(plant.client, "reviewer", plant.passwords["reviewer"])
+    for hours, expected in (("", 2), ("8", 1), ("24", 0)):
+        page = plant.client.get(f"/console/sites/{SITE}/review?min_age_hours={hours}").text
+        params = {"min_age_hours": hours} if hours else {}
+        api = plant.call("reviewer", "GET", "/results/awaiting-review", params=params)
+        assert len(api.json()["items"]) == expected
+        assert len(re.findall(r'<tr data-result="', page)) == expected, hours
+    refused = plant.client.get(f"/console/sites/{SITE}/review?min_age_hours=soon")
+    assert refused.status_code == 422
+    assert "input.string_pattern_mismatch" in refused.text

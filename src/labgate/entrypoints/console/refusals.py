@@ -4,11 +4,12 @@ what was refused and why, each audited like an API refusal (the bus audits its o
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from labgate.domain.errors import LabgateError
+from labgate.domain.errors import InvalidInput, LabgateError
 from labgate.entrypoints.console import sessions
 from labgate.entrypoints.console.access import GoTo, context, hub_of
 from labgate.entrypoints.console.render import is_htmx, page
@@ -63,8 +64,19 @@ async def on_http_error(request: Request, error: Exception) -> Response:
     return page(request, "refused.html", values, status=error.status_code)
 
 
+async def on_bad_query(request: Request, error: Exception) -> Response:
+    """A query value the page does not take (a hand-made link), as a refusal page."""
+    assert isinstance(error, RequestValidationError)
+    first = error.errors()[0]
+    field = ".".join(str(p) for p in first.get("loc", ()) if p not in ("query", "path")) or None
+    wrapped = InvalidInput(f"{field or 'The request'}: {first.get('msg')}.",
+                           reason=f"input.{first.get('type', 'invalid')}", field=field)  # fmt: skip
+    return await on_refusal(request, wrapped)
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers on the console's app."""
     app.add_exception_handler(GoTo, on_go_to)
+    app.add_exception_handler(RequestValidationError, on_bad_query)
     app.add_exception_handler(LabgateError, on_refusal)
     app.add_exception_handler(HTTPException, on_http_error)

@@ -6,6 +6,7 @@ place through htmx."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -36,6 +37,7 @@ SORTS: dict[str, tuple[str, ColumnElement[Any] | None]] = {
     "analyst": ("Analyst", r.analyst),
 }
 PAGE_SIZES = (25, 50, 100)
+AGES = {1: "1 hour", 8: "8 hours", 24: "1 day", 72: "3 days", 168: "1 week"}
 Key = Annotated[str | None, Query(max_length=64)]
 
 
@@ -47,6 +49,7 @@ class QueueQuery:
     batch: str | None
     test: str | None
     analyst: str | None
+    min_age_hours: int | None
     sort: str
     limit: int
     cursor: str | None
@@ -68,8 +71,13 @@ def _choices(session: Session, site: str, column: ColumnElement[Any]) -> list[st
     return [str(v) for v in session.scalars(query)]
 
 
-def _rows(session: Session, site: str, asked: QueueQuery) -> tuple[lists.Slice, str | None]:
-    where = lists.ReviewFilter(asked.product, asked.batch, asked.test, asked.analyst)
+def _rows(
+    session: Session, site: str, asked: QueueQuery, now: datetime
+) -> tuple[lists.Slice, str | None]:
+    # The age bound as GET .../results/awaiting-review?min_age_hours= computes it.
+    hours = asked.min_age_hours
+    before = None if hours is None else now - timedelta(hours=hours)
+    where = lists.ReviewFilter(asked.product, asked.batch, asked.test, asked.analyst, before)
     query = lists.awaiting_review_query(site, where)
     column = SORTS[asked.sort][1]
     if column is None:
@@ -100,6 +108,7 @@ def review_queue(
     batch: Key = None,
     test: Key = None,
     analyst: Key = None,
+    min_age_hours: Annotated[str | None, Query(max_length=6, pattern=r"^[0-9]*$")] = None,
     sort: Annotated[str, Query(max_length=16)] = "oldest",
     limit: Annotated[int, Query(ge=1, le=100)] = 25,
     cursor: Annotated[str | None, Query(max_length=300)] = None,
@@ -107,10 +116,11 @@ def review_queue(
     """The queue, or (for htmx) only its table."""
     shown = site_view(request, site)
     asked = QueueQuery(product or None, batch or None, test or None, analyst or None,
+                       int(min_age_hours) if min_age_hours else None,
                        sort if sort in SORTS else "oldest",
                        limit, cursor or None)  # fmt: skip
     with hub_of(request).sessions() as session:
-        found, next_cursor = _rows(session, site, asked)
+        found, next_cursor = _rows(session, site, asked, hub_of(request).bus.deps.clock.now())
         analysts = _choices(session, site, r.analyst)
         choices = {
             "product": _choices(session, site, s.product),
@@ -129,6 +139,7 @@ def review_queue(
         "choices": choices,
         "sorts": {key: label for key, (label, _) in SORTS.items()},
         "page_sizes": PAGE_SIZES,
+        "ages": AGES,
         "people": people,
         "here": here,
         "next_link": None if next_cursor is None else f"{here}?{asked.link(cursor=next_cursor)}",
