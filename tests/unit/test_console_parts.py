@@ -65,3 +65,12 @@ def test_a_session_is_idle_only_past_the_limit() -> None:
     assert not session.idle(seen + limit, limit)
     assert session.idle(seen + limit + timedelta(seconds=1), limit)
     assert token_hash("x") != "x" and len(token_hash("x")) == 64
+
+
+def test_every_reason_a_session_ends_fits_its_column() -> None:
+    from labgate.adapters.store.tables import console_sessions
+    from labgate.entrypoints.console import sessions
+
+    width = console_sessions.c.ended_why.type.length
+    whys = (sessions.SIGNED_OUT, sessions.IDLE, sessions.ACCOUNT_CLOSED, sessions.REPLACED)
+    assert all(len(why) <= width for why in whys)

@@ -697,5 +697,5 @@ console_sessions = Table(
     Column("username", String(KEY), nullable=False, index=True),
     Column("started_at", UtcDateTime, nullable=False),
     Column("last_seen_at", UtcDateTime, nullable=False),
-    Column("ended_at", UtcDateTime), Column("ended_why", String(32)),
+    Column("ended_at", UtcDateTime), Column("ended_why", String(64)),
 )  # fmt: skip

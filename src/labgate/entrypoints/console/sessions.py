@@ -18,7 +18,7 @@ from labgate.adapters.store import tables as t
 
 COOKIE = "labgate_console"
 SIGNED_OUT, IDLE, ACCOUNT_CLOSED = "signed out", "idle time-out", "account locked or deactivated"
-REPLACED = "another sign-in in the same browser"
+REPLACED = "another sign-in in the same browser"  # each why fits the column (64)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ def upgrade() -> None:
         sa.Column("started_at", _TIME, nullable=False),
         sa.Column("last_seen_at", _TIME, nullable=False),
         sa.Column("ended_at", _TIME, nullable=True),
-        sa.Column("ended_why", sa.String(length=32), nullable=True),
+        sa.Column("ended_why", sa.String(length=64), nullable=True),
         sa.PrimaryKeyConstraint("token_hash", name=op.f("pk_console_sessions")),
     )
     op.create_index(
