@@ -119,8 +119,15 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def context(browser: Browser) -> Iterator[BrowserContext]:
-    """A fresh browser profile; axe-core is injected into pages, so the CSP is bypassed here
-    (the pages themselves load scripts only from labgate)."""
+    """A fresh browser profile, under the pages' own Content-Security-Policy."""
+    made = browser.new_context(viewport={"width": 1360, "height": 900})
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def axe_context(browser: Browser) -> Iterator[BrowserContext]:
+    """A profile that lets the test inject axe-core (the CSP admits only labgate's scripts)."""
     made = browser.new_context(viewport={"width": 1360, "height": 900}, bypass_csp=True)
     yield made
     made.close()
@@ -319,6 +326,9 @@ def test_the_review_queue_lists_the_demo_results_and_filters_them(
 ) -> None:
     elsewhere = offline(context, served)
     page = context.new_page()
+    complaints: list[str] = []  # a script the CSP blocked, an htmx error: the console says so
+    page.on("console", lambda m: complaints.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: complaints.append(str(e)))
     sign_in(page, served, "reviewer")
     page.get_by_role("link", name="Review queue").click()
     expect(page.get_by_role("heading", name="Review queue")).to_be_visible()
@@ -353,6 +363,7 @@ def test_the_review_queue_lists_the_demo_results_and_filters_them(
     ]
     expect(page).to_have_url(f"{served.url}/console/sites/{SITE}/review?sort=newest")
     assert elsewhere == []
+    assert complaints == []
 
 
 def test_the_queue_pages_through_every_row_once(served: Served, context: BrowserContext) -> None:
@@ -401,9 +412,9 @@ def test_keyboard_only_sign_in(served: Served, context: BrowserContext) -> None:
 
 
 def test_no_serious_or_critical_accessibility_violation(
-    served: Served, context: BrowserContext
+    served: Served, axe_context: BrowserContext
 ) -> None:
-    page = context.new_page()
+    page = axe_context.new_page()
     pages: dict[str, list[dict[str, Any]]] = {}
     page.goto(f"{served.url}/console/sign-in")
     pages["sign-in"] = serious_violations(page)
