@@ -9,9 +9,9 @@ from decimal import Decimal
 import pytest
 
 from labgate.domain.errors import Forbidden, InvalidInput
-from labgate.entrypoints.console import csrf, keyset
-from labgate.entrypoints.console.render import exact
-from labgate.entrypoints.console.sessions import ConsoleSession, token_hash
+from labgate.entrypoints.web import csrf, keyset
+from labgate.entrypoints.web.render import exact
+from labgate.entrypoints.web.sessions import ConsoleSession, token_hash
 
 SECRET = "s" * 32
 
@@ -69,7 +69,7 @@ def test_a_session_is_idle_only_past_the_limit() -> None:
 
 def test_every_reason_a_session_ends_fits_its_column() -> None:
     from labgate.adapters.store.tables import console_sessions
-    from labgate.entrypoints.console import sessions
+    from labgate.entrypoints.web import sessions
 
     width = console_sessions.c.ended_why.type.length
     whys = (sessions.SIGNED_OUT, sessions.IDLE, sessions.ACCOUNT_CLOSED, sessions.REPLACED)

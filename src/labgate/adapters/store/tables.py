@@ -689,7 +689,7 @@ oot_alerts = Table(
     UniqueConstraint("site", "code"), UniqueConstraint("site", "result"),
 )  # fmt: skip
 
-# The console's signed-in sessions (entrypoints/console/sessions.py). Only the SHA-256 of the
+# The console's signed-in sessions (entrypoints/web/sessions.py). Only the SHA-256 of the
 # random session token is kept: a copy of this table signs nobody in.
 console_sessions = Table(
     "console_sessions", metadata,

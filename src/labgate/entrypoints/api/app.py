@@ -39,7 +39,7 @@ from labgate.entrypoints.api.routes import (
 )
 from labgate.entrypoints.api.schemas import short_path_keys
 from labgate.entrypoints.api.scope import require_site_scope
-from labgate.entrypoints.console.app import mount as mount_console
+from labgate.entrypoints.web.app import mount as mount_console
 
 # The Swagger UI 5 dist files (swagger-ui-bundle.js, swagger-ui.css) as fastapi-offline ships them.
 SWAGGER_UI_5 = Path(fastapi_offline.__file__).parent / "static"

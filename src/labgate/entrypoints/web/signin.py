@@ -14,8 +14,8 @@ from labgate.compliance.access import SIGN_IN_FAILED
 from labgate.domain.account_commands import ChangePassword
 from labgate.domain.commands import SignIn
 from labgate.domain.errors import InvalidInput, LabgateError, Unauthenticated
-from labgate.entrypoints.console import csrf, sessions
-from labgate.entrypoints.console.access import (
+from labgate.entrypoints.web import csrf, sessions
+from labgate.entrypoints.web.access import (
     SignedIn,
     Visitor,
     context,
@@ -24,8 +24,8 @@ from labgate.entrypoints.console.access import (
     posted_form,
     visitor,
 )
-from labgate.entrypoints.console.refusals import audit
-from labgate.entrypoints.console.render import page, prefix
+from labgate.entrypoints.web.refusals import audit
+from labgate.entrypoints.web.render import page, prefix
 from labgate.service.handlers.account_admin import MIN_PASSWORD
 from labgate.service.messages import KEY_LENGTH
 

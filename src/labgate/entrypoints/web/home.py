@@ -9,10 +9,10 @@ from fastapi.responses import RedirectResponse, Response
 
 from labgate.adapters.store.document_facts import reader
 from labgate.compliance.access import Permission
-from labgate.entrypoints.console.access import SignedIn, Visitor, allowed, hub_of
-from labgate.entrypoints.console.layout import frame, site_codes, site_view
-from labgate.entrypoints.console.render import page, prefix
-from labgate.entrypoints.console.work import my_work
+from labgate.entrypoints.web.access import SignedIn, Visitor, allowed, hub_of
+from labgate.entrypoints.web.layout import frame, site_codes, site_view
+from labgate.entrypoints.web.render import page, prefix
+from labgate.entrypoints.web.work import my_work
 
 router = APIRouter()
 

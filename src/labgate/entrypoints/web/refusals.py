@@ -10,9 +10,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from labgate.domain.errors import InvalidInput, LabgateError
-from labgate.entrypoints.console import sessions
-from labgate.entrypoints.console.access import GoTo, context, hub_of
-from labgate.entrypoints.console.render import is_htmx, page
+from labgate.entrypoints.web import sessions
+from labgate.entrypoints.web.access import GoTo, context, hub_of
+from labgate.entrypoints.web.render import is_htmx, page
 from labgate.service.refusals import record_refusal
 
 TITLES = {401: "Sign-in needed", 403: "Not allowed", 404: "Not found", 409: "Conflict",

@@ -13,7 +13,7 @@ from labgate.adapters.store import lists
 from labgate.adapters.store.document_facts import site_zone
 from labgate.compliance.access import Permission
 from labgate.domain.errors import NotFound
-from labgate.entrypoints.console.access import Visitor, hub_of
+from labgate.entrypoints.web.access import Visitor, hub_of
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from labgate.bootstrap import Hub
-from labgate.entrypoints.console import home, refusals, review, signin
-from labgate.entrypoints.console.render import STATIC
+from labgate.entrypoints.web import home, refusals, review, signin
+from labgate.entrypoints.web.render import STATIC
 
 MOUNT = "/console"
 

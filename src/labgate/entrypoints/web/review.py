@@ -19,11 +19,11 @@ from labgate.adapters.store import lists
 from labgate.adapters.store import tables as t
 from labgate.adapters.store.document_facts import reader
 from labgate.compliance.access import Permission
-from labgate.entrypoints.console import keyset
-from labgate.entrypoints.console.access import Visitor, allowed, hub_of
-from labgate.entrypoints.console.layout import frame, site_view
-from labgate.entrypoints.console.render import is_htmx, page, prefix
-from labgate.entrypoints.console.signals import page_signals
+from labgate.entrypoints.web import keyset
+from labgate.entrypoints.web.access import Visitor, allowed, hub_of
+from labgate.entrypoints.web.layout import frame, site_view
+from labgate.entrypoints.web.render import is_htmx, page, prefix
+from labgate.entrypoints.web.signals import page_signals
 
 router = APIRouter()
 r, s = t.results.c, t.samples.c

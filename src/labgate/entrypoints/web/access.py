@@ -17,8 +17,8 @@ from labgate.bootstrap import Hub
 from labgate.compliance.access import Account, Permission
 from labgate.domain.account_commands import SignOut
 from labgate.domain.commands import Context
-from labgate.entrypoints.console import csrf, sessions
-from labgate.entrypoints.console.render import prefix
+from labgate.entrypoints.web import csrf, sessions
+from labgate.entrypoints.web.render import prefix
 
 FIRST_PAGES = ("/password", "/sign-out")
 
