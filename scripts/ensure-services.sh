@@ -125,6 +125,22 @@ ensure_chromium() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 }
 
+ensure_axe() {
+  # The console's accessibility test injects axe-core from its npm package, kept outside git.
+  local cache=.cache/axe-core
+  if [ -f "$cache/axe.min.js" ]; then
+    echo "axe-core: in $cache (for the console's accessibility test)"
+    return
+  fi
+  command -v npm >/dev/null || { echo "axe-core: npm missing; install Debian's npm" >&2; exit 1; }
+  echo "axe-core: fetching axe-core@4 from the npm registry into $cache"
+  mkdir -p "$cache"
+  local tarball
+  tarball=$(cd .cache && npm pack --silent axe-core@4 | tail -n 1)
+  tar -xzf ".cache/$tarball" -C "$cache" --strip-components=1 package/axe.min.js package/LICENSE package/package.json
+  rm -f ".cache/$tarball"
+}
+
 # With arguments, only those (`ensure-services.sh pdf`); without, everything the tests need.
 if [ $# -gt 0 ]; then
   for name in "$@"; do "ensure_$name"; done
@@ -137,3 +153,4 @@ ensure_sshd
 ensure_gpg
 ensure_pdf
 ensure_chromium
+ensure_axe

@@ -30,6 +30,13 @@ class Settings(BaseSettings):
     lockout_minutes: int = Field(
         30, ge=1, le=10_080, description="How long a lockout lasts before it ends by itself."
     )
+    console_idle_minutes: int = Field(
+        15,
+        ge=1,
+        le=720,
+        description="The console asks for the password again after this many minutes without "
+        "a request from the signed-in browser.",
+    )
     anonymous_refusals_per_minute: int = Field(
         30,
         ge=1,

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 from fastapi.testclient import TestClient
+from jsonschema import Draft202012Validator
 from typer.testing import CliRunner
 
 from labgate.bootstrap import Hub
@@ -52,12 +53,24 @@ def load(plant: Plant, reason: str, **sections: Any) -> dict[str, Any]:
 
 
 def coa_json(plant: Plant, code: str = "B1") -> dict[str, Any]:
+    """The CoA's JSON, as its OpenAPI documents it, its hash covering the dates."""
     answer = plant.call("production", "GET", f"/batches/{code}/coa", params={"format": "json"})
     assert answer.status_code == 200, answer.text
     content: dict[str, Any] = answer.json()
+    assert documented_errors(plant, content) == []
     unhashed = {k: v for k, v in content.items() if k != "content_sha256"}
     assert content["content_sha256"] == content_hash(unhashed)  # the dates are under the hash
     return content
+
+
+def documented_errors(plant: Plant, content: dict[str, Any]) -> list[str]:
+    """What in the CoA's JSON its operation's documented answer (the whole OpenAPI as the root
+    of its $refs) refuses: an undeclared key, an expiry the model says cannot be there."""
+    spec = plant.client.app.openapi()  # type: ignore[attr-defined]
+    operation = spec["paths"]["/api/v1/sites/{site}/batches/{batch}/coa"]["get"]
+    schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    validator = Draft202012Validator({**schema, "components": spec["components"]})
+    return [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(content)]
 
 
 def coa_text(plant: Plant, tmp_path: Path, code: str = "B1") -> str:
@@ -107,6 +120,16 @@ def test_a_day_the_month_lacks_gives_its_last_day(
     assert f"Expiry date {expires_on} (date of manufacture plus the shelf life of {months}" in (
         coa_text(plant, tmp_path)
     )
+
+
+def test_the_documented_answer_holds_the_expiry_and_refuses_an_undeclared_key(
+    plant: Plant,
+) -> None:
+    load(plant, "CR-27: 36 months", products=[product(36)])
+    released_batch(plant, "REQ-DOC")
+    content = coa_json(plant)  # validated in there
+    assert documented_errors(plant, {**content, "best_before": content["expires_on"]}) != []
+    assert documented_errors(plant, {**content, "shelf_life_months": 0}) != []
 
 
 def test_a_change_of_shelf_life_is_audited_and_the_coa_follows_it(plant: Plant) -> None:

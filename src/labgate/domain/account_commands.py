@@ -32,3 +32,11 @@ class ChangePassword(Command):
     username: str
     current_password: str = field(repr=False)
     new_password: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class SignOut(Command):
+    """A person's console session ends: signed out, or timed out for want of activity."""
+
+    username: str
+    why: str

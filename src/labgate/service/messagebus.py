@@ -63,6 +63,7 @@ HANDLERS: dict[type[commands.Command], Handler] = {
     account_commands.SetRoles: account_admin.set_roles,
     account_commands.SetPassword: account_admin.set_password,
     account_commands.ChangePassword: account_admin.change_password,
+    account_commands.SignOut: accounts.sign_out,
     interface_commands.RegisterSourceKey: keys.register_source_key,
     interface_commands.RevokeSourceKey: keys.revoke_source_key,
     interface_commands.MapIdentity: identities.map_identity,

@@ -90,25 +90,28 @@ def reader(session: Session, site: str, users: Iterable[str | None]) -> Reader:
     return Reader(site_zone(session, site), people(session, users))
 
 
-def readable(session: Session, site: str, view: Any) -> Any:
+def readable(
+    session: Session, site: str, view: Any, person_keys: frozenset[str] = PERSON_KEYS
+) -> Any:
     """An API view as a person at the site reads it, beside what a program reads: next to every
     UTC time `x_at` a `x_at_local` (to the second, site zone, offset), and next to every user id
     under a person key a `<key>_name` (printed name; null for an id with no account). Adds only:
-    the UTC values and ids stay as they are."""
-    shown = reader(session, site, users_in(view, PERSON_KEYS))
-    return _readable(view, shown)
+    the UTC values and ids stay as they are. A view whose records name people under keys of
+    their own (`decided_by`, `author`...) passes them in `person_keys`."""
+    shown = reader(session, site, users_in(view, person_keys))
+    return _readable(view, shown, person_keys)
 
 
-def _readable(value: Any, shown: Reader) -> Any:
+def _readable(value: Any, shown: Reader, keys: frozenset[str]) -> Any:
     if isinstance(value, list):
-        return [_readable(item, shown) for item in value]
+        return [_readable(item, shown, keys) for item in value]
     if not isinstance(value, dict):
         return value
     out: dict[str, Any] = {}
     for key, item in value.items():
-        out[key] = _readable(item, shown)
+        out[key] = _readable(item, shown, keys)
         if key.endswith("_at") and (item is None or isinstance(item, str)):
             out[f"{key}_local"] = None if item is None else shown.at(item)
-        elif key in PERSON_KEYS and (item is None or isinstance(item, str)):
+        elif key in keys and (item is None or isinstance(item, str)):
             out[f"{key}_name"] = None if item is None else shown.names.get(item)
     return out

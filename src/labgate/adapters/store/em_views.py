@@ -11,6 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from labgate.adapters.store import tables as t
+from labgate.adapters.store.lists import Slice
+from labgate.adapters.store.record_pages import record_page
 from labgate.compliance.canonical import to_jsonable
 from labgate.domain.em_monitoring import (
     EmExcursion,
@@ -115,6 +117,11 @@ def excursions_view(session: Session, site: str) -> dict[str, Any]:
     return {"items": [to_jsonable(x) for x in reversed(found)]}
 
 
+def excursions_page(session: Session, site: str, after: int | None, limit: int) -> Slice:
+    """One page of the site's excursions, newest first."""
+    return record_page(session, EmExcursion, to_jsonable, after, limit, "newest", site=site)
+
+
 def excursion_view(session: Session, site: str, code: str) -> dict[str, Any]:
     """An excursion, its sample and its deviation."""
     excursion = _one(session, EmExcursion, "em_excursion", "excursion", site=site, code=code)
@@ -191,6 +198,16 @@ def occupancy_view(session: Session, site: str, location: str | None) -> dict[st
     """Reported occupancy, optionally of one location."""
     where = {} if location is None else {"location": location}
     return {"items": [to_jsonable(s) for s in _all(session, RoomOccupancy, site, **where)]}
+
+
+def occupancy_page(
+    session: Session, site: str, location: str | None, after: int | None, limit: int
+) -> Slice:
+    """One page of reported occupancy, optionally of one location, in the order reported."""
+    where = {} if location is None else {"location": location}
+    return record_page(
+        session, RoomOccupancy, to_jsonable, after, limit, "oldest", site=site, **where
+    )
 
 
 def deviation_extras(session: Session, site: str, code: str, now: datetime) -> dict[str, Any]:

@@ -10,6 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from labgate.adapters.store import tables as t
+from labgate.adapters.store.lists import Slice
+from labgate.adapters.store.record_pages import record_page
 from labgate.adapters.store.views import deviations_of, get_sample, signature_view, signatures_of
 from labgate.compliance.canonical import to_jsonable
 from labgate.domain.deviations import Deviation
@@ -58,16 +60,21 @@ def _compared(entry: dict[str, Any], sample: Sample) -> dict[str, Any]:
     return shown
 
 
-def lots_query_rows(
-    session: Session, site: str, material: str | None, status: str | None
-) -> list[dict[str, Any]]:
-    """Lots of a site, newest first, optionally of one material and status."""
-    query = select(ReceivedLot).filter_by(site=site)
+def lots_page(
+    session: Session,
+    site: str,
+    material: str | None,
+    status: str | None,
+    after: int | None,
+    limit: int,
+) -> Slice:
+    """One page of the site's lots, newest first, optionally of one material and status."""
+    where: dict[str, Any] = {"site": site}
     if material:
-        query = query.filter_by(material=material)
+        where["material"] = material
     if status:
-        query = query.filter_by(status=status)
-    return [_brief(lot) for lot in session.scalars(query.order_by(t.received_lots.c.id.desc()))]
+        where["status"] = status
+    return record_page(session, ReceivedLot, _brief, after, limit, "newest", **where)
 
 
 def _brief(lot: ReceivedLot) -> dict[str, Any]:

@@ -10,6 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from labgate.adapters.store import tables as t
+from labgate.adapters.store.lists import Slice
+from labgate.adapters.store.record_pages import record_page
 from labgate.adapters.store.views import signature_view, signatures_of
 from labgate.compliance.canonical import to_jsonable
 from labgate.domain.errors import NotFound
@@ -93,17 +95,23 @@ def _scheduled(
 def studies_rows(session: Session, site: str) -> list[dict[str, Any]]:
     """The site's studies, newest first."""
     query = select(StabilityStudy).filter_by(site=site).order_by(t.stability_studies.c.code.desc())
-    return [
-        {
-            "code": s.code,
-            "product": s.product,
-            "batch": s.batch,
-            "status": s.status.value,
-            "conditions": s.conditions,
-            "start_at": to_jsonable(s.start_at),
-        }
-        for s in session.scalars(query)
-    ]
+    return [_study_row(s) for s in session.scalars(query)]
+
+
+def studies_page(session: Session, site: str, after: int | None, limit: int) -> Slice:
+    """One page of the site's studies, newest first."""
+    return record_page(session, StabilityStudy, _study_row, after, limit, "newest", site=site)
+
+
+def _study_row(study: StabilityStudy) -> dict[str, Any]:
+    return {
+        "code": study.code,
+        "product": study.product,
+        "batch": study.batch,
+        "status": study.status.value,
+        "conditions": study.conditions,
+        "start_at": to_jsonable(study.start_at),
+    }
 
 
 def _pulls(session: Session, site: str, **where: Any) -> list[StabilityPull]:
@@ -172,6 +180,23 @@ def alerts_rows(
         where["status"] = status
     query = select(OotAlert).filter_by(**where).order_by(t.oot_alerts.c.code.desc())
     return [to_jsonable(a) for a in session.scalars(query)]
+
+
+def alerts_page(
+    session: Session,
+    site: str,
+    batch: str | None,
+    status: AlertStatus | None,
+    after: int | None,
+    limit: int,
+) -> Slice:
+    """One page of OOT alerts, optionally of one batch and one status, newest first."""
+    where: dict[str, Any] = {"site": site}
+    if batch is not None:
+        where["batch"] = batch
+    if status is not None:
+        where["status"] = status
+    return record_page(session, OotAlert, to_jsonable, after, limit, "newest", **where)
 
 
 def alert_view(session: Session, site: str, code: str) -> dict[str, Any]:

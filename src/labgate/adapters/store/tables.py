@@ -690,3 +690,14 @@ oot_alerts = Table(
     Column("assessment", Text),
     UniqueConstraint("site", "code"), UniqueConstraint("site", "result"),
 )  # fmt: skip
+
+# The console's signed-in sessions (entrypoints/web/sessions.py). Only the SHA-256 of the
+# random session token is kept: a copy of this table signs nobody in.
+console_sessions = Table(
+    "console_sessions", metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("username", String(KEY), nullable=False, index=True),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("last_seen_at", UtcDateTime, nullable=False),
+    Column("ended_at", UtcDateTime), Column("ended_why", String(64)),
+)  # fmt: skip

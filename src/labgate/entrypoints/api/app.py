@@ -39,6 +39,7 @@ from labgate.entrypoints.api.routes import (
 )
 from labgate.entrypoints.api.schemas import short_path_keys
 from labgate.entrypoints.api.scope import require_site_scope
+from labgate.entrypoints.web.app import mount as mount_console
 
 # The Swagger UI 5 dist files (swagger-ui-bundle.js, swagger-ui.css) as fastapi-offline ships them.
 SWAGGER_UI_5 = Path(fastapi_offline.__file__).parent / "static"
@@ -88,6 +89,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
         app.include_router(module.router)
     require_site_scope(app)
     _offline_docs(app)
+    mount_console(app, hub)
 
     async def refuse_body(scope: Scope, error: LabgateError) -> ASGIApp:
         async def no_body() -> dict[str, object]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Annotated, Any, Literal, cast
 
 from fastapi import Path, Query, Request
@@ -21,6 +22,7 @@ from pydantic_core import core_schema
 
 from labgate.compliance.signed_actions import MEANINGS, SignedAction
 from labgate.domain.commands import SignatureInput
+from labgate.domain.deviations import PhaseOneConclusion, PhaseTwoConclusion
 from labgate.domain.errors import InvalidInput
 from labgate.service.messages import KEY_LENGTH, SampleRequestV1, code
 
@@ -197,12 +199,21 @@ class AccountIn(Body):
     password: StrictStr | None = Field(None, repr=False)
 
 
+def conclusion_of(kind: type[StrEnum]) -> Any:
+    """A phase's conclusion: documented as the domain's enum, checked by the domain, which
+    refuses another value with its own reason (`deviation.bad_phase1_conclusion`, ...)."""
+    accepted: list[Any] = [member.value for member in kind]
+    return Field(
+        max_length=32,
+        description=f"One of: {', '.join(accepted)}.",
+        json_schema_extra={"enum": accepted},
+    )
+
+
 class PhaseOneIn(Body):
     """Phase I (laboratory investigation): its conclusion, why, and the investigator's signature."""
 
-    conclusion: StrictStr = Field(
-        max_length=32, description="assignable_cause | no_assignable_cause"
-    )
+    conclusion: StrictStr = conclusion_of(PhaseOneConclusion)
     reason: StrictStr = Field(min_length=1, max_length=2000)
     signature: Annotated[SignatureIn, SignedAs(SignedAction.INVESTIGATE_PHASE1)]
 
@@ -210,7 +221,7 @@ class PhaseOneIn(Body):
 class PhaseTwoIn(Body):
     """Phase II (full investigation): is the OOS confirmed, the rationale, and the signature."""
 
-    conclusion: StrictStr = Field(max_length=32, description="confirmed | not_confirmed")
+    conclusion: StrictStr = conclusion_of(PhaseTwoConclusion)
     rationale: StrictStr = Field(min_length=1, max_length=2000)
     signature: Annotated[SignatureIn, SignedAs(SignedAction.INVESTIGATE_PHASE2)]
 

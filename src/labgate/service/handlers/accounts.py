@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from labgate.compliance.access import SIGN_IN_FAILED, Account, BadCredentials
 from labgate.compliance.passwords import hash_api_key, hash_password, password_matches
+from labgate.domain.account_commands import SignOut
 from labgate.domain.commands import ChangeAccountState, CreateAccount, SignIn
 from labgate.domain.errors import DuplicateKey, InvalidInput
 from labgate.domain.reasons import require_reason
@@ -91,6 +92,20 @@ def sign_in(cmd: SignIn, uow: UnitOfWork, deps: Deps) -> Account:
         )
         uow.commit()
         return account
+
+
+def sign_out(cmd: SignOut, uow: UnitOfWork, deps: Deps) -> None:
+    """The end of a person's console session, on the trail beside its sign-in."""
+    with uow:
+        record(
+            uow,
+            cmd.ctx,
+            deps.clock.now(),
+            "auth.signed_out",
+            ("account", cmd.username, None),
+            reason=cmd.why,
+        )
+        uow.commit()
 
 
 def _required(value: str | None, field: str) -> str:

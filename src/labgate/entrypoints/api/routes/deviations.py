@@ -9,16 +9,19 @@ from starlette.concurrency import run_in_threadpool
 
 from labgate.adapters.store import tables as t
 from labgate.adapters.store import views
+from labgate.adapters.store.document_facts import readable
 from labgate.adapters.store.lists import take
 from labgate.compliance.access import Account, Permission
 from labgate.domain.commands import Command
 from labgate.domain.deviation_commands import CloseDeviation, ConcludePhaseOne, ConcludePhaseTwo
 from labgate.domain.deviations import DeviationState
+from labgate.entrypoints.api.answers.deviations import DeviationItem, DeviationView
 from labgate.entrypoints.api.auth import hub_of
-from labgate.entrypoints.api.list_models import DeviationItem
+from labgate.entrypoints.api.contract import refuses
 from labgate.entrypoints.api.paging import Cursor, Page, PageLimit, decode_cursor, page_of
 from labgate.entrypoints.api.problems import request_context
-from labgate.entrypoints.api.routes.lab import allowed
+from labgate.entrypoints.api.routes import lab_refusals as no
+from labgate.entrypoints.api.routes.lab import allowed, listed
 from labgate.entrypoints.api.schemas import ClosureIn, PhaseOneIn, PhaseTwoIn
 from labgate.entrypoints.api.scope import SiteScope
 
@@ -30,14 +33,17 @@ StateFilter = Literal["open", "closed"] | DeviationState
 
 def _view(request: Request, site: str, code: str) -> dict[str, Any]:
     with hub_of(request).sessions() as session:
-        return views.deviation_view(session, site, code)
+        shown: dict[str, Any] = readable(session, site, views.deviation_view(session, site, code))
+        return shown
 
 
 async def _run(request: Request, command: Command) -> None:
     await run_in_threadpool(hub_of(request).bus.handle, command)
 
 
-@router.get("", summary="List deviations (open, closed, or one state)")
+@router.get(
+    "", summary="List deviations (open, closed, or one state)", openapi_extra=refuses(no.PAGED)
+)
 def list_deviations(
     request: Request,
     site: str,
@@ -52,10 +58,15 @@ def list_deviations(
     query = views.deviations_query(site, state, batch)
     with hub_of(request).sessions() as session:
         found = take(session, query, t.deviations.c.id, after, limit, "newest")
-    return page_of(request, "deviations", found, DeviationItem, limit)
+    return page_of(request, "deviations", listed(found), DeviationItem, limit)
 
 
-@router.get("/{deviation}", summary="A deviation, its steps and their signatures")
+@router.get(
+    "/{deviation}",
+    summary="A deviation, its steps and their signatures",
+    response_model=DeviationView,
+    openapi_extra=refuses(no.DEVIATION_UNKNOWN),
+)
 def get_deviation(
     request: Request, site: str, deviation: str, _: Account = allowed(Permission.READ)
 ) -> dict[str, Any]:
@@ -63,7 +74,21 @@ def get_deviation(
     return _view(request, site, deviation)
 
 
-@router.post("/{deviation}/phase1", summary="Conclude phase I with e-signature 'reviewed'")
+@router.post(
+    "/{deviation}/phase1",
+    summary="Conclude phase I with e-signature 'reviewed'",
+    response_model=DeviationView,
+    openapi_extra=refuses(
+        no.merged(
+            no.SIGNED,
+            no.DEVIATION_STEP,
+            # An assignable cause invalidates the result: its sample's moves.
+            {404: ("sample.unknown", "result.unknown"), 409: no.MOVES},
+            {403: ("deviation.investigator_is_analyst",)},
+            {422: ("deviation.bad_phase1_conclusion",)},
+        )
+    ),
+)
 async def conclude_phase_one(
     request: Request,
     site: str,
@@ -78,7 +103,19 @@ async def conclude_phase_one(
     return _view(request, site, deviation)
 
 
-@router.post("/{deviation}/phase2", summary="Conclude phase II with e-signature 'reviewed'")
+@router.post(
+    "/{deviation}/phase2",
+    summary="Conclude phase II with e-signature 'reviewed'",
+    response_model=DeviationView,
+    openapi_extra=refuses(
+        no.merged(
+            no.SIGNED,
+            no.DEVIATION_STEP,
+            {403: ("deviation.investigator_is_analyst",)},
+            {422: ("deviation.bad_phase2_conclusion",)},
+        )
+    ),
+)
 async def conclude_phase_two(
     request: Request,
     site: str,
@@ -93,7 +130,20 @@ async def conclude_phase_two(
     return _view(request, site, deviation)
 
 
-@router.post("/{deviation}/closure", summary="QA: close with e-signature 'approved'")
+@router.post(
+    "/{deviation}/closure",
+    summary="QA: close with e-signature 'approved'",
+    response_model=DeviationView,
+    openapi_extra=refuses(
+        no.merged(
+            no.SIGNED,
+            no.DEVIATION_STEP,
+            {404: ("sample.unknown",)},
+            {403: ("deviation.approver_is_investigator",)},
+            {422: ("deviation.capa_required",)},
+        )
+    ),
+)
 async def close_deviation(
     request: Request,
     site: str,

@@ -11,13 +11,18 @@ from pydantic import Field, StrictStr
 from starlette.concurrency import run_in_threadpool
 
 from labgate.adapters.reports.dossier import dossier_document
-from labgate.adapters.store import views
+from labgate.adapters.store.document_facts import readable
 from labgate.adapters.store.dossier_view import dossier, review
 from labgate.compliance.access import Account, Permission
 from labgate.compliance.signed_actions import SignedAction
 from labgate.domain import commands as c
+from labgate.entrypoints.api.answers.batches import BatchReview, BatchView
+from labgate.entrypoints.api.answers.documents import Dossier, document_responses
 from labgate.entrypoints.api.auth import hub_of, require
+from labgate.entrypoints.api.contract import refuses
 from labgate.entrypoints.api.problems import request_context
+from labgate.entrypoints.api.routes import lab_refusals as no
+from labgate.entrypoints.api.routes.lab import batch_shown
 from labgate.entrypoints.api.schemas import Body, SignatureIn, SignedAs
 from labgate.entrypoints.api.scope import SiteScope
 
@@ -33,7 +38,12 @@ class RejectionIn(Body):
     signature: Annotated[SignatureIn, SignedAs(SignedAction.REJECT_BATCH)]
 
 
-@router.post("/batches/{batch}/rejection", summary="QA: reject a batch with e-signature")
+@router.post(
+    "/batches/{batch}/rejection",
+    summary="QA: reject a batch with e-signature",
+    response_model=BatchView,
+    openapi_extra=refuses(no.merged(no.SIGNED, no.BATCH_UNKNOWN, {409: no.DISPOSED})),
+)
 async def reject_batch(
     request: Request,
     site: str,
@@ -46,21 +56,34 @@ async def reject_batch(
         await request_context(request), site, batch, body.reason, body.signature.to_input()
     )
     await run_in_threadpool(hub_of(request).bus.handle, command)
-    with hub_of(request).sessions() as session:
-        return views.batch_view(session, site, batch)
+    return batch_shown(request, site, batch)
 
 
-@router.get("/batches/{batch}/review", summary="Review by exception")
+@router.get(
+    "/batches/{batch}/review",
+    summary="Review by exception",
+    response_model=BatchReview,
+    # A finding names its record under the record's own key: only that key is present.
+    response_model_exclude_unset=True,
+    openapi_extra=refuses(no.BATCH_UNKNOWN),
+)
 def get_review(
     request: Request, site: str, batch: str, _: Account = Depends(require(Permission.READ))
 ) -> dict[str, Any]:
     """Every item that needs review, and why; none means ready by exception."""
     hub = hub_of(request)
     with hub.sessions() as session:
-        return review(session, site, batch, hub.bus.deps.clock.now())
+        found = review(session, site, batch, hub.bus.deps.clock.now())
+        shown: dict[str, Any] = readable(session, site, found)
+        return shown
 
 
-@router.get("/batches/{batch}/dossier", summary="The batch dossier (EBR with lab evidence)")
+@router.get(
+    "/batches/{batch}/dossier",
+    summary="The batch dossier (EBR with lab evidence)",
+    responses=document_responses("batch dossier", Dossier),
+    openapi_extra=refuses(no.BATCH_UNKNOWN),
+)
 def get_dossier(
     request: Request,
     site: str,

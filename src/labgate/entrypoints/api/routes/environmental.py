@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Request
 from pydantic import AwareDatetime, Field, StrictStr
@@ -14,19 +14,39 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from labgate.adapters.store import em_views as views
+from labgate.adapters.store.document_facts import readable
 from labgate.compliance.access import Account, Permission
 from labgate.compliance.signed_actions import SignedAction
 from labgate.domain import em_commands as em
 from labgate.domain.commands import Command
 from labgate.domain.em_monitoring import Frequency
 from labgate.domain.environmental import CleanroomGrade, EmSampleType, OperationalState
+from labgate.entrypoints.api.answers.environmental import (
+    EM_PEOPLE,
+    DueRounds,
+    EmConfig,
+    EmLimitCreated,
+    EmLimitsInForce,
+    EmRoundView,
+    EmSampleView,
+    ExcursionItem,
+    ExcursionView,
+    Impact,
+    OccupancyItem,
+    OccupancyOfLocation,
+)
 from labgate.entrypoints.api.auth import hub_of
+from labgate.entrypoints.api.contract import refuses
+from labgate.entrypoints.api.paging import Cursor, Page, PageLimit, decode_cursor, page_of
 from labgate.entrypoints.api.problems import request_context
 from labgate.entrypoints.api.routes.lab import allowed
 from labgate.entrypoints.api.schemas import INT32_MAX, Body, SignatureIn, SignedAs
 from labgate.entrypoints.api.scope import SiteScope
+from labgate.entrypoints.api.wire import Answer
 from labgate.service.messages import code as key
 from labgate.service.messages import reason_text
+
+A = TypeVar("A", bound=Answer)
 
 router = APIRouter(
     prefix="/api/v1/sites/{site}/em", tags=["environmental monitoring"], dependencies=[SiteScope]
@@ -116,74 +136,126 @@ async def _run(request: Request, command: Command) -> Any:
     return await run_in_threadpool(hub_of(request).bus.handle, command)
 
 
-def _read(request: Request, view: Callable[[Session], dict[str, Any]]) -> dict[str, Any]:
+def _read(request: Request, answer: type[A], view: Callable[[Session], dict[str, Any]]) -> A:
     with hub_of(request).sessions() as session:
-        return view(session)
+        return answer.model_validate(view(session))
+
+
+def _readable(
+    request: Request, site: str, answer: type[A], view: Callable[[Session], dict[str, Any]]
+) -> A:
+    """A view people read: site-local times and printed names beside the UTC times and ids."""
+    with hub_of(request).sessions() as session:
+        return answer.model_validate(readable(session, site, view(session), EM_PEOPLE))
 
 
 def _now(request: Request) -> datetime:
     return hub_of(request).bus.deps.clock.now()
 
 
-@router.post("/locations", status_code=201, summary="QA: grade a location (change control)")
+# The refusals of the rules each operation reaches (handlers em_config, em_monitoring); those the
+# body's own schema already refuses (a count below 0, a route with no point...) are input.<rule>.
+REASON = ("input.reason_required", "input.reason_too_short")
+SIGNATURE_401 = ("signature.bad_credentials", "auth.locked")
+ROUND_404 = ("em_route.unknown", "em_point.unknown", "em_location.unknown")
+PAGE_422 = ("page.cursor_invalid",)
+
+
+@router.post(
+    "/locations",
+    status_code=201,
+    summary="QA: grade a location (change control)",
+    openapi_extra=refuses({404: ("location.unknown",), 422: REASON}),
+)
 async def configure_location(
     request: Request, site: str, body: LocationIn, _: Account = allowed(Permission.MANAGE_EM)
-) -> dict[str, Any]:
+) -> EmConfig:
     """Audited with before and after."""
     data = body.model_dump()
     await _run(request, em.ConfigureEmLocation(await request_context(request), site, **data))
-    return _read(request, lambda s: views.config_view(s, site))
+    return _read(request, EmConfig, lambda s: views.config_view(s, site))
 
 
-@router.post("/points", status_code=201, summary="QA: configure a sampling point")
+@router.post(
+    "/points",
+    status_code=201,
+    summary="QA: configure a sampling point",
+    openapi_extra=refuses({404: ("em_location.unknown",), 422: REASON}),
+)
 async def configure_point(
     request: Request, site: str, body: PointIn, _: Account = allowed(Permission.MANAGE_EM)
-) -> dict[str, Any]:
+) -> EmConfig:
     """One sample type per point; N alerts in a row there open a deviation."""
     data = body.model_dump()
     await _run(request, em.ConfigureEmPoint(await request_context(request), site, **data))
-    return _read(request, lambda s: views.config_view(s, site))
+    return _read(request, EmConfig, lambda s: views.config_view(s, site))
 
 
-@router.post("/routes", status_code=201, summary="QA: configure a sampling route")
+@router.post(
+    "/routes",
+    status_code=201,
+    summary="QA: configure a sampling route",
+    openapi_extra=refuses({404: ("em_point.unknown",), 422: (*REASON, "em.route_point_repeated")}),
+)
 async def configure_route(
     request: Request, site: str, body: RouteIn, _: Account = allowed(Permission.MANAGE_EM)
-) -> dict[str, Any]:
+) -> EmConfig:
     """The points in the order they are sampled."""
     ctx = await request_context(request)
     command = em.ConfigureEmRoute(ctx, site, body.code, body.name, tuple(body.points), body.reason)
     await _run(request, command)
-    return _read(request, lambda s: views.config_view(s, site))
+    return _read(request, EmConfig, lambda s: views.config_view(s, site))
 
 
-@router.post("/schedules", status_code=201, summary="QA: schedule a route")
+@router.post(
+    "/schedules",
+    status_code=201,
+    summary="QA: schedule a route",
+    openapi_extra=refuses({404: ("em_route.unknown",), 422: REASON}),
+)
 async def configure_schedule(
     request: Request, site: str, body: ScheduleIn, _: Account = allowed(Permission.MANAGE_EM)
-) -> dict[str, Any]:
+) -> EmConfig:
     """Every shift, daily or weekly, in one operational state."""
     data = body.model_dump()
     await _run(request, em.ConfigureEmSchedule(await request_context(request), site, **data))
-    return _read(request, lambda s: views.config_view(s, site))
+    return _read(request, EmConfig, lambda s: views.config_view(s, site))
 
 
 @router.get("/config", summary="EM locations, points, routes and schedules")
-def get_config(
-    request: Request, site: str, _: Account = allowed(Permission.READ)
-) -> dict[str, Any]:
+def get_config(request: Request, site: str, _: Account = allowed(Permission.READ)) -> EmConfig:
     """The whole configuration of a site."""
-    return _read(request, lambda s: views.config_view(s, site))
+    return _read(request, EmConfig, lambda s: views.config_view(s, site))
 
 
-@router.post("/limits", status_code=201, summary="QA: a new version of a site limit, signed")
+@router.post(
+    "/limits",
+    status_code=201,
+    summary="QA: a new version of a site limit, signed",
+    openapi_extra=refuses(
+        {
+            401: SIGNATURE_401,
+            404: ("em_location.unknown",),
+            409: ("em.limit_backdated_over_results",),
+            422: (
+                *REASON,
+                "em.action_loosened",
+                "em.alert_not_below_action",
+                "signature.wrong_meaning",
+            ),
+        }
+    ),
+)
 async def set_limit(
     request: Request, site: str, body: LimitIn, _: Account = allowed(Permission.MANAGE_EM)
-) -> dict[str, Any]:
+) -> EmLimitCreated:
     """Action limits only tighter than Annex 1; alert below action; e-signature 'approved'."""
     ctx, signature = await request_context(request), body.signature.to_input()
     data = body.model_dump(exclude={"signature"})
     version = await _run(request, em.SetEmLimit(ctx, site, **data, signature=signature))
     return _read(
         request,
+        EmLimitCreated,
         lambda s: (
             views.limits_view(
                 s,
@@ -209,105 +281,176 @@ def get_limits(
     location: str | None = None,
     at: AwareDatetime | None = None,
     _: Account = allowed(Permission.READ),
-) -> dict[str, Any]:
+) -> EmLimitsInForce:
     """Annex 1 unless a site version is in force; the source of each limit is named."""
     when = at or _now(request)
     return _read(
-        request, lambda s: views.limits_view(s, site, grade, state, sample_type, location, when)
+        request,
+        EmLimitsInForce,
+        lambda s: views.limits_view(s, site, grade, state, sample_type, location, when),
     )
 
 
-@router.post("/rounds", status_code=201, summary="Start a round of a route")
+@router.post(
+    "/rounds",
+    status_code=201,
+    summary="Start a round of a route",
+    openapi_extra=refuses({404: ROUND_404}),
+)
 async def start_round(
     request: Request, site: str, body: RoundIn, _: Account = allowed(Permission.RECORD_EM)
-) -> dict[str, Any]:
+) -> EmRoundView:
     """An EM sample per point, planned at the given time."""
     ctx = await request_context(request)
     em_round = await _run(request, em.StartEmRound(ctx, site, **body.model_dump()))
-    return _read(request, lambda s: views.round_view(s, site, em_round))
+    return _readable(request, site, EmRoundView, lambda s: views.round_view(s, site, em_round))
 
 
-@router.post("/due-rounds", summary="Start the rounds of every schedule that is due")
+@router.post(
+    "/due-rounds",
+    summary="Start the rounds of every schedule that is due",
+    openapi_extra=refuses({404: ROUND_404}),
+)
 async def start_due_rounds(
     request: Request, site: str, _: Account = allowed(Permission.RECORD_EM)
-) -> dict[str, Any]:
+) -> DueRounds:
     """What the scheduler (and `labgate em due`) runs."""
     started = await _run(request, em.StartDueRounds(await request_context(request), site))
-    return {"started": started}
+    return DueRounds(started=started)
 
 
-@router.get("/rounds/{em_round}", summary="A round and its samples")
+@router.get(
+    "/rounds/{em_round}",
+    summary="A round and its samples",
+    openapi_extra=refuses({404: ("em_round.unknown",)}),
+)
 def get_round(
     request: Request, site: str, em_round: str, _: Account = allowed(Permission.READ)
-) -> dict[str, Any]:
+) -> EmRoundView:
     """Samples in route order, counted or not."""
-    return _read(request, lambda s: views.round_view(s, site, em_round))
+    return _readable(request, site, EmRoundView, lambda s: views.round_view(s, site, em_round))
 
 
-@router.post("/samples/{em_sample}/count", summary="Record the count of an EM sample")
+@router.post(
+    "/samples/{em_sample}/count",
+    summary="Record the count of an EM sample",
+    openapi_extra=refuses(
+        {
+            404: ("em_sample.unknown", "em_location.unknown"),
+            409: ("em.sample_already_counted",),
+            422: ("em.sampled_in_future", "em.count_not_whole"),
+        }
+    ),
+)
 async def record_count(
     request: Request,
     site: str,
     em_sample: str,
     body: CountIn,
     _: Account = allowed(Permission.RECORD_EM),
-) -> dict[str, Any]:
+) -> EmSampleView:
     """Judged by the limits in force at sampling time; an action excursion opens a deviation."""
     ctx = await request_context(request)
     await _run(request, em.RecordEmCount(ctx, site, em_sample, body.count, body.sampled_at))
-    return _read(request, lambda s: views.sample_view(s, site, em_sample))
+    return _readable(request, site, EmSampleView, lambda s: views.sample_view(s, site, em_sample))
 
 
-@router.get("/samples/{em_sample}", summary="An EM sample, its count and the limits applied")
+@router.get(
+    "/samples/{em_sample}",
+    summary="An EM sample, its count and the limits applied",
+    openapi_extra=refuses({404: ("em_sample.unknown",)}),
+)
 def get_sample(
     request: Request, site: str, em_sample: str, _: Account = allowed(Permission.READ)
-) -> dict[str, Any]:
+) -> EmSampleView:
     """With the source of each limit and the site version used."""
-    return _read(request, lambda s: views.sample_view(s, site, em_sample))
+    return _readable(request, site, EmSampleView, lambda s: views.sample_view(s, site, em_sample))
 
 
-@router.get("/excursions", summary="Excursions, newest first")
+@router.get(
+    "/excursions",
+    summary="Excursions, newest first",
+    openapi_extra=refuses({422: PAGE_422}),
+)
 def list_excursions(
-    request: Request, site: str, _: Account = allowed(Permission.READ)
-) -> dict[str, Any]:
-    """Alert and action excursions, with their deviations."""
-    return _read(request, lambda s: views.excursions_view(s, site))
+    request: Request,
+    site: str,
+    cursor: Cursor = None,
+    limit: PageLimit = 50,
+    _: Account = allowed(Permission.READ),
+) -> Page[ExcursionItem]:
+    """Alert and action excursions, with their deviations, one page at a time."""
+    after = decode_cursor("em-excursions", cursor)
+    with hub_of(request).sessions() as session:
+        found = views.excursions_page(session, site, after, limit)
+    return page_of(request, "em-excursions", found, ExcursionItem, limit)
 
 
-@router.get("/excursions/{excursion}", summary="An excursion and its sample")
+@router.get(
+    "/excursions/{excursion}",
+    summary="An excursion and its sample",
+    openapi_extra=refuses({404: ("em_excursion.unknown", "em_sample.unknown")}),
+)
 def get_excursion(
     request: Request, site: str, excursion: str, _: Account = allowed(Permission.READ)
-) -> dict[str, Any]:
+) -> ExcursionView:
     """With the limits applied to its count."""
-    return _read(request, lambda s: views.excursion_view(s, site, excursion))
+    return _readable(
+        request, site, ExcursionView, lambda s: views.excursion_view(s, site, excursion)
+    )
 
 
-@router.get("/excursions/{excursion}/impact", summary="Equipment and batches an excursion touches")
+@router.get(
+    "/excursions/{excursion}/impact",
+    summary="Equipment and batches an excursion touches",
+    openapi_extra=refuses({404: ("em_excursion.unknown", "em_location.unknown")}),
+)
 def get_impact(
     request: Request, site: str, excursion: str, _: Account = allowed(Permission.READ)
-) -> dict[str, Any]:
+) -> Impact:
     """The room's equipment, and the batches in the room during the excursion's window."""
     now = _now(request)
-    return _read(request, lambda s: views.impact_view(s, site, excursion, now))
+    return _read(request, Impact, lambda s: views.impact_view(s, site, excursion, now))
 
 
-@router.post("/occupancy", status_code=201, summary="MES: a batch in a room")
+@router.post(
+    "/occupancy",
+    status_code=201,
+    summary="MES: a batch in a room",
+    openapi_extra=refuses(
+        {404: ("batch.unknown", "location.unknown"), 422: ("em.occupancy_ends_before_start",)}
+    ),
+)
 async def report_occupancy(
     request: Request,
     site: str,
     body: OccupancyIn,
     _: Account = allowed(Permission.REPORT_OCCUPANCY),
-) -> dict[str, Any]:
+) -> OccupancyOfLocation:
     """Read by impact lists."""
     await _run(
         request, em.ReportOccupancy(await request_context(request), site, **body.model_dump())
     )
-    return _read(request, lambda s: views.occupancy_view(s, site, body.location))
+    return _read(
+        request, OccupancyOfLocation, lambda s: views.occupancy_view(s, site, body.location)
+    )
 
 
-@router.get("/occupancy", summary="Reported room occupancy")
+@router.get(
+    "/occupancy",
+    summary="Reported room occupancy, in the order reported",
+    openapi_extra=refuses({422: PAGE_422}),
+)
 def list_occupancy(
-    request: Request, site: str, location: str | None = None, _: Account = allowed(Permission.READ)
-) -> dict[str, Any]:
-    """Optionally of one location."""
-    return _read(request, lambda s: views.occupancy_view(s, site, location))
+    request: Request,
+    site: str,
+    location: str | None = None,
+    cursor: Cursor = None,
+    limit: PageLimit = 50,
+    _: Account = allowed(Permission.READ),
+) -> Page[OccupancyItem]:
+    """Optionally of one location, one page at a time."""
+    after = decode_cursor("em-occupancy", cursor)
+    with hub_of(request).sessions() as session:
+        found = views.occupancy_page(session, site, location, after, limit)
+    return page_of(request, "em-occupancy", found, OccupancyItem, limit)

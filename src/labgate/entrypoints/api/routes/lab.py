@@ -14,17 +14,22 @@ from labgate.adapters.reports.certificate import certificate_document
 from labgate.adapters.store import tables as t
 from labgate.adapters.store import views
 from labgate.adapters.store.certificate_view import certificate
+from labgate.adapters.store.document_facts import readable
 from labgate.adapters.store.gate_view import batch_gates
-from labgate.adapters.store.lists import SampleFilter, samples_query, take
+from labgate.adapters.store.lists import SampleFilter, Slice, samples_query, take
 from labgate.compliance.access import Account, Permission
 from labgate.domain import commands as c
 from labgate.domain.errors import NotFound
 from labgate.domain.lifecycle import SampleStatus
 from labgate.domain.samples import Sample
+from labgate.entrypoints.api.answers.batches import BatchGates, BatchView
+from labgate.entrypoints.api.answers.documents import Certificate, document_responses
+from labgate.entrypoints.api.answers.samples import SampleItem, SampleView
 from labgate.entrypoints.api.auth import hub_of, require
-from labgate.entrypoints.api.list_models import SampleItem
+from labgate.entrypoints.api.contract import refuses
 from labgate.entrypoints.api.paging import Cursor, Page, PageLimit, decode_cursor, page_of
 from labgate.entrypoints.api.problems import request_context
+from labgate.entrypoints.api.routes import lab_refusals as no
 from labgate.entrypoints.api.schemas import (
     ApprovalIn,
     InvalidationIn,
@@ -51,10 +56,31 @@ def allowed(permission: Permission) -> Any:
 
 def _sample(request: Request, site: str, code: str) -> dict[str, Any]:
     with hub_of(request).sessions() as session:
-        return views.sample_view(session, site, code)
+        shown: dict[str, Any] = readable(session, site, views.sample_view(session, site, code))
+        return shown
 
 
-@router.post("/sample-requests", status_code=201, summary="MES: request a sample")
+def listed(found: Slice) -> Slice:
+    """A page's rows without their row ids: the key to continue after is the cursor's, and the
+    typed items declare every member they carry."""
+    return Slice([{k: v for k, v in row.items() if k != "id"} for row in found.rows], found.last_id)
+
+
+def batch_shown(request: Request, site: str, code: str) -> dict[str, Any]:
+    """The batch view as a person at the site reads it (local times, printed names)."""
+    with hub_of(request).sessions() as session:
+        shown: dict[str, Any] = readable(session, site, views.batch_view(session, site, code))
+        return shown
+
+
+@router.post(
+    "/sample-requests",
+    status_code=201,
+    summary="MES: request a sample",
+    response_model=SampleView,
+    responses={200: {"model": SampleView, "description": "A re-sent request: the same sample."}},
+    openapi_extra=refuses(no.SAMPLE_MADE),
+)
 async def request_sample(
     request: Request,
     response: Response,
@@ -80,7 +106,12 @@ async def request_sample(
     return _sample(request, site, code)
 
 
-@router.get("/sample-requests/{mes_request_id}", summary="A sample by the MES's request id")
+@router.get(
+    "/sample-requests/{mes_request_id}",
+    summary="A sample by the MES's request id",
+    response_model=SampleView,
+    openapi_extra=refuses({404: ("sample_request.unknown",)}),
+)
 def sample_by_request(
     request: Request, site: str, mes_request_id: str, _: Account = allowed(Permission.READ)
 ) -> dict[str, Any]:
@@ -95,10 +126,19 @@ def sample_by_request(
                 reason="sample_request.unknown",
                 field="mes_request_id",
             )
-        return views.sample_view(session, site, sample.code)
+        shown: dict[str, Any] = readable(
+            session, site, views.sample_view(session, site, sample.code)
+        )
+        return shown
 
 
-@router.post("/samples", status_code=201, summary="Native lab: register a sample")
+@router.post(
+    "/samples",
+    status_code=201,
+    summary="Native lab: register a sample",
+    response_model=SampleView,
+    openapi_extra=refuses(no.SAMPLE_MADE),
+)
 async def register_native_sample(
     request: Request,
     site: str,
@@ -112,7 +152,7 @@ async def register_native_sample(
     return _sample(request, site, await run_in_threadpool(hub_of(request).bus.handle, command))
 
 
-@router.get("/samples", summary="List samples, newest first")
+@router.get("/samples", summary="List samples, newest first", openapi_extra=refuses(no.PAGED))
 def list_samples(
     request: Request,
     site: str,
@@ -132,10 +172,15 @@ def list_samples(
     where = SampleFilter(batch, product, status, sampling_point, lot, sampled_from, sampled_to)
     with hub_of(request).sessions() as session:
         found = take(session, samples_query(site, where), t.samples.c.id, after, limit, "newest")
-    return page_of(request, "samples", found, SampleItem, limit)
+    return page_of(request, "samples", listed(found), SampleItem, limit)
 
 
-@router.get("/samples/{sample}", summary="A sample with its tests, results and signatures")
+@router.get(
+    "/samples/{sample}",
+    summary="A sample with its tests, results and signatures",
+    response_model=SampleView,
+    openapi_extra=refuses({404: ("sample.unknown",)}),
+)
 def get_sample(
     request: Request, site: str, sample: str, _: Account = allowed(Permission.READ)
 ) -> dict[str, Any]:
@@ -143,7 +188,12 @@ def get_sample(
     return _sample(request, site, sample)
 
 
-@router.post("/samples/{sample}/registration", summary="Lab: acknowledge a sample")
+@router.post(
+    "/samples/{sample}/registration",
+    summary="Lab: acknowledge a sample",
+    response_model=SampleView,
+    openapi_extra=refuses({404: ("sample.unknown",), 409: ("sample.invalid_transition",)}),
+)
 async def register_sample(
     request: Request,
     site: str,
@@ -156,7 +206,12 @@ async def register_sample(
     return _sample(request, site, await run_in_threadpool(hub_of(request).bus.handle, command))
 
 
-@router.post("/samples/{sample}/cancellation", summary="Cancel a sample")
+@router.post(
+    "/samples/{sample}/cancellation",
+    summary="Cancel a sample",
+    response_model=SampleView,
+    openapi_extra=refuses({404: ("sample.unknown",), 409: ("sample.invalid_transition",)}),
+)
 async def cancel_sample(
     request: Request,
     site: str,
@@ -169,7 +224,13 @@ async def cancel_sample(
     return _sample(request, site, await run_in_threadpool(hub_of(request).bus.handle, command))
 
 
-@router.post("/results", status_code=201, summary="Lab: report a preliminary result")
+@router.post(
+    "/results",
+    status_code=201,
+    summary="Lab: report a preliminary result",
+    response_model=SampleView,
+    openapi_extra=refuses(no.RESULT_RECORDED),
+)
 async def record_result(
     request: Request, site: str, body: ResultIn, _: Account = allowed(Permission.ENTER_RESULT)
 ) -> dict[str, Any]:
@@ -179,7 +240,13 @@ async def record_result(
     return _sample(request, site, body.sample)
 
 
-@router.post("/results/reviewed", status_code=201, summary="LIMS: report a reviewed result")
+@router.post(
+    "/results/reviewed",
+    status_code=201,
+    summary="LIMS: report a reviewed result",
+    response_model=SampleView,
+    openapi_extra=refuses(no.merged(no.RESULT_RECORDED, no.REVIEWED_ELSEWHERE)),
+)
 async def record_reviewed_result(
     request: Request,
     site: str,
@@ -194,7 +261,12 @@ async def record_reviewed_result(
     return _sample(request, site, body.sample)
 
 
-@router.post("/results/{result}/approval", summary="Native lab: approve with e-signature")
+@router.post(
+    "/results/{result}/approval",
+    summary="Native lab: approve with e-signature",
+    response_model=SampleView,
+    openapi_extra=refuses(no.merged(no.SIGNED, no.RESULT_APPROVED)),
+)
 async def approve_result(
     request: Request,
     site: str,
@@ -210,7 +282,12 @@ async def approve_result(
     return _sample(request, site, result.rpartition("-R")[0])
 
 
-@router.post("/results/{result}/invalidation", summary="Invalidate a result")
+@router.post(
+    "/results/{result}/invalidation",
+    summary="Invalidate a result",
+    response_model=SampleView,
+    openapi_extra=refuses(no.merged(no.SIGNED, no.RESULT_INVALIDATED)),
+)
 async def invalidate_result(
     request: Request,
     site: str,
@@ -227,16 +304,25 @@ async def invalidate_result(
     return _sample(request, site, result.rpartition("-R")[0])
 
 
-@router.get("/batches/{batch}", summary="A batch and the MES status of its samples")
+@router.get(
+    "/batches/{batch}",
+    summary="A batch and the MES status of its samples",
+    response_model=BatchView,
+    openapi_extra=refuses(no.BATCH_UNKNOWN),
+)
 def get_batch(
     request: Request, site: str, batch: str, _: Account = allowed(Permission.READ)
 ) -> dict[str, Any]:
     """Pending, Accepted or Rejected, from reviewed results only."""
-    with hub_of(request).sessions() as session:
-        return views.batch_view(session, site, batch)
+    return batch_shown(request, site, batch)
 
 
-@router.get("/batches/{batch}/gates", summary="IPC gates: may each operation complete?")
+@router.get(
+    "/batches/{batch}/gates",
+    summary="IPC gates: may each operation complete?",
+    response_model=BatchGates,
+    openapi_extra=refuses(no.BATCH_UNKNOWN),
+)
 def get_gates(
     request: Request, site: str, batch: str, _: Account = allowed(Permission.READ)
 ) -> dict[str, Any]:
@@ -246,7 +332,12 @@ def get_gates(
         return batch_gates(session, site, batch)
 
 
-@router.get("/batches/{batch}/coa", summary="The batch's Certificate of Analysis")
+@router.get(
+    "/batches/{batch}/coa",
+    summary="The batch's Certificate of Analysis",
+    responses=document_responses("Certificate of Analysis", Certificate),
+    openapi_extra=refuses({404: ("batch.unknown",), 409: ("coa.incomplete",)}),
+)
 def get_certificate(
     request: Request,
     site: str,
@@ -266,7 +357,14 @@ def get_certificate(
     return Response(document.data, media_type=document.media_type, headers=headers)
 
 
-@router.post("/batches/{batch}/release", summary="QA: release a batch with e-signature")
+@router.post(
+    "/batches/{batch}/release",
+    summary="QA: release a batch with e-signature",
+    response_model=BatchView,
+    openapi_extra=refuses(
+        no.merged(no.SIGNED, no.BATCH_UNKNOWN, {409: (*no.DISPOSED, *no.RELEASE_BLOCKED)})
+    ),
+)
 async def release_batch(
     request: Request,
     site: str,
@@ -277,5 +375,4 @@ async def release_batch(
     """Refused while any result is preliminary, rejected or missing."""
     command = c.ReleaseBatch(await request_context(request), site, batch, body.signature.to_input())
     await run_in_threadpool(hub_of(request).bus.handle, command)
-    with hub_of(request).sessions() as session:
-        return views.batch_view(session, site, batch)
+    return batch_shown(request, site, batch)

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
+from sqlalchemy.orm import Session
 
 from labgate.adapters.store import lists
 from labgate.adapters.store import tables as t
+from labgate.adapters.store.document_facts import readable
 from labgate.compliance.access import Account, Permission
+from labgate.compliance.canonical import to_jsonable
+from labgate.entrypoints.api.answers.batches import BatchItem, SiteItem, SiteList
+from labgate.entrypoints.api.answers.samples import ReviewItem
 from labgate.entrypoints.api.auth import hub_of
-from labgate.entrypoints.api.list_models import BatchItem, ReviewItem, SiteItem, SiteList
+from labgate.entrypoints.api.contract import refuses
 from labgate.entrypoints.api.paging import Cursor, Page, PageLimit, decode_cursor, page_of
-from labgate.entrypoints.api.routes.lab import allowed
+from labgate.entrypoints.api.routes import lab_refusals as no
+from labgate.entrypoints.api.routes.lab import allowed, listed
 from labgate.entrypoints.api.scope import SiteScope
 
 router = APIRouter(prefix="/api/v1", tags=["lists"])
@@ -28,7 +34,12 @@ def sites(request: Request, _: Account = allowed(Permission.READ)) -> SiteList:
         return SiteList(items=[SiteItem.model_validate(dict(r)) for r in rows])
 
 
-@router.get("/sites/{site}/batches", summary="Batches, newest first", dependencies=[SiteScope])
+@router.get(
+    "/sites/{site}/batches",
+    summary="Batches, newest first",
+    dependencies=[SiteScope],
+    openapi_extra=refuses(no.PAGED),
+)
 def batches(
     request: Request,
     site: str,
@@ -46,13 +57,14 @@ def batches(
     with hub_of(request).sessions() as session:
         found = lists.take(session, query, t.batches.c.id, after, limit, "newest")
     found = lists.Slice([lists.batch_item(r) for r in found.rows], found.last_id)
-    return page_of(request, "batches", found, BatchItem, limit)
+    return page_of(request, "batches", listed(found), BatchItem, limit)
 
 
 @router.get(
     "/sites/{site}/results/awaiting-review",
     summary="Preliminary results waiting for review, oldest first",
     dependencies=[SiteScope],
+    openapi_extra=refuses(no.PAGED),
 )
 def awaiting_review(
     request: Request,
@@ -78,4 +90,13 @@ def awaiting_review(
     query = lists.awaiting_review_query(site, where)
     with hub.sessions() as session:
         found = lists.take(session, query, t.results.c.id, after, limit, "oldest")
+        found = lists.Slice(_readable_rows(session, site, listed(found).rows), found.last_id)
     return page_of(request, "awaiting-review", found, ReviewItem, limit)
+
+
+def _readable_rows(session: Session, site: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each row with the analyst's printed name and the entry time in the site's zone beside.
+    Only the added members are taken from the readable form: the row's own values stay the
+    values the list has always answered with."""
+    shown = readable(session, site, [to_jsonable(row) for row in rows])
+    return [{**seen, **row} for seen, row in zip(shown, rows, strict=True)]

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 from fastapi import APIRouter, Request
 from pydantic import AwareDatetime, Field, StrictStr
 from starlette.concurrency import run_in_threadpool
 
 from labgate.adapters.store import raw_material_views as views
+from labgate.adapters.store.document_facts import readable
 from labgate.compliance.access import Account, Permission
 from labgate.compliance.signed_actions import SignedAction
 from labgate.domain.commands import Command
@@ -21,7 +22,16 @@ from labgate.domain.raw_materials import (
     ReceiveLot,
     SupplierValue,
 )
+from labgate.entrypoints.api.answers.raw_materials import (
+    LOT_PEOPLE,
+    BlockerReason,
+    LotItem,
+    LotView,
+    SkipLotPlanView,
+)
 from labgate.entrypoints.api.auth import hub_of
+from labgate.entrypoints.api.contract import refuses
+from labgate.entrypoints.api.paging import Cursor, Page, PageLimit, decode_cursor, page_of
 from labgate.entrypoints.api.problems import request_context
 from labgate.entrypoints.api.routes.lab import allowed
 from labgate.entrypoints.api.schemas import Body, SignatureIn, SignedAs
@@ -82,84 +92,165 @@ async def _run(request: Request, command: Command) -> Any:
     return await run_in_threadpool(hub_of(request).bus.handle, command)
 
 
-def _lot(request: Request, site: str, lot: str) -> dict[str, Any]:
+def _lot(request: Request, site: str, lot: str) -> LotView:
+    """The lot as people read it: site-local times and printed names beside UTC and ids."""
     with hub_of(request).sessions() as session:
-        return views.lot_view(session, site, lot)
+        return LotView.model_validate(
+            readable(session, site, views.lot_view(session, site, lot), LOT_PEOPLE)
+        )
 
 
-@router.post("/lots", status_code=201, summary="Receive a raw-material lot into quarantine")
+# The refusals of the rules each operation reaches (handlers raw_materials, supplier_coa,
+# skip_lot_plans).
+SIGNATURE_401 = ("signature.bad_credentials", "auth.locked")
+DECISION = ("lot.unknown", "sample.unknown")
+REASON = ("input.reason_required", "input.reason_too_short")
+BLOCKERS = get_args(BlockerReason)
+
+
+@router.post(
+    "/lots",
+    status_code=201,
+    summary="Receive a raw-material lot into quarantine",
+    openapi_extra=refuses({409: ("skip_lot_plan.unknown", "spec.none_in_force")}),
+)
 async def receive_lot(
     request: Request, site: str, body: LotIn, _: Account = allowed(Permission.REGISTER_SAMPLE)
-) -> dict[str, Any]:
+) -> LotView:
     """Identity tests always; the full panel as the material's skip-lot plan decides."""
     command = ReceiveLot(await request_context(request), site, **body.model_dump())
     return _lot(request, site, await _run(request, command))
 
 
-@router.get("/lots", summary="Received lots, newest first")
+@router.get(
+    "/lots",
+    summary="Received lots, newest first",
+    openapi_extra=refuses({422: ("page.cursor_invalid",)}),
+)
 def list_lots(
     request: Request,
     site: str,
     material: str | None = None,
     status: LotStatus | None = None,
+    cursor: Cursor = None,
+    limit: PageLimit = 50,
     _: Account = allowed(Permission.READ),
-) -> dict[str, Any]:
-    """Optionally of one material and one status."""
+) -> Page[LotItem]:
+    """Optionally of one material and one status, one page at a time."""
+    after = decode_cursor("lots", cursor)
     with hub_of(request).sessions() as session:
-        return {"items": views.lots_query_rows(session, site, material, status)}
+        found = views.lots_page(session, site, material, status, after, limit)
+    return page_of(request, "lots", found, LotItem, limit)
 
 
-@router.get("/lots/{lot}", summary="A lot: its decision, tests, blockers and supplier CoA")
+@router.get(
+    "/lots/{lot}",
+    summary="A lot: its decision, tests, blockers and supplier CoA",
+    openapi_extra=refuses({404: ("lot.unknown", "sample.unknown")}),
+)
 def get_lot(
     request: Request, site: str, lot: str, _: Account = allowed(Permission.READ)
-) -> dict[str, Any]:
+) -> LotView:
     """What the lot waits for, and the supplier's values beside labgate's."""
     return _lot(request, site, lot)
 
 
-@router.post("/lots/{lot}/supplier-coa", summary="Import the supplier's CoA values for a lot")
+@router.post(
+    "/lots/{lot}/supplier-coa",
+    summary="Import the supplier's CoA values for a lot",
+    openapi_extra=refuses(
+        {
+            404: (
+                "lot.unknown",
+                "sample.unknown",
+                "specification.unknown",
+                "spec.no_limit_for_test",
+                "test.unknown",
+                "method_version.unknown",
+            )
+        }
+    ),
+)
 async def import_supplier_coa(
     request: Request,
     site: str,
     lot: str,
     body: SupplierCoaIn,
     _: Account = allowed(Permission.ENTER_RESULT),
-) -> dict[str, Any]:
+) -> LotView:
     """Each value judged against labgate's limit; one outside it is flagged, not a rejection."""
     values = tuple(SupplierValue(v.test_code, v.value, v.unit) for v in body.tests)
     await _run(request, ImportSupplierCoa(await request_context(request), site, lot, values))
     return _lot(request, site, lot)
 
 
-@router.post("/lots/{lot}/release", summary="QA: release a lot, e-signature 'released'")
+@router.post(
+    "/lots/{lot}/release",
+    summary="QA: release a lot, e-signature 'released'",
+    openapi_extra=refuses(
+        {
+            401: SIGNATURE_401,
+            404: DECISION,
+            409: ("lot.already_decided", *BLOCKERS),
+            422: ("signature.wrong_meaning", *REASON),
+        }
+    ),
+)
 async def release_lot(
     request: Request,
     site: str,
     lot: str,
     body: LotReleaseIn,
     _: Account = allowed(Permission.RELEASE_BATCH),
-) -> dict[str, Any]:
+) -> LotView:
     """Refused, with every reason, until each required test is Accepted and no hold is open."""
     ctx, signature = await request_context(request), body.signature.to_input()
     await _run(request, DecideLot(ctx, site, lot, True, body.reason, signature))
     return _lot(request, site, lot)
 
 
-@router.post("/lots/{lot}/rejection", summary="QA: reject a lot, e-signature 'rejected'")
+@router.post(
+    "/lots/{lot}/rejection",
+    summary="QA: reject a lot, e-signature 'rejected'",
+    openapi_extra=refuses(
+        {
+            401: SIGNATURE_401,
+            404: DECISION,
+            409: ("lot.already_decided",),
+            422: ("signature.wrong_meaning", *REASON),
+        }
+    ),
+)
 async def reject_lot(
     request: Request,
     site: str,
     lot: str,
     body: LotRejectionIn,
     _: Account = allowed(Permission.RELEASE_BATCH),
-) -> dict[str, Any]:
+) -> LotView:
     """The material returns to normal inspection from this supplier."""
     ctx, signature = await request_context(request), body.signature.to_input()
     await _run(request, DecideLot(ctx, site, lot, False, body.reason, signature))
     return _lot(request, site, lot)
 
 
-@router.put("/skip-lot-plans/{material}/{supplier}", summary="QA: configure a skip-lot plan")
+@router.put(
+    "/skip-lot-plans/{material}/{supplier}",
+    summary="QA: configure a skip-lot plan",
+    openapi_extra=refuses(
+        {
+            404: ("material.unknown",),
+            422: (
+                *REASON,
+                "specification.unknown",
+                "skip_lot.clearance_invalid",
+                "skip_lot.fraction_invalid",
+                "skip_lot.identity_missing",
+                "skip_lot.identity_not_in_spec",
+            ),
+        }
+    ),
+)
 async def configure_plan(
     request: Request,
     site: str,
@@ -167,7 +258,7 @@ async def configure_plan(
     supplier: str,
     body: PlanIn,
     _: Account = allowed(Permission.APPROVE_SPEC),
-) -> dict[str, Any]:
+) -> SkipLotPlanView:
     """Under change control (a reason, audited); the running state is kept."""
     command = ConfigureSkipLotPlan(
         await request_context(request),
@@ -184,14 +275,18 @@ async def configure_plan(
     return _plan(request, site, material, supplier)
 
 
-@router.get("/skip-lot-plans/{material}/{supplier}", summary="A skip-lot plan and its lots")
+@router.get(
+    "/skip-lot-plans/{material}/{supplier}",
+    summary="A skip-lot plan and its lots",
+    openapi_extra=refuses({404: ("skip_lot_plan.unknown",)}),
+)
 def get_plan(
     request: Request, site: str, material: str, supplier: str, _: Account = allowed(Permission.READ)
-) -> dict[str, Any]:
+) -> SkipLotPlanView:
     """Parameters, running state, and every lot it decided with state, draw and panel."""
     return _plan(request, site, material, supplier)
 
 
-def _plan(request: Request, site: str, material: str, supplier: str) -> dict[str, Any]:
+def _plan(request: Request, site: str, material: str, supplier: str) -> SkipLotPlanView:
     with hub_of(request).sessions() as session:
-        return views.plan_view(session, site, material, supplier)
+        return SkipLotPlanView.model_validate(views.plan_view(session, site, material, supplier))

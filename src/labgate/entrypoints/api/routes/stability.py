@@ -18,13 +18,27 @@ from labgate.adapters.reports.stability_report import (
     shelf_life_of,
 )
 from labgate.adapters.store import stability_views as views
+from labgate.adapters.store.document_facts import readable
 from labgate.compliance.access import Account, Permission
 from labgate.compliance.signed_actions import SignedAction
 from labgate.domain import stability_commands as sc
 from labgate.domain.commands import Command
 from labgate.domain.errors import Conflict, InvalidInput, NotFound
 from labgate.domain.trending import AlertStatus
+from labgate.entrypoints.api.answers.stability import (
+    STABILITY_PEOPLE,
+    AlertItem,
+    AlertView,
+    PullAnswer,
+    PullDueAnswer,
+    StabilityReport,
+    StudyItem,
+    StudyView,
+    TrendView,
+)
 from labgate.entrypoints.api.auth import hub_of
+from labgate.entrypoints.api.contract import refuses
+from labgate.entrypoints.api.paging import Cursor, Page, PageLimit, decode_cursor, page_of
 from labgate.entrypoints.api.problems import request_context
 from labgate.entrypoints.api.routes.lab import allowed
 from labgate.entrypoints.api.schemas import (
@@ -101,16 +115,55 @@ async def _run(request: Request, command: Command) -> Any:
     return await run_in_threadpool(hub_of(request).bus.handle, command)
 
 
-def _study(request: Request, site: str, study: str) -> dict[str, Any]:
+def _study(request: Request, site: str, study: str) -> StudyView:
+    """The study as people read it: site-local times and printed names beside UTC and ids."""
     hub = hub_of(request)
     with hub.sessions() as session:
-        return views.study_view(session, site, study, hub.bus.deps.clock.now())
+        view = views.study_view(session, site, study, hub.bus.deps.clock.now())
+        return StudyView.model_validate(readable(session, site, view, STABILITY_PEOPLE))
 
 
-@router.post("/stability-studies", status_code=201, summary="Write a stability protocol (draft)")
+def _alert(request: Request, site: str, alert: str) -> AlertView:
+    with hub_of(request).sessions() as session:
+        return AlertView.model_validate(
+            readable(session, site, views.alert_view(session, site, alert), STABILITY_PEOPLE)
+        )
+
+
+# The refusals of the rules each operation reaches (handlers stability, oot_alerts).
+SIGNATURE_401 = ("signature.bad_credentials", "auth.locked")
+STUDY_404 = ("stability_study.unknown",)
+TRANSITION = ("stability_study.invalid_transition",)
+TREND_409 = ("stability.too_few_data",)
+PAGE_422 = ("page.cursor_invalid",)
+
+
+@router.post(
+    "/stability-studies",
+    status_code=201,
+    summary="Write a stability protocol (draft)",
+    openapi_extra=refuses(
+        {
+            404: ("product.unknown", "batch.unknown"),
+            409: ("stability.batch_not_of_product", "spec.none_in_force"),
+            422: (
+                "stability.conditions_invalid",
+                "stability.condition_format",
+                "stability.window_range",
+                "stability.time_points_order",
+                "stability.time_points_range",
+                "stability.tests_invalid",
+                "stability.test_not_in_spec",
+                "stability.criterion_not_pulled",
+                "stability.criterion_missing",
+                "stability.criterion_inverted",
+            ),
+        }
+    ),
+)
 async def create_study(
     request: Request, site: str, body: StudyIn, _: Account = allowed(Permission.MANAGE_STABILITY)
-) -> dict[str, Any]:
+) -> StudyView:
     """Criteria not stated come from the product's specification in force at t=0."""
     criteria = tuple((c.test, c.lower, c.upper) for c in body.criteria)
     command = sc.CreateStudy(
@@ -127,45 +180,81 @@ async def create_study(
     return _study(request, site, await _run(request, command))
 
 
-@router.get("/stability-studies", summary="The site's stability studies")
+@router.get(
+    "/stability-studies",
+    summary="The site's stability studies",
+    openapi_extra=refuses({422: PAGE_422}),
+)
 def list_studies(
-    request: Request, site: str, _: Account = allowed(Permission.READ)
-) -> dict[str, Any]:
-    """Newest first."""
+    request: Request,
+    site: str,
+    cursor: Cursor = None,
+    limit: PageLimit = 50,
+    _: Account = allowed(Permission.READ),
+) -> Page[StudyItem]:
+    """Newest first, one page at a time."""
+    after = decode_cursor("stability-studies", cursor)
     with hub_of(request).sessions() as session:
-        return {"items": views.studies_rows(session, site)}
+        found = views.studies_page(session, site, after, limit)
+    return page_of(request, "stability-studies", found, StudyItem, limit)
 
 
-@router.get("/stability-studies/{study}", summary="A study: protocol, schedule, pulls")
+@router.get(
+    "/stability-studies/{study}",
+    summary="A study: protocol, schedule, pulls",
+    openapi_extra=refuses({404: STUDY_404}),
+)
 def get_study(
     request: Request, site: str, study: str, _: Account = allowed(Permission.READ)
-) -> dict[str, Any]:
+) -> StudyView:
     """Each scheduled pull as planned, due, overdue or pulled (with its sample)."""
     return _study(request, site, study)
 
 
-@router.post("/stability-studies/{study}/approval", summary="QA: approve the protocol, signed")
+@router.post(
+    "/stability-studies/{study}/approval",
+    summary="QA: approve the protocol, signed",
+    openapi_extra=refuses(
+        {
+            401: SIGNATURE_401,
+            403: ("stability.approver_is_author",),
+            404: STUDY_404,
+            409: TRANSITION,
+            422: ("signature.wrong_meaning",),
+        }
+    ),
+)
 async def approve_study(
     request: Request,
     site: str,
     study: str,
     body: StudyApprovalIn,
     _: Account = allowed(Permission.APPROVE_SPEC),
-) -> dict[str, Any]:
+) -> StudyView:
     """Never by the protocol's author (segregation of duties)."""
     ctx = await request_context(request)
     await _run(request, sc.ApproveStudy(ctx, site, study, body.signature.to_input()))
     return _study(request, site, study)
 
 
-@router.post("/stability-studies/{study}/completion", summary="Complete a study")
+@router.post(
+    "/stability-studies/{study}/completion",
+    summary="Complete a study",
+    openapi_extra=refuses(
+        {
+            404: STUDY_404,
+            409: TRANSITION,
+            422: ("input.reason_required", "input.reason_too_short"),
+        }
+    ),
+)
 async def complete_study(
     request: Request,
     site: str,
     study: str,
     body: ReasonIn,
     _: Account = allowed(Permission.MANAGE_STABILITY),
-) -> dict[str, Any]:
+) -> StudyView:
     """With a reason; audited."""
     await _run(
         request, sc.CloseStudy(await request_context(request), site, study, False, body.reason)
@@ -173,14 +262,30 @@ async def complete_study(
     return _study(request, site, study)
 
 
-@router.post("/stability-studies/{study}/cancellation", summary="Cancel a study, signed")
+@router.post(
+    "/stability-studies/{study}/cancellation",
+    summary="Cancel a study, signed",
+    openapi_extra=refuses(
+        {
+            401: SIGNATURE_401,
+            404: STUDY_404,
+            409: TRANSITION,
+            422: (
+                "input.reason_required",
+                "input.reason_too_short",
+                "signature.required",
+                "signature.wrong_meaning",
+            ),
+        }
+    ),
+)
 async def cancel_study(
     request: Request,
     site: str,
     study: str,
     body: StudyCancellationIn,
     _: Account = allowed(Permission.MANAGE_STABILITY),
-) -> dict[str, Any]:
+) -> StudyView:
     """With a reason and an e-signature; audited. Samples already pulled stay."""
     command = sc.CloseStudy(
         await request_context(request), site, study, True, body.reason, body.signature.to_input()
@@ -189,14 +294,29 @@ async def cancel_study(
     return _study(request, site, study)
 
 
-@router.post("/stability-studies/{study}/pulls", status_code=201, summary="Pull a time point")
+@router.post(
+    "/stability-studies/{study}/pulls",
+    status_code=201,
+    summary="Pull a time point",
+    openapi_extra=refuses(
+        {
+            404: (*STUDY_404, "stability.pull_not_scheduled", "product.unknown"),
+            409: (
+                "stability.study_not_active",
+                "stability.already_pulled",
+                "spec.none_in_force",
+            ),
+            422: ("stability.pulled_in_future", "stability.pull_outside_window"),
+        }
+    ),
+)
 async def pull(
     request: Request,
     site: str,
     study: str,
     body: PullIn,
     _: Account = allowed(Permission.REGISTER_SAMPLE),
-) -> dict[str, Any]:
+) -> PullAnswer:
     """Creates and registers the pull's sample with the study's tests planned."""
     command = sc.PullStability(
         await request_context(request),
@@ -208,22 +328,36 @@ async def pull(
         body.reason,
     )
     sample = await _run(request, command)
-    return {"sample": sample, "study": _study(request, site, study)}
+    return PullAnswer(sample=sample, study=_study(request, site, study))
 
 
-@router.post("/stability-pulls/due", summary="Scheduler: pull everything due as of a time")
+@router.post(
+    "/stability-pulls/due",
+    summary="Scheduler: pull everything due as of a time",
+    openapi_extra=refuses(
+        {
+            404: ("product.unknown",),
+            409: ("spec.none_in_force",),
+            422: ("stability.as_of_in_future",),
+        }
+    ),
+)
 async def pull_due(
     request: Request, site: str, body: DueIn, _: Account = allowed(Permission.REGISTER_SAMPLE)
-) -> dict[str, Any]:
+) -> PullDueAnswer:
     """Pulls whose window has closed are listed for a person (they need a reason)."""
     outcome = await _run(request, sc.PullDue(await request_context(request), site, body.as_of))
-    return {"pulled": outcome.pulled, "skipped": outcome.skipped}
+    return PullDueAnswer.model_validate({"pulled": outcome.pulled, "skipped": outcome.skipped})
 
 
-@router.get("/stability-studies/{study}/trend", summary="Trend data and Q1E shelf life")
+@router.get(
+    "/stability-studies/{study}/trend",
+    summary="Trend data and Q1E shelf life",
+    openapi_extra=refuses({404: STUDY_404}),
+)
 def get_trend(
     request: Request, site: str, study: str, _: Account = allowed(Permission.READ)
-) -> dict[str, Any]:
+) -> TrendView:
     """Per test and condition: approved results of every batch of the product on it, and the
     Q1E estimate when the data carry one (else `shelf_life: null` and the reason)."""
     with hub_of(request).sessions() as session:
@@ -233,10 +367,31 @@ def get_trend(
             series["shelf_life"] = estimate_view(shelf_life_of(series)[1])
         except InvalidInput as error:
             series["shelf_life"], series["no_estimate"] = None, error.message
-    return trend
+    return TrendView.model_validate(trend)
 
 
-@router.get("/stability-studies/{study}/report", summary="The shelf-life report")
+@router.get(
+    "/stability-studies/{study}/report",
+    summary="The shelf-life report",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The report: PDF (default), HTML, or its data as canonical JSON.",
+            "model": StabilityReport,
+            "content": {
+                "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+                "text/html": {"schema": {"type": "string"}},
+            },
+            "headers": {
+                "Repr-Digest": {
+                    "description": "SHA-256 of the bytes (RFC 9530).",
+                    "schema": {"type": "string"},
+                }
+            },
+        }
+    },
+    openapi_extra=refuses({404: STUDY_404, 409: TREND_409}),
+)
 def get_report(
     request: Request,
     site: str,
@@ -255,7 +410,18 @@ def get_report(
     return Response(document.data, media_type=document.media_type, headers=headers)
 
 
-@router.get("/stability-studies/{study}/plot", summary="The Q1E plot of one test (PNG)")
+@router.get(
+    "/stability-studies/{study}/plot",
+    summary="The Q1E plot of one test (PNG)",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The plot.",
+            "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+    openapi_extra=refuses({404: (*STUDY_404, "stability.series_unknown"), 409: TREND_409}),
+)
 def get_plot(
     request: Request,
     site: str,
@@ -285,40 +451,62 @@ def get_plot(
     return Response(png, media_type="image/png")
 
 
-@router.get("/oot-alerts", summary="Out-of-trend alerts")
+@router.get(
+    "/oot-alerts",
+    summary="Out-of-trend alerts, newest first",
+    openapi_extra=refuses({422: PAGE_422}),
+)
 def list_alerts(
     request: Request,
     site: str,
     batch: str | None = None,
     status: AlertStatus | None = None,
+    cursor: Cursor = None,
+    limit: PageLimit = 50,
     _: Account = allowed(Permission.READ),
-) -> dict[str, Any]:
+) -> Page[AlertItem]:
     """Of the site, or one batch; `status=open` for those awaiting assessment."""
+    after = decode_cursor("oot-alerts", cursor)
     with hub_of(request).sessions() as session:
-        return {"items": views.alerts_rows(session, site, batch, status)}
+        found = views.alerts_page(session, site, batch, status, after, limit)
+    return page_of(request, "oot-alerts", found, AlertItem, limit)
 
 
-@router.get("/oot-alerts/{alert}", summary="An OOT alert")
+@router.get(
+    "/oot-alerts/{alert}",
+    summary="An OOT alert",
+    openapi_extra=refuses({404: ("oot_alert.unknown",)}),
+)
 def get_alert(
     request: Request, site: str, alert: str, _: Account = allowed(Permission.READ)
-) -> dict[str, Any]:
+) -> AlertView:
     """The chart's numbers and, once assessed, the signed assessment."""
-    with hub_of(request).sessions() as session:
-        return views.alert_view(session, site, alert)
+    return _alert(request, site, alert)
 
 
-@router.post("/oot-alerts/{alert}/acknowledgement", summary="Assess an OOT alert, signed")
+@router.post(
+    "/oot-alerts/{alert}/acknowledgement",
+    summary="Assess an OOT alert, signed",
+    openapi_extra=refuses(
+        {
+            401: SIGNATURE_401,
+            403: ("oot.assessor_is_analyst",),
+            404: ("oot_alert.unknown",),
+            409: ("oot.withdrawn", "oot.already_acknowledged"),
+            422: ("oot.assessment_required", "input.reason_too_short", "signature.wrong_meaning"),
+        }
+    ),
+)
 async def acknowledge_alert(
     request: Request,
     site: str,
     alert: str,
     body: AssessmentIn,
     _: Account = allowed(Permission.ACKNOWLEDGE_OOT),
-) -> dict[str, Any]:
+) -> AlertView:
     """A reviewer or QA, never the result's analyst; the result itself is not changed."""
     command = sc.AcknowledgeOotAlert(
         await request_context(request), site, alert, body.assessment, body.signature.to_input()
     )
     await _run(request, command)
-    with hub_of(request).sessions() as session:
-        return views.alert_view(session, site, alert)
+    return _alert(request, site, alert)

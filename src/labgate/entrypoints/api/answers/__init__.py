@@ -1,0 +1,1 @@
+"""Typed answers of the API: what a generated client gets back from each operation."""

@@ -1,0 +1,1 @@
+"""The console: labgate's pages for people, server-rendered (Jinja2) with htmx, under /console."""

@@ -1,0 +1,42 @@
+"""My work, the console's home: the counts of what waits for the visitor's roles."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse, Response
+
+from labgate.adapters.store.document_facts import reader
+from labgate.compliance.access import Permission
+from labgate.entrypoints.web.access import SignedIn, Visitor, allowed, hub_of
+from labgate.entrypoints.web.layout import frame, site_codes, site_view
+from labgate.entrypoints.web.render import page, prefix
+from labgate.entrypoints.web.work import my_work
+
+router = APIRouter()
+
+
+@router.get("/", name="start")
+def start(request: Request, who: SignedIn) -> Response:
+    """The first site's My work (a plant usually runs one site per labgate)."""
+    with hub_of(request).sessions() as session:
+        codes = site_codes(session)
+    if not codes:
+        values: dict[str, object] = {"who": who}
+        return page(request, "no_site.html", values)
+    return RedirectResponse(f"{prefix(request)}/sites/{codes[0]}/", status_code=303)
+
+
+@router.get("/sites/{site}/", name="my_work")
+def home(
+    request: Request, site: str, who: Annotated[Visitor, Depends(allowed(Permission.READ))]
+) -> Response:
+    """Counts and links of the work waiting for the visitor's roles at the site."""
+    shown = site_view(request, site)
+    with hub_of(request).sessions() as session:
+        tiles = my_work(session, site, who.account.permissions())
+        people = reader(session, site, [])
+    values = {**frame(request, who, shown, "home"), "tiles": tiles, "people": people,
+              "now": hub_of(request).bus.deps.clock.now()}  # fmt: skip
+    return page(request, "home.html", values)
