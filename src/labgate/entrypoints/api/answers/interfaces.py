@@ -20,9 +20,9 @@ class InboxReceipt(Answer):
         "waits for an earlier sequence number (answered 202)."
     )
     message_id: str
-    outcome: str | None = Field(
-        description="What the message made or changed (a sample's or result's code); null "
-        "unless applied."
+    outcome: str | list[str] | None = Field(
+        description="What the message made or changed: a sample's or result's code, or one per "
+        "result of a message carrying several; null unless applied."
     )
 
 
@@ -70,11 +70,11 @@ class QuarantineResolved(Answer):
     item: int = RowNumber
     status: Literal["reprocessed", "discarded"]
     # Only a reprocessed message has one: absent, not null, for a discarded one.
-    outcome: str | None = Field(
+    outcome: str | list[str] | None = Field(
         None,
         exclude_if=lambda value: value is None,
-        description="What the reprocessed message made (or its receipt status when held or a "
-        "duplicate); absent when discarded.",
+        description="What the reprocessed message made: a code, or one per record of a pack "
+        "(or its receipt status when held or a duplicate); absent when discarded.",
     )
 
 

@@ -3,7 +3,7 @@ version with its signatures."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -14,6 +14,8 @@ from labgate.domain.numbers import RoundingRule
 from labgate.entrypoints.api.wire import Answer, Code, Count, Hash, UtcTime
 
 Gate = Literal["block", "allow_with_deviation", "informative"]
+INT32_MAX = 2**31 - 1  # the store's integer columns
+Version = Annotated[int, Field(ge=1, le=INT32_MAX, description="A version's number.")]
 Level = Literal["procedure", "unit_procedure", "operation", "phase"]
 
 
@@ -46,7 +48,7 @@ class UnitEntry(Answer):
 
     code: Code
     expression: str
-    precision: int
+    precision: int = Field(ge=0, le=INT32_MAX, description="Decimal places it is shown to.")
     kind: str = Field(description="What it measures; values convert only within one kind.")
     name: str
 
@@ -72,7 +74,7 @@ class MethodVersionEntry(Answer):
 
     version: str
     rounding_rule: RoundingRule
-    sig_figs: int | None
+    sig_figs: int | None = Field(ge=1, le=INT32_MAX, description="Significant figures, if any.")
 
 
 class MethodEntry(Answer):
@@ -116,7 +118,7 @@ class SamplingPlanEntry(Answer):
 class SpecVersionEntry(Answer):
     """A specification version as the document carries it."""
 
-    version: int
+    version: Version
     author: Code
     status: SpecStatus
     approver: str | None
@@ -270,7 +272,7 @@ class SpecVersionView(Answer):
 
     site: Code
     specification: Code
-    version: int
+    version: Version
     author: Code
     limits: list[SpecLine]
     status: SpecStatus

@@ -53,11 +53,13 @@ class TrailCheck(Answer):
     ok: bool = Field(description="Chain, head and every checkpoint checked out.")
     checked: Count = Field(description="Entries whose hash and link were recomputed.")
     checkpoints: Count
-    last_checkpoint: int | None = Field(description="The entry the newest checkpoint vouches for.")
+    last_checkpoint: Count | None = Field(
+        description="The entry the newest checkpoint vouches for."
+    )
     after_checkpoint: Count = Field(description="Entries after the newest checkpoint.")
     keys_pinned: bool = Field(description="Checkpoints were checked against labgate's own key.")
     keys: list[str] = Field(description="`kid (thumbprint)` of each key that signed a checkpoint.")
-    first_broken: int | None = Field(description="The first entry at fault, if any.")
+    first_broken: Count | None = Field(description="The first entry at fault, if any.")
     problem: str | None = Field(description="What is wrong there, for a person.")
     reason: (
         Literal[
