@@ -38,7 +38,7 @@ router = APIRouter(prefix="/api/v1", tags=["interfaces"])
 # What the inbox refuses an envelope for: its checks (key, signature, schema, replay window,
 # duplicate, sequence, channel), then the rules of the use case its message asks for (request,
 # register or cancel a sample, record or invalidate a result), each with the refusal's status.
-_ENVELOPE_CHECKS = {
+_ENVELOPE_CHECKS: dict[int, tuple[str, ...]] = {
     403: ("envelope.source_mismatch",),
     409: ("sequence.stale",),
     422: (
@@ -55,7 +55,7 @@ _ENVELOPE_CHECKS = {
         "envelope.unknown_schema",
     ),
 }
-_USE_CASES = {
+_USE_CASES: dict[int, tuple[str, ...]] = {
     403: ("result.analyst_is_not_caller", "result.reviewer_is_analyst"),
     404: (
         "batch.unknown",
@@ -116,10 +116,44 @@ def _merged(*parts: dict[int, tuple[str, ...]]) -> dict[int, tuple[str, ...]]:
     return merged
 
 
-INBOX_REFUSALS = _merged(_ENVELOPE_CHECKS, _USE_CASES)
+# An envelope may carry a B2MML document (`labgate.b2mml.v1`): read, checked against the MESA
+# XSDs and mapped to the payloads above.
+_B2MML: dict[int, tuple[str, ...]] = {
+    404: ("b2mml.unknown_test",),
+    422: (
+        "b2mml.doctype_forbidden",
+        "b2mml.invalid",
+        "b2mml.invalid_payload",
+        "b2mml.not_well_formed",
+        "b2mml.one_request_per_message",
+        "b2mml.unexpected_root",
+        "b2mml.unmappable",
+    ),
+}
+# A quarantined file pack (folder, SFTP) is read again from its bytes when reprocessed.
+_PACKS: dict[int, tuple[str, ...]] = {
+    422: (
+        "pack.checksum_mismatch",
+        "pack.duplicate_file",
+        "pack.file_missing",
+        "pack.malformed",
+        "pack.malformed_data",
+        "pack.manifest_missing",
+        "pack.path_traversal",
+        "pack.pgp_decrypt",
+        "pack.pgp_required",
+        "pack.pgp_seal",
+        "pack.pgp_signature",
+        "pack.record_count",
+        "pack.unlisted_file",
+        "pack.wrong_record_schema",
+    )
+}
+INBOX_REFUSALS = _merged(_ENVELOPE_CHECKS, _B2MML, _USE_CASES)
 # Resolving an item is e-signed; reprocessing runs the envelope's checks and its use case again.
 RESOLVE_REFUSALS = _merged(
     INBOX_REFUSALS,
+    _PACKS,
     {
         401: ("auth.locked", "signature.bad_credentials"),
         404: ("quarantine.unknown",),
