@@ -24,7 +24,7 @@ from labgate.compliance.envelope import LEGACY_ALGORITHM, generate_keypair
 from labgate.compliance.signer import Signer
 from labgate.entrypoints.api.answers.access import MeAnswer
 from labgate.service.relay import DeliveryFailed, Relay, RelayReport
-from plant import PLANT, SITE, Plant, seed
+from plant import PLANT, SITE, Plant, approved_result, seed
 from receiver import outbox_rows, registered_samples
 from senders import Sender, register, request
 
@@ -298,6 +298,7 @@ def test_audit_entries_read_at_their_site_page_by_page(plant: Plant, hub: Hub) -
                           json={"document": berlin, "reason": CHANGE})  # fmt: skip
     assert imported.status_code == 200, imported.text
     sample = registered_samples(plant, 1)[0]
+    approved_result(plant, sample, "ASSAY", "99.1", "%")
 
     audit = "/api/v1/audit"
     params = {"record_type": "specification", "limit": 2}
@@ -337,6 +338,10 @@ def test_audit_entries_read_at_their_site_page_by_page(plant: Plant, hub: Hub) -
     )
     assert {e["at_local"][-6:] for e in entries["items"]} == {"+01:00"}
     assert {e["actor_name"] for e in entries["items"]} >= {"MES", "LIMS"}
+    # The recorded change stays as sealed: no printed name or local time is added inside it.
+    recorded = [e["after"] for e in entries["items"] if "analyst" in (e["after"] or {})]
+    assert recorded and all(set(after) & {"analyst_name", "entered_at_local"} == set()
+                            for after in recorded)  # fmt: skip
     batch = ok(client, "GET", "/api/v1/sites/{site}/batches/{batch}/timeline",
                plant.call("auditor", "GET", "/batches/B1/timeline"))  # fmt: skip
     assert batch["total"] >= entries["total"]
