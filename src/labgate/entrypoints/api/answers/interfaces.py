@@ -78,7 +78,7 @@ class QuarantineResolved(Answer):
     )
 
 
-Destination = Literal["mes", "lims"]
+Destination = Literal["mes", "lims"]  # service/outbox.py: MES, LIMS
 DeliveryStatus = Literal["pending", "delivered", "dead", "held"]
 
 
@@ -87,7 +87,7 @@ class OutboxMessage(Answer):
 
     id: int = RowNumber
     site: Code
-    destination: str
+    destination: Destination
     message_type: str
     schema_: str = Field(alias="schema")
     message_id: str
@@ -128,7 +128,7 @@ class DeliveryHistory(Answer):
 
     message_id: str
     site: Code
-    destination: str
+    destination: Destination
     message_type: str
     status: DeliveryStatus
     attempts: Count
