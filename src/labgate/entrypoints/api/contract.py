@@ -112,8 +112,10 @@ def check(request: Request, status: int, reason: str) -> None:
     if status >= 500 or not getattr(request.app.state, "strict_contract", False):
         return
     route = request.scope.get("route")
-    if not isinstance(route, APIRoute):
-        return  # refused before routing: unknown path, wrong method, body limits
+    # Refused before routing: unknown path, wrong method (Starlette still names the route whose
+    # path matched, but no operation of it was asked for), body limits.
+    if not isinstance(route, APIRoute) or request.method not in (route.methods or ()):
+        return
     codes = _by_route(request.app)[id(route)].get(status)
     allowed = codes is not None and (
         reason in codes or (status == 422 and reason.startswith("input."))

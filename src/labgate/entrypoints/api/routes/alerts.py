@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import select
 
 from labgate.adapters.store import tables as t
 from labgate.compliance.access import Account, Permission
+from labgate.entrypoints.api.answers.access import NotificationItem
 from labgate.entrypoints.api.auth import hub_of, require
 from labgate.entrypoints.api.schemas import AfterId
 
@@ -21,9 +22,9 @@ def notifications(
     _: Annotated[Account, Depends(require(Permission.MANAGE_USERS))],
     after_id: AfterId = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> list[dict[str, Any]]:
+) -> list[NotificationItem]:
     """Each alert once: an account locked after repeated failed sign-ins or signatures."""
     table = t.notifications
     query = select(table).where(table.c.id > after_id).order_by(table.c.id).limit(limit)
     with hub_of(request).engine.connect() as db:
-        return [dict(row) for row in db.execute(query).mappings()]
+        return [NotificationItem.model_validate(dict(row)) for row in db.execute(query).mappings()]

@@ -7,31 +7,41 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from labgate.adapters.store.migrate import current_revision, head_revision
+from labgate.entrypoints.api.answers.interfaces import ProbeStatus
 from labgate.entrypoints.api.auth import hub_of
 from labgate.entrypoints.api.problems import problem
 
 router = APIRouter(tags=["health"])
 # A balancer polls every few seconds; a probe that hangs longer than this is a broker not ready.
 BROKER_TIMEOUT_SECONDS = 3.0
+NOT_READY_REASONS = (
+    "ready.broker_unreachable",
+    "ready.database_unreachable",
+    "ready.schema_behind",
+)
 NOT_READY: dict[int | str, dict[str, Any]] = {
     503: {
-        "description": "Not ready: the problem names what (`ready.database_unreachable`, "
-        "`ready.schema_behind`, `ready.broker_unreachable`) in `reason` and `field`.",
-        "content": {"application/problem+json": {}},
+        "description": "Not ready: the problem names what in `reason` and `field`. Reason "
+        f"codes: {', '.join(f'`{code}`' for code in NOT_READY_REASONS)}.",
+        "content": {
+            "application/problem+json": {
+                "schema": {
+                    "allOf": [
+                        {"$ref": "#/components/schemas/Problem"},
+                        {
+                            "type": "object",
+                            "properties": {"reason": {"enum": list(NOT_READY_REASONS)}},
+                        },
+                    ]
+                }
+            }
+        },
     }
 }
-
-
-class Status(BaseModel):
-    """What the probe found."""
-
-    status: str
-    checks: dict[str, str] = {}
 
 
 class NotReady(Exception):
@@ -42,17 +52,17 @@ class NotReady(Exception):
         self.reason, self.field, self.detail = reason, field, detail
 
 
-@router.get("/health", summary="The process is up (liveness)", response_model=Status)
-def health() -> Status:
+@router.get("/health", summary="The process is up (liveness)", response_model=ProbeStatus)
+def health() -> ProbeStatus:
     """Answers 200 while the process can answer at all; it checks nothing else on purpose, so an
     orchestrator does not restart a process for a database outage it cannot fix."""
-    return Status(status="up")
+    return ProbeStatus(status="up")
 
 
 @router.get(
-    "/ready", summary="Ready to serve (readiness)", response_model=Status, responses=NOT_READY
+    "/ready", summary="Ready to serve (readiness)", response_model=ProbeStatus, responses=NOT_READY
 )
-async def ready(request: Request) -> Status | JSONResponse:
+async def ready(request: Request) -> ProbeStatus | JSONResponse:
     """200 when the database answers, its schema is current and, when configured, the broker
     accepts a connection; 503 problem+json naming the first that is not."""
     hub = hub_of(request)
@@ -65,7 +75,7 @@ async def ready(request: Request) -> Status | JSONResponse:
         # Not a refusal of the caller but a state of this process: a poll every few seconds
         # must not fill the audit trail, so it is answered without auditing.
         return problem(request, 503, fault.reason, fault.detail, fault.field)
-    return Status(status="ready", checks=checks)
+    return ProbeStatus(status="ready", checks=checks)
 
 
 def _database(engine: Any) -> str:

@@ -13,7 +13,9 @@ from labgate.adapters.store import tables as t
 from labgate.compliance.access import Account, Permission
 from labgate.compliance.keys import SourceKey
 from labgate.domain.interface_commands import RegisterSourceKey, RevokeSourceKey
+from labgate.entrypoints.api.answers.access import KeyRegistered, KeyRevoked, SourceKeyItem
 from labgate.entrypoints.api.auth import hub_of, require
+from labgate.entrypoints.api.contract import refuses
 from labgate.entrypoints.api.problems import request_context
 from labgate.entrypoints.api.schemas import Body, ReasonIn
 from labgate.service.messages import KEY_LENGTH
@@ -31,13 +33,24 @@ class SourceKeyIn(Body):
     reason: StrictStr = Field(min_length=1, max_length=2000)
 
 
-@router.post("", status_code=201, summary="Register a source system's public key")
+@router.post(
+    "",
+    status_code=201,
+    summary="Register a source system's public key",
+    openapi_extra=refuses(
+        {
+            404: ("source.unknown",),
+            409: ("key.duplicate", "key.material_reused"),
+            422: ("key.bad_jwk", "key.bad_kid", "key.bad_validity", "key.private_material"),
+        }
+    ),
+)
 async def register_key(
     request: Request,
     source: str,
     body: SourceKeyIn,
     _: Annotated[Account, Depends(require(Permission.MANAGE_KEYS))],
-) -> dict[str, Any]:
+) -> KeyRegistered:
     """Only the public half is accepted; a private key in the body is refused."""
     command = RegisterSourceKey(
         await request_context(request),
@@ -49,21 +62,25 @@ async def register_key(
         body.reason,
     )
     await run_in_threadpool(hub_of(request).bus.handle, command)
-    return {"source": source, "kid": body.kid}
+    return KeyRegistered(source=source, kid=body.kid)
 
 
-@router.post("/{kid}/revocation", summary="Revoke a source system's key for good")
+@router.post(
+    "/{kid}/revocation",
+    summary="Revoke a source system's key for good",
+    openapi_extra=refuses({404: ("source_key.unknown",), 409: ("key.already_revoked",)}),
+)
 async def revoke_key(
     request: Request,
     source: str,
     kid: str,
     body: ReasonIn,
     _: Annotated[Account, Depends(require(Permission.MANAGE_KEYS))],
-) -> dict[str, Any]:
+) -> KeyRevoked:
     """A revoked key never verifies an envelope again; register a new key id to rotate."""
     command = RevokeSourceKey(await request_context(request), source, kid, body.reason)
     await run_in_threadpool(hub_of(request).bus.handle, command)
-    return {"source": source, "kid": kid, "revoked": True}
+    return KeyRevoked(source=source, kid=kid, revoked=True)
 
 
 @router.get("", summary="A source system's keys, revoked ones included")
@@ -71,7 +88,7 @@ def list_keys(
     request: Request,
     source: str,
     _: Annotated[Account, Depends(require(Permission.READ))],
-) -> list[dict[str, Any]]:
+) -> list[SourceKeyItem]:
     """Every key of the source, oldest first, and whether it is in force now."""
     hub = hub_of(request)
     now = hub.bus.deps.clock.now()
@@ -80,16 +97,18 @@ def list_keys(
         return [_view(key, key.valid_at(now)) for key in session.scalars(query)]
 
 
-def _view(key: SourceKey, in_force: bool) -> dict[str, Any]:
-    return {
-        "kid": key.kid,
-        "public_jwk": key.public_jwk,
-        "valid_from": key.valid_from,
-        "valid_until": key.valid_until,
-        "registered_by": key.registered_by,
-        "registered_at": key.registered_at,
-        "revoked_at": key.revoked_at,
-        "revoked_by": key.revoked_by,
-        "revoke_reason": key.revoke_reason,
-        "in_force": in_force,
-    }
+def _view(key: SourceKey, in_force: bool) -> SourceKeyItem:
+    return SourceKeyItem.model_validate(
+        {
+            "kid": key.kid,
+            "public_jwk": key.public_jwk,
+            "valid_from": key.valid_from,
+            "valid_until": key.valid_until,
+            "registered_by": key.registered_by,
+            "registered_at": key.registered_at,
+            "revoked_at": key.revoked_at,
+            "revoked_by": key.revoked_by,
+            "revoke_reason": key.revoke_reason,
+            "in_force": in_force,
+        }
+    )
