@@ -1,0 +1,247 @@
+"""What the contract run needs besides schemathesis: the demo plant seeded once, a copy of it per
+role, the keys of its records for path parameters, and the run's bounded configuration."""
+
+from __future__ import annotations
+
+import io
+import secrets
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import schemathesis
+from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.testclient import TestClient
+from rich.console import Console
+from sqlalchemy import create_engine, text
+
+from hubproc import write_key
+from labgate.adapters.store.migrate import upgrade
+from labgate.bootstrap import Hub, bootstrap
+from labgate.compliance.access import ROLE_PERMISSIONS, Permission, Role
+from labgate.config import Settings
+from labgate.domain.commands import Context
+from labgate.domain.interface_commands import RegisterSourceKey
+from labgate.entrypoints.api.app import create_app
+from labgate.entrypoints.cli import demo
+from labgate.service.messages import json_schemas
+
+# The demo plant's account for every role of compliance/access.py: people sign in for a bearer
+# token, the MES and LIMS system accounts send their API keys.
+ROLE_OF = {
+    "admin": Role.INTEGRATION_ADMIN,
+    "analyst": Role.QC_ANALYST,
+    "reviewer": Role.QC_REVIEWER,
+    "qa": Role.QA,
+    "production": Role.PRODUCTION,
+    "auditor": Role.AUDITOR,
+    "mes": Role.MES_SYSTEM,
+    "lims": Role.LIMS_SYSTEM,
+}
+SYSTEMS = ("mes", "lims")
+
+CHECKS = (
+    "not_a_server_error",
+    "status_code_conformance",
+    "content_type_conformance",
+    "response_schema_conformance",
+    "response_headers_conformance",
+)
+SEED = 20261125  # one fixed seed: the same requests on every run, so a failure reproduces
+MAX_EXAMPLES = 6  # per operation and role in the fuzzing phase, positive and negative together
+# Printed records (PDF) and plots take seconds each to render: fewer generated requests there.
+SLOW = r"/(dossier|coa|report|plot|trend)$"
+SLOW_EXAMPLES = 2
+
+# Path parameters and the records that fill them: drawn from the plant most of the time, so the
+# handlers behind a known key are reached, and generated otherwise (unknown keys: 404s).
+KEYS: dict[str, str] = {
+    "site": "SELECT code FROM sites",
+    "batch": "SELECT code FROM batches",
+    "sample": "SELECT code FROM samples",
+    "mes_request_id": "SELECT mes_request_id FROM samples WHERE mes_request_id IS NOT NULL",
+    "result": "SELECT code FROM results",
+    "deviation": "SELECT code FROM deviations",
+    "em_round": "SELECT code FROM em_rounds",
+    "em_sample": "SELECT code FROM em_samples",
+    "excursion": "SELECT code FROM em_excursions",
+    "lot": "SELECT code FROM received_lots",
+    "material": "SELECT material FROM skip_lot_plans",
+    "supplier": "SELECT supplier FROM skip_lot_plans",
+    "study": "SELECT code FROM stability_studies",
+    "alert": "SELECT code FROM oot_alerts",
+    "specification": "SELECT specification FROM spec_versions",
+    "version": "SELECT version FROM spec_versions",
+    "username": "SELECT username FROM accounts",
+    "source": "SELECT DISTINCT source FROM identity_map",
+    "external_id": "SELECT external_id FROM identity_map",
+    "kid": "SELECT kid FROM source_keys",
+    "message_id": "SELECT message_id FROM outbox",
+    "item": "SELECT id FROM quarantine",
+}
+REAL_KEY_SHARE = 0.8
+
+
+@dataclass(frozen=True)
+class Template:
+    """The demo plant, seeded once per worker: its database file, credentials and record keys."""
+
+    database: Path
+    credentials: dict[str, str]
+    keys: dict[str, list[Any]]
+
+
+@dataclass(frozen=True)
+class RoleRun:
+    """One role's run: its own copy of the plant, the app on it and the role's credentials."""
+
+    role: str
+    app: FastAPI
+    hub: Hub
+    headers: dict[str, str]
+
+
+def seed_template(folder: Path) -> Template:
+    """The demo plant on SQLite, with a key registered per partner and one quarantined message,
+    so every kind of path key has a real record."""
+    database = folder / "labgate.db"
+    url = f"sqlite:///{database}"
+    upgrade(url)
+    settings = Settings(database_url=url, demo=True)
+    hub = bootstrap(settings)
+    try:
+        credentials = demo.seed(hub, Console(file=io.StringIO()))
+        since = datetime.now(UTC) - timedelta(days=1)
+        for source in SYSTEMS:
+            kid = f"{source}-contract-1"
+            public = write_key(folder / "keys", kid)
+            why = "CR-CONTRACT: partner key"
+            hub.bus.handle(
+                RegisterSourceKey(Context("admin"), source, kid, public, since, None, why)
+            )
+        with TestClient(create_app(settings, hub)) as client:
+            sent = client.post(
+                "/api/v1/inbox",
+                content=b"not an envelope",
+                headers={"X-API-Key": credentials["mes"], "Content-Type": "application/json"},
+            )
+            assert sent.status_code < 500, sent.text
+    finally:
+        hub.close()
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        keys = {
+            name: sorted({row[0] for row in connection.execute(text(query))})
+            for name, query in KEYS.items()
+        }
+    engine.dispose()
+    keys["schema_id"] = sorted(json_schemas())
+    return Template(database, credentials, keys)
+
+
+def copy_database(source: Path, target: Path) -> None:
+    """A consistent copy of a SQLite database in WAL mode (the backup API, not a file copy)."""
+    with sqlite3.connect(source) as reading, sqlite3.connect(target) as writing:
+        reading.backup(writing)
+    reading.close()
+    writing.close()
+
+
+def role_settings(database: Path) -> Settings:
+    """The app's settings for one role's run."""
+    return Settings(
+        database_url=f"sqlite:///{database}",
+        token_secret=secrets.token_urlsafe(32),
+        # Strict always: the contract run is where every refusal's reason code is checked.
+        strict_contract=True,
+        # Each role stays signed in for its whole run: generated passwords (its own password
+        # change, its signatures) would otherwise lock it out after five, and anonymous requests
+        # would be throttled; both rules have tests of their own (tests/e2e).
+        lockout_after=1_000_000,
+        anonymous_refusals_per_minute=100_000,
+    )
+
+
+def credentials_of(app: FastAPI, role: str, secret: str) -> dict[str, str]:
+    """The headers the role's account sends: a bearer token it signs in for, or its API key."""
+    if role in SYSTEMS:
+        return {"X-API-Key": secret}
+    with TestClient(app) as client:
+        answer = client.post("/api/v1/token", data={"username": role, "password": secret})
+        assert answer.status_code == 200, answer.text
+        return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+
+def coverage_share(app: FastAPI, role: str) -> list[str]:
+    """The operations whose coverage phase this role's run does. The coverage phase (each
+    boundary and each way to break each field) is most of the requests, so every operation has
+    it once, as one of the roles its permission admits (in turn, to spread the work), where the
+    request gets past the permission check to the rules behind it."""
+    share = []
+    for index, (label, permission) in enumerate(sorted(operation_permissions(app).items())):
+        admitted = [
+            name
+            for name, held in ROLE_OF.items()
+            if permission is None or permission in ROLE_PERMISSIONS[held]
+        ]
+        if admitted and admitted[index % len(admitted)] == role:
+            share.append(label)
+    return share
+
+
+def operation_permissions(app: FastAPI) -> dict[str, Permission | None]:
+    """Every operation of the OpenAPI ("GET /path") and the permission its route requires."""
+    found: dict[str, Permission | None] = {}
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
+        if not isinstance(route, APIRoute) or not route.include_in_schema:
+            continue
+        held = (getattr(call, "permission", None) for call in _calls(context.dependant))
+        permission = next((p for p in held if p is not None), None)
+        for method in route.methods or ():
+            found[f"{method} {route.path_format}"] = permission
+    return found
+
+
+def _calls(dependant: Dependant) -> Iterator[Any]:
+    for child in dependant.dependencies:
+        yield child.call
+        yield from _calls(child)
+
+
+def contract_config(template: Template, coverage: list[str]) -> schemathesis.Config:
+    """Bounded and deterministic: a fixed seed, few examples, no example database on disk;
+    positive and negative data; the five response checks and no others."""
+    dictionaries = {name: {"values": values} for name, values in template.keys.items() if values}
+    parameters = {
+        f"path.{name}": {"dictionary": name, "probability": REAL_KEY_SHARE} for name in dictionaries
+    }
+    checks: dict[str, Any] = {"enabled": False}
+    checks.update({name: {"enabled": True} for name in CHECKS})
+    operations: list[dict[str, Any]] = []
+    if coverage:
+        operations.append({"include-name": coverage, "phases": {"coverage": {"enabled": True}}})
+    operations.append({"include-path-regex": SLOW, "generation": {"max-examples": SLOW_EXAMPLES}})
+    return schemathesis.Config.from_dict(
+        {
+            "seed": SEED,
+            "suppress-health-check": ["too_slow", "filter_too_much", "data_too_large"],
+            "generation": {
+                "mode": "all",
+                "max-examples": MAX_EXAMPLES,
+                "database": "none",
+                "no-shrink": True,
+                "with-security-parameters": False,
+            },
+            "phases": {"coverage": {"enabled": False}, "stateful": {"enabled": False}},
+            "checks": checks,
+            "dictionaries": dictionaries,
+            "parameters": parameters,
+            "operations": operations,
+        }
+    )
