@@ -15,17 +15,17 @@ from pathlib import Path
 
 import pytest
 import schemathesis
-
 from contract_plant import (
     RoleRun,
     Template,
     contract_config,
     copy_database,
-    coverage_share,
     credentials_of,
     role_settings,
     seed_template,
+    share_of,
 )
+
 from labgate.bootstrap import bootstrap
 from labgate.entrypoints.api.app import create_app
 
@@ -76,5 +76,5 @@ def contract_schema(
     # schemathesis 4.32 reads `item._nodeid` for schemas from a fixture; pytest 9.2 keeps node
     # ids elsewhere (`_id`). Give it the id to read; pytest's own is left as it is.
     request.node._nodeid = request.node.nodeid
-    config = contract_config(plant_template, coverage_share(role_run.app, role_run.role))
+    config = contract_config(plant_template, share_of(role_run.app, role_run.role))
     return schemathesis.openapi.from_asgi("/openapi.json", role_run.app, config=config)

@@ -53,10 +53,18 @@ CHECKS = (
     "response_headers_conformance",
 )
 SEED = 20261125  # one fixed seed: the same requests on every run, so a failure reproduces
-MAX_EXAMPLES = 6  # per operation and role in the fuzzing phase, positive and negative together
-# Printed records (PDF) and plots take seconds each to render: fewer generated requests there.
+# Generated requests per operation and role, valid and invalid data together. The budget is what
+# `make test` can spend (about three minutes on two cores), so it goes where a request gets past
+# the permission check to the rules behind it: an operation the role may not call is answered
+# 403 whatever is sent, one request checks that answer; each operation is fuzzed deeper once, as
+# one of the roles it admits. (The coverage phase, every boundary of every field, alone asks
+# about 4,000 requests: more than the whole budget.)
+EXAMPLES_REFUSED = 1
+EXAMPLES_ALLOWED = 4
+EXAMPLES_DEEP = 12
+# Printed records (PDF) and plots take seconds each to render: fewer requests there.
 SLOW = r"/(dossier|coa|report|plot|trend)$"
-SLOW_EXAMPLES = 2
+EXAMPLES_SLOW = 2
 
 # Path parameters and the records that fill them: drawn from the plant most of the time, so the
 # handlers behind a known key are reached, and generated otherwise (unknown keys: 404s).
@@ -177,21 +185,30 @@ def credentials_of(app: FastAPI, role: str, secret: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {answer.json()['access_token']}"}
 
 
-def coverage_share(app: FastAPI, role: str) -> list[str]:
-    """The operations whose coverage phase this role's run does. The coverage phase (each
-    boundary and each way to break each field) is most of the requests, so every operation has
-    it once, as one of the roles its permission admits (in turn, to spread the work), where the
-    request gets past the permission check to the rules behind it."""
-    share = []
+@dataclass(frozen=True)
+class Share:
+    """The operations a role's run fuzzes beyond one request: those its permissions admit, and
+    among them those it fuzzes deeper."""
+
+    allowed: list[str]
+    deep: list[str]
+
+
+def share_of(app: FastAPI, role: str) -> Share:
+    """This role's share. Each operation is fuzzed deeper by one of the roles it admits, taken
+    in turn over the operations, so the deep work spreads over the roles (and test files)."""
+    allowed, deep = [], []
     for index, (label, permission) in enumerate(sorted(operation_permissions(app).items())):
         admitted = [
             name
             for name, held in ROLE_OF.items()
             if permission is None or permission in ROLE_PERMISSIONS[held]
         ]
-        if admitted and admitted[index % len(admitted)] == role:
-            share.append(label)
-    return share
+        if role in admitted:
+            allowed.append(label)
+            if admitted[index % len(admitted)] == role:
+                deep.append(label)
+    return Share(allowed, deep)
 
 
 def operation_permissions(app: FastAPI) -> dict[str, Permission | None]:
@@ -214,26 +231,30 @@ def _calls(dependant: Dependant) -> Iterator[Any]:
         yield from _calls(child)
 
 
-def contract_config(template: Template, coverage: list[str]) -> schemathesis.Config:
-    """Bounded and deterministic: a fixed seed, few examples, no example database on disk;
-    positive and negative data; the five response checks and no others."""
+def contract_config(template: Template, share: Share) -> schemathesis.Config:
+    """Bounded and deterministic: a fixed seed, few examples (see EXAMPLES_*), no example
+    database on disk; valid and invalid data (so the 422 paths are tried); the five response
+    checks and no others."""
     dictionaries = {name: {"values": values} for name, values in template.keys.items() if values}
     parameters = {
         f"path.{name}": {"dictionary": name, "probability": REAL_KEY_SHARE} for name in dictionaries
     }
     checks: dict[str, Any] = {"enabled": False}
     checks.update({name: {"enabled": True} for name in CHECKS})
-    operations: list[dict[str, Any]] = []
-    if coverage:
-        operations.append({"include-name": coverage, "phases": {"coverage": {"enabled": True}}})
-    operations.append({"include-path-regex": SLOW, "generation": {"max-examples": SLOW_EXAMPLES}})
+    # The first entry that names an operation sets its number of examples.
+    operations: list[dict[str, Any]] = [
+        {"include-path-regex": SLOW, "generation": {"max-examples": EXAMPLES_SLOW}}
+    ]
+    for names, examples in ((share.deep, EXAMPLES_DEEP), (share.allowed, EXAMPLES_ALLOWED)):
+        if names:
+            operations.append({"include-name": names, "generation": {"max-examples": examples}})
     return schemathesis.Config.from_dict(
         {
             "seed": SEED,
             "suppress-health-check": ["too_slow", "filter_too_much", "data_too_large"],
             "generation": {
                 "mode": "all",
-                "max-examples": MAX_EXAMPLES,
+                "max-examples": EXAMPLES_REFUSED,
                 "database": "none",
                 "no-shrink": True,
                 "with-security-parameters": False,

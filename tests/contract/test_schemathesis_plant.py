@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
-
 from contract_plant import RoleRun
 
 schema = schemathesis.pytest.from_fixture("contract_schema")

@@ -1,10 +1,9 @@
-"""Schemathesis over the whole OpenAPI as QA and the QC reviewer (release, approvals, deviations)."""
+"""Schemathesis over the whole OpenAPI as QA and the QC reviewer (release, approvals, OOS)."""
 
 from __future__ import annotations
 
 import pytest
 import schemathesis
-
 from contract_plant import RoleRun
 
 schema = schemathesis.pytest.from_fixture("contract_schema")
