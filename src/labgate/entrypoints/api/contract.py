@@ -33,6 +33,7 @@ BODY_READ = (
     "request.not_utf8",
     "request.too_deep",
     "request.lone_surrogate",
+    "request.nul_character",
 )
 # A cursor-paged list (paging.decode_cursor) refuses a `cursor` query parameter it did not give.
 CURSOR_INVALID = "page.cursor_invalid"
