@@ -1,5 +1,6 @@
 """The contract run: schemathesis over the app's own /openapi.json, once per role, each on its
-own copy of the demo plant.
+own copy of the demo plant; half the roles on PostgreSQL, half on SQLite, so what one database
+refuses that the other takes (a NUL character, a length, a range) is met too.
 
 In process (ASGI) rather than against `labgate serve`: the app is the same one the server runs,
 minus the socket, so a fault surfaces with its traceback, no port or process is shared between
@@ -8,9 +9,11 @@ the xdist workers, and the suite's low-cost password hashing (tests/conftest.py)
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -26,18 +29,32 @@ from contract_plant import (
     share_of,
 )
 
+from hubproc import pg_admin, pg_url
 from labgate.bootstrap import bootstrap
 from labgate.entrypoints.api.app import create_app
 
 # Memory-backed when the machine has it: the run commits a few thousand audited refusals, and
-# synchronous=FULL would wait for the disk at each one.
+# SQLite's synchronous=FULL would wait for the disk at each one.
 SHARED_MEMORY = "/dev/shm"
 
 
 @pytest.fixture(scope="session")
-def plant_template(tmp_path_factory: pytest.TempPathFactory) -> Template:
-    """The demo plant, seeded once per worker (about fifteen seconds)."""
-    return seed_template(tmp_path_factory.mktemp("contract-plant"))
+def sqlite_plant(tmp_path_factory: pytest.TempPathFactory) -> Template:
+    """The demo plant on SQLite, seeded once per worker (about fifteen seconds)."""
+    folder = tmp_path_factory.mktemp("contract-plant")
+    return seed_template(f"sqlite:///{folder / 'labgate.db'}", folder)
+
+
+@pytest.fixture(scope="session")
+def postgres_plant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Template]:
+    """The demo plant in a PostgreSQL database of its own, seeded once per worker; each role's
+    copy is made from it as a template."""
+    name = f"labgate_contract_{secrets.token_hex(5)}"
+    pg_admin(f'CREATE DATABASE "{name}"')
+    try:
+        yield seed_template(pg_url(name), tmp_path_factory.mktemp("contract-plant-pg"))
+    finally:
+        pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
@@ -48,14 +65,24 @@ def role(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def role_run(role: str, plant_template: Template, tmp_path: Path) -> Iterator[RoleRun]:
+def database(request: pytest.FixtureRequest) -> str:
+    """The database the role's run is on: "sqlite" or "postgres" (indirect parameter)."""
+    kind: str = request.param
+    return kind
+
+
+@pytest.fixture
+def plant_template(request: pytest.FixtureRequest, database: str) -> Template:
+    """The seeded plant of this run's database (only that one is seeded)."""
+    template: Template = request.getfixturevalue(f"{database}_plant")
+    return template
+
+
+@pytest.fixture
+def role_run(role: str, database: str, plant_template: Template) -> Iterator[RoleRun]:
     """A fresh copy of the plant for this role: what one role's run changes, no other sees."""
-    memory = os.path.isdir(SHARED_MEMORY) and os.access(SHARED_MEMORY, os.W_OK)
-    folder = Path(tempfile.mkdtemp(dir=SHARED_MEMORY)) if memory else tmp_path
-    try:
-        database = folder / "labgate.db"
-        copy_database(plant_template.database, database)
-        settings = role_settings(database)
+    with plant_copy(plant_template, database) as url:
+        settings = role_settings(url)
         hub = bootstrap(settings)
         try:
             app = create_app(settings, hub)
@@ -63,9 +90,6 @@ def role_run(role: str, plant_template: Template, tmp_path: Path) -> Iterator[Ro
             yield RoleRun(role, app, hub, headers)
         finally:
             hub.close()
-    finally:
-        if memory:
-            shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
@@ -78,3 +102,24 @@ def contract_schema(
     request.node._nodeid = request.node.nodeid
     config = contract_config(plant_template, share_of(role_run.app, role_run.role))
     return schemathesis.openapi.from_asgi("/openapi.json", role_run.app, config=config)
+
+
+@contextmanager
+def plant_copy(template: Template, database: str) -> Iterator[str]:
+    """A copy of the seeded plant, removed afterwards; its URL."""
+    if database == "postgres":
+        name = f"labgate_contract_{secrets.token_hex(5)}"
+        source = template.url.rsplit("/", 1)[1]
+        pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{source}"')
+        try:
+            yield pg_url(name)
+        finally:
+            pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        return
+    memory = os.path.isdir(SHARED_MEMORY) and os.access(SHARED_MEMORY, os.W_OK)
+    folder = Path(tempfile.mkdtemp(dir=SHARED_MEMORY if memory else None))
+    try:
+        copy_database(Path(template.url.removeprefix("sqlite:///")), folder / "labgate.db")
+        yield f"sqlite:///{folder / 'labgate.db'}"
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

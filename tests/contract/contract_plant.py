@@ -97,9 +97,9 @@ REAL_KEY_SHARE = 0.8
 
 @dataclass(frozen=True)
 class Template:
-    """The demo plant, seeded once per worker: its database file, credentials and record keys."""
+    """The demo plant, seeded once per worker: its database, credentials and record keys."""
 
-    database: Path
+    url: str
     credentials: dict[str, str]
     keys: dict[str, list[Any]]
 
@@ -114,11 +114,9 @@ class RoleRun:
     headers: dict[str, str]
 
 
-def seed_template(folder: Path) -> Template:
-    """The demo plant on SQLite, with a key registered per partner and one quarantined message,
-    so every kind of path key has a real record."""
-    database = folder / "labgate.db"
-    url = f"sqlite:///{database}"
+def seed_template(url: str, folder: Path) -> Template:
+    """The demo plant in the (empty) database at `url`, with a key registered per partner (its
+    files in `folder`) and one quarantined message, so every kind of path key has a record."""
     upgrade(url)
     settings = Settings(database_url=url, demo=True)
     hub = bootstrap(settings)
@@ -149,7 +147,7 @@ def seed_template(folder: Path) -> Template:
         }
     engine.dispose()
     keys["schema_id"] = sorted(json_schemas())
-    return Template(database, credentials, keys)
+    return Template(url, credentials, keys)
 
 
 def copy_database(source: Path, target: Path) -> None:
@@ -160,10 +158,10 @@ def copy_database(source: Path, target: Path) -> None:
     writing.close()
 
 
-def role_settings(database: Path) -> Settings:
-    """The app's settings for one role's run."""
+def role_settings(url: str) -> Settings:
+    """The app's settings for one role's run, on its copy of the plant at `url`."""
     return Settings(
-        database_url=f"sqlite:///{database}",
+        database_url=url,
         token_secret=secrets.token_urlsafe(32),
         # Strict always: the contract run is where every refusal's reason code is checked.
         strict_contract=True,
