@@ -33,11 +33,12 @@ run: $(STAMP)
 	@LABGATE_DEMO=1 $(BIN)/labgate serve
 
 ## test: the whole suite, on SQLite and PostgreSQL (started or installed if needed). Two workers
-## share the unit, e2e and integration tests (each test makes its own database, vhost and
-## folders); the resilience tests restart the broker, so they run alone afterwards.
+## share the unit, e2e, integration and contract tests (each test makes its own database, vhost
+## and folders; the contract tests fuzz the OpenAPI as each role); the resilience tests restart
+## the broker, so they run alone afterwards.
 test: $(STAMP)
 	@bash scripts/ensure-services.sh
-	$(BIN)/pytest -q -n 2 --dist loadfile tests/unit tests/e2e tests/integration
+	$(BIN)/pytest -q -n 2 --dist loadfile tests/unit tests/e2e tests/integration tests/contract
 	$(BIN)/pytest -q tests/resilience
 
 ## check: formatting, lint and strict typing

@@ -37,7 +37,7 @@ from labgate.entrypoints.api.routes import (
     schemas,
     stability,
 )
-from labgate.entrypoints.api.schemas import short_path_keys
+from labgate.entrypoints.api.schemas import no_nul_in_keys, short_path_keys
 from labgate.entrypoints.api.scope import require_site_scope
 from labgate.entrypoints.web.app import mount as mount_console
 
@@ -61,7 +61,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
         summary="MES ↔ LIMS integration hub: reviewed-result gating under Part 11 / Annex 11.",
         docs_url=None,
         redoc_url=None,
-        dependencies=[Depends(short_path_keys)],
+        dependencies=[Depends(short_path_keys), Depends(no_nul_in_keys)],
     )
     app.state.hub = hub
     app.state.inbox_concurrency = settings.inbox_concurrency

@@ -1,6 +1,7 @@
 """Bodies the parsers must never see: a charset other than UTF-8, bytes that are not UTF-8, JSON
-nested deeper than configured, or JSON text escaping half a surrogate pair (no database stores
-it). Each is refused by rule and reason code, before anything parses the body."""
+nested deeper than configured, or text no database stores: JSON escaping half a surrogate pair,
+or a NUL character in JSON or a form (PostgreSQL refuses it in any text). Each is refused by rule
+and reason code, before anything parses the body."""
 
 from __future__ import annotations
 
@@ -45,6 +46,8 @@ def check_body(content_type: str, body: bytes, max_depth: int) -> None:
         ) from None
     if media_type != "application/x-www-form-urlencoded":
         _check_json(body, max_depth)
+    elif b"%00" in body or b"\x00" in body:
+        raise _nul()
 
 
 def _charset(params: str) -> str | None:
@@ -77,6 +80,16 @@ def _check_json(body: bytes, max_depth: int) -> None:
                 reason="request.lone_surrogate",
                 field="body",
             )
+        elif b"\\u" in token and b"\\u0000" in token.replace(b"\\\\", b""):
+            raise _nul()
+
+
+def _nul() -> MalformedBody:
+    return MalformedBody(
+        "The body holds a NUL character (U+0000), which no record's text can hold.",
+        reason="request.nul_character",
+        field="body",
+    )
 
 
 def _lone_surrogate(string: bytes) -> bool:

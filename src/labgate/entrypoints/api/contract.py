@@ -33,7 +33,10 @@ BODY_READ = (
     "request.not_utf8",
     "request.too_deep",
     "request.lone_surrogate",
+    "request.nul_character",
 )
+# A cursor-paged list (paging.decode_cursor) refuses a `cursor` query parameter it did not give.
+CURSOR_INVALID = "page.cursor_invalid"
 STATUS_TEXT = {
     400: "The body cannot be read as its content type",
     401: "Not signed in, or the credentials are not valid",
@@ -83,6 +86,8 @@ def documented(route: RouteContext) -> dict[int, frozenset[str]]:
         found.setdefault(404, set()).add("site.unknown")
     if route.dependant.path_params or route.dependant.query_params or route.body_field:
         found.setdefault(422, set())
+    if "cursor" in _query_names(route.dependant):
+        found.setdefault(422, set()).add(CURSOR_INVALID)
     if route.body_field is not None or route.path_format == "/api/v1/inbox":
         found.setdefault(400, set()).update(BODY_READ)
         found.setdefault(408, set()).add("request.body_timeout")
@@ -187,6 +192,13 @@ def _problem_response(status: int, codes: frozenset[str]) -> dict[str, Any]:
             }
         },
     }
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {param.alias for param in dependant.query_params}
+    for child in dependant.dependencies:
+        names |= _query_names(child)
+    return names
 
 
 def _calls(dependant: Dependant) -> Iterator[Any]:

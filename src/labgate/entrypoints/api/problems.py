@@ -68,10 +68,15 @@ async def _audit(request: Request, error: LabgateError) -> int | None:
     ctx = await request_context(request)
     # Audit columns are bounded (action 64, record id 200, site 64; PostgreSQL enforces it): the
     # action is the route's name, the request line the record id, and an over-long site is none.
+    # No text column holds a NUL character (PostgreSQL refuses it): a path with one is recorded
+    # as the client sent it, percent-encoded, and a site with one is none.
     route = getattr(request.scope.get("route"), "name", None) or "request"
-    line = f"{request.method} {request.url.path}"[:200]
+    path = request.url.path
+    if "\x00" in path:
+        path = bytes(request.scope.get("raw_path") or b"").decode("latin-1")
+    line = f"{request.method} {path}"[:200]
     site = request.path_params.get("site")
-    site = site if site is not None and len(site) <= KEY_LENGTH else None
+    site = site if site is not None and len(site) <= KEY_LENGTH and "\x00" not in site else None
     subject = ("request", line, site)
     uow = hub.uow_factory()
     return await run_in_threadpool(

@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal, cast
 
 from fastapi import Path, Query, Request
+from fastapi.dependencies.models import Dependant
 from pydantic import (
     AwareDatetime,
     BaseModel,
@@ -52,6 +53,29 @@ def short_path_keys(request: Request) -> None:
                 reason="input.string_too_long",
                 field=name,
             )
+
+
+def no_nul_in_keys(request: Request) -> None:
+    """Keys in the path and the query's filters hold no NUL character: no record's text can
+    (PostgreSQL refuses it in any text, even to compare), so it is refused by field and rule
+    here, as bodies are (body_checks)."""
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    declared = _query_names(dependant) if isinstance(dependant, Dependant) else set()
+    queried = [(name, v) for name in declared for v in request.query_params.getlist(name)]
+    for name, value in [*request.path_params.items(), *queried]:
+        if "\x00" in str(value):
+            raise InvalidInput(
+                f"The {name} holds a NUL character (U+0000), which no record's text can hold.",
+                reason="input.nul_character",
+                field=name,
+            )
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {param.alias for param in dependant.query_params}
+    for child in dependant.dependencies:
+        names |= _query_names(child)
+    return names
 
 
 class SignatureIn(Body):
