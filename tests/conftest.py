@@ -30,6 +30,8 @@ from labgate.entrypoints.api.app import create_app
 # tests start (labgate serve, workers), which keep the production cost, verify them alike.
 passwords._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
+# Every refusal a test meets must be documented on its operation (entrypoints/api/contract.py).
+os.environ.setdefault("LABGATE_STRICT_CONTRACT", "1")
 PG_ADMIN = os.environ.get("LABGATE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 START = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 

@@ -112,3 +112,11 @@ def test_records_of_each_type_keep_one_form_however_often_they_are_converted() -
         for _ in range(2):
             with pytest.raises(TypeError, match="no canonical JSON form"):
                 to_jsonable({"value": refused})
+
+
+def test_utc_text_has_a_four_digit_year_before_the_year_1000() -> None:
+    """Found by schemathesis: glibc's %Y wrote the year 362 as `362-…`, not RFC 3339."""
+    from labgate.compliance.clock import iso_utc
+
+    assert iso_utc(datetime(362, 10, 20, 6, 47, 27, tzinfo=UTC)) == "0362-10-20T06:47:27.000000Z"
+    assert iso_utc(datetime(2026, 11, 25, 10, tzinfo=UTC)) == "2026-11-25T10:00:00.000000Z"

@@ -41,6 +41,10 @@ def as_utc(moment: datetime) -> datetime:
 @functools.lru_cache(maxsize=4096)
 def iso_utc(moment: datetime) -> str:
     """`2026-11-25T10:00:00.000000Z`: one fixed form, so hashes never depend on formatting."""
-    if moment.tzinfo is UTC or (moment.tzinfo is not None and moment.utcoffset() == _NO_OFFSET):
-        return moment.strftime(_ISO_UTC)  # already UTC, whatever its tzinfo object: no convert
-    return as_utc(moment).strftime(_ISO_UTC)
+    if not (
+        moment.tzinfo is UTC or (moment.tzinfo is not None and moment.utcoffset() == _NO_OFFSET)
+    ):
+        moment = as_utc(moment)  # not already UTC (whatever its tzinfo object): convert
+    text = moment.strftime(_ISO_UTC)
+    # glibc's %Y does not pad: the year 362 would read `362-10-20…`, which is not RFC 3339.
+    return text if moment.year >= 1000 else f"{moment.year:04d}{text[text.index('-') :]}"

@@ -18,6 +18,7 @@ from labgate.config import Settings
 from labgate.domain.errors import LabgateError
 from labgate.entrypoints.api import contract, problems
 from labgate.entrypoints.api.middleware import BodyLimit, CorrelationId
+from labgate.entrypoints.api.query_names import known_query_names
 from labgate.entrypoints.api.routes import (
     access,
     alerts,
@@ -61,7 +62,11 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
         summary="MES ↔ LIMS integration hub: reviewed-result gating under Part 11 / Annex 11.",
         docs_url=None,
         redoc_url=None,
-        dependencies=[Depends(short_path_keys), Depends(no_nul_in_keys)],
+        dependencies=[
+            Depends(short_path_keys),
+            Depends(no_nul_in_keys),
+            Depends(known_query_names),
+        ],
     )
     app.state.hub = hub
     app.state.inbox_concurrency = settings.inbox_concurrency

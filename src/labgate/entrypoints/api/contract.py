@@ -20,6 +20,7 @@ from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 from pydantic import BaseModel, Field
 
 from labgate.entrypoints.api.auth import current_account
+from labgate.entrypoints.api.query_names import names_taken
 
 EXTENSION = "x-refusals"
 INPUT_PATTERN = r"^input\.[a-z_]+$"  # pydantic's rule names: input.missing, input.string_too_long…
@@ -84,10 +85,9 @@ def documented(route: RouteContext) -> dict[int, frozenset[str]]:
         found.setdefault(403, set()).update(PERMISSION)
     if "{site}" in (route.path_format or ""):
         found.setdefault(404, set()).add("site.unknown")
-    if route.dependant.path_params or route.dependant.query_params or route.body_field:
-        found.setdefault(422, set())
-    if "cursor" in _query_names(route.dependant):
-        found.setdefault(422, set()).add(CURSOR_INVALID)
+    found.setdefault(422, set())  # any operation refuses a query parameter it does not take
+    if "cursor" in names_taken(route.dependant):
+        found[422].add(CURSOR_INVALID)
     if route.body_field is not None or route.path_format == "/api/v1/inbox":
         found.setdefault(400, set()).update(BODY_READ)
         found.setdefault(408, set()).add("request.body_timeout")
@@ -192,13 +192,6 @@ def _problem_response(status: int, codes: frozenset[str]) -> dict[str, Any]:
             }
         },
     }
-
-
-def _query_names(dependant: Dependant) -> set[str]:
-    names = {param.alias for param in dependant.query_params}
-    for child in dependant.dependencies:
-        names |= _query_names(child)
-    return names
 
 
 def _calls(dependant: Dependant) -> Iterator[Any]:

@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import AwareDatetime, Field, StrictStr
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -278,7 +278,8 @@ def get_limits(
     grade: CleanroomGrade,
     state: OperationalState,
     sample_type: EmSampleType,
-    location: str | None = None,
+    # An empty location would name no location and match nothing: refused, not read as absent.
+    location: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     at: AwareDatetime | None = None,
     _: Account = allowed(Permission.READ),
 ) -> EmLimitsInForce:
