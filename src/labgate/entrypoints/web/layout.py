@@ -30,6 +30,7 @@ class NavLink:
 NAV = (
     NavLink("My work", "/", Permission.READ, "home"),
     NavLink("Review queue", "/review", Permission.READ, "review"),
+    NavLink("Batches", "/batches", Permission.READ, "batches"),
 )
 
 

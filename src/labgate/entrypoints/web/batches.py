@@ -1,0 +1,166 @@
+"""Batches, read-only: the board (the rows of GET /api/v1/sites/{site}/batches, the same query,
+with each row's review by exception as GET .../batches/{batch}/review gives it), a batch's page
+(samples and results, gates, deviations, review findings, signatures) and its CoA and dossier
+PDFs, built by the API's own document builders. The console holds no rule of its own."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from labgate.adapters.reports.certificate import certificate_document
+from labgate.adapters.reports.dossier import dossier_document
+from labgate.adapters.store import lists, views
+from labgate.adapters.store import tables as t
+from labgate.adapters.store.certificate_view import certificate
+from labgate.adapters.store.document_facts import readable, reader
+from labgate.adapters.store.dossier_view import dossier, review
+from labgate.adapters.store.gate_view import batch_gates
+from labgate.compliance.access import Permission
+from labgate.entrypoints.web import keyset
+from labgate.entrypoints.web.access import Visitor, allowed, hub_of
+from labgate.entrypoints.web.layout import frame, site_view
+from labgate.entrypoints.web.render import is_htmx, page, prefix
+
+router = APIRouter()
+Reading = Annotated[Visitor, Depends(allowed(Permission.READ))]
+Key = Annotated[str | None, Query(max_length=64)]
+PAGE_SIZES = (25, 50, 100)
+# The API's order: newest batch first, by id (stable when a batch is added meanwhile).
+SORT: lists.Direction = "newest"
+
+
+@dataclass(frozen=True)
+class BoardQuery:
+    """What the visitor asked the board for: filters and page."""
+
+    product: str | None
+    on_hold: bool | None
+    disposition: str | None
+    limit: int
+    cursor: str | None
+
+    def link(self, **changed: Any) -> str:
+        """This view's query string with some values changed (empty and default ones left out)."""
+        values = {**self.__dict__, **changed}
+        hold = values["on_hold"]
+        values["on_hold"] = None if hold is None else ("true" if hold else "false")
+        kept = {k: v for k, v in values.items() if v not in (None, "") and (k, v) != ("limit", 25)}
+        return urlencode(kept)
+
+
+def _products(session: Session, site: str) -> list[str]:
+    b = t.batches.c
+    query = select(b.product).distinct().where(b.site == site).order_by(b.product)
+    return [str(p) for p in session.scalars(query)]
+
+
+@router.get("/sites/{site}/batches", name="batch_board")
+def batch_board(
+    request: Request,
+    site: str,
+    who: Reading,
+    product: Key = None,
+    on_hold: Annotated[Literal["", "true", "false"] | None, Query()] = None,
+    disposition: Annotated[Literal["", "pending", "released", "rejected"] | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 25,
+    cursor: Annotated[str | None, Query(max_length=300)] = None,
+) -> Response:
+    """The board, or (for htmx) only its table."""
+    shown = site_view(request, site)
+    hold = None if not on_hold else on_hold == "true"
+    asked = BoardQuery(product or None, hold, disposition or None, limit, cursor or None)
+    hub = hub_of(request)
+    now = hub.bus.deps.clock.now()
+    with hub.sessions() as session:
+        query = lists.batches_query(site, asked.product, asked.on_hold, asked.disposition)
+        after = keyset.decode(SORT, asked.cursor)
+        found = lists.take(
+            session, query, t.batches.c.id, None if after is None else after[1], limit, SORT
+        )
+        rows = [lists.batch_item(dict(row)) for row in found.rows]
+        reviews = {row["code"]: review(session, site, row["code"], now) for row in rows}
+        products = _products(session, site)
+        people = reader(session, site, [])
+    here = f"{prefix(request)}/sites/{site}/batches"
+    next_cursor = None if found.last_id is None else keyset.encode(SORT, None, found.last_id)
+    values = {
+        **frame(request, who, shown, "batches"),
+        "rows": rows,
+        "reviews": reviews,
+        "asked": asked,
+        "products": products,
+        "page_sizes": PAGE_SIZES,
+        "people": people,
+        "here": here,
+        "next_link": None if next_cursor is None else f"{here}?{asked.link(cursor=next_cursor)}",
+        "first_link": f"{here}?{asked.link(cursor=None)}" if asked.cursor else None,
+    }
+    if not is_htmx(request):
+        return page(request, "batches.html", values)
+    answer = page(request, "batches.html", values, block="board")
+    query_string = asked.link()
+    answer.headers["HX-Push-Url"] = f"{here}?{query_string}" if query_string else here
+    return answer
+
+
+@router.get("/sites/{site}/batches/{batch}", name="batch_page")
+def batch_page(request: Request, site: str, batch: str, who: Reading) -> Response:
+    """One batch: what the API's batch, gates and review answers hold, as people read them."""
+    shown = site_view(request, site)
+    hub = hub_of(request)
+    with hub.sessions() as session:
+        view = readable(session, site, views.batch_view(session, site, batch))
+        samples = [
+            readable(session, site, views.sample_view(session, site, s["sample"]))
+            for s in view["samples"]
+        ]
+        gates = batch_gates(session, site, batch)
+        found = readable(session, site, review(session, site, batch, hub.bus.deps.clock.now()))
+        people = reader(session, site, [])
+    values = {
+        **frame(request, who, shown, "batches"),
+        "batch": view,
+        "samples": samples,
+        "gates": gates["operations"],
+        "review": found,
+        "people": people,
+    }
+    return page(request, "batch.html", values)
+
+
+def _pdf(data: bytes, sha256: bytes, filename: str) -> Response:
+    headers = {
+        "Repr-Digest": f"sha-256=:{base64.b64encode(sha256).decode()}:",
+        "Content-Disposition": f'attachment; filename="{filename}"',
+        "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff",
+    }
+    return Response(data, media_type="application/pdf", headers=headers)
+
+
+@router.get("/sites/{site}/batches/{batch}/coa.pdf", name="batch_coa")
+def batch_coa(request: Request, site: str, batch: str, who: Reading) -> Response:
+    """The CoA as GET .../batches/{batch}/coa gives it (409 page while it is incomplete)."""
+    site_view(request, site)
+    with hub_of(request).sessions() as session:
+        content = certificate(session, site, batch)
+    document = certificate_document(content, "pdf")
+    return _pdf(document.data, document.sha256, document.filename)
+
+
+@router.get("/sites/{site}/batches/{batch}/dossier.pdf", name="batch_dossier")
+def batch_dossier(request: Request, site: str, batch: str, who: Reading) -> Response:
+    """The batch dossier as GET .../batches/{batch}/dossier gives it."""
+    site_view(request, site)
+    with hub_of(request).sessions() as session:
+        content = dossier(session, site, batch)
+    document = dossier_document(content, "pdf")
+    return _pdf(document.data, document.sha256, document.filename)
