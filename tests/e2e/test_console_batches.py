@@ -9,9 +9,10 @@ import re
 
 import pytest
 from test_console import sign_in, trail
+from test_sampling_plans import GRAN_PLAN, IPC_WATER, with_ipc_points
 
 from labgate.bootstrap import Hub
-from plant import Plant, approved_result, released_batch, request_sample, seed
+from plant import Plant, approved_result, plan_version, released_batch, request_sample, seed
 
 
 @pytest.fixture
@@ -147,3 +148,22 @@ def test_my_work_links_the_disposition_tile_to_the_board(plant: Plant) -> None:
     home = plant.client.get("/console/sites/T1/")
     assert 'href="/console/sites/T1/batches?disposition=pending"' in home.text
     assert '<a href="/console/sites/T1/batches">Batches</a>' in home.text
+
+
+def test_a_gate_that_holds_says_so_and_why(plant: Plant) -> None:
+    # The blocking dried-granulate point of the sampling-plan tests, with a sample not yet
+    # Accepted: its operation may not complete.
+    body = {"document": with_ipc_points(), "reason": "CR-20: IPC points on compression"}
+    answer = plant.call("admin", "POST", "/api/v1/masterdata/import", json=body)
+    assert answer.status_code == 200, answer.text
+    plan_version(plant, [GRAN_PLAN], extra_limits=(IPC_WATER,))
+    request_sample(plant, "REQ-GRAN", sampling_point="SP-GRAN")
+    sign_in(plant.client, "production", plant.passwords["production"])
+    html = plant.client.get("/console/sites/T1/batches/B1").text
+    gates = plant.call("qa", "GET", "/batches/B1/gates").json()["operations"]
+    assert gates and not all(g["may_complete"] for g in gates)
+    for gate in gates:
+        shown = "true" if gate["may_complete"] else "false"
+        assert f'data-operation="{gate["operation"]}" data-may-complete="{shown}"' in html
+        for point in gate["points"]:
+            assert point["why"] in html
