@@ -167,3 +167,20 @@ def test_a_gate_that_holds_says_so_and_why(plant: Plant) -> None:
         assert f'data-operation="{gate["operation"]}" data-may-complete="{shown}"' in html
         for point in gate["points"]:
             assert point["why"] in html
+
+
+def test_the_ready_filter_is_the_api_review_and_pages_through_its_matches(plant: Plant) -> None:
+    released_batch(plant, "REQ-1")
+    request_sample(plant, "REQ-2", batch="B2")
+    listed = [b["code"] for b in plant.call("qa", "GET", "/batches").json()["items"]]
+    said = {
+        code: plant.call("qa", "GET", f"/batches/{code}/review").json()["ready_by_exception"]
+        for code in listed
+    }
+    assert set(said.values()) == {True, False}  # both kinds, or the filter proves nothing
+    sign_in(plant.client, "qa", plant.passwords["qa"])
+    for flag in (True, False):
+        wanted = [code for code in listed if said[code] is flag]
+        board = plant.client.get(f"/console/sites/T1/batches?ready={str(flag).lower()}&limit=1")
+        assert batches_on(board.text) == wanted[:1]
+        assert ('rel="next"' in board.text) is (len(wanted) > 1)

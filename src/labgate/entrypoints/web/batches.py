@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
@@ -44,14 +45,16 @@ class BoardQuery:
     product: str | None
     on_hold: bool | None
     disposition: str | None
+    ready: bool | None
     limit: int
     cursor: str | None
 
     def link(self, **changed: Any) -> str:
         """This view's query string with some values changed (empty and default ones left out)."""
         values = {**self.__dict__, **changed}
-        hold = values["on_hold"]
-        values["on_hold"] = None if hold is None else ("true" if hold else "false")
+        for flag in ("on_hold", "ready"):
+            value = values[flag]
+            values[flag] = None if value is None else ("true" if value else "false")
         kept = {k: v for k, v in values.items() if v not in (None, "") and (k, v) != ("limit", 25)}
         return urlencode(kept)
 
@@ -62,35 +65,64 @@ def _products(session: Session, site: str) -> list[str]:
     return [str(p) for p in session.scalars(query)]
 
 
+Reviews = dict[str, dict[str, Any]]
+
+
+def _page(
+    session: Session, site: str, asked: BoardQuery, now: datetime
+) -> tuple[list[dict[str, Any]], Reviews, int | None]:
+    """One page of the board: its rows, their reviews, the id to continue after. With the ready
+    filter the list's rows are read in its order and kept when the API's review by exception
+    says what was asked, until the page is full (the console adds no rule of its own)."""
+    query = lists.batches_query(site, asked.product, asked.on_hold, asked.disposition)
+    after = keyset.decode(SORT, asked.cursor)
+    last = None if after is None else after[1]
+    rows: list[dict[str, Any]] = []
+    reviews: Reviews = {}
+    while True:
+        found = lists.take(session, query, t.batches.c.id, last, asked.limit, SORT)
+        for row in found.rows:
+            item = lists.batch_item(dict(row))
+            said = review(session, site, item["code"], now)
+            if asked.ready is not None and said["ready_by_exception"] is not asked.ready:
+                continue
+            if len(rows) == asked.limit:  # one more row matches: there is a next page
+                return rows, reviews, int(rows[-1]["id"])
+            rows.append(item)
+            reviews[item["code"]] = said
+        if found.last_id is None:
+            return rows, reviews, None
+        last = found.last_id
+
+
+Flag = Annotated[Literal["", "true", "false"] | None, Query()]
+
+
 @router.get("/sites/{site}/batches", name="batch_board")
 def batch_board(
     request: Request,
     site: str,
     who: Reading,
     product: Key = None,
-    on_hold: Annotated[Literal["", "true", "false"] | None, Query()] = None,
+    on_hold: Flag = None,
     disposition: Annotated[Literal["", "pending", "released", "rejected"] | None, Query()] = None,
+    ready: Flag = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 25,
     cursor: Annotated[str | None, Query(max_length=300)] = None,
 ) -> Response:
     """The board, or (for htmx) only its table."""
     shown = site_view(request, site)
     hold = None if not on_hold else on_hold == "true"
-    asked = BoardQuery(product or None, hold, disposition or None, limit, cursor or None)
+    is_ready = None if not ready else ready == "true"
+    asked = BoardQuery(product or None, hold, disposition or None, is_ready, limit, cursor or None)
     hub = hub_of(request)
     now = hub.bus.deps.clock.now()
     with hub.sessions() as session:
-        query = lists.batches_query(site, asked.product, asked.on_hold, asked.disposition)
-        after = keyset.decode(SORT, asked.cursor)
-        found = lists.take(
-            session, query, t.batches.c.id, None if after is None else after[1], limit, SORT
-        )
-        rows = [lists.batch_item(dict(row)) for row in found.rows]
-        reviews = {row["code"]: review(session, site, row["code"], now) for row in rows}
+        rows, reviews, last_id = _page(session, site, asked, now)
         products = _products(session, site)
         people = reader(session, site, [])
     here = f"{prefix(request)}/sites/{site}/batches"
-    next_cursor = None if found.last_id is None else keyset.encode(SORT, None, found.last_id)
+    next_cursor = None if last_id is None else keyset.encode(SORT, None, last_id)
     values = {
         **frame(request, who, shown, "batches"),
         "rows": rows,
