@@ -140,6 +140,8 @@ class ApproveResult(Command):
     site: str
     result: str
     signature: SignatureInput
+    # The content hash of the result the reviewer saw (the console's stale-page guard).
+    seen_content: str | None = None
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,8 @@ class InvalidateResult(Command):
     result: str
     reason: str
     signature: SignatureInput | None = None
+    # The content hash of the result the reviewer saw (the console's stale-page guard).
+    seen_content: str | None = None
 
 
 @dataclass(frozen=True)

@@ -4,12 +4,12 @@ invalidated and retested."""
 from __future__ import annotations
 
 from labgate.compliance.access import Permission
-from labgate.compliance.canonical import to_jsonable
+from labgate.compliance.canonical import content_hash, to_jsonable
 from labgate.compliance.signed_actions import SignedAction
 from labgate.domain.commands import ApproveResult, InvalidateResult, RecordResult, RecordResults
 from labgate.domain.errors import Conflict, Forbidden, InvalidInput
 from labgate.domain.masterdata import Alias, AliasSystem, TestDefinition
-from labgate.domain.samples import NewResult, Sample, result_content, sample_of_result
+from labgate.domain.samples import NewResult, Result, Sample, result_content, sample_of_result
 from labgate.service.deps import Deps
 from labgate.service.handlers.common import (
     apply_signature,
@@ -181,6 +181,16 @@ def _approve_reviewed_elsewhere(
     flag_out_of_trend(uow, cmd.ctx, sample, result, deps.clock.now(), deps)
 
 
+def unchanged_since_seen(sample: Sample, result: Result, seen: str | None) -> None:
+    """Refuse (409) a signature given on a page that showed other content than the record's."""
+    if seen is not None and content_hash(result_content(sample, result)) != seen:
+        raise Conflict(
+            f"Result {result.code} changed after the page was shown; review it again.",
+            reason="result.changed_since_shown",
+            field="seen_content",
+        )
+
+
 def approve_result(cmd: ApproveResult, uow: UnitOfWork, deps: Deps) -> str:
     """A reviewer's approval with an e-signature; the reviewer is never the analyst."""
     with uow:
@@ -190,6 +200,7 @@ def approve_result(cmd: ApproveResult, uow: UnitOfWork, deps: Deps) -> str:
         )
         sample = load_sample(uow, cmd.site, sample_of_result(cmd.result))
         result = sample.result(cmd.result)
+        unchanged_since_seen(sample, result, cmd.seen_content)
         before = to_jsonable({"status": result.status, "mes_status": result.mes_status})
         if result.analyst_account is None and result.reported_by is not None:
             # Mapped since the LIMS reported it: resolved now, and the approval records it.
@@ -248,6 +259,7 @@ def invalidate_result(cmd: InvalidateResult, uow: UnitOfWork, deps: Deps) -> str
             )
         sample = load_sample(uow, cmd.site, sample_of_result(cmd.result))
         result = sample.result(cmd.result)
+        unchanged_since_seen(sample, result, cmd.seen_content)
         before = to_jsonable({"status": result.status, "mes_status": result.mes_status})
         sample.invalidate_result(cmd.result, cmd.ctx.actor, cmd.reason, now, uow.status_map())
         record(
