@@ -80,8 +80,13 @@ def test_approval_with_the_dialog_signs_and_reaches_the_mes(plant: Plant, hub: H
     sign_in(plant.client, "reviewer", plant.passwords["reviewer"])
     page = _panel(plant, result)
     form = _form(page, "reviewer", plant.passwords["reviewer"])
-    answer = plant.client.post(f"/console/sites/{SITE}/review/{result}/approval", data=form)
-    assert answer.status_code == 200, answer.text
+    answer = plant.client.post(
+        f"/console/sites/{SITE}/review/{result}/approval", data=form, follow_redirects=False
+    )
+    assert answer.status_code == 303, answer.text
+    assert answer.headers["location"] == f"/console/sites/{SITE}/review/{result}?done=approved"
+    answer = plant.client.get(answer.headers["location"])
+    assert "approved; your signature is recorded below" in answer.text
     assert _status(hub, result) == ("approved", "Accepted")
     g = t.signatures.c
     with hub.sessions() as session:

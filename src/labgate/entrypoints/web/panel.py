@@ -5,10 +5,10 @@ stale-page guard's hash of what the reviewer was shown, which the handler checks
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -56,7 +56,8 @@ def _earlier(session: Session, sample: Sample, result: Result) -> list[dict[str,
         select(r.code, r.raw_value, r.raw_unit, r.reported_value, r.canonical_unit, r.status,
                r.conforms, r.entered_at, r.analyst, s.code.label("sample"))
         .join(t.samples, s.id == r.sample_id)
-        .where(s.site == sample.site, same, r.test_code == result.test_code, r.code != result.code)
+        .where(s.site == sample.site, same, r.test_code == result.test_code, r.code != result.code,
+               r.entered_at <= result.entered_at)
         .order_by(r.entered_at, r.id)
     )  # fmt: skip
     return [dict(row) for row in session.execute(query).mappings()]
@@ -127,9 +128,12 @@ def review_panel(
     site: str,
     result: str,
     who: Annotated[Visitor, Depends(allowed(Permission.READ))],
+    done: Literal["approved", "invalidated"] | None = None,
 ) -> Response:
-    """The panel: a plain page for a direct link, its block for htmx."""
-    return _answer(request, panel_values(request, who, site, result))
+    """The panel: a plain page for a direct link, its block for htmx; `done` after signing."""
+    values = panel_values(request, who, site, result)
+    values["done"] = done
+    return _answer(request, values)
 
 
 async def _signed(
@@ -155,9 +159,9 @@ async def _signed(
                 e for e in values["trail"] if e["seq"] > int(form.get("seen_seq") or 0)
             ]
         return _answer(request, values, status=error.status)
-    values = await run_in_threadpool(panel_values, request, who, site, code)
-    values["done"] = "approved" if reason is None else "invalidated"
-    return _answer(request, values)
+    # Post/redirect/get: reloading the page afterwards does not send the signature again.
+    done = "approved" if reason is None else "invalidated"
+    return RedirectResponse(f"{prefix(request)}/sites/{site}/review/{code}?done={done}", 303)
 
 
 @router.post("/sites/{site}/review/{result}/approval", name="review_approve")
