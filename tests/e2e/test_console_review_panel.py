@@ -167,9 +167,10 @@ def test_a_result_approved_by_another_meanwhile_shows_what_changed(plant: Plant,
     answer = plant.client.post(f"/console/sites/{SITE}/review/{result}/approval", data=form)
     assert answer.status_code == 409, answer.text
     changed = re.search(r'<ul class="changed">(.*?)</ul>', answer.text, re.S)
-    assert (
-        changed and "result.approved" in changed.group(1) and "Second Reviewer" in changed.group(1)
-    )
+    assert changed, answer.text
+    actions = re.findall(r"<li><code>([\w.]+)</code> by ([^<]*<span[^>]*>[^<]*)", changed.group(1))
+    assert [a for a, _ in actions] == ["result.approved", "signature.applied"]
+    assert all("Second Reviewer" in who for _, who in actions)
 
 
 def test_an_analyst_forging_an_approval_is_refused_403_and_audited(plant: Plant, hub: Hub) -> None:

@@ -156,7 +156,10 @@ async def _signed(
         values["refused"] = error
         if error.status == 409:  # changed meanwhile: what the trail holds since the page
             values["changed"] = [
-                e for e in values["trail"] if e["seq"] > int(form.get("seen_seq") or 0)
+                e
+                for e in values["trail"]
+                if e["seq"] > int(form.get("seen_seq") or 0)
+                and not e["action"].startswith("refused.")  # this very attempt, not a change
             ]
         return _answer(request, values, status=error.status)
     # Post/redirect/get: reloading the page afterwards does not send the signature again.
