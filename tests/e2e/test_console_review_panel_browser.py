@@ -120,7 +120,12 @@ def test_keyboard_only_approval(served: Served, context: BrowserContext) -> None
     page = context.new_page()
     sign_in(page, served, "reviewer")
     page.goto(f"{served.url}/console/sites/{SITE}/review/{item['result']}")
-    page.locator("#approve-dialog summary").focus()
+    # Tab from the top of the page to the dialog's summary: it is reachable by keyboard alone.
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        if page.evaluate("() => document.activeElement.closest('#approve-dialog') !== null"):
+            break
+    assert page.evaluate("() => document.activeElement.tagName") == "SUMMARY"
     page.keyboard.press("Enter")  # opens the dialog
     page.keyboard.press("Tab")
     page.keyboard.type("reviewer")
