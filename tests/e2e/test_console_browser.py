@@ -153,7 +153,10 @@ def sign_in(page: Page, served: Served, user: str, password: str | None = None) 
     page.goto(f"{served.url}/console/")
     page.get_by_label("User id").fill(user)
     page.get_by_label("Password").fill(password or served.passwords[user])
-    page.get_by_role("button", name="Sign in").click()
+    # The form's POST navigates: wait for the page it leads to, or what runs next (axe's script
+    # tag, a locator) may meet the page being torn down.
+    with page.expect_navigation(wait_until="load"):
+        page.get_by_role("button", name="Sign in").click()
 
 
 def shot(page: Page, name: str) -> None:
