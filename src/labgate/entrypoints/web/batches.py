@@ -28,7 +28,7 @@ from labgate.compliance.access import Permission
 from labgate.entrypoints.web import keyset
 from labgate.entrypoints.web.access import Visitor, allowed, hub_of
 from labgate.entrypoints.web.layout import frame, site_view
-from labgate.entrypoints.web.render import is_htmx, page, prefix
+from labgate.entrypoints.web.render import filtered_list, page, page_links, prefix
 
 router = APIRouter()
 Reading = Annotated[Visitor, Depends(allowed(Permission.READ))]
@@ -132,15 +132,9 @@ def batch_board(
         "page_sizes": PAGE_SIZES,
         "people": people,
         "here": here,
-        "next_link": None if next_cursor is None else f"{here}?{asked.link(cursor=next_cursor)}",
-        "first_link": f"{here}?{asked.link(cursor=None)}" if asked.cursor else None,
+        **page_links(asked, here, next_cursor),
     }
-    if not is_htmx(request):
-        return page(request, "batches.html", values)
-    answer = page(request, "batches.html", values, block="board")
-    query_string = asked.link()
-    answer.headers["HX-Push-Url"] = f"{here}?{query_string}" if query_string else here
-    return answer
+    return filtered_list(request, "batches.html", "board", values, asked, here)
 
 
 @router.get("/sites/{site}/batches/{batch}", name="batch_page")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -77,3 +77,33 @@ def page(
 def is_htmx(request: Request) -> bool:
     """Whether htmx asked (it wants a block, not the whole page)."""
     return request.headers.get("HX-Request") == "true"
+
+
+class Linked(Protocol):
+    """A list view's filters, able to give its query string with some values changed."""
+
+    @property
+    def cursor(self) -> str | None: ...
+
+    def link(self, **changed: Any) -> str: ...
+
+
+def page_links(asked: Linked, here: str, next_cursor: str | None) -> dict[str, str | None]:
+    """The links of a paged list: the next page, and back to the first once paged."""
+    return {
+        "next_link": None if next_cursor is None else f"{here}?{asked.link(cursor=next_cursor)}",
+        "first_link": f"{here}?{asked.link(cursor=None)}" if asked.cursor else None,
+    }
+
+
+def filtered_list(
+    request: Request, name: str, block: str, values: dict[str, Any], asked: Linked, here: str
+) -> HTMLResponse:
+    """A filtered list: the whole page, or for htmx its `block`, with the address bar set to the
+    view without its empty filters so it can be shared."""
+    if not is_htmx(request):
+        return page(request, name, values)
+    answer = page(request, name, values, block=block)
+    query = asked.link()
+    answer.headers["HX-Push-Url"] = f"{here}?{query}" if query else here
+    return answer

@@ -22,7 +22,7 @@ from labgate.compliance.access import Permission
 from labgate.entrypoints.web import keyset
 from labgate.entrypoints.web.access import Visitor, allowed, hub_of
 from labgate.entrypoints.web.layout import frame, site_view
-from labgate.entrypoints.web.render import is_htmx, page, prefix
+from labgate.entrypoints.web.render import filtered_list, page_links, prefix
 from labgate.entrypoints.web.signals import page_signals
 
 router = APIRouter()
@@ -142,13 +142,6 @@ def review_queue(
         "ages": AGES,
         "people": people,
         "here": here,
-        "next_link": None if next_cursor is None else f"{here}?{asked.link(cursor=next_cursor)}",
-        "first_link": f"{here}?{asked.link(cursor=None)}" if asked.cursor else None,
+        **page_links(asked, here, next_cursor),
     }
-    if not is_htmx(request):
-        return page(request, "review.html", values)
-    answer = page(request, "review.html", values, block="queue")
-    # The address bar shows the view without its empty filters, so it can be shared.
-    query = asked.link()
-    answer.headers["HX-Push-Url"] = f"{here}?{query}" if query else here
-    return answer
+    return filtered_list(request, "review.html", "queue", values, asked, here)
