@@ -6,24 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from console_browser import SITE, Served, serious_violations, shot, sign_in
 from playwright.sync_api import BrowserContext, expect
-from test_console_browser import (  # noqa: F401  (fixtures are found by name)
-    SITE,
-    Served,
-    axe_context,
-    browser,
-    context,
-    demo_plant,
-    serious_violations,
-    served,
-    shot,
-    sign_in,
-)
 
 
 def test_qa_filters_the_board_opens_a_batch_and_downloads_its_coa(
-    served: Served,  # noqa: F811  (the fixtures imported above)
-    context: BrowserContext,  # noqa: F811
+    served: Served,
+    context: BrowserContext,
 ) -> None:
     page = context.new_page()
     sign_in(page, served, "qa")
@@ -52,8 +41,8 @@ def test_qa_filters_the_board_opens_a_batch_and_downloads_its_coa(
 
 
 def test_no_serious_or_critical_accessibility_violation_on_the_batch_pages(
-    served: Served,  # noqa: F811
-    axe_context: BrowserContext,  # noqa: F811
+    served: Served,
+    axe_context: BrowserContext,
 ) -> None:
     page = axe_context.new_page()
     sign_in(page, served, "qa")

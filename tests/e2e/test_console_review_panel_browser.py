@@ -6,18 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import test_console_browser as base
+from console_browser import SITE, Served, serious_violations, shot, sign_in
 from playwright.sync_api import BrowserContext, Page, expect
 from sqlalchemy import select
-from test_console_browser import SITE, Served, serious_violations, shot, sign_in
 
 from labgate.adapters.store import tables as t
 from labgate.domain.account_commands import ChangePassword
 from labgate.domain.commands import Context, CreateAccount
-
-# The browser module's fixtures, used here by name.
-demo_plant, served, browser = base.demo_plant, base.served, base.browser
-context, axe_context = base.context, base.axe_context
 
 
 def _first_waiting(served: Served) -> dict[str, Any]:
