@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check bench services migrate seed clean
+.PHONY: run test check bench screenshots services migrate seed clean
 
 # uv resolves and installs the same packages as pip in seconds instead of minutes (the scientific
 # and PDF stack is large); pip remains the fallback where uv cannot be had.
@@ -51,6 +51,11 @@ check: $(STAMP)
 bench: $(STAMP)
 	@bash scripts/ensure-services.sh
 	$(BIN)/python -m labgate.entrypoints.bench
+
+## screenshots: a PNG of each main console page on the demo plant, into docs/console/
+screenshots: $(STAMP)
+	@bash scripts/ensure-services.sh chromium pdf
+	$(BIN)/python scripts/screenshots.py
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

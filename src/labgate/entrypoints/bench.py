@@ -8,7 +8,9 @@ clients, which adds `p50=<ms> p99=<ms>`; approval to MES, which has only those),
 `amqp.consume_and_ack_only`: the AMQP consumer's own rate with no work behind it, the ceiling the
 AMQP ingest line sits under on this machine whatever labgate does. The `cli.start` lines
 (bench_cli.py) time `labgate --help`, `labgate evaluate` and `labgate users list` (on a small
-database) against `python -c pass`."""
+database) against `python -c pass`. The `console` lines (bench_console.py) time console pages on
+the demo plant grown to 5,000 samples against the JSON API reads that give their data, with
+`p50=` and `p95=` per page."""
 
 from __future__ import annotations
 
@@ -64,6 +66,7 @@ class Figure:
     raw: float | None = None
     p50: float | None = None
     p99: float | None = None
+    p95: float | None = None
 
     def line(self) -> str:
         """The BENCH line."""
@@ -72,8 +75,9 @@ class Figure:
             parts += [f"{self.rate:.1f}", self.unit]
             if self.raw is not None:
                 parts += [f"raw={self.raw:.1f}", f"ratio={self.rate / self.raw:.3f}"]
-        if self.p50 is not None and self.p99 is not None:
-            parts += [f"p50={self.p50:.1f}", f"p99={self.p99:.1f}"]
+        for label, value in (("p50", self.p50), ("p95", self.p95), ("p99", self.p99)):
+            if value is not None:
+                parts.append(f"{label}={value:.1f}")
         return " ".join(parts)
 
     def record(self) -> dict[str, Any]:
@@ -83,8 +87,9 @@ class Figure:
             shown |= {"rate": round(self.rate, 1), "unit": self.unit}
             if self.raw is not None:
                 shown |= {"raw": round(self.raw, 1), "ratio": round(self.rate / self.raw, 3)}
-        if self.p50 is not None and self.p99 is not None:
-            shown |= {"p50_ms": round(self.p50, 1), "p99_ms": round(self.p99, 1)}
+        for label, value in (("p50", self.p50), ("p95", self.p95), ("p99", self.p99)):
+            if value is not None:
+                shown[f"{label}_ms"] = round(value, 1)
         return shown
 
 
@@ -331,7 +336,7 @@ def databases(label: str, *names: str) -> Iterator[list[str]]:
 def main() -> None:
     """Run every benchmark, print the BENCH lines, write var/bench/latest.json."""
     # Imported here: the interface benchmarks build on this module's helpers.
-    from labgate.entrypoints import bench_cli, bench_ingest, bench_latency
+    from labgate.entrypoints import bench_cli, bench_console, bench_ingest, bench_latency
 
     OUT.mkdir(parents=True, exist_ok=True)
     for old in OUT.glob("*.db*"):
@@ -339,10 +344,12 @@ def main() -> None:
     figures: list[Figure] = bench_cli.run()  # first: it needs no database or broker
     with bench_ingest.vhost() as amqp_url:
         for label in ("sqlite", "postgres"):
-            with databases(label, "service", "raw", "ingest", "ingest_raw", "latency") as urls:
+            names = ("service", "raw", "ingest", "ingest_raw", "latency", "console")
+            with databases(label, *names) as urls:
                 figures += bench_results(label, urls[0], urls[1])
                 figures += bench_ingest.run(label, urls[2], urls[3], amqp_url)
                 figures += bench_latency.run(label, urls[4], amqp_url)
+                figures += bench_console.run(label, urls[5])
         figures.append(bench_ingest.bench_transport(amqp_url, ENVELOPE_BYTES))
     for figure in figures:
         print(figure.line())

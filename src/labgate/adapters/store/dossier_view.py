@@ -61,7 +61,7 @@ def _signed(session: Session, site: str, batch: Batch, samples: list[Sample]) ->
     """Every signed record of the batch as shown, with each signature's status."""
     return {
         "batch": views.batch_view(session, site, batch.code),
-        "samples": [views.sample_view(session, site, s.code) for s in samples],
+        "samples": views.sample_views(session, site, samples),
         "deviations": [
             views.deviation_view(session, site, d)
             for d in views.deviation_codes(session, site, batch=batch.code)

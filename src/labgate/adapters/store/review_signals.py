@@ -57,15 +57,43 @@ def excursions_reaching(session: Session, batch: Batch, now: datetime) -> list[F
 
 
 def reaching(session: Session, batch: Batch, now: datetime) -> list[EmExcursion]:
-    """The excursions whose impact list, as of `now`, names the batch."""
+    """The excursions whose impact list, as of `now`, names the batch. An impact list names a
+    batch only through its occupancy of the excursion's room or its samples drawn on the room's
+    equipment, so the impact (which reads the point's and the site's history) is computed only
+    for excursions in a room where the batch has been at all."""
     query = select(EmExcursion).filter_by(site=batch.site)
     if batch.started_at is not None:
         query = query.where(t.em_excursions.c.sampled_at >= batch.started_at - REACH)
+    excursions = list(session.scalars(query.order_by(t.em_excursions.c.code)))
+    if not excursions:
+        return []
+    been = _places_of(session, batch)
     return [
         excursion
-        for excursion in session.scalars(query.order_by(t.em_excursions.c.code))
-        if any(
+        for excursion in excursions
+        if _places_in(session, batch.site, excursion.room) & been
+        and any(
             b["batch"] == batch.code
             for b in impact_view(session, batch.site, excursion.code, now)["batches"]
         )
     ]
+
+
+def _places_of(session: Session, batch: Batch) -> set[str]:
+    """Every location the batch has been reported in, or had a sample drawn on equipment at."""
+    o, s, e = t.room_occupancy.c, t.samples.c, t.equipment.c
+    stays = select(o.location).where(o.site == batch.site, o.batch == batch.code)
+    drawn = (
+        select(e.location)
+        .join(t.samples, (s.site == e.site) & (s.equipment == e.code))
+        .where(s.site == batch.site, s.batch == batch.code)
+    )
+    return {str(place) for place in session.scalars(stays.union(drawn)) if place is not None}
+
+
+def _places_in(session: Session, site: str, room: str) -> set[str]:
+    """The room and the locations inside it, as impact_view counts them."""
+    inside = select(t.em_locations.c.location).where(
+        t.em_locations.c.site == site, t.em_locations.c.room == room
+    )
+    return {room} | {str(place) for place in session.scalars(inside)}

@@ -66,25 +66,50 @@ def signature_view(signature: Signature, content: dict[str, Any]) -> dict[str, A
 
 def sample_view(session: Session, site: str, code: str) -> dict[str, Any]:
     """A sample with its tests, results, their signatures and the MES status."""
-    sample = get_sample(session, site, code)
-    view: dict[str, Any] = to_jsonable(sample)
-    view["mes_status"] = sample.mes_status.value
-    for result, shown in zip(sample.results, view["results"], strict=True):
-        content = to_jsonable(result_content(sample, result))
-        shown["signatures"] = [
-            signature_view(s, content) for s in signatures_of(session, site, "result", result.code)
-        ]
-    view["deviations"] = deviations_of(session, site, sample=code)
-    return view
+    return sample_views(session, site, [get_sample(session, site, code)])[0]
+
+
+def sample_views(session: Session, site: str, samples: list[Sample]) -> list[dict[str, Any]]:
+    """Many samples' views (a batch's) as sample_view gives each, their results' signatures and
+    their deviations read in one query each rather than one per result and sample."""
+    codes = [r.code for sample in samples for r in sample.results]
+    signed: dict[str, list[Signature]] = {code: [] for code in codes}
+    g = t.signatures.c
+    for chunk in _chunks(codes):
+        by_result = select(Signature).filter_by(site=site, record_type="result")
+        for signature in session.scalars(by_result.where(g.record_id.in_(chunk)).order_by(g.id)):
+            signed[signature.record_id].append(signature)
+    deviations: dict[str, list[dict[str, Any]]] = {sample.code: [] for sample in samples}
+    for chunk in _chunks([sample.code for sample in samples]):
+        by_sample = select(Deviation).filter_by(site=site).where(t.deviations.c.sample.in_(chunk))
+        for d in session.scalars(by_sample.order_by(t.deviations.c.id)):
+            deviations[d.sample].append(_deviation_brief(d))
+    views: list[dict[str, Any]] = []
+    for sample in samples:
+        view: dict[str, Any] = to_jsonable(sample)
+        view["mes_status"] = sample.mes_status.value
+        for result, shown in zip(sample.results, view["results"], strict=True):
+            content = to_jsonable(result_content(sample, result))
+            shown["signatures"] = [signature_view(s, content) for s in signed[result.code]]
+        view["deviations"] = deviations[sample.code]
+        views.append(view)
+    return views
+
+
+def _chunks(values: list[str], size: int = 500) -> Iterator[list[str]]:
+    """`values` in slices small enough for one IN list on every database."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
 def deviations_of(session: Session, site: str, **where: str) -> list[dict[str, Any]]:
     """A sample's or batch's deviations in brief: which result, what state, whether open."""
     query = select(Deviation).filter_by(site=site, **where).order_by(t.deviations.c.id)
-    return [
-        {"deviation": d.code, "result": d.result, "state": d.state.value, "open": d.is_open}
-        for d in session.scalars(query)
-    ]
+    return [_deviation_brief(d) for d in session.scalars(query)]
+
+
+def _deviation_brief(d: Deviation) -> dict[str, Any]:
+    return {"deviation": d.code, "result": d.result, "state": d.state.value, "open": d.is_open}
 
 
 def batch_view(session: Session, site: str, code: str) -> dict[str, Any]:

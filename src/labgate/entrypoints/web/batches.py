@@ -25,6 +25,7 @@ from labgate.adapters.store.document_facts import readable, reader
 from labgate.adapters.store.dossier_view import dossier, review
 from labgate.adapters.store.gate_view import batch_gates
 from labgate.compliance.access import Permission
+from labgate.domain.samples import Sample
 from labgate.entrypoints.web import keyset
 from labgate.entrypoints.web.access import Visitor, allowed, hub_of
 from labgate.entrypoints.web.layout import frame, site_view
@@ -144,10 +145,10 @@ def batch_page(request: Request, site: str, batch: str, who: Reading) -> Respons
     hub = hub_of(request)
     with hub.sessions() as session:
         view = readable(session, site, views.batch_view(session, site, batch))
-        samples = [
-            readable(session, site, views.sample_view(session, site, s["sample"]))
-            for s in view["samples"]
-        ]
+        loaded = session.scalars(select(Sample).filter_by(site=site, batch=batch))
+        by_code = {s.code: s for s in loaded}  # one query, in the batch view's order below
+        in_order = [by_code[s["sample"]] for s in view["samples"]]
+        samples = readable(session, site, views.sample_views(session, site, in_order))
         gates = batch_gates(session, site, batch)
         found = readable(session, site, review(session, site, batch, hub.bus.deps.clock.now()))
         people = reader(session, site, [])
