@@ -145,20 +145,6 @@ def test_the_three_stages_signed_through_the_console_as_the_api_shows_them(
     assert "refused.close_deviation" in history  # the refusal above, on the record
 
 
-def test_a_wrong_password_is_refused_audited_and_concludes_nothing(plant: Plant, hub: Hub) -> None:
-    oos_sample(plant, "REQ-1")
-    sign_in(plant.client, "reviewer", plant.passwords["reviewer"])
-    answer = post(plant, "phase1", "reviewer", "not-the-password",
-                  conclusion="assignable_cause", reason="Wrong dilution used")  # fmt: skip
-    assert answer.status_code == 401
-    assert 'data-reason="signature.bad_credentials"' in answer.text
-    assert "not-the-password" not in answer.text
-    assert "Wrong dilution used</textarea>" in answer.text
-    assert "Sign and conclude phase I" in answer.text  # to try again
-    assert api_view(plant)["state"] == "open_phase1"
-    assert refused_reasons(hub) == ["signature.bad_credentials"]
-
-
 def test_a_role_without_the_permission_sees_no_form_and_a_forged_post_is_refused(
     plant: Plant, hub: Hub
 ) -> None:
@@ -181,16 +167,30 @@ def test_a_role_without_the_permission_sees_no_form_and_a_forged_post_is_refused
     answer = plant.client.post(f"{WORKSPACE}/phase1", data=no_token)
     assert answer.status_code == 403 and "console.csrf_missing" in answer.text
     assert api_view(plant)["state"] == "open_phase1"
+    unknown = plant.client.get(f"{LIST}/DEV-999999")
+    assert unknown.status_code == 404 and "deviation.unknown" in unknown.text
 
 
-def test_stages_out_of_turn_and_against_segregation_are_refused_as_the_api_does(
+def test_refusals_show_their_reason_are_audited_and_conclude_nothing(
     plant: Plant, hub: Hub
 ) -> None:
+    """A wrong password, a stage out of turn (as the API refuses it), a field the API's body
+    does not take, segregation of duties."""
     oos_sample(plant, "REQ-1")
+    sign_in(plant.client, "reviewer", plant.passwords["reviewer"])
+    answer = post(plant, "phase1", "reviewer", "not-the-password",
+                  conclusion="assignable_cause", reason="Wrong dilution used")  # fmt: skip
+    assert answer.status_code == 401
+    assert 'data-reason="signature.bad_credentials"' in answer.text
+    assert "not-the-password" not in answer.text
+    assert "Wrong dilution used</textarea>" in answer.text  # kept, to try again
+    assert "Sign and conclude phase I" in answer.text
+    assert api_view(plant)["state"] == "open_phase1"
+    assert refused_reasons(hub) == ["signature.bad_credentials"]
+
     api = plant.call("reviewer", "POST", f"/deviations/{DEV}/phase2",
                      json={"conclusion": "confirmed", "rationale": "Far too early",
                            "signature": plant.signature("reviewer", "reviewed")})  # fmt: skip
-    sign_in(plant.client, "reviewer", plant.passwords["reviewer"])
     early = post(plant, "phase2", "reviewer", conclusion="confirmed", rationale="Far too early")
     assert (early.status_code, api.status_code) == (409, 409)
     assert f'data-reason="{api.json()["reason"]}"' in early.text  # deviation.invalid_transition
@@ -210,9 +210,3 @@ def test_stages_out_of_turn_and_against_segregation_are_refused_as_the_api_does(
     assert bad_capa.status_code == 422 and "field <code>capa</code>" in bad_capa.text
     assert api_view(plant)["state"] == "concluded"
     assert refused_reasons(hub).count("deviation.approver_is_investigator") == 1
-
-
-def test_an_unknown_deviation_is_a_404_page(plant: Plant) -> None:
-    sign_in(plant.client, "qa", plant.passwords["qa"])
-    answer = plant.client.get(f"{LIST}/DEV-999999")
-    assert answer.status_code == 404 and "deviation.unknown" in answer.text

@@ -211,6 +211,7 @@ def workspace_values(request: Request, who: Visitor, site: str, code: str) -> di
         **frame(request, who, shown, "deviations"),
         "deviation": view,
         "phase": PHASES[state],
+        "phases": PHASES,
         # Each step is signed once, in order: the n-th signature is the n-th step's (the API's).
         "signed": dict(zip(STEPS, view["signatures"], strict=False)),
         "oos": oos,
