@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 from test_console import csrf_of, sign_in, trail
-from test_oos import oos_sample
+from test_oos import enter, oos_sample
 
 from labgate.adapters.store import tables as t
 from labgate.bootstrap import Hub
@@ -145,10 +145,12 @@ def test_the_three_stages_signed_through_the_console_as_the_api_shows_them(
     assert "refused.close_deviation" in history  # the refusal above, on the record
 
 
-def test_a_role_without_the_permission_sees_no_form_and_a_forged_post_is_refused(
+def test_no_form_without_the_permission_and_a_laboratory_error_leads_to_its_retest(
     plant: Plant, hub: Hub
 ) -> None:
-    oos_sample(plant, "REQ-1")
+    """A role that may not sign sees no form and its forged POST is refused (403, audited);
+    then phase I finds a laboratory error: the result is invalidated, its retest shown."""
+    sample, result = oos_sample(plant, "REQ-1")
     sign_in(plant.client, "production", plant.passwords["production"])
     page = workspace(plant)
     assert '<form method="post" action="' + WORKSPACE not in page
@@ -169,6 +171,23 @@ def test_a_role_without_the_permission_sees_no_form_and_a_forged_post_is_refused
     assert api_view(plant)["state"] == "open_phase1"
     unknown = plant.client.get(f"{LIST}/DEV-999999")
     assert unknown.status_code == 404 and "deviation.unknown" in unknown.text
+
+    done = post(plant, "phase1", "reviewer", conclusion="assignable_cause",
+                reason="Wrong dilution: 10 mL flask used for 25 mL")  # fmt: skip
+    assert done.status_code == 303, done.text
+    retest = enter(plant, sample, "99.4", retest_of=result)
+    approved = plant.call("reviewer", "POST", f"/results/{retest}/approval",
+                          json={"signature": plant.signature("reviewer")})  # fmt: skip
+    assert approved.status_code == 200, approved.text
+    view = api_view(plant)
+    assert (view["state"], view["result_status"], view["retest"]) == (
+        "invalidated", "invalidated", retest
+    )  # fmt: skip
+    page = workspace(plant)
+    row = re.search(rf'<tr data-retest="{retest}">(.*?)</tr>', page, re.S)
+    assert row and '99.4 <span class="unit">%</span>' in row.group(1)
+    assert "Conforms" in row.group(1) and "Not needed: phase I found a laboratory error" in page
+    assert 'data-hold="off"' in page and "Conclude phase" not in page
 
 
 def test_refusals_show_their_reason_are_audited_and_conclude_nothing(

@@ -64,4 +64,8 @@ def test_no_serious_accessibility_violation_on_the_deviation_pages(
     page.goto(f"{served.url}/console/sites/{SITE}/deviations/{closed[0]['code']}")
     found["closed"] = serious_violations(page)
     shot(page, "deviation-closed")
-    assert found == {"list": [], "workspace with its dialog": [], "closed": []}
+    em = [d for d in served.api("qa", DEVIATIONS)["items"] if d["kind"] == "em_excursion"]
+    page.goto(f"{served.url}/console/sites/{SITE}/deviations/{em[0]['code']}")
+    expect(page.get_by_role("heading", name=f"Deviation {em[0]['code']}")).to_be_visible()
+    found["excursion"] = serious_violations(page)
+    assert found == {"list": [], "workspace with its dialog": [], "closed": [], "excursion": []}
