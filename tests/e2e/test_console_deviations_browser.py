@@ -36,6 +36,7 @@ def test_a_reviewer_concludes_phase_one_from_the_list(
     dialog.get_by_label("Conclusion").fill("Method, equipment and calculations checked.")
     dialog.get_by_label("User id").fill("reviewer")
     dialog.get_by_label("Password").fill(served.passwords["reviewer"])
+    shot(page, "deviation-dialog")
     with page.expect_navigation(wait_until="load"):
         dialog.get_by_role("button", name="Sign and conclude phase I").click()
     expect(page.get_by_role("status")).to_contain_text("Phase I")
@@ -68,4 +69,5 @@ def test_no_serious_accessibility_violation_on_the_deviation_pages(
     page.goto(f"{served.url}/console/sites/{SITE}/deviations/{em[0]['code']}")
     expect(page.get_by_role("heading", name=f"Deviation {em[0]['code']}")).to_be_visible()
     found["excursion"] = serious_violations(page)
+    shot(page, "deviation-excursion")
     assert found == {"list": [], "workspace with its dialog": [], "closed": [], "excursion": []}
