@@ -143,6 +143,8 @@ def test_the_three_stages_signed_through_the_console_as_the_api_shows_them(
     history = re.findall(r'<li data-action="([\w.]+)"', page)  # QA reads the trail
     assert history[0] == "deviation.opened" and "deviation.closed" in history
     assert "refused.close_deviation" in history  # the refusal above, on the record
+    closed = plant.client.get(f"{LIST}?state=closed").text
+    assert listed(closed) == [DEV] and re.search(r"data-age>ran \d+ h<", closed)
 
 
 def test_no_form_without_the_permission_and_a_laboratory_error_leads_to_its_retest(

@@ -102,8 +102,11 @@ def age(opened: datetime, until: datetime) -> str:
 
 
 def _ages(rows: list[dict[str, Any]], now: datetime) -> dict[str, str]:
+    """Each row's age: so far while open, the time it ran once ended."""
     return {
-        row["code"]: age(row["opened_at"], now if row["state"] in NEXT_STEP else _ended(row))
+        row["code"]: age(row["opened_at"], now)
+        if row["state"] in NEXT_STEP
+        else f"ran {age(row['opened_at'], _ended(row))}"
         for row in rows
     }
 
