@@ -47,7 +47,7 @@ TILES = (
     Tile("test", "Samples to test", frozenset({P.ENTER_RESULT}), None,
          "GET /api/v1/sites/{site}/samples?status=registered, in_testing"),
     Tile("deviations", "Open deviations (OOS)",
-         frozenset({P.INVESTIGATE_DEVIATION, P.CLOSE_DEVIATION}), None,
+         frozenset({P.INVESTIGATE_DEVIATION, P.CLOSE_DEVIATION}), "/deviations?state=open",
          "GET /api/v1/sites/{site}/deviations?state=open"),
     Tile("oot", "OOT alerts to assess", frozenset({P.ACKNOWLEDGE_OOT}), None,
          "GET /api/v1/sites/{site}/oot-alerts?status=open"),
