@@ -12,7 +12,10 @@ import httpx2 as httpx
 from console_browser import SITE, Served, serious_violations, shot, sign_in
 from playwright.sync_api import BrowserContext, expect
 
+from labgate.adapters.store.outbox_store import SqlOutboxStore
 from labgate.compliance.envelope import build_envelope, encode, generate_keypair
+from labgate.compliance.signer import Signer
+from labgate.service.relay import DeliveryFailed, Relay
 
 DESK = f"/console/sites/{SITE}/desk"
 
@@ -41,7 +44,6 @@ def test_the_engineer_registers_the_missing_key_and_reprocesses_the_message(
     sign_in(page, served, "admin")
     page.get_by_role("link", name="Integration desk").click()
     expect(page.get_by_role("heading", name="Integration desk")).to_be_visible()
-    shot(page, "desk")
     page.get_by_role("navigation", name="Integration desk").get_by_role(
         "link", name="Quarantine"
     ).click()
@@ -75,10 +77,30 @@ def test_the_engineer_registers_the_missing_key_and_reprocesses_the_message(
     expect(page.locator("table.signatures .person")).to_have_text("Ines Admin")
     samples = served.api("admin", f"/api/v1/sites/{SITE}/samples", limit=500)["items"]
     assert "MES-DESK-1" in {s["mes_request_id"] for s in samples}
-    page.get_by_role("navigation", name="Integration desk").get_by_role(
-        "link", name="Outbox"
-    ).click()
+    desk = page.get_by_role("navigation", name="Integration desk")
+    desk.get_by_role("link", name="Streams").click()
+    expect(page.locator('tr[data-stream="mes/desk-demo"] [data-expected]')).to_have_text("2")
+    shot(page, "desk")
+    dead = dead_letters(served)
+    desk.get_by_role("link", name="Outbox").click()
+    expect(page.locator("tr[data-message]")).to_have_count(min(dead, 25))
     shot(page, "outbox")
+
+
+def dead_letters(served: Served) -> int:
+    """Every message owed to the MES dead-lettered (its endpoint refuses, one attempt allowed)."""
+    relay = Relay(SqlOutboxStore(served.hub.sessions), {"mes": Refusing()}, served.clock,
+                  Signer.generate("labgate-desk-test"), max_attempts=1)  # fmt: skip
+    report = relay.run_once()
+    assert report.dead > 0, report
+    return report.dead
+
+
+class Refusing:
+    """An MES endpoint down for maintenance."""
+
+    def deliver(self, destination: str, envelope: bytes, message_id: str) -> None:
+        raise DeliveryFailed("https://mes.example/hook answered HTTP 503: maintenance")
 
 
 def test_no_serious_or_critical_accessibility_violation_on_the_desk_pages(
@@ -88,7 +110,7 @@ def test_no_serious_or_critical_accessibility_violation_on_the_desk_pages(
     owed = served.api("admin", "/api/v1/outbox", limit=1)["items"]
     page = axe_context.new_page()
     sign_in(page, served, "admin")
-    paths = ["", "/quarantine", f"/quarantine/{item}", "/outbox?status=pending", "/outbox",
+    paths = ["", "/quarantine", f"/quarantine/{item}", "/outbox",
              "/keys?source=mes", "/schemas", "/schemas/labgate.sample_request.v1",
              *(f"/outbox/{m['message_id']}" for m in owed)]  # fmt: skip
     found: dict[str, list[dict[str, Any]]] = {}
