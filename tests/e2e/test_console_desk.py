@@ -62,37 +62,34 @@ def resolve(plant: Plant, item: int, decision: str, user: str, password: str) ->
                              follow_redirects=False)  # fmt: skip
 
 
-def test_the_quarantine_list_is_the_apis_and_filters_by_reason_and_source(
+def test_the_quarantine_list_is_the_apis_its_filters_and_raw_bytes_shown_escaped(
     plant: Plant, unknown_key: tuple[Sender, dict[str, Any]]
 ) -> None:
     sender, _ = unknown_key
     unsigned = inbox(plant, request(sender, "REQ-1"))
     unreadable = inbox(plant, b"not an envelope")
+    script = inbox(plant, b'{"x": "<script>alert(1)</script><img src=x onerror=alert(2)>"}')
+    binary = inbox(plant, b"\xff\xfe<script>")
     sign_in(plant.client, "auditor", plant.passwords["auditor"])
     listed = plant.call("auditor", "GET", "/api/v1/quarantine", params={"status": "open"})
     page = plant.client.get(f"{DESK}/quarantine")
     assert page.status_code == 200, page.text
     assert items_on(page.text) == [i["id"] for i in listed.json()["items"]]
-    assert items_on(page.text) == [unreadable, unsigned]  # newest first
+    assert items_on(page.text) == [binary, script, unreadable, unsigned]  # newest first
     by_reason = plant.client.get(f"{DESK}/quarantine?reason=envelope.unknown_key")
     assert items_on(by_reason.text) == [unsigned]
     assert items_on(plant.client.get(f"{DESK}/quarantine?source=mes").text) == [unsigned]
-    first = plant.client.get(f"{DESK}/quarantine?limit=1")
+    first = plant.client.get(f"{DESK}/quarantine?limit=3")
     link = re.search(r'href="([^"]*cursor=[^"]+)"', first.text)
-    assert items_on(first.text) == [unreadable] and link
+    assert items_on(first.text) == [binary, script, unreadable] and link
     assert items_on(plant.client.get(html.unescape(link.group(1))).text) == [unsigned]
-    # An auditor reads; the decision forms are not shown to a role that may not decide.
-    assert "Sign and reprocess" not in plant.client.get(f"{DESK}/quarantine/{unsigned}").text
-
-
-def test_raw_bytes_are_shown_escaped_never_rendered(plant: Plant) -> None:
-    item = inbox(plant, b'{"x": "<script>alert(1)</script><img src=x onerror=alert(2)>"}')
-    binary = inbox(plant, b"\xff\xfe<script>")
-    sign_in(plant.client, "auditor", plant.passwords["auditor"])
-    page = plant.client.get(f"{DESK}/quarantine/{item}").text
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;" in page
-    assert "<script>alert" not in page and "<img src=x" not in page
+    # The raw bytes as text, escaped: never rendered; bytes that are not UTF-8 in base64.
+    shown = plant.client.get(f"{DESK}/quarantine/{script}").text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;" in shown
+    assert "<script>alert" not in shown and "<img src=x" not in shown
     assert "//48c2NyaXB0Pg==" in plant.client.get(f"{DESK}/quarantine/{binary}").text
+    # An auditor reads; the decision forms are not shown to a role that may not decide.
+    assert "Sign and reprocess" not in shown
 
 
 def test_an_engineer_registers_the_missing_key_then_reprocesses_the_message(
@@ -130,31 +127,11 @@ def test_an_engineer_registers_the_missing_key_then_reprocesses_the_message(
     assert [e["actor"] for e in trail(hub, "quarantine.reprocessed")] == ["admin"]
 
 
-def test_a_discard_takes_a_reason_and_a_wrong_password_is_refused_and_audited(
+def test_forged_posts_and_a_wrong_password_are_refused_and_audited_then_a_discard_is_signed(
     plant: Plant, hub: Hub
 ) -> None:
     item = inbox(plant, b"not an envelope")
-    sign_in(plant.client, "qa", plant.passwords["qa"])
-    wrong = resolve(plant, item, "discard", "qa", "not-the-password")
-    assert wrong.status_code == 401
-    assert 'data-reason="signature.bad_credentials"' in wrong.text
-    assert "not-the-password" not in wrong.text
-    assert "Sign and discard" in wrong.text  # the page, to try again
-    refused = trail(hub, "refused.quarantine_discard")
-    assert [e["after"]["reason_code"] for e in refused] == ["signature.bad_credentials"]
-    assert plant.call("auditor", "GET", f"/api/v1/quarantine/{item}").json()["status"] == "open"
-    # Reprocessing bytes that never were an envelope is refused with the service's reason.
-    stuck = resolve(plant, item, "reprocess", "qa", plant.passwords["qa"])
-    assert stuck.status_code == 409 and "quarantine.not_reprocessable" in stuck.text
-    done = resolve(plant, item, "discard", "qa", plant.passwords["qa"])
-    assert done.status_code == 303
-    held = plant.call("auditor", "GET", f"/api/v1/quarantine/{item}").json()
-    assert (held["status"], held["resolution_reason"]) == ("discarded", WHY)
-    assert [e["reason"] for e in trail(hub, "quarantine.discarded")] == [WHY]
-
-
-def test_forged_posts_are_refused_403_and_audited(plant: Plant, hub: Hub) -> None:
-    item = inbox(plant, b"not an envelope")
+    # Roles that may not decide: refused 403 and audited, the buttons not even shown.
     sign_in(plant.client, "reviewer", plant.passwords["reviewer"])
     token = csrf_of(plant.client.get(f"/console/sites/{SITE}/").text)
     assert plant.client.get(f"{DESK}/quarantine").status_code == 403  # may not even read it
@@ -180,7 +157,23 @@ def test_forged_posts_are_refused_403_and_audited(plant: Plant, hub: Hub) -> Non
         refused
         == [("reviewer", "access.missing_permission")] + [("qa", "access.missing_permission")] * 2
     )
+    # QA may decide the quarantine: a wrong password is refused and audited.
+    wrong = resolve(plant, item, "discard", "qa", "not-the-password")
+    assert wrong.status_code == 401
+    assert 'data-reason="signature.bad_credentials"' in wrong.text
+    assert "not-the-password" not in wrong.text
+    assert "Sign and discard" in wrong.text  # the page, to try again
+    refused = trail(hub, "refused.quarantine_discard")
+    assert [e["after"]["reason_code"] for e in refused] == ["signature.bad_credentials"]
     assert plant.call("auditor", "GET", f"/api/v1/quarantine/{item}").json()["status"] == "open"
+    # Reprocessing bytes that never were an envelope is refused with the service's reason.
+    stuck = resolve(plant, item, "reprocess", "qa", plant.passwords["qa"])
+    assert stuck.status_code == 409 and "quarantine.not_reprocessable" in stuck.text
+    done = resolve(plant, item, "discard", "qa", plant.passwords["qa"])
+    assert done.status_code == 303
+    held = plant.call("auditor", "GET", f"/api/v1/quarantine/{item}").json()
+    assert (held["status"], held["resolution_reason"]) == ("discarded", WHY)
+    assert [e["reason"] for e in trail(hub, "quarantine.discarded")] == [WHY]
 
 
 def test_a_dead_letter_is_retried_with_a_reason(plant: Plant, hub: Hub, clock: ManualClock) -> None:
