@@ -98,6 +98,11 @@ def test_an_engineer_registers_the_missing_key_then_reprocesses_the_message(
     sender, public = unknown_key
     item = inbox(plant, request(sender, "REQ-1"))
     sign_in(plant.client, "admin", plant.passwords["admin"])
+    home = plant.client.get(f"/console/sites/{SITE}/").text
+    tile = re.search(
+        r'data-tile="quarantine">\s*<a href="([^"]+)">\s*<span class="count">(\d+)', home
+    )
+    assert tile and tile.groups() == (f"{DESK}/quarantine", "1")
     shown = plant.client.get(f"{DESK}/quarantine/{item}")
     assert "data-reason>envelope.unknown_key<" in shown.text
     # The cause: the key was never registered. The engineer registers it on the keys page.
