@@ -237,6 +237,19 @@ def test_streams_keys_and_schemas_read_as_the_api_gives_them(plant: Plant, hub: 
     assert answer.status_code == 303, answer.text
     listed = plant.call("auditor", "GET", "/api/v1/sources/mes/keys").json()
     assert [(k["kid"], k["revoke_reason"]) for k in listed] == [("mes-1", WHY)]
+    # The identity map: the LIMS's person ids, and one mapped here (the API lists it).
+    lims = plant.client.get(f"{DESK}/keys?source=lims").text
+    assert set(re.findall(r'<tr data-external="([^"]+)"', lims)) == {
+        m["external_id"]
+        for m in plant.call("auditor", "GET", "/api/v1/sources/lims/identities").json()
+    }
+    mapping = {"csrf_token": form["csrf_token"], "external_id": "LIMS-77", "account": "analyst2",
+               "reason": WHY}  # fmt: skip
+    mapped = plant.client.post(f"{DESK}/keys/lims/identities", data=mapping,
+                               follow_redirects=False)  # fmt: skip
+    assert mapped.status_code == 303, mapped.text
+    listed = plant.call("auditor", "GET", "/api/v1/sources/lims/identities").json()
+    assert {(m["external_id"], m["account"]) for m in listed} >= {("LIMS-77", "analyst2")}
     schemas = plant.client.get(f"{DESK}/schemas").text
     api = plant.call("auditor", "GET", "/api/v1/schemas").json()["items"]
     assert re.findall(r'<tr data-schema="([^"]+)"', schemas) == [s["id"] for s in api]

@@ -57,11 +57,12 @@ def test_the_engineer_registers_the_missing_key_and_reprocesses_the_message(
     # The cause: the MES's new key was never registered. Register it, then reprocess.
     page.get_by_role("navigation", name="Integration desk").get_by_role("link", name="Keys").click()
     page.get_by_role("link", name="mes", exact=True).click()
-    page.get_by_label("Key id").fill("mes-2026")
-    page.get_by_label("Public key (JWK, JSON)").fill(json.dumps(public))
-    page.get_by_label("Reason").fill("CR-88: the MES's signing key for 2026")
+    form = page.get_by_role("form", name="Register a public key")
+    form.get_by_label("Key id").fill("mes-2026")
+    form.get_by_label("Public key (JWK, JSON)").fill(json.dumps(public))
+    form.get_by_label("Reason").fill("CR-88: the MES's signing key for 2026")
     with page.expect_navigation():
-        page.get_by_role("button", name="Register key").click()
+        form.get_by_role("button", name="Register key").click()
     expect(page.locator('tr[data-kid="mes-2026"] [data-in-force="true"]')).to_have_count(1)
     shot(page, "keys")
     page.goto(f"{served.url}{DESK}/quarantine/{item}")

@@ -1,7 +1,9 @@
-"""Source systems' signing keys, per source: the keys as GET /api/v1/sources/{source}/keys lists
-them (with each key's RFC 7638 thumbprint), registering a public key and revoking one, through
-the very bus commands the API sends. Rotation is the API's: register the new key id while the
-old is still in force, then revoke the old one once the source signs with the new."""
+"""Source systems' signing keys and identity maps, per source: the keys as GET
+/api/v1/sources/{source}/keys lists them (with each key's RFC 7638 thumbprint), registering a
+public key and revoking one; the person ids as GET .../identities lists them, and mapping one
+(an `identity.unmapped` message's cause); all through the very bus commands the API sends.
+Rotation is the API's: register the new key id while the old is still in force, then revoke the
+old one once the source signs with the new."""
 
 from __future__ import annotations
 
@@ -17,9 +19,10 @@ from starlette.concurrency import run_in_threadpool
 from labgate.adapters.store import tables as t
 from labgate.compliance.access import Permission
 from labgate.compliance.checkpoints import thumbprint
+from labgate.compliance.identities import PartnerIdentity
 from labgate.compliance.keys import SourceKey
 from labgate.domain.errors import InvalidInput, LabgateError
-from labgate.domain.interface_commands import RegisterSourceKey, RevokeSourceKey
+from labgate.domain.interface_commands import MapIdentity, RegisterSourceKey, RevokeSourceKey
 from labgate.entrypoints.web.access import Visitor, allowed, context, hub_of, posted_form
 from labgate.entrypoints.web.desk_common import desk_frame, desk_url
 from labgate.entrypoints.web.refusals import audit
@@ -28,6 +31,7 @@ from labgate.entrypoints.web.render import page
 router = APIRouter()
 Reading = Annotated[Visitor, Depends(allowed(Permission.READ))]
 Managing = Annotated[Visitor, Depends(allowed(Permission.MANAGE_KEYS))]
+Mapping = Annotated[Visitor, Depends(allowed(Permission.MANAGE_USERS))]
 
 
 def keys_values(request: Request, who: Visitor, site: str, source: str | None) -> dict[str, Any]:
@@ -40,19 +44,29 @@ def keys_values(request: Request, who: Visitor, site: str, source: str | None) -
         shown = source or (sources[0] if sources else None)
         query = select(SourceKey).filter_by(source=shown).order_by(t.source_keys.c.id)
         keys = [_view(key, now) for key in session.scalars(query)]
+        mapped = select(PartnerIdentity).filter_by(source=shown).order_by(t.identity_map.c.id)
+        identities = [_mapping(m) for m in session.scalars(mapped)]
     users = [u for k in keys for u in (k["registered_by"], k["revoked_by"])]
+    users += [u for i in identities for u in (i["account"], i["mapped_by"])]
     values = desk_frame(request, who, site, "keys", users)
     return values | {
         "sources": sources,
         "source": shown,
         "keys": keys,
         "here": f"{values['desk']}/keys",
+        "identities": identities,
         "may_manage": who.may(Permission.MANAGE_KEYS) and shown is not None,
+        "may_map": who.may(Permission.MANAGE_USERS) and shown is not None,
         "valid_from_default": now.replace(microsecond=0).isoformat(),
         "refused": None,
         "form": {},
         "done": None,
     }
+
+
+def _mapping(found: PartnerIdentity) -> dict[str, Any]:
+    keep = ("external_id", "account", "active", "mapped_by", "mapped_at", "reason")
+    return {name: getattr(found, name) for name in keep}
 
 
 def _view(key: SourceKey, now: datetime) -> dict[str, Any]:
@@ -77,7 +91,7 @@ def keys(
     site: str,
     who: Reading,
     source: Annotated[str | None, Query(max_length=64)] = None,
-    done: Annotated[str | None, Query(pattern="^(registered|revoked)$")] = None,
+    done: Annotated[str | None, Query(pattern="^(registered|revoked|mapped)$")] = None,
 ) -> Response:
     """One source's keys (the first system account's unless one is asked for)."""
     values = keys_values(request, who, site, source or None)
@@ -140,7 +154,8 @@ async def _acted(
     except LabgateError as error:
         await audit(request, error)
         values = await run_in_threadpool(keys_values, request, who, site, source)
-        values |= {"refused": error, "form": form if done == "registered" else {}}
+        kept = {k: v for k, v in form.items() if k != "csrf_token"} if done != "revoked" else {}
+        values |= {"refused": error, "form": kept}
         return page(request, "desk_keys.html", values, status=error.status)
     here = f"{desk_url(request, site)}/keys?source={source}&done={done}"
     return RedirectResponse(here, status_code=303)
@@ -163,3 +178,16 @@ async def revoke(request: Request, site: str, source: str, kid: str, who: Managi
         hub_of(request).bus.handle(RevokeSourceKey(ctx, source, kid, form.get("reason", "")))
 
     return await _acted(request, who, site, source, "revoked", act)
+
+
+@router.post("/sites/{site}/desk/keys/{source}/identities", name="desk_identity_map")
+async def map_identity(request: Request, site: str, source: str, who: Mapping) -> Response:
+    """Say which labgate account the source means by a person id, with a reason."""
+
+    def act(form: dict[str, str]) -> None:
+        ctx = context(request, who.account.username)
+        external, account = form.get("external_id", "").strip(), form.get("account", "").strip()
+        command = MapIdentity(ctx, source, external, account, form.get("reason", ""))
+        hub_of(request).bus.handle(command)
+
+    return await _acted(request, who, site, source, "mapped", act)
