@@ -10,6 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from labgate.bootstrap import Hub
 from labgate.entrypoints.web import (
     batches,
+    desk,
     deviation_steps,
     deviations,
     home,
@@ -29,7 +30,17 @@ def console_app(hub: Hub) -> FastAPI:
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     app.state.hub = hub
     refusals.install(app)
-    for module in (signin, home, review, panel, batches, samples, deviations, deviation_steps):
+    for module in (
+        signin,
+        home,
+        review,
+        panel,
+        batches,
+        samples,
+        deviations,
+        deviation_steps,
+        desk,
+    ):
         app.include_router(module.router, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

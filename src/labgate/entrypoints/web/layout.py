@@ -32,6 +32,7 @@ NAV = (
     NavLink("Review queue", "/review", Permission.READ, "review"),
     NavLink("Batches", "/batches", Permission.READ, "batches"),
     NavLink("Deviations", "/deviations", Permission.READ, "deviations"),
+    NavLink("Integration desk", "/desk", Permission.READ_QUARANTINE, "desk"),
 )
 
 

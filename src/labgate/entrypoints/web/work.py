@@ -54,9 +54,9 @@ TILES = (
     Tile("disposition", "Batches awaiting disposition", frozenset({P.RELEASE_BATCH}),
          "/batches?disposition=pending",
          "GET /api/v1/sites/{site}/batches?disposition=pending"),
-    Tile("quarantine", "Quarantined messages", frozenset({P.MANAGE_QUARANTINE}), None,
+    Tile("quarantine", "Quarantined messages", frozenset({P.MANAGE_QUARANTINE}), "/desk/quarantine",
          "GET /api/v1/quarantine?status=open"),
-    Tile("dead", "Dead letters", frozenset({P.RETRY_DELIVERY}), None,
+    Tile("dead", "Dead letters", frozenset({P.RETRY_DELIVERY}), "/desk/outbox?status=dead",
          "GET /api/v1/outbox/dead"),
 )  # fmt: skip
 
