@@ -26,7 +26,7 @@ def units_convertible(
 ) -> dict[str, list[str]]:
     """For each canonical unit, the dictionary's units a result may be entered in: those the
     result handler converts to it (its kind, an exact factor), the canonical unit first."""
-    with uow:
+    with uow.reading():  # a page's read: no writer's lock
         units = uow.unit_dictionary()
     dictionary = _dictionary(units, deps)
     return {target: _convertible(dictionary, sorted(units), target) for target in canonical}
