@@ -58,7 +58,9 @@ def _api_result(plant: Plant, sample: str, code: str) -> dict[str, object]:
     return next(r for r in shown["results"] if r["code"] == code)
 
 
-def test_the_worklist_lists_samples_to_register_and_registers_one(plant: Plant, hub: Hub) -> None:
+def test_the_worklist_lists_pages_and_filters_samples_to_register_and_registers_one(
+    plant: Plant, hub: Hub
+) -> None:
     first = _requested(plant, "REQ-1")
     other = _requested(plant, "REQ-2", batch="B2")
     sign_in(plant.client, "analyst", plant.passwords["analyst"])
@@ -70,6 +72,15 @@ def test_the_worklist_lists_samples_to_register_and_registers_one(plant: Plant, 
     assert _samples_on(page.text) == sorted(i["code"] for i in listed["items"]) == [first, other]
     assert _samples_on(plant.client.get(f"{WORKLIST}?stage=register&batch=B2").text) == [other]
     assert _samples_on(plant.client.get(f"{WORKLIST}?stage=register&product=NOPE").text) == []
+    paged = plant.client.get(f"{WORKLIST}?stage=register&limit=1").text
+    assert _samples_on(paged) == [first]
+    link = re.search(r'href="(/console/sites/T1/worklist\?[^"]*cursor=[^"]+)"', paged)
+    assert link
+    assert _samples_on(plant.client.get(link.group(1).replace("&amp;", "&")).text) == [other]
+    partial = plant.client.get(f"{WORKLIST}?stage=register&limit=1&product=",
+                               headers={"HX-Request": "true"})  # fmt: skip
+    assert partial.text.lstrip().startswith('<section id="worklist"')
+    assert partial.headers["HX-Push-Url"] == f"{WORKLIST}?stage=register&limit=1"
     assert _samples_on(plant.client.get(f"{WORKLIST}?stage=register&test=ASSAY").text) == [
         first, other]  # fmt: skip
     data = {"csrf_token": csrf_of(page.text), "lims_sample_id": "LAB-7"}
@@ -89,19 +100,6 @@ def test_the_worklist_lists_samples_to_register_and_registers_one(plant: Plant, 
     assert _samples_on(testing) == [first]
     waiting = re.findall(r'data-test="([\w-]+)" data-waiting', testing)
     assert waiting == [t["test_code"] for t in shown["tests"]]
-
-
-def test_the_worklist_pages_and_htmx_gets_only_its_table(plant: Plant) -> None:
-    codes = [request_sample(plant, f"REQ-{n}") for n in range(3)]
-    sign_in(plant.client, "analyst", plant.passwords["analyst"])
-    first = plant.client.get(f"{WORKLIST}?limit=2").text
-    assert _samples_on(first) == codes[:2]
-    link = re.search(r'href="(/console/sites/T1/worklist\?[^"]*cursor=[^"]+)"', first)
-    assert link
-    assert _samples_on(plant.client.get(link.group(1).replace("&amp;", "&")).text) == codes[2:]
-    partial = plant.client.get(f"{WORKLIST}?limit=2&product=", headers={"HX-Request": "true"})
-    assert partial.text.lstrip().startswith('<section id="worklist"')
-    assert partial.headers["HX-Push-Url"] == f"{WORKLIST}?limit=2"
 
 
 def test_a_result_in_a_convertible_unit_is_kept_as_typed_and_converted(plant: Plant) -> None:
@@ -161,9 +159,14 @@ def test_refused_entries_name_the_field_and_reason_beside_the_form(plant: Plant,
     assert box and 'data-reason="test.unknown"' in box.group(0)
     assert 'data-field="test_code"' in box.group(0)
     assert plant.call("analyst", "GET", f"/samples/{sample}").json()["results"] == []
+    # An unknown sample has no entry page: the refusal's own page, audited once.
+    data = {"csrf_token": csrf_of(unknown.text), "test_code": "ASSAY", "value": "99.5",
+            "unit": "%", "method_version": "1"}  # fmt: skip
+    nowhere = plant.client.post(f"{WORKLIST}/S-NOPE/results", data=data)
+    assert nowhere.status_code == 404 and "sample.unknown" in nowhere.text
     audited = trail(hub, "refused.record_result") + trail(hub, "refused.console.worklist_record")
     assert sorted(e["after"]["reason_code"] for e in audited) == sorted(
-        [*(reason for _, _, reason, _ in REFUSED), "test.unknown"]
+        [*(reason for _, _, reason, _ in REFUSED), "test.unknown", "sample.unknown"]
     )
 
 

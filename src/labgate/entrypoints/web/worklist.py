@@ -189,7 +189,10 @@ async def register(
     except LabgateError as error:
         await audit(request, error)  # the bus audits its own; a bound the console checks, here
         asked = WorklistQuery("register", None, None, None, 25, None)
-        values = await run_in_threadpool(worklist_values, request, who, site, asked)
+        try:
+            values = await run_in_threadpool(worklist_values, request, who, site, asked)
+        except LabgateError:  # an unknown site: the refusal's own page (audited once, above)
+            raise error from None
         values["refused"] = error
         values["refused_sample"] = sample
         return page(request, "worklist.html", values, status=error.status)

@@ -118,6 +118,18 @@ def _command(request: Request, who: Visitor, site: str, sample: str,
     )
 
 
+async def _shown_again(
+    request: Request, who: Visitor, site: str, sample: str, error: LabgateError
+) -> dict[str, Any]:
+    """The entry page again, to show the refusal beside its form; when the sample itself is
+    unknown there is no such page, and the refusal has its own (audited once, above)."""
+    try:
+        values: dict[str, Any] = await run_in_threadpool(entry_values, request, who, site, sample)
+    except LabgateError:
+        raise error from None
+    return values
+
+
 @router.post("/sites/{site}/worklist/{sample}/results", name="worklist_record")
 async def record(request: Request, site: str, sample: str, who: Testing) -> Response:
     """Record a preliminary result; the refusal, if any, beside the test's form with the field,
@@ -128,7 +140,7 @@ async def record(request: Request, site: str, sample: str, who: Testing) -> Resp
         code = await run_in_threadpool(hub_of(request).bus.handle, command)
     except LabgateError as error:
         await audit(request, error)
-        values = await run_in_threadpool(entry_values, request, who, site, sample)
+        values = await _shown_again(request, who, site, sample, error)
         refused_test = form.get("test_code", "")
         values["refused"] = {"test": refused_test, "error": error}
         values["refused_elsewhere"] = all(
