@@ -100,6 +100,7 @@ def test_the_worklist_lists_pages_and_filters_samples_to_register_and_registers_
     assert _samples_on(testing) == [first]
     waiting = re.findall(r'data-test="([\w-]+)" data-waiting', testing)
     assert waiting == [t["test_code"] for t in shown["tests"]]
+    assert "data-all-entered" not in testing
 
 
 def test_a_result_in_a_convertible_unit_is_kept_as_typed_and_converted(plant: Plant) -> None:
@@ -170,7 +171,9 @@ def test_refused_entries_name_the_field_and_reason_beside_the_form(plant: Plant,
     )
 
 
-def test_a_text_result_and_a_huge_exponent_are_kept_exactly(plant: Plant) -> None:
+def test_a_text_result_and_a_huge_exponent_are_kept_exactly_until_all_are_entered(
+    plant: Plant,
+) -> None:
     """A qualitative result is judged as text; 1e400 is a decimal the domain takes (up to
     1E+999): stored as typed, converted exactly, never a float's infinity, out of NMT 0.5."""
     sample = request_sample(plant, "REQ-1")
@@ -190,6 +193,11 @@ def test_a_text_result_and_a_huge_exponent_are_kept_exactly(plant: Plant) -> Non
     assert f"data-converted>{api['canonical_value']} " in page and "inf" not in page.lower()
     notice = re.search(r'<div class="notice" role="status" id="result".*?</div>', page, re.S)
     assert notice and 'data-verdict="oos"' in notice.group(0)
+    listed = plant.client.get(WORKLIST).text
+    assert "data-all-entered" not in listed  # ASSAY still waits
+    assert _enter(plant, sample, "ASSAY", "99.1", "%").status_code == 303
+    row = re.search(rf'<tr data-sample="{sample}">.*?</tr>', plant.client.get(WORKLIST).text, re.S)
+    assert row and "data-all-entered" in row.group(0) and "data-waiting" not in row.group(0)
 
 
 def test_a_retest_follows_a_reviewers_invalidation(plant: Plant, hub: Hub) -> None:

@@ -74,6 +74,7 @@ def test_no_serious_accessibility_violation_on_the_worklist_pages(
     found = {}
     for stage in ("register", "test"):
         page.goto(f"{served.url}/console/sites/{SITE}/worklist?stage={stage}")
+        shot(page, f"worklist-{stage}")
         found[stage] = serious_violations(page)
     page.goto(f"{served.url}/console/sites/{SITE}/worklist/{sample}")
     found["entry"] = serious_violations(page)

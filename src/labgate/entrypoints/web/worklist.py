@@ -1,8 +1,9 @@
 """The analyst's worklist (native lab): samples to register, and registered samples with their
 planned tests and which still wait for a result. The rows are those of GET
-/api/v1/sites/{site}/samples (the same query) by status, oldest first, a page at a time,
-filtered by product, batch and test. Registering posts the command POST
-.../samples/{sample}/registration sends; the console holds no rule of its own."""
+/api/v1/sites/{site}/samples (the same query) by status, in the order requested (the API's list
+read from its other end), a page at a time, filtered by product, batch and test. Registering
+posts the command POST .../samples/{sample}/registration sends; the console holds no rule of
+its own."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ STAGES: dict[Stage, tuple[str, tuple[SampleStatus, ...]]] = {
     "test": ("To test", (SampleStatus.REGISTERED, SampleStatus.IN_TESTING)),
 }
 PAGE_SIZES = (25, 50, 100)
-# Oldest first: the sample waiting longest comes first; by id, stable under inserts.
+# In the order requested: the sample waiting longest comes first; by id, stable under inserts.
 SORT: lists.Direction = "oldest"
 
 
