@@ -95,6 +95,10 @@ def test_the_worklist_lists_pages_and_filters_samples_to_register_and_registers_
     again = plant.client.post(f"{WORKLIST}/{first}/registration", data=data)
     assert again.status_code == 409
     assert 'data-reason="sample.invalid_transition"' in again.text
+    # Not registered yet: its entry page offers the registration, and no result form.
+    waiting_page = _entry(plant, other)
+    assert f'action="{WORKLIST}/{other}/registration"' in waiting_page
+    assert 'name="value"' not in waiting_page
     # Now to test, each planned test waiting for its result.
     testing = plant.client.get(WORKLIST).text
     assert _samples_on(testing) == [first]
