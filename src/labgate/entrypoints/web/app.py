@@ -19,6 +19,8 @@ from labgate.entrypoints.web import (
     review,
     samples,
     signin,
+    worklist,
+    worklist_entry,
 )
 from labgate.entrypoints.web.render import STATIC
 
@@ -40,6 +42,8 @@ def console_app(hub: Hub) -> FastAPI:
         deviations,
         deviation_steps,
         desk,
+        worklist,
+        worklist_entry,
     ):
         app.include_router(module.router, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

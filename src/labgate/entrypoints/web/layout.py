@@ -33,6 +33,7 @@ NAV = (
     NavLink("Batches", "/batches", Permission.READ, "batches"),
     NavLink("Deviations", "/deviations", Permission.READ, "deviations"),
     NavLink("Integration desk", "/desk", Permission.READ_QUARANTINE, "desk"),
+    NavLink("Worklist", "/worklist", Permission.ENTER_RESULT, "worklist"),
 )
 
 

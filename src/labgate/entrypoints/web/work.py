@@ -42,9 +42,10 @@ class Counted:
 TILES = (
     Tile("review", "Results awaiting review", frozenset({P.APPROVE_RESULT}), "/review",
          "GET /api/v1/sites/{site}/results/awaiting-review"),
-    Tile("register", "Samples to register", frozenset({P.REGISTER_SAMPLE}), None,
+    Tile("register", "Samples to register", frozenset({P.REGISTER_SAMPLE}),
+         "/worklist?stage=register",
          "GET /api/v1/sites/{site}/samples?status=requested"),
-    Tile("test", "Samples to test", frozenset({P.ENTER_RESULT}), None,
+    Tile("test", "Samples to test", frozenset({P.ENTER_RESULT}), "/worklist",
          "GET /api/v1/sites/{site}/samples?status=registered, in_testing"),
     Tile("deviations", "Open deviations (OOS)",
          frozenset({P.INVESTIGATE_DEVIATION, P.CLOSE_DEVIATION}), "/deviations?state=open",
