@@ -11,7 +11,7 @@ from labgate.domain.batches import Batch, release_content
 from labgate.domain.commands import Context, RejectBatch, ReleaseBatch
 from labgate.domain.deviations import Deviation
 from labgate.domain.disposition import live_samples, release_blockers
-from labgate.domain.errors import Conflict
+from labgate.domain.errors import Conflict, LabgateError
 from labgate.domain.reasons import require_reason
 from labgate.domain.samples import Sample
 from labgate.service.deps import Deps
@@ -28,17 +28,46 @@ def release_batch(cmd: ReleaseBatch, uow: UnitOfWork, deps: Deps) -> str:
         signer, _ = check_signature(
             uow, cmd.ctx, cmd.signature, Permission.RELEASE_BATCH, SignedAction.RELEASE_BATCH
         )
-        batch = must_get(uow, Batch, "batch", "batch", site=cmd.site, code=cmd.batch)
-        check_undisposed(uow, batch)
-        samples = live_samples(uow.records.find(Sample, site=cmd.site, batch=batch.code))
-        deviations = uow.records.find(Deviation, site=cmd.site, batch=batch.code)
-        # An open EM deviation of a room the batch was in stops its release like its own.
-        check_releasable(batch, samples, deviations + uow.deviations_reaching(batch, now))
+        batch, samples = check_release(uow, cmd.site, cmd.batch, now)
         batch.released_by, batch.released_at = signer.username, now
         why = "e-signature: released"
         _dispose(uow, cmd.ctx, now, signer, Meaning.RELEASED, batch, samples, why)
         uow.commit()
         return batch.code
+
+
+def check_release(
+    uow: UnitOfWork, site: str, code: str, now: datetime
+) -> tuple[Batch, list[Sample]]:
+    """The batch and the live samples its release is judged on; raise as the release is then
+    refused (unknown, already disposed, no samples, blockers), the signature apart."""
+    batch = must_get(uow, Batch, "batch", "batch", site=site, code=code)
+    check_undisposed(uow, batch)
+    samples = live_samples(uow.records.find(Sample, site=site, batch=batch.code))
+    deviations = uow.records.find(Deviation, site=site, batch=batch.code)
+    # An open EM deviation of a room the batch was in stops its release like its own.
+    check_releasable(batch, samples, deviations + uow.deviations_reaching(batch, now))
+    return batch, samples
+
+
+def disposition_refusals(
+    uow: UnitOfWork, site: str, code: str, now: datetime
+) -> tuple[LabgateError | None, LabgateError | None]:
+    """What a release and a rejection of the batch would be refused with now, short of the
+    signature (None: it would go through), read by the handlers' own checks: the console
+    offers an action only when its handler would take it, and otherwise says why."""
+    with uow.reading():
+        try:
+            check_release(uow, site, code, now)
+            release = None
+        except LabgateError as error:
+            release = error
+        try:
+            check_undisposed(uow, must_get(uow, Batch, "batch", "batch", site=site, code=code))
+            rejection = None
+        except LabgateError as error:
+            rejection = error
+        return release, rejection
 
 
 def reject_batch(cmd: RejectBatch, uow: UnitOfWork, deps: Deps) -> str:
