@@ -30,7 +30,7 @@ from labgate.entrypoints.web.access import Visitor, allowed, hub_of
 from labgate.entrypoints.web.batch_surroundings import batch_surroundings
 from labgate.entrypoints.web.layout import frame, site_view
 from labgate.entrypoints.web.render import filtered_list, page, page_links, prefix
-from labgate.service.handlers.batches import disposition_refusals
+from labgate.service.handlers.batches import disposition_check
 
 router = APIRouter()
 Reading = Annotated[Visitor, Depends(allowed(Permission.READ))]
@@ -155,7 +155,7 @@ def batch_values(request: Request, who: Visitor, site: str, batch: str) -> dict[
         found = readable(session, site, review(session, site, batch, now))
         surroundings = batch_surroundings(session, site, batch, now)
         people = reader(session, site, [])
-    release, rejection = disposition_refusals(hub.uow_factory(), site, batch, now)
+    check = disposition_check(hub.uow_factory(), site, batch, now)
     return {
         **frame(request, who, shown, "batches"),
         "batch": view,
@@ -164,8 +164,9 @@ def batch_values(request: Request, who: Visitor, site: str, batch: str) -> dict[
         "review": found,
         **surroundings,
         "people": people,
-        "release_refused": release,
-        "rejection_refused": rejection,
+        "release_refused": check.release,
+        "rejection_refused": check.rejection,
+        "blockers": check.blockers,
         "may_dispose": who.may(Permission.RELEASE_BATCH),
         "batch_url": f"{prefix(request)}/sites/{site}/batches/{batch}",
         "refused": None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from labgate.compliance.access import Account, Permission
@@ -10,7 +11,7 @@ from labgate.compliance.signed_actions import SignedAction
 from labgate.domain.batches import Batch, release_content
 from labgate.domain.commands import Context, RejectBatch, ReleaseBatch
 from labgate.domain.deviations import Deviation
-from labgate.domain.disposition import live_samples, release_blockers
+from labgate.domain.disposition import Finding, live_samples, release_blockers
 from labgate.domain.errors import Conflict, LabgateError
 from labgate.domain.reasons import require_reason
 from labgate.domain.samples import Sample
@@ -41,33 +42,49 @@ def check_release(
 ) -> tuple[Batch, list[Sample]]:
     """The batch and the live samples its release is judged on; raise as the release is then
     refused (unknown, already disposed, no samples, blockers), the signature apart."""
+    batch, samples, blockers = _release_standing(uow, site, code, now)
+    check_releasable(batch, samples, blockers)
+    return batch, samples
+
+
+def _release_standing(
+    uow: UnitOfWork, site: str, code: str, now: datetime
+) -> tuple[Batch, list[Sample], list[Finding]]:
     batch = must_get(uow, Batch, "batch", "batch", site=site, code=code)
     check_undisposed(uow, batch)
     samples = live_samples(uow.records.find(Sample, site=site, batch=batch.code))
     deviations = uow.records.find(Deviation, site=site, batch=batch.code)
     # An open EM deviation of a room the batch was in stops its release like its own.
-    check_releasable(batch, samples, deviations + uow.deviations_reaching(batch, now))
-    return batch, samples
+    return (
+        batch,
+        samples,
+        release_blockers(samples, deviations + uow.deviations_reaching(batch, now)),
+    )
 
 
-def disposition_refusals(
-    uow: UnitOfWork, site: str, code: str, now: datetime
-) -> tuple[LabgateError | None, LabgateError | None]:
-    """What a release and a rejection of the batch would be refused with now, short of the
-    signature (None: it would go through), read by the handlers' own checks: the console
-    offers an action only when its handler would take it, and otherwise says why."""
+@dataclass(frozen=True)
+class DispositionCheck:
+    """What a release and a rejection of a batch would be refused with now, the signature apart
+    (None: the handler would take it), and every blocker of the release in the handler's order."""
+
+    release: LabgateError | None
+    rejection: LabgateError | None
+    blockers: tuple[Finding, ...] = ()
+
+
+def disposition_check(uow: UnitOfWork, site: str, code: str, now: datetime) -> DispositionCheck:
+    """The release and rejection handlers' own checks, read without signing: the console offers
+    an action only when its handler would take it, and otherwise says why."""
     with uow.reading():
         try:
-            check_release(uow, site, code, now)
-            release = None
-        except LabgateError as error:
-            release = error
+            batch, samples, blockers = _release_standing(uow, site, code, now)
+        except LabgateError as error:  # unknown or already disposed: refused to both
+            return DispositionCheck(error, error)
         try:
-            check_undisposed(uow, must_get(uow, Batch, "batch", "batch", site=site, code=code))
-            rejection = None
+            check_releasable(batch, samples, blockers)
         except LabgateError as error:
-            rejection = error
-        return release, rejection
+            return DispositionCheck(error, None, tuple(blockers))
+        return DispositionCheck(None, None)
 
 
 def reject_batch(cmd: RejectBatch, uow: UnitOfWork, deps: Deps) -> str:
@@ -132,7 +149,7 @@ def check_undisposed(uow: UnitOfWork, batch: Batch) -> None:
         )
 
 
-def check_releasable(batch: Batch, samples: list[Sample], deviations: list[Deviation]) -> None:
+def check_releasable(batch: Batch, samples: list[Sample], blockers: list[Finding]) -> None:
     """Raise Conflict naming every sample and why it stops the release; the reason code is the
     first blocker's."""
     if not samples:
@@ -141,7 +158,6 @@ def check_releasable(batch: Batch, samples: list[Sample], deviations: list[Devia
             reason="release.no_samples",
             field="batch",
         )
-    blockers = release_blockers(samples, deviations)
     if blockers:
         whys = " ".join(f"{b.why.rstrip('.')} ({b.kind})." for b in blockers)
         raise Conflict(
