@@ -100,6 +100,12 @@ def test_a_blocked_batch_offers_no_release_and_a_forged_one_is_refused_as_the_ap
     reason = api.json()["reason"]
     assert f"<code>{reason}</code>" in page  # the handler's own reason, before anyone signs
     assert "Sign and reject" in page  # rejection stays open: its handler takes it
+    # The procedure tree and its sampling points, as the API's dossier holds them.
+    procedure = plant.call("qa", "GET", "/batches/B1/dossier?format=json").json()["procedure"]
+    assert re.findall(r'data-element="([^"]+)"', page) == [e["path"] for e in procedure["elements"]]
+    assert re.findall(r'data-sampling-point="([^"]+)"', page) == [
+        p["code"] for p in procedure["sampling_points"]
+    ]
 
     forged = _post(plant, "release", "qa", plant.passwords["qa"])
     assert forged.status_code == 409

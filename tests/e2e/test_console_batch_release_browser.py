@@ -86,4 +86,25 @@ def test_no_serious_or_critical_violation_on_the_batch_page_with_its_dialogs(
     page.get_by_text("Release…").click()
     expect(page.locator("#release-dialog").get_by_label("User id")).to_be_visible()
     found["release dialog"] = serious_violations(page)
+    # The EM excursions reaching a batch, as the API's impact lists name it.
+    reached = "B-IBU-24001"
+    excursions = served.api("qa", f"/api/v1/sites/{SITE}/em/excursions")["items"]
+    expected = sorted(
+        x["code"]
+        for x in excursions
+        if any(b["batch"] == reached for b in impact(served, x["code"])["batches"])
+    )
+    assert expected  # the demo's action excursion, or this proves nothing
+    page.goto(f"{served.url}/console/sites/{SITE}/batches/{reached}")
+    shown = page.locator("tr[data-excursion]").evaluate_all(
+        "rows => rows.map(r => r.dataset.excursion)"
+    )
+    assert sorted(shown) == expected
+    found["excursions"] = serious_violations(page)
     assert found == {name: [] for name in found}
+
+
+def impact(served: Served, excursion: str) -> dict[str, Any]:
+    path = f"/api/v1/sites/{SITE}/em/excursions/{excursion}/impact"
+    shown: dict[str, Any] = served.api("qa", path)
+    return shown
