@@ -162,3 +162,8 @@ def test_qa_rejects_with_a_reason_and_a_form_without_one_is_refused(plant: Plant
     assert 'data-disposed="rejected"' in shown and "Sign and release" not in shown
     again = _post(plant, "release", "qa", plant.passwords["qa"])
     assert again.status_code == 409 and 'data-reason="release.already_rejected"' in again.text
+    form = {"csrf_token": csrf_of(shown), "username": "qa", "password": plant.passwords["qa"]}
+    unknown = plant.client.post(f"/console/sites/{SITE}/batches/NOPE/release", data=form)
+    assert unknown.status_code == 404 and "batch.unknown" in unknown.text
+    assert trail(hub, "refused.release_batch")[-1]["record_id"] == "NOPE"
+    assert trail(hub, "refused.console.batch_release") == []  # audited once, by the bus

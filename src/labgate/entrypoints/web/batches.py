@@ -1,7 +1,9 @@
-"""Batches, read-only: the board (the rows of GET /api/v1/sites/{site}/batches, the same query,
-with each row's review by exception as GET .../batches/{batch}/review gives it), a batch's page
-(samples and results, gates, deviations, review findings, signatures) and its CoA and dossier
-PDFs, built by the API's own document builders. The console holds no rule of its own."""
+"""Batches: the board (the rows of GET /api/v1/sites/{site}/batches, the same query, with each
+row's review by exception as GET .../batches/{batch}/review gives it), a batch's page (its
+procedure, gates, samples and results, deviations, OOT alerts, EM excursions reaching it, review
+findings, signatures, and whether its release and rejection would be taken now: the handlers'
+own checks) and its CoA and dossier PDFs, built by the API's own document builders. The signed
+actions are disposition.py's. The console holds no rule of its own."""
 
 from __future__ import annotations
 

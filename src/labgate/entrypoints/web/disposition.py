@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from labgate.compliance.access import Permission
 from labgate.compliance.signatures import Meaning
 from labgate.domain.commands import RejectBatch, ReleaseBatch, SignatureInput
-from labgate.domain.errors import LabgateError
+from labgate.domain.errors import LabgateError, NotFound
 from labgate.entrypoints.web.access import Visitor, allowed, context, hub_of, posted_form
 from labgate.entrypoints.web.batches import batch_values
 from labgate.entrypoints.web.refusals import audit
@@ -38,6 +38,8 @@ async def _signed(
         command = RejectBatch(ctx, site, batch, form.get("reason", ""), signature)
     try:
         await run_in_threadpool(hub_of(request).bus.handle, command)
+    except NotFound:
+        raise  # no batch page to show it on: the refusal page (the bus has audited it)
     except LabgateError as error:
         await audit(request, error)
         values = await run_in_threadpool(batch_values, request, who, site, batch)
