@@ -165,7 +165,7 @@ def dossier(session: Session, site: str, code: str) -> dict[str, Any]:
         "batch": batch.code,
         "product": batch.product,
         "started_at": to_jsonable(batch.started_at),
-        "procedure": _procedure(session, batch),
+        "procedure": procedure_of(session, batch),
         "samples": [_with_provenance(s) for s in signed["samples"]],
         "deviations": signed["deviations"],
         "disposition": _disposition(signed["batch"], entries),
@@ -187,7 +187,8 @@ def dossier(session: Session, site: str, code: str) -> dict[str, Any]:
     return content
 
 
-def _procedure(session: Session, batch: Batch) -> dict[str, Any]:
+def procedure_of(session: Session, batch: Batch) -> dict[str, Any]:
+    """The batch's procedure: its ISA-88 elements and its sampling points (by code)."""
     key = {"site": batch.site, "code": batch.procedure}
     found = session.scalars(select(Procedure).filter_by(**key)).one_or_none()
     points = session.scalars(

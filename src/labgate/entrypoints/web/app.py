@@ -13,6 +13,7 @@ from labgate.entrypoints.web import (
     desk,
     deviation_steps,
     deviations,
+    disposition,
     home,
     panel,
     refusals,
@@ -44,6 +45,7 @@ def console_app(hub: Hub) -> FastAPI:
         desk,
         worklist,
         worklist_entry,
+        disposition,
     ):
         app.include_router(module.router, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

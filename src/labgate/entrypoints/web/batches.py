@@ -1,7 +1,9 @@
-"""Batches, read-only: the board (the rows of GET /api/v1/sites/{site}/batches, the same query,
-with each row's review by exception as GET .../batches/{batch}/review gives it), a batch's page
-(samples and results, gates, deviations, review findings, signatures) and its CoA and dossier
-PDFs, built by the API's own document builders. The console holds no rule of its own."""
+"""Batches: the board (the rows of GET /api/v1/sites/{site}/batches, the same query, with each
+row's review by exception as GET .../batches/{batch}/review gives it), a batch's page (its
+procedure, gates, samples and results, deviations, OOT alerts, EM excursions reaching it, review
+findings, signatures, and whether its release and rejection would be taken now: the handlers'
+own checks) and its CoA and dossier PDFs, built by the API's own document builders. The signed
+actions are disposition.py's. The console holds no rule of its own."""
 
 from __future__ import annotations
 
@@ -28,8 +30,10 @@ from labgate.compliance.access import Permission
 from labgate.domain.samples import Sample
 from labgate.entrypoints.web import keyset
 from labgate.entrypoints.web.access import Visitor, allowed, hub_of
+from labgate.entrypoints.web.batch_surroundings import batch_surroundings
 from labgate.entrypoints.web.layout import frame, site_view
 from labgate.entrypoints.web.render import filtered_list, page, page_links, prefix
+from labgate.service.handlers.batches import disposition_check
 
 router = APIRouter()
 Reading = Annotated[Visitor, Depends(allowed(Permission.READ))]
@@ -138,11 +142,12 @@ def batch_board(
     return filtered_list(request, "batches.html", "board", values, asked, here)
 
 
-@router.get("/sites/{site}/batches/{batch}", name="batch_page")
-def batch_page(request: Request, site: str, batch: str, who: Reading) -> Response:
-    """One batch: what the API's batch, gates and review answers hold, as people read them."""
+def batch_values(request: Request, who: Visitor, site: str, batch: str) -> dict[str, Any]:
+    """Everything a batch's page shows, read in one session by the API's own views, and what
+    its release and rejection would be refused with now (the handlers' own checks)."""
     shown = site_view(request, site)
     hub = hub_of(request)
+    now = hub.bus.deps.clock.now()
     with hub.sessions() as session:
         view = readable(session, site, views.batch_view(session, site, batch))
         loaded = session.scalars(select(Sample).filter_by(site=site, batch=batch))
@@ -150,16 +155,40 @@ def batch_page(request: Request, site: str, batch: str, who: Reading) -> Respons
         in_order = [by_code[s["sample"]] for s in view["samples"]]
         samples = readable(session, site, views.sample_views(session, site, in_order))
         gates = batch_gates(session, site, batch)
-        found = readable(session, site, review(session, site, batch, hub.bus.deps.clock.now()))
+        found = readable(session, site, review(session, site, batch, now))
+        surroundings = batch_surroundings(session, site, batch, now)
         people = reader(session, site, [])
-    values = {
+    check = disposition_check(hub.uow_factory(), site, batch, now)
+    return {
         **frame(request, who, shown, "batches"),
         "batch": view,
         "samples": samples,
         "gates": gates["operations"],
         "review": found,
+        **surroundings,
         "people": people,
+        "release_refused": check.release,
+        "rejection_refused": check.rejection,
+        "blockers": check.blockers,
+        "may_dispose": who.may(Permission.RELEASE_BATCH),
+        "batch_url": f"{prefix(request)}/sites/{site}/batches/{batch}",
+        "refused": None,
+        "done": None,
     }
+
+
+@router.get("/sites/{site}/batches/{batch}", name="batch_page")
+def batch_page(
+    request: Request,
+    site: str,
+    batch: str,
+    who: Reading,
+    done: Literal["released", "rejected"] | None = None,
+) -> Response:
+    """One batch: what the API's batch, gates and review answers hold, as people read them;
+    `done` after QA signed its disposition."""
+    values = batch_values(request, who, site, batch)
+    values["done"] = done
     return page(request, "batch.html", values)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from labgate.compliance.access import Account, Permission
@@ -10,8 +11,8 @@ from labgate.compliance.signed_actions import SignedAction
 from labgate.domain.batches import Batch, release_content
 from labgate.domain.commands import Context, RejectBatch, ReleaseBatch
 from labgate.domain.deviations import Deviation
-from labgate.domain.disposition import live_samples, release_blockers
-from labgate.domain.errors import Conflict
+from labgate.domain.disposition import Finding, live_samples, release_blockers
+from labgate.domain.errors import Conflict, LabgateError
 from labgate.domain.reasons import require_reason
 from labgate.domain.samples import Sample
 from labgate.service.deps import Deps
@@ -28,17 +29,62 @@ def release_batch(cmd: ReleaseBatch, uow: UnitOfWork, deps: Deps) -> str:
         signer, _ = check_signature(
             uow, cmd.ctx, cmd.signature, Permission.RELEASE_BATCH, SignedAction.RELEASE_BATCH
         )
-        batch = must_get(uow, Batch, "batch", "batch", site=cmd.site, code=cmd.batch)
-        check_undisposed(uow, batch)
-        samples = live_samples(uow.records.find(Sample, site=cmd.site, batch=batch.code))
-        deviations = uow.records.find(Deviation, site=cmd.site, batch=batch.code)
-        # An open EM deviation of a room the batch was in stops its release like its own.
-        check_releasable(batch, samples, deviations + uow.deviations_reaching(batch, now))
+        batch, samples = check_release(uow, cmd.site, cmd.batch, now)
         batch.released_by, batch.released_at = signer.username, now
         why = "e-signature: released"
         _dispose(uow, cmd.ctx, now, signer, Meaning.RELEASED, batch, samples, why)
         uow.commit()
         return batch.code
+
+
+def check_release(
+    uow: UnitOfWork, site: str, code: str, now: datetime
+) -> tuple[Batch, list[Sample]]:
+    """The batch and the live samples its release is judged on; raise as the release is then
+    refused (unknown, already disposed, no samples, blockers), the signature apart."""
+    batch, samples, blockers = _release_standing(uow, site, code, now)
+    check_releasable(batch, samples, blockers)
+    return batch, samples
+
+
+def _release_standing(
+    uow: UnitOfWork, site: str, code: str, now: datetime
+) -> tuple[Batch, list[Sample], list[Finding]]:
+    batch = must_get(uow, Batch, "batch", "batch", site=site, code=code)
+    check_undisposed(uow, batch)
+    samples = live_samples(uow.records.find(Sample, site=site, batch=batch.code))
+    deviations = uow.records.find(Deviation, site=site, batch=batch.code)
+    # An open EM deviation of a room the batch was in stops its release like its own.
+    return (
+        batch,
+        samples,
+        release_blockers(samples, deviations + uow.deviations_reaching(batch, now)),
+    )
+
+
+@dataclass(frozen=True)
+class DispositionCheck:
+    """What a release and a rejection of a batch would be refused with now, the signature apart
+    (None: the handler would take it), and every blocker of the release in the handler's order."""
+
+    release: LabgateError | None
+    rejection: LabgateError | None
+    blockers: tuple[Finding, ...] = ()
+
+
+def disposition_check(uow: UnitOfWork, site: str, code: str, now: datetime) -> DispositionCheck:
+    """The release and rejection handlers' own checks, read without signing: the console offers
+    an action only when its handler would take it, and otherwise says why."""
+    with uow.reading():
+        try:
+            batch, samples, blockers = _release_standing(uow, site, code, now)
+        except LabgateError as error:  # unknown or already disposed: refused to both
+            return DispositionCheck(error, error)
+        try:
+            check_releasable(batch, samples, blockers)
+        except LabgateError as error:
+            return DispositionCheck(error, None, tuple(blockers))
+        return DispositionCheck(None, None)
 
 
 def reject_batch(cmd: RejectBatch, uow: UnitOfWork, deps: Deps) -> str:
@@ -103,7 +149,7 @@ def check_undisposed(uow: UnitOfWork, batch: Batch) -> None:
         )
 
 
-def check_releasable(batch: Batch, samples: list[Sample], deviations: list[Deviation]) -> None:
+def check_releasable(batch: Batch, samples: list[Sample], blockers: list[Finding]) -> None:
     """Raise Conflict naming every sample and why it stops the release; the reason code is the
     first blocker's."""
     if not samples:
@@ -112,7 +158,6 @@ def check_releasable(batch: Batch, samples: list[Sample], deviations: list[Devia
             reason="release.no_samples",
             field="batch",
         )
-    blockers = release_blockers(samples, deviations)
     if blockers:
         whys = " ".join(f"{b.why.rstrip('.')} ({b.kind})." for b in blockers)
         raise Conflict(
