@@ -9,6 +9,7 @@ from fastapi.staticfiles import StaticFiles
 
 from labgate.bootstrap import Hub
 from labgate.entrypoints.web import batches, home, panel, refusals, review, samples, signin
+from labgate.entrypoints.web.lab_pages import LAB_PAGES
 from labgate.entrypoints.web.render import STATIC
 
 MOUNT = "/console"
@@ -19,7 +20,7 @@ def console_app(hub: Hub) -> FastAPI:
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     app.state.hub = hub
     refusals.install(app)
-    for module in (signin, home, review, panel, batches, samples):
+    for module in (signin, home, review, panel, batches, samples, *LAB_PAGES):
         app.include_router(module.router, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
