@@ -22,7 +22,7 @@ from test_stability_studies import (
 
 from labgate.bootstrap import Hub
 from labgate.domain import commands as c
-from plant import Plant, approved_result, seed
+from plant import Plant, seed
 
 BASE = "/console/sites/T1"
 
@@ -34,18 +34,28 @@ def plant(hub: Hub, client: Any) -> Plant:
     return seeded
 
 
+def reviewed(plant: Plant, sample: str, value: str, approved_at: str) -> None:
+    """A result the stability lab reviewed in its LIMS (the API's third approval path: no
+    password to check per result, so the setup stays cheap)."""
+    body = {"sample": sample, "test_code": "ASSAY", "value": value, "unit": "%",
+            "method_version": "1", "analyst": "analyst", "reviewer": "reviewer",
+            "approved_at": approved_at}  # fmt: skip
+    answer = plant.call("lims", "POST", "/results/reviewed", json=body)
+    assert answer.status_code == 201, answer.text
+
+
 def out_of_trend(plant: Plant) -> tuple[dict[str, str], str]:
-    """Three studies with 0-6 months approved and a 9-month pull for B3 off the trend (as the
-    API's OOT test makes them); the studies by batch and the alert's code."""
+    """Three studies with 0-6 months approved and a 9-month pull for B3 off the trend (the
+    API's OOT test's data); the studies by batch and the alert's code."""
     studies = started_studies(plant)
     for batch in ("B1", "B2", "B3"):
         samples = pulled_samples(plant, studies[batch])
         for months, value in zip((0, 3, 6), ASSAY[batch], strict=False):
-            approved_result(plant, samples[months], "ASSAY", value, "%")
+            reviewed(plant, samples[months], value, "2026-10-01T08:00:00Z")
     pull = {"condition": LONG, "time_point": 9, "pulled_at": "2026-10-05T08:00:00Z"}
     answer = plant.call("analyst", "POST", f"/stability-studies/{studies['B3']}/pulls", json=pull)
     assert answer.status_code == 201, answer.text
-    approved_result(plant, answer.json()["sample"], "ASSAY", ASSAY["B3"][3], "%")
+    reviewed(plant, answer.json()["sample"], ASSAY["B3"][3], "2026-10-12T08:00:00Z")
     (alert,) = alerts(plant, status="open")
     return studies, str(alert["code"])
 
