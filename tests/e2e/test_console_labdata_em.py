@@ -118,11 +118,17 @@ def test_counts_are_entered_exactly_and_refusals_name_the_field_and_reason(
     whole = plant.client.post(settle, data=_count(page, "2.5"))
     assert whole.status_code == 422 and 'data-reason="em.count_not_whole"' in whole.text
 
-    entered = plant.client.post(post, data=_count(page, "1200.50"), follow_redirects=False)
+    future = plant.client.post(post, data=_count(page, "1") | {"sampled_at": "2030-01-01T10:00"})
+    assert future.status_code == 422 and 'data-reason="em.sampled_in_future"' in future.text
+    assert 'value="2030-01-01T10:00" aria-invalid="true"' in future.text
+
+    typed = _count(page, "1200.50") | {"sampled_at": "2026-11-25T08:30:15"}  # site time
+    entered = plant.client.post(post, data=typed, follow_redirects=False)
     assert entered.status_code == 303, entered.text
     assert entered.headers["location"] == f"{here}?counted={samples['A-P05']}"
     stored = ok(plant.call("qa", "GET", f"/em/samples/{samples['A-P05']}"))
     assert (stored["count"], stored["counted_by"]) == ("1200.50", "analyst")  # as typed
+    assert stored["sampled_at_local"].startswith("2026-11-25 08:30:15 ")
     html = plant.client.get(entered.headers["location"]).text
     assert "data-count>1200.50 <" in html
     again = plant.client.post(post, data=_count(html, "7"))

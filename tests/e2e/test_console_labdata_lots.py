@@ -57,6 +57,15 @@ def test_the_lots_and_a_lot_with_its_supplier_coa_are_the_apis(plant: Plant) -> 
     for status, expected in (("quarantine", [waiting, tested]), ("released", [])):
         shown = plant.client.get(f"{BASE}?status={status}").text
         assert re.findall(r'<tr data-lot="([^"]+)"', shown) == expected
+    first = plant.client.get(f"{BASE}?status=quarantine&limit=1").text
+    assert re.findall(r'<tr data-lot="([^"]+)"', first) == [waiting]
+    link = re.search(r'href="([^"]*cursor=[^"]+)" [^>]*rel="next"', first)
+    assert link, first
+    second = plant.client.get(link.group(1).replace("&amp;", "&")).text
+    assert re.findall(r'<tr data-lot="([^"]+)"', second) == [tested]
+    assert 'rel="next"' not in second
+    forged = plant.client.get(f"{BASE}?cursor=bm90LW91cnM")
+    assert forged.status_code == 422 and "page.cursor_invalid" in forged.text
 
     lot = plant.call("qa", "GET", f"/lots/{tested}").json()
     html = plant.client.get(f"{BASE}/{tested}").text

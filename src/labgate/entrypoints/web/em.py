@@ -120,13 +120,14 @@ def _sampled_at(text: str, zone: str) -> datetime | None:
     if not text.strip():
         return None
     try:
-        return datetime.fromisoformat(text.strip()).replace(tzinfo=ZoneInfo(zone))
+        typed = datetime.fromisoformat(text.strip())
     except ValueError as error:
         raise InvalidInput(
             f"The sampling time {text!r} is not a date and time such as 2026-11-25T10:15.",
             reason="input.datetime_parsing",
             field="sampled_at",
         ) from error
+    return typed if typed.tzinfo else typed.replace(tzinfo=ZoneInfo(zone))
 
 
 @router.post("/sites/{site}/em/samples/{em_sample}/count", name="em_count")
