@@ -104,6 +104,10 @@ def test_studies_a_study_its_trend_and_the_alerts_are_the_apis(plant: Plant) -> 
     open_alerts = plant.client.get(f"{BASE}/oot-alerts?status=open").text
     assert rows(open_alerts, "data-alert") == [a["code"] for a in alerts(plant, status="open")]
     assert rows(plant.client.get(f"{BASE}/oot-alerts?status=acknowledged").text, "data-alert") == []
+    partial = plant.client.get(f"{BASE}/oot-alerts?status=open&limit=25",
+                               headers={"HX-Request": "true"})  # fmt: skip
+    assert partial.text.lstrip().startswith('<section id="alerts"')  # the filter's htmx block
+    assert partial.headers["HX-Push-Url"] == f"{BASE}/oot-alerts?status=open"
 
 
 def _form(html: str, user: str, password: str) -> dict[str, str]:
