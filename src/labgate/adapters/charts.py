@@ -12,10 +12,15 @@ from labgate.adapters.stability import Observation, ShelfLife
 _SIZE, _DPI = (7.0, 4.5), 100
 
 
-def shelf_life_png(observations: list[Observation], estimate: ShelfLife, title: str = "") -> bytes:
+def shelf_life_png(
+    observations: list[Observation],
+    estimate: ShelfLife,
+    title: str = "",
+    marked: list[Observation] | None = None,
+) -> bytes:
     """The ICH Q1E plot: results per batch, each batch's mean line with the one-sided (or
     two-sided) confidence bound the estimate used, the acceptance limits, the estimate and the
-    proposed shelf life."""
+    proposed shelf life; the `marked` results (out of trend) ringed, when any are given."""
     from matplotlib.figure import Figure  # imported when first drawn: it takes a second or two
 
     figure = Figure(figsize=_SIZE, dpi=_DPI)
@@ -35,6 +40,10 @@ def shelf_life_png(observations: list[Observation], estimate: ShelfLife, title: 
     for limit in (criterion.lower, criterion.upper):
         if limit is not None:
             axes.axhline(limit, color="firebrick", lw=1)
+    if marked:
+        axes.scatter([o.time for o in marked], [o.value for o in marked], s=90,
+                     facecolors="none", edgecolors="firebrick", linewidths=1.5,
+                     label="out of trend (OOT alert)")  # fmt: skip
     if estimate.shelf_life is not None:
         axes.axvline(estimate.shelf_life, color="black", lw=1,
                      label=f"estimate {estimate.shelf_life:.1f}")  # fmt: skip

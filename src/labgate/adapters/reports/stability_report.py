@@ -13,7 +13,7 @@ from labgate.adapters.charts import shelf_life_png
 from labgate.adapters.reports.documents import Document, Format, record_document
 from labgate.adapters.stability import Criterion, Observation, ShelfLife, estimate_shelf_life
 from labgate.compliance.canonical import content_hash
-from labgate.domain.errors import Conflict, InvalidInput
+from labgate.domain.errors import Conflict, InvalidInput, NotFound
 
 
 def shelf_life_of(series: dict[str, Any]) -> tuple[list[Observation], ShelfLife]:
@@ -48,6 +48,42 @@ def estimate_view(estimate: ShelfLife) -> dict[str, Any]:
             for line in estimate.batches
         ],
     }
+
+
+def with_estimates(trend: dict[str, Any]) -> dict[str, Any]:
+    """Trend data (stability_views.trend_data) with each series' Q1E estimate, or `shelf_life:
+    null` and why not: what GET .../trend answers and the console shows."""
+    for series in trend["series"]:
+        try:
+            series["shelf_life"] = estimate_view(shelf_life_of(series)[1])
+        except InvalidInput as error:
+            series["shelf_life"], series["no_estimate"] = None, error.message
+    return trend
+
+
+def series_plot(
+    trend: dict[str, Any], test: str, condition: str | None, marked: frozenset[str] = frozenset()
+) -> bytes:
+    """The Q1E plot (PNG) of one test at a condition (the long-term one unless named), with the
+    points of the samples in `marked` ringed (out of trend); 404 for a series the study does
+    not trend, 409 while its data carry no estimate."""
+    wanted = condition or trend["long_term_condition"]
+    series = next(
+        (s for s in trend["series"] if (s["test_code"], s["condition"]) == (test, wanted)), None
+    )
+    if series is None:
+        raise NotFound(
+            f"Study {trend['study']} trends no {test} at {wanted}.",
+            reason="stability.series_unknown",
+            field="test",
+        )
+    try:
+        observations, estimate = shelf_life_of(series)
+    except InvalidInput as error:
+        raise Conflict(error.message, reason="stability.too_few_data", field="results") from error
+    rings = [Observation(p["batch"], float(p["time"]), float(p["value"]))
+             for p in series["points"] if p["sample"] in marked]  # fmt: skip
+    return shelf_life_png(observations, estimate, f"{trend['product']} {test} at {wanted}", rings)
 
 
 def report_content(trend: dict[str, Any]) -> dict[str, Any]:

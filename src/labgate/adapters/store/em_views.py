@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from labgate.adapters.store import tables as t
@@ -102,6 +102,20 @@ def round_view(session: Session, site: str, code: str) -> dict[str, Any]:
     view: dict[str, Any] = to_jsonable(em_round)
     view["samples"] = [to_jsonable(s) for s in _all(session, EmSample, site, round=code)]
     return view
+
+
+def rounds_page(session: Session, site: str, after: int | None, limit: int) -> Slice:
+    """One page of the site's rounds, newest first, each with its number of samples and of
+    those counted (one grouped query for the page)."""
+    found = record_page(session, EmRound, to_jsonable, after, limit, "newest", site=site)
+    s = t.em_samples.c
+    tally = select(s.round, func.count(), func.count(s.counted_at)).where(
+        s.site == site, s.round.in_([row["code"] for row in found.rows])
+    )
+    counts = {row[0]: (row[1], row[2]) for row in session.execute(tally.group_by(s.round))}
+    for row in found.rows:
+        row["samples"], row["counted"] = counts.get(row["code"], (0, 0))
+    return found
 
 
 def sample_view(session: Session, site: str, code: str) -> dict[str, Any]:

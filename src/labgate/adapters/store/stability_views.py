@@ -212,3 +212,16 @@ def alert_view(session: Session, site: str, code: str) -> dict[str, Any]:
         signature_view(s, content) for s in signatures_of(session, site, "oot_alert", code)
     ]
     return view
+
+
+def alerts_of_samples(session: Session, site: str, samples: set[str]) -> list[dict[str, Any]]:
+    """The OOT alerts raised on results of these samples (a trend's points), oldest first."""
+    if not samples:
+        return []
+    query = (
+        select(OotAlert)
+        .filter_by(site=site)
+        .where(t.oot_alerts.c.sample.in_(samples))
+        .order_by(t.oot_alerts.c.id)
+    )
+    return [to_jsonable(a) for a in session.scalars(query)]

@@ -23,6 +23,7 @@ from labgate.entrypoints.web import (
     worklist,
     worklist_entry,
 )
+from labgate.entrypoints.web.lab_pages import LAB_PAGES
 from labgate.entrypoints.web.render import STATIC
 
 MOUNT = "/console"
@@ -46,6 +47,7 @@ def console_app(hub: Hub) -> FastAPI:
         worklist,
         worklist_entry,
         disposition,
+        *LAB_PAGES,
     ):
         app.include_router(module.router, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -34,6 +34,7 @@ NAV = (
     NavLink("Deviations", "/deviations", Permission.READ, "deviations"),
     NavLink("Integration desk", "/desk", Permission.READ_QUARANTINE, "desk"),
     NavLink("Worklist", "/worklist", Permission.ENTER_RESULT, "worklist"),
+    NavLink("Lab data", "/stability", Permission.READ, "labdata"),
 )
 
 

@@ -10,12 +10,11 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import AwareDatetime, Field, StrictStr
 from starlette.concurrency import run_in_threadpool
 
-from labgate.adapters.charts import shelf_life_png
 from labgate.adapters.reports.stability_report import (
-    estimate_view,
     report_content,
     report_document,
-    shelf_life_of,
+    series_plot,
+    with_estimates,
 )
 from labgate.adapters.store import stability_views as views
 from labgate.adapters.store.document_facts import readable
@@ -23,7 +22,6 @@ from labgate.compliance.access import Account, Permission
 from labgate.compliance.signed_actions import SignedAction
 from labgate.domain import stability_commands as sc
 from labgate.domain.commands import Command
-from labgate.domain.errors import Conflict, InvalidInput, NotFound
 from labgate.domain.trending import AlertStatus
 from labgate.entrypoints.api.answers.stability import (
     STABILITY_PEOPLE,
@@ -361,12 +359,7 @@ def get_trend(
     """Per test and condition: approved results of every batch of the product on it, and the
     Q1E estimate when the data carry one (else `shelf_life: null` and the reason)."""
     with hub_of(request).sessions() as session:
-        trend = views.trend_data(session, site, study)
-    for series in trend["series"]:
-        try:
-            series["shelf_life"] = estimate_view(shelf_life_of(series)[1])
-        except InvalidInput as error:
-            series["shelf_life"], series["no_estimate"] = None, error.message
+        trend = with_estimates(views.trend_data(session, site, study))
     return TrendView.model_validate(trend)
 
 
@@ -433,22 +426,7 @@ def get_plot(
     """At the long-term condition unless another is named."""
     with hub_of(request).sessions() as session:
         trend = views.trend_data(session, site, study)
-    wanted = condition or trend["long_term_condition"]
-    series = next(
-        (s for s in trend["series"] if (s["test_code"], s["condition"]) == (test, wanted)), None
-    )
-    if series is None:
-        raise NotFound(
-            f"Study {study} trends no {test} at {wanted}.",
-            reason="stability.series_unknown",
-            field="test",
-        )
-    try:
-        observations, estimate = shelf_life_of(series)
-    except InvalidInput as error:
-        raise Conflict(error.message, reason="stability.too_few_data", field="results") from error
-    png = shelf_life_png(observations, estimate, f"{trend['product']} {test} at {wanted}")
-    return Response(png, media_type="image/png")
+    return Response(series_plot(trend, test, condition), media_type="image/png")
 
 
 @router.get(
