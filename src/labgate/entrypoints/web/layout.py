@@ -31,6 +31,8 @@ NAV = (
     NavLink("My work", "/", Permission.READ, "home"),
     NavLink("Review queue", "/review", Permission.READ, "review"),
     NavLink("Batches", "/batches", Permission.READ, "batches"),
+    NavLink("Audit trail", "/audit", Permission.READ_AUDIT, "audit"),
+    NavLink("Accounts", "/accounts", Permission.MANAGE_USERS, "accounts"),
 )
 
 

@@ -7,10 +7,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import Field, StrictStr
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from labgate.adapters.store import tables as t
+from labgate.adapters.store.account_view import account_item, accounts_query
 from labgate.compliance.access import SIGN_IN_FAILED, Account, Permission
 from labgate.compliance.passwords import new_api_key
 from labgate.compliance.throttle import UNAUTHENTICATED
@@ -162,21 +161,8 @@ def list_accounts(
     """Every account, active or not (accounts are never deleted)."""
     now = hub_of(request).bus.deps.clock.now()  # a lock ends by itself
     with hub_of(request).sessions() as session:
-        accounts = session.scalars(select(Account).order_by(t.accounts.c.username))
-        return [
-            AccountItem.model_validate(
-                {
-                    "username": a.username,
-                    "printed_name": a.printed_name,
-                    "kind": a.kind,
-                    "roles": a.roles,
-                    "active": a.active,
-                    "locked": a.is_locked(now),
-                    "password_change_required": a.must_change_password,
-                }
-            )
-            for a in accounts
-        ]
+        accounts: list[Account] = list(session.scalars(accounts_query()))
+        return [AccountItem.model_validate(account_item(a, now)) for a in accounts]
 
 
 @router.put(
