@@ -14,6 +14,7 @@ import re
 import secrets
 import zipfile
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,13 +42,17 @@ START = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
 @dataclass(frozen=True)
 class Shared:
-    """One seeded plant for a module's tests on one database (seeding is most of their time);
-    each test adds its own data and compares with what the API answers, so they stay apart."""
+    """One seeded plant per database for the console's audit and account tests (seeding is
+    most of their time); each test adds its own data and compares with what the API answers,
+    so they stay apart."""
 
     plant: Plant
     hub: Hub
     clock: ManualClock
     url: str
+
+
+SEEDED: dict[str, Shared] = {}
 
 
 def _database(kind: str, folder: Path) -> Iterator[str]:
@@ -58,38 +63,40 @@ def _database(kind: str, folder: Path) -> Iterator[str]:
     with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield (
-            PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-            + "/"
-            + name
-        )
+        base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+        yield f"{base}/{name}"
     finally:
         with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def _seeded(kind: str, folder: Path, stack: ExitStack) -> Shared:
+    url = stack.enter_context(contextmanager(_database)(kind, folder))
+    upgrade(url)
+    settings = Settings(database_url=url, token_secret=secrets.token_urlsafe(32))
+    clock = ManualClock(START)
+    hub = bootstrap(settings, clock=clock)
+    stack.callback(hub.close)
+    client = stack.enter_context(TestClient(create_app(settings, hub)))
+    plant = seed(hub, client)
+    body = {"document": {"site": {**PLANT["site"], "time_zone": "Europe/Zurich"}},
+            "reason": "CR-20: the plant's time"}  # fmt: skip
+    answer = plant.call("admin", "POST", "/api/v1/masterdata/import", json=body)
+    assert answer.status_code == 200, answer.text
+    return Shared(plant, hub, clock, url)
+
+
 @pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+    scope="session", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 )
-def shared(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Shared]:
-    """The test plant seeded once per module and database, its site in Europe/Zurich."""
-    for url in _database(request.param, tmp_path_factory.mktemp("console-audit")):
-        upgrade(url)
-        settings = Settings(database_url=url, token_secret=secrets.token_urlsafe(32))
-        clock = ManualClock(START)
-        hub = bootstrap(settings, clock=clock)
-        try:
-            with TestClient(create_app(settings, hub)) as client:
-                plant = seed(hub, client)
-                body = {"document": {"site": {**PLANT["site"], "time_zone": "Europe/Zurich"}},
-                        "reason": "CR-20: the plant's time"}  # fmt: skip
-                answer = plant.call("admin", "POST", "/api/v1/masterdata/import", json=body)
-                assert answer.status_code == 200, answer.text
-                yield Shared(plant, hub, clock, url)
-        finally:
-            hub.close()
+def shared(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Shared:
+    """The test plant, its site in Europe/Zurich, seeded once per database for the session
+    (test_console_accounts.py imports this fixture: the cache makes both modules share it)."""
+    if request.param not in SEEDED:
+        stack = ExitStack()
+        request.session.config.add_cleanup(stack.close)
+        SEEDED[request.param] = _seeded(request.param, tmp_path_factory.mktemp("console"), stack)
+    return SEEDED[request.param]
 
 
 def seqs_on(html: str) -> list[int]:
@@ -186,7 +193,7 @@ def test_a_local_time_the_site_skips_is_refused_naming_the_field(shared: Shared)
 
 def test_an_entry_shows_its_change_field_by_field_and_its_seal(shared: Shared) -> None:
     plant = shared.plant
-    answer = plant.call("admin", "POST", "/api/v1/accounts/analyst2/deactivate",
+    answer = plant.call("admin", "POST", "/api/v1/accounts/reviewer/deactivate",
                         json={"reason": "left the company"})  # fmt: skip
     assert answer.status_code == 200, answer.text
     found = plant.call("auditor", "GET", "/api/v1/audit",
