@@ -187,7 +187,8 @@ def test_a_local_time_the_site_skips_is_refused_naming_the_field(shared: Shared)
     sign_in(plant.client, "auditor", plant.passwords["auditor"])
     page = plant.client.get(AUDIT, params={"from_local": "2026-03-29T02:30:00"})
     assert page.status_code == 422
-    assert "input.local_time_missing" in page.text and "from_local" in page.text
+    assert 'data-reason="input.local_time_missing"' in page.text and "from_local" in page.text
+    assert 'value="2026-03-29T02:30:00"' in page.text  # the form keeps what was typed
     assert trail(hub, "refused.console.audit_search")
 
 

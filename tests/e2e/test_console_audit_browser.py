@@ -27,7 +27,7 @@ def test_the_auditor_reads_one_samples_whole_story_by_its_correlation_id(
     told = served.api("auditor", "/api/v1/audit", correlation_id=TRACE, limit=100)["items"]
     rows = page.locator("tr[data-seq]")
     expect(rows).to_have_count(len(told))
-    assert "correlation_id=" in page.url  # htmx pushed the search's address
+    assert "correlation_id=" in page.url  # the search has an address to share
     shown = [int(s) for s in rows.evaluate_all("rows => rows.map(r => r.dataset.seq)")]
     assert shown == [e["seq"] for e in told]
     actions = page.locator("code[data-action]").all_inner_texts()

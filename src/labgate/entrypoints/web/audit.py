@@ -12,8 +12,9 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from labgate.adapters.store import tables as t
 from labgate.adapters.store import views
@@ -22,12 +23,13 @@ from labgate.adapters.store.audit_store import snapshot, verify_stored
 from labgate.compliance.access import Permission
 from labgate.compliance.audit import GENESIS_HASH
 from labgate.compliance.canonical import to_jsonable
-from labgate.domain.errors import NotFound
+from labgate.domain.errors import InvalidInput, LabgateError, NotFound
 from labgate.entrypoints.web import keyset
 from labgate.entrypoints.web.access import Visitor, allowed, hub_of
 from labgate.entrypoints.web.audit_export import export_zip, trusted_keys
 from labgate.entrypoints.web.audit_reading import difference, local_to_utc
 from labgate.entrypoints.web.layout import frame, site_codes, site_view
+from labgate.entrypoints.web.refusals import audit
 from labgate.entrypoints.web.render import filtered_list, page, page_links, prefix
 
 router = APIRouter()
@@ -89,7 +91,7 @@ def _search(
 
 
 @router.get("/sites/{site}/audit", name="audit_search")
-def audit_search(
+async def audit_search(
     request: Request,
     site: str,
     who: Auditing,
@@ -105,20 +107,39 @@ def audit_search(
     limit: Annotated[int, Query(ge=1, le=100)] = 25,
     cursor: Annotated[str | None, Query(max_length=300)] = None,
 ) -> Response:
-    """The search form and one page of entries; for htmx only the results."""
-    shown = site_view(request, site)
+    """The search form and one page of entries; for htmx only the results. A time or page link
+    that is refused is shown above the form as typed, with its field and code (and audited)."""
     asked = TrailQuery(site_filter or None, record_type or None, record_id or None, actor or None,
                        action or None, correlation_id or None, from_local or None,
                        to_local or None, order, limit, cursor or None)  # fmt: skip
+    values = await run_in_threadpool(_search_page, request, who, site, asked)
+    refused: LabgateError | None = values["refused"]
+    if refused is not None:
+        await audit(request, refused)
+        return page(request, "audit.html", values, status=refused.status)
+    return filtered_list(request, "audit.html", "results", values, asked, values["here"])
+
+
+def _search_page(request: Request, who: Visitor, site: str, asked: TrailQuery) -> dict[str, Any]:
+    shown = site_view(request, site)
+    refused: InvalidInput | None = None
+    rows: list[dict[str, Any]] = []
+    last_seq: int | None = None
+    bounds: dict[str, datetime | None] = {"from_at": None, "to_at": None}
     with hub_of(request).sessions() as session:
-        rows, last_seq, bounds = _search(session, asked, shown.zone)
+        try:
+            rows, last_seq, bounds = _search(session, asked, shown.zone)
+        except InvalidInput as error:
+            refused = error
         sites = site_codes(session)
     here = f"{prefix(request)}/sites/{site}/audit"
-    next_cursor = None if last_seq is None else keyset.encode(f"audit-{order}", None, last_seq)
-    values = {
+    kind = f"audit-{asked.order}"
+    next_cursor = None if last_seq is None else keyset.encode(kind, None, last_seq)
+    return {
         **frame(request, who, shown, "audit"),
         "rows": rows,
         "asked": asked,
+        "refused": refused,
         # Typed to the second, so shown to the second (the API takes either form).
         "bounds": {k: None if v is None else f"{v:%Y-%m-%dT%H:%M:%SZ}" for k, v in bounds.items()},
         "site_codes": sites,
@@ -126,7 +147,6 @@ def audit_search(
         "here": here,
         **page_links(asked, here, next_cursor),
     }
-    return filtered_list(request, "audit.html", "results", values, asked, here)
 
 
 @router.get("/sites/{site}/audit/verify", name="audit_verify")
@@ -170,12 +190,15 @@ def audit_entry(request: Request, site: str, seq: int, who: Auditing) -> Respons
     with hub_of(request).sessions() as session:
         entry, seal = _entry(session, seq)
     changes, same = difference(entry["before"], entry["after"])
+    with hub_of(request).sessions() as session:
+        last = session.scalar(select(func.max(t.audit_entries.c.seq)))
     values = {
         **frame(request, who, shown, "audit"),
         "entry": entry,
         "changes": changes,
         "unchanged": same,
         "seal": seal,
+        "last_seq": last or 0,
         "trail": f"{prefix(request)}/sites/{site}/audit",
     }
     return page(request, "audit_entry.html", values)
