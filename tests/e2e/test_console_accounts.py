@@ -113,3 +113,21 @@ def test_a_password_or_key_the_server_draws_is_shown_once_and_works(shared: Shar
     wrong = post(plant, "/newbie/api-key", reason="CR-42: a key for a person?")
     assert wrong.status_code == 422, wrong.text
     assert re.findall(r"data-reason=\"([^\"]+)\"", wrong.text) == ["account.not_a_system"]
+
+
+def test_the_api_issues_a_new_key_through_the_same_command(shared: Shared) -> None:
+    plant, hub = shared.plant, shared.hub
+    old_key = plant.api_keys["lims"]
+    body = {"reason": "CR-43: rotated by the API"}
+    answer = plant.call("admin", "POST", "/api/v1/accounts/lims/api-key", json=body)
+    assert answer.status_code == 200, answer.text
+    key = answer.json()["api_key"]
+    assert answer.json() == {"username": "lims", "api_key": key} and key.startswith("lgk_")
+    assert plant.client.get("/api/v1/me", headers={"X-API-Key": key}).status_code == 200
+    assert plant.client.get("/api/v1/me", headers={"X-API-Key": old_key}).status_code == 401
+    plant.api_keys["lims"] = key
+    issued = trail(hub, "account.api_key_issued")
+    assert issued[-1]["record_id"] == "lims" and issued[-1]["reason"] == body["reason"]
+    assert key not in str(issued[-1])  # the trail holds neither the key nor its hash
+    person = plant.call("admin", "POST", "/api/v1/accounts/qa/api-key", json=body)
+    assert (person.status_code, person.json()["reason"]) == (422, "account.not_a_system")

@@ -138,6 +138,8 @@ async def _run(request: Request, command: Command) -> LabgateError | None:
 async def _refused(
     request: Request, who: Visitor, site: str, username: str, error: LabgateError
 ) -> Response:
+    if isinstance(error, NotFound):  # no such account: its refusal page (audited once)
+        raise error
     values = await run_in_threadpool(_account_values, request, who, site, username)
     values["refused"] = error
     return page(request, "account.html", values, status=error.status)

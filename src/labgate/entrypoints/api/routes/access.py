@@ -13,7 +13,7 @@ from labgate.adapters.store.account_view import account_item, accounts_query
 from labgate.compliance.access import SIGN_IN_FAILED, Account, Permission
 from labgate.compliance.passwords import new_api_key
 from labgate.compliance.throttle import UNAUTHENTICATED
-from labgate.domain.account_commands import ChangePassword, SetPassword, SetRoles
+from labgate.domain.account_commands import ChangePassword, IssueApiKey, SetPassword, SetRoles
 from labgate.domain.commands import ChangeAccountState, Context, CreateAccount, SignIn
 from labgate.domain.errors import Unauthenticated
 from labgate.entrypoints.api.answers.access import (
@@ -21,6 +21,7 @@ from labgate.entrypoints.api.answers.access import (
     AccountItem,
     AccountRoles,
     AccountStateChanged,
+    ApiKeyIssued,
     MeAnswer,
     PasswordState,
     TokenAnswer,
@@ -208,6 +209,25 @@ async def set_password(
     return PasswordState(username=username, password_change_required=True)
 
 
+@router.post(
+    "/accounts/{username}/api-key",
+    summary="Issue a new API key to a system account",
+    openapi_extra=refuses({404: ("account.unknown",), 422: ("account.not_a_system",)}),
+)
+async def issue_api_key(
+    request: Request,
+    username: str,
+    body: ReasonIn,
+    _: Annotated[Account, Depends(require(Permission.MANAGE_USERS))],
+) -> ApiKeyIssued:
+    """The key it replaces stops working at once; the new one is in this answer only."""
+    api_key = new_api_key()
+    command = IssueApiKey(await request_context(request), username, api_key, body.reason)
+    await run_in_threadpool(hub_of(request).bus.handle, command)
+    return ApiKeyIssued(username=username, api_key=api_key)
+
+
+# Declared after .../api-key, which its `{action}` would otherwise take first.
 @router.post(
     "/accounts/{username}/{action}",
     summary="Unlock, deactivate or reactivate",
