@@ -65,6 +65,6 @@ def test_no_serious_or_critical_accessibility_violation_on_the_audit_and_account
         page.goto(base + path)
         page.locator("details").evaluate_all("all => all.forEach(d => d.open = true)")
         pages[name] = serious_violations(page)
-        if name == "accounts":
-            shot(page, "accounts")
+        if name in ("verify", "export", "accounts", "account"):
+            shot(page, name if name.startswith("account") else f"audit-{name}")
     assert pages == {name: [] for name in pages}
