@@ -153,6 +153,9 @@ def test_a_search_by_person_and_action_pages_as_the_api_does(shared: Shared) -> 
     assert link, first.text
     second = plant.client.get(link.group(1).replace("&amp;", "&"))
     assert seqs_on(first.text) + seqs_on(second.text) == everything[:10]
+    partial = plant.client.get(link.group(1).replace("&amp;", "&"), headers={"HX-Request": "true"})
+    assert partial.text.lstrip().startswith('<section id="results"')  # htmx: the table only
+    assert seqs_on(partial.text) == seqs_on(second.text)
     assert 'title="user id: test-setup"' in first.text
 
 
