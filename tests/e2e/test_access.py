@@ -50,6 +50,7 @@ PATH_VALUES = {
 WRITE_PERMISSIONS = {
     "/api/v1/accounts": P.MANAGE_USERS,
     "/api/v1/accounts/{username}/{action}": P.MANAGE_USERS,
+    "/api/v1/accounts/{username}/api-key": P.MANAGE_USERS,
     "/api/v1/masterdata/import": P.MANAGE_MASTERDATA,
     "/api/v1/sites/{site}/specifications/{specification}/versions/{version}/approval": (
         P.APPROVE_SPEC

@@ -40,3 +40,12 @@ class SignOut(Command):
 
     username: str
     why: str
+
+
+@dataclass(frozen=True)
+class IssueApiKey(Command):
+    """A system account gets a new API key, with a reason; the one it replaces stops working."""
+
+    username: str
+    api_key: str = field(repr=False)
+    reason: str

@@ -62,6 +62,7 @@ HANDLERS: dict[type[commands.Command], Handler] = {
     commands.ChangeAccountState: accounts.change_account_state,
     account_commands.SetRoles: account_admin.set_roles,
     account_commands.SetPassword: account_admin.set_password,
+    account_commands.IssueApiKey: account_admin.issue_api_key,
     account_commands.ChangePassword: account_admin.change_password,
     account_commands.SignOut: accounts.sign_out,
     interface_commands.RegisterSourceKey: keys.register_source_key,

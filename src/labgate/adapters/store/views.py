@@ -218,8 +218,13 @@ def audit_query(
     record_type: str | None = None,
     record_id: str | None = None,
     actor: str | None = None,
+    action: str | None = None,
+    correlation_id: str | None = None,
+    from_at: datetime | None = None,
+    to_at: datetime | None = None,
 ) -> Select[Any]:
-    """Audit entries matching the filters, in chain order."""
+    """Audit entries matching the filters, in chain order; the time range is sealed UTC times
+    from `from_at` (inclusive) up to `to_at` (exclusive), so consecutive ranges never overlap."""
     a = t.audit_entries.c
     query = select(t.audit_entries).order_by(a.seq)
     for column, value in (
@@ -227,9 +232,15 @@ def audit_query(
         (a.record_type, record_type),
         (a.record_id, record_id),
         (a.actor, actor),
+        (a.action, action),
+        (a.correlation_id, correlation_id),
     ):
         if value is not None:
             query = query.where(column == value)
+    if from_at is not None:
+        query = query.where(a.at >= from_at)
+    if to_at is not None:
+        query = query.where(a.at < to_at)
     return query
 
 

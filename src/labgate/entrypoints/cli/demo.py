@@ -149,11 +149,15 @@ def _batches_mid_flight(
     }
     now = hub.bus.deps.clock.now()
     for stage, batch in enumerate(document.get("batches", [])):
+        trace = None
         for code, proc in points.items():
             if proc["code"] != batch["procedure"]:
                 continue
+            # One trace id per sample, carried from the MES request to its review (and, for the
+            # release sample, the batch's release), as an MES's correlation id would be.
+            trace = f"demo-{batch['code']}-{code}"
             command = c.RequestSample(
-                c.Context("mes", "system"),
+                c.Context("mes", "system", trace),
                 site,
                 f"MES-{batch['code']}-{code}",
                 batch["product"],
@@ -163,16 +167,27 @@ def _batches_mid_flight(
             )
             sample_code = hub.bus.handle(command)
             if stage < 3:
-                _test(hub, site, sample_code, credentials, approve=stage < 2, fail=stage == 1)
+                _test(hub, site, sample_code, credentials, approve=stage < 2, fail=stage == 1,
+                      trace=trace)  # fmt: skip
         if stage == 0:
             signature = c.SignatureInput("qa", credentials["qa"], "released")
-            hub.bus.handle(c.ReleaseBatch(c.Context("qa"), site, batch["code"], signature))
+            release = c.ReleaseBatch(c.Context("qa", correlation_id=trace), site, batch["code"],
+                                     signature)  # fmt: skip
+            hub.bus.handle(release)
 
 
 def _test(
-    hub: Hub, site: str, code: str, credentials: dict[str, str], *, approve: bool, fail: bool
+    hub: Hub,
+    site: str,
+    code: str,
+    credentials: dict[str, str],
+    *,
+    approve: bool,
+    fail: bool,
+    trace: str | None = None,
 ) -> None:
-    analyst, reviewer = c.Context("analyst"), c.Context("reviewer")
+    analyst = c.Context("analyst", correlation_id=trace)
+    reviewer = c.Context("reviewer", correlation_id=trace)
     hub.bus.handle(c.RegisterSample(analyst, site, code, f"LIMS-{code}"))
     with hub.uow_factory() as uow:
         sample = uow.records.get(Sample, site=site, code=code)

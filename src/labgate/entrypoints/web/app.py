@@ -9,6 +9,8 @@ from fastapi.staticfiles import StaticFiles
 
 from labgate.bootstrap import Hub
 from labgate.entrypoints.web import (
+    accounts,
+    audit,
     batches,
     desk,
     deviation_steps,
@@ -48,6 +50,8 @@ def console_app(hub: Hub) -> FastAPI:
         worklist_entry,
         disposition,
         *LAB_PAGES,
+        audit,
+        accounts,
     ):
         app.include_router(module.router, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

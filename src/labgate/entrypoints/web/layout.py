@@ -35,6 +35,8 @@ NAV = (
     NavLink("Integration desk", "/desk", Permission.READ_QUARANTINE, "desk"),
     NavLink("Worklist", "/worklist", Permission.ENTER_RESULT, "worklist"),
     NavLink("Lab data", "/stability", Permission.READ, "labdata"),
+    NavLink("Audit trail", "/audit", Permission.READ_AUDIT, "audit"),
+    NavLink("Accounts", "/accounts", Permission.MANAGE_USERS, "accounts"),
 )
 
 

@@ -12,8 +12,8 @@ from labgate.compliance.access import (
     RoleConflicts,
     check_role_policy,
 )
-from labgate.compliance.passwords import hash_password, password_matches
-from labgate.domain.account_commands import ChangePassword, SetPassword, SetRoles
+from labgate.compliance.passwords import hash_api_key, hash_password, password_matches
+from labgate.domain.account_commands import ChangePassword, IssueApiKey, SetPassword, SetRoles
 from labgate.domain.errors import Conflict, InvalidInput, Unauthenticated
 from labgate.domain.reasons import require_reason
 from labgate.service.deps import Deps
@@ -69,6 +69,33 @@ def set_password(cmd: SetPassword, uow: UnitOfWork, deps: Deps) -> str:
             "account.password_set",
             ("account", account.username, None),
             after={"must_change_password": True},
+            reason=reason,
+        )
+        uow.commit()
+        return account.username
+
+
+def issue_api_key(cmd: IssueApiKey, uow: UnitOfWork, deps: Deps) -> str:
+    """A new API key for a system account (stored hashed; the caller shows it once); the key
+    it replaces stops working at once."""
+    with uow:
+        reason = require_reason(cmd.reason, what="A new API key")
+        account = must_get(uow, Account, "account", "username", username=cmd.username)
+        if account.kind != "system":
+            raise InvalidInput(
+                f"{account.username} is a person: people sign in with a password, not an API key.",
+                reason="account.not_a_system",
+                field="username",
+            )
+        if not cmd.api_key:
+            raise InvalidInput("api_key is required.", reason="input.required", field="api_key")
+        account.api_key_hash = hash_api_key(cmd.api_key)
+        record(
+            uow,
+            cmd.ctx,
+            deps.clock.now(),
+            "account.api_key_issued",
+            ("account", account.username, None),
             reason=reason,
         )
         uow.commit()

@@ -75,6 +75,13 @@ class AccountRoles(Answer):
     roles: list[Role]
 
 
+class ApiKeyIssued(Answer):
+    """A system account's new API key, shown in this answer only; the old one no longer works."""
+
+    username: Code
+    api_key: str = Field(description="The new API key, never shown again.")
+
+
 class AccountStateChanged(Answer):
     """What was done to the account."""
 

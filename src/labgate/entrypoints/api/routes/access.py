@@ -7,14 +7,13 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import Field, StrictStr
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from labgate.adapters.store import tables as t
+from labgate.adapters.store.account_view import account_item, accounts_query
 from labgate.compliance.access import SIGN_IN_FAILED, Account, Permission
 from labgate.compliance.passwords import new_api_key
 from labgate.compliance.throttle import UNAUTHENTICATED
-from labgate.domain.account_commands import ChangePassword, SetPassword, SetRoles
+from labgate.domain.account_commands import ChangePassword, IssueApiKey, SetPassword, SetRoles
 from labgate.domain.commands import ChangeAccountState, Context, CreateAccount, SignIn
 from labgate.domain.errors import Unauthenticated
 from labgate.entrypoints.api.answers.access import (
@@ -22,6 +21,7 @@ from labgate.entrypoints.api.answers.access import (
     AccountItem,
     AccountRoles,
     AccountStateChanged,
+    ApiKeyIssued,
     MeAnswer,
     PasswordState,
     TokenAnswer,
@@ -162,21 +162,8 @@ def list_accounts(
     """Every account, active or not (accounts are never deleted)."""
     now = hub_of(request).bus.deps.clock.now()  # a lock ends by itself
     with hub_of(request).sessions() as session:
-        accounts = session.scalars(select(Account).order_by(t.accounts.c.username))
-        return [
-            AccountItem.model_validate(
-                {
-                    "username": a.username,
-                    "printed_name": a.printed_name,
-                    "kind": a.kind,
-                    "roles": a.roles,
-                    "active": a.active,
-                    "locked": a.is_locked(now),
-                    "password_change_required": a.must_change_password,
-                }
-            )
-            for a in accounts
-        ]
+        accounts: list[Account] = list(session.scalars(accounts_query()))
+        return [AccountItem.model_validate(account_item(a, now)) for a in accounts]
 
 
 @router.put(
@@ -222,6 +209,25 @@ async def set_password(
     return PasswordState(username=username, password_change_required=True)
 
 
+@router.post(
+    "/accounts/{username}/api-key",
+    summary="Issue a new API key to a system account",
+    openapi_extra=refuses({404: ("account.unknown",), 422: ("account.not_a_system",)}),
+)
+async def issue_api_key(
+    request: Request,
+    username: str,
+    body: ReasonIn,
+    _: Annotated[Account, Depends(require(Permission.MANAGE_USERS))],
+) -> ApiKeyIssued:
+    """The key it replaces stops working at once; the new one is in this answer only."""
+    api_key = new_api_key()
+    command = IssueApiKey(await request_context(request), username, api_key, body.reason)
+    await run_in_threadpool(hub_of(request).bus.handle, command)
+    return ApiKeyIssued(username=username, api_key=api_key)
+
+
+# Declared after .../api-key, which its `{action}` would otherwise take first.
 @router.post(
     "/accounts/{username}/{action}",
     summary="Unlock, deactivate or reactivate",

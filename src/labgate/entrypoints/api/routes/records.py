@@ -6,6 +6,7 @@ import dataclasses
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
+from pydantic import AwareDatetime
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
@@ -68,16 +69,28 @@ def audit(
     record_type: str | None = None,
     record_id: str | None = None,
     actor: str | None = None,
+    action: str | None = None,
+    correlation_id: str | None = None,
+    from_at: Annotated[
+        AwareDatetime | None, Query(description="Entries sealed at or after this time.")
+    ] = None,
+    to_at: Annotated[
+        AwareDatetime | None, Query(description="Entries sealed before this time (exclusive).")
+    ] = None,
     order: Order = "oldest",
     cursor: Cursor = None,
     limit: Limit = 100,
     _: Account = allowed(Permission.READ_AUDIT),
 ) -> Page[AuditEntry]:
     """Entries in chain order (oldest first, as they were sealed) or newest first, filtered by
-    site, record and actor; each with its time at its site and the actor's printed name."""
+    site, record, actor, action, correlation id (one trace, end to end) and time range
+    (`from_at` inclusive, `to_at` exclusive); each with its time at its site and the actor's
+    printed name."""
     kind = f"audit-{order}"
     after = decode_cursor(kind, cursor)
-    query = views.audit_query(site, record_type, record_id, actor)
+    query = views.audit_query(
+        site, record_type, record_id, actor, action, correlation_id, from_at, to_at
+    )
     with hub_of(request).sessions() as session:
         found = take_entries(session, query, after, limit, order)
         shown = lists.Slice(readable_entries(session, found.rows), found.last_id)
