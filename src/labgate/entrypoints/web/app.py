@@ -8,7 +8,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from labgate.bootstrap import Hub
-from labgate.entrypoints.web import batches, home, panel, refusals, review, samples, signin
+from labgate.entrypoints.web import batches, bulk, home, panel, refusals, review, samples, signin
 from labgate.entrypoints.web.render import STATIC
 
 MOUNT = "/console"
@@ -19,7 +19,8 @@ def console_app(hub: Hub) -> FastAPI:
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     app.state.hub = hub
     refusals.install(app)
-    for module in (signin, home, review, panel, batches, samples):
+    # bulk before panel: its /review/bulk-approval is not a result code.
+    for module in (signin, home, review, bulk, panel, batches, samples):
         app.include_router(module.router, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
