@@ -218,3 +218,25 @@ def test_an_analyst_forging_a_bulk_approval_is_refused_403_and_audited(
     assert [(e["actor"], e["after"]["reason_code"]) for e in refused] == [
         ("analyst", "access.missing_permission")
     ]
+
+
+def test_the_queue_and_the_board_refresh_their_table_with_the_same_query(plant: Plant) -> None:
+    sign_in(plant.client, "reviewer", plant.passwords["reviewer"])
+    script = plant.client.get("/console/static/live.js")
+    assert script.status_code == 200 and "htmx:beforeRequest" in script.text
+    for path, block in (("review", "queue"), ("batches", "board")):
+        here = f"/console/sites/{SITE}/{path}"
+        page = plant.client.get(here, params={"product": "P1", "limit": 50}).text
+        section = re.search(rf'<section id="{block}"[^>]*>', page)
+        assert section, page
+        assert f'hx-get="{here}?product=P1&amp;limit=50"' in section.group(0)
+        assert 'hx-trigger="every 10s"' in section.group(0) and "data-live" in section.group(0)
+        assert 'src="/console/static/live.js"' in page
+        # Its own refresh answers the block alone and leaves the address (and history) alone;
+        # a filter change still puts its view in the address bar.
+        polled = plant.client.get(here, params={"product": "P1", "limit": 50},
+                                  headers={"HX-Request": "true", "HX-Trigger": block})  # fmt: skip
+        assert polled.text.lstrip().startswith(f'<section id="{block}"')
+        assert "HX-Push-Url" not in polled.headers
+        changed = plant.client.get(here, params={"product": "P1"}, headers={"HX-Request": "true"})
+        assert changed.headers["HX-Push-Url"] == f"{here}?product=P1"
