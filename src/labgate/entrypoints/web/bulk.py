@@ -11,6 +11,7 @@ refuses it if one changed since shown (409, the rows named) or is not the review
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode
@@ -83,16 +84,25 @@ def _listing(
     return shown
 
 
-def _offered(session: Session, site: str, asked: QueueQuery, who: Visitor, now: datetime) -> Any:
+@dataclass(frozen=True)
+class Offer:
+    """What the confirmation offers: each result with the hash it is shown with, and how many
+    rows of the queue page were left out, and why."""
+
+    seen: dict[str, str]
+    left: dict[str, int]
+    on_page: int
+
+
+def _offered(session: Session, site: str, asked: QueueQuery, who: Visitor, now: datetime) -> Offer:
     """The rows of the queue page as asked that carry no signal and are the reviewer's to
-    approve; and how many of the page's rows were left out, and why."""
+    approve (the handler would refuse their own, and an analyst labgate cannot name)."""
     found, _ = queue_page(session, site, asked, now)
     signals = page_signals(session, site, found.rows, now)
     codes = [row["result"] for row in found.rows]
-    results = _found(session, site, codes)
     left = {"signals": 0, "own": 0, "unnamed": 0}
-    offered: dict[str, str] = {}
-    for code, (sample, result) in results.items():
+    seen: dict[str, str] = {}
+    for code, (sample, result) in _found(session, site, codes).items():
         if signals.get(code):
             left["signals"] += 1
         elif result.analyst_account == who.account.username:
@@ -100,8 +110,8 @@ def _offered(session: Session, site: str, asked: QueueQuery, who: Visitor, now: 
         elif result.analyst_account is None:
             left["unnamed"] += 1
         else:
-            offered[code] = content_hash(result_content(sample, result))
-    return offered, left, len(codes)
+            seen[code] = content_hash(result_content(sample, result))
+    return Offer(seen, left, len(codes))
 
 
 def _last_seq(session: Session, codes: list[str]) -> int:
@@ -130,11 +140,11 @@ def confirmation(request: Request, site: str, who: Approver, asked: Asked) -> Re
     values = _values(request, who, site, asked.link())
     now = hub_of(request).bus.deps.clock.now()
     with hub_of(request).sessions() as session:
-        offered, left, on_page = _offered(session, site, asked, who, now)
-        rows = _listing(session, site, offered, now)
+        offer = _offered(session, site, asked, who, now)
+        rows = _listing(session, site, offer.seen, now)
         people = reader(session, site, [row["result"].analyst for row in rows])
-        values.update(rows=rows, left=left, on_page=on_page, people=people,
-                      seen_seq=_last_seq(session, list(offered)))  # fmt: skip
+        values.update(rows=rows, left=offer.left, on_page=offer.on_page, people=people,
+                      seen_seq=_last_seq(session, list(offer.seen)))  # fmt: skip
     return page(request, "bulk.html", values)
 
 
@@ -188,7 +198,7 @@ async def approve_listed(request: Request, site: str, who: Approver) -> Response
         await run_in_threadpool(hub_of(request).bus.handle, command)
     except LabgateError as error:
         await audit(request, error)
-        seen_seq = int(form.get("seen_seq") or 0) if form.get("seen_seq", "").isdigit() else 0
+        seen_seq = int(form["seen_seq"]) if form.get("seen_seq", "").isdigit() else 0
         values = await run_in_threadpool(_refused, request, who, site, view, listed, seen_seq)
         values["refused"] = error
         values["offer_form"] = error.status == 401  # a wrong password: the same list again
