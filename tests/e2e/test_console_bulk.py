@@ -34,7 +34,7 @@ def plant(hub: Hub, client: Any) -> Plant:
     return seed(hub, client)
 
 
-def _entered(plant: Plant, by: str = "analyst", samples: int = 2) -> dict[str, str]:
+def _entered(plant: Plant, by: str = "analyst", samples: int = len(ENTERED)) -> dict[str, str]:
     """Results by `by` (the analyst in person, or the LIMS naming them), by test and value."""
     codes = {}
     for number, results in enumerate(ENTERED[:samples]):
@@ -139,7 +139,7 @@ def test_approve_all_signs_only_unsignalled_rows_each_on_its_own_content(
 def test_a_wrong_password_refuses_the_list_once_audited_nothing_signed(
     plant: Plant, hub: Hub
 ) -> None:
-    _entered(plant)
+    _entered(plant, samples=1)
     sign_in(plant.client, "reviewer", plant.passwords["reviewer"])
     page = plant.client.get(BULK).text
     answer = _post(plant, _form(page, "not-the-password"))
@@ -160,7 +160,7 @@ def test_a_wrong_password_refuses_the_list_once_audited_nothing_signed(
 def test_a_row_signalled_or_changed_since_shown_refuses_the_whole_list_409(
     plant: Plant, hub: Hub
 ) -> None:
-    codes = _entered(plant)
+    codes = _entered(plant, samples=1)
     assay, appear = codes["ASSAY 99.62"], codes["APPEAR White tablet"]
     sign_in(plant.client, "reviewer", plant.passwords["reviewer"])
     page = plant.client.get(BULK).text
@@ -201,7 +201,7 @@ def _open_alert(result: str) -> dict[str, Any]:
 def test_an_analyst_forging_a_bulk_approval_is_refused_403_and_audited(
     plant: Plant, hub: Hub
 ) -> None:
-    codes = _entered(plant)
+    codes = _entered(plant, samples=1)
     sign_in(plant.client, "reviewer", plant.passwords["reviewer"])
     shown = plant.client.get(BULK).text  # what a reviewer was offered, replayed by the analyst
     plant.client.cookies.clear()
