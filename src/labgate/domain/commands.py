@@ -145,6 +145,24 @@ class ApproveResult(Command):
 
 
 @dataclass(frozen=True)
+class SeenResult:
+    """A result as a reviewer was shown it: its code and the content hash of what was shown."""
+
+    result: str
+    seen_content: str
+
+
+@dataclass(frozen=True)
+class ApproveResults(Command):
+    """A reviewer approves several results under one e-signature check; each result gets its own
+    signature record bound to its own content. All of them, or none."""
+
+    site: str
+    results: tuple[SeenResult, ...]
+    signature: SignatureInput
+
+
+@dataclass(frozen=True)
 class InvalidateResult(Command):
     """Invalidate a result, with a reason; an e-signature for people, none for a LIMS account."""
 

@@ -12,6 +12,7 @@ from labgate.entrypoints.web import (
     accounts,
     audit,
     batches,
+    bulk,
     desk,
     deviation_steps,
     deviations,
@@ -40,6 +41,7 @@ def console_app(hub: Hub) -> FastAPI:
         signin,
         home,
         review,
+        bulk,  # before the panel: /review/bulk-approval is not a result's panel
         panel,
         batches,
         samples,

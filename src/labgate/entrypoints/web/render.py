@@ -104,6 +104,10 @@ def filtered_list(
     if not is_htmx(request):
         return page(request, name, values)
     answer = page(request, name, values, block=block)
+    if request.headers.get("HX-Trigger") == block:
+        # The block's own refresh (its element's id is the block's name): the address is
+        # already this view's, and pushing it again every poll would fill the history.
+        return answer
     query = asked.link()
     answer.headers["HX-Push-Url"] = f"{here}?{query}" if query else here
     return answer

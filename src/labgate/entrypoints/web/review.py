@@ -1,7 +1,8 @@
-"""The review queue: results awaiting review across batches, read-only in this release. The
-rows are those of GET /api/v1/sites/{site}/results/awaiting-review (the same query), filtered
-by product, batch, test and analyst, sorted, a page at a time; the filters update the table in
-place through htmx."""
+"""The review queue: results awaiting review across batches. The rows are those of
+GET /api/v1/sites/{site}/results/awaiting-review (the same query), filtered by product, batch,
+test and analyst, sorted, a page at a time; the filters update the table in place through htmx,
+and the table refreshes itself every 10 s with the same query (live.js holds it back while the
+reviewer is using it). "Approve all without signals" starts from the page shown (bulk.py)."""
 
 from __future__ import annotations
 
@@ -71,9 +72,10 @@ def _choices(session: Session, site: str, column: ColumnElement[Any]) -> list[st
     return [str(v) for v in session.scalars(query)]
 
 
-def _rows(
+def queue_page(
     session: Session, site: str, asked: QueueQuery, now: datetime
 ) -> tuple[lists.Slice, str | None]:
+    """The rows of one page of the queue as asked, and the cursor of the next page."""
     # The age bound as GET .../results/awaiting-review?min_age_hours= computes it.
     hours = asked.min_age_hours
     before = None if hours is None else now - timedelta(hours=hours)
@@ -99,11 +101,7 @@ def lists_cursor(asked: QueueQuery) -> int | None:
     return None if after is None else after[1]
 
 
-@router.get("/sites/{site}/review", name="review_queue")
-def review_queue(
-    request: Request,
-    site: str,
-    who: Annotated[Visitor, Depends(allowed(Permission.READ))],
+def queue_query(
     product: Key = None,
     batch: Key = None,
     test: Key = None,
@@ -112,15 +110,28 @@ def review_queue(
     sort: Annotated[str, Query(max_length=16)] = "oldest",
     limit: Annotated[int, Query(ge=1, le=100)] = 25,
     cursor: Annotated[str | None, Query(max_length=300)] = None,
+) -> QueueQuery:
+    """The queue's view from the query string (the queue's own, and the bulk approval's)."""
+    return QueueQuery(product or None, batch or None, test or None, analyst or None,
+                      int(min_age_hours) if min_age_hours else None,
+                      sort if sort in SORTS else "oldest",
+                      limit, cursor or None)  # fmt: skip
+
+
+Asked = Annotated[QueueQuery, Depends(queue_query)]
+
+
+@router.get("/sites/{site}/review", name="review_queue")
+def review_queue(
+    request: Request,
+    site: str,
+    who: Annotated[Visitor, Depends(allowed(Permission.READ))],
+    asked: Asked,
 ) -> Response:
     """The queue, or (for htmx) only its table."""
     shown = site_view(request, site)
-    asked = QueueQuery(product or None, batch or None, test or None, analyst or None,
-                       int(min_age_hours) if min_age_hours else None,
-                       sort if sort in SORTS else "oldest",
-                       limit, cursor or None)  # fmt: skip
     with hub_of(request).sessions() as session:
-        found, next_cursor = _rows(session, site, asked, hub_of(request).bus.deps.clock.now())
+        found, next_cursor = queue_page(session, site, asked, hub_of(request).bus.deps.clock.now())
         analysts = _choices(session, site, r.analyst)
         choices = {
             "product": _choices(session, site, s.product),
@@ -142,6 +153,7 @@ def review_queue(
         "ages": AGES,
         "people": people,
         "here": here,
+        "may_approve": who.may(Permission.APPROVE_RESULT),
         **page_links(asked, here, next_cursor),
     }
     return filtered_list(request, "review.html", "queue", values, asked, here)

@@ -3,10 +3,19 @@ invalidated and retested."""
 
 from __future__ import annotations
 
-from labgate.compliance.access import Permission
+from datetime import datetime
+
+from labgate.compliance.access import Account, Permission
 from labgate.compliance.canonical import content_hash, to_jsonable
+from labgate.compliance.signatures import Meaning
 from labgate.compliance.signed_actions import SignedAction
-from labgate.domain.commands import ApproveResult, InvalidateResult, RecordResult, RecordResults
+from labgate.domain.commands import (
+    ApproveResult,
+    Context,
+    InvalidateResult,
+    RecordResult,
+    RecordResults,
+)
 from labgate.domain.errors import Conflict, Forbidden, InvalidInput
 from labgate.domain.masterdata import Alias, AliasSystem, TestDefinition
 from labgate.domain.samples import NewResult, Result, Sample, result_content, sample_of_result
@@ -201,41 +210,50 @@ def approve_result(cmd: ApproveResult, uow: UnitOfWork, deps: Deps) -> str:
         sample = load_sample(uow, cmd.site, sample_of_result(cmd.result))
         result = sample.result(cmd.result)
         unchanged_since_seen(sample, result, cmd.seen_content)
-        before = to_jsonable({"status": result.status, "mes_status": result.mes_status})
-        if result.analyst_account is None and result.reported_by is not None:
-            # Mapped since the LIMS reported it: resolved now, and the approval records it.
-            result.analyst_account = people_of(uow, result.reported_by).get(result.analyst)
-        sample.approve_result(cmd.result, signer.username, now, uow.status_map())
-        record(
-            uow,
-            cmd.ctx,
-            now,
-            "result.approved",
-            ("result", result.code, cmd.site),
-            before=before,
-            after={
-                "status": result.status,
-                "reviewer": result.reviewer,
-                "approved_at": result.approved_at,
-                "mes_status": result.mes_status,
-                "analyst_account": result.analyst_account,
-                "reviewer_account": result.reviewer_account,
-            },
-            reason=f"e-signature: {meaning.value}",
-        )
-        apply_signature(
-            uow,
-            cmd.ctx,
-            now,
-            signer,
-            meaning,
-            ("result", result.code, cmd.site),
-            result_content(sample, result),
-        )
-        open_if_rejected(uow, cmd.ctx, sample, result, now)
-        flag_out_of_trend(uow, cmd.ctx, sample, result, now, deps)
+        approve(uow, cmd.ctx, (sample, result), (signer, meaning), now, deps)
         uow.commit()
         return result.code
+
+
+def approve(
+    uow: UnitOfWork,
+    ctx: Context,
+    found: tuple[Sample, Result],
+    signed: tuple[Account, Meaning],
+    now: datetime,
+    deps: Deps,
+) -> None:
+    """Approve one result as `signer`, audit it, and sign its own content (the body of one
+    approval, and of each in a bulk approval)."""
+    (sample, result), (signer, meaning) = found, signed
+    before = to_jsonable({"status": result.status, "mes_status": result.mes_status})
+    if result.analyst_account is None and result.reported_by is not None:
+        # Mapped since the LIMS reported it: resolved now, and the approval records it.
+        result.analyst_account = people_of(uow, result.reported_by).get(result.analyst)
+    sample.approve_result(result.code, signer.username, now, uow.status_map())
+    record(
+        uow,
+        ctx,
+        now,
+        "result.approved",
+        ("result", result.code, sample.site),
+        before=before,
+        after={
+            "status": result.status,
+            "reviewer": result.reviewer,
+            "approved_at": result.approved_at,
+            "mes_status": result.mes_status,
+            "analyst_account": result.analyst_account,
+            "reviewer_account": result.reviewer_account,
+        },
+        reason=f"e-signature: {meaning.value}",
+    )
+    apply_signature(
+        uow, ctx, now, signer, meaning, ("result", result.code, sample.site),
+        result_content(sample, result),
+    )  # fmt: skip
+    open_if_rejected(uow, ctx, sample, result, now)
+    flag_out_of_trend(uow, ctx, sample, result, now, deps)
 
 
 def invalidate_result(cmd: InvalidateResult, uow: UnitOfWork, deps: Deps) -> str:
