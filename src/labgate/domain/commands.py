@@ -61,6 +61,14 @@ class ImportMasterData(Command):
 
 
 @dataclass(frozen=True)
+class PreviewMasterDataImport(Command):
+    """What loading one document would change, planned as the import plans it; nothing is
+    written."""
+
+    document: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class ApproveSpecVersion(Command):
     """QA approves a specification version with an e-signature."""
 

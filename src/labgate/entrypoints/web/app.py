@@ -8,7 +8,16 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from labgate.bootstrap import Hub
-from labgate.entrypoints.web import batches, home, panel, refusals, review, samples, signin
+from labgate.entrypoints.web import (
+    batches,
+    home,
+    masterdata,
+    panel,
+    refusals,
+    review,
+    samples,
+    signin,
+)
 from labgate.entrypoints.web.render import STATIC
 
 MOUNT = "/console"
@@ -19,7 +28,7 @@ def console_app(hub: Hub) -> FastAPI:
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     app.state.hub = hub
     refusals.install(app)
-    for module in (signin, home, review, panel, batches, samples):
+    for module in (signin, home, review, panel, batches, samples, masterdata):
         app.include_router(module.router, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -31,6 +31,7 @@ NAV = (
     NavLink("My work", "/", Permission.READ, "home"),
     NavLink("Review queue", "/review", Permission.READ, "review"),
     NavLink("Batches", "/batches", Permission.READ, "batches"),
+    NavLink("Master data", "/masterdata", Permission.READ, "masterdata"),
 )
 
 

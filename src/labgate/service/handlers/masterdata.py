@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from labgate.compliance.access import Permission
-from labgate.compliance.canonical import to_jsonable
+from labgate.compliance.canonical import JsonValue, to_jsonable
 from labgate.compliance.signed_actions import SignedAction
 from labgate.domain.commands import (
     ApproveSpecVersion,
     Context,
     ImportMasterData,
     MakeSpecVersionEffective,
+    PreviewMasterDataImport,
 )
 from labgate.domain.masterdata import LimitLine, MethodVersion, Site, SpecVersion, Unit
 from labgate.domain.reasons import require_reason
@@ -32,12 +34,16 @@ from labgate.service.masterdata_render import render_document
 from labgate.service.unit_of_work import UnitOfWork
 
 __all__ = [
+    "FieldChange",
+    "ImportPreview",
     "ImportSummary",
+    "PlannedChange",
     "SectionCounts",
     "approve_spec_version",
     "export_masterdata",
     "import_masterdata",
     "make_spec_effective",
+    "preview_masterdata_import",
     "spec_content",
 ]
 
@@ -54,6 +60,60 @@ def import_masterdata(cmd: ImportMasterData, uow: UnitOfWork, deps: Deps) -> Imp
             _apply(uow, cmd.ctx, now, change, reason)
         uow.commit()
         return summary
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """One governed field an import would write: its stored value (None for a new record) and
+    the document's, both as the audit trail records them."""
+
+    name: str
+    before: JsonValue
+    after: JsonValue
+
+
+@dataclass(frozen=True)
+class PlannedChange:
+    """One record an import would create or update, with the fields it would write."""
+
+    section: str
+    record_type: str
+    record_id: str
+    outcome: str
+    fields: tuple[FieldChange, ...]
+
+
+@dataclass(frozen=True)
+class ImportPreview:
+    """What an import of the document would do now, record by record."""
+
+    changes: tuple[PlannedChange, ...]
+    summary: ImportSummary
+
+
+def preview_masterdata_import(
+    cmd: PreviewMasterDataImport, uow: UnitOfWork, deps: Deps
+) -> ImportPreview:
+    """The import's own plan of the document, refused as the import would refuse it; the unit
+    of work is left without commit, so nothing is written."""
+    doc = parse_document(cmd.document)
+    with uow:
+        changes, summary = plan_import(uow, doc)
+        return ImportPreview(tuple(_planned(change) for change in changes), summary)
+
+
+def _planned(change: Change) -> PlannedChange:
+    _, record_type, governed = SECTION_RECORDS[change.section]
+    fields = []
+    for name in governed:
+        after = to_jsonable(getattr(change.new, name))
+        before = None if change.existing is None else to_jsonable(getattr(change.existing, name))
+        if before != after:
+            fields.append(FieldChange(name, before, after))
+    outcome = "created" if change.existing is None else "updated"
+    return PlannedChange(
+        change.section, record_type, _record_id(change.new), outcome, tuple(fields)
+    )
 
 
 def _required_reason(reason: str | None) -> str:
