@@ -93,16 +93,15 @@ def import_values(request: Request, who: Visitor, site: str) -> dict[str, Any]:
 def shown_change(change: PlannedChange) -> dict[str, Any]:
     """A planned change as the preview lists it; a specification's limit lines compared."""
     fields = {f.name: f for f in change.fields}
-    lines = fields.pop("limits", None)
-    compared = None
-    if lines is not None:
-        compared = diff.limit_lines(lines.before or [], lines.after or [])
+    lines, plans = fields.pop("limits", None), fields.pop("plans", None)
+    compared = [] if lines is None else diff.limit_lines(lines.before or [], lines.after or [])
+    planned = [] if plans is None else diff.sampling_plans(plans.before or [], plans.after or [])
     shown = [
         {"name": f.name, "before": None if f.before is None else _text(f.before),
          "after": _text(f.after)}
         for f in fields.values()
     ]  # fmt: skip
-    return {"change": change, "fields": shown, "lines": compared}
+    return {"change": change, "fields": shown, "lines": compared, "plans": planned}
 
 
 def _text(value: Any) -> str:
@@ -137,7 +136,11 @@ async def preview(request: Request, site: str, who: Managing) -> Response:
         return await _refused(request, values, error)
     values["preview"] = {
         "changes": [shown_change(c) for c in planned.changes],
-        "summary": planned.summary,
+        "sections": {
+            name: counts
+            for name, counts in planned.summary.sections.items()
+            if counts.created or counts.updated or counts.unchanged
+        },
     }
     return page(request, "masterdata_import.html", values)
 
