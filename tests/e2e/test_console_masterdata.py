@@ -44,6 +44,12 @@ def api_version(plant: Plant, version: int) -> dict[str, Any]:
     return found
 
 
+def api_version_exists(plant: Plant, version: int) -> bool:
+    answer = plant.call("qa", "GET", f"/specifications/SPEC-A/versions/{version}")
+    assert answer.status_code in (200, 404), answer.text
+    return answer.status_code == 200
+
+
 def cells(html: str, attribute: str) -> list[str]:
     return re.findall(rf"<td {attribute}>([^<]*)</td>", html)
 
@@ -203,14 +209,31 @@ def previewed_then_applied(plant: Plant, hub: Hub) -> None:
     file = {"file": ("plant.yaml", text.encode(), "text/yaml")}
     upload = plant.client.post(f"{BASE}/import/preview", data={"csrf_token": token}, files=file)
     assert 'data-record="specification:SPEC-A v3"' in upload.text
+    # Applied as previewed or not at all: the store changed since, the preview is stale.
+    seen = re.search(r'name="seen_plan" value="([0-9a-f]{64})"', preview.text)
+    assert seen
+    alias_only = {"site": DOCUMENT["site"], "aliases": DOCUMENT["aliases"]}
+    body = {"document": alias_only, "reason": "CR-8: KF alias meanwhile"}
+    assert plant.call("admin", "POST", "/api/v1/masterdata/import", json=body).status_code == 200
+    stale = {"csrf_token": token, "document": text, "reason": "CR-9: tighter assay",
+             "seen_plan": seen.group(1)}  # fmt: skip
+    refused = plant.client.post(f"{BASE}/import", data=stale)
+    assert refused.status_code == 409 and "masterdata.changed_since_preview" in refused.text
+    assert not api_version_exists(plant, 3)
+    preview = plant.client.post(f"{BASE}/import/preview",
+                                data={"csrf_token": token, "document": text})  # fmt: skip
+    assert 'data-record="alias:LIMS/test/KF-W"' not in preview.text
+    seen = re.search(r'name="seen_plan" value="([0-9a-f]{64})"', preview.text)
+    assert seen
     blank = {"csrf_token": token, "document": text, "reason": ""}
     no_reason = plant.client.post(f"{BASE}/import", data=blank)
     assert no_reason.status_code == 422 and 'id="refused"' in no_reason.text
     applied = plant.client.post(
         f"{BASE}/import",
-        data={"csrf_token": token, "document": text, "reason": "CR-9: tighter assay"},
+        data={"csrf_token": token, "document": text, "reason": "CR-9: tighter assay",
+              "seen_plan": seen.group(1)},
         follow_redirects=False,
-    )
+    )  # fmt: skip
     assert applied.status_code == 303, applied.text
     assert api_version(plant, 3)["limits"][0]["limit"] == "NLT 99.5"
     (entry,) = [e for e in trail(hub, "masterdata.created") if e["record_id"] == "SPEC-A v3"]
@@ -231,6 +254,7 @@ def refused_documents(plant: Plant, hub: Hub) -> None:
          "masterdata.unknown_reference"),
         ("site: {code: T1\n  name: [", None, "masterdata.yaml_invalid"),
         ("a: &x [1]\nb: *x\n", None, "masterdata.yaml_alias"),
+        ("[" * 3000 + "]" * 3000, None, "masterdata.too_deep"),
     ):  # fmt: skip
         for step in ("import/preview", "import"):
             data = {"csrf_token": token, "document": text, "reason": "CR-10: new assay limits"}
@@ -244,7 +268,7 @@ def refused_documents(plant: Plant, hub: Hub) -> None:
     assert plant.call("admin", "GET", "/masterdata").json() == before
     assert len(trail(hub, "refused.preview_master_data_import")) == 1
     assert len(trail(hub, "refused.import_master_data")) == 1
-    assert len(trail(hub, "refused.console.masterdata_preview")) == 3
+    assert len(trail(hub, "refused.console.masterdata_preview")) == 4
 
 
 # One plant per test (seeding is what costs): each test walks one user journey through the

@@ -54,10 +54,13 @@ class Command:
 
 @dataclass(frozen=True)
 class ImportMasterData(Command):
-    """Load or update master data from one document (YAML or JSON), under change control."""
+    """Load or update master data from one document (YAML or JSON), under change control.
+    `seen_plan`, when given, is the preview's `plan_hash`: the import is refused if it would
+    now change anything else than what was previewed."""
 
     document: dict[str, Any]
     reason: str
+    seen_plan: str | None = None
 
 
 @dataclass(frozen=True)

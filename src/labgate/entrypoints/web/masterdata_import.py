@@ -1,7 +1,8 @@
 """Loading a master-data document: pasted or uploaded YAML, first previewed (the import's own plan
 of it through PreviewMasterDataImport: every record it would create or update and the fields it
 would write, nothing stored), then applied with a change-control reason through ImportMasterData,
-the command POST /api/v1/masterdata/import sends. A refused document shows the fault the import
+the command POST /api/v1/masterdata/import sends, carrying the preview's hash so that it writes
+exactly what was previewed or nothing. A refused document shows the fault the import
 names: its path in the document, the rule and the reason code."""
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ def read_yaml(text: str) -> dict[str, Any]:
             raise _refuse("document: YAML aliases (*name) are not accepted; write each record "
                           "out.", "masterdata.yaml_alias")  # fmt: skip
         document = yaml.safe_load(text)
+    except RecursionError:
+        raise _refuse("document: nested too deeply to be master data.",
+                      "masterdata.too_deep") from None  # fmt: skip
     except yaml.YAMLError as error:
         where = getattr(error, "problem_mark", None)
         at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
@@ -136,6 +140,7 @@ async def preview(request: Request, site: str, who: Managing) -> Response:
         return await _refused(request, values, error)
     values["preview"] = {
         "changes": [shown_change(c) for c in planned.changes],
+        "plan_hash": planned.plan_hash,
         "sections": {
             name: counts
             for name, counts in planned.summary.sections.items()
@@ -152,8 +157,8 @@ async def apply(request: Request, site: str, who: Managing) -> Response:
     try:
         form, text = await posted_document(request, who)
         values["text"] = text
-        command = ImportMasterData(context(request, who.account.username), read_yaml(text),
-                                   form.get("reason", ""))  # fmt: skip
+        ctx, seen = context(request, who.account.username), form.get("seen_plan") or None
+        command = ImportMasterData(ctx, read_yaml(text), form.get("reason", ""), seen)
         await run_in_threadpool(hub_of(request).bus.handle, command)
     except LabgateError as error:
         return await _refused(request, values, error)

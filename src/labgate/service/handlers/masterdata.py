@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from labgate.compliance.access import Permission
-from labgate.compliance.canonical import JsonValue, to_jsonable
+from labgate.compliance.canonical import JsonValue, content_hash, to_jsonable
 from labgate.compliance.signed_actions import SignedAction
 from labgate.domain.commands import (
     ApproveSpecVersion,
@@ -16,6 +16,7 @@ from labgate.domain.commands import (
     MakeSpecVersionEffective,
     PreviewMasterDataImport,
 )
+from labgate.domain.errors import Conflict
 from labgate.domain.masterdata import LimitLine, MethodVersion, Site, SpecVersion, Unit
 from labgate.domain.reasons import require_reason
 from labgate.domain.sampling import RELEASE_SET, SamplingPlan
@@ -43,6 +44,7 @@ __all__ = [
     "export_masterdata",
     "import_masterdata",
     "make_spec_effective",
+    "plan_hash",
     "preview_masterdata_import",
     "spec_content",
 ]
@@ -55,6 +57,7 @@ def import_masterdata(cmd: ImportMasterData, uow: UnitOfWork, deps: Deps) -> Imp
     with uow:
         now = deps.clock.now()
         changes, summary = plan_import(uow, doc)
+        _check_seen_plan(changes, cmd.seen_plan)
         # Everything is checked before the first write, so a refusal leaves nothing behind.
         for change in changes:
             _apply(uow, cmd.ctx, now, change, reason)
@@ -85,10 +88,32 @@ class PlannedChange:
 
 @dataclass(frozen=True)
 class ImportPreview:
-    """What an import of the document would do now, record by record."""
+    """What an import of the document would do now, record by record; `plan_hash` identifies
+    it (ImportMasterData.seen_plan)."""
 
     changes: tuple[PlannedChange, ...]
     summary: ImportSummary
+
+    @property
+    def plan_hash(self) -> str:
+        """The hash of the planned changes, field by field."""
+        return plan_hash(self.changes)
+
+
+def plan_hash(changes: tuple[PlannedChange, ...]) -> str:
+    """SHA-256 of the planned changes as the preview lists them."""
+    return content_hash(to_jsonable(changes))
+
+
+def _check_seen_plan(changes: list[Change], seen: str | None) -> None:
+    """Refuse an import that would write anything else than the preview showed."""
+    if seen is not None and plan_hash(tuple(_planned(c) for c in changes)) != seen:
+        raise Conflict(
+            "Master data changed after the preview was shown; preview the document again "
+            "and check what it would change now.",
+            reason="masterdata.changed_since_preview",
+            field="seen_plan",
+        )
 
 
 def preview_masterdata_import(
