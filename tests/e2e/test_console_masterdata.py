@@ -110,14 +110,26 @@ def qa_approves_and_puts_in_force(plant: Plant) -> None:
     page = plant.client.get(f"{SPEC}/versions/4")
     assert 'id="approve-dialog"' in page.text and "/effective" not in page.text
     token = csrf_of(page.text)
+    # The version changes after the page showed it: the signature is refused (stale page).
+    seen = re.search(r'name="seen_content" value="([0-9a-f]{64})"', page.text)
+    assert seen
+    draft(plant, 4, author="author1", assay="NLT 99.8")
+    stale = {"csrf_token": token, "username": "qa", "password": plant.passwords["qa"],
+             "seen_content": seen.group(1)}  # fmt: skip
+    refused = plant.client.post(f"{SPEC}/versions/4/approval", data=stale)
+    assert refused.status_code == 409 and 'data-reason="spec.changed_since_shown"' in refused.text
+    assert "NLT 99.8" in refused.text and api_version(plant, 4)["status"] == "draft"
+    seen = re.search(r'name="seen_content" value="([0-9a-f]{64})"', refused.text)
+    assert seen
     nope = {"csrf_token": token, "username": "qa", "password": "nope"}
     wrong = plant.client.post(f"{SPEC}/versions/4/approval", data=nope)
     assert wrong.status_code == 401 and 'data-reason="signature.bad_credentials"' in wrong.text
     signed = plant.client.post(
         f"{SPEC}/versions/4/approval",
-        data={"csrf_token": token, "username": "qa", "password": plant.passwords["qa"]},
+        data={"csrf_token": token, "username": "qa", "password": plant.passwords["qa"],
+              "seen_content": seen.group(1)},
         follow_redirects=False,
-    )
+    )  # fmt: skip
     assert signed.status_code == 303, signed.text
     shown = api_version(plant, 4)
     assert shown["status"] == "approved" and shown["approver"] == "qa"

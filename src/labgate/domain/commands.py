@@ -73,12 +73,14 @@ class PreviewMasterDataImport(Command):
 
 @dataclass(frozen=True)
 class ApproveSpecVersion(Command):
-    """QA approves a specification version with an e-signature."""
+    """QA approves a specification version with an e-signature. `seen_content`, when given, is
+    the content hash of the version as the signer's page showed it (stale-page guard)."""
 
     site: str
     specification: str
     version: int
     signature: SignatureInput
+    seen_content: str | None = None
 
 
 @dataclass(frozen=True)

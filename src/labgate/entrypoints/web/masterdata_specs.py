@@ -1,7 +1,8 @@
 """A specification version as GET .../specifications/{spec}/versions/{version} gives it (the same
 view), with the units and rounding of its tests; two versions compared; and its lifecycle
 actions through the API's own bus commands: approval with an e-signature (never by its author:
-the handler's rule), and putting it in force from a date with a reason."""
+the handler's rule; refused if the version changed after the page showed it), and putting it
+in force from a date with a reason."""
 
 from __future__ import annotations
 
@@ -19,17 +20,20 @@ from labgate.adapters.store import tables as t
 from labgate.adapters.store import views
 from labgate.adapters.store.document_facts import PERSON_KEYS, readable, site_zone
 from labgate.compliance.access import Permission
+from labgate.compliance.canonical import content_hash
 from labgate.compliance.signatures import Meaning
 from labgate.domain.commands import ApproveSpecVersion, MakeSpecVersionEffective, SignatureInput
 from labgate.domain.errors import InvalidInput, LabgateError
 from labgate.domain.lifecycle import SpecStatus
 from labgate.domain.local_time import shown_at
+from labgate.domain.masterdata import SpecVersion
 from labgate.entrypoints.web import masterdata_compare as diff
 from labgate.entrypoints.web.access import Visitor, allowed, context, hub_of, posted_form
 from labgate.entrypoints.web.layout import SiteView, frame, site_view
 from labgate.entrypoints.web.masterdata_tables import section_links
 from labgate.entrypoints.web.refusals import audit
 from labgate.entrypoints.web.render import page, prefix
+from labgate.service.handlers.masterdata import spec_content
 
 router = APIRouter()
 Reading = Annotated[Visitor, Depends(allowed(Permission.READ))]
@@ -90,6 +94,10 @@ def version_values(
         view = version_view(session, site, spec, version)
         facts = test_facts(session, site, {line["test_code"] for line in view["limits"]})
         numbers = version_numbers(session, site, spec)
+        stored = session.scalars(
+            select(SpecVersion).filter_by(site=site, specification=spec, version=version)
+        ).one()
+        shown_hash = content_hash(spec_content(stored))
     status = SpecStatus(view["status"])
     return {
         **frame(request, who, shown, "masterdata"),
@@ -98,6 +106,7 @@ def version_values(
         "facts": facts,
         "numbers": numbers,
         "spec_base": _spec_base(request, site, spec),
+        "content_hash": shown_hash,
         "here": f"{_spec_base(request, site, spec)}/versions/{version}",
         "may_approve": status is SpecStatus.DRAFT and who.may(Permission.APPROVE_SPEC),
         "is_author": who.account.username == view["author"],
@@ -194,7 +203,7 @@ async def approve(request: Request, site: str, spec: str, version: int, who: App
         form.get("username", ""), form.get("password", ""), Meaning.APPROVED.value
     )
     command = ApproveSpecVersion(context(request, who.account.username), site, spec, version,
-                                 signature)  # fmt: skip
+                                 signature, form.get("seen_content") or None)  # fmt: skip
     return await _act(request, who, site, spec, version, command, "approved")
 
 

@@ -243,6 +243,12 @@ def approve_spec_version(cmd: ApproveSpecVersion, uow: UnitOfWork, deps: Deps) -
             uow, cmd.ctx, cmd.signature, Permission.APPROVE_SPEC, SignedAction.APPROVE_SPEC
         )
         version = _load_version(uow, cmd.site, cmd.specification, cmd.version)
+        if cmd.seen_content is not None and content_hash(spec_content(version)) != cmd.seen_content:
+            raise Conflict(
+                f"{version.ref} changed after the page was shown; read it again before signing.",
+                reason="spec.changed_since_shown",
+                field="seen_content",
+            )
         before = _lifecycle(version)
         version.approve(signer.username, now)
         subject = ("specification", version.ref, cmd.site)
