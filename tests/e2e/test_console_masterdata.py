@@ -211,6 +211,7 @@ def previewed_then_applied(plant: Plant, hub: Hub) -> None:
     preview = plant.client.post(f"{BASE}/import/preview",
                                 data={"csrf_token": token, "document": text})  # fmt: skip
     assert preview.status_code == 200, preview.text
+    assert "The document is for site <code>T1</code>." in preview.text
     assert 'data-record="specification:SPEC-A v3"' in preview.text
     assert 'data-record="alias:LIMS/test/KF-W"' in preview.text
     assert 'data-line="release/ASSAY" data-change="added"' in preview.text

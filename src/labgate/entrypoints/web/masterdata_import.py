@@ -149,13 +149,15 @@ async def preview(request: Request, site: str, who: Managing) -> Response:
     try:
         _, text = await posted_document(request, who)
         values["text"] = text
-        command = PreviewMasterDataImport(context(request, who.account.username), read_yaml(text))
+        document = read_yaml(text)
+        command = PreviewMasterDataImport(context(request, who.account.username), document)
         planned: ImportPreview = await run_in_threadpool(hub_of(request).bus.handle, command)
     except LabgateError as error:
         return await _refused(request, values, error)
     values["preview"] = {
         "changes": [shown_change(c) for c in planned.changes],
         "plan_hash": planned.plan_hash,
+        "site": str(document["site"]["code"]),  # parsed: the import found its site
         "sections": {
             name: counts
             for name, counts in planned.summary.sections.items()
