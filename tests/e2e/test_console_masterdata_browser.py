@@ -98,6 +98,7 @@ def test_no_serious_or_critical_accessibility_violation_on_the_master_data_pages
     found["import preview"] = serious_violations(page)
     preview(page, served, "site: [")
     found["import refused"] = serious_violations(page)
+    shot(page, "import-refused")
     sign_out(page)
     sign_in(page, served, "qa")
     base = f"{served.url}/console/sites/{SITE}/masterdata"
@@ -106,9 +107,10 @@ def test_no_serious_or_critical_accessibility_violation_on_the_master_data_pages
         "version": f"{base}/specifications/{SPEC}/versions/2",
         "compare": f"{base}/specifications/{SPEC}/compare",
         **{kind: f"{base}/tables/{kind}" for kind in
-           ("methods", "tests", "units", "aliases", "sampling-points")},
+           ("methods", "tests", "aliases", "units", "sampling-points")},
     }  # fmt: skip
     for name, address in addresses.items():
         page.goto(address)
         found[name] = serious_violations(page)
+    shot(page, "masterdata-table")  # the last: sampling points
     assert found == {name: [] for name in found}
