@@ -62,6 +62,9 @@ def specs_and_a_version_as_the_api_gives_them(plant: Plant) -> None:
     for version in (1, 2):
         status = api_version(plant, version)["status"]
         assert f'data-version="{version}" data-status="{status}"' in listing.text
+    partial = plant.client.get(f"{BASE}?limit=10", headers={"HX-Request": "true"})
+    assert partial.text.lstrip().startswith('<section id="specs"')
+    assert partial.headers["HX-Push-Url"] == BASE and 'data-spec="SPEC-A"' in partial.text
     page = plant.client.get(f"{SPEC}/versions/2")
     assert page.status_code == 200, page.text
     shown = api_version(plant, 2)
@@ -88,6 +91,7 @@ def the_comparison_says_which_limit_changed(plant: Plant) -> None:
     assert "NLT 98.0" in row.group(2) and "NLT 99.0" in row.group(2)
     assert 'data-line="release/WATER" data-change="same"' in page.text
     assert "0 added, 0 removed, 1 changed" in page.text
+    assert page.text.count('data-signature="approved" data-status="valid"') == 2  # both signed
 
 
 def the_author_cannot_approve(plant: Plant, hub: Hub) -> None:
