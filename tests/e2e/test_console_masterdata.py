@@ -81,6 +81,23 @@ def specs_and_a_version_as_the_api_gives_them(plant: Plant) -> None:
     assert "/approval" not in page.text and "/effective" not in page.text
 
 
+def the_specifications_page_a_few_at_a_time(plant: Plant) -> None:
+    written = {"version": 1, "author": "author1", "limits": [{"test": "ASSAY", "limit": "NLT 90"}]}
+    document = {
+        "site": PLANT["site"],
+        "specifications": [{"code": "SPEC-B", "versions": [written]}],
+    }
+    body = {"document": document, "reason": "CR-11: a second specification"}
+    assert plant.call("admin", "POST", "/api/v1/masterdata/import", json=body).status_code == 200
+    first = plant.client.get(f"{BASE}?limit=1")
+    assert re.findall(r'data-spec="([^"]+)"', first.text) == ["SPEC-A"]
+    link = re.search(r'href="([^"]*cursor=[^"]+)" [^>]*rel="next"', first.text)
+    assert link
+    second = plant.client.get(link.group(1).replace("&amp;", "&"))
+    assert re.findall(r'data-spec="([^"]+)"', second.text) == ["SPEC-B"]
+    assert 'rel="next"' not in second.text and 'data-status="draft"' in second.text
+
+
 def the_comparison_says_which_limit_changed(plant: Plant) -> None:
     sign_in(plant.client, "auditor", plant.passwords["auditor"])
     page = plant.client.get(f"{SPEC}/compare?left=1&right=2")
@@ -294,6 +311,7 @@ def test_specifications_versions_comparison_and_tables_are_what_the_api_gives(
     plant: Plant,
 ) -> None:
     specs_and_a_version_as_the_api_gives_them(plant)
+    the_specifications_page_a_few_at_a_time(plant)
     the_comparison_says_which_limit_changed(plant)
     the_reference_tables(plant)
 
