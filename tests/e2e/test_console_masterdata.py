@@ -200,6 +200,12 @@ def the_reference_tables(plant: Plant) -> None:
     )
     units = plant.client.get(f"{BASE}/tables/units")
     assert "1 % = 10 mg/g" in units.text and "1 mg/g = 0.1 %" in units.text
+    first_units = plant.client.get(f"{BASE}/tables/units?limit=3")
+    link = re.search(r'href="([^"]*cursor=[^"]+)" [^>]*rel="next"', first_units.text)
+    assert link
+    rest = plant.client.get(link.group(1).replace("&amp;", "&"))
+    shown = re.findall(r'<tr data-row="([^"]+)"', first_units.text + rest.text)
+    assert shown == sorted(u["code"] for u in exported["units"])
     first = plant.client.get(f"{BASE}/tables/methods?limit=2")
     link = re.search(r'href="([^"]*cursor=[^"]+)" [^>]*rel="next"', first.text)
     assert link

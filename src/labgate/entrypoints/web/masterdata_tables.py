@@ -80,23 +80,29 @@ class TableQuery:
 
 def _rows(session: Session, site: str, kind: str, asked: TableQuery) -> tuple[Slice, str | None]:
     """One page in sort-column order, and the cursor after it (None: the last page)."""
+    if kind == "units":
+        return _units(session, asked)
     listing = LISTINGS[kind]
     c = listing.table.c
     after = keyset.decode(kind, asked.cursor)
-    if kind == "units":  # global, keyed by its code alone
-        query = select(t.units)
-        if after is not None:
-            query = query.where(c.code > (after[0] or ""))
-        rows = [dict(r) for r in session.execute(query.order_by(c.code).limit(asked.limit + 1))
-                .mappings()]  # fmt: skip
-        more = len(rows) > asked.limit
-        rows = rows[: asked.limit]
-        return Slice(rows, 0 if more else None), keyset.encode(kind, rows[-1]["code"], 0) if more \
-            else None  # fmt: skip
     query = select(listing.table).where(c.site == site)
     found, value = keyset.take_sorted(session, query, c[listing.sort], c.id, after, asked.limit)
     cursor = None if found.last_id is None else keyset.encode(kind, value, found.last_id)
     return found, cursor
+
+
+def _units(session: Session, asked: TableQuery) -> tuple[Slice, str | None]:
+    """The unit dictionary is global and keyed by its code alone: pages after a code."""
+    after = keyset.decode("units", asked.cursor)
+    query = select(t.units)
+    if after is not None:
+        query = query.where(t.units.c.code > (after[0] or ""))
+    query = query.order_by(t.units.c.code).limit(asked.limit + 1)
+    rows = [dict(r) for r in session.execute(query).mappings()]
+    if len(rows) <= asked.limit:
+        return Slice(rows, None), None
+    rows = rows[: asked.limit]
+    return Slice(rows, 0), keyset.encode("units", rows[-1]["code"], 0)
 
 
 def conversions(request: Request, session: Session, rows: list[dict[str, Any]]) -> None:
