@@ -54,20 +54,33 @@ class Command:
 
 @dataclass(frozen=True)
 class ImportMasterData(Command):
-    """Load or update master data from one document (YAML or JSON), under change control."""
+    """Load or update master data from one document (YAML or JSON), under change control.
+    `seen_plan`, when given, is the preview's `plan_hash`: the import is refused if it would
+    now change anything else than what was previewed."""
 
     document: dict[str, Any]
     reason: str
+    seen_plan: str | None = None
+
+
+@dataclass(frozen=True)
+class PreviewMasterDataImport(Command):
+    """What loading one document would change, planned as the import plans it; nothing is
+    written."""
+
+    document: dict[str, Any]
 
 
 @dataclass(frozen=True)
 class ApproveSpecVersion(Command):
-    """QA approves a specification version with an e-signature."""
+    """QA approves a specification version with an e-signature. `seen_content`, when given, is
+    the content hash of the version as the signer's page showed it (stale-page guard)."""
 
     site: str
     specification: str
     version: int
     signature: SignatureInput
+    seen_content: str | None = None
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ Handler = Callable[[Any, UnitOfWork, Deps], Any]
 
 HANDLERS: dict[type[commands.Command], Handler] = {
     commands.ImportMasterData: masterdata.import_masterdata,
+    commands.PreviewMasterDataImport: masterdata.preview_masterdata_import,
     commands.ApproveSpecVersion: masterdata.approve_spec_version,
     commands.MakeSpecVersionEffective: masterdata.make_spec_effective,
     commands.RequestSample: samples.request_sample,

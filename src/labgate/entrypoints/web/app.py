@@ -18,6 +18,7 @@ from labgate.entrypoints.web import (
     deviations,
     disposition,
     home,
+    masterdata,
     panel,
     refusals,
     review,
@@ -54,6 +55,7 @@ def console_app(hub: Hub) -> FastAPI:
         *LAB_PAGES,
         audit,
         accounts,
+        masterdata,
     ):
         app.include_router(module.router, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

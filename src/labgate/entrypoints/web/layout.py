@@ -37,6 +37,7 @@ NAV = (
     NavLink("Lab data", "/stability", Permission.READ, "labdata"),
     NavLink("Audit trail", "/audit", Permission.READ_AUDIT, "audit"),
     NavLink("Accounts", "/accounts", Permission.MANAGE_USERS, "accounts"),
+    NavLink("Master data", "/masterdata", Permission.READ, "masterdata"),
 )
 
 

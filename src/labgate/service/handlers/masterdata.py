@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from labgate.compliance.access import Permission
-from labgate.compliance.canonical import to_jsonable
+from labgate.compliance.canonical import JsonValue, content_hash, to_jsonable
 from labgate.compliance.signed_actions import SignedAction
 from labgate.domain.commands import (
     ApproveSpecVersion,
     Context,
     ImportMasterData,
     MakeSpecVersionEffective,
+    PreviewMasterDataImport,
 )
+from labgate.domain.errors import Conflict
 from labgate.domain.masterdata import LimitLine, MethodVersion, Site, SpecVersion, Unit
 from labgate.domain.reasons import require_reason
 from labgate.domain.sampling import RELEASE_SET, SamplingPlan
@@ -32,12 +35,17 @@ from labgate.service.masterdata_render import render_document
 from labgate.service.unit_of_work import UnitOfWork
 
 __all__ = [
+    "FieldChange",
+    "ImportPreview",
     "ImportSummary",
+    "PlannedChange",
     "SectionCounts",
     "approve_spec_version",
     "export_masterdata",
     "import_masterdata",
     "make_spec_effective",
+    "plan_hash",
+    "preview_masterdata_import",
     "spec_content",
 ]
 
@@ -49,11 +57,88 @@ def import_masterdata(cmd: ImportMasterData, uow: UnitOfWork, deps: Deps) -> Imp
     with uow:
         now = deps.clock.now()
         changes, summary = plan_import(uow, doc)
+        _check_seen_plan(changes, cmd.seen_plan)
         # Everything is checked before the first write, so a refusal leaves nothing behind.
         for change in changes:
             _apply(uow, cmd.ctx, now, change, reason)
         uow.commit()
         return summary
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """One governed field an import would write: its stored value (None for a new record) and
+    the document's, both as the audit trail records them."""
+
+    name: str
+    before: JsonValue
+    after: JsonValue
+
+
+@dataclass(frozen=True)
+class PlannedChange:
+    """One record an import would create or update, with the fields it would write."""
+
+    section: str
+    record_type: str
+    record_id: str
+    outcome: str
+    fields: tuple[FieldChange, ...]
+
+
+@dataclass(frozen=True)
+class ImportPreview:
+    """What an import of the document would do now, record by record; `plan_hash` identifies
+    it (ImportMasterData.seen_plan)."""
+
+    changes: tuple[PlannedChange, ...]
+    summary: ImportSummary
+
+    @property
+    def plan_hash(self) -> str:
+        """The hash of the planned changes, field by field."""
+        return plan_hash(self.changes)
+
+
+def plan_hash(changes: tuple[PlannedChange, ...]) -> str:
+    """SHA-256 of the planned changes as the preview lists them."""
+    return content_hash(to_jsonable(changes))
+
+
+def _check_seen_plan(changes: list[Change], seen: str | None) -> None:
+    """Refuse an import that would write anything else than the preview showed."""
+    if seen is not None and plan_hash(tuple(_planned(c) for c in changes)) != seen:
+        raise Conflict(
+            "Master data changed after the preview was shown; preview the document again "
+            "and check what it would change now.",
+            reason="masterdata.changed_since_preview",
+            field="seen_plan",
+        )
+
+
+def preview_masterdata_import(
+    cmd: PreviewMasterDataImport, uow: UnitOfWork, deps: Deps
+) -> ImportPreview:
+    """The import's own plan of the document, refused as the import would refuse it; the unit
+    of work is left without commit, so nothing is written."""
+    doc = parse_document(cmd.document)
+    with uow:
+        changes, summary = plan_import(uow, doc)
+        return ImportPreview(tuple(_planned(change) for change in changes), summary)
+
+
+def _planned(change: Change) -> PlannedChange:
+    _, record_type, governed = SECTION_RECORDS[change.section]
+    fields = []
+    for name in governed:
+        after = to_jsonable(getattr(change.new, name))
+        before = None if change.existing is None else to_jsonable(getattr(change.existing, name))
+        if before != after:
+            fields.append(FieldChange(name, before, after))
+    outcome = "created" if change.existing is None else "updated"
+    return PlannedChange(
+        change.section, record_type, _record_id(change.new), outcome, tuple(fields)
+    )
 
 
 def _required_reason(reason: str | None) -> str:
@@ -158,6 +243,12 @@ def approve_spec_version(cmd: ApproveSpecVersion, uow: UnitOfWork, deps: Deps) -
             uow, cmd.ctx, cmd.signature, Permission.APPROVE_SPEC, SignedAction.APPROVE_SPEC
         )
         version = _load_version(uow, cmd.site, cmd.specification, cmd.version)
+        if cmd.seen_content is not None and content_hash(spec_content(version)) != cmd.seen_content:
+            raise Conflict(
+                f"{version.ref} changed after the page was shown; read it again before signing.",
+                reason="spec.changed_since_shown",
+                field="seen_content",
+            )
         before = _lifecycle(version)
         version.approve(signer.username, now)
         subject = ("specification", version.ref, cmd.site)
