@@ -29,15 +29,15 @@ class NavLink:
 
 NAV = (
     NavLink("My work", "/", Permission.READ, "home"),
+    NavLink("Worklist", "/worklist", Permission.ENTER_RESULT, "worklist"),
     NavLink("Review queue", "/review", Permission.READ, "review"),
     NavLink("Batches", "/batches", Permission.READ, "batches"),
     NavLink("Deviations", "/deviations", Permission.READ, "deviations"),
-    NavLink("Integration desk", "/desk", Permission.READ_QUARANTINE, "desk"),
-    NavLink("Worklist", "/worklist", Permission.ENTER_RESULT, "worklist"),
     NavLink("Lab data", "/stability", Permission.READ, "labdata"),
+    NavLink("Master data", "/masterdata", Permission.READ, "masterdata"),
+    NavLink("Integration desk", "/desk", Permission.READ_QUARANTINE, "desk"),
     NavLink("Audit trail", "/audit", Permission.READ_AUDIT, "audit"),
     NavLink("Accounts", "/accounts", Permission.MANAGE_USERS, "accounts"),
-    NavLink("Master data", "/masterdata", Permission.READ, "masterdata"),
 )
 
 
