@@ -65,23 +65,43 @@ def _result(api: Callable[..., Any]) -> str:
     return f"/sites/{SITE}/review/{code}"
 
 
-def _batch(api: Callable[..., Any]) -> str:
-    return f"/sites/{SITE}/batches/{first(f'/api/v1/sites/{SITE}/batches', 'code')(api)}"
+def under(page: str, path: str, key: str, **params: str) -> Callable[[Callable[..., Any]], str]:
+    """The console page of the first record an API list (under the site) gives."""
+    listed = first(f"/api/v1/sites/{SITE}{path}", key, **params)
+    return lambda api: f"/sites/{SITE}{page}/{listed(api)}"
 
 
-def _sample(api: Callable[..., Any]) -> str:
-    return f"/sites/{SITE}/samples/{first(f'/api/v1/sites/{SITE}/samples', 'code')(api)}"
-
-
+S = f"/sites/{SITE}"
 SHOTS = (
     Shot("sign-in", "", at("/sign-in")),
-    Shot("my-work-reviewer", "reviewer", at(f"/sites/{SITE}/")),
-    Shot("my-work-qa", "qa", at(f"/sites/{SITE}/")),
-    Shot("review-queue", "reviewer", at(f"/sites/{SITE}/review")),
+    Shot("my-work-reviewer", "reviewer", at(f"{S}/")),
+    Shot("my-work-qa", "qa", at(f"{S}/")),
+    Shot("worklist", "analyst", at(f"{S}/worklist")),
+    Shot("result-entry", "analyst", under("/worklist", "/samples", "code", status="registered")),
+    Shot("review-queue", "reviewer", at(f"{S}/review")),
     Shot("review-panel", "reviewer", _result),
-    Shot("batches", "qa", at(f"/sites/{SITE}/batches")),
-    Shot("batch", "qa", _batch),
-    Shot("sample", "qa", _sample),
+    Shot("review-bulk", "reviewer", at(f"{S}/review/bulk-approval")),
+    Shot("batches", "qa", at(f"{S}/batches")),
+    Shot("batch", "qa", under("/batches", "/batches", "code", disposition="pending")),
+    Shot("sample", "qa", under("/samples", "/samples", "code")),
+    Shot("deviations", "qa", at(f"{S}/deviations")),
+    Shot("deviation", "qa", under("/deviations", "/deviations", "code")),
+    Shot("stability", "qa", at(f"{S}/stability")),
+    Shot("stability-study", "qa", under("/stability", "/stability-studies", "code")),
+    Shot("oot-alert", "qa", under("/oot-alerts", "/oot-alerts", "code")),
+    Shot("em", "analyst", at(f"{S}/em")),
+    Shot("em-excursion", "qa", under("/em/excursions", "/em/excursions", "code")),
+    Shot("lots", "qa", at(f"{S}/lots")),
+    Shot("lot", "qa", under("/lots", "/lots", "code")),
+    Shot("masterdata", "qa", at(f"{S}/masterdata")),
+    Shot("spec-compare", "qa", at(f"{S}/masterdata/specifications/SPEC-IBU-400/compare")),
+    Shot("desk", "admin", at(f"{S}/desk")),
+    Shot("quarantine", "admin", at(f"{S}/desk/quarantine")),
+    Shot("outbox", "admin", at(f"{S}/desk/outbox")),
+    Shot("keys", "admin", at(f"{S}/desk/keys")),
+    Shot("audit", "auditor", at(f"{S}/audit")),
+    Shot("audit-verify", "auditor", at(f"{S}/audit/verify")),
+    Shot("accounts", "admin", at(f"{S}/accounts")),
 )
 
 

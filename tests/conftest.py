@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -36,29 +37,63 @@ PG_ADMIN = os.environ.get("LABGATE_TEST_PG", "postgresql://postgres@127.0.0.1:54
 START = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
 
-def _pg_database() -> Iterator[str]:
-    name = f"labgate_test_{secrets.token_hex(6)}"
+def _pg_admin(statement: str) -> None:
     with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
+        admin.execute(statement)
+
+
+def _pg_url(name: str) -> str:
     base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return f"{base}/{name}"
+
+
+@pytest.fixture(scope="session")
+def migrated_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """Per test worker, a database migrated once to head, of each kind as it is first needed:
+    each test's database is a copy of it (a file copy, `CREATE DATABASE … TEMPLATE`), the same
+    schema a fresh `upgrade` gives, without running every migration again for every test."""
+    made: dict[str, str] = {}
+    yield made
+    if "postgres" in made:
+        _pg_admin(f'DROP DATABASE IF EXISTS "{made["postgres"]}" WITH (FORCE)')
+
+
+def _template(kind: str, made: dict[str, str], factory: pytest.TempPathFactory) -> str:
+    if kind not in made:
+        if kind == "sqlite":
+            path = factory.mktemp("template") / "labgate.db"
+            upgrade(f"sqlite:///{path}")
+            made[kind] = str(path)
+        else:
+            name = f"labgate_template_{secrets.token_hex(6)}"
+            _pg_admin(f'CREATE DATABASE "{name}"')
+            upgrade(_pg_url(name))
+            made[kind] = name
+    return made[kind]
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, migrated database: a SQLite file, or a PostgreSQL database made for the test."""
+def database_url(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    migrated_templates: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[str]:
+    """A fresh, migrated database: a SQLite file, or a PostgreSQL database made for the test
+    (dropped afterwards); both copies of the worker's migrated template."""
+    template = _template(request.param, migrated_templates, tmp_path_factory)
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'labgate.db'}"
-        upgrade(url)
-        yield url
+        for suffix in ("", "-wal"):
+            if Path(template + suffix).exists():
+                shutil.copy(template + suffix, tmp_path / f"labgate.db{suffix}")
+        yield f"sqlite:///{tmp_path / 'labgate.db'}"
         return
-    for url in _pg_database():
-        upgrade(url)
-        yield url
+    name = f"labgate_test_{secrets.token_hex(6)}"
+    _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    try:
+        yield _pg_url(name)
+    finally:
+        _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

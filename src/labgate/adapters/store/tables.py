@@ -351,12 +351,13 @@ audit_entries = Table(
     Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
            autoincrement=False),
     Column("at", UtcDateTime, nullable=False), Column("site", String(KEY)),
-    Column("actor", String(KEY), nullable=False), Column("actor_kind", String(16), nullable=False),
-    Column("action", String(64), nullable=False),
+    Column("actor", String(KEY), nullable=False, index=True),
+    Column("actor_kind", String(16), nullable=False),
+    Column("action", String(64), nullable=False, index=True),
     Column("record_type", String(32), nullable=False),
     Column("record_id", String(200), nullable=False, index=True),
     Column("before", JSON), Column("after", JSON), Column("reason", Text),
-    Column("payload_hash", String(64)), Column("correlation_id", String(64)),
+    Column("payload_hash", String(64)), Column("correlation_id", String(64), index=True),
     Column("prev_hash", String(64), nullable=False), Column("hash", String(64), nullable=False),
 )  # fmt: skip
 
