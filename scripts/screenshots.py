@@ -82,7 +82,7 @@ SHOTS = (
     Shot("review-panel", "reviewer", _result),
     Shot("review-bulk", "reviewer", at(f"{S}/review/bulk-approval")),
     Shot("batches", "qa", at(f"{S}/batches")),
-    Shot("batch", "qa", under("/batches", "/batches", "code", disposition="pending")),
+    Shot("batch", "qa", at(f"{S}/batches/B-IBU-24001")),  # released: its signatures shown
     Shot("sample", "qa", under("/samples", "/samples", "code")),
     Shot("deviations", "qa", at(f"{S}/deviations")),
     Shot("deviation", "qa", under("/deviations", "/deviations", "code")),
