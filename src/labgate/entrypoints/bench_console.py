@@ -11,7 +11,8 @@ on both alike. The raw figure of a page is the API calls that give its data:
 
 - review queue (first page, 25 rows; and filtered by product): GET .../results/awaiting-review
   with the same filters and page size;
-- batch page (a batch of 100 samples): GET .../batches/{batch}, its /gates and its /review.
+- batch page (a batch of 100 samples): GET .../batches/{batch}, its /gates and its /review;
+- audit search (first page, 25 newest; and one person's): GET /api/v1/audit, same filters.
 
 Rates are pages per second over all timed runs; ratio = page rate / API rate (1.0: the page costs
 no more than reading its data as JSON)."""
@@ -157,9 +158,10 @@ def run(label: str, url: str) -> list[Figure]:
     try:
         app = create_app(settings, hub)
         with TestClient(app, base_url="https://testserver") as console, TestClient(app) as api:
-            signed_in(console, "reviewer", credentials["reviewer"])
+            # QA reads the queue, the batches and the audit trail alike.
+            signed_in(console, "qa", credentials["qa"])
             token = api.post(
-                "/api/v1/token", data={"username": "reviewer", "password": credentials["reviewer"]}
+                "/api/v1/token", data={"username": "qa", "password": credentials["qa"]}
             ).json()["access_token"]
             bearer = {"Authorization": f"Bearer {token}"}
             base = f"/api/v1/sites/{site}"
@@ -178,6 +180,14 @@ def run(label: str, url: str) -> list[Figure]:
                     [f"/console/sites/{site}/batches/{batch}"],
                     [f"{base}/batches/{batch}", f"{base}/batches/{batch}/gates",
                      f"{base}/batches/{batch}/review"],
+                ),
+                "audit_search": (
+                    [f"/console/sites/{site}/audit"],
+                    ["/api/v1/audit?limit=25&order=newest"],
+                ),
+                "audit_search_by_person": (
+                    [f"/console/sites/{site}/audit?actor=analyst"],
+                    ["/api/v1/audit?limit=25&order=newest&actor=analyst"],
                 ),
             }  # fmt: skip
             return [
