@@ -200,3 +200,26 @@ def test_spec_and_batch_signatures_are_shown_and_break_when_the_record_changes(
         )
     spec = plant.call("production", "GET", "/specifications/SPEC-A/versions/2").json()
     assert spec["signatures"][0]["status"] == "broken"
+
+
+def test_timelines_hold_the_results_and_refusals_naming_a_result_never_stored(
+    plant: Plant,
+) -> None:
+    sample = request_sample(plant, "REQ-T")
+    other = request_sample(plant, "REQ-U")  # its own story stays out of this sample's
+    assay = enter(plant, sample, "ASSAY", "99.62", "%")
+    approve(plant, assay)
+    enter(plant, other, "ASSAY", "99.70", "%")
+    mistyped = f"{sample}-R9"  # no such result: the refusal still belongs to the sample's story
+    body = {"signature": plant.signature("reviewer")}
+    refused = plant.call("reviewer", "POST", f"/results/{mistyped}/approval", json=body)
+    assert refused.status_code == 404, refused.text
+
+    timeline = plant.call("auditor", "GET", f"/samples/{sample}/timeline").json()["items"]
+    about = [(entry["action"], entry["record_id"]) for entry in timeline]
+    assert ("result.recorded", assay) in about and ("result.approved", assay) in about
+    assert about[-1] == ("refused.approve_result", mistyped)
+    assert {record for _, record in about} == {sample, assay, mistyped}
+    whole = plant.call("auditor", "GET", "/batches/B1/timeline", params={"limit": 500})
+    records = {entry["record_id"] for entry in whole.json()["items"]}
+    assert {sample, assay, mistyped, other, f"{other}-R1"} <= records
