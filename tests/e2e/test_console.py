@@ -83,6 +83,31 @@ def test_the_cookie_is_http_only_and_strict_and_the_store_keeps_only_its_hash(
     assert [e["record_id"] for e in trail(hub, "auth.signed_in")][-1] == "reviewer"
 
 
+def test_activity_is_written_at_most_every_30_s_and_refreshes_are_not_activity(
+    plant: Plant, hub: Hub, clock: ManualClock
+) -> None:
+    sign_in(plant.client, "reviewer", plant.passwords["reviewer"])
+    signed_in = clock.now()
+
+    def last_seen() -> Any:
+        with hub.sessions() as session:
+            return session.scalars(select(t.console_sessions.c.last_seen_at)).one()
+
+    queue = f"/console/sites/{SITE}/review"
+    clock.advance(seconds=20)
+    assert plant.client.get(queue).status_code == 200
+    assert last_seen() == signed_in  # heard from 20 s after the last write: not written yet
+    clock.advance(minutes=5)
+    refresh = {"HX-Request": "true", "X-Live-Refresh": "1"}
+    assert plant.client.get(queue, headers=refresh).status_code == 200
+    assert last_seen() == signed_in  # a table refreshing itself is no activity
+    assert plant.client.get(queue).status_code == 200
+    assert last_seen() == clock.now()
+    clock.advance(minutes=15, seconds=1)
+    timed_out = plant.client.get(queue, headers=refresh)
+    assert "idle=1" in timed_out.headers["HX-Redirect"]
+
+
 def test_the_cookie_is_secure_over_tls(plant: Plant, settings: Settings, hub: Hub) -> None:
     with TestClient(create_app(settings, hub), base_url="https://testserver") as tls:
         answer = sign_in(tls, "reviewer", plant.passwords["reviewer"])

@@ -140,6 +140,25 @@ def test_the_idle_time_out_asks_for_the_password_again(
     assert page.url.endswith("/review?test=ASSAY")  # back where the time-out found them
 
 
+def test_a_queue_left_open_still_times_out(served: Served, context: BrowserContext) -> None:
+    """The queue refreshes itself every 10 s; those refreshes are not the reviewer's activity."""
+    page = context.new_page()
+    sign_in(page, served, "reviewer")
+    page.goto(f"{served.url}/console/sites/{SITE}/review")
+    idle = served.hub.settings.console_idle_minutes
+    served.clock.advance(minutes=idle - 5)
+    with page.expect_response(lambda answer: "/review" in answer.url) as refreshed:
+        pass  # the next refresh, while the reviewer is away
+    assert refreshed.value.request.headers.get("x-live-refresh") == "1"
+    expect(page.get_by_role("heading", name="Review queue")).to_be_visible()
+    served.clock.advance(minutes=5, seconds=1)  # idle since the page was opened, not refreshed
+    expect(page.get_by_role("status")).to_contain_text(
+        f"idle for more than {idle} minutes", timeout=15_000
+    )
+    ended = served.trail("auth.signed_out", "reviewer")
+    assert [e["reason"] for e in ended][-1] == "idle time-out"
+
+
 def test_a_temporary_password_must_be_changed_at_first_sign_in(
     served: Served, context: BrowserContext
 ) -> None:

@@ -23,6 +23,11 @@ from labgate.entrypoints.web.render import prefix
 FIRST_PAGES = ("/password", "/sign-out")
 
 
+# Sent by a live table's own refresh (hx-headers on its block): a page left open must still
+# time out. A forged header can only make its own session time out sooner.
+REFRESH_HEADER = "X-Live-Refresh"
+
+
 class GoTo(Exception):
     """Answer with a redirect to `url` (a page the visitor must see first)."""
 
@@ -85,7 +90,8 @@ async def visitor(request: Request) -> Visitor:
     if account is None or not account.active or account.is_locked(now):
         await end_session(request, found, sessions.ACCOUNT_CLOSED)
         raise GoTo(sign_in_url(request), forget_cookie=True)
-    await run_in_threadpool(sessions.touch, hub.sessions, found, now)
+    if request.headers.get(REFRESH_HEADER) != "1":  # a table refreshing itself is no activity
+        await run_in_threadpool(sessions.touch, hub.sessions, found, now)
     request.state.actor = account
     token = request.cookies[sessions.COOKIE]
     shown = Visitor(account, found, csrf.token_for(hub.settings.signing_secret(), token, "session"))

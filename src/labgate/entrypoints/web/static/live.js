@@ -4,6 +4,8 @@
 // dialog or disclosure open on the page, another request of the page under way (its element
 // carries htmx-request), or the tab not shown at all. And a refresh answered after the reviewer
 // asked for another view (a filter, a page) is not swapped in: it would bring the old view back.
+// A refresh says so (X-Live-Refresh): it is not the reviewer's activity, and a page left open
+// must still reach the idle time-out.
 (function () {
   "use strict";
   var asked = 0; // requests of the page other than refreshes, started so far
@@ -25,6 +27,10 @@
     } else {
       event.detail.xhr.liveAskedBefore = asked;
     }
+  });
+
+  document.addEventListener("htmx:configRequest", function (event) {
+    if (event.detail.elt.hasAttribute("data-live")) event.detail.headers["X-Live-Refresh"] = "1";
   });
 
   document.addEventListener("htmx:beforeSwap", function (event) {
