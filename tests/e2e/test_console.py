@@ -80,7 +80,8 @@ def test_the_cookie_is_http_only_and_strict_and_the_store_keeps_only_its_hash(
         rows = [dict(r) for r in session.execute(select(t.console_sessions)).mappings()]
     assert [r["token_hash"] for r in rows] == [hashlib.sha256(token.encode()).hexdigest()]
     assert token not in str(rows)
-    assert [e["record_id"] for e in trail(hub, "auth.signed_in")][-1] == "reviewer"
+    signed_in = trail(hub, "auth.signed_in")[-1]
+    assert (signed_in["actor"], signed_in["record_id"]) == ("reviewer", "reviewer")  # as the API
 
 
 def test_activity_is_written_at_most_every_30_s_and_refreshes_are_not_activity(
@@ -297,3 +298,19 @@ def test_the_queue_filters_by_age_as_the_api_does(plant: Plant, clock: ManualClo
     refused = plant.client.get(f"/console/sites/{SITE}/review?min_age_hours=soon")
     assert refused.status_code == 422
     assert "input.string_pattern_mismatch" in refused.text
+
+
+def test_the_filters_offer_a_new_batch_as_soon_as_its_first_result_waits(plant: Plant) -> None:
+    sign_in(plant.client, "reviewer", plant.passwords["reviewer"])
+    _entered(plant, request_sample(plant, "REQ-C1"), "ASSAY", "99.5", "%")
+    queue = f"/console/sites/{SITE}/review"
+
+    def batches_offered() -> list[str]:
+        form = plant.client.get(queue).text
+        batch = re.search(r'<select id="f-batch" name="batch">(.*?)</select>', form, re.S)
+        assert batch, form
+        return re.findall(r'<option value="([^"]+)"', batch.group(1))
+
+    assert batches_offered() == ["B1"]
+    _entered(plant, request_sample(plant, "REQ-C2", batch="B2"), "ASSAY", "99.6", "%")
+    assert batches_offered() == ["B1", "B2"]  # the kept choices are read again at once

@@ -184,3 +184,31 @@ def test_the_ready_filter_is_the_api_review_and_pages_through_its_matches(plant:
         board = plant.client.get(f"/console/sites/T1/batches?ready={str(flag).lower()}&limit=1")
         assert batches_on(board.text) == wanted[:1]
         assert ('rel="next"' in board.text) is (len(wanted) > 1)
+
+
+def test_a_batch_page_shows_its_samples_a_page_at_a_time_and_reviews_them_all(
+    plant: Plant,
+) -> None:
+    from labgate.entrypoints.web.batches import SAMPLES_SHOWN
+
+    codes = sorted(request_sample(plant, f"REQ-P{n:02d}") for n in range(SAMPLES_SHOWN + 2))
+    sign_in(plant.client, "qa", plant.passwords["qa"])
+    first = plant.client.get("/console/sites/T1/batches/B1")
+    assert first.status_code == 200, first.text
+    shown = re.findall(r'<div class="sample" data-sample="([^"]+)"', first.text)
+    assert shown == codes[:SAMPLES_SHOWN]
+    assert f"Samples 1\u2013{SAMPLES_SHOWN} of {SAMPLES_SHOWN + 2}, by code" in first.text
+    # The review by exception covers every sample, shown or not (each awaits its results).
+    review = plant.call("qa", "GET", "/batches/B1/review").json()["items"]
+    findings = re.findall(r'<li data-finding="([^"]+)"', first.text)
+    assert len(findings) == len(review)
+    assert {value for item in review for value in item.values()} >= set(codes[-2:])
+    link = re.search(r'<a href="([^"]+)" rel="next">Next samples</a>', first.text)
+    assert link
+    rest = plant.client.get(link.group(1).replace("&amp;", "&"))
+    shown = re.findall(r'<div class="sample" data-sample="([^"]+)"', rest.text)
+    assert shown == codes[SAMPLES_SHOWN:]
+    assert (
+        f"Samples {SAMPLES_SHOWN + 1}\u2013{SAMPLES_SHOWN + 2} of {SAMPLES_SHOWN + 2}" in rest.text
+    )
+    assert 'rel="next"' not in rest.text and "First samples" in rest.text

@@ -233,12 +233,19 @@ def test_a_limit_with_its_alert_not_below_its_action_is_refused() -> None:
         (Decimal("-0.5"), P05, "em.count_negative"),
         (Decimal("1.5"), SETTLE, "em.count_not_whole"),
         (Decimal("NaN"), P05, "em.count_invalid"),
+        (10**18, P05, "em.count_too_long"),  # 19 digits: the API's schema allows 18
+        (Decimal("1.000000000000000000"), AIR, "em.count_too_long"),
+        (Decimal("1E+18"), P05, "em.count_too_long"),
     ],
 )
 def test_a_bad_count_is_refused_with_its_reason(count, kind, reason) -> None:
     with pytest.raises(InvalidInput) as caught:
         evaluate_count(ANNEX1_2022, C, REST, kind, count)
     assert (caught.value.reason, caught.value.field) == (reason, "count")
+
+
+def test_the_longest_count_allowed_has_18_digits() -> None:
+    assert parse_count("999999999999999999", P05) == Decimal(10**18 - 1)
 
 
 def test_parse_count_reads_text_and_names_the_option() -> None:

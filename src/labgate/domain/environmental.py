@@ -259,6 +259,17 @@ def _outcome(count: Decimal, action: int | None, alert: int | None) -> EmOutcome
     return EmOutcome.WITHIN
 
 
+# As the API's body schema (max_digits=18): the same rule from every entry point.
+COUNT_DIGITS = 18
+
+
+def _digits(value: Decimal) -> int:
+    """The digits a value is written with, as pydantic counts them (1E+20 has 21)."""
+    _, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)  # a finite value
+    return len(digits) + exponent if exponent >= 0 else max(len(digits), -exponent)
+
+
 def check_count(count: int | Decimal, sample_type: EmSampleType, label: str = "count") -> Decimal:
     """Refuse a negative or non-finite count, and a fraction of a colony for a CFU count."""
     value = Decimal(count)
@@ -270,6 +281,12 @@ def check_count(count: int | Decimal, sample_type: EmSampleType, label: str = "c
         raise InvalidInput(
             f"The {label} {to_plain(value)} is negative; a count is 0 or more.",
             reason="em.count_negative",
+            field="count",
+        )
+    if _digits(value) > COUNT_DIGITS:
+        raise InvalidInput(
+            f"The {label} has more than {COUNT_DIGITS} digits; no plate or counter reads that.",
+            reason="em.count_too_long",
             field="count",
         )
     if sample_type.is_viable and value != value.to_integral_value():

@@ -15,6 +15,8 @@ not change what was entered, and are not listed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -24,13 +26,14 @@ from sqlalchemy.orm import Session
 from labgate.adapters.store import views
 from labgate.adapters.store.audit_store import verify_stored
 from labgate.adapters.store.document_facts import Reader, product_name, reader, reader_facts
-from labgate.adapters.store.review_signals import excursions_reaching, open_alerts
+from labgate.adapters.store.review_signals import excursion_findings, open_alerts, reaching
 from labgate.compliance.audit import AuditEntry
 from labgate.compliance.canonical import content_hash, to_jsonable
 from labgate.compliance.clock import iso_utc
 from labgate.domain.batches import Batch, Procedure, SamplingPoint
 from labgate.domain.deviations import Deviation
 from labgate.domain.disposition import Finding, live_samples, release_blockers, review_findings
+from labgate.domain.em_monitoring import EmExcursion
 from labgate.domain.errors import NotFound
 from labgate.domain.samples import Sample
 
@@ -103,12 +106,37 @@ def _trail_findings(entries: list[AuditEntry], shown: Reader) -> list[Finding]:
     return findings
 
 
+@dataclass(frozen=True)
+class BatchRecords:
+    """A batch, its samples and deviations (by code), and every signed record of it as shown,
+    with each signature's status: read once for its review, its dossier and its page."""
+
+    batch: Batch
+    samples: list[Sample]
+    deviations: list[Deviation]
+    signed: dict[str, Any]
+
+
+def batch_records(session: Session, site: str, code: str) -> BatchRecords:
+    """The batch's records and signed views (NotFound for an unknown batch)."""
+    batch, samples, deviations = _records(session, site, code)
+    return BatchRecords(batch, samples, deviations, _signed(session, site, batch, samples))
+
+
 def review(session: Session, site: str, code: str, now: datetime) -> dict[str, Any]:
     """Review by exception: every item needing review, with why; none ⇒ ready by exception."""
-    batch, samples, deviations = _records(session, site, code)
-    signed = _signed(session, site, batch, samples)
-    reaching = tuple(excursions_reaching(session, batch, now))
-    return _review(session, batch, samples, deviations, signed, reaching)
+    records = batch_records(session, site, code)
+    return review_of(session, records, reaching(session, records.batch, now))
+
+
+def review_of(
+    session: Session, records: BatchRecords, excursions: Sequence[EmExcursion]
+) -> dict[str, Any]:
+    """The review by exception of records already read, with the EM excursions reaching the
+    batch now (review_signals.reaching)."""
+    r = records
+    outside = tuple(excursion_findings(excursions))
+    return _review(session, r.batch, r.samples, r.deviations, r.signed, outside)
 
 
 def _review(

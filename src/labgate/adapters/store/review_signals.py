@@ -8,6 +8,7 @@ must look at it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -44,8 +45,13 @@ def open_alerts(session: Session, batch: Batch) -> list[Finding]:
 def excursions_reaching(session: Session, batch: Batch, now: datetime) -> list[Finding]:
     """Excursions whose impact list, as of `now`, names the batch. An open window ends at
     `now`, so the dossier (reproducible from its data alone) leaves these to the live review."""
+    return excursion_findings(reaching(session, batch, now))
+
+
+def excursion_findings(excursions: Iterable[EmExcursion]) -> list[Finding]:
+    """The review's finding for each excursion reaching a batch."""
     findings = []
-    for excursion in reaching(session, batch, now):
+    for excursion in excursions:
         deviation = f"; deviation {excursion.deviation}" if excursion.deviation else ""
         why = (
             f"EM {excursion.outcome.value} at {excursion.point} in room {excursion.room} "

@@ -258,6 +258,8 @@ def timeline_query(site: str, sample_codes: list[str], extra_ids: list[str]) -> 
         .where(s.site == site, s.code.in_(sample_codes))
     )
     named = select(a.seq).where(a.site == site, a.record_id.in_(sample_codes + extra_ids))
+    if not sample_codes:
+        return select(t.audit_entries).where(a.seq.in_(named)).order_by(a.seq)
     results = select(a.seq).where(a.site == site, a.record_id.in_(stored))
     # "refused." up to "refused/" is the prefix as a range, which the index can read.
     refused = select(a.seq).where(
@@ -266,7 +268,7 @@ def timeline_query(site: str, sample_codes: list[str], extra_ids: list[str]) -> 
         a.action < "refused/",
         or_(*(a.record_id.like(f"{code}-R%") for code in sample_codes)),
     )
-    seqs = union(named, results, refused) if sample_codes else named
+    seqs = union(named, results, refused)
     return select(t.audit_entries).where(a.seq.in_(seqs)).order_by(a.seq)
 
 

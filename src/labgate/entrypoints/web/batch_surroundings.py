@@ -5,19 +5,17 @@ exception finds them)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from labgate.adapters.store.document_facts import readable
 from labgate.adapters.store.dossier_view import procedure_of
-from labgate.adapters.store.review_signals import reaching
 from labgate.adapters.store.stability_views import alerts_page
 from labgate.compliance.canonical import to_jsonable
 from labgate.domain.batches import Batch
-from labgate.domain.errors import NotFound
+from labgate.domain.em_monitoring import EmExcursion
 
 ALERTS_SHOWN = 50  # the API's default page of OOT alerts; the rest are a link away
 ALERT_PEOPLE = frozenset(("analyst", "raised_by", "acknowledged_by"))
@@ -37,14 +35,15 @@ def procedure_tree(procedure: dict[str, Any]) -> list[dict[str, Any]]:
     return roots
 
 
-def batch_surroundings(session: Session, site: str, code: str, now: datetime) -> dict[str, Any]:
-    """The procedure tree, the first page of OOT alerts and the EM excursions reaching it."""
-    batch = session.scalars(select(Batch).filter_by(site=site, code=code)).one_or_none()
-    if batch is None:
-        raise NotFound(f"No batch {code} in site {site}.", reason="batch.unknown", field="batch")
+def batch_surroundings(
+    session: Session, batch: Batch, reaching: Sequence[EmExcursion]
+) -> dict[str, Any]:
+    """The procedure tree, the first page of OOT alerts and the EM excursions reaching the
+    batch (review_signals.reaching, read once for the page and its review)."""
+    site = batch.site
     procedure = procedure_of(session, batch)
-    alerts = alerts_page(session, site, code, None, None, ALERTS_SHOWN)
-    excursions = [to_jsonable(x) for x in reaching(session, batch, now)]
+    alerts = alerts_page(session, site, batch.code, None, None, ALERTS_SHOWN)
+    excursions = [to_jsonable(x) for x in reaching]
     return {
         "procedure": procedure,
         "tree": procedure_tree(procedure),

@@ -20,25 +20,27 @@ from sqlalchemy.orm import Session
 
 from labgate.adapters.reports.certificate import certificate_document
 from labgate.adapters.reports.dossier import dossier_document
-from labgate.adapters.store import lists, views
+from labgate.adapters.store import lists
 from labgate.adapters.store import tables as t
 from labgate.adapters.store.certificate_view import certificate
 from labgate.adapters.store.document_facts import readable, reader
-from labgate.adapters.store.dossier_view import dossier, review
+from labgate.adapters.store.dossier_view import batch_records, dossier, review, review_of
 from labgate.adapters.store.gate_view import batch_gates
+from labgate.adapters.store.review_signals import reaching
+from labgate.adapters.store.uow import SqlUnitOfWork
 from labgate.compliance.access import Permission
-from labgate.domain.samples import Sample
 from labgate.entrypoints.web import keyset
 from labgate.entrypoints.web.access import Visitor, allowed, hub_of
 from labgate.entrypoints.web.batch_surroundings import batch_surroundings
 from labgate.entrypoints.web.layout import frame, site_view
 from labgate.entrypoints.web.render import filtered_list, page, page_links, prefix
-from labgate.service.handlers.batches import disposition_check
+from labgate.service.handlers.batches import disposition_standing
 
 router = APIRouter()
 Reading = Annotated[Visitor, Depends(allowed(Permission.READ))]
 Key = Annotated[str | None, Query(max_length=64)]
 PAGE_SIZES = (25, 50, 100)
+SAMPLES_SHOWN = 25  # a batch page's samples and results, a page at a time
 # The API's order: newest batch first, by id (stable when a batch is added meanwhile).
 SORT: lists.Direction = "newest"
 
@@ -142,27 +144,45 @@ def batch_board(
     return filtered_list(request, "batches.html", "board", values, asked, here)
 
 
-def batch_values(request: Request, who: Visitor, site: str, batch: str) -> dict[str, Any]:
-    """Everything a batch's page shows, read in one session by the API's own views, and what
-    its release and rejection would be refused with now (the handlers' own checks)."""
+def batch_values(
+    request: Request, who: Visitor, site: str, batch: str, samples_after: str | None = None
+) -> dict[str, Any]:
+    """Everything a batch's page shows, read in one session by the API's own views (the batch,
+    its samples and signatures read once, for the page and its review by exception), one page
+    of its samples (by code, after `samples_after`), and what its release and rejection would
+    be refused with now (the handlers' own checks)."""
     shown = site_view(request, site)
     hub = hub_of(request)
     now = hub.bus.deps.clock.now()
-    with hub.sessions() as session:
-        view = readable(session, site, views.batch_view(session, site, batch))
-        loaded = session.scalars(select(Sample).filter_by(site=site, batch=batch))
-        by_code = {s.code: s for s in loaded}  # one query, in the batch view's order below
-        in_order = [by_code[s["sample"]] for s in view["samples"]]
-        samples = readable(session, site, views.sample_views(session, site, in_order))
+    uow = hub.uow_factory()
+    # The handlers' check reads the same samples: one unit of work, one load of them.
+    with uow.reading():
+        assert isinstance(uow, SqlUnitOfWork)
+        session = uow.session
+        check = disposition_standing(uow, site, batch, now)
+        records = batch_records(session, site, batch)
+        excursions = reaching(session, records.batch, now)
+        view = readable(session, site, records.signed["batch"])
+        every = records.signed["samples"]  # by code
+        later = [s for s in every if samples_after is None or s["code"] > samples_after]
+        samples = readable(session, site, later[:SAMPLES_SHOWN])
         gates = batch_gates(session, site, batch)
-        found = readable(session, site, review(session, site, batch, now))
-        surroundings = batch_surroundings(session, site, batch, now)
+        found = readable(session, site, review_of(session, records, excursions))
+        surroundings = batch_surroundings(session, records.batch, excursions)
         people = reader(session, site, [])
-    check = disposition_check(hub.uow_factory(), site, batch, now)
+    batch_url = f"{prefix(request)}/sites/{site}/batches/{batch}"
     return {
         **frame(request, who, shown, "batches"),
         "batch": view,
         "samples": samples,
+        "samples_page": {
+            "total": len(every),
+            "first": len(every) - len(later) + 1,
+            "next": f"{batch_url}?{urlencode({'samples_after': samples[-1]['code']})}#samples-h"
+            if len(later) > SAMPLES_SHOWN
+            else None,
+            "start": f"{batch_url}#samples-h" if samples_after is not None else None,
+        },
         "gates": gates["operations"],
         "review": found,
         **surroundings,
@@ -171,7 +191,7 @@ def batch_values(request: Request, who: Visitor, site: str, batch: str) -> dict[
         "rejection_refused": check.rejection,
         "blockers": check.blockers,
         "may_dispose": who.may(Permission.RELEASE_BATCH),
-        "batch_url": f"{prefix(request)}/sites/{site}/batches/{batch}",
+        "batch_url": batch_url,
         "refused": None,
         "done": None,
     }
@@ -184,10 +204,11 @@ def batch_page(
     batch: str,
     who: Reading,
     done: Literal["released", "rejected"] | None = None,
+    samples_after: Key = None,
 ) -> Response:
     """One batch: what the API's batch, gates and review answers hold, as people read them;
-    `done` after QA signed its disposition."""
-    values = batch_values(request, who, site, batch)
+    `done` after QA signed its disposition. Its samples a page at a time (SAMPLES_SHOWN)."""
+    values = batch_values(request, who, site, batch, samples_after or None)
     values["done"] = done
     return page(request, "batch.html", values)
 

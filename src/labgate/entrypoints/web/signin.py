@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from labgate.compliance.access import SIGN_IN_FAILED
+from labgate.compliance.throttle import UNAUTHENTICATED
 from labgate.domain.account_commands import ChangePassword
 from labgate.domain.commands import SignIn
 from labgate.domain.errors import InvalidInput, LabgateError, Unauthenticated
@@ -87,7 +88,9 @@ async def sign_in(request: Request) -> Response:
             refused = Unauthenticated(SIGN_IN_FAILED, reason="auth.bad_credentials")
             await audit(request, refused)
             raise refused
-        command = SignIn(context(request, None), username, password)
+        # As the API's token route: the id typed, not yet vouched for (refusals count against
+        # the browser's address); the handler makes it the person once the password matches.
+        command = SignIn(context(request, username, UNAUTHENTICATED), username, password)
         account = await run_in_threadpool(hub.bus.handle, command)
     except LabgateError as error:
         return _sign_in_page(request, str(pre), status=error.status, error=error, **again)

@@ -76,15 +76,20 @@ def disposition_check(uow: UnitOfWork, site: str, code: str, now: datetime) -> D
     """The release and rejection handlers' own checks, read without signing: the console offers
     an action only when its handler would take it, and otherwise says why."""
     with uow.reading():
-        try:
-            batch, samples, blockers = _release_standing(uow, site, code, now)
-        except LabgateError as error:  # unknown or already disposed: refused to both
-            return DispositionCheck(error, error)
-        try:
-            check_releasable(batch, samples, blockers)
-        except LabgateError as error:
-            return DispositionCheck(error, None, tuple(blockers))
-        return DispositionCheck(None, None)
+        return disposition_standing(uow, site, code, now)
+
+
+def disposition_standing(uow: UnitOfWork, site: str, code: str, now: datetime) -> DispositionCheck:
+    """disposition_check within a unit of work already open (a page reading more with it)."""
+    try:
+        batch, samples, blockers = _release_standing(uow, site, code, now)
+    except LabgateError as error:  # unknown or already disposed: refused to both
+        return DispositionCheck(error, error)
+    try:
+        check_releasable(batch, samples, blockers)
+    except LabgateError as error:
+        return DispositionCheck(error, None, tuple(blockers))
+    return DispositionCheck(None, None)
 
 
 def reject_batch(cmd: RejectBatch, uow: UnitOfWork, deps: Deps) -> str:
