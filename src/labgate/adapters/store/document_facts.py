@@ -32,9 +32,13 @@ def reader_facts(session: Session, site: str, content: dict[str, Any]) -> dict[s
 
 
 def site_zone(session: Session, site: str) -> str:
-    """The site's IANA time zone; UTC for a site whose master data names none."""
-    found = session.get(Site, site)
-    return "UTC" if found is None or found.time_zone is None else found.time_zone
+    """The site's IANA time zone; UTC for a site whose master data names none. Kept for the
+    session (one page reads it for every view it makes readable)."""
+    zones: dict[str, str] = session.info.setdefault("site_zones", {})
+    if site not in zones:
+        found = session.get(Site, site)
+        zones[site] = "UTC" if found is None or found.time_zone is None else found.time_zone
+    return zones[site]
 
 
 def product_name(session: Session, site: str, product: str) -> str | None:

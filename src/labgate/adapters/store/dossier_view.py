@@ -60,11 +60,16 @@ def _excerpt(session: Session, batch: Batch, samples: list[Sample]) -> list[Audi
     return views.entries(session, views.timeline_query(batch.site, codes, extra))
 
 
-def _signed(session: Session, site: str, batch: Batch, samples: list[Sample]) -> dict[str, Any]:
-    """Every signed record of the batch as shown, with each signature's status."""
+def _signed(
+    session: Session, site: str, batch: Batch, samples: list[Sample], with_views: bool = True
+) -> dict[str, Any]:
+    """Every signed record of the batch as shown, with each signature's status: the batch, its
+    results' signatures by result code, its deviations, and (`with_views`) its samples' views."""
+    results = views.result_signatures(session, site, samples)
     return {
         "batch": views.batch_view(session, site, batch.code),
-        "samples": views.sample_views(session, site, samples),
+        "samples": views.sample_views(session, site, samples, results) if with_views else [],
+        "results": results,
         "deviations": [
             views.deviation_view(session, site, d)
             for d in views.deviation_codes(session, site, batch=batch.code)
@@ -76,8 +81,8 @@ def _broken(signed: dict[str, Any], shown: Reader) -> list[Finding]:
     found: list[tuple[str, str, dict[str, Any]]] = [
         ("batch", signed["batch"]["code"], s) for s in signed["batch"]["signatures"]
     ]
-    for sample in signed["samples"]:
-        found += [("result", r["code"], s) for r in sample["results"] for s in r["signatures"]]
+    for code, signatures in signed["results"].items():
+        found += [("result", code, s) for s in signatures]
     found += [("deviation", d["code"], s) for d in signed["deviations"] for s in d["signatures"]]
     return [
         Finding(
@@ -118,9 +123,11 @@ class BatchRecords:
 
 
 def batch_records(session: Session, site: str, code: str) -> BatchRecords:
-    """The batch's records and signed views (NotFound for an unknown batch)."""
+    """The batch's records and its signatures as shown, its samples' views left to those who
+    show them (views.sample_views with `signed["results"]`); NotFound for an unknown batch."""
     batch, samples, deviations = _records(session, site, code)
-    return BatchRecords(batch, samples, deviations, _signed(session, site, batch, samples))
+    signed = _signed(session, site, batch, samples, with_views=False)
+    return BatchRecords(batch, samples, deviations, signed)
 
 
 def review(session: Session, site: str, code: str, now: datetime) -> dict[str, Any]:

@@ -69,16 +69,17 @@ def sample_view(session: Session, site: str, code: str) -> dict[str, Any]:
     return sample_views(session, site, [get_sample(session, site, code)])[0]
 
 
-def sample_views(session: Session, site: str, samples: list[Sample]) -> list[dict[str, Any]]:
+def sample_views(
+    session: Session,
+    site: str,
+    samples: list[Sample],
+    signed: dict[str, list[dict[str, Any]]] | None = None,
+) -> list[dict[str, Any]]:
     """Many samples' views (a batch's) as sample_view gives each, their results' signatures and
-    their deviations read in one query each rather than one per result and sample."""
-    codes = [r.code for sample in samples for r in sample.results]
-    signed: dict[str, list[Signature]] = {code: [] for code in codes}
-    g = t.signatures.c
-    for chunk in _chunks(codes):
-        by_result = select(Signature).filter_by(site=site, record_type="result")
-        for signature in session.scalars(by_result.where(g.record_id.in_(chunk)).order_by(g.id)):
-            signed[signature.record_id].append(signature)
+    their deviations read in one query each rather than one per result and sample; `signed`:
+    their results' signatures as result_signatures gave them, when already read."""
+    if signed is None:
+        signed = result_signatures(session, site, samples)
     deviations: dict[str, list[dict[str, Any]]] = {sample.code: [] for sample in samples}
     for chunk in _chunks([sample.code for sample in samples]):
         by_sample = select(Deviation).filter_by(site=site).where(t.deviations.c.sample.in_(chunk))
@@ -89,11 +90,32 @@ def sample_views(session: Session, site: str, samples: list[Sample]) -> list[dic
         view: dict[str, Any] = to_jsonable(sample)
         view["mes_status"] = sample.mes_status.value
         for result, shown in zip(sample.results, view["results"], strict=True):
-            content = to_jsonable(result_content(sample, result))
-            shown["signatures"] = [signature_view(s, content) for s in signed[result.code]]
+            shown["signatures"] = signed[result.code]
         view["deviations"] = deviations[sample.code]
         views.append(view)
     return views
+
+
+def result_signatures(
+    session: Session, site: str, samples: list[Sample]
+) -> dict[str, list[dict[str, Any]]]:
+    """Every result's signatures as shown, each with whether it still matches its result, by
+    result code (one query; a result's content is built only when it has a signature)."""
+    codes = [r.code for sample in samples for r in sample.results]
+    found: dict[str, list[Signature]] = {code: [] for code in codes}
+    g = t.signatures.c
+    for chunk in _chunks(codes):
+        by_result = select(Signature).filter_by(site=site, record_type="result")
+        for signature in session.scalars(by_result.where(g.record_id.in_(chunk)).order_by(g.id)):
+            found[signature.record_id].append(signature)
+    shown: dict[str, list[dict[str, Any]]] = {}
+    for sample in samples:
+        for result in sample.results:
+            signatures, shown[result.code] = found[result.code], []
+            if signatures:
+                content = to_jsonable(result_content(sample, result))
+                shown[result.code] = [signature_view(s, content) for s in signatures]
+    return shown
 
 
 def _chunks(values: list[str], size: int = 500) -> Iterator[list[str]]:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from labgate.adapters.reports.certificate import certificate_document
 from labgate.adapters.reports.dossier import dossier_document
-from labgate.adapters.store import lists
+from labgate.adapters.store import lists, views
 from labgate.adapters.store import tables as t
 from labgate.adapters.store.certificate_view import certificate
 from labgate.adapters.store.document_facts import readable, reader
@@ -163,9 +163,12 @@ def batch_values(
         records = batch_records(session, site, batch)
         excursions = reaching(session, records.batch, now)
         view = readable(session, site, records.signed["batch"])
-        every = records.signed["samples"]  # by code
-        later = [s for s in every if samples_after is None or s["code"] > samples_after]
-        samples = readable(session, site, later[:SAMPLES_SHOWN])
+        every = records.samples  # by code
+        later = [s for s in every if samples_after is None or s.code > samples_after]
+        shown_views = views.sample_views(
+            session, site, later[:SAMPLES_SHOWN], records.signed["results"]
+        )
+        samples = readable(session, site, shown_views)
         gates = batch_gates(session, site, batch)
         found = readable(session, site, review_of(session, records, excursions))
         surroundings = batch_surroundings(session, records.batch, excursions)
