@@ -38,11 +38,21 @@ def test_the_board_lists_batches_as_the_api_does_and_filters_them(plant: Plant) 
     pending = plant.client.get("/console/sites/T1/batches?disposition=pending")
     assert batches_on(pending.text) == ["B2"]
     assert batches_on(plant.client.get("/console/sites/T1/batches?product=NOPE").text) == []
-    # Ready as the API's review by exception says, not by a rule of the console's own.
+    # Ready as the API's review by exception says, not by a rule of the console's own: each
+    # row's cell reads it on its own (the board itself reads no review).
+    assert "data-ready=" not in board.text
     for code in ("B1", "B2"):
-        ready = plant.call("qa", "GET", f"/batches/{code}/review").json()["ready_by_exception"]
-        row = re.search(rf'<tr data-batch="{code}">.*?data-ready="(\w+)"', board.text, re.S)
-        assert row and row.group(1) == ("true" if ready else "false")
+        said = plant.call("qa", "GET", f"/batches/{code}/review").json()
+        cell = re.search(rf'data-ready-of="{code}" hx-get="([^"]+)"', board.text)
+        assert cell, board.text
+        shown = plant.client.get(cell.group(1), headers={"HX-Request": "true"})
+        assert shown.status_code == 200, shown.text
+        ready = re.search(r'<td data-ready="(\w+)"', shown.text)
+        assert ready and ready.group(1) == str(said["ready_by_exception"]).lower()
+        if not said["ready_by_exception"]:
+            assert f"{len(said['items'])} to review" in shown.text
+    unknown = plant.client.get("/console/sites/T1/batches/NOPE/readiness")
+    assert unknown.status_code == 404 and "batch.unknown" in unknown.text
 
 
 def test_the_board_pages_and_htmx_gets_only_its_table(plant: Plant) -> None:

@@ -21,6 +21,11 @@ def test_qa_filters_the_board_opens_a_batch_and_downloads_its_coa(
     listed = served.api("qa", f"/api/v1/sites/{SITE}/batches")["items"]
     rows = page.locator("tr[data-batch]")
     expect(rows).to_have_count(len(listed))
+    # Each row's review by exception loads on its own, as the API's review says.
+    for batch in listed:
+        said = served.api("qa", f"/api/v1/sites/{SITE}/batches/{batch['code']}/review")
+        cell = page.locator(f'tr[data-batch="{batch["code"]}"] td[data-ready]')
+        expect(cell).to_have_attribute("data-ready", str(said["ready_by_exception"]).lower())
     shot(page, "batches")
     page.get_by_label("Disposition").select_option("released")
     released = [b["code"] for b in listed if b["disposition"] == "released"]

@@ -78,9 +78,10 @@ Reviews = dict[str, dict[str, Any]]
 def _page(
     session: Session, site: str, asked: BoardQuery, now: datetime
 ) -> tuple[list[dict[str, Any]], Reviews, int | None]:
-    """One page of the board: its rows, their reviews, the id to continue after. With the ready
-    filter the list's rows are read in its order and kept when the API's review by exception
-    says what was asked, until the page is full (the console adds no rule of its own)."""
+    """One page of the board: its rows, the id to continue after, and (with the ready filter)
+    their reviews. With the ready filter the list's rows are read in its order and kept when
+    the API's review by exception says what was asked, until the page is full (the console adds
+    no rule of its own). Without it, each row's review is read by its own cell (readiness)."""
     query = lists.batches_query(site, asked.product, asked.on_hold, asked.disposition)
     after = keyset.decode(SORT, asked.cursor)
     last = None if after is None else after[1]
@@ -90,15 +91,16 @@ def _page(
         found = lists.take(session, query, t.batches.c.id, last, asked.limit, SORT)
         for row in found.rows:
             item = lists.batch_item(dict(row))
-            said = review(session, site, item["code"], now)
-            if asked.ready is not None and said["ready_by_exception"] is not asked.ready:
-                continue
+            if asked.ready is not None:
+                said = review(session, site, item["code"], now)
+                if said["ready_by_exception"] is not asked.ready:
+                    continue
+                reviews[item["code"]] = said
             if len(rows) == asked.limit:  # one more row matches: there is a next page
                 return rows, reviews, int(rows[-1]["id"])
             rows.append(item)
-            reviews[item["code"]] = said
-        if found.last_id is None:
-            return rows, reviews, None
+        if found.last_id is None or asked.ready is None:
+            return rows, reviews, found.last_id
         last = found.last_id
 
 
@@ -142,6 +144,18 @@ def batch_board(
         **page_links(asked, here, next_cursor),
     }
     return filtered_list(request, "batches.html", "board", values, asked, here)
+
+
+@router.get("/sites/{site}/batches/{batch}/readiness", name="batch_readiness")
+def batch_readiness(request: Request, site: str, batch: str, who: Reading) -> Response:
+    """A board row's review-by-exception cell, as GET .../batches/{batch}/review answers: read
+    on its own, so the board costs what its rows cost, not each batch's whole review."""
+    site_view(request, site)
+    hub = hub_of(request)
+    with hub.sessions() as session:
+        found = review(session, site, batch, hub.bus.deps.clock.now())
+    values = {"found": found, "batch_url": f"{prefix(request)}/sites/{site}/batches/{batch}"}
+    return page(request, "_batch_readiness.html", values)
 
 
 def batch_values(

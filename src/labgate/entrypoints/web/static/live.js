@@ -5,7 +5,9 @@
 // carries htmx-request), or the tab not shown at all. And a refresh answered after the reviewer
 // asked for another view (a filter, a page) is not swapped in: it would bring the old view back.
 // A refresh says so (X-Live-Refresh): it is not the reviewer's activity, and a page left open
-// must still reach the idle time-out.
+// must still reach the idle time-out. Cells that load their own content (data-lazy: a board
+// row's review by exception) are part of the table, not a view the reviewer asked for, and
+// are not activity either.
 (function () {
   "use strict";
   var asked = 0; // requests of the page other than refreshes, started so far
@@ -20,6 +22,7 @@
 
   document.addEventListener("htmx:beforeRequest", function (event) {
     var block = event.detail.elt;
+    if (block.hasAttribute("data-lazy")) return;
     if (!block.hasAttribute("data-live")) {
       asked += 1;
     } else if (document.hidden || inUse(block)) {
@@ -30,7 +33,10 @@
   });
 
   document.addEventListener("htmx:configRequest", function (event) {
-    if (event.detail.elt.hasAttribute("data-live")) event.detail.headers["X-Live-Refresh"] = "1";
+    var elt = event.detail.elt;
+    if (elt.hasAttribute("data-live") || elt.hasAttribute("data-lazy")) {
+      event.detail.headers["X-Live-Refresh"] = "1";
+    }
   });
 
   document.addEventListener("htmx:beforeSwap", function (event) {
