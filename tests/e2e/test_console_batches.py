@@ -211,7 +211,13 @@ def test_a_batch_page_shows_its_samples_a_page_at_a_time_and_reviews_them_all(
     # The review by exception covers every sample, shown or not (each awaits its results).
     review = plant.call("qa", "GET", "/batches/B1/review").json()["items"]
     findings = re.findall(r'<li data-finding="([^"]+)"', first.text)
-    assert len(findings) == len(review)
+    first_of = {kind: n for n, kind in reversed(list(enumerate(i["kind"] for i in review)))}
+    assert findings == sorted((i["kind"] for i in review), key=first_of.__getitem__)
+    # A run of more than five findings of a kind is folded behind its count.
+    for kind in first_of:
+        count = findings.count(kind)
+        folded = f'<details class="findings" data-findings="{kind}">' in first.text
+        assert folded is (count > 5), (kind, count)
     assert {value for item in review for value in item.values()} >= set(codes[-2:])
     link = re.search(r'<a href="([^"]+)" rel="next">Next samples</a>', first.text)
     assert link

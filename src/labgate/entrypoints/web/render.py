@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
@@ -37,6 +38,16 @@ def exact(value: object) -> str:
     return str(value)
 
 
+def in_groups(items: Iterable[Any], key: str) -> list[tuple[Any, list[Any]]]:
+    """Items grouped by `key` (a mapping's key or an attribute), the groups in the order of
+    their first item: Jinja's own groupby sorts them, and a list's order is its author's."""
+    groups: dict[Any, list[Any]] = {}
+    for item in items:
+        value = item[key] if isinstance(item, Mapping) else getattr(item, key)
+        groups.setdefault(value, []).append(item)
+    return list(groups.items())
+
+
 environment = Environment(
     loader=FileSystemLoader(TEMPLATES),
     autoescape=select_autoescape(("html",), default=True),
@@ -45,6 +56,7 @@ environment = Environment(
     lstrip_blocks=True,
 )
 environment.filters["exact"] = exact
+environment.filters["in_groups"] = in_groups
 
 
 # What base.html shows around a page with no site or visitor (sign-in, refusals).
