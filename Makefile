@@ -38,7 +38,7 @@ run: $(STAMP)
 ## the broker, so they run alone afterwards.
 test: $(STAMP)
 	@bash scripts/ensure-services.sh
-	$(BIN)/pytest -q -n 2 --dist loadfile tests/unit tests/e2e tests/integration tests/contract
+	$(BIN)/pytest -q -n 2 --dist loadfile --no-loadscope-reorder tests/unit tests/e2e tests/integration tests/contract
 	$(BIN)/pytest -q tests/resilience
 
 ## check: formatting, lint and strict typing

@@ -195,6 +195,20 @@ class Plant:
         return {"username": user, "password": self.passwords[user], "meaning": meaning}
 
 
+@dataclass(frozen=True)
+class SeededPlant:
+    """What `plant.seed` handed back when it seeded a worker's template: the people's passwords
+    and the systems' API keys, the same in every copy of that template."""
+
+    passwords: dict[str, str]
+    api_keys: dict[str, str]
+
+    def on(self, client: TestClient) -> Plant:
+        """The Plant `seed(hub, client)` would have returned for this database: its own
+        credentials dictionaries and no tokens yet (tokens are signed with the test's secret)."""
+        return Plant(client, dict(self.passwords), dict(self.api_keys))
+
+
 def first_own_password(hub: Hub, user: str, temporary: str) -> str:
     """The person replaces the temporary password an administrator set, as at first sign-in."""
     chosen = secrets.token_urlsafe(16)

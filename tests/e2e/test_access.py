@@ -16,7 +16,7 @@ from httpx2 import Response
 from labgate.bootstrap import Hub
 from labgate.compliance.access import ROLE_PERMISSIONS, Permission, Role
 from labgate.config import Settings
-from plant import PEOPLE, Plant, seed
+from plant import PEOPLE, Plant, SeededPlant
 
 P = Permission
 UNGUARDED = {"/api/v1/token", "/docs", "/health", "/ready"}
@@ -111,8 +111,8 @@ def settings(settings: Settings) -> Settings:
 
 
 @pytest.fixture
-def plant(hub: Hub, client: TestClient) -> Plant:
-    return seed(hub, client)
+def plant(hub: Hub, client: TestClient, seeded_plant: SeededPlant) -> Plant:
+    return seeded_plant.on(client)
 
 
 def guarded_routes(client: TestClient) -> list[tuple[str, str]]:

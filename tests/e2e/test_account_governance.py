@@ -12,15 +12,15 @@ from fastapi.testclient import TestClient
 from httpx2 import Response
 
 from labgate.bootstrap import Hub
-from plant import Plant, seed
+from plant import Plant, SeededPlant
 
 ACCOUNTS = "/api/v1/accounts"
 WHY = "ticket IAM-1234: access review"
 
 
 @pytest.fixture
-def plant(hub: Hub, client: TestClient) -> Plant:
-    return seed(hub, client)
+def plant(hub: Hub, client: TestClient, seeded_plant: SeededPlant) -> Plant:
+    return seeded_plant.on(client)
 
 
 def refusal(answer: Response) -> tuple[int, str, str | None]:

@@ -14,12 +14,12 @@ from labgate.domain.errors import InvalidInput
 from labgate.domain.lifecycle import ResultStatus, SampleStatus
 from labgate.domain.status_map import SAMPLE_STATUS_RULES, MesStatus, StatusMap, StatusRule
 from labgate.service.messages import SampleCancelledV1
-from plant import Plant, request_sample, seed
+from plant import Plant, SeededPlant, request_sample
 
 
 @pytest.fixture
-def plant(hub: Hub, client: TestClient) -> Plant:
-    return seed(hub, client)
+def plant(hub: Hub, client: TestClient, seeded_plant: SeededPlant) -> Plant:
+    return seeded_plant.on(client)
 
 
 def sent(plant: Plant, kind: str) -> list[dict[str, Any]]:

@@ -20,15 +20,23 @@ from labgate.compliance.canonical import content_hash
 from labgate.config import Settings
 from labgate.entrypoints.cli.main import app as cli
 from pdf_pages import pages
-from plant import PLANT, SITE, Plant, approved_result, released_batch, request_sample, seed
+from plant import (
+    PLANT,
+    SITE,
+    Plant,
+    SeededPlant,
+    approved_result,
+    released_batch,
+    request_sample,
+)
 
 MARGIN_MM = 15  # the CoA's left and right page margins
 RULE = "where that month has no such day, its last day"
 
 
 @pytest.fixture
-def plant(hub: Hub, client: TestClient) -> Plant:
-    return seed(hub, client)
+def plant(hub: Hub, client: TestClient, seeded_plant: SeededPlant) -> Plant:
+    return seeded_plant.on(client)
 
 
 def product(months: int | None) -> dict[str, Any]:

@@ -19,14 +19,14 @@ from labgate.bootstrap import Hub
 from labgate.config import Settings
 from labgate.domain.commands import Context, ImportMasterData
 from labgate.entrypoints.api.app import create_app
-from plant import SITE, Plant, request_sample, seed
+from plant import SITE, Plant, SeededPlant, request_sample
 
 CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]{64})"')
 
 
 @pytest.fixture
-def plant(hub: Hub, client: TestClient) -> Plant:
-    return seed(hub, client)
+def plant(hub: Hub, client: TestClient, seeded_plant: SeededPlant) -> Plant:
+    return seeded_plant.on(client)
 
 
 def csrf_of(html: str) -> str:

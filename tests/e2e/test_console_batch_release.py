@@ -14,14 +14,14 @@ from test_console import csrf_of, sign_in, trail
 from test_disposition import CLEAN, enter, outbox
 
 from labgate.bootstrap import Hub
-from plant import SITE, Plant, approved_result, request_sample, seed
+from plant import SITE, Plant, SeededPlant, approved_result, request_sample
 
 PAGE = f"/console/sites/{SITE}/batches/B1"
 
 
 @pytest.fixture
-def plant(hub: Hub, client: Any) -> Plant:
-    return seed(hub, client)
+def plant(hub: Hub, client: Any, seeded_plant: SeededPlant) -> Plant:
+    return seeded_plant.on(client)
 
 
 def _ready(plant: Plant, water: str = "0.2") -> str:

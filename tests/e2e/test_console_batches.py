@@ -12,12 +12,19 @@ from test_console import sign_in, trail
 from test_sampling_plans import GRAN_PLAN, IPC_WATER, with_ipc_points
 
 from labgate.bootstrap import Hub
-from plant import Plant, approved_result, plan_version, released_batch, request_sample, seed
+from plant import (
+    Plant,
+    SeededPlant,
+    approved_result,
+    plan_version,
+    released_batch,
+    request_sample,
+)
 
 
 @pytest.fixture
-def plant(hub: Hub, client: object) -> Plant:
-    return seed(hub, client)  # type: ignore[arg-type]
+def plant(hub: Hub, client: object, seeded_plant: SeededPlant) -> Plant:
+    return seeded_plant.on(client)  # type: ignore[arg-type]
 
 
 def batches_on(html: str) -> list[str]:

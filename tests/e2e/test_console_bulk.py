@@ -19,7 +19,7 @@ from labgate.adapters.store import tables as t
 from labgate.bootstrap import Hub
 from labgate.compliance.canonical import content_hash
 from labgate.domain.samples import Sample, result_content, sample_of_result
-from plant import SITE, Plant, request_sample, seed
+from plant import SITE, Plant, SeededPlant, request_sample
 
 QUEUE = f"/console/sites/{SITE}/review"
 BULK = f"{QUEUE}/bulk-approval"
@@ -30,8 +30,8 @@ ENTERED = ((("ASSAY", "99.62", "%"), ("APPEAR", "White tablet", None), ("WATER",
 
 
 @pytest.fixture
-def plant(hub: Hub, client: Any) -> Plant:
-    return seed(hub, client)
+def plant(hub: Hub, client: Any, seeded_plant: SeededPlant) -> Plant:
+    return seeded_plant.on(client)
 
 
 def _entered(plant: Plant, by: str = "analyst", samples: int = len(ENTERED)) -> dict[str, str]:

@@ -21,7 +21,7 @@ from labgate.bootstrap import Hub
 from labgate.compliance.envelope import generate_keypair
 from labgate.compliance.signer import Signer
 from labgate.service.relay import Relay, RelayReport
-from plant import SITE, Plant, seed
+from plant import SITE, Plant, SeededPlant
 from receiver import outbox_rows, registered_samples
 from senders import Sender, register, request
 
@@ -30,8 +30,8 @@ WHY = "CR-40: the MES rotated its signing key"
 
 
 @pytest.fixture
-def plant(hub: Hub, client: TestClient) -> Plant:
-    return seed(hub, client)
+def plant(hub: Hub, client: TestClient, seeded_plant: SeededPlant) -> Plant:
+    return seeded_plant.on(client)
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from test_oos import enter, oos_sample
 
 from labgate.adapters.store import tables as t
 from labgate.bootstrap import Hub
-from plant import SITE, Plant, seed
+from plant import SITE, Plant, SeededPlant
 
 LIST = f"/console/sites/{SITE}/deviations"
 DEV = "DEV-000001"
@@ -24,8 +24,8 @@ WORKSPACE = f"{LIST}/{DEV}"
 
 
 @pytest.fixture
-def plant(hub: Hub, client: Any) -> Plant:
-    return seed(hub, client)
+def plant(hub: Hub, client: Any, seeded_plant: SeededPlant) -> Plant:
+    return seeded_plant.on(client)
 
 
 def listed(html: str) -> list[str]:

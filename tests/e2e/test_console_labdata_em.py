@@ -16,16 +16,16 @@ from test_em_monitoring import LOCATIONS, NOW, POINTS, ROOMS, iso, occupy, ok, s
 
 from labgate.bootstrap import Hub
 from labgate.domain import commands as c
-from plant import Plant, seed
+from plant import Plant, SeededPlant
 
 BASE = "/console/sites/T1/em"
 DAY = timedelta(days=1)
 
 
 @pytest.fixture
-def plant(hub: Hub, client: Any) -> Plant:
+def plant(hub: Hub, client: Any, seeded_plant: SeededPlant) -> Plant:
     """The EM API tests' filling suite: graded rooms, points, two routes; one schedule due."""
-    seeded = seed(hub, client)
+    seeded = seeded_plant.on(client)
     hub.bus.handle(c.ImportMasterData(c.Context("admin"), ROOMS, "CR-9: filling suite"))
     why = {"reason": "CC-EM-1: cleanroom qualification"}
     for location, grade, room in LOCATIONS:

@@ -15,15 +15,15 @@ from test_raw_materials import RAW, configure, lab_results, receive
 
 from labgate.bootstrap import Hub
 from labgate.domain import commands as c
-from plant import SITE, V1_FROM, Plant, seed
+from plant import SITE, V1_FROM, Plant, SeededPlant
 
 BASE = "/console/sites/T1/lots"
 
 
 @pytest.fixture
-def plant(hub: Hub, client: Any) -> Plant:
+def plant(hub: Hub, client: Any, seeded_plant: SeededPlant) -> Plant:
     """The raw-material API tests' plant: API-1 under SPEC-RM, in force."""
-    seeded = seed(hub, client)
+    seeded = seeded_plant.on(client)
     hub.bus.handle(c.ImportMasterData(c.Context("admin"), RAW, "CR-2: raw material"))
     qa = c.SignatureInput("qa", seeded.passwords["qa"], "approved")
     hub.bus.handle(c.ApproveSpecVersion(c.Context("qa"), SITE, "SPEC-RM", 1, qa))

@@ -22,14 +22,14 @@ from test_stability_studies import (
 
 from labgate.bootstrap import Hub
 from labgate.domain import commands as c
-from plant import Plant, seed
+from plant import Plant, SeededPlant
 
 BASE = "/console/sites/T1"
 
 
 @pytest.fixture
-def plant(hub: Hub, client: Any) -> Plant:
-    seeded = seed(hub, client)
+def plant(hub: Hub, client: Any, seeded_plant: SeededPlant) -> Plant:
+    seeded = seeded_plant.on(client)
     hub.bus.handle(c.ImportMasterData(c.Context("admin"), MORE_BATCHES, "CR-3: batches"))
     return seeded
 

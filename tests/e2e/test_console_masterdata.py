@@ -14,15 +14,15 @@ import yaml
 from test_console import csrf_of, sign_in, trail
 
 from labgate.bootstrap import Hub
-from plant import PLANT, Plant, seed
+from plant import PLANT, Plant, SeededPlant
 
 BASE = "/console/sites/T1/masterdata"
 SPEC = f"{BASE}/specifications/SPEC-A"
 
 
 @pytest.fixture
-def plant(hub: Hub, client: object) -> Plant:
-    return seed(hub, client)  # type: ignore[arg-type]
+def plant(hub: Hub, client: object, seeded_plant: SeededPlant) -> Plant:
+    return seeded_plant.on(client)  # type: ignore[arg-type]
 
 
 def draft(plant: Plant, version: int, author: str, assay: str = "NLT 99.5") -> None:

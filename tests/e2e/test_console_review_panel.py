@@ -15,14 +15,14 @@ from test_console import csrf_of, sign_in, trail
 from labgate.adapters.store import tables as t
 from labgate.bootstrap import Hub
 from labgate.domain.commands import Context, CreateAccount
-from plant import SITE, Plant, first_own_password, request_sample, seed
+from plant import SITE, Plant, SeededPlant, first_own_password, request_sample
 
 SEEN = re.compile(r'name="seen_content" value="([0-9a-f]{64})"')
 
 
 @pytest.fixture
-def plant(hub: Hub, client: Any) -> Plant:
-    return seed(hub, client)
+def plant(hub: Hub, client: Any, seeded_plant: SeededPlant) -> Plant:
+    return seeded_plant.on(client)
 
 
 def _entered(plant: Plant, request_id: str = "REQ-PANEL-1") -> str:

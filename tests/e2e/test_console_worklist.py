@@ -13,14 +13,14 @@ from httpx2 import Response
 from test_console import csrf_of, sign_in, trail
 
 from labgate.bootstrap import Hub
-from plant import SITE, Plant, request_sample, seed
+from plant import SITE, Plant, SeededPlant, request_sample
 
 WORKLIST = f"/console/sites/{SITE}/worklist"
 
 
 @pytest.fixture
-def plant(hub: Hub, client: object) -> Plant:
-    return seed(hub, client)  # type: ignore[arg-type]
+def plant(hub: Hub, client: object, seeded_plant: SeededPlant) -> Plant:
+    return seeded_plant.on(client)  # type: ignore[arg-type]
 
 
 def _requested(plant: Plant, request_id: str, batch: str = "B1") -> str:

@@ -24,7 +24,7 @@ from labgate.compliance.envelope import LEGACY_ALGORITHM, generate_keypair
 from labgate.compliance.signer import Signer
 from labgate.entrypoints.api.answers.access import MeAnswer
 from labgate.service.relay import DeliveryFailed, Relay, RelayReport
-from plant import PLANT, SITE, Plant, approved_result, seed
+from plant import PLANT, SITE, Plant, SeededPlant, approved_result
 from receiver import outbox_rows, registered_samples
 from senders import Sender, register, request
 
@@ -67,8 +67,8 @@ def ok(client: TestClient, method: str, template: str, answer: Response, status:
 
 
 @pytest.fixture
-def plant(hub: Hub, client: TestClient) -> Plant:
-    return seed(hub, client)
+def plant(hub: Hub, client: TestClient, seeded_plant: SeededPlant) -> Plant:
+    return seeded_plant.on(client)
 
 
 @pytest.fixture

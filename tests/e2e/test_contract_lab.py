@@ -19,7 +19,7 @@ from labgate.bootstrap import Hub
 from labgate.domain.deviations import DeviationState, PhaseOneConclusion, PhaseTwoConclusion
 from labgate.domain.lifecycle import SampleStatus
 from labgate.entrypoints.api.answers.samples import SampleView
-from plant import PLANT, SITE, Plant, approved_result, request_sample, seed
+from plant import PLANT, SITE, Plant, SeededPlant, approved_result, request_sample
 
 # The route modules whose operations this file holds to their contract.
 MODULES = {
@@ -87,8 +87,8 @@ def operations(client: TestClient) -> set[tuple[str, str]]:
 
 
 @pytest.fixture
-def plant(hub: Hub, client: TestClient) -> Plant:
-    return seed(hub, client)
+def plant(hub: Hub, client: TestClient, seeded_plant: SeededPlant) -> Plant:
+    return seeded_plant.on(client)
 
 
 @pytest.fixture

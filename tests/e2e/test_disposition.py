@@ -12,14 +12,14 @@ from httpx2 import Response
 
 from labgate.bootstrap import Hub
 from labgate.service.messages import OUTBOUND
-from plant import Plant, approved_result, request_sample, seed
+from plant import Plant, SeededPlant, approved_result, request_sample
 
 CLEAN = (("ASSAY", "99.62", "%"), ("WATER", "0.2", "%"), ("APPEAR", "White tablet", None))
 
 
 @pytest.fixture
-def plant(hub: Hub, client: TestClient) -> Plant:
-    return seed(hub, client)
+def plant(hub: Hub, client: TestClient, seeded_plant: SeededPlant) -> Plant:
+    return seeded_plant.on(client)
 
 
 def release(plant: Plant, who: str = "qa", batch: str = "B1") -> Response:

@@ -18,14 +18,14 @@ from labgate.bootstrap import Hub
 from labgate.compliance.canonical import content_hash
 from labgate.config import Settings
 from labgate.entrypoints.cli.main import app as cli
-from plant import SITE, Plant, approved_result, released_batch, request_sample, seed
+from plant import SITE, Plant, SeededPlant, approved_result, released_batch, request_sample
 
 NO_CHANGE = "No data was changed after its original entry."
 
 
 @pytest.fixture
-def plant(hub: Hub, client: TestClient) -> Plant:
-    return seed(hub, client)
+def plant(hub: Hub, client: TestClient, seeded_plant: SeededPlant) -> Plant:
+    return seeded_plant.on(client)
 
 
 @pytest.fixture

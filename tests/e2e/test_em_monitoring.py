@@ -17,7 +17,7 @@ from fakes import ManualClock
 from labgate.bootstrap import Hub
 from labgate.domain import commands as c
 from labgate.domain import em_commands as em
-from plant import RELEASE_PANEL, SITE, Plant, approved_result, request_sample, seed
+from plant import RELEASE_PANEL, SITE, Plant, SeededPlant, approved_result, request_sample
 
 NOW = datetime.fromisoformat("2026-11-25T09:00:00+00:00")
 ROOMS: dict[str, Any] = {
@@ -63,9 +63,9 @@ def refused(answer: Response, status: int, reason: str, field: str | None = None
 
 
 @pytest.fixture
-def plant(hub: Hub, client: TestClient) -> Plant:
+def plant(hub: Hub, client: TestClient, seeded_plant: SeededPlant) -> Plant:
     """The test plant with a filling suite graded, its points and two routes."""
-    seeded = seed(hub, client)
+    seeded = seeded_plant.on(client)
     hub.bus.handle(c.ImportMasterData(c.Context("admin"), ROOMS, "CR-9: filling suite"))
     for location, grade, room in LOCATIONS:
         body = {"location": location, "grade": grade, "room": room, "lookback_days": 3,

@@ -13,12 +13,20 @@ from labgate.bootstrap import Hub
 from labgate.domain import commands as c
 from labgate.domain.errors import InvalidInput
 from labgate.service.messages import OUTBOUND
-from plant import IPC_PLAN, PLANT, Plant, approved_result, plan_version, request_sample, seed
+from plant import (
+    IPC_PLAN,
+    PLANT,
+    Plant,
+    SeededPlant,
+    approved_result,
+    plan_version,
+    request_sample,
+)
 
 
 @pytest.fixture
-def plant(hub: Hub, client: TestClient) -> Plant:
-    plant = seed(hub, client)
+def plant(hub: Hub, client: TestClient, seeded_plant: SeededPlant) -> Plant:
+    plant = seeded_plant.on(client)
     hub.bus.handle(c.ImportMasterData(c.Context("admin"), with_points(ipc="allow_with_deviation"),
                                       "CR-7: IPC sampling point on compression"))  # fmt: skip
     plan_version(plant, [IPC_PLAN])

@@ -12,15 +12,15 @@ from fastapi.testclient import TestClient
 from httpx2 import Response
 
 from labgate.bootstrap import Hub
-from plant import Plant, request_sample, seed
+from plant import Plant, SeededPlant, request_sample
 from senders import Sender, register
 
 SHORT = ["0", "x", "...", "  n/a  ", "1234567890"]
 
 
 @pytest.fixture
-def plant(hub: Hub, client: TestClient) -> Plant:
-    return seed(hub, client)
+def plant(hub: Hub, client: TestClient, seeded_plant: SeededPlant) -> Plant:
+    return seeded_plant.on(client)
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from labgate.adapters.store import tables as t
 from labgate.bootstrap import Hub
 from labgate.compliance.envelope import generate_keypair
 from packs import pgp_parties, registered_lims
-from plant import SITE, Plant, seed
+from plant import SITE, Plant, SeededPlant
 from senders import count, forget_mqtt_session
 from sshd import Sshd
 from streams import vhost
@@ -58,8 +58,8 @@ def js(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def plant(hub: Hub, client: TestClient) -> Plant:
-    return seed(hub, client)
+def plant(hub: Hub, client: TestClient, seeded_plant: SeededPlant) -> Plant:
+    return seeded_plant.on(client)
 
 
 def register(plant: Plant, kid: str, alg: str = "Ed25519") -> dict[str, Any]:

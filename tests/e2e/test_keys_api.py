@@ -24,7 +24,7 @@ from labgate.compliance.envelope import (
 )
 from labgate.entrypoints.cli.keys import keys_app
 from labgate.service.handlers.keys import usable_key
-from plant import Plant, seed
+from plant import Plant, SeededPlant
 
 KEYS = "/api/v1/sources/lims/keys"
 JANUARY = "2026-01-01T00:00:00Z"
@@ -32,9 +32,9 @@ SENT = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def plant(hub: Hub, client: TestClient) -> Plant:
+def plant(hub: Hub, client: TestClient, seeded_plant: SeededPlant) -> Plant:
     """The seeded plant."""
-    return seed(hub, client)
+    return seeded_plant.on(client)
 
 
 def registration(kid: str = "lims-2026-1", jwk: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from labgate.bootstrap import Hub
 from labgate.entrypoints.cli.main import app as cli
-from plant import Plant, request_sample, seed
+from plant import Plant, SeededPlant, request_sample
 
 MINIMUM_DATA_SET = {
     "sample_id",
@@ -32,8 +32,8 @@ MINIMUM_DATA_SET = {
 
 
 @pytest.fixture
-def plant(hub: Hub, client: TestClient) -> Plant:
-    return seed(hub, client)
+def plant(hub: Hub, client: TestClient, seeded_plant: SeededPlant) -> Plant:
+    return seeded_plant.on(client)
 
 
 def enter(plant: Plant, sample: str, test: str, value: str, unit: str | None, **extra: Any) -> str:

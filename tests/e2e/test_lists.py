@@ -12,12 +12,20 @@ from fastapi.testclient import TestClient
 from fakes import ManualClock
 from labgate.bootstrap import Hub
 from labgate.entrypoints.api.paging import encode_cursor
-from plant import PLANT, SITE, Plant, approved_result, released_batch, request_sample, seed
+from plant import (
+    PLANT,
+    SITE,
+    Plant,
+    SeededPlant,
+    approved_result,
+    released_batch,
+    request_sample,
+)
 
 
 @pytest.fixture
-def plant(hub: Hub, client: TestClient) -> Plant:
-    return seed(hub, client)
+def plant(hub: Hub, client: TestClient, seeded_plant: SeededPlant) -> Plant:
+    return seeded_plant.on(client)
 
 
 def get(plant: Plant, path: str, user: str = "auditor", **params: Any) -> dict[str, Any]:

@@ -11,14 +11,14 @@ from fastapi.testclient import TestClient
 from httpx2 import Response
 
 from labgate.bootstrap import Hub
-from plant import Plant, seed
+from plant import Plant, SeededPlant
 
 DEV = "/deviations/DEV-000001"
 
 
 @pytest.fixture
-def plant(hub: Hub, client: TestClient) -> Plant:
-    return seed(hub, client)
+def plant(hub: Hub, client: TestClient, seeded_plant: SeededPlant) -> Plant:
+    return seeded_plant.on(client)
 
 
 def oos_sample(plant: Plant, request_id: str) -> tuple[str, str]:

@@ -17,7 +17,7 @@ from labgate.config import Settings
 from labgate.entrypoints.api.app import create_app
 from labgate.entrypoints.api.routes.outbox_admin import router
 from labgate.service.relay import DeliveryFailed, Relay, RelayReport
-from plant import Plant, seed
+from plant import Plant, SeededPlant
 from receiver import outbox_rows, registered_samples
 
 DEAD = "/api/v1/outbox/dead"
@@ -46,8 +46,8 @@ def api(settings: Settings, hub: Hub) -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def plant(hub: Hub, api: TestClient) -> Plant:
-    return seed(hub, api)
+def plant(hub: Hub, api: TestClient, seeded_plant: SeededPlant) -> Plant:
+    return seeded_plant.on(api)
 
 
 @pytest.fixture

@@ -20,14 +20,14 @@ from fastapi.testclient import TestClient
 from labgate.adapters.codecs.pgp import seal
 from labgate.bootstrap import Hub
 from packs import pgp_parties, registered_lims, result
-from plant import Plant, seed
+from plant import Plant, SeededPlant
 
 LABGATE = str(Path(sys.executable).parent / "labgate")
 
 
 @pytest.fixture
-def plant(hub: Hub, client: TestClient) -> Plant:
-    return seed(hub, client)
+def plant(hub: Hub, client: TestClient, seeded_plant: SeededPlant) -> Plant:
+    return seeded_plant.on(client)
 
 
 NOT_BALANCED = 3  # distinct from 1, a command that failed

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from labgate.bootstrap import Hub
 from labgate.compliance.canonical import content_hash
 from pdf_pages import Page, pages
-from plant import PLANT, Plant, approved_result, released_batch, request_sample, seed
+from plant import PLANT, Plant, SeededPlant, approved_result, released_batch, request_sample
 
 MARGIN_MM = 15  # the templates' left and right page margins
 LOCAL = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d\d:\d\d")
@@ -24,8 +24,8 @@ ZONE = "Europe/Zurich"
 
 
 @pytest.fixture
-def plant(hub: Hub, client: TestClient) -> Plant:
-    seeded = seed(hub, client)
+def plant(hub: Hub, client: TestClient, seeded_plant: SeededPlant) -> Plant:
+    seeded = seeded_plant.on(client)
     site = {**PLANT["site"], "time_zone": ZONE}
     body = {"document": {"site": site}, "reason": "CR-15: the plant's documents in its time"}
     answer = seeded.call("admin", "POST", "/api/v1/masterdata/import", json=body)

@@ -8,12 +8,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from labgate.bootstrap import Hub
-from plant import SITE, Plant, seed
+from plant import SITE, Plant, SeededPlant
 
 
 @pytest.fixture
-def plant(hub: Hub, client: TestClient) -> Plant:
-    return seed(hub, client)
+def plant(hub: Hub, client: TestClient, seeded_plant: SeededPlant) -> Plant:
+    return seeded_plant.on(client)
 
 
 @pytest.mark.parametrize(

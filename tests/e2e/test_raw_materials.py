@@ -14,7 +14,7 @@ from httpx2 import Response
 
 from labgate.bootstrap import Hub
 from labgate.domain import commands as c
-from plant import SITE, V1_FROM, Plant, approved_result, seed
+from plant import SITE, V1_FROM, Plant, SeededPlant, approved_result
 
 RAW: dict[str, Any] = {
     "site": {"code": SITE, "name": "Test plant"},
@@ -64,8 +64,8 @@ class Draws:
 
 
 @pytest.fixture
-def plant(hub: Hub, client: TestClient) -> Plant:
-    seeded = seed(hub, client)
+def plant(hub: Hub, client: TestClient, seeded_plant: SeededPlant) -> Plant:
+    seeded = seeded_plant.on(client)
     hub.bus.handle(c.ImportMasterData(c.Context("admin"), RAW, "CR-2: raw material"))
     qa = c.SignatureInput("qa", seeded.passwords["qa"], "approved")
     hub.bus.handle(c.ApproveSpecVersion(c.Context("qa"), SITE, "SPEC-RM", 1, qa))

@@ -22,7 +22,7 @@ from labgate.bootstrap import Hub, bootstrap
 from labgate.config import Settings
 from labgate.domain.commands import Context, CreateAccount
 from labgate.entrypoints.api.body_checks import MalformedBody, check_body
-from plant import SITE, Plant, first_own_password, seed
+from plant import SITE, Plant, SeededPlant, first_own_password
 
 RESULTS = f"/api/v1/sites/{SITE}/results"
 COUNTED = (t.samples, t.planned_tests, t.results, t.outbox, t.signatures, t.batches, t.accounts)
@@ -30,9 +30,9 @@ SENTENCE = re.compile(r"\S[^\n]*\s[^\n]*\s[^\n]*[.?!]")  # one line, three words
 
 
 @pytest.fixture
-def plant(hub: Hub, client: TestClient) -> Plant:
+def plant(hub: Hub, client: TestClient, seeded_plant: SeededPlant) -> Plant:
     """The test plant, everyone signed in beforehand (a sign-in is audited too)."""
-    seeded = seed(hub, client)
+    seeded = seeded_plant.on(client)
     for user in ("analyst", "reviewer", "qa", "production"):
         seeded.headers(user)
     return seeded

@@ -19,7 +19,7 @@ from labgate.bootstrap import Hub
 from labgate.domain import commands as c
 from labgate.entrypoints.cli.main import app
 from labgate.service.inbox import ReceiptRefused
-from plant import SITE, Plant, request_sample, seed
+from plant import SITE, Plant, SeededPlant, request_sample
 from senders import Sender, register
 
 # The findings' numbers, each with the limit it was judged against and the truth: one digit
@@ -39,9 +39,9 @@ LIMITS = {3: ("97.0-103.0", "2026-11-21"), 4: ("NMT 0.10", "2026-11-23")}
 
 
 @pytest.fixture
-def plant(hub: Hub, client: TestClient) -> Plant:
+def plant(hub: Hub, client: TestClient, seeded_plant: SeededPlant) -> Plant:
     """The test plant with SPEC-A versions 3 and 4 in force (the findings' limits)."""
-    seeded = seed(hub, client)
+    seeded = seeded_plant.on(client)
     versions = [
         {"version": v, "author": "author1", "limits": [{"test": "ASSAY", "limit": limit}]}
         for v, (limit, _) in LIMITS.items()

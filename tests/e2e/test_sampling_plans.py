@@ -14,7 +14,7 @@ from sqlalchemy import select
 from labgate.adapters.store import tables as t
 from labgate.bootstrap import Hub
 from labgate.service.inbox import ReceiptRefused
-from plant import PLANT, Plant, approved_result, plan_version, request_sample, seed
+from plant import PLANT, Plant, SeededPlant, approved_result, plan_version, request_sample
 from senders import Sender, register
 
 # The dried granulate's water is an in-process control: NMT 0.3 % (the release limit is 0.5 %).
@@ -35,8 +35,8 @@ def with_ipc_points() -> dict[str, Any]:
 
 
 @pytest.fixture
-def plant(hub: Hub, client: TestClient) -> Plant:
-    plant = seed(hub, client)
+def plant(hub: Hub, client: TestClient, seeded_plant: SeededPlant) -> Plant:
+    plant = seeded_plant.on(client)
     body = {"document": with_ipc_points(), "reason": "CR-20: IPC points on compression"}
     answer = plant.call("admin", "POST", "/api/v1/masterdata/import", json=body)
     assert answer.status_code == 200, answer.text

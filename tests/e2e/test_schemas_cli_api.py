@@ -21,7 +21,7 @@ from labgate.entrypoints.cli.schemas import schemas_app
 from labgate.service.b2mml_payload import B2MML_SCHEMA
 from labgate.service.messages import INBOUND, OUTBOUND, json_schemas
 from labgate.service.packs import PACK_SCHEMA
-from plant import Plant, seed
+from plant import Plant, SeededPlant
 
 ALL = sorted([*INBOUND, *OUTBOUND, PACK_SCHEMA, B2MML_SCHEMA, ENVELOPE_SCHEMA_ID])
 
@@ -66,8 +66,8 @@ def api(settings: Settings, hub: Hub) -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def plant(hub: Hub, api: TestClient) -> Plant:
-    return seed(hub, api)
+def plant(hub: Hub, api: TestClient, seeded_plant: SeededPlant) -> Plant:
+    return seeded_plant.on(api)
 
 
 def test_the_list_names_every_schema_its_direction_and_where_to_fetch_it(plant: Plant) -> None:

@@ -27,7 +27,7 @@ from labgate.entrypoints.api.routes.outbox_admin import router
 from labgate.entrypoints.cli.relay import relay_app
 from labgate.service.outbox import content_hash
 from labgate.service.relay import Relay, RelayReport
-from plant import Plant, seed
+from plant import Plant, SeededPlant
 from receiver import Receiver, attempt_rows, outbox_rows, registered_samples, verified
 
 HELD = "/api/v1/outbox/held"
@@ -43,8 +43,8 @@ def api(settings: Settings, hub: Hub) -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def plant(hub: Hub, api: TestClient) -> Plant:
-    return seed(hub, api)
+def plant(hub: Hub, api: TestClient, seeded_plant: SeededPlant) -> Plant:
+    return seeded_plant.on(api)
 
 
 @pytest.fixture

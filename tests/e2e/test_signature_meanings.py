@@ -13,12 +13,12 @@ from labgate.compliance.signatures import Meaning
 from labgate.compliance.signed_actions import MEANINGS
 from labgate.domain import commands as c
 from labgate.domain.errors import InvalidInput
-from plant import SITE, Plant, request_sample, seed
+from plant import SITE, Plant, SeededPlant, request_sample
 
 
 @pytest.fixture
-def plant(hub: Hub, client: TestClient) -> Plant:
-    return seed(hub, client)
+def plant(hub: Hub, client: TestClient, seeded_plant: SeededPlant) -> Plant:
+    return seeded_plant.on(client)
 
 
 def entered(plant: Plant, value: str = "99.62") -> str:

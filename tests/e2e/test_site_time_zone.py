@@ -9,12 +9,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from labgate.bootstrap import Hub
-from plant import PLANT, SITE, Plant, seed
+from plant import PLANT, SITE, Plant, SeededPlant
 
 
 @pytest.fixture
-def plant(hub: Hub, client: TestClient) -> Plant:
-    return seed(hub, client)
+def plant(hub: Hub, client: TestClient, seeded_plant: SeededPlant) -> Plant:
+    return seeded_plant.on(client)
 
 
 def load(plant: Plant, site: dict[str, Any], reason: str = "CR-15: the plant's time") -> Any:

@@ -15,7 +15,15 @@ from httpx2 import Response
 
 from labgate.bootstrap import Hub
 from labgate.domain import commands as c
-from plant import ELEMENTS, SITE, Plant, approved_result, plan_version, request_sample, seed
+from plant import (
+    ELEMENTS,
+    SITE,
+    Plant,
+    SeededPlant,
+    approved_result,
+    plan_version,
+    request_sample,
+)
 
 LONG, ACCELERATED = "25C/60%RH", "40C/75%RH"
 START = "2026-01-05T08:00:00Z"
@@ -41,8 +49,8 @@ MORE_BATCHES: dict[str, Any] = {
 
 
 @pytest.fixture
-def plant(hub: Hub, client: TestClient) -> Plant:
-    seeded = seed(hub, client)
+def plant(hub: Hub, client: TestClient, seeded_plant: SeededPlant) -> Plant:
+    seeded = seeded_plant.on(client)
     hub.bus.handle(c.ImportMasterData(c.Context("admin"), MORE_BATCHES, "CR-3: batches"))
     return seeded
 

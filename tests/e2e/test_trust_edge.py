@@ -26,15 +26,15 @@ from labgate.adapters.store.migrate import upgrade
 from labgate.bootstrap import Hub
 from labgate.config import Settings
 from labgate.entrypoints.api.app import create_app
-from plant import PEOPLE, SITE, Plant, seed
+from plant import PEOPLE, SITE, Plant, SeededPlant
 
 CALLERS = [*PEOPLE, "mes", "lims"]
 NOT_BOUNDED = {"ValidationError", "HTTPValidationError"}  # FastAPI's own error schemas
 
 
 @pytest.fixture
-def plant(hub: Hub, client: TestClient) -> Plant:
-    return seed(hub, client)
+def plant(hub: Hub, client: TestClient, seeded_plant: SeededPlant) -> Plant:
+    return seeded_plant.on(client)
 
 
 def integer_parameters(client: TestClient) -> list[tuple[str, str, str, str]]:

@@ -25,14 +25,14 @@ from labgate.compliance import passwords
 from labgate.compliance.access import SIGN_IN_FAILED
 from labgate.config import Settings
 from labgate.entrypoints.api.app import create_app
-from plant import Plant, seed
+from plant import Plant, SeededPlant
 
 TOKEN = "/api/v1/token"
 
 
 @pytest.fixture
-def plant(hub: Hub, client: TestClient) -> Plant:
-    return seed(hub, client)
+def plant(hub: Hub, client: TestClient, seeded_plant: SeededPlant) -> Plant:
+    return seeded_plant.on(client)
 
 
 def audit_after(hub: Hub, seq: int) -> list[dict[str, Any]]:

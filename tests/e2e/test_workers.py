@@ -21,15 +21,15 @@ from fastapi.testclient import TestClient
 from labgate.adapters.channels.amqp import Topology, declare
 from labgate.adapters.store import tables as t
 from labgate.bootstrap import Hub
-from plant import SITE, Plant, seed
+from plant import SITE, Plant, SeededPlant
 from senders import AMQP_URL, Sender, count, forget_mqtt_session, register, request
 
 LABGATE = str(Path(sys.executable).parent / "labgate")
 
 
 @pytest.fixture
-def plant(hub: Hub, client: TestClient) -> Plant:
-    return seed(hub, client)
+def plant(hub: Hub, client: TestClient, seeded_plant: SeededPlant) -> Plant:
+    return seeded_plant.on(client)
 
 
 def start(kind: str, hub: Hub, **settings: str) -> subprocess.Popen[str]:

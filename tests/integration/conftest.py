@@ -9,14 +9,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from labgate.bootstrap import Hub
-from plant import Plant, seed
+from plant import Plant, SeededPlant
 from senders import Sender, register
 from sshd import Sshd, running_sshd
 
 
 @pytest.fixture
-def plant(hub: Hub, client: TestClient) -> Plant:
-    return seed(hub, client)
+def plant(hub: Hub, client: TestClient, seeded_plant: SeededPlant) -> Plant:
+    return seeded_plant.on(client)
 
 
 @pytest.fixture
