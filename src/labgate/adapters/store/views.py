@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select, union
+from sqlalchemy import Select, func, select, union
 from sqlalchemy.orm import Session
 
 from labgate.adapters.store import em_views
@@ -284,11 +284,11 @@ def timeline_query(site: str, sample_codes: list[str], extra_ids: list[str]) -> 
         return select(t.audit_entries).where(a.seq.in_(named)).order_by(a.seq)
     results = select(a.seq).where(a.site == site, a.record_id.in_(stored))
     # "refused." up to "refused/" is the prefix as a range, which the index can read.
-    refused = select(a.seq).where(
-        a.site == site,
-        a.action >= "refused.",
-        a.action < "refused/",
-        or_(*(a.record_id.like(f"{code}-R%") for code in sample_codes)),
+    refused = (
+        select(a.seq)
+        .join(t.samples, (s.site == a.site) & a.record_id.like(s.code + "-R%"))
+        .where(a.site == site, a.action >= "refused.", a.action < "refused/")
+        .where(s.code.in_(sample_codes))
     )
     seqs = union(named, results, refused)
     return select(t.audit_entries).where(a.seq.in_(seqs)).order_by(a.seq)
