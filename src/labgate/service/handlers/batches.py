@@ -72,15 +72,10 @@ class DispositionCheck:
     blockers: tuple[Finding, ...] = ()
 
 
-def disposition_check(uow: UnitOfWork, site: str, code: str, now: datetime) -> DispositionCheck:
-    """The release and rejection handlers' own checks, read without signing: the console offers
-    an action only when its handler would take it, and otherwise says why."""
-    with uow.reading():
-        return disposition_standing(uow, site, code, now)
-
-
 def disposition_standing(uow: UnitOfWork, site: str, code: str, now: datetime) -> DispositionCheck:
-    """disposition_check within a unit of work already open (a page reading more with it)."""
+    """The release and rejection handlers' own checks, read without signing, in a unit of work
+    the caller opened for reading (a page reads the batch with it): the console offers an action
+    only when its handler would take it, and otherwise says why."""
     try:
         batch, samples, blockers = _release_standing(uow, site, code, now)
     except LabgateError as error:  # unknown or already disposed: refused to both
