@@ -3,20 +3,23 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Beside the product, never imported by it: the simulated partners and the benchmarks.
+PACKAGES := -e packages/labgate-sim -e packages/labgate-bench
+SOURCES := src packages/labgate-sim/src packages/labgate-bench/src
 
 .PHONY: run test check bench screenshots services migrate seed clean
 
 # uv resolves and installs the same packages as pip in seconds instead of minutes (the scientific
 # and PDF stack is large); pip remains the fallback where uv cannot be had.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml packages/labgate-sim/pyproject.toml packages/labgate-bench/pyproject.toml
 	@test -x $(BIN)/python || { echo "make: creating the virtualenv $(VENV)"; $(PYTHON) -m venv $(VENV); }
 	@echo "make: installing labgate and its dependencies into $(VENV) (a minute or two the first time)"
 	@$(BIN)/python -m pip install --quiet uv 2>/dev/null || true
 	@if test -x $(BIN)/uv; then \
-		$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'; \
+		$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]' $(PACKAGES); \
 	else \
 		$(BIN)/python -m pip install --quiet --upgrade pip && \
-		$(BIN)/python -m pip install --quiet -e '.[dev]'; \
+		$(BIN)/python -m pip install --quiet -e '.[dev]' $(PACKAGES); \
 	fi
 	@touch $(STAMP)
 
@@ -41,16 +44,17 @@ test: $(STAMP)
 	$(BIN)/pytest -q -n 2 --dist loadfile --no-loadscope-reorder tests/unit tests/e2e tests/integration tests/contract
 	$(BIN)/pytest -q tests/resilience
 
-## check: formatting, lint and strict typing
+## check: formatting, lint, strict typing, and the rings as import contracts
 check: $(STAMP)
-	$(BIN)/ruff format --check src tests
-	$(BIN)/ruff check src tests
-	$(BIN)/mypy --strict src
+	$(BIN)/ruff format --check $(SOURCES) tests
+	$(BIN)/ruff check $(SOURCES) tests
+	$(BIN)/mypy --strict $(SOURCES)
+	$(BIN)/lint-imports
 
 ## bench: throughput against the raw limit measured in the same run
 bench: $(STAMP)
 	@bash scripts/ensure-services.sh
-	$(BIN)/python -m labgate.entrypoints.bench
+	$(BIN)/python -m labgate_bench
 
 ## screenshots: a PNG of each main console page on the demo plant, into docs/console/
 screenshots: $(STAMP)

@@ -26,7 +26,7 @@ from rich.console import Console
 from labgate.adapters.store.migrate import upgrade
 from labgate.bootstrap import bootstrap
 from labgate.config import Settings
-from labgate.entrypoints.api.app import create_app
+from labgate.entrypoints.app import create_app
 from labgate.entrypoints.cli import demo
 
 CHROMIUM = "/usr/bin/chromium"

@@ -25,7 +25,7 @@ from labgate.adapters.store.migrate import upgrade
 from labgate.bootstrap import Hub, bootstrap
 from labgate.compliance import passwords
 from labgate.config import Settings
-from labgate.entrypoints.api.app import create_app
+from labgate.entrypoints.app import create_app
 from plant import SeededPlant, seed
 
 # argon2id at its production cost (64 MiB, three passes) is slow on purpose, and seeding a test

@@ -37,6 +37,7 @@ from labgate.entrypoints.cli.main import app as cli
 from sshd import free_port
 
 LABGATE = str(Path(sys.executable).parent / "labgate")
+LABGATE_SIM = str(Path(sys.executable).parent / "labgate-sim")  # packages/labgate-sim
 PG_ADMIN = os.environ.get("LABGATE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 AMQP_URL = os.environ.get("LABGATE_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672/")
 
@@ -216,11 +217,11 @@ class Hub:
         """labgate's public key file, for the simulators."""
         return self.folder / "keys" / "labgate-e2e.public.jwk.json"
 
-    def start(self, name: str, *args: str, **env: str) -> Proc:
-        """Start `labgate ARGS` with the hub's environment and `env`."""
+    def start(self, name: str, *args: str, program: str = LABGATE, **env: str) -> Proc:
+        """Start `labgate ARGS` (or another program) with the hub's environment and `env`."""
         log = self.folder / f"{name}.log"
         with log.open("ab") as out:
-            process = subprocess.Popen([LABGATE, *args], env={**self.env, **env}, stdout=out,
+            process = subprocess.Popen([program, *args], env={**self.env, **env}, stdout=out,
                                        stderr=subprocess.STDOUT)  # fmt: skip
         proc = Proc(name, process, log)
         self.procs.append(proc)
@@ -244,11 +245,11 @@ class Hub:
             time.sleep(0.2)
 
     def sim(self, kind: str, port: int, *args: str, **env: str) -> Proc:
-        """Start `labgate sim KIND`, signing with its registered key; its journal is KIND.jsonl."""
+        """Start `labgate-sim KIND`, signing with its registered key; its journal is KIND.jsonl."""
         key = self.folder / "keys" / f"{kind}-sim-1.private.jwk.json"
-        proc = self.start(f"sim-{kind}", "sim", kind, "--url", self.url, "--key-file", str(key),
+        proc = self.start(f"sim-{kind}", kind, "--url", self.url, "--key-file", str(key),
                           "--labgate-key", str(self.labgate_key), "--port", str(port),
-                          "--out", str(self.folder / f"{kind}.jsonl"), *args,
+                          "--out", str(self.folder / f"{kind}.jsonl"), *args, program=LABGATE_SIM,
                           LABGATE_SIM_API_KEY=self.credentials[kind], **env)  # fmt: skip
         return proc
 

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from labgate.sim.runner import serving
+from labgate.adapters.connectors.partner.serving import serving
 from sshd import free_port
 
 TOKEN_HEADER = "x-lims-token"

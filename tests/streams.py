@@ -34,7 +34,7 @@ from labgate.adapters.store.migrate import upgrade
 from labgate.bootstrap import Hub, bootstrap
 from labgate.config import Settings
 from labgate.domain import commands as c
-from labgate.entrypoints.api.app import create_app
+from labgate.entrypoints.app import create_app
 from plant import SITE, seed
 from senders import AMQP_URL, Sender, register
 

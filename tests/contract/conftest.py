@@ -31,7 +31,7 @@ from contract_plant import (
 
 from hubproc import pg_admin, pg_url
 from labgate.bootstrap import bootstrap
-from labgate.entrypoints.api.app import create_app
+from labgate.entrypoints.app import create_app
 
 # Memory-backed when the machine has it: the run commits a few thousand audited refusals, and
 # SQLite's synchronous=FULL would wait for the disk at each one.

@@ -27,9 +27,9 @@ from labgate.compliance.access import ROLE_PERMISSIONS, Permission, Role
 from labgate.config import Settings
 from labgate.domain.commands import Context
 from labgate.domain.interface_commands import RegisterSourceKey
-from labgate.entrypoints.api.app import create_app
+from labgate.entrypoints.app import create_app
 from labgate.entrypoints.cli import demo
-from labgate.service.messages import json_schemas
+from labgate.service.schema_catalog import json_schemas
 
 # The demo plant's account for every role of compliance/access.py: people sign in for a bearer
 # token, the MES and LIMS system accounts send their API keys.

@@ -21,7 +21,7 @@ from hubproc import Hub, Template, demo_template, running_hub
 from labgate.adapters.store.migrate import upgrade
 from labgate.bootstrap import bootstrap
 from labgate.config import Settings
-from labgate.entrypoints.api.app import create_app
+from labgate.entrypoints.app import create_app
 from labgate.entrypoints.cli import demo
 from sshd import Sshd, running_sshd
 

@@ -27,6 +27,7 @@ from sqlalchemy import create_engine, func, select, update
 from sqlalchemy.pool import QueuePool
 from typer.testing import CliRunner, Result
 
+from labgate.adapters.reports.audit_export import COLUMNS
 from labgate.adapters.store import em_views
 from labgate.adapters.store import tables as t
 from labgate.adapters.store.migrate import SchemaBehind, current_revision, head_revision
@@ -36,9 +37,8 @@ from labgate.compliance.access import Account
 from labgate.compliance.audit import AuditDraft, AuditEntry, verify_chain
 from labgate.compliance.passwords import hash_api_key, password_matches
 from labgate.config import Settings
-from labgate.entrypoints.api import app as api_module
-from labgate.entrypoints.api.app import create_app
-from labgate.entrypoints.cli.audit_export import COLUMNS
+from labgate.entrypoints import app as api_module
+from labgate.entrypoints.app import create_app
 from labgate.entrypoints.cli.demo import PEOPLE, SYSTEMS, plant_document
 from labgate.entrypoints.cli.main import Commands, app
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from labgate.entrypoints.bench_cli import ACCOUNTS, labgate, small_database
+from labgate_bench.cli_start import ACCOUNTS, labgate, small_database
 
 # What the hub wires beside the database, and the relay's transports: none of it is read by
 # a command that lists accounts, verifies the trail or prints a certificate from the store.

@@ -18,7 +18,7 @@ from labgate.adapters.store import tables as t
 from labgate.bootstrap import Hub
 from labgate.config import Settings
 from labgate.domain.commands import Context, ImportMasterData
-from labgate.entrypoints.api.app import create_app
+from labgate.entrypoints.app import create_app
 from plant import SITE, Plant, SeededPlant, request_sample
 
 CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]{64})"')

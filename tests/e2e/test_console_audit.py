@@ -32,7 +32,7 @@ from labgate.adapters.store.engine import make_engine
 from labgate.adapters.store.migrate import upgrade
 from labgate.bootstrap import Hub, bootstrap
 from labgate.config import Settings
-from labgate.entrypoints.api.app import create_app
+from labgate.entrypoints.app import create_app
 from plant import PLANT, SITE, Plant, request_sample, seed
 
 AUDIT = f"/console/sites/{SITE}/audit"

@@ -17,7 +17,7 @@ from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 from labgate.adapters.store.migrate import upgrade
 from labgate.bootstrap import Hub
 from labgate.config import Settings
-from labgate.entrypoints.api.app import create_app
+from labgate.entrypoints.app import create_app
 from plant import Plant, seed
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package: `make test` installs it where missing

@@ -16,7 +16,7 @@ from labgate.adapters.store.engine import make_engine
 from labgate.adapters.store.migrate import alembic_config, head_revision
 from labgate.bootstrap import Hub
 from labgate.config import Settings
-from labgate.entrypoints.api.app import create_app
+from labgate.entrypoints.app import create_app
 from streams import AMQP_URL
 
 

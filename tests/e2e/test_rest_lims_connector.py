@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 from hubproc import Hub, Proc, audit_verify, journal
 from hubproc import wait_until as wait
 from labgate.entrypoints.cli.connector import connector_app
-from labgate.sim.lims import draw_value
+from labgate_sim.lims import draw_value
 from receiver import Receiver
 from restlims import FakeLims, serving_lims
 from sshd import free_port

@@ -15,12 +15,13 @@ from typer.testing import CliRunner
 from labgate.bootstrap import Hub
 from labgate.compliance.envelope_schema import ENVELOPE_SCHEMA_ID
 from labgate.config import Settings
-from labgate.entrypoints.api.app import create_app
 from labgate.entrypoints.api.routes import schemas
+from labgate.entrypoints.app import create_app
 from labgate.entrypoints.cli.schemas import schemas_app
 from labgate.service.b2mml_payload import B2MML_SCHEMA
-from labgate.service.messages import INBOUND, OUTBOUND, json_schemas
+from labgate.service.messages import INBOUND, OUTBOUND
 from labgate.service.packs import PACK_SCHEMA
+from labgate.service.schema_catalog import json_schemas
 from plant import Plant, SeededPlant
 
 ALL = sorted([*INBOUND, *OUTBOUND, PACK_SCHEMA, B2MML_SCHEMA, ENVELOPE_SCHEMA_ID])

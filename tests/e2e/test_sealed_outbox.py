@@ -22,8 +22,8 @@ from labgate.adapters.store.outbox_store import SqlOutboxStore
 from labgate.bootstrap import Hub
 from labgate.compliance.signer import Signer
 from labgate.config import Settings
-from labgate.entrypoints.api.app import create_app
 from labgate.entrypoints.api.routes.outbox_admin import router
+from labgate.entrypoints.app import create_app
 from labgate.entrypoints.cli.relay import relay_app
 from labgate.service.outbox import content_hash
 from labgate.service.relay import Relay, RelayReport

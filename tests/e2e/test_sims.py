@@ -1,4 +1,4 @@
-"""The simulated MES and LIMS (`labgate sim mes|lims`) as separate processes against labgate's
+"""The simulated MES and LIMS (`labgate-sim mes|lims`) as separate processes against labgate's
 own (`serve`, the channel's worker, `relay run`) on PostgreSQL: the whole lifecycle of the core
 issue over each channel — REST, AMQP, MQTT, file packs in a drop folder and over SFTP — again
 with B2MML V0701 on the MES side (its requests as ProcessOperationsSchedule documents, labgate's

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from labgate.bootstrap import Hub
 from labgate.config import Settings
-from labgate.entrypoints.api.app import create_app
+from labgate.entrypoints.app import create_app
 from plant import seed
 
 

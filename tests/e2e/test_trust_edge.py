@@ -25,7 +25,7 @@ from labgate.adapters.store import tables as t
 from labgate.adapters.store.migrate import upgrade
 from labgate.bootstrap import Hub
 from labgate.config import Settings
-from labgate.entrypoints.api.app import create_app
+from labgate.entrypoints.app import create_app
 from plant import PEOPLE, SITE, Plant, SeededPlant
 
 CALLERS = [*PEOPLE, "mes", "lims"]

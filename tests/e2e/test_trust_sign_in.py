@@ -24,7 +24,7 @@ from labgate.bootstrap import Hub
 from labgate.compliance import passwords
 from labgate.compliance.access import SIGN_IN_FAILED
 from labgate.config import Settings
-from labgate.entrypoints.api.app import create_app
+from labgate.entrypoints.app import create_app
 from plant import Plant, SeededPlant
 
 TOKEN = "/api/v1/token"

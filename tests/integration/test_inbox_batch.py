@@ -20,7 +20,7 @@ from labgate.compliance.envelope import generate_keypair
 from labgate.config import Settings
 from labgate.domain.commands import Context
 from labgate.domain.interface_commands import RegisterSourceKey
-from labgate.entrypoints.api.app import create_app
+from labgate.entrypoints.app import create_app
 from labgate.service.inbox import ReceiptRefused
 from labgate.service.inbox_batch import receive_batch
 from plant import Plant, seed

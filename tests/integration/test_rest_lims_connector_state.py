@@ -14,14 +14,15 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 
+from labgate.adapters.connectors.partner.dispatch import Outcome
+from labgate.adapters.connectors.partner.identity import now
+from labgate.adapters.connectors.partner.journal import Journal
+from labgate.adapters.connectors.partner.outgoing import Outgoing
 from labgate.adapters.connectors.rest_lims import RestLimsApi, RestLimsConnector
 from labgate.adapters.connectors.rest_lims_mapping import parse_mapping
 from labgate.adapters.connectors.state import ConnectorState
 from labgate.compliance.envelope import build_envelope, encode, parse_envelope
 from labgate.compliance.signer import Signer
-from labgate.sim.common import Journal, now
-from labgate.sim.dispatch import Outcome
-from labgate.sim.outgoing import Outgoing
 
 EXAMPLE = Path(__file__).parents[2] / "docs" / "examples" / "rest-lims-mapping.yaml"
 MAPPING = parse_mapping(EXAMPLE.read_text())

@@ -26,11 +26,11 @@ from labgate.adapters.channels.mqtt import MqttInbox
 from labgate.adapters.channels.pack_pickup import PackPickup
 from labgate.adapters.channels.packstore import FolderPackStore
 from labgate.adapters.codecs.filepack import csv_bytes
+from labgate.adapters.connectors.partner.channels import AmqpChannel, MqttChannel
+from labgate.adapters.connectors.partner.dispatch import StoreAndForward
+from labgate.adapters.connectors.partner.outgoing import Outgoing
 from labgate.adapters.store import tables as t
 from labgate.bootstrap import Hub
-from labgate.sim.channels import AmqpChannel, MqttChannel
-from labgate.sim.dispatch import StoreAndForward
-from labgate.sim.outgoing import Outgoing
 from packs import PackSender, registered_lims, repack, result
 from plant import SITE, Plant
 from senders import Sender, consume_until, count, forget_mqtt_session, register, request

@@ -25,12 +25,12 @@ from labgate.service.messages import (
     INBOUND,
     OUTBOUND,
     SampleCancellationV1,
-    json_schemas,
     parse_payload,
     to_command,
 )
 from labgate.service.outbox import OutboxMessage, messages_for
 from labgate.service.packs import PACK_SCHEMA
+from labgate.service.schema_catalog import json_schemas
 
 AT = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 CTX = c.Context("mes", "system", "trace-1")

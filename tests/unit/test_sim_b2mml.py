@@ -23,18 +23,20 @@ from labgate.adapters.channels.b2mml_webhook import B2mmlWebhook
 from labgate.adapters.codecs.b2mml import NS, parse_xml, validate
 from labgate.adapters.codecs.b2mml_envelope import decode_message
 from labgate.adapters.codecs.b2mml_messages import from_b2mml
+from labgate.adapters.connectors.partner.dispatch import Dispatcher, Outcome
+from labgate.adapters.connectors.partner.identity import Identity, Sequences
+from labgate.adapters.connectors.partner.journal import Journal
+from labgate.adapters.connectors.partner.outgoing import Outgoing
+from labgate.adapters.connectors.partner.webhook import XML, Received, Webhook
 from labgate.compliance.detached import sign_detached
 from labgate.compliance.envelope import Envelope, EnvelopeError, build_envelope, encode
 from labgate.compliance.keys import SourceKey
 from labgate.compliance.signer import Signer
 from labgate.service.b2mml_payload import B2mmlMessage
 from labgate.service.messages import OUTBOUND
-from labgate.sim import b2mml_side as b
-from labgate.sim.common import XML, Identity, Journal, Received, Sequences, Webhook
-from labgate.sim.dispatch import Dispatcher, Outcome
-from labgate.sim.faults import FaultPlan
-from labgate.sim.mes import MesSettings, MesSim
-from labgate.sim.outgoing import Outgoing
+from labgate_sim import b2mml_side as b
+from labgate_sim.faults import FaultPlan
+from labgate_sim.mes import MesSettings, MesSim
 
 LABGATE = Signer.generate("labgate-1")
 SINCE = datetime(2020, 1, 1, tzinfo=UTC)

@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from labgate.adapters.codecs.filepack import decode_pack
+from labgate.adapters.connectors.partner.identity import Identity, Sequences
+from labgate.adapters.connectors.partner.outgoing import Outgoing
 from labgate.compliance.envelope import (
     EnvelopeError,
     build_envelope,
@@ -23,10 +25,8 @@ from labgate.domain.errors import InvalidInput
 from labgate.domain.limits import LimitRule, evaluate, parse_limit
 from labgate.domain.numbers import RoundingPolicy, RoundingRule
 from labgate.service.messages import parse_payload
-from labgate.sim import faults as f
-from labgate.sim.common import Identity, Sequences
-from labgate.sim.lims import draw_value
-from labgate.sim.outgoing import Outgoing
+from labgate_sim import faults as f
+from labgate_sim.lims import draw_value
 
 SIGNER = Signer.generate("lims-sim-1")
 SINCE = datetime(2020, 1, 1, tzinfo=UTC)

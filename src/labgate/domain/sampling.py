@@ -19,14 +19,14 @@ Which plan a request gets:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from labgate.domain.errors import Conflict, InvalidInput
 
 if TYPE_CHECKING:
     from labgate.domain.batches import SamplingPoint
-    from labgate.domain.masterdata import SpecVersion
 
 RELEASE_SET = "release"
 RELEASE_SAMPLE_TYPE = "release"
@@ -39,6 +39,24 @@ class SamplingPlan:
     sampling_point: str
     limit_set: str
     tests: list[str] = field(default_factory=list)
+
+
+class _LimitLine(Protocol):
+    @property
+    def test_code(self) -> str: ...
+
+
+class SpecVersion(Protocol):
+    """What planning reads of a specification version (masterdata.SpecVersion is one); a
+    protocol, so that master data may import this module and not the other way round."""
+
+    @property
+    def specification(self) -> str: ...
+    @property
+    def ref(self) -> str: ...
+    @property
+    def plans(self) -> Sequence[SamplingPlan]: ...
+    def lines_of(self, limit_set: str) -> Sequence[_LimitLine]: ...
 
 
 @dataclass(frozen=True)

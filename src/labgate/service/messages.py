@@ -3,7 +3,8 @@
 Inbound payloads (from the MES or a LIMS) are parsed here and become one command each; outbound
 payloads are the dicts service/outbox.py builds. Schema ids are `labgate.<type>.v<N>` and never
 repeat across directions: a reader can tell from the id alone what a message is. The published
-JSON Schemas (`json_schemas`) are generated from these models, so the code is the specification.
+JSON Schemas (`schema_catalog.json_schemas`) are generated from these models, so the code is the
+specification.
 """
 
 from __future__ import annotations
@@ -25,10 +26,8 @@ from pydantic import (
     model_validator,
 )
 from pydantic.config import JsonDict
-from pydantic.json_schema import GenerateJsonSchema
 from pydantic_core import PydanticCustomError
 
-from labgate.compliance.envelope_schema import ENVELOPE_SCHEMA_ID, envelope_json_schema
 from labgate.domain.commands import (
     CancelSample,
     Command,
@@ -424,25 +423,3 @@ def to_command(schema_id: str, model: BaseModel, ctx: Context, site: str) -> Com
             f"{type(model).__name__}; parse the payload with parse_payload first."
         )
     return model.to_command(ctx, site)
-
-
-def json_schemas() -> dict[str, dict[str, Any]]:
-    """Every schema id, inbound and outbound, with its published JSON Schema (draft 2020-12)."""
-    # The wrappers' models (pack manifest, B2MML) build on the models here: imported late.
-    from labgate.service.b2mml_payload import B2MML_SCHEMA, B2mmlDocumentV1
-    from labgate.service.packs import PACK_SCHEMA, FilePackV1
-
-    wrappers: dict[str, type[BaseModel]] = {PACK_SCHEMA: FilePackV1, B2MML_SCHEMA: B2mmlDocumentV1}
-    registries = (("inbound", INBOUND), ("inbound", wrappers), ("outbound", OUTBOUND))
-    envelope = {ENVELOPE_SCHEMA_ID: envelope_json_schema(SCHEMA_URN)}
-    return envelope | {
-        schema_id: {
-            "$schema": GenerateJsonSchema.schema_dialect,
-            "$id": SCHEMA_URN + schema_id,
-            **model.model_json_schema(),
-            "title": schema_id,
-            "x-direction": direction,
-        }
-        for direction, registry in registries
-        for schema_id, model in registry.items()
-    }

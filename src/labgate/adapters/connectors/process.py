@@ -12,13 +12,19 @@ from pathlib import Path
 
 import httpx2 as httpx
 
+from labgate.adapters.connectors.partner.channels import Labgate, RestChannel
+from labgate.adapters.connectors.partner.identity import (
+    labgate_key,
+    load_or_create_key,
+    public_path,
+)
+from labgate.adapters.connectors.partner.journal import Journal
+from labgate.adapters.connectors.partner.serving import say, serving
+from labgate.adapters.connectors.partner.webhook import Webhook
 from labgate.adapters.connectors.rest_lims import RestLimsApi, RestLimsConnector, lims_headers
 from labgate.adapters.connectors.rest_lims_mapping import RestLimsMapping, load_mapping
 from labgate.adapters.connectors.state import ConnectorState
 from labgate.compliance.signer import Signer
-from labgate.sim.channels import Labgate, RestChannel
-from labgate.sim.common import Journal, Webhook, labgate_key, load_or_create_key, public_path
-from labgate.sim.runner import say, serving
 
 
 @dataclass(frozen=True)

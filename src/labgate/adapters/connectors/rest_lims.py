@@ -22,6 +22,16 @@ from typing import Any
 
 import httpx2 as httpx
 
+from labgate.adapters.connectors.partner.dispatch import Channel
+from labgate.adapters.connectors.partner.identity import now
+from labgate.adapters.connectors.partner.journal import Journal
+from labgate.adapters.connectors.partner.message_types import (
+    CANCELLED,
+    REGISTRATION,
+    RESULT,
+    SAMPLE_REQUEST,
+)
+from labgate.adapters.connectors.partner.outgoing import Outgoing
 from labgate.adapters.connectors.rest_lims_mapping import (
     MISSING,
     MappingError,
@@ -33,10 +43,6 @@ from labgate.adapters.connectors.rest_lims_records import MappedRecord, Unmappab
 from labgate.adapters.connectors.state import ConnectorState, Owed
 from labgate.compliance.envelope import Envelope, build_envelope
 from labgate.compliance.signer import Signer
-from labgate.sim.common import Journal, now
-from labgate.sim.dispatch import Channel
-from labgate.sim.lims import CANCELLED, REGISTRATION, RESULT, SAMPLE_REQUEST
-from labgate.sim.outgoing import Outgoing
 
 log = logging.getLogger("labgate.connector.rest_lims")
 

@@ -50,7 +50,7 @@ def audit_verify(
     checkpoint; name the first problem and exit 1 if any."""
     try:
         if export is not None:
-            from labgate.entrypoints.cli import audit_export
+            from labgate.adapters.reports import audit_export
 
             # Nothing but the export's files and the keys named: an auditor's machine has no
             # labgate settings.
@@ -84,7 +84,7 @@ def audit_export_command(
     if readable not in ("html", "csv"):
         errors.print("--readable must be html or csv.")
         raise typer.Exit(2)
-    from labgate.entrypoints.cli import audit_export
+    from labgate.adapters.reports import audit_export
 
     settings = Settings()
     database = open_database(settings)

@@ -53,9 +53,6 @@ class Commands(LazyGroup):
         "b2mml": Lazy(f"{CLI}.b2mml:b2mml_app", "B2MML V0701 documents (ISA-95)."),
         "relay": Lazy(f"{CLI}.relay:relay_app", "The outbox relay."),
         "packs": Lazy(f"{CLI}.packs:packs_app", "File packs over a drop folder or SFTP."),
-        "sim": Lazy(
-            f"{CLI}.sim:sim_app", "Simulated partner systems: an external LIMS and an MES."
-        ),
         "connector": Lazy(
             f"{CLI}.connector:connector_app",
             "Connectors: partner systems that do not speak labgate's messages.",
@@ -183,8 +180,8 @@ def serve(
 
     from labgate.adapters.store.migrate import SchemaBehind
     from labgate.config import Settings
-    from labgate.entrypoints.api.app import create_app
     from labgate.entrypoints.api.serving import uvicorn_options
+    from labgate.entrypoints.app import create_app
 
     settings = Settings()
     host, port = host or settings.host, port or settings.port
@@ -204,7 +201,7 @@ def serve(
             return
     # Each worker builds its own app and hub from the environment (connections are not shared
     # across processes).
-    factory = "labgate.entrypoints.api.app:app_from_environment"
+    factory = "labgate.entrypoints.app:app_from_environment"
     uvicorn.run(factory, factory=True, workers=workers, host=host, port=port, log_level="info",
                 **uvicorn_options(settings))  # fmt: skip
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from labgate.service.messages import json_schemas
+from labgate.service.schema_catalog import json_schemas
 
 schemas_app = typer.Typer(help="Message payload schemas.", no_args_is_help=True)
 

@@ -14,10 +14,10 @@ from typing import Any
 
 from fastapi.responses import Response
 
+from labgate.adapters.reports.audit_export import export
 from labgate.adapters.store.audit_store import read_head, snapshot
 from labgate.bootstrap import Hub
 from labgate.compliance.signer import Signer
-from labgate.entrypoints.cli.audit_export import export
 
 # A fixed time inside the zip: the entries carry their own times, and the same trail must
 # zip to the same bytes whenever it is downloaded.

@@ -14,7 +14,7 @@ from labgate.domain.errors import NotFound
 from labgate.entrypoints.web.access import Visitor, allowed
 from labgate.entrypoints.web.desk_common import desk_frame
 from labgate.entrypoints.web.render import page
-from labgate.service.messages import json_schemas
+from labgate.service.schema_catalog import json_schemas
 
 router = APIRouter()
 Reading = Annotated[Visitor, Depends(allowed(Permission.READ))]

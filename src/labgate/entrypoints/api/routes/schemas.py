@@ -10,7 +10,7 @@ from labgate.domain.errors import NotFound
 from labgate.entrypoints.api.answers.interfaces import SchemaList
 from labgate.entrypoints.api.auth import require
 from labgate.entrypoints.api.contract import refuses
-from labgate.service.messages import json_schemas
+from labgate.service.schema_catalog import json_schemas
 
 PREFIX = "/api/v1/schemas"
 router = APIRouter(prefix=PREFIX, tags=["message schemas"])

@@ -1,4 +1,5 @@
-"""The FastAPI application: routes, problem+json, offline docs, and the schema check."""
+"""The hub's ASGI application: the REST API (routes, problem+json, offline docs, the schema
+check) with the console mounted beside it."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from labgate.entrypoints.bench import Figure, percentile
+from labgate_bench.main import Figure, percentile
 
 RUNS = int(os.environ.get("LABGATE_BENCH_CLI_RUNS", "20"))
 BASELINE = [sys.executable, "-c", "pass"]

@@ -1,7 +1,7 @@
-"""`labgate sim lims|mes`: an external LIMS and an MES as separate processes, over the real
+"""`labgate-sim lims|mes`: an external LIMS and an MES as separate processes, over the real
 channels, with fault modes on demand. Broker and pack-exchange settings come from the same
-LABGATE_* variables labgate's workers read; options override them. The simulators are loaded
-only when one is run, so every other `labgate` command starts as fast as before."""
+LABGATE_* variables labgate's workers read; options override them. The simulators are
+loaded only when one is run."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from typing import Annotated
 
 import typer
 
-sim_app = typer.Typer(help="Simulated partner systems: an external LIMS and an MES.")
+app = typer.Typer(
+    no_args_is_help=True, help="Simulated partner systems: an external LIMS and an MES."
+)
 
 ChannelOpt = Annotated[str, typer.Option(help="rest | amqp | mqtt (| files for the LIMS).")]
 UrlOpt = Annotated[str, typer.Option(help="labgate's base URL.")]
@@ -38,7 +40,7 @@ def _fail(error: Exception) -> typer.Exit:
     return typer.Exit(2)
 
 
-@sim_app.command("lims")
+@app.command("lims")
 def lims(
     labgate_key: LabgateKeyOpt,
     channel: ChannelOpt = "rest",
@@ -68,8 +70,8 @@ def lims(
 
     Sample requests arrive at its webhook (point LABGATE_LIMS_WEBHOOK_URL there); results go
     out after the turnaround over --channel (with packs, registrations go over REST)."""
-    from labgate.sim.lims import LimsSettings
-    from labgate.sim.runner import Common, run_lims
+    from labgate_sim.lims import LimsSettings
+    from labgate_sim.runner import Common, run_lims
 
     if review not in ("approved", "preliminary") or not 0 <= oos_rate <= 1:
         raise _fail(ValueError("--review is approved or preliminary; --oos-rate is 0 to 1."))
@@ -85,7 +87,7 @@ def lims(
         raise _fail(error) from None
 
 
-@sim_app.command("mes")
+@app.command("mes")
 def mes(
     labgate_key: LabgateKeyOpt,
     channel: ChannelOpt = "rest",
@@ -122,8 +124,8 @@ def mes(
     webhook (point LABGATE_MES_WEBHOOK_URL there). A summary is printed on SIGTERM. With
     --format b2mml the requests are B2MML ProcessOperationsSchedule documents and the webhook
     also takes labgate's signed B2MML documents."""
-    from labgate.sim.mes import MesSettings
-    from labgate.sim.runner import Common, default_prefix, run_mes
+    from labgate_sim.mes import MesSettings
+    from labgate_sim.runner import Common, default_prefix, run_mes
 
     if channel == "files":
         raise _fail(ValueError("The MES sends sample requests over rest, amqp or mqtt."))

@@ -3,12 +3,12 @@
 Each line reads `BENCH <name> <rate> <unit> raw=<rate> ratio=<r>`; the same goes to
 var/bench/latest.json. The raw limit is the same rows (or bytes) handled by plain means on the
 same database with the same durability, so the ratio says what labgate's work costs. The
-interface lines come from bench_ingest.py (AMQP, file packs) and bench_latency.py (REST under 50
+interface lines come from ingest.py (AMQP, file packs) and latency.py (REST under 50
 clients, which adds `p50=<ms> p99=<ms>`; approval to MES, which has only those), and
 `amqp.consume_and_ack_only`: the AMQP consumer's own rate with no work behind it, the ceiling the
 AMQP ingest line sits under on this machine whatever labgate does. The `cli.start` lines
-(bench_cli.py) time `labgate --help`, `labgate evaluate` and `labgate users list` (on a small
-database) against `python -c pass`. The `console` lines (bench_console.py) time console pages on
+(cli_start.py) time `labgate --help`, `labgate evaluate` and `labgate users list` (on a small
+database) against `python -c pass`. The `console` lines (console.py) time console pages on
 the demo plant grown to 5,000 samples against the JSON API reads that give their data, with
 `p50=` and `p95=` per page."""
 
@@ -336,21 +336,21 @@ def databases(label: str, *names: str) -> Iterator[list[str]]:
 def main() -> None:
     """Run every benchmark, print the BENCH lines, write var/bench/latest.json."""
     # Imported here: the interface benchmarks build on this module's helpers.
-    from labgate.entrypoints import bench_cli, bench_console, bench_ingest, bench_latency
+    from labgate_bench import cli_start, console, ingest, latency
 
     OUT.mkdir(parents=True, exist_ok=True)
     for old in OUT.glob("*.db*"):
         old.unlink()
-    figures: list[Figure] = bench_cli.run()  # first: it needs no database or broker
-    with bench_ingest.vhost() as amqp_url:
+    figures: list[Figure] = cli_start.run()  # first: it needs no database or broker
+    with ingest.vhost() as amqp_url:
         for label in ("sqlite", "postgres"):
             names = ("service", "raw", "ingest", "ingest_raw", "latency", "console")
             with databases(label, *names) as urls:
                 figures += bench_results(label, urls[0], urls[1])
-                figures += bench_ingest.run(label, urls[2], urls[3], amqp_url)
-                figures += bench_latency.run(label, urls[4], amqp_url)
-                figures += bench_console.run(label, urls[5])
-        figures.append(bench_ingest.bench_transport(amqp_url, ENVELOPE_BYTES))
+                figures += ingest.run(label, urls[2], urls[3], amqp_url)
+                figures += latency.run(label, urls[4], amqp_url)
+                figures += console.run(label, urls[5])
+        figures.append(ingest.bench_transport(amqp_url, ENVELOPE_BYTES))
     for figure in figures:
         print(figure.line())
     report = [figure.record() for figure in figures]

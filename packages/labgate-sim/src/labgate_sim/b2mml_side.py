@@ -19,11 +19,12 @@ from lxml import etree
 from pydantic import ValidationError
 
 from labgate.adapters.codecs.b2mml import NS, RELEASE_ID, MalformedDocument, parse_xml, validate
+from labgate.adapters.connectors.partner.identity import utc_text
+from labgate.adapters.connectors.partner.webhook import XML, Received
 from labgate.compliance.detached import verify_detached
 from labgate.compliance.envelope import EnvelopeError
 from labgate.compliance.keys import SourceKey
 from labgate.service.messages import OUTBOUND
-from labgate.sim.common import XML, Received, utc_text
 
 B2MML = "labgate.b2mml.v1"
 MES_RESULT, RESULT_STATUS = "labgate.mes_result.v1", "labgate.result_status.v1"
@@ -71,7 +72,7 @@ def schedule(payload: Mapping[str, Any], *, site: str, sender: str, message_id: 
     problems = validate(xml)
     if problems:
         raise AssertionError(f"The simulated MES wrote an invalid schedule ({problems[0]}); "
-                             "this is a bug in labgate.sim.b2mml_side.")  # fmt: skip
+                             "this is a bug in labgate_sim.b2mml_side.")  # fmt: skip
     return xml.decode()
 
 

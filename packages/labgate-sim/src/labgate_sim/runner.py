@@ -5,46 +5,41 @@ apart from the command line so that `labgate` starts without loading any of it."
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import secrets
 import signal
-import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import uvicorn
-from starlette.applications import Starlette
-
 from labgate.adapters.channels.packstore import FolderPackStore, PackStore
 from labgate.adapters.channels.sftp import SftpPackStore
-from labgate.bootstrap import sftp_target
-from labgate.config import Settings
-from labgate.sim.channels import AmqpChannel, Labgate, MqttChannel, PackChannel, RestChannel
-from labgate.sim.common import (
-    Documents,
-    Handler,
+from labgate.adapters.connectors.partner.channels import (
+    AmqpChannel,
+    Labgate,
+    MqttChannel,
+    PackChannel,
+    RestChannel,
+)
+from labgate.adapters.connectors.partner.dispatch import Channel, Dispatcher
+from labgate.adapters.connectors.partner.identity import (
     Identity,
-    Journal,
     Sequences,
-    Webhook,
     labgate_key,
     load_or_create_key,
     public_path,
 )
-from labgate.sim.dispatch import Channel, Dispatcher
-from labgate.sim.faults import FaultPlan, parse_fault
-from labgate.sim.lims import LimsSettings, LimsSim
-from labgate.sim.mes import MesSettings, MesSim
-
-
-def say(text: str, err: bool = False) -> None:
-    """One line to the operator, at once (stdout may be a file the tests read)."""
-    print(text, file=sys.stderr if err else sys.stdout, flush=True)
+from labgate.adapters.connectors.partner.journal import Journal
+from labgate.adapters.connectors.partner.serving import say, serving
+from labgate.adapters.connectors.partner.webhook import Documents, Handler, Webhook
+from labgate.bootstrap import sftp_target
+from labgate.config import Settings
+from labgate_sim.faults import FaultPlan, parse_fault
+from labgate_sim.lims import LimsSettings, LimsSim
+from labgate_sim.mes import MesSettings, MesSim
 
 
 @dataclass
@@ -138,32 +133,6 @@ def pack_store(settings: Settings, folder: Path | None) -> Callable[[], Awaitabl
         return FolderPackStore(root)
 
     return local
-
-
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal handling: the simulator decides when to stop."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-@contextlib.asynccontextmanager
-async def serving(app: Starlette, host: str, port: int) -> AsyncIterator[None]:
-    """Serve `app` on host:port while the block runs."""
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
-    server = _Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            await task
-            raise RuntimeError(f"The webhook could not listen on {host}:{port}.")
-        await asyncio.sleep(0.02)
-    try:
-        yield
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def _run(

@@ -51,10 +51,10 @@ from labgate.adapters.store.outbox_store import SqlOutboxStore
 from labgate.bootstrap import Hub
 from labgate.compliance.passwords import new_api_key
 from labgate.compliance.signer import Signer
-from labgate.entrypoints.bench import OUT, RESULTS, Figure, percentile, prepare
-from labgate.entrypoints.bench_ingest import PERSISTENT, Lims, topology
 from labgate.service.outbox import MES
 from labgate.service.relay import Relay
+from labgate_bench.ingest import PERSISTENT, Lims, topology
+from labgate_bench.main import OUT, RESULTS, Figure, percentile, prepare
 
 CLIENTS, RELAY_INTERVAL = 50, 0.1
 LATENCY_SAMPLES = max(50, RESULTS // 4)  # per line

@@ -19,15 +19,16 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from labgate.adapters.connectors.partner.channels import Labgate
+from labgate.adapters.connectors.partner.dispatch import Dispatcher
+from labgate.adapters.connectors.partner.identity import Identity, now, utc_text
+from labgate.adapters.connectors.partner.journal import Journal
+from labgate.adapters.connectors.partner.outgoing import Outgoing
 from labgate.compliance.envelope import Envelope
 from labgate.domain.limits import LimitKind, parse_limit
-from labgate.sim.channels import Labgate
-from labgate.sim.common import Identity, Journal, now, utc_text
-from labgate.sim.dispatch import Dispatcher
-from labgate.sim.faults import FaultPlan
-from labgate.sim.outgoing import Outgoing
+from labgate_sim.faults import FaultPlan
 
-log = logging.getLogger("labgate.sim.lims")
+log = logging.getLogger("labgate_sim.lims")
 
 SAMPLE_REQUEST = "labgate.lims_sample_request.v1"
 CANCELLED = "labgate.sample_cancelled.v1"

@@ -24,13 +24,15 @@ from typing import Any
 
 from uuid6 import uuid7
 
+from labgate.adapters.connectors.partner.dispatch import Dispatcher
+from labgate.adapters.connectors.partner.identity import Identity, now, utc_text
+from labgate.adapters.connectors.partner.journal import Journal
+from labgate.adapters.connectors.partner.outgoing import Outgoing
+from labgate.adapters.connectors.partner.webhook import Received, Webhook
 from labgate.compliance.envelope import Envelope
 from labgate.compliance.keys import SourceKey
-from labgate.sim import b2mml_side
-from labgate.sim.common import Identity, Journal, Received, Webhook, now, utc_text
-from labgate.sim.dispatch import Dispatcher
-from labgate.sim.faults import FaultPlan
-from labgate.sim.outgoing import Outgoing
+from labgate_sim import b2mml_side
+from labgate_sim.faults import FaultPlan
 
 SAMPLE_REQUEST = "labgate.sample_request.v1"
 MES_RESULT = "labgate.mes_result.v1"

@@ -1,4 +1,4 @@
-"""Bulk ingest of signed results over AMQP and in file packs (REST: bench_latency.py).
+"""Bulk ingest of signed results over AMQP and in file packs (REST: latency.py).
 
 AMQP: every envelope is published (persistent, confirmed) to the run's vhost first; the rate is N
 over the time `AmqpInbox` takes to verify, check, apply and commit each one with its audit
@@ -41,7 +41,7 @@ from labgate.compliance.passwords import new_api_key
 from labgate.config import Settings
 from labgate.domain import commands as c
 from labgate.domain.interface_commands import RegisterSourceKey
-from labgate.entrypoints.bench import (
+from labgate_bench.main import (
     BATCH,
     OUT,
     RESULTS,
@@ -53,7 +53,7 @@ from labgate.entrypoints.bench import (
     rows_between,
     seconds,
 )
-from labgate.entrypoints.bench import marks as marks_of
+from labgate_bench.main import marks as marks_of
 
 AMQP_URL = os.environ.get("LABGATE_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672/")
 SOURCE, KID = "lims", "lims-bench"

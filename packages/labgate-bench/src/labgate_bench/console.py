@@ -41,9 +41,9 @@ from labgate.bootstrap import Hub, bootstrap
 from labgate.config import Settings
 from labgate.domain import commands as c
 from labgate.domain.samples import Sample
-from labgate.entrypoints.api.app import create_app
-from labgate.entrypoints.bench import Figure, percentile
+from labgate.entrypoints.app import create_app
 from labgate.entrypoints.cli import demo
+from labgate_bench.main import Figure, percentile
 
 SAMPLES = int(os.environ.get("LABGATE_BENCH_CONSOLE_SAMPLES", "5000"))
 PER_BATCH = 100

@@ -10,10 +10,10 @@ import logging
 from dataclasses import dataclass
 from typing import Protocol
 
-from labgate.sim.common import Journal
-from labgate.sim.outgoing import Outgoing
+from labgate.adapters.connectors.partner.journal import Journal
+from labgate.adapters.connectors.partner.outgoing import Outgoing
 
-log = logging.getLogger("labgate.sim")
+log = logging.getLogger("labgate.partner")
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""A message on its way out of a simulator, before and after the faults have had their go."""
+"""A message on its way out of a partner system, before and after any faults (the simulators'
+own) have had their go."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from labgate.compliance.envelope import encode, parse_envelope, sign_envelope
 from labgate.compliance.signer import Signer
 from labgate.service.packs import MANIFEST
 
-DATA_FILE = "results.csv"  # the one data file of a simulator's pack
+DATA_FILE = "results.csv"  # the one data file of a partner's pack
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from labgate.adapters.codecs.filepack import csv_bytes
+from labgate.adapters.connectors.partner.outgoing import Outgoing, resign
 from labgate.compliance.signer import Signer
-from labgate.sim.outgoing import Outgoing, resign
 
 
 def _hit(rng: random.Random, rate: float) -> bool:

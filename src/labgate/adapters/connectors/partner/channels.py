@@ -1,4 +1,4 @@
-"""The simulators' ways into labgate: REST, AMQP, MQTT and file packs (a drop folder or SFTP)."""
+"""A partner's ways into labgate: REST, AMQP, MQTT and file packs (a drop folder or SFTP)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from aio_pika.abc import AbstractConnection, AbstractExchange
 from labgate.adapters.channels.amqp import Topology, declare
 from labgate.adapters.channels.mqtt import inbound_topic
 from labgate.adapters.channels.packstore import PackExists, PackStore
-from labgate.sim.dispatch import Outcome
-from labgate.sim.outgoing import Outgoing
+from labgate.adapters.connectors.partner.dispatch import Outcome
+from labgate.adapters.connectors.partner.outgoing import Outgoing
 
-log = logging.getLogger("labgate.sim")
+log = logging.getLogger("labgate.partner")
 
 
 async def patiently(
