@@ -41,6 +41,7 @@ from labgate.entrypoints import app as api_module
 from labgate.entrypoints.app import create_app
 from labgate.entrypoints.cli.demo import PEOPLE, SYSTEMS, plant_document
 from labgate.entrypoints.cli.main import Commands, app
+from labgate.entrypoints.http_errors import http_status
 
 SCRIPT = Path(sys.executable).with_name("labgate")
 DEMO_PLANT = Path(__file__).resolve().parents[2] / "src" / "labgate" / "demo" / "plant.yaml"
@@ -178,7 +179,7 @@ def test_create_app_refuses_an_empty_database_naming_the_fix(empty_url: str) -> 
         hub.close()
     assert "labgate db upgrade" in refused.value.message
     assert refused.value.reason == "db.schema_behind"
-    assert refused.value.status == 503
+    assert http_status(refused.value) == 503
 
 
 def test_create_app_accepts_the_database_once_upgraded(empty_url: str) -> None:

@@ -24,6 +24,7 @@ from labgate.adapters.channels.packstore import (
 )
 from labgate.adapters.channels.sftp import SftpPackStore, SftpTarget
 from labgate.domain.errors import InvalidInput
+from labgate.entrypoints.http_errors import http_status
 from sshd import Sshd, keygen, known_hosts_line
 
 Opener = Callable[[], AbstractAsyncContextManager[PackStore]]
@@ -184,7 +185,8 @@ def test_unsafe_names_are_refused_before_any_file_is_touched(opened: Opener, nam
             for call in calls:
                 with pytest.raises(UnsafePackName) as refused:
                     await call
-                assert (refused.value.reason, refused.value.status) == ("pack.path_traversal", 422)
+                error = refused.value
+                assert (error.reason, http_status(error)) == ("pack.path_traversal", 422)
                 assert refused.value.field == "name"
 
     run(main)
@@ -241,7 +243,7 @@ def expect_unavailable(sftp_target: SftpTarget) -> TransportUnavailable:
     with pytest.raises(TransportUnavailable) as refused:
         run(main)
     error = refused.value
-    assert (error.status, error.reason) == (503, "pack.transport_unavailable")
+    assert (http_status(error), error.reason) == (503, "pack.transport_unavailable")
     assert f"{sftp_target.host}:{sftp_target.port}" in error.message
     return error
 

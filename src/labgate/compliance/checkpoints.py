@@ -29,7 +29,6 @@ CHECKPOINT_TYPE = "labgate.audit_checkpoint.v1"
 class TrailBroken(LabgateError):
     """The trail does not check out, so labgate will not sign a checkpoint of it."""
 
-    status = 409
     default_reason = "audit.chain_broken"
 
 

@@ -1,5 +1,6 @@
 """Refusals earned without signing in: counted per client and minute, audited as summaries, and
-answered 429 beyond the configured rate (so a flood neither buries the trail nor guesses on)."""
+refused (Throttled) beyond the configured rate, so a flood neither buries the trail nor guesses
+on."""
 
 from __future__ import annotations
 
@@ -16,9 +17,8 @@ UNAUTHENTICATED = "unauthenticated"
 
 
 class Throttled(LabgateError):
-    """One client earned more refusals without signing in than the configured rate (429)."""
+    """One client earned more refusals without signing in than the configured rate."""
 
-    status = 429
     default_reason = "rate.limited"
 
     def __init__(self, message: str, *, retry_after: int):

@@ -1,7 +1,7 @@
 """Every failure labgate reports, one class per kind, each with a stable reason code.
 
     LabgateError                    reason, field, message; the root of everything below
-    ├── InvalidInput                a value breaks a rule where data enters (422)
+    ├── InvalidInput                a value breaks a rule where data enters
     │   ├── MalformedNumber         text that is not a decimal number
     │   ├── InvalidLimit            a limit expression that cannot be parsed
     │   ├── UnitError               unknown unit, or one that cannot be converted
@@ -9,20 +9,23 @@
     │   ├── EnvelopeError           a message envelope that is malformed or not verifiable
     │   ├── MalformedDocument       XML that is not well-formed or carries a DOCTYPE (B2MML)
     │   └── InvalidDocument         a B2MML document that breaks the MESA schema
-    ├── NotFound                    a business key that names nothing (404)
-    ├── Conflict                    the request clashes with the record's state (409)
+    ├── NotFound                    a business key that names nothing
+    ├── Conflict                    the request clashes with the record's state
     │   ├── InvalidTransition       a lifecycle move the transition table forbids
     │   └── DuplicateKey            a business key that already exists
-    ├── Forbidden                   authenticated, but not allowed (403)
+    ├── Forbidden                   authenticated, but not allowed
     │   └── SegregationOfDuties     the same person in two roles that must differ
-    ├── Unauthenticated             no identity, bad credentials, locked, expired (401)
-    └── (outside the domain) SchemaBehind, BodyTooLarge, ReceiptRefused, DeliveryFailed,
-        SchemasNotFound: store, API, inbox, relay and B2MML failures, each with its reason code;
-        Throttled (429, compliance/throttle.py), and at the HTTP edge BodyTimeout (408),
-        MalformedBody (400) and FrameworkRefusal (unknown route, wrong method, server fault)
+    ├── Unauthenticated             no identity, bad credentials, locked, expired
+    └── (outside the domain) each in the module that raises it, with its reason code: the
+        inbox's rules and ReceiptRefused (a quarantined message, refused for its cause),
+        Throttled, TrailBroken, SealBroken, DeliveryFailed, SchemaBehind, the pack store's and
+        B2MML's failures; at the HTTP edge BodyTooLarge, BodyTimeout, MalformedBody and
+        FrameworkRefusal (unknown route, wrong method, server fault)
 
 The reason code (``number.malformed``) is the contract other systems rely on: messages may
-be reworded, codes never change.
+be reworded, codes never change. An error names its kind and reason, never a transport's status:
+which HTTP status each kind is answered with is decided in one table at the edge
+(entrypoints/http_errors.py), for the API and the console alike.
 """
 
 from __future__ import annotations
@@ -31,7 +34,6 @@ from __future__ import annotations
 class LabgateError(Exception):
     """Root of labgate's errors: a sentence, a stable reason code and the field at fault."""
 
-    status = 400
     default_reason = "labgate.error"
 
     def __init__(self, message: str, *, reason: str | None = None, field: str | None = None):
@@ -44,7 +46,6 @@ class LabgateError(Exception):
 class InvalidInput(LabgateError):
     """A value breaks a rule where it enters labgate."""
 
-    status = 422
     default_reason = "input.invalid"
 
 
@@ -75,14 +76,12 @@ class MethodVersionMismatch(InvalidInput):
 class NotFound(LabgateError):
     """A business key that names nothing in this site."""
 
-    status = 404
     default_reason = "reference.unknown"
 
 
 class Conflict(LabgateError):
     """The request clashes with the current state of a record."""
 
-    status = 409
     default_reason = "state.conflict"
 
 
@@ -101,7 +100,6 @@ class DuplicateKey(Conflict):
 class Forbidden(LabgateError):
     """The caller is known but lacks the permission."""
 
-    status = 403
     default_reason = "access.forbidden"
 
 
@@ -114,5 +112,4 @@ class SegregationOfDuties(Forbidden):
 class Unauthenticated(LabgateError):
     """No identity, bad credentials, a locked account or an expired token."""
 
-    status = 401
     default_reason = "auth.unauthenticated"

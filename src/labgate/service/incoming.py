@@ -37,7 +37,6 @@ Decoder = Callable[[bytes], Incoming]
 class RouteMismatch(LabgateError):
     """An envelope that names another site or source than the route it came by."""
 
-    status = 403
     default_reason = "channel.route_mismatch"
 
 

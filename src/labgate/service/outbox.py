@@ -86,7 +86,6 @@ def seal_entry(message: OutboxMessage, sequence: int) -> AuditDraft:
 class SealBroken(LabgateError):
     """An outbox row whose content no longer matches the seal its commit recorded."""
 
-    status = 409
     default_reason = "outbox.seal_broken"
 
 

@@ -2,7 +2,7 @@
 bad credentials count towards lockout there too (21 CFR 11.300(d)). Refusals earned without
 signing in are counted per client and minute: the first of each minute is audited in full, the
 rest in one summary when the minute is over (compliance/throttle.py), so a flood cannot bury the
-trail; past the configured rate the client is answered 429."""
+trail; past the configured rate the client is refused (Throttled)."""
 
 from __future__ import annotations
 

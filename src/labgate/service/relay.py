@@ -48,7 +48,6 @@ PENDING, DELIVERED, DEAD, HELD = "pending", "delivered", "dead", "held"
 class DeliveryFailed(LabgateError):
     """A receiver did not take a message: unreachable, too slow, or it answered with an error."""
 
-    status = 502
     default_reason = "outbox.delivery_failed"
 
 

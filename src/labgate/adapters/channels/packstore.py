@@ -26,7 +26,6 @@ NOTE_SUFFIX = ".reason.json"
 class UnsafePackName(LabgateError):
     """A pack name that could leave its folder, hide itself or not fit a file name."""
 
-    status = 422
     default_reason = "pack.path_traversal"
 
 
@@ -55,7 +54,6 @@ def not_regular(name: str) -> UnsafePackName:
 class TransportUnavailable(LabgateError):
     """The pack exchange cannot be reached (server down, refused key, unknown host key)."""
 
-    status = 503
     default_reason = "pack.transport_unavailable"
 
 

@@ -61,7 +61,7 @@ class SftpTarget:
 
 
 def unavailable(what: str, error: BaseException) -> TransportUnavailable:
-    """The 503 for `what` failed, in the driver's own words."""
+    """TransportUnavailable for `what` failed, in the driver's own words."""
     cause = str(error).rstrip(".") or type(error).__name__
     return TransportUnavailable(f"{what}: {cause}.")
 

@@ -89,7 +89,6 @@ class InvalidDocument(InvalidInput):
 class SchemasNotFound(LabgateError):
     """The B2MML XSD folder is missing or unreadable: the installation is at fault."""
 
-    status = 500
     default_reason = "b2mml.schemas_not_found"
 
 

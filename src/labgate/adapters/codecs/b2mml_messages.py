@@ -84,7 +84,6 @@ Item = tuple[str, dict[str, Any]]
 class UnsupportedMessage(LabgateError):
     """A message labgate has no B2MML mapping for: the relay is routing it wrongly."""
 
-    status = 500
     default_reason = "b2mml.unsupported_message"
 
 

@@ -65,8 +65,8 @@ def series_plot(
     trend: dict[str, Any], test: str, condition: str | None, marked: frozenset[str] = frozenset()
 ) -> bytes:
     """The Q1E plot (PNG) of one test at a condition (the long-term one unless named), with the
-    points of the samples in `marked` ringed (out of trend); 404 for a series the study does
-    not trend, 409 while its data carry no estimate."""
+    points of the samples in `marked` ringed (out of trend); NotFound for a series the study
+    does not trend, Conflict while its data carry no estimate."""
     wanted = condition or trend["long_term_condition"]
     series = next(
         (s for s in trend["series"] if (s["test_code"], s["condition"]) == (test, wanted)), None
@@ -87,8 +87,8 @@ def series_plot(
 
 
 def report_content(trend: dict[str, Any]) -> dict[str, Any]:
-    """The report of a study from its trend data (stability_views.trend_data); 409 naming the
-    test when a series cannot carry a Q1E estimate yet."""
+    """The report of a study from its trend data (stability_views.trend_data); Conflict naming
+    the test when a series cannot carry a Q1E estimate yet."""
     condition = trend["long_term_condition"]
     tests = []
     for series in trend["series"]:

@@ -22,7 +22,6 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 class SchemaBehind(LabgateError):
     """The database schema is older than this labgate: it must be upgraded first."""
 
-    status = 503
     default_reason = "db.schema_behind"
 
 

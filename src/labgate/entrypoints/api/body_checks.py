@@ -16,9 +16,8 @@ _CHECKED = ("application/json", "application/x-www-form-urlencoded")
 
 
 class MalformedBody(InvalidInput):
-    """A body refused before parsing: wrong charset, not UTF-8, or JSON nested too deep (400)."""
+    """A body refused before parsing: wrong charset, not UTF-8, or JSON nested too deep."""
 
-    status = 400
     default_reason = "request.malformed"
 
 

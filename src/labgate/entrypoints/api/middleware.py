@@ -17,14 +17,12 @@ from labgate.entrypoints.api.body_checks import check_body
 class BodyTooLarge(LabgateError):
     """The request body exceeds LABGATE_MAX_BODY_BYTES."""
 
-    status = 413
     default_reason = "request.too_large"
 
 
 class BodyTimeout(LabgateError):
     """The request body did not arrive within LABGATE_BODY_TIMEOUT_SECONDS (a slow sender)."""
 
-    status = 408
     default_reason = "request.body_timeout"
 
 

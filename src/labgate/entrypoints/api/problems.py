@@ -18,6 +18,7 @@ from labgate.domain.commands import Context
 from labgate.domain.errors import InvalidInput, LabgateError
 from labgate.entrypoints.api import contract
 from labgate.entrypoints.api.auth import hub_of
+from labgate.entrypoints.http_errors import FrameworkRefusal, http_status
 from labgate.service.messages import KEY_LENGTH
 from labgate.service.refusals import record_refusal
 
@@ -97,7 +98,7 @@ async def on_labgate_error(request: Request, error: Exception) -> JSONResponse:
             "seconds.",
             retry_after=wait,
         )
-    answer = problem(request, error.status, error.reason, error.message, error.field)
+    answer = problem(request, http_status(error), error.reason, error.message, error.field)
     if wait is not None:
         answer.headers["Retry-After"] = str(wait)
     return answer
@@ -120,14 +121,6 @@ async def on_validation_error(request: Request, error: Exception) -> JSONRespons
     return await on_labgate_error(request, wrapped)
 
 
-class FrameworkRefusal(LabgateError):
-    """A refusal made by the framework (unknown route, wrong method, unreadable body)."""
-
-    def __init__(self, message: str, *, reason: str, status: int):
-        super().__init__(message, reason=reason)
-        self.status = status
-
-
 async def on_http_error(request: Request, error: Exception) -> JSONResponse:
     """Framework errors (unknown route, wrong method, a body it cannot parse) as problem+json,
     audited like every other refusal."""
@@ -138,7 +131,7 @@ async def on_http_error(request: Request, error: Exception) -> JSONResponse:
         400: ("request.unreadable", "The request body cannot be read as its content type."),
     }
     reason, detail = known.get(error.status_code, ("http.error", f"{error.detail}."))
-    refusal = FrameworkRefusal(detail, reason=reason, status=error.status_code)
+    refusal = FrameworkRefusal(detail, reason=reason, status_code=error.status_code)
     answer = await on_labgate_error(request, refusal)
     for name, value in (error.headers or {}).items():
         answer.headers.setdefault(name, value)
@@ -168,7 +161,7 @@ async def on_unexpected_error(request: Request, error: Exception) -> JSONRespons
         "labgate failed to answer this request; the administrator can find the cause in the "
         "server log by its correlation id.",
         reason="server.error",
-        status=500,
+        status_code=500,
     )
     try:
         await _audit(request, fault)

@@ -22,6 +22,7 @@ from labgate.compliance.passwords import new_api_key
 from labgate.domain.account_commands import IssueApiKey, SetPassword, SetRoles
 from labgate.domain.commands import ChangeAccountState, Command, CreateAccount
 from labgate.domain.errors import InvalidInput, LabgateError, NotFound
+from labgate.entrypoints.http_errors import http_status
 from labgate.entrypoints.web import keyset
 from labgate.entrypoints.web.access import Visitor, allowed, context, hub_of, posted_form
 from labgate.entrypoints.web.layout import frame, site_view
@@ -142,7 +143,7 @@ async def _refused(
         raise error
     values = await run_in_threadpool(_account_values, request, who, site, username)
     values["refused"] = error
-    return page(request, "account.html", values, status=error.status)
+    return page(request, "account.html", values, status=http_status(error))
 
 
 @router.post("/sites/{site}/accounts/{username}/roles", name="account_roles")
@@ -221,7 +222,7 @@ async def create(request: Request, site: str, who: Administering) -> Response:
     if (error := await _run(request, command)) is not None:
         values = await run_in_threadpool(_list_values, request, who, site, None)
         values["refused"] = error
-        return page(request, "accounts.html", values, status=error.status)
+        return page(request, "accounts.html", values, status=http_status(error))
     values = await run_in_threadpool(_list_values, request, who, site, None)
     label = "Temporary password" if kind == "person" else "API key"
     values["secret"] = {"label": label, "value": password or key, "username": username}

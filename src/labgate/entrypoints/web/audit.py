@@ -24,6 +24,7 @@ from labgate.compliance.access import Permission
 from labgate.compliance.audit import GENESIS_HASH
 from labgate.compliance.canonical import to_jsonable
 from labgate.domain.errors import InvalidInput, LabgateError, NotFound
+from labgate.entrypoints.http_errors import http_status
 from labgate.entrypoints.web import keyset
 from labgate.entrypoints.web.access import Visitor, allowed, hub_of
 from labgate.entrypoints.web.audit_export import export_zip, trusted_keys
@@ -116,7 +117,7 @@ async def audit_search(
     refused: LabgateError | None = values["refused"]
     if refused is not None:
         await audit(request, refused)
-        return page(request, "audit.html", values, status=refused.status)
+        return page(request, "audit.html", values, status=http_status(refused))
     return filtered_list(request, "audit.html", "results", values, asked, values["here"])
 
 

@@ -30,8 +30,9 @@ from labgate.compliance.access import Permission
 from labgate.compliance.canonical import content_hash
 from labgate.compliance.signatures import Meaning
 from labgate.domain.commands import ApproveResults, SeenResult, SignatureInput
-from labgate.domain.errors import Conflict, InvalidInput, LabgateError
+from labgate.domain.errors import Conflict, InvalidInput, LabgateError, Unauthenticated
 from labgate.domain.samples import Result, Sample, result_content, sample_of_result
+from labgate.entrypoints.http_errors import http_status
 from labgate.entrypoints.web.access import Visitor, allowed, context, hub_of, posted_form
 from labgate.entrypoints.web.layout import frame, site_view
 from labgate.entrypoints.web.refusals import audit
@@ -201,8 +202,8 @@ async def approve_listed(request: Request, site: str, who: Approver) -> Response
         seen_seq = int(form["seen_seq"]) if form.get("seen_seq", "").isdigit() else 0
         values = await run_in_threadpool(_refused, request, who, site, view, listed, seen_seq)
         values["refused"] = error
-        values["offer_form"] = error.status == 401  # a wrong password: the same list again
-        return page(request, "bulk.html", values, status=error.status)
+        values["offer_form"] = isinstance(error, Unauthenticated)  # wrong password: same list again
+        return page(request, "bulk.html", values, status=http_status(error))
     # Post/redirect/get: the signed list, with each signature; a reload signs nothing again.
     signed = urlencode([("result", one.result) for one in listed])
     return RedirectResponse(f"{prefix(request)}/sites/{site}/review/bulk-approval/signed?{signed}",

@@ -23,6 +23,7 @@ from labgate.compliance.identities import PartnerIdentity
 from labgate.compliance.keys import SourceKey
 from labgate.domain.errors import InvalidInput, LabgateError
 from labgate.domain.interface_commands import MapIdentity, RegisterSourceKey, RevokeSourceKey
+from labgate.entrypoints.http_errors import http_status
 from labgate.entrypoints.web.access import Visitor, allowed, context, hub_of, posted_form
 from labgate.entrypoints.web.desk_common import desk_frame, desk_url
 from labgate.entrypoints.web.refusals import audit
@@ -156,7 +157,7 @@ async def _acted(
         values = await run_in_threadpool(keys_values, request, who, site, source)
         kept = {k: v for k, v in form.items() if k != "csrf_token"} if done != "revoked" else {}
         values |= {"refused": error, "form": kept}
-        return page(request, "desk_keys.html", values, status=error.status)
+        return page(request, "desk_keys.html", values, status=http_status(error))
     here = f"{desk_url(request, site)}/keys?source={source}&done={done}"
     return RedirectResponse(here, status_code=303)
 

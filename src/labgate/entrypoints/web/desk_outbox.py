@@ -19,6 +19,7 @@ from labgate.adapters.store.document_facts import readable
 from labgate.adapters.store.outbox_store import SqlOutboxStore, attempts_view, dead_query
 from labgate.compliance.access import Permission
 from labgate.domain.errors import LabgateError
+from labgate.entrypoints.http_errors import http_status
 from labgate.entrypoints.web import keyset
 from labgate.entrypoints.web.access import Visitor, allowed, context, hub_of, posted_form
 from labgate.entrypoints.web.desk_common import desk_frame, desk_url
@@ -137,7 +138,7 @@ async def retry(request: Request, site: str, who: Retrying) -> Response:
         asked = OutboxQuery("dead", form.get("destination") or None, "oldest", 25, None)
         values = await run_in_threadpool(outbox_values, request, who, site, asked)
         values["refused"] = error
-        return page(request, "desk_outbox.html", values, status=error.status)
+        return page(request, "desk_outbox.html", values, status=http_status(error))
     return RedirectResponse(
         f"{desk_url(request, site)}/outbox?status=dead&retried={len(done)}", status_code=303
     )

@@ -23,6 +23,7 @@ from labgate.compliance.canonical import content_hash
 from labgate.compliance.signatures import Meaning
 from labgate.domain.commands import SignatureInput
 from labgate.domain.errors import LabgateError, NotFound
+from labgate.entrypoints.http_errors import http_status
 from labgate.entrypoints.web import keyset
 from labgate.entrypoints.web.access import Visitor, allowed, context, hub_of, posted_form
 from labgate.entrypoints.web.desk_common import desk_frame, desk_url
@@ -186,7 +187,7 @@ async def _resolve(request: Request, who: Visitor, site: str, item: int, decisio
         await audit(request, error)
         values = await run_in_threadpool(item_values, request, who, site, item)
         values["refused"] = error
-        return page(request, "desk_quarantine_item.html", values, status=error.status)
+        return page(request, "desk_quarantine_item.html", values, status=http_status(error))
     # Post/redirect/get: reloading the page afterwards does not send the signature again.
     here = f"{desk_url(request, site)}/quarantine/{item}?done={decision}"
     return RedirectResponse(here, status_code=303)

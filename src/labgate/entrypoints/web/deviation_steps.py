@@ -17,6 +17,7 @@ from labgate.domain.commands import Command, Context
 from labgate.domain.deviation_commands import CloseDeviation, ConcludePhaseOne, ConcludePhaseTwo
 from labgate.domain.errors import InvalidInput, LabgateError
 from labgate.entrypoints.api.schemas import ClosureIn, PhaseOneIn, PhaseTwoIn
+from labgate.entrypoints.http_errors import http_status
 from labgate.entrypoints.web.access import Visitor, allowed, context, hub_of, posted_form
 from labgate.entrypoints.web.deviations import meaning_of, workspace_values
 from labgate.entrypoints.web.refusals import audit
@@ -74,7 +75,7 @@ async def _signed(request: Request, who: Visitor, site: str, code: str, step: st
         # The refusal on the page, the text the person wrote kept (never the password).
         values["refused"] = error
         values["attempt"] = {"step": step, **{name: form.get(name, "") for name in FIELDS[step]}}
-        return page(request, "deviation.html", values, status=error.status)
+        return page(request, "deviation.html", values, status=http_status(error))
     # Post/redirect/get: reloading the page afterwards does not send the signature again.
     return RedirectResponse(f"{prefix(request)}/sites/{site}/deviations/{code}?done={step}", 303)
 

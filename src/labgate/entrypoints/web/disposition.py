@@ -16,6 +16,7 @@ from labgate.compliance.access import Permission
 from labgate.compliance.signatures import Meaning
 from labgate.domain.commands import RejectBatch, ReleaseBatch, SignatureInput
 from labgate.domain.errors import LabgateError, NotFound
+from labgate.entrypoints.http_errors import http_status
 from labgate.entrypoints.web.access import Visitor, allowed, context, hub_of, posted_form
 from labgate.entrypoints.web.batches import batch_values
 from labgate.entrypoints.web.refusals import audit
@@ -44,7 +45,7 @@ async def _signed(
         await audit(request, error)
         values = await run_in_threadpool(batch_values, request, who, site, batch)
         values["refused"] = error
-        return page(request, "batch.html", values, status=error.status)
+        return page(request, "batch.html", values, status=http_status(error))
     # Post/redirect/get: reloading the page afterwards does not send the signature again.
     where = f"{prefix(request)}/sites/{site}/batches/{batch}?done={meaning.value}"
     return RedirectResponse(where, status_code=303)

@@ -20,6 +20,7 @@ from labgate.domain.em_commands import RecordEmCount, StartDueRounds
 from labgate.domain.errors import InvalidInput, LabgateError
 from labgate.domain.numbers import parse_decimal
 from labgate.entrypoints.api.answers.environmental import EM_PEOPLE
+from labgate.entrypoints.http_errors import http_status
 from labgate.entrypoints.web.access import Visitor, allowed, context, hub_of, posted_form
 from labgate.entrypoints.web.labdata import Listing, after, lab_frame, paging, send
 from labgate.entrypoints.web.layout import site_view
@@ -86,7 +87,7 @@ async def start_due(request: Request, site: str, who: Recording) -> Response:
             _em_values, request, who, site, Listing(None, 25, None), None
         )
         values["refused"] = error
-        return page(request, "em.html", values, status=error.status)
+        return page(request, "em.html", values, status=http_status(error))
     done = f"{_base(request, site)}?started={','.join(started) or 'none'}"
     return RedirectResponse(done, status_code=303)
 
@@ -143,7 +144,7 @@ async def record_count(request: Request, site: str, em_sample: str, who: Recordi
     async def refused(error: LabgateError) -> Response:
         values = await run_in_threadpool(_round_values, request, who, site, sample["round"])
         values |= {"refused": error, "refused_sample": em_sample, "typed": typed}
-        return page(request, "em_round.html", values, status=error.status)
+        return page(request, "em_round.html", values, status=http_status(error))
 
     try:
         count = parse_decimal(typed["count"], "count")

@@ -19,6 +19,7 @@ from starlette.datastructures import UploadFile
 from labgate.compliance.access import Permission
 from labgate.domain.commands import ImportMasterData, PreviewMasterDataImport
 from labgate.domain.errors import InvalidInput, LabgateError
+from labgate.entrypoints.http_errors import http_status
 from labgate.entrypoints.web import masterdata_compare as diff
 from labgate.entrypoints.web.access import Visitor, allowed, context, hub_of, posted_form
 from labgate.entrypoints.web.layout import frame, site_view
@@ -139,7 +140,7 @@ def import_page(request: Request, site: str, who: Managing, done: bool = False) 
 async def _refused(request: Request, values: dict[str, Any], error: LabgateError) -> Response:
     await audit(request, error)
     values["refused"] = error
-    return page(request, "masterdata_import.html", values, status=error.status)
+    return page(request, "masterdata_import.html", values, status=http_status(error))
 
 
 @router.post("/sites/{site}/masterdata/import/preview", name="masterdata_preview")

@@ -27,6 +27,7 @@ from labgate.domain.errors import InvalidInput, LabgateError
 from labgate.domain.lifecycle import SpecStatus
 from labgate.domain.local_time import shown_at
 from labgate.domain.masterdata import SpecVersion
+from labgate.entrypoints.http_errors import http_status
 from labgate.entrypoints.web import masterdata_compare as diff
 from labgate.entrypoints.web.access import Visitor, allowed, context, hub_of, posted_form
 from labgate.entrypoints.web.layout import SiteView, frame, site_view
@@ -189,7 +190,7 @@ async def _refused(
     await audit(request, error)
     values = await run_in_threadpool(version_values, request, who, site, spec, version)
     values["refused"] = error
-    return page(request, "spec_version.html", values, status=error.status)
+    return page(request, "spec_version.html", values, status=http_status(error))
 
 
 @router.post(

@@ -20,6 +20,7 @@ from labgate.domain.commands import Context, SignatureInput
 from labgate.domain.errors import LabgateError
 from labgate.domain.raw_materials import DecideLot, LotStatus, MaterialPlan
 from labgate.entrypoints.api.answers.raw_materials import LOT_PEOPLE
+from labgate.entrypoints.http_errors import http_status
 from labgate.entrypoints.web.access import Visitor, allowed, hub_of
 from labgate.entrypoints.web.labdata import Listing, after, lab_frame, paging, signed
 from labgate.entrypoints.web.layout import site_view
@@ -102,7 +103,7 @@ async def _decide(request: Request, who: Visitor, site: str, lot: str, release: 
         values = await run_in_threadpool(_lot_values, request, who, site, lot)
         values |= {"refused": error, "refused_action": meaning.value,
                    "typed": typed.get("reason", "")}  # fmt: skip
-        return page(request, "lot.html", values, status=error.status)
+        return page(request, "lot.html", values, status=http_status(error))
 
     done = f"{_base(request, site)}/{lot}?done={meaning.value}"
     return await signed(request, who, meaning, build, done, refused)

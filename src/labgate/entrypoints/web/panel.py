@@ -20,9 +20,10 @@ from labgate.compliance.access import Permission
 from labgate.compliance.canonical import content_hash
 from labgate.compliance.signatures import Meaning
 from labgate.domain.commands import ApproveResult, InvalidateResult, SignatureInput
-from labgate.domain.errors import LabgateError, NotFound
+from labgate.domain.errors import Conflict, LabgateError, NotFound
 from labgate.domain.lifecycle import ResultStatus
 from labgate.domain.samples import Result, Sample, result_content, sample_of_result
+from labgate.entrypoints.http_errors import http_status
 from labgate.entrypoints.web.access import Visitor, allowed, context, hub_of, posted_form
 from labgate.entrypoints.web.layout import frame, site_view
 from labgate.entrypoints.web.refusals import audit
@@ -154,14 +155,14 @@ async def _signed(
         await audit(request, error)
         values = await run_in_threadpool(panel_values, request, who, site, code)
         values["refused"] = error
-        if error.status == 409:  # changed meanwhile: what the trail holds since the page
+        if isinstance(error, Conflict):  # changed meanwhile: what the trail holds since the page
             values["changed"] = [
                 e
                 for e in values["trail"]
                 if e["seq"] > int(form.get("seen_seq") or 0)
                 and not e["action"].startswith("refused.")  # this very attempt, not a change
             ]
-        return _answer(request, values, status=error.status)
+        return _answer(request, values, status=http_status(error))
     # Post/redirect/get: reloading the page afterwards does not send the signature again.
     done = "approved" if reason is None else "invalidated"
     return RedirectResponse(f"{prefix(request)}/sites/{site}/review/{code}?done={done}", 303)

@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from labgate.domain.errors import InvalidInput, LabgateError
+from labgate.entrypoints.http_errors import http_status
 from labgate.entrypoints.web import sessions
 from labgate.entrypoints.web.access import GoTo, context, hub_of
 from labgate.entrypoints.web.render import is_htmx, page
@@ -52,8 +53,9 @@ async def on_refusal(request: Request, error: Exception) -> Response:
     assert isinstance(error, LabgateError)
     await audit(request, error)
     who = getattr(request.state, "visitor", None)
-    values = {"title": TITLES.get(error.status, "Refused"), "error": error, "who": who}
-    return page(request, "refused.html", values, status=error.status)
+    status = http_status(error)
+    values = {"title": TITLES.get(status, "Refused"), "error": error, "who": who}
+    return page(request, "refused.html", values, status=status)
 
 
 async def on_http_error(request: Request, error: Exception) -> Response:

@@ -15,6 +15,7 @@ from labgate.compliance.throttle import UNAUTHENTICATED
 from labgate.domain.account_commands import ChangePassword
 from labgate.domain.commands import SignIn
 from labgate.domain.errors import InvalidInput, LabgateError, Unauthenticated
+from labgate.entrypoints.http_errors import http_status
 from labgate.entrypoints.web import csrf, sessions
 from labgate.entrypoints.web.access import (
     SignedIn,
@@ -93,7 +94,7 @@ async def sign_in(request: Request) -> Response:
         command = SignIn(context(request, username, UNAUTHENTICATED), username, password)
         account = await run_in_threadpool(hub.bus.handle, command)
     except LabgateError as error:
-        return _sign_in_page(request, str(pre), status=error.status, error=error, **again)
+        return _sign_in_page(request, str(pre), status=http_status(error), error=error, **again)
     # One session per browser: one left open here (by this person or by one who walked away
     # from a shared workstation) ends with this sign-in.
     earlier = await run_in_threadpool(
@@ -120,7 +121,7 @@ def password_page(request: Request, who: SignedIn) -> Response:
 
 def _password_page(request: Request, who: Visitor, error: LabgateError | None) -> Response:
     values = {"who": who, "error": error, "site": None, "min_password": MIN_PASSWORD}
-    return page(request, "password.html", values, status=error.status if error else 200)
+    return page(request, "password.html", values, status=http_status(error) if error else 200)
 
 
 @router.post("/password", name="change_password")

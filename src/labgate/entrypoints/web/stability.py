@@ -21,6 +21,7 @@ from labgate.domain.errors import LabgateError
 from labgate.domain.stability_commands import AcknowledgeOotAlert
 from labgate.domain.trending import AlertStatus
 from labgate.entrypoints.api.answers.stability import STABILITY_PEOPLE
+from labgate.entrypoints.http_errors import http_status
 from labgate.entrypoints.web.access import Visitor, allowed, hub_of
 from labgate.entrypoints.web.labdata import Listing, after, lab_frame, paging, signed
 from labgate.entrypoints.web.layout import site_view
@@ -185,7 +186,7 @@ async def acknowledge(
     async def refused(error: LabgateError) -> Response:
         values = await run_in_threadpool(_alert_values, request, who, site, alert)
         values |= {"refused": error, "typed": typed.get("assessment", "")}
-        return page(request, "oot_alert.html", values, status=error.status)
+        return page(request, "oot_alert.html", values, status=http_status(error))
 
     done = f"{_base(request, site)}/oot-alerts/{alert}?done=acknowledged"
     return await signed(request, who, Meaning.REVIEWED, build, done, refused)

@@ -24,6 +24,7 @@ from labgate.compliance.access import Permission
 from labgate.domain.commands import RegisterSample
 from labgate.domain.errors import InvalidInput, LabgateError
 from labgate.domain.lifecycle import ResultStatus, SampleStatus
+from labgate.entrypoints.http_errors import http_status
 from labgate.entrypoints.web import keyset
 from labgate.entrypoints.web.access import Visitor, allowed, context, hub_of, posted_form
 from labgate.entrypoints.web.layout import frame, site_view
@@ -196,7 +197,7 @@ async def register(
             raise error from None
         values["refused"] = error
         values["refused_sample"] = sample
-        return page(request, "worklist.html", values, status=error.status)
+        return page(request, "worklist.html", values, status=http_status(error))
     # Post/redirect/get: reloading does not register twice.
     return RedirectResponse(
         f"{prefix(request)}/sites/{site}/worklist/{sample}?done=registered", status_code=303

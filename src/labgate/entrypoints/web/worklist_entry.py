@@ -20,6 +20,7 @@ from labgate.compliance.access import Permission
 from labgate.domain.commands import RecordResult
 from labgate.domain.errors import LabgateError
 from labgate.domain.lifecycle import SampleStatus
+from labgate.entrypoints.http_errors import http_status
 from labgate.entrypoints.web.access import Visitor, allowed, context, hub_of, posted_form
 from labgate.entrypoints.web.layout import frame, site_view
 from labgate.entrypoints.web.refusals import audit
@@ -147,7 +148,7 @@ async def record(request: Request, site: str, sample: str, who: Testing) -> Resp
             row["test"]["test_code"] != refused_test or not row["form"] for row in values["rows"]
         )  # no form of that test on the page: the refusal is shown above the tests
         values["typed"] = {k: form.get(k, "") for k in ("test_code", "value", "unit")}
-        return page(request, "worklist_entry.html", values, status=error.status)
+        return page(request, "worklist_entry.html", values, status=http_status(error))
     # Post/redirect/get: reloading the page does not enter the result twice.
     return RedirectResponse(
         f"{prefix(request)}/sites/{site}/worklist/{sample}?entered={code}#result", status_code=303

@@ -191,7 +191,7 @@ def _approve_reviewed_elsewhere(
 
 
 def unchanged_since_seen(sample: Sample, result: Result, seen: str | None) -> None:
-    """Refuse (409) a signature given on a page that showed other content than the record's."""
+    """Refuse (Conflict) a signature given on a page that showed other content than the record's."""
     if seen is not None and content_hash(result_content(sample, result)) != seen:
         raise Conflict(
             f"Result {result.code} changed after the page was shown; review it again.",

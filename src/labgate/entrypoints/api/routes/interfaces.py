@@ -30,6 +30,7 @@ from labgate.entrypoints.api.paging import Cursor, Page, PageLimit, decode_curso
 from labgate.entrypoints.api.problems import problem, request_context
 from labgate.entrypoints.api.routes.lab import allowed
 from labgate.entrypoints.api.schemas import Body, RowId, SignatureIn, SignedAs
+from labgate.entrypoints.http_errors import http_status
 from labgate.service.inbox import ReceiptRefused
 from labgate.service.quarantine import QuarantineDesk, Resolution
 
@@ -191,7 +192,8 @@ async def receive(
             hub.inbox.receive, raw, "rest", account.username, limiter=inbox_turns(request)
         )
     except ReceiptRefused as refused:
-        answer = problem(request, refused.status, refused.reason, refused.message, refused.field)
+        status = http_status(refused)
+        answer = problem(request, status, refused.reason, refused.message, refused.field)
         answer.headers["X-Quarantine-Id"] = str(refused.quarantine_id)
         # used: taken in and refused by its use case, send the next; free: send this one again.
         answer.headers["X-Sequence"] = "used" if refused.number_used else "free"
