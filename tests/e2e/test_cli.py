@@ -38,10 +38,10 @@ from labgate.compliance.audit import AuditDraft, AuditEntry, verify_chain
 from labgate.compliance.passwords import hash_api_key, password_matches
 from labgate.config import Settings
 from labgate.entrypoints import app as api_module
+from labgate.entrypoints.api.http_errors import http_status
 from labgate.entrypoints.app import create_app
 from labgate.entrypoints.cli.demo import PEOPLE, SYSTEMS, plant_document
 from labgate.entrypoints.cli.main import Commands, app
-from labgate.entrypoints.http_errors import http_status
 
 SCRIPT = Path(sys.executable).with_name("labgate")
 DEMO_PLANT = Path(__file__).resolve().parents[2] / "src" / "labgate" / "demo" / "plant.yaml"

@@ -24,7 +24,7 @@ from labgate.adapters.channels.packstore import (
 )
 from labgate.adapters.channels.sftp import SftpPackStore, SftpTarget
 from labgate.domain.errors import InvalidInput
-from labgate.entrypoints.http_errors import http_status
+from labgate.entrypoints.api.http_errors import http_status
 from sshd import Sshd, keygen, known_hosts_line
 
 Opener = Callable[[], AbstractAsyncContextManager[PackStore]]

@@ -1,5 +1,5 @@
 """Errors carry a kind and a reason code, never an HTTP status: the status a client sees is
-decided once, in entrypoints/http_errors.py, and is the same as the API has always answered."""
+decided once, in entrypoints/api/http_errors.py, and is the same as the API has always answered."""
 
 from __future__ import annotations
 
@@ -45,10 +45,10 @@ from labgate.domain.errors import (
     Unauthenticated,
     UnitError,
 )
-from labgate.entrypoints import http_errors
+from labgate.entrypoints.api import http_errors
 from labgate.entrypoints.api.body_checks import MalformedBody
+from labgate.entrypoints.api.http_errors import FrameworkRefusal, http_status
 from labgate.entrypoints.api.middleware import BodyTimeout, BodyTooLarge
-from labgate.entrypoints.http_errors import FrameworkRefusal, http_status
 from labgate.service.inbox_errors import (
     ChannelNotAllowed,
     OutsideReplayWindow,
@@ -62,9 +62,8 @@ from labgate.service.packs import PackRefused
 from labgate.service.relay import DeliveryFailed
 
 SOURCE = Path(labgate.__file__).parent
-# The partner simulators answer with HTTP codes of their own; the migrations are alembic scripts
-# (env.py runs only under alembic), and __main__ runs the CLI.
-SKIPPED = ("labgate.sim", "labgate.adapters.store.migrations", "labgate.__main__")
+# The migrations are alembic scripts (env.py runs only under alembic), and __main__ runs the CLI.
+SKIPPED = ("labgate.adapters.store.migrations", "labgate.__main__")
 # Refusals whose status is not their class's: a quarantined message answers with its cause's, a
 # refusal the HTTP framework made with the framework's own.
 WRAPPERS = (ReceiptRefused, FrameworkRefusal)
@@ -242,7 +241,7 @@ def _status_assignments(tree: ast.Module) -> Iterator[int]:
 
 
 def _sources() -> Iterator[tuple[str, ast.Module]]:
-    skipped = {SOURCE / "sim", SOURCE / "adapters" / "store" / "migrations"}
+    skipped = {SOURCE / "adapters" / "store" / "migrations"}
     for path in sorted(SOURCE.rglob("*.py")):
         if not any(path.is_relative_to(folder) for folder in skipped):
             yield str(path.relative_to(SOURCE)), ast.parse(path.read_text(), str(path))
@@ -269,7 +268,7 @@ def test_no_code_but_the_mapping_reads_an_http_status_off_an_error() -> None:
     found = [
         f"{path}:{line}"
         for path, tree in _sources()
-        if path != "entrypoints/http_errors.py"
+        if path != "entrypoints/api/http_errors.py"
         for line in [*_status_reads(tree), *_status_assignments(tree)]
     ]
     assert found == []

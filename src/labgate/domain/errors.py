@@ -25,7 +25,7 @@
 The reason code (``number.malformed``) is the contract other systems rely on: messages may
 be reworded, codes never change. An error names its kind and reason, never a transport's status:
 which HTTP status each kind is answered with is decided in one table at the edge
-(entrypoints/http_errors.py), for the API and the console alike.
+(entrypoints/api/http_errors.py), for the API and the console alike.
 """
 
 from __future__ import annotations

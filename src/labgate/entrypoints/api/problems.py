@@ -18,7 +18,7 @@ from labgate.domain.commands import Context
 from labgate.domain.errors import InvalidInput, LabgateError
 from labgate.entrypoints.api import contract
 from labgate.entrypoints.api.auth import hub_of
-from labgate.entrypoints.http_errors import FrameworkRefusal, http_status
+from labgate.entrypoints.api.http_errors import FrameworkRefusal, http_status
 from labgate.service.messages import KEY_LENGTH
 from labgate.service.refusals import record_refusal
 

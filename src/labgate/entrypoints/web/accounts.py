@@ -22,7 +22,7 @@ from labgate.compliance.passwords import new_api_key
 from labgate.domain.account_commands import IssueApiKey, SetPassword, SetRoles
 from labgate.domain.commands import ChangeAccountState, Command, CreateAccount
 from labgate.domain.errors import InvalidInput, LabgateError, NotFound
-from labgate.entrypoints.http_errors import http_status
+from labgate.entrypoints.api.http_errors import http_status
 from labgate.entrypoints.web import keyset
 from labgate.entrypoints.web.access import Visitor, allowed, context, hub_of, posted_form
 from labgate.entrypoints.web.layout import frame, site_view

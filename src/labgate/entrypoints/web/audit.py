@@ -24,7 +24,7 @@ from labgate.compliance.access import Permission
 from labgate.compliance.audit import GENESIS_HASH
 from labgate.compliance.canonical import to_jsonable
 from labgate.domain.errors import InvalidInput, LabgateError, NotFound
-from labgate.entrypoints.http_errors import http_status
+from labgate.entrypoints.api.http_errors import http_status
 from labgate.entrypoints.web import keyset
 from labgate.entrypoints.web.access import Visitor, allowed, hub_of
 from labgate.entrypoints.web.audit_export import export_zip, trusted_keys

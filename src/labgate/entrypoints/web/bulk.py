@@ -32,7 +32,7 @@ from labgate.compliance.signatures import Meaning
 from labgate.domain.commands import ApproveResults, SeenResult, SignatureInput
 from labgate.domain.errors import Conflict, InvalidInput, LabgateError, Unauthenticated
 from labgate.domain.samples import Result, Sample, result_content, sample_of_result
-from labgate.entrypoints.http_errors import http_status
+from labgate.entrypoints.api.http_errors import http_status
 from labgate.entrypoints.web.access import Visitor, allowed, context, hub_of, posted_form
 from labgate.entrypoints.web.layout import frame, site_view
 from labgate.entrypoints.web.refusals import audit

@@ -23,7 +23,7 @@ from labgate.compliance.identities import PartnerIdentity
 from labgate.compliance.keys import SourceKey
 from labgate.domain.errors import InvalidInput, LabgateError
 from labgate.domain.interface_commands import MapIdentity, RegisterSourceKey, RevokeSourceKey
-from labgate.entrypoints.http_errors import http_status
+from labgate.entrypoints.api.http_errors import http_status
 from labgate.entrypoints.web.access import Visitor, allowed, context, hub_of, posted_form
 from labgate.entrypoints.web.desk_common import desk_frame, desk_url
 from labgate.entrypoints.web.refusals import audit

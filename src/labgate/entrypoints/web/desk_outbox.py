@@ -19,7 +19,7 @@ from labgate.adapters.store.document_facts import readable
 from labgate.adapters.store.outbox_store import SqlOutboxStore, attempts_view, dead_query
 from labgate.compliance.access import Permission
 from labgate.domain.errors import LabgateError
-from labgate.entrypoints.http_errors import http_status
+from labgate.entrypoints.api.http_errors import http_status
 from labgate.entrypoints.web import keyset
 from labgate.entrypoints.web.access import Visitor, allowed, context, hub_of, posted_form
 from labgate.entrypoints.web.desk_common import desk_frame, desk_url

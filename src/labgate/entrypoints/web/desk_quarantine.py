@@ -23,7 +23,7 @@ from labgate.compliance.canonical import content_hash
 from labgate.compliance.signatures import Meaning
 from labgate.domain.commands import SignatureInput
 from labgate.domain.errors import LabgateError, NotFound
-from labgate.entrypoints.http_errors import http_status
+from labgate.entrypoints.api.http_errors import http_status
 from labgate.entrypoints.web import keyset
 from labgate.entrypoints.web.access import Visitor, allowed, context, hub_of, posted_form
 from labgate.entrypoints.web.desk_common import desk_frame, desk_url

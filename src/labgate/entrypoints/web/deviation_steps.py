@@ -16,8 +16,8 @@ from labgate.compliance.access import Permission
 from labgate.domain.commands import Command, Context
 from labgate.domain.deviation_commands import CloseDeviation, ConcludePhaseOne, ConcludePhaseTwo
 from labgate.domain.errors import InvalidInput, LabgateError
+from labgate.entrypoints.api.http_errors import http_status
 from labgate.entrypoints.api.schemas import ClosureIn, PhaseOneIn, PhaseTwoIn
-from labgate.entrypoints.http_errors import http_status
 from labgate.entrypoints.web.access import Visitor, allowed, context, hub_of, posted_form
 from labgate.entrypoints.web.deviations import meaning_of, workspace_values
 from labgate.entrypoints.web.refusals import audit

@@ -16,7 +16,7 @@ from labgate.compliance.access import Permission
 from labgate.compliance.signatures import Meaning
 from labgate.domain.commands import RejectBatch, ReleaseBatch, SignatureInput
 from labgate.domain.errors import LabgateError, NotFound
-from labgate.entrypoints.http_errors import http_status
+from labgate.entrypoints.api.http_errors import http_status
 from labgate.entrypoints.web.access import Visitor, allowed, context, hub_of, posted_form
 from labgate.entrypoints.web.batches import batch_values
 from labgate.entrypoints.web.refusals import audit

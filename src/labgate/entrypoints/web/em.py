@@ -20,7 +20,7 @@ from labgate.domain.em_commands import RecordEmCount, StartDueRounds
 from labgate.domain.errors import InvalidInput, LabgateError
 from labgate.domain.numbers import parse_decimal
 from labgate.entrypoints.api.answers.environmental import EM_PEOPLE
-from labgate.entrypoints.http_errors import http_status
+from labgate.entrypoints.api.http_errors import http_status
 from labgate.entrypoints.web.access import Visitor, allowed, context, hub_of, posted_form
 from labgate.entrypoints.web.labdata import Listing, after, lab_frame, paging, send
 from labgate.entrypoints.web.layout import site_view

@@ -19,7 +19,7 @@ from starlette.datastructures import UploadFile
 from labgate.compliance.access import Permission
 from labgate.domain.commands import ImportMasterData, PreviewMasterDataImport
 from labgate.domain.errors import InvalidInput, LabgateError
-from labgate.entrypoints.http_errors import http_status
+from labgate.entrypoints.api.http_errors import http_status
 from labgate.entrypoints.web import masterdata_compare as diff
 from labgate.entrypoints.web.access import Visitor, allowed, context, hub_of, posted_form
 from labgate.entrypoints.web.layout import frame, site_view

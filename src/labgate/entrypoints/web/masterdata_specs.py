@@ -27,7 +27,7 @@ from labgate.domain.errors import InvalidInput, LabgateError
 from labgate.domain.lifecycle import SpecStatus
 from labgate.domain.local_time import shown_at
 from labgate.domain.masterdata import SpecVersion
-from labgate.entrypoints.http_errors import http_status
+from labgate.entrypoints.api.http_errors import http_status
 from labgate.entrypoints.web import masterdata_compare as diff
 from labgate.entrypoints.web.access import Visitor, allowed, context, hub_of, posted_form
 from labgate.entrypoints.web.layout import SiteView, frame, site_view

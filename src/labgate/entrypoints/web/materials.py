@@ -20,7 +20,7 @@ from labgate.domain.commands import Context, SignatureInput
 from labgate.domain.errors import LabgateError
 from labgate.domain.raw_materials import DecideLot, LotStatus, MaterialPlan
 from labgate.entrypoints.api.answers.raw_materials import LOT_PEOPLE
-from labgate.entrypoints.http_errors import http_status
+from labgate.entrypoints.api.http_errors import http_status
 from labgate.entrypoints.web.access import Visitor, allowed, hub_of
 from labgate.entrypoints.web.labdata import Listing, after, lab_frame, paging, signed
 from labgate.entrypoints.web.layout import site_view

@@ -23,7 +23,7 @@ from labgate.domain.commands import ApproveResult, InvalidateResult, SignatureIn
 from labgate.domain.errors import Conflict, LabgateError, NotFound
 from labgate.domain.lifecycle import ResultStatus
 from labgate.domain.samples import Result, Sample, result_content, sample_of_result
-from labgate.entrypoints.http_errors import http_status
+from labgate.entrypoints.api.http_errors import http_status
 from labgate.entrypoints.web.access import Visitor, allowed, context, hub_of, posted_form
 from labgate.entrypoints.web.layout import frame, site_view
 from labgate.entrypoints.web.refusals import audit

@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from labgate.domain.errors import InvalidInput, LabgateError
-from labgate.entrypoints.http_errors import http_status
+from labgate.entrypoints.api.http_errors import http_status
 from labgate.entrypoints.web import sessions
 from labgate.entrypoints.web.access import GoTo, context, hub_of
 from labgate.entrypoints.web.render import is_htmx, page

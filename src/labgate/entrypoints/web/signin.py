@@ -15,7 +15,7 @@ from labgate.compliance.throttle import UNAUTHENTICATED
 from labgate.domain.account_commands import ChangePassword
 from labgate.domain.commands import SignIn
 from labgate.domain.errors import InvalidInput, LabgateError, Unauthenticated
-from labgate.entrypoints.http_errors import http_status
+from labgate.entrypoints.api.http_errors import http_status
 from labgate.entrypoints.web import csrf, sessions
 from labgate.entrypoints.web.access import (
     SignedIn,

@@ -21,7 +21,7 @@ from labgate.domain.errors import LabgateError
 from labgate.domain.stability_commands import AcknowledgeOotAlert
 from labgate.domain.trending import AlertStatus
 from labgate.entrypoints.api.answers.stability import STABILITY_PEOPLE
-from labgate.entrypoints.http_errors import http_status
+from labgate.entrypoints.api.http_errors import http_status
 from labgate.entrypoints.web.access import Visitor, allowed, hub_of
 from labgate.entrypoints.web.labdata import Listing, after, lab_frame, paging, signed
 from labgate.entrypoints.web.layout import site_view

@@ -24,7 +24,7 @@ from labgate.compliance.access import Permission
 from labgate.domain.commands import RegisterSample
 from labgate.domain.errors import InvalidInput, LabgateError
 from labgate.domain.lifecycle import ResultStatus, SampleStatus
-from labgate.entrypoints.http_errors import http_status
+from labgate.entrypoints.api.http_errors import http_status
 from labgate.entrypoints.web import keyset
 from labgate.entrypoints.web.access import Visitor, allowed, context, hub_of, posted_form
 from labgate.entrypoints.web.layout import frame, site_view

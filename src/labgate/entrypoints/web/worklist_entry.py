@@ -20,7 +20,7 @@ from labgate.compliance.access import Permission
 from labgate.domain.commands import RecordResult
 from labgate.domain.errors import LabgateError
 from labgate.domain.lifecycle import SampleStatus
-from labgate.entrypoints.http_errors import http_status
+from labgate.entrypoints.api.http_errors import http_status
 from labgate.entrypoints.web.access import Visitor, allowed, context, hub_of, posted_form
 from labgate.entrypoints.web.layout import frame, site_view
 from labgate.entrypoints.web.refusals import audit

@@ -26,11 +26,11 @@ from labgate.entrypoints.api.answers.interfaces import (
 )
 from labgate.entrypoints.api.auth import hub_of
 from labgate.entrypoints.api.contract import refuses
+from labgate.entrypoints.api.http_errors import http_status
 from labgate.entrypoints.api.paging import Cursor, Page, PageLimit, decode_cursor, page_of
 from labgate.entrypoints.api.problems import problem, request_context
 from labgate.entrypoints.api.routes.lab import allowed
 from labgate.entrypoints.api.schemas import Body, RowId, SignatureIn, SignedAs
-from labgate.entrypoints.http_errors import http_status
 from labgate.service.inbox import ReceiptRefused
 from labgate.service.quarantine import QuarantineDesk, Resolution
 
