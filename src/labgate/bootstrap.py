@@ -77,7 +77,7 @@ def bootstrap(
                   timedelta(seconds=settings.hold_timeout_seconds),
                   decoders={"folder": packs, "sftp": packs},
                   default_decoder=decode_message,
-                  channel_schemas=settings.channel_schemas)  # fmt: skip
+                  channel_schemas=settings.channel_schemas, keys=database.keys)  # fmt: skip
     return Hub(settings, database.engine, database.sessions, bus, uow_factory, inbox)
 
 

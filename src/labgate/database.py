@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from labgate.adapters.store.config_store import SqlKeyRing
 from labgate.adapters.store.engine import make_engine
 from labgate.adapters.store.mapping import start_mappers
 from labgate.adapters.store.uow import SqlUnitOfWork
 from labgate.config import Settings
+from labgate.service.config_cache import ConfigCache, KeyRing
 from labgate.service.unit_of_work import UnitOfWork
 
 
@@ -26,6 +28,7 @@ class Database:
     engine: Engine
     sessions: sessionmaker[Session]
     uow_factory: Callable[[], UnitOfWork]
+    keys: KeyRing
 
     def close(self) -> None:
         """Release database connections."""
@@ -37,8 +40,9 @@ def open_database(settings: Settings, engine: Engine | None = None) -> Database:
     start_mappers()
     engine = engine or make_engine(settings.database_url)
     sessions = sessionmaker(bind=engine, expire_on_commit=False)
+    cache = ConfigCache()  # keys, status map, units, aliases: read again when their version moves
 
     def uow_factory() -> UnitOfWork:
-        return SqlUnitOfWork(sessions, external_lims=settings.external_lims)
+        return SqlUnitOfWork(sessions, external_lims=settings.external_lims, config=cache)
 
-    return Database(settings, engine, sessions, uow_factory)
+    return Database(settings, engine, sessions, uow_factory, SqlKeyRing(sessions, cache))

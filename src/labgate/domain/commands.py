@@ -22,6 +22,9 @@ class Received:
     # False when a message is reprocessed from quarantine: its turn on the stream was taken
     # (consumed by its refusal) or judged already; it is applied without the ordering check.
     in_turn: bool = True
+    # The version of the source keys its signature was checked with (None: checked in this
+    # transaction, or not at all): its transaction is undone if the keys moved since.
+    keys_version: int | None = None
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,8 @@ from labgate.compliance.envelope import Envelope, verify_envelope
 from labgate.compliance.keys import SourceKey
 from labgate.domain.commands import Context, Received
 from labgate.domain.errors import LabgateError
-from labgate.service.handlers.keys import usable_key
+from labgate.service.config_cache import KeyRing, KeysChanged
+from labgate.service.handlers.keys import unknown_key
 from labgate.service.inbox_errors import ChannelNotAllowed as ChannelNotAllowed
 from labgate.service.inbox_errors import OutsideReplayWindow as OutsideReplayWindow
 from labgate.service.inbox_errors import Receipt as Receipt
@@ -48,8 +49,10 @@ class Inbox:
         decoders: Mapping[str, Decoder] | None = None,
         default_decoder: Decoder = decode_envelope,
         channel_schemas: Mapping[str, Collection[str]] | None = None,
+        keys: KeyRing | None = None,
     ) -> None:
         self.bus, self.uow_factory = bus, uow_factory
+        self.keys = keys or _KeysRead(uow_factory)
         self.replay_window, self.hold_timeout = replay_window, hold_timeout
         self.decoders: dict[str, Decoder] = dict(decoders or {})
         self.default_decoder = default_decoder
@@ -71,20 +74,26 @@ class Inbox:
         try:
             incoming = self.decode(raw, channel)
             envelope = incoming.envelope
-            self.check(incoming, channel, caller, route=route)
-            with self._stream_lock(envelope.source, envelope.stream):
-                return self._apply_or_admit(incoming, raw, channel)
+            while True:
+                verified = self.check(incoming, channel, caller, route=route)
+                try:
+                    with self._stream_lock(envelope.source, envelope.stream):
+                        return self._apply_or_admit(incoming, raw, channel, verified)
+                except KeysChanged:
+                    continue  # its transaction read the keys now in force: check it with them
         except ReceiptRefused:
             raise
         except LabgateError as error:
             raise ReceiptRefused(error, self.quarantine(raw, channel, envelope, error)) from None
 
-    def readmit(self, incoming: Incoming, raw: bytes, channel: str) -> Receipt:
+    def readmit(
+        self, incoming: Incoming, raw: bytes, channel: str, verified: int | None = None
+    ) -> Receipt:
         """A quarantined message never taken in, sent in again by a person once its checks can
         pass: admitted in its turn like any message (duplicate, stale, held or applied)."""
         envelope = incoming.envelope
         with self._stream_lock(envelope.source, envelope.stream):
-            return self._apply_or_admit(incoming, raw, channel)
+            return self._apply_or_admit(incoming, raw, channel, verified)
 
     def _stream_lock(self, source: str, stream: str) -> threading.Lock:
         """One admission at a time per stream in this process (the API's thread pool): two
@@ -98,11 +107,11 @@ class Inbox:
         incoming: Incoming,
         channel: str,
         caller: str | None,
-        keys: dict[tuple[str, str], SourceKey] | None = None,
         route: Route | None = None,
-    ) -> None:
+    ) -> int | None:
         """Everything before the inbox table: route, key and signature (a pack's files too),
-        and a sent_at not ahead of the clock. A refusal here does not use the message's number."""
+        and a sent_at not ahead of the clock. A refusal here does not use the message's number.
+        Returns the version of the keys the signature was checked with (see `verify`)."""
         envelope = incoming.envelope
         if caller is not None and caller != envelope.source:
             raise SourceMismatch(
@@ -111,7 +120,7 @@ class Inbox:
             )
         if route is not None:
             route.check(envelope)
-        self.verify(envelope, keys)
+        verified = self.verify(envelope)
         incoming.check()
         # Only a sent_at ahead of the clock is judged here: how late a message comes is for the
         # inbox (a duplicate whenever it comes) and the sequence (next, stale or ahead of a gap)
@@ -125,16 +134,19 @@ class Inbox:
                 "is wrong.",
                 field="sent_at",
             )
+        return verified
 
-    def _apply_or_admit(self, incoming: Incoming, raw: bytes, channel: str) -> Receipt:
+    def _apply_or_admit(
+        self, incoming: Incoming, raw: bytes, channel: str, verified: int | None = None
+    ) -> Receipt:
         """Apply a checked envelope as if it were next on its stream and new, as nearly every
         one is: its transaction makes sure of that first (UnitOfWork._take_turn), which saves a
         transaction of its own. One that is not goes through `admit`."""
         envelope = incoming.envelope
         try:
-            outcome = self._apply(incoming, raw, channel)
+            outcome = self._apply(incoming, raw, channel, verified)
         except OutOfTurn:
-            return self.admit(incoming, raw, channel)
+            return self.admit(incoming, raw, channel, verified)
         except ReceiptRefused:
             # Refused by its use case, it used its number: the messages behind it go on now.
             self.release_held(envelope.source, envelope.stream)
@@ -142,8 +154,11 @@ class Inbox:
         self.release_held(envelope.source, envelope.stream)
         return Receipt("applied", envelope.message_id, outcome)
 
-    def admit(self, incoming: Incoming, raw: bytes, channel: str) -> Receipt:
-        """A checked envelope: duplicate, held for a gap, or applied (then what it unblocks)."""
+    def admit(
+        self, incoming: Incoming, raw: bytes, channel: str, verified: int | None = None
+    ) -> Receipt:
+        """A checked envelope: duplicate, held for a gap, or applied (then what it unblocks);
+        `verified`: the version of the keys it was checked with (KeysChanged if they moved)."""
         envelope = incoming.envelope
         with self.uow_factory() as uow:
             known = uow.records.get(
@@ -186,7 +201,7 @@ class Inbox:
                 uow.commit()
                 return Receipt("held", envelope.message_id)
         # Next and new: applied, unless another worker moved the stream since (then look again).
-        return self._apply_or_admit(incoming, raw, channel)
+        return self._apply_or_admit(incoming, raw, channel, verified)
 
     def carries(self, envelope: Envelope, channel: str) -> None:
         """The channel is set up to carry the envelope's type (checked in the message's turn)."""
@@ -198,37 +213,43 @@ class Inbox:
                 field="schema",
             )
 
-    def _apply(self, incoming: Incoming, raw: bytes, channel: str) -> Any:
+    def _apply(
+        self, incoming: Incoming, raw: bytes, channel: str, verified: int | None = None
+    ) -> Any:
         """Run the use case; a refusal of the content (channel, schema, business rule) is
         quarantined in the message's turn and the stream moves on past it (OutOfTurn if it is
         not next: `admit` then holds it, or answers duplicate or stale)."""
         try:
-            return self.run(incoming, raw, channel)
+            return self.run(incoming, raw, channel, verified=verified)
         except LabgateError as error:
             envelope = incoming.envelope
             quarantine_id = self.quarantine(raw, channel, envelope, error, consumed=True)
             raise ReceiptRefused(error, quarantine_id, number_used=True) from None
 
-    def verify(
-        self, envelope: Envelope, keys: dict[tuple[str, str], SourceKey] | None = None
-    ) -> None:
-        """Known source and key, and a signature that checks out; `keys` keeps the keys looked up
-        (a batch reads each key once; a revocation takes effect from the next batch)."""
-        ident = (envelope.source, envelope.kid)
-        key = keys.get(ident) if keys is not None else None
+    def verify(self, envelope: Envelope, fresh: bool = False) -> int | None:
+        """Known source and key, and a signature that checks out. The key comes from the
+        process's cache (no transaction): the version of the keys it was found in is returned,
+        and the message's own transaction makes sure they have not moved since (KeysChanged
+        otherwise: checked again). `fresh` reads the keys in force now."""
+        key, version = self.keys.find(envelope.source, envelope.kid, fresh)
         if key is None:
-            with self.uow_factory().reading() as uow:
-                found = usable_key(uow, *ident)
-                key = SourceKey(**{f.name: getattr(found, f.name) for f in fields(found)})
-            if keys is not None:
-                keys[ident] = key
+            raise unknown_key(envelope.source, envelope.kid)
         verify_envelope(envelope, key)
+        return version
 
-    def run(self, incoming: Incoming, raw: bytes, channel: str, in_turn: bool = True) -> Any:
+    def run(
+        self,
+        incoming: Incoming,
+        raw: bytes,
+        channel: str,
+        in_turn: bool = True,
+        verified: int | None = None,
+    ) -> Any:
         """Run the envelope's use case; the inbox row and stream position commit with its effect.
         `in_turn=False` (reprocessing from quarantine) applies it without the ordering check."""
         self.carries(incoming.envelope, channel)
-        return self.bus.handle(incoming.command(context(incoming.envelope, raw, channel, in_turn)))
+        ctx = context(incoming.envelope, raw, channel, in_turn, verified)
+        return self.bus.handle(incoming.command(ctx))
 
     def release_held(self, source: str, stream: str) -> None:
         """Apply messages that waited for the sequence just applied, in order. One that waited
@@ -402,18 +423,30 @@ def item_id(item: QuarantineItem) -> int:
     return int(item.id)  # type: ignore[attr-defined]
 
 
-def context(envelope: Envelope, raw: bytes, channel: str, in_turn: bool = True) -> Context:
+def context(
+    envelope: Envelope,
+    raw: bytes,
+    channel: str,
+    in_turn: bool = True,
+    keys_version: int | None = None,
+) -> Context:
     """Who acts for a received message: its source system, under its correlation id."""
     return Context(
         actor=envelope.source,
         actor_kind="system",
         correlation_id=envelope.correlation_id,
         payload_hash=hashlib.sha256(raw).hexdigest(),
-        received=_received(envelope, raw, channel, in_turn),
+        received=_received(envelope, raw, channel, in_turn, keys_version),
     )
 
 
-def _received(envelope: Envelope, raw: bytes, channel: str, in_turn: bool = True) -> Received:
+def _received(
+    envelope: Envelope,
+    raw: bytes,
+    channel: str,
+    in_turn: bool = True,
+    keys_version: int | None = None,
+) -> Received:
     return Received(
         envelope.source,
         envelope.message_id,
@@ -424,4 +457,19 @@ def _received(envelope: Envelope, raw: bytes, channel: str, in_turn: bool = True
         channel,
         raw,
         in_turn,
+        keys_version,
     )
+
+
+class _KeysRead:
+    """For an inbox given no key ring: each look-up reads the key in a transaction of its own."""
+
+    def __init__(self, uow_factory: Callable[[], UnitOfWork]) -> None:
+        self.uow_factory = uow_factory
+
+    def find(self, source: str, kid: str, fresh: bool = False) -> tuple[SourceKey | None, None]:
+        with self.uow_factory().reading() as uow:
+            found = uow.records.get(SourceKey, source=source, kid=kid)
+            if found is None:
+                return None, None
+            return SourceKey(**{f.name: getattr(found, f.name) for f in fields(found)}), None

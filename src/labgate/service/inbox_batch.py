@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from labgate.compliance.keys import SourceKey
 from labgate.domain.commands import Context, RecordResult, RecordResults
 from labgate.domain.errors import LabgateError
+from labgate.service.config_cache import KeysChanged
 from labgate.service.inbox import Inbox, Receipt, ReceiptRefused, context
 from labgate.service.inbox_records import InboxMessage, StreamPosition
 from labgate.service.incoming import EnvelopeMessage, Incoming
@@ -21,7 +21,7 @@ from labgate.service.unit_of_work import OutOfTurn
 
 BATCHED_SCHEMAS = frozenset({"labgate.result.v1"})
 Outcome = Receipt | ReceiptRefused
-_Run = list[tuple[int, Incoming, bytes]]
+_Run = list[tuple[int, Incoming, bytes, int | None]]  # index, message, raw, keys version
 
 
 class _NotInOrder(Exception):
@@ -31,25 +31,24 @@ class _NotInOrder(Exception):
 def receive_batch(inbox: Inbox, raws: Sequence[bytes], channel: str) -> list[Outcome]:
     """Each envelope's receipt or refusal, in the order given."""
     outcomes: list[Outcome | None] = [None] * len(raws)
-    keys: dict[tuple[str, str], SourceKey] = {}
     run: _Run = []
     for index, raw in enumerate(raws):
         envelope = None
         try:
             incoming = inbox.decode(raw, channel)
             envelope = incoming.envelope
-            inbox.check(incoming, channel, None, keys)
+            verified = inbox.check(incoming, channel, None)
         except LabgateError as error:
             _flush(inbox, run, channel, outcomes)  # the trail keeps the order of arrival
             run = []
             outcomes[index] = ReceiptRefused(error, inbox.quarantine(raw, channel, envelope, error))
             continue
         if isinstance(incoming, EnvelopeMessage) and envelope.schema in BATCHED_SCHEMAS:
-            run.append((index, incoming, raw))
+            run.append((index, incoming, raw, verified))
             continue
         _flush(inbox, run, channel, outcomes)
         run = []
-        outcomes[index] = _one(inbox, incoming, raw, channel)
+        outcomes[index] = _one(inbox, incoming, raw, channel, verified)
     _flush(inbox, run, channel, outcomes)
     return [outcome for outcome in outcomes if outcome is not None]
 
@@ -60,26 +59,26 @@ def _flush(inbox: Inbox, run: _Run, channel: str, outcomes: list[Outcome | None]
     try:
         _in_order(inbox, run)
         commands = []
-        for _, incoming, raw in run:
+        for _, incoming, raw, verified in run:
             inbox.carries(incoming.envelope, channel)  # content: refused in turn, by `_one`
-            command = incoming.command(context(incoming.envelope, raw, channel))
+            command = incoming.command(context(incoming.envelope, raw, channel, True, verified))
             assert isinstance(command, RecordResult)  # BATCHED_SCHEMAS are results
             commands.append(command)
         codes = inbox.bus.handle(RecordResults(Context(channel, "system"), tuple(commands)),
                                  audit_refusal=False)  # fmt: skip
-    except (_NotInOrder, OutOfTurn, LabgateError):
-        for index, incoming, raw in run:
-            outcomes[index] = _one(inbox, incoming, raw, channel)
+    except (_NotInOrder, OutOfTurn, LabgateError, KeysChanged):
+        for index, incoming, raw, verified in run:
+            outcomes[index] = _one(inbox, incoming, raw, channel, verified)
         return
-    for (index, incoming, _), code in zip(run, codes, strict=True):
+    for (index, incoming, _, _), code in zip(run, codes, strict=True):
         outcomes[index] = Receipt("applied", incoming.envelope.message_id, code)
-    for source, stream in dict.fromkeys((i.envelope.source, i.envelope.stream) for _, i, _ in run):
+    for source, stream in dict.fromkeys((i.envelope.source, i.envelope.stream) for _, i, *_ in run):
         inbox.release_held(source, stream)
 
 
 def _in_order(inbox: Inbox, run: _Run) -> None:
     """Every message new and next on its stream, counting those before it in the run."""
-    envelopes = [incoming.envelope for _, incoming, _ in run]
+    envelopes = [incoming.envelope for _, incoming, *_ in run]
     with inbox.uow_factory().reading() as uow:
         last: dict[tuple[str, str], int] = {}
         for source in {e.source for e in envelopes}:
@@ -96,10 +95,16 @@ def _in_order(inbox: Inbox, run: _Run) -> None:
             last[stream] += 1
 
 
-def _one(inbox: Inbox, incoming: Incoming, raw: bytes, channel: str) -> Outcome:
-    """The one-message path for an envelope already checked."""
+def _one(
+    inbox: Inbox, incoming: Incoming, raw: bytes, channel: str, verified: int | None
+) -> Outcome:
+    """The one-message path for an envelope already checked (with keys that moved since: from
+    the start, checked again with the keys now in force)."""
     try:
-        return inbox.admit(incoming, raw, channel)
+        try:
+            return inbox.admit(incoming, raw, channel, verified)
+        except KeysChanged:
+            return inbox.receive(raw, channel)
     except ReceiptRefused as refused:
         return refused
     except LabgateError as error:

@@ -12,9 +12,11 @@ from labgate.compliance.signed_actions import SignedAction
 from labgate.domain.commands import Context, SignatureInput
 from labgate.domain.errors import Conflict, LabgateError
 from labgate.domain.reasons import require_reason
+from labgate.service.config_cache import KeysChanged
 from labgate.service.handlers.common import apply_signature, check_signature, must_get, record
 from labgate.service.inbox import Inbox
 from labgate.service.inbox_records import InboxMessage, QuarantineItem
+from labgate.service.incoming import Incoming
 from labgate.service.refusals import record_refusal
 
 
@@ -57,16 +59,24 @@ class QuarantineDesk:
             incoming = self.inbox.decode(item.raw, item.channel)
             envelope = incoming.envelope
             self._not_applied_since(envelope.source, envelope.message_id)
-            self.inbox.verify(envelope)
-            if self._taken_in(envelope.source, envelope.message_id, item.sha256):
-                outcome = self.inbox.run(incoming, item.raw, item.channel, in_turn=False)
-            else:
-                receipt = self.inbox.readmit(incoming, item.raw, item.channel)
-                outcome = receipt.outcome if receipt.status == "applied" else receipt.status
+            while True:
+                verified = self.inbox.verify(envelope, fresh=True)
+                try:
+                    outcome = self._again(incoming, item, verified)
+                    break
+                except KeysChanged:
+                    continue  # a key changed since it was read: checked again with today's
             self._close(decision, "reprocessed")
             return outcome
 
         return self._guarded(decision, "reprocess", run)
+
+    def _again(self, incoming: Incoming, item: QuarantineItem, verified: int | None) -> Any:
+        envelope = incoming.envelope
+        if self._taken_in(envelope.source, envelope.message_id, item.sha256):
+            return self.inbox.run(incoming, item.raw, item.channel, False, verified)
+        receipt = self.inbox.readmit(incoming, item.raw, item.channel, verified)
+        return receipt.outcome if receipt.status == "applied" else receipt.status
 
     def _taken_in(self, source: str, message_id: str, sha256: str) -> bool:
         with self.uow_factory().reading() as uow:

@@ -15,6 +15,7 @@ from labgate.domain.commands import Received
 from labgate.domain.deviations import Deviation
 from labgate.domain.events import Event
 from labgate.domain.gates import GateEntry, GateSample, GateTold, PointTally
+from labgate.domain.masterdata import Alias
 from labgate.domain.samples import Sample
 from labgate.domain.status_map import StatusMap
 from labgate.service.gate_push import GateWatch, tell_gate_changes
@@ -230,6 +231,10 @@ class UnitOfWork(abc.ABC):
         """Events of committed changes, for the bus to dispatch."""
         while self._events:
             yield self._events.pop(0)
+
+    def aliases(self, site: str) -> list[Alias]:
+        """The site's aliases (a store may keep them between transactions)."""
+        return self.records.find(Alias, site=site)
 
     @abc.abstractmethod
     def status_map(self) -> StatusMap:

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.orm import Session, registry, relationship
 
-from labgate.adapters.store import children
+from labgate.adapters.store import children, config_store
 from labgate.adapters.store import tables as t
 from labgate.compliance.access import Account
 from labgate.compliance.identities import PartnerIdentity
@@ -128,6 +128,8 @@ def start_mappers() -> None:
     event.listen(Session, "do_orm_execute", children.fill_loaded)
     event.listen(Session, "before_flush", children.note_new_samples)
     event.listen(Session, "before_commit", children.write_before_commit)
+    # Keys, units and aliases are cached per process: each change moves its kind's version.
+    event.listen(Session, "before_flush", config_store.note_changes)
 
 
 def _children(cls: type, table: Any) -> Any:

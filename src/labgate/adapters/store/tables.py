@@ -429,6 +429,14 @@ status_rules = Table(
     Column("mes_status", enum(MesStatus), nullable=False),
 )  # fmt: skip
 
+# One row per kind of configuration that processes keep cached (adapters/store/config_store.py):
+# source_keys, status_map, units, aliases. Every change of one moves its version in its own
+# transaction; a transaction that uses the cache reads the versions first (migration 0024 seeds).
+config_versions = Table(
+    "config_versions", metadata, Column("kind", String(32), primary_key=True),
+    Column("version", BigInteger, nullable=False),
+)  # fmt: skip
+
 # --- interfaces: signed envelopes from other systems -------------------------------------------
 
 # Public keys of the source systems, by key id; several may be valid at once (rotation overlap).

@@ -13,6 +13,7 @@ from sqlalchemy import Select, Table, bindparam, insert, inspect, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from labgate.adapters.store import children
+from labgate.adapters.store import config_store as cs
 from labgate.adapters.store import tables as t
 from labgate.adapters.store.engine import WRITE
 from labgate.adapters.store.gate_view import deciding_samples, last_told, point_tallies
@@ -25,12 +26,13 @@ from labgate.domain.batches import Batch
 from labgate.domain.commands import Received
 from labgate.domain.deviations import Deviation
 from labgate.domain.gates import GateSample, GateTold, PointTally
-from labgate.domain.lifecycle import ResultStatus
+from labgate.domain.masterdata import Alias
 from labgate.domain.raw_materials import MaterialPlan, ReceivedLot
 from labgate.domain.samples import Sample
 from labgate.domain.stability import StabilityStudy
-from labgate.domain.status_map import MesStatus, Outcome, StatusMap, StatusRule
+from labgate.domain.status_map import StatusMap
 from labgate.domain.trending import OotAlert
+from labgate.service.config_cache import ConfigCache, KeysChanged
 from labgate.service.inbox_records import InboxMessage
 from labgate.service.outbox import OutboxMessage, seal_entry
 from labgate.service.unit_of_work import UnitOfWork, inbox_fields
@@ -146,12 +148,20 @@ _MOVE_AUDIT_HEAD = (
 class SqlUnitOfWork(UnitOfWork):
     """A unit of work on SQLite or PostgreSQL."""
 
-    def __init__(self, session_factory: sessionmaker[Session], external_lims: bool = False):
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        external_lims: bool = False,
+        config: ConfigCache | None = None,
+    ):
         self.session_factory = session_factory
         self.external_lims = external_lims
+        self.config = config or ConfigCache()  # one per database, shared by its units of work
 
     def __enter__(self) -> UnitOfWork:
         self._applied: list[dict[str, Any]] = []
+        self._versions: dict[str, int] | None = None
+        self._message = False
         self.session = self.session_factory()
         self._turn = ExitStack()
         try:
@@ -192,23 +202,43 @@ class SqlUnitOfWork(UnitOfWork):
         return last_told(self.session, site, batch, operations)
 
     def status_map(self) -> StatusMap:
-        """The status map stored in the database."""
-        rows = self.session.execute(select(t.status_rules).order_by(t.status_rules.c.id))
-        return StatusMap(
-            StatusRule(ResultStatus(r.lims_status), Outcome(r.outcome), MesStatus(r.mes_status))
-            for r in rows
-        )
+        """The status map in force (cached; read again when its version moved)."""
+        version = self._config_versions()["status_map"]
+        return self.config.status_map.at(version, lambda: cs.load_status_map(self.session))
 
     def unit_expressions(self) -> dict[str, str]:
         """The unit dictionary."""
-        rows = self.session.execute(select(t.units.c.code, t.units.c.expression))
-        return {code: expression for code, expression in rows}
+        return {code: expression for code, (expression, _) in self.unit_dictionary().items()}
 
     def unit_dictionary(self) -> dict[str, tuple[str, str]]:
-        """The unit dictionary with each unit's quantity kind, in one query."""
-        units = t.units.c
-        rows = self.session.execute(select(units.code, units.expression, units.kind))
-        return {code: (expression, kind) for code, expression, kind in rows}
+        """The unit dictionary with each unit's quantity kind (cached, as the status map)."""
+        version = self._config_versions()["units"]
+        return dict(self.config.units.at(version, lambda: cs.load_units(self.session)))
+
+    def aliases(self, site: str) -> list[Alias]:
+        """The site's aliases (cached, as the status map)."""
+        version = self._config_versions()["aliases"]
+        return list(self.config.aliases.at(version, lambda: cs.load_aliases(self.session))
+                    .get(site, ()))  # fmt: skip
+
+    def settle_message(self, received: Received | None, correlation_id: str | None) -> None:
+        """A message whose signature was checked with keys that moved since is not settled:
+        KeysChanged undoes the transaction, and the inbox checks it again with the keys now
+        in force (read here, in this transaction, for it)."""
+        if received is not None and received.keys_version is not None:
+            version = self._config_versions()["source_keys"]
+            if version != received.keys_version:
+                self.config.source_keys.at(version, lambda: cs.load_keys(self.session))
+                raise KeysChanged(f"source keys moved from {received.keys_version} to {version}")
+        super().settle_message(received, correlation_id)
+
+    def _config_versions(self) -> dict[str, int]:
+        """The configuration's versions, read once a transaction; a message's transaction (one
+        that locked a stream) holds them shared until it ends (config_store.py says why)."""
+        if self._versions is None:
+            shared = self._message and not self.read_only
+            self._versions = cs.read_versions(self.session, shared)
+        return self._versions
 
     def next_number(self, counter: str) -> int:
         """Increment a named counter inside this transaction."""
@@ -242,6 +272,7 @@ class SqlUnitOfWork(UnitOfWork):
         # FOR UPDATE on PostgreSQL: another process's transaction on the stream waits for this
         # one (SQLite's writer lock already serialises them). A new stream's row is made first
         # so that there is a row to lock; two first users race, the loser's insert does nothing.
+        self._message = True  # only a message's transaction takes its stream's turn
         key = {"s_source": source, "s_stream": stream}
         found = self.session.execute(_LOCK_STREAM, key).scalar_one_or_none()
         if found is None:

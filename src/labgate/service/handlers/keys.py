@@ -107,12 +107,17 @@ def usable_key(uow: UnitOfWork, source: str, kid: str) -> SourceKey:
     decides whether it is in force at the envelope's sent_at."""
     key = uow.records.get(SourceKey, source=source, kid=kid)
     if key is None:
-        raise EnvelopeError(
-            f"{source} has no registered key {kid}.",
-            reason="envelope.unknown_key",
-            field="signature.kid",
-        )
+        raise unknown_key(source, kid)
     return key
+
+
+def unknown_key(source: str, kid: str) -> EnvelopeError:
+    """The refusal of an envelope signed with a key never registered."""
+    return EnvelopeError(
+        f"{source} has no registered key {kid}.",
+        reason="envelope.unknown_key",
+        field="signature.kid",
+    )
 
 
 def _reason(reason: str) -> None:

@@ -17,7 +17,7 @@ from labgate.domain.commands import (
     RecordResults,
 )
 from labgate.domain.errors import Conflict, Forbidden, InvalidInput
-from labgate.domain.masterdata import Alias, AliasSystem, TestDefinition
+from labgate.domain.masterdata import AliasSystem, TestDefinition
 from labgate.domain.samples import NewResult, Result, Sample, result_content, sample_of_result
 from labgate.service.deps import Deps
 from labgate.service.handlers.common import (
@@ -85,7 +85,7 @@ class _Lookups:
         if site not in self._aliases:
             # One alias per (site, system, kind, external code) (a unique key): a dict of the
             # LIMS's, so a run looks each code up once, however many aliases the site has.
-            found = self.uow.records.find(Alias, site=site, system=AliasSystem.LIMS)
+            found = [a for a in self.uow.aliases(site) if a.system == AliasSystem.LIMS]
             self._aliases[site] = {(a.kind, a.external_code): a.canonical_code for a in found}
         return self._aliases[site].get((kind, code), code)
 

@@ -7,7 +7,6 @@ from labgate.domain.batches import Batch, SamplingPoint
 from labgate.domain.commands import CancelSample, RegisterSample, RequestSample
 from labgate.domain.errors import Conflict, NotFound
 from labgate.domain.masterdata import (
-    Alias,
     AliasSystem,
     Equipment,
     Lot,
@@ -46,7 +45,7 @@ def request_sample(cmd: RequestSample, uow: UnitOfWork, deps: Deps) -> str:
             )
             uow.commit()
             return existing.code
-        aliases = uow.records.find(Alias, site=cmd.site)
+        aliases = uow.aliases(cmd.site)
         product_code = resolve_alias(aliases, AliasSystem.MES, "product", cmd.product)
         product = must_get(uow, Product, "product", "product", site=cmd.site, code=product_code)
         versions = uow.records.find(SpecVersion, site=cmd.site, specification=product.specification)

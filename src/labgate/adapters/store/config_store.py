@@ -1,0 +1,115 @@
+"""The cached configuration in the store: its versions (one row per kind), what moves them, and
+how each kind is read when its version moved (service/config_cache.py says why).
+
+A message's transaction reads the versions under a shared lock on PostgreSQL (FOR SHARE), and
+every change of a kind moves its version with an UPDATE of that row in the change's own
+transaction. So a revocation waits for the messages already checking their keys, and a message
+that starts after it waits for its commit and then sees the new version: no message commits
+with a key revoked before it. SQLite serialises writers already."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from labgate.adapters.store import tables as t
+from labgate.compliance.keys import SourceKey
+from labgate.domain.lifecycle import ResultStatus
+from labgate.domain.masterdata import Alias, AliasSystem, Unit
+from labgate.domain.status_map import MesStatus, Outcome, StatusMap, StatusRule
+from labgate.service.config_cache import (
+    AliasTable,
+    ConfigCache,
+    KeyTable,
+    UnitTable,
+)
+
+# The mapped records whose every change moves a version. status_rules has no writer yet: one
+# that comes calls `bump(connection, {"status_map"})` in its transaction.
+KIND_OF: dict[type, str] = {SourceKey: "source_keys", Unit: "units", Alias: "aliases"}
+
+_VERSIONS = select(t.config_versions.c.kind, t.config_versions.c.version)
+_SHARED = _VERSIONS.with_for_update(read=True)  # FOR SHARE on PostgreSQL; nothing on SQLite
+_BUMP = (
+    update(t.config_versions)
+    .where(t.config_versions.c.kind.in_(bindparam("kinds", expanding=True)))
+    .values(version=t.config_versions.c.version + 1)
+)
+
+
+def read_versions(session: Session, shared: bool) -> dict[str, int]:
+    """Every kind's version, in one SELECT; `shared` for a message's transaction."""
+    return {kind: int(v) for kind, v in session.execute(_SHARED if shared else _VERSIONS)}
+
+
+def bump(connection: Connection, kinds: Collection[str]) -> None:
+    """Move these kinds' versions, in the transaction of the change."""
+    connection.execute(_BUMP, {"kinds": sorted(kinds)})  # sorted: rows locked in one order
+
+
+def note_changes(session: Session, _context: object, _instances: object) -> None:
+    """Before each flush: the versions of the kinds it writes move with it (every writer, by
+    the ORM: key registration and revocation, master data imports, whatever comes next)."""
+    changed = {KIND_OF[type(o)] for o in (*session.new, *session.deleted) if type(o) in KIND_OF}
+    for record in session.dirty:
+        if type(record) in KIND_OF and session.is_modified(record):
+            changed.add(KIND_OF[type(record)])
+    if changed:
+        bump(session.connection(), changed)
+
+
+def load_keys(session: Session) -> KeyTable:
+    """Every registered key, revoked ones included (they verify nothing: refused as revoked)."""
+    columns = [c.name for c in t.source_keys.c if c.name != "id"]
+    rows = session.execute(select(*[t.source_keys.c[name] for name in columns]))
+    return {(r.source, r.kid): SourceKey(**dict(zip(columns, r, strict=True))) for r in rows}
+
+
+def load_status_map(session: Session) -> StatusMap:
+    """The status map stored in the database."""
+    rows = session.execute(select(t.status_rules).order_by(t.status_rules.c.id))
+    return StatusMap(
+        StatusRule(ResultStatus(r.lims_status), Outcome(r.outcome), MesStatus(r.mes_status))
+        for r in rows
+    )
+
+
+def load_units(session: Session) -> UnitTable:
+    """The unit dictionary with each unit's quantity kind, in one query."""
+    units = t.units.c
+    rows = session.execute(select(units.code, units.expression, units.kind))
+    return {code: (expression, kind) for code, expression, kind in rows}
+
+
+def load_aliases(session: Session) -> AliasTable:
+    """Every site's aliases, oldest first (a handful per site: read at once)."""
+    a = t.aliases.c
+    query = select(a.site, a.system, a.kind, a.external_code, a.canonical_code).order_by(a.id)
+    found: dict[str, list[Alias]] = {}
+    for site, system, kind, external, canonical in session.execute(query):
+        found.setdefault(site, []).append(
+            Alias(site, AliasSystem(system), kind, external, canonical)
+        )
+    return {site: tuple(aliases) for site, aliases in found.items()}
+
+
+class SqlKeyRing:
+    """Source keys from the cache; read in a transaction of their own only when the cache does
+    not know a key (first use, a new key) or the caller asks for them fresh."""
+
+    def __init__(self, sessions: sessionmaker[Session], cache: ConfigCache) -> None:
+        self.sessions, self.cache = sessions, cache
+
+    def find(
+        self, source: str, kid: str, fresh: bool = False
+    ) -> tuple[SourceKey | None, int | None]:
+        """The key (None if unknown) and the version of the keys it was found in."""
+        last = self.cache.source_keys.last()
+        if not fresh and last is not None and (source, kid) in last[1]:
+            return last[1][(source, kid)], last[0]
+        with self.sessions() as session, session.begin():  # a read: a plain BEGIN on SQLite
+            version = read_versions(session, shared=False)["source_keys"]
+            keys = self.cache.source_keys.at(version, lambda: load_keys(session))
+        return keys.get((source, kid)), version
