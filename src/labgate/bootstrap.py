@@ -22,6 +22,7 @@ from labgate.database import open_database
 from labgate.service.deps import Deps
 from labgate.service.inbox import Inbox
 from labgate.service.messagebus import MessageBus
+from labgate.service.relay_bell import RelayBell
 from labgate.service.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ class Hub:
     bus: MessageBus
     uow_factory: Callable[[], UnitOfWork]
     inbox: Inbox
+    bell: RelayBell  # rung when a commit owes the MES or the LIMS something: relays here wake
 
     def close(self) -> None:
         """Release database connections."""
@@ -64,7 +66,8 @@ def bootstrap(
     if preload:
         for module in _ON_FIRST_USE:
             importlib.import_module(module)
-    database = open_database(settings, engine)  # the same wiring as commands that need no bus
+    bell = RelayBell()  # the hub's own: its units of work ring it, its relays wait on it
+    database = open_database(settings, engine, bell)  # the wiring of commands that need no bus
     uow_factory = database.uow_factory
     deps = Deps(clock or SystemClock(), unit_converter, settings.lockout_after,
                 lockout_period=timedelta(minutes=settings.lockout_minutes),
@@ -78,7 +81,7 @@ def bootstrap(
                   decoders={"folder": packs, "sftp": packs},
                   default_decoder=decode_message,
                   channel_schemas=settings.channel_schemas, keys=database.keys)  # fmt: skip
-    return Hub(settings, database.engine, database.sessions, bus, uow_factory, inbox)
+    return Hub(settings, database.engine, database.sessions, bus, uow_factory, inbox, bell)
 
 
 def unit_converter(units: Mapping[str, str]) -> UnitConverter:

@@ -17,6 +17,7 @@ from labgate.adapters.store.mapping import start_mappers
 from labgate.adapters.store.uow import SqlUnitOfWork
 from labgate.config import Settings
 from labgate.service.config_cache import ConfigCache, KeyRing
+from labgate.service.relay_bell import RelayBell
 from labgate.service.unit_of_work import UnitOfWork
 
 
@@ -29,20 +30,27 @@ class Database:
     sessions: sessionmaker[Session]
     uow_factory: Callable[[], UnitOfWork]
     keys: KeyRing
+    bell: RelayBell  # rung by every commit that wrote outbox rows
 
     def close(self) -> None:
         """Release database connections."""
         self.engine.dispose()
 
 
-def open_database(settings: Settings, engine: Engine | None = None) -> Database:
-    """The database of these settings (or the engine given); nothing connects until first use."""
+def open_database(
+    settings: Settings, engine: Engine | None = None, bell: RelayBell | None = None
+) -> Database:
+    """The database of these settings (or the engine given); nothing connects until first use.
+    Its units of work ring `bell` (a new one if none is given) when they commit outbox rows."""
     start_mappers()
     engine = engine or make_engine(settings.database_url)
     sessions = sessionmaker(bind=engine, expire_on_commit=False)
     cache = ConfigCache()  # keys, status map, units, aliases: read again when their version moves
+    bell = bell or RelayBell()
 
     def uow_factory() -> UnitOfWork:
-        return SqlUnitOfWork(sessions, external_lims=settings.external_lims, config=cache)
+        return SqlUnitOfWork(
+            sessions, external_lims=settings.external_lims, config=cache, bell=bell
+        )
 
-    return Database(settings, engine, sessions, uow_factory, SqlKeyRing(sessions, cache))
+    return Database(settings, engine, sessions, uow_factory, SqlKeyRing(sessions, cache), bell)

@@ -9,7 +9,7 @@ from contextlib import ExitStack
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Select, Table, bindparam, insert, inspect, select, update
+from sqlalchemy import Select, Table, bindparam, func, insert, inspect, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from labgate.adapters.store import children
@@ -41,7 +41,12 @@ if TYPE_CHECKING:
     from sqlalchemy.dialects.postgresql import Insert as PgInsert
     from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 
+    from labgate.service.relay_bell import Bell
+
 T = TypeVar("T")
+# PostgreSQL: a transaction that writes outbox rows NOTIFYs this channel, one notification per
+# destination (the payload); relays in other processes LISTEN on it (outbox_listen.py).
+OUTBOX_CHANNEL = "labgate_outbox"
 
 
 class SqlRecords:
@@ -153,15 +158,18 @@ class SqlUnitOfWork(UnitOfWork):
         session_factory: sessionmaker[Session],
         external_lims: bool = False,
         config: ConfigCache | None = None,
+        bell: Bell | None = None,
     ):
         self.session_factory = session_factory
         self.external_lims = external_lims
         self.config = config or ConfigCache()  # one per database, shared by its units of work
+        self.bell = bell  # rung after a commit that wrote outbox rows: a relay here wakes
 
     def __enter__(self) -> UnitOfWork:
         self._applied: list[dict[str, Any]] = []
         self._versions: dict[str, int] | None = None
         self._message = False
+        self._owed = False  # outbox rows written: ring the bell once they are committed
         self.session = self.session_factory()
         self._turn = ExitStack()
         try:
@@ -321,6 +329,15 @@ class SqlUnitOfWork(UnitOfWork):
                 row["seal_seq"] = first_seal + n
         if rows:
             self.session.execute(insert(t.outbox), rows)
+            self._announce(sorted({row["destination"] for row in rows}))
+
+    def _announce(self, destinations: list[str]) -> None:
+        # PostgreSQL holds a NOTIFY until the transaction commits and drops it on rollback, so a
+        # listening relay wakes exactly when the rows become visible to it. Notifying commits
+        # queue on one server-wide lock; every writer here already takes turns on the audit head.
+        if self._dialect() == "postgresql":
+            self.session.execute(select(*(func.pg_notify(OUTBOX_CHANNEL, d) for d in destinations)))
+        self._owed = True
 
     def _append_audit(self, drafts: list[AuditDraft]) -> int:
         # The head row is locked (FOR UPDATE on PostgreSQL; SQLite's writer lock is already
@@ -348,6 +365,9 @@ class SqlUnitOfWork(UnitOfWork):
     def _commit(self) -> None:
         children.written(self.session)  # by _write, just before: nothing changed them since
         self.session.commit()
+        if self._owed and self.bell is not None:
+            self.bell.ring()
+        self._owed = False
 
     def rollback(self) -> None:
         """Discard the transaction."""

@@ -6,7 +6,6 @@ import json
 import logging
 import os
 import signal
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +18,7 @@ from labgate.adapters.channels.b2mml_webhook import B2mmlWebhook
 from labgate.adapters.channels.webhook import WebhookTransport
 from labgate.adapters.store.audit_store import make_checkpoint
 from labgate.adapters.store.migrate import SchemaBehind, require_current_schema
+from labgate.adapters.store.outbox_listen import OutboxListener
 from labgate.adapters.store.outbox_store import SqlOutboxStore
 from labgate.bootstrap import Hub, bootstrap
 from labgate.compliance.checkpoints import TrailBroken
@@ -26,6 +26,7 @@ from labgate.compliance.signer import Signer
 from labgate.config import Settings
 from labgate.service.outbox import LIMS, MES
 from labgate.service.relay import RELAY_ACTOR, Relay, RelayReport, Transport
+from labgate.service.relay_loop import RelayLoop
 
 log = logging.getLogger("labgate.relay")
 relay_app = typer.Typer(help="The outbox relay.", no_args_is_help=True)
@@ -128,12 +129,20 @@ def transports(settings: Settings, signer: Signer) -> tuple[dict[str, Transport]
 @relay_app.command("run")
 def run(
     once: Annotated[bool, typer.Option("--once", help="One pass, then exit.")] = False,
-    interval: Annotated[float, typer.Option(help="Seconds between passes.", min=0.1)] = 2.0,
+    interval: Annotated[
+        float | None,
+        typer.Option(
+            help="Seconds between passes when nothing wakes the relay (default: "
+            "LABGATE_RELAY_POLL_SECONDS, 1).",
+            min=0.1,
+        ),
+    ] = None,
     batch: Annotated[
         int, typer.Option(help="Rows per destination in one pass.", min=1, max=10_000)
     ] = 100,
 ) -> None:
-    """Deliver due messages; repeat every INTERVAL seconds until stopped (Ctrl-C)."""
+    """Deliver due messages until stopped (Ctrl-C): at once after a commit (on PostgreSQL, in
+    any process), and every INTERVAL seconds in any case."""
     settings = Settings()
     try:
         signer = load_signer(settings)
@@ -150,7 +159,11 @@ def run(
             typer.echo(f"demo signing key {DEMO_KID} ({DEMO_KEY_FILE}): "
                        f"{json.dumps(signer.public_jwk)}", err=True)  # fmt: skip
         checkpoints = Checkpoints(hub, signer, settings.checkpoint_interval_seconds)
-        _loop(relay, once, interval, checkpoints)
+        if once:
+            _once(relay, checkpoints)
+        else:
+            poll = interval or settings.relay_poll_seconds
+            _run_woken(relay, hub, sorted(destinations), poll, checkpoints)
     except SchemaBehind as error:
         typer.echo(f"error: {error.message}", err=True)
         raise typer.Exit(1) from None
@@ -183,37 +196,41 @@ class Checkpoints:
             log.exception("audit checkpoint failed")
 
 
-def _loop(
-    relay: Relay, once: bool, interval: float, checkpoint: Callable[[], None] = lambda: None
+def _once(relay: Relay, checkpoint: Callable[[], None]) -> None:
+    report = relay.run_once()  # a failure is the command's: it exits non-zero
+    checkpoint()
+    typer.echo(_summary(report))
+
+
+def _run_woken(
+    relay: Relay, hub: Hub, destinations: list[str], poll: float, checkpoint: Callable[[], None]
 ) -> None:
+    """Passes until stopped, woken by the hub's bell; on PostgreSQL a listener rings it for
+    commits in other processes too."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    listener = None
+    if hub.engine.dialect.name == "postgresql":
+        listener = OutboxListener(hub.settings.database_url, hub.bell, destinations).start()
+
+    def after(report: RelayReport) -> None:
+        checkpoint()
+        if report != RelayReport():
+            typer.echo(_summary(report))
+
+    loop = RelayLoop(relay, hub.bell, poll, after)
+    woken = "commits in any process" if listener else "commits in this process only"
+    typer.echo(f"relay running: woken by {woken}, polling every {poll:g} s", err=True)
     # SIGTERM (a service manager's stop) lets the pass in progress finish, then stops.
-    stopping = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    previous = signal.signal(signal.SIGTERM, lambda *_: loop.stop())
     try:
-        while not stopping.is_set():
-            report = _pass(relay, strict=once)
-            checkpoint()
-            if once or report != RelayReport():
-                typer.echo(_summary(report))
-            if once:
-                return
-            stopping.wait(interval)
-        typer.echo("relay stopped", err=True)
+        loop.run()
     except KeyboardInterrupt:  # Ctrl-C: a row claimed but not settled goes out when its lease ends
-        typer.echo("relay stopped", err=True)
+        pass
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def _pass(relay: Relay, strict: bool = False) -> RelayReport:
-    try:
-        return relay.run_once()
-    except Exception:
-        if strict:
-            raise
-        # The database went away, say: the rows wait, and the next pass tries again.
-        log.exception("relay pass failed; the next pass tries again")
-        return RelayReport()
+        if listener is not None:
+            listener.stop()
+    typer.echo("relay stopped", err=True)
 
 
 def _summary(report: RelayReport) -> str:
