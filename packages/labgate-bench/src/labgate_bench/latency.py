@@ -3,10 +3,12 @@ latency from the lab's approval to the MES having the message.
 
 REST: `labgate serve` in its own process on a free port; 50 clients, each on its own stream,
 POST single signed results to /api/v1/inbox, ten each after one untimed request each to warm
-the server up. The raw rate is the same clients and request count against a trivial endpoint
-of the same server (GET /docs: no database, no signature), the ceiling of the HTTP stack on
-this machine with the client included; the ratio is the share of it labgate's work leaves.
-p50 and p99 are each request's time as its client saw it.
+the server up. The raw rate is the same clients sending the same envelopes to the lean
+reference inbox (reference.py: the same web stack and database kind with the same durability,
+verifying, evaluating and writing the inbox key, result, chained audit row and outbox row of
+each, concurrent requests group-committed), in its own process on a database of its own; the
+ratio says what labgate's design costs over the essential work. p50 and p99 are each request's
+time as its client saw it.
 
 Latency: the LIMS hands over a result it approved (a signed labgate.result.v1, lims_status
 approved) → the inbox commits it with its outbox row → the relay (polling every 0.1 s, the
@@ -53,7 +55,7 @@ from labgate.compliance.passwords import new_api_key
 from labgate.compliance.signer import Signer
 from labgate.service.outbox import MES
 from labgate.service.relay import Relay
-from labgate_bench.ingest import PERSISTENT, Lims, topology
+from labgate_bench.ingest import KID, PERSISTENT, Lims, topology
 from labgate_bench.main import OUT, RESULTS, Figure, percentile, prepare
 
 CLIENTS, RELAY_INTERVAL = 50, 0.1
@@ -65,24 +67,29 @@ Work = list[list[bytes | None]]  # per client, in order: an envelope to POST, or
 
 
 @contextmanager
-def server(url: str, log: Path) -> Iterator[str]:
-    """`labgate serve` on a free port over the database `url`; its base URL once it answers."""
+def server(url: str, log: Path, reference_key: Path | None = None) -> Iterator[str]:
+    """`labgate serve` on a free port over the database `url` (with `reference_key`, the lean
+    reference inbox instead, checking signatures with that public key); its base URL once it
+    answers."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
     env = {**os.environ, "LABGATE_DATABASE_URL": url, "LABGATE_TOKEN_SECRET": new_api_key(),
            "LABGATE_REPLAY_WINDOW_SECONDS": "3600", "LABGATE_DEMO": "0"}  # fmt: skip
     labgate = str(Path(sys.executable).parent / "labgate")
+    command = [labgate, "serve", "--host", "127.0.0.1", "--port", str(port)]
+    ready = "/docs"
+    if reference_key is not None:
+        command = [sys.executable, "-m", "labgate_bench.reference", "--database", url,
+                   "--key", str(reference_key), "--port", str(port)]  # fmt: skip
+        ready = "/health"
     with log.open("wb") as out:
-        process = subprocess.Popen(
-            [labgate, "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         while process.poll() is None:
             try:
-                if httpx.get(f"{base}/docs", timeout=1).status_code == 200:
+                if httpx.get(f"{base}{ready}", timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
@@ -124,7 +131,7 @@ async def clients(
         return time.perf_counter() - start, latencies
 
 
-def bench_rest(label: str, url: str, lims: Lims, results: list[Any]) -> Figure:
+def bench_rest(label: str, url: str, lims: Lims, results: list[Any], reference_url: str) -> Figure:
     """Single envelopes over REST, 50 clients at once, each on its own stream. Each client
     first sends one envelope and one GET /docs, untimed: a server just started imports code
     and fills its caches and connection pools on its first requests, which a hub that runs for
@@ -136,17 +143,21 @@ def bench_rest(label: str, url: str, lims: Lims, results: list[Any]) -> Figure:
     ]  # fmt: skip
     warm_up: Work = [[bodies[0], None] for bodies in streams]
     work: Work = [bodies[1:] for bodies in streams]
-    trivial: Work = [[None] * len(bodies) for bodies in work]
     count = sum(len(bodies) for bodies in work)
-    with server(url, OUT / f"serve-{label}.log") as base, Progress(transient=True) as progress:
+    key = OUT / f"reference-{label}.public.jwk.json"
+    key.write_text(json.dumps({**lims.public, "kid": KID}), encoding="utf-8")
+    with Progress(transient=True) as progress:
         task = progress.add_task(f"{label}: REST, {CLIENTS} clients", total=2 * count)
-        asyncio.run(clients(base, lims.api_key, warm_up, lambda: None))
 
         def tick() -> None:
             progress.advance(task)
 
-        took, latencies = asyncio.run(clients(base, lims.api_key, work, tick))
-        raw_took, _ = asyncio.run(clients(base, lims.api_key, trivial, tick))
+        with server(url, OUT / f"serve-{label}.log") as base:
+            asyncio.run(clients(base, lims.api_key, warm_up, lambda: None))
+            took, latencies = asyncio.run(clients(base, lims.api_key, work, tick))
+        with server(reference_url, OUT / f"reference-{label}.log", key) as base:
+            asyncio.run(clients(base, lims.api_key, [b[:1] for b in warm_up], lambda: None))
+            raw_took, _ = asyncio.run(clients(base, lims.api_key, work, tick))
     p50, p99 = (1000 * percentile(latencies, q) for q in (0.50, 0.99))
     return Figure(f"{label}.ingest.rest_{CLIENTS}", count / took, "requests/s",
                   count / raw_took, p50, p99)  # fmt: skip
@@ -272,12 +283,12 @@ def latency(name: str, values: list[float]) -> Figure:
     return Figure(name, None, p50=p50, p99=p99)
 
 
-def run(label: str, url: str, amqp_url: str) -> list[Figure]:
-    """REST ingest, then the two latency lines, on one database."""
+def run(label: str, url: str, amqp_url: str, reference_url: str) -> list[Figure]:
+    """REST ingest (and its lean reference on `reference_url`), then the two latency lines."""
     hub, results, lims_key = prepare(url, CLIENTS + REQUESTS + 2 * LATENCY_SAMPLES)
     try:
         lims = Lims(hub, lims_key)
-        figures = [bench_rest(label, url, lims, results[: CLIENTS + REQUESTS])]
+        figures = [bench_rest(label, url, lims, results[: CLIENTS + REQUESTS], reference_url)]
         later = results[CLIENTS + REQUESTS :]
         streams = {"embedded": later[:LATENCY_SAMPLES], "amqp": later[LATENCY_SAMPLES:]}
         bodies = {

@@ -344,11 +344,11 @@ def main() -> None:
     figures: list[Figure] = cli_start.run()  # first: it needs no database or broker
     with ingest.vhost() as amqp_url:
         for label in ("sqlite", "postgres"):
-            names = ("service", "raw", "ingest", "ingest_raw", "latency", "console")
+            names = ("service", "raw", "ingest", "ingest_raw", "latency", "console", "reference")
             with databases(label, *names) as urls:
                 figures += bench_results(label, urls[0], urls[1])
                 figures += ingest.run(label, urls[2], urls[3], amqp_url)
-                figures += latency.run(label, urls[4], amqp_url)
+                figures += latency.run(label, urls[4], amqp_url, urls[6])
                 figures += console.run(label, urls[5])
         figures.append(ingest.bench_transport(amqp_url, ENVELOPE_BYTES))
     for figure in figures:
