@@ -68,11 +68,12 @@ class Settings(BaseSettings):
         "as a fault instead of answered.",
     )
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body accepted.")
-    inbox_concurrency: int = Field(
-        8,
+    inbox_group_most: int = Field(
+        64,
         ge=1,
-        le=64,
-        description="Envelopes the REST inbox works on at once; the others wait in arrival order.",
+        le=1000,
+        description="Most envelopes the REST inbox commits in one group (those that arrived "
+        "while the last group was written); the others wait for the next.",
     )
     external_lims: bool = Field(
         False, description="An external LIMS registers samples (else the native lab module)."

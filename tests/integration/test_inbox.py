@@ -21,7 +21,8 @@ from labgate.bootstrap import Hub
 from labgate.compliance.envelope import generate_keypair
 from labgate.domain.commands import Context, ImportMasterData
 from labgate.domain.interface_commands import RegisterSourceKey, RevokeSourceKey
-from labgate.service.inbox import Receipt, ReceiptRefused
+from labgate.entrypoints.api import inbox_group
+from labgate.service.inbox import Inbox, Receipt, ReceiptRefused
 from plant import SITE, Plant
 from senders import Sender, register, request
 
@@ -471,30 +472,76 @@ def test_a_lims_result_takes_the_lims_aliases_and_no_other_systems(
         assert [tuple(row) for row in recorded] == [("ASSAY", "99.3")]
 
 
-def test_the_rest_inbox_works_on_so_many_envelopes_at_once_and_queues_the_rest(
+def test_rest_envelopes_that_arrive_while_a_group_is_written_go_in_the_next_one_together(
     hub: Hub, plant: Plant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    plant.client.app.state.inbox_concurrency = 2  # as LABGATE_INBOX_CONCURRENCY=2 would
-    guard, inside, most = threading.Lock(), [0], [0]
+    plant.client.app.state.inbox_group_most = 4  # as LABGATE_INBOX_GROUP_MOST=4 would
+    groups: list[list[str]] = []
 
-    def receive(raw: bytes, channel: str, caller: str | None = None) -> Receipt:
-        with guard:
-            inside[0] += 1
-            most[0] = max(most[0], inside[0])
-        time.sleep(0.05)  # long enough for the other requests to arrive meanwhile
-        with guard:
-            inside[0] -= 1
-        return Receipt("applied", raw.decode())
+    def receive_batch(
+        inbox: Inbox, raws: list[bytes], channel: str, callers: list[str]
+    ) -> list[Receipt]:
+        groups.append([raw.decode() for raw in raws])
+        time.sleep(0.2)  # long enough for the other requests to arrive meanwhile
+        return [Receipt("applied", raw.decode()) for raw in raws]
 
-    monkeypatch.setattr(hub.inbox, "receive", receive)
+    monkeypatch.setattr(inbox_group, "receive_batch", receive_batch)
     headers = {"X-API-Key": plant.api_keys["lims"], "Content-Type": "application/json"}
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(
             lambda n: plant.client.post("/api/v1/inbox", content=f"m-{n}", headers=headers),
             range(8),
         ))  # fmt: skip
+    # Each request is answered with its own envelope's outcome.
     assert [a.json()["message_id"] for a in answers] == [f"m-{n}" for n in range(8)]
-    assert most[0] == 2
+    # Every envelope went in exactly once; those that waited went in groups of at most 4.
+    assert sorted(m for g in groups for m in g) == sorted(f"m-{n}" for n in range(8))
+    assert max(len(g) for g in groups) == 4 and len(groups) < 8
+
+
+def test_a_poisoned_envelope_in_a_rest_group_is_quarantined_alone_and_its_neighbours_commit(
+    hub: Hub, plant: Plant, mes: Sender, lims: Sender, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    streams = [Sender(hub, "lims", f"results-{k}", "lims-1", lims.private) for k in range(8)]
+    bodies = []
+    for n, sender in enumerate(streams, 1):
+        mes.send(request(mes, f"REQ-{n}"))
+        lims.send(lims.envelope("labgate.sample_registration.v1", {"sample": f"S-{n:06d}"}))
+        test_code = "NO-SUCH-TEST" if n == 5 else "ASSAY"  # the poisoned one: content refused
+        payload = {"sample": f"S-{n:06d}", "test_code": test_code, "value": "99.1",
+                   "unit": "%", "method_version": "1", "analyst": "analyst",
+                   "lims_status": "preliminary"}  # fmt: skip
+        bodies.append(sender.envelope("labgate.result.v1", payload))
+    real, groups = inbox_group.receive_batch, []
+
+    def slow_first(inbox: Inbox, raws: list[bytes], channel: str, callers: list[str]) -> Any:
+        groups.append(len(raws))
+        if len(groups) == 1:
+            time.sleep(0.3)  # the others arrive meanwhile and go in the next group together
+        return real(inbox, raws, channel, callers)
+
+    monkeypatch.setattr(inbox_group, "receive_batch", slow_first)
+    headers = {"X-API-Key": plant.api_keys["lims"], "Content-Type": "application/json"}
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(
+            lambda body: plant.client.post("/api/v1/inbox", content=body, headers=headers), bodies
+        ))  # fmt: skip
+    assert max(groups) > 1, groups  # the poisoned envelope did share a group
+    assert [a.status_code for a in answers] == [200, 200, 200, 200, 404, 200, 200, 200]
+    refused = answers[4]
+    assert (refused.json()["reason"], refused.headers["X-Sequence"]) == ("test.unknown", "used")
+    item = quarantined_item(plant, int(refused.headers["X-Quarantine-Id"]))
+    assert item["reason_code"] == "test.unknown"
+    with hub.engine.connect() as connection:
+        stored = sorted(connection.scalars(select(t.results.c.code)))
+    assert stored == [f"S-{n:06d}-R1" for n in (1, 2, 3, 4, 6, 7, 8)]
+
+
+def quarantined_item(plant: Plant, item: int) -> dict[str, Any]:
+    answer = plant.client.get(f"/api/v1/quarantine/{item}", headers=plant.headers("auditor"))
+    assert answer.status_code == 200, answer.text
+    found: dict[str, Any] = answer.json()
+    return found
 
 
 def test_reprocessing_a_message_never_taken_in_admits_it_in_its_turn(

@@ -70,7 +70,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
         ],
     )
     app.state.hub = hub
-    app.state.inbox_concurrency = settings.inbox_concurrency
+    app.state.inbox_group_most = settings.inbox_group_most
     problems.install(app)
     contract.install(app, strict=settings.strict_contract)
     routers = (

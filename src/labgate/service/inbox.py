@@ -149,9 +149,9 @@ class Inbox:
             return self.admit(incoming, raw, channel, verified)
         except ReceiptRefused:
             # Refused by its use case, it used its number: the messages behind it go on now.
-            self.release_held(envelope.source, envelope.stream)
+            self.release_held_on({(envelope.source, envelope.stream)})
             raise
-        self.release_held(envelope.source, envelope.stream)
+        self.release_held_on({(envelope.source, envelope.stream)})
         return Receipt("applied", envelope.message_id, outcome)
 
     def admit(
@@ -176,7 +176,7 @@ class Inbox:
                 uow.commit()
                 # A redelivery after a failure between applying a message and releasing the ones
                 # it unblocked: release them now, or the stream would wait for ever.
-                self.release_held(envelope.source, envelope.stream)
+                self.release_held_on({(envelope.source, envelope.stream)})
                 return Receipt("duplicate", envelope.message_id)
             if envelope.sequence <= last:
                 raise StaleSequence(
@@ -275,6 +275,16 @@ class Inbox:
                 self._apply(self.decode(raw, channel), raw, channel)
             except (ReceiptRefused, OutOfTurn):
                 continue  # quarantined and consumed, or applied by another worker: look again
+
+    def release_held_on(self, streams: Collection[tuple[str, str]]) -> None:
+        """`release_held` for each of these streams on which a message waits for its turn now:
+        one read finds them (after a run of messages applied together, most have none)."""
+        if not streams:
+            return
+        with self.uow_factory().reading() as uow:
+            waiting = uow.waiting_streams(streams)
+        for source, stream in sorted(waiting):
+            self.release_held(source, stream)
 
     def _pass_over(self, source: str, stream: str, sequence: int) -> None:
         """Move the stream past a message that expired into quarantine once its turn came."""

@@ -1,11 +1,13 @@
-"""Receiving a run of envelopes from one channel (a broker's prefetched deliveries) with as few
-transactions as the rules allow: every envelope is checked on its own (key, signature, sent_at
+"""Receiving a run of envelopes from one channel (a broker's prefetched deliveries, or the REST
+requests that arrived together: see entrypoints/api/inbox_group.py) with as few transactions as
+the rules allow: every envelope is checked on its own (key, signature, sent_at
 not ahead of the clock), then consecutive in-sequence results are applied in one transaction,
 each still settled as its own message (inbox record, stream position, outbox rows under its
 correlation id). Anything else — a duplicate, a gap, another message type, a refusal of a
 message's content inside the run — goes through the one-message path, in order, so the
 outcome is exactly what receiving the envelopes one by one would give; only the number of
-commits differs."""
+commits differs. After the run, one read finds the streams on which a message now waits for its
+turn; only those are looked at again."""
 
 from __future__ import annotations
 
@@ -28,8 +30,14 @@ class _NotInOrder(Exception):
     """The run cannot go in one transaction as it stands: apply its messages one by one."""
 
 
-def receive_batch(inbox: Inbox, raws: Sequence[bytes], channel: str) -> list[Outcome]:
-    """Each envelope's receipt or refusal, in the order given."""
+def receive_batch(
+    inbox: Inbox,
+    raws: Sequence[bytes],
+    channel: str,
+    callers: Sequence[str | None] | None = None,
+) -> list[Outcome]:
+    """Each envelope's receipt or refusal, in the order given; `callers`: the account each was
+    sent by (the API's), checked against its source as `Inbox.receive` does."""
     outcomes: list[Outcome | None] = [None] * len(raws)
     run: _Run = []
     for index, raw in enumerate(raws):
@@ -37,7 +45,7 @@ def receive_batch(inbox: Inbox, raws: Sequence[bytes], channel: str) -> list[Out
         try:
             incoming = inbox.decode(raw, channel)
             envelope = incoming.envelope
-            verified = inbox.check(incoming, channel, None)
+            verified = inbox.check(incoming, channel, callers[index] if callers else None)
         except LabgateError as error:
             _flush(inbox, run, channel, outcomes)  # the trail keeps the order of arrival
             run = []
@@ -72,8 +80,7 @@ def _flush(inbox: Inbox, run: _Run, channel: str, outcomes: list[Outcome | None]
         return
     for (index, incoming, _, _), code in zip(run, codes, strict=True):
         outcomes[index] = Receipt("applied", incoming.envelope.message_id, code)
-    for source, stream in dict.fromkeys((i.envelope.source, i.envelope.stream) for _, i, *_ in run):
-        inbox.release_held(source, stream)
+    inbox.release_held_on({(i.envelope.source, i.envelope.stream) for _, i, *_ in run})
 
 
 def _in_order(inbox: Inbox, run: _Run) -> None:

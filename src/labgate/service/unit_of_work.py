@@ -19,7 +19,7 @@ from labgate.domain.masterdata import Alias
 from labgate.domain.samples import Sample
 from labgate.domain.status_map import StatusMap
 from labgate.service.gate_push import GateWatch, tell_gate_changes
-from labgate.service.inbox_records import InboxMessage
+from labgate.service.inbox_records import InboxMessage, StreamPosition
 from labgate.service.outbox import OutboxMessage, messages_for
 
 T = TypeVar("T")
@@ -211,6 +211,20 @@ class UnitOfWork(abc.ABC):
         key = (source, stream)
         self._positions[key] = max(self.stream_position(source, stream), sequence)
         self._moved.add(key)
+
+    def waiting_streams(self, streams: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Of these (source, stream)s, those whose next number has been taken in and waits
+        (held, or expired into quarantine while it waited); the store answers in one query."""
+        waiting = set()
+        for source, stream in streams:
+            position = self.records.get(StreamPosition, source=source, stream=stream)
+            following = (position.last_sequence if position else 0) + 1
+            taken = self.records.find(
+                InboxMessage, source=source, stream=stream, sequence=following
+            )
+            if taken and taken[0].status in ("held", "quarantined"):
+                waiting.add((source, stream))
+        return waiting
 
     def expect_received(self, received: Collection[Received]) -> None:
         """Look up the inbox records of a run of messages about to be settled in this

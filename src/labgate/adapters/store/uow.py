@@ -9,7 +9,7 @@ from contextlib import ExitStack
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Select, Table, bindparam, func, insert, inspect, select, update
+from sqlalchemy import Select, Table, bindparam, func, insert, inspect, select, tuple_, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from labgate.adapters.store import children
@@ -289,6 +289,23 @@ class SqlUnitOfWork(UnitOfWork):
             self.session.execute(upsert(t.stream_positions).values(row).on_conflict_do_nothing())
             found = self.session.execute(_LOCK_STREAM, key).scalar_one()
         return int(found)
+
+    def waiting_streams(self, streams: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
+        # One query for the lot: a message taken in (held, or expired into quarantine) whose
+        # number is the stream's next. Most runs find none.
+        inbox, position = t.inbox_messages, t.stream_positions
+        keys = [tuple_(inbox.c.source, inbox.c.stream).in_(list(streams))]
+        query = (
+            select(inbox.c.source, inbox.c.stream)
+            .join(
+                position,
+                (position.c.source == inbox.c.source) & (position.c.stream == inbox.c.stream),
+                isouter=True,
+            )
+            .where(*keys, inbox.c.status.in_(("held", "quarantined")))
+            .where(inbox.c.sequence == func.coalesce(position.c.last_sequence, 0) + 1)
+        )
+        return {(row.source, row.stream) for row in self.session.execute(query)}
 
     def _store_positions(self, positions: dict[tuple[str, str], int]) -> None:
         rows = [

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 from typing import Annotated, Any, Literal
 
-from anyio import CapacityLimiter, to_thread
 from fastapi import APIRouter, Request, Response
 from pydantic import Field, StrictStr
 from sqlalchemy import select
@@ -27,6 +26,7 @@ from labgate.entrypoints.api.answers.interfaces import (
 from labgate.entrypoints.api.auth import hub_of
 from labgate.entrypoints.api.contract import refuses
 from labgate.entrypoints.api.http_errors import http_status
+from labgate.entrypoints.api.inbox_group import InboxGroups
 from labgate.entrypoints.api.paging import Cursor, Page, PageLimit, decode_cursor, page_of
 from labgate.entrypoints.api.problems import problem, request_context
 from labgate.entrypoints.api.routes.lab import allowed
@@ -183,35 +183,31 @@ async def receive(
     request: Request, response: Response, account: Account = allowed(Permission.SEND_MESSAGES)
 ) -> Any:
     """Checked in order (key, signature, schema, replay window, duplicate, sequence), then applied
-    in one transaction with its inbox record; refusals are quarantined with their raw bytes."""
+    in one transaction with its inbox record (shared with envelopes that arrived at the same
+    time: answered once it has committed); refusals are quarantined with their raw bytes."""
 
     raw = await request.body()
-    hub = hub_of(request)
-    try:
-        receipt = await to_thread.run_sync(
-            hub.inbox.receive, raw, "rest", account.username, limiter=inbox_turns(request)
-        )
-    except ReceiptRefused as refused:
-        status = http_status(refused)
-        answer = problem(request, status, refused.reason, refused.message, refused.field)
-        answer.headers["X-Quarantine-Id"] = str(refused.quarantine_id)
+    outcome = await inbox_groups(request).receive(raw, account.username)
+    if isinstance(outcome, ReceiptRefused):
+        status = http_status(outcome)
+        answer = problem(request, status, outcome.reason, outcome.message, outcome.field)
+        answer.headers["X-Quarantine-Id"] = str(outcome.quarantine_id)
         # used: taken in and refused by its use case, send the next; free: send this one again.
-        answer.headers["X-Sequence"] = "used" if refused.number_used else "free"
+        answer.headers["X-Sequence"] = "used" if outcome.number_used else "free"
         return answer
-    response.status_code = 202 if receipt.status == "held" else 200
+    response.status_code = 202 if outcome.status == "held" else 200
     return InboxReceipt.model_validate(
-        {"status": receipt.status, "message_id": receipt.message_id, "outcome": receipt.outcome}
+        {"status": outcome.status, "message_id": outcome.message_id, "outcome": outcome.outcome}
     )
 
 
-def inbox_turns(request: Request) -> CapacityLimiter:
-    """The threads the inbox route may use at once (`LABGATE_INBOX_CONCURRENCY`); its waiters
-    are served first come, first served. Made on first use, inside the server's event loop."""
+def inbox_groups(request: Request) -> InboxGroups:
+    """The app's group commit for the inbox (made on first use, inside the server's loop)."""
     state = request.app.state
-    if not hasattr(state, "inbox_turns"):
-        state.inbox_turns = CapacityLimiter(state.inbox_concurrency)
-    limiter: CapacityLimiter = state.inbox_turns
-    return limiter
+    if not hasattr(state, "inbox_groups"):
+        state.inbox_groups = InboxGroups(hub_of(request).inbox, state.inbox_group_most)
+    groups: InboxGroups = state.inbox_groups
+    return groups
 
 
 class DecisionIn(Body):
