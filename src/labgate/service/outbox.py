@@ -1,4 +1,5 @@
-"""Messages owed to the MES and the LIMS, built from domain events in the same transaction."""
+"""Messages owed to the MES and the LIMS, built from domain events in the same transaction (the
+reactions in `service/reactions/outbox_rows.py` write them)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from labgate.compliance.audit import AuditDraft
 from labgate.compliance.canonical import canonical_json, sha256_hex, to_jsonable
 from labgate.domain import events
 from labgate.domain.errors import LabgateError
+from labgate.domain.raw_materials import ReceivedLot
 from labgate.domain.samples import Result, Sample
 
 MES, LIMS = "mes", "lims"
@@ -183,38 +185,92 @@ def disposition_message(
     )
 
 
-def messages_for(
-    event: events.Event, sample: Sample, correlation_id: str | None, external_lims: bool
-) -> list[OutboxMessage]:
-    """The outbox rows one event produces."""
-
-    def message(destination: str, kind: str, record: str, payload: dict[str, Any]) -> OutboxMessage:
-        return OutboxMessage(
-            sample.site,
-            destination,
-            kind,
-            f"labgate.{OUTBOUND_SCHEMA.get((destination, kind), kind)}.v1",
-            str(uuid7()),
-            correlation_id,
-            record,
-            payload,
-            event.occurred_at,
-        )
-
-    header = {
-        "site": sample.site,
-        "sample_id": sample.code,
-        "mes_request_id": sample.mes_request_id,
+def lot_status_message(lot: ReceivedLot, correlation_id: str | None, at: datetime) -> OutboxMessage:
+    """To the MES: the lot's disposition (labgate.lot_status.v1)."""
+    payload = {
+        "site": lot.site,
+        "lot": lot.code,
+        "material": lot.material,
+        "supplier": lot.supplier,
+        "supplier_lot": lot.supplier_lot,
+        "status": lot.status.value,
+        "sample_id": lot.sample,
+        "full_panel": lot.full_panel,
+        "decided_by": lot.decided_by,
+        "decided_at": lot.decided_at,
+        "reason": lot.decision_reason,
     }
+    return OutboxMessage(
+        lot.site,
+        MES,
+        "lot_status",
+        "labgate.lot_status.v1",
+        str(uuid7()),
+        correlation_id,
+        lot.code,
+        to_jsonable(payload),
+        at,
+    )
+
+
+def to_lims(
+    event: events.SampleEvent, sample: Sample, correlation_id: str | None, external_lims: bool
+) -> list[OutboxMessage]:
+    """What an external LIMS is told of a sample's event: a request, a cancellation (a native
+    lab module is told nothing: it reads labgate's own records)."""
+    if not external_lims or not isinstance(event, events.SampleRequested | events.SampleCancelled):
+        return []
+    header = _header(sample)
+    if isinstance(event, events.SampleCancelled):
+        payload = {**header, "reason": event.reason, "sample_status": sample.mes_status.value}
+        return [_message(event, sample, correlation_id, LIMS, "sample_cancelled", sample.code,
+                         payload)]  # fmt: skip
+    tests = [
+        {"test_code": t.test_code, "method": t.method, "method_version": t.method_version}
+        for t in sample.tests
+    ]
+    return [_message(event, sample, correlation_id, LIMS, "sample_request", sample.code,
+                     {**header, "tests": tests})]  # fmt: skip
+
+
+def _header(sample: Sample) -> dict[str, Any]:
+    return {"site": sample.site, "sample_id": sample.code, "mes_request_id": sample.mes_request_id}
+
+
+def _message(
+    event: events.SampleEvent,
+    sample: Sample,
+    correlation_id: str | None,
+    destination: str,
+    kind: str,
+    record: str,
+    payload: dict[str, Any],
+) -> OutboxMessage:
+    return OutboxMessage(
+        sample.site,
+        destination,
+        kind,
+        f"labgate.{OUTBOUND_SCHEMA.get((destination, kind), kind)}.v1",
+        str(uuid7()),
+        correlation_id,
+        record,
+        payload,
+        event.occurred_at,
+    )
+
+
+def to_mes(
+    event: events.SampleEvent, sample: Sample, correlation_id: str | None
+) -> list[OutboxMessage]:
+    """What the MES is told of a sample's event."""
+
+    def message(kind: str, record: str, payload: dict[str, Any]) -> OutboxMessage:
+        return _message(event, sample, correlation_id, MES, kind, record, payload)
+
+    header = _header(sample)
     tests: list[dict[str, Any]]
     payload: dict[str, Any]
     match event:
-        case events.SampleRequested() if external_lims:
-            tests = [
-                {"test_code": t.test_code, "method": t.method, "method_version": t.method_version}
-                for t in sample.tests
-            ]
-            return [message(LIMS, "sample_request", sample.code, {**header, "tests": tests})]
         case events.SampleRegistered():
             tests = [
                 {
@@ -231,7 +287,7 @@ def messages_for(
                 "tests": tests,
                 "specification": sample.spec_ref,
             }
-            return [message(MES, "sample_registration", sample.code, payload)]
+            return [message("sample_registration", sample.code, payload)]
         case events.ResultRecorded(result=code) if (
             sample.result(code).status.value == "preliminary"
         ):
@@ -244,9 +300,9 @@ def messages_for(
                 "lims_status": result.status.value,
                 "result_status": result.mes_status.value,
             }
-            return [message(MES, "result_status", code, payload)]
+            return [message("result_status", code, payload)]
         case events.ResultApproved(result=code):
-            return [message(MES, "result", code, minimum_data_set(sample, sample.result(code)))]
+            return [message("result", code, minimum_data_set(sample, sample.result(code)))]
         case events.ResultInvalidated(result=code, reason=reason):
             result = sample.result(code)
             payload = {
@@ -257,11 +313,10 @@ def messages_for(
                 "result_status": result.mes_status.value,
                 "superseded": True,
             }
-            return [message(MES, "result_invalidated", code, payload)]
+            return [message("result_invalidated", code, payload)]
         case events.BatchHeld() | events.BatchHoldLifted() if sample.batch or sample.lot:
-            return [message(MES, "batch_hold", event.deviation, hold_payload(event, sample))]
+            return [message("batch_hold", event.deviation, hold_payload(event, sample))]
         case events.SampleCancelled(reason=reason):
             payload = {**header, "reason": reason, "sample_status": sample.mes_status.value}
-            targets = [MES, LIMS] if external_lims else [MES]
-            return [message(t, "sample_cancelled", sample.code, payload) for t in targets]
+            return [message("sample_cancelled", sample.code, payload)]
     return []
