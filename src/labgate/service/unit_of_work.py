@@ -96,6 +96,7 @@ class UnitOfWork(abc.ABC):
         self._audit: list[AuditDraft] = []
         self._outbox: list[OutboxMessage] = []
         self._seen: list[Aggregate] = []
+        self._by_key: dict[tuple[type, object, object], Aggregate] = {}
         self._reacting = self.reactions() if self.reactions is not None else None
         self._positions: dict[tuple[str, str], int] = {}
         self._moved: set[tuple[str, str]] = set()
@@ -135,15 +136,15 @@ class UnitOfWork(abc.ABC):
         """Watch an aggregate so its events are handled in this transaction."""
         if not any(seen is aggregate for seen in self._seen):  # identity: == compares contents
             self._seen.append(aggregate)
+            key = (getattr(aggregate, "site", None), getattr(aggregate, "code", None))
+            self._by_key.setdefault((type(aggregate), *key), aggregate)
         return aggregate
 
     def tracked(self, kind: type[T], site: str, code: str) -> T | None:
-        """The aggregate of `kind` with this site and code this transaction watches, if any."""
-        for seen in self._seen:
-            key = (getattr(seen, "site", None), getattr(seen, "code", None))
-            if isinstance(seen, kind) and key == (site, code):
-                return seen
-        return None
+        """The aggregate of `kind` with this site and code this transaction watches, if any (by
+        key: every reaction to every event of a run of results asks)."""
+        found = self._by_key.get((kind, site, code))
+        return found if isinstance(found, kind) else None
 
     def commit(self) -> None:
         """Handle pending events (their reactions: outbox rows, gates, deviations, ...), record
