@@ -15,7 +15,8 @@ from labgate.domain import commands as c
 from labgate.domain import events
 from labgate.domain.batches import Batch, Level, ProceduralElement, Procedure, SamplingPoint
 from labgate.domain.deviations import Deviation, DeviationState, open_oos
-from labgate.domain.em_monitoring import EM_EXCURSION
+from labgate.domain.em_monitoring import EM_EXCURSION, EmExcursion, EmPoint, EmSample
+from labgate.domain.environmental import CleanroomGrade, EmOutcome, EmSampleType, OperationalState
 from labgate.domain.events import Event
 from labgate.domain.gates import GateTold
 from labgate.domain.numbers import RoundingRule
@@ -26,6 +27,7 @@ from labgate.domain.status_map import StatusMap
 from labgate.domain.trending import OOT_METHOD, AlertStatus, OotAlert
 from labgate.service.deps import Deps
 from labgate.service.reactions import routing
+from labgate.service.reactions.em import open_em_deviation
 from labgate.service.reactions.gates import decide_gates, watch_gate
 from labgate.service.reactions.oos import lift_hold, open_deviation
 from labgate.service.reactions.oot import check_trend, withdraw_alert
@@ -227,6 +229,44 @@ def test_lift_hold_ignores_an_environmental_excursion() -> None:
     deviation.kind = EM_EXCURSION
     lift_hold(events.DeviationEnded("S1", deviation.code, LATER), uow, scope())
     assert (uow._audit, tested.events) == ([], [])
+
+
+# ---- EM excursions -------------------------------------------------------------------------------
+
+
+def counted_alert(outcome: EmOutcome) -> tuple[FakeUnitOfWork, events.EmExcursionRecorded]:
+    """An EM sample just counted above a limit, its excursion recorded; its point opens a
+    deviation after two alerts in a row."""
+    em = EmSample("S1", "EM-000001", "EMR-000001", "P-1", "ROOM-1", CleanroomGrade.B,
+                  OperationalState.IN_OPERATION, EmSampleType.SETTLE, AT)  # fmt: skip
+    em.outcome, em.sampled_at = outcome, AT
+    excursion = EmExcursion("S1", "EMX-000001", em.code, "P-1", "ROOM-1", "R1", outcome,
+                            Decimal(12), 10, AT, "ana", AT)  # fmt: skip
+    point = EmPoint("S1", "P-1", "ROOM-1", EmSampleType.SETTLE, "by the door", 2, "qa", AT,
+                    "set up with the room")  # fmt: skip
+    uow = in_transaction(em)
+    for record in (excursion, point):
+        uow.records.add(record)
+    action = outcome is EmOutcome.ACTION_EXCEEDED
+    return uow, events.EmExcursionRecorded("S1", em.code, AT, excursion.code, action, "EM: 12")
+
+
+def test_an_action_excursion_opens_its_deviation() -> None:
+    uow, recorded = counted_alert(EmOutcome.ACTION_EXCEEDED)
+    open_em_deviation(recorded, uow, scope())
+    [opened] = uow.records.find(Deviation)
+    assert (opened.code, opened.kind, opened.result, opened.reason) == (
+        "DEV-000001", EM_EXCURSION, "EMX-000001", "EM: 12",
+    )  # fmt: skip
+    [excursion] = uow.records.find(EmExcursion)
+    assert excursion.deviation == "DEV-000001"
+    assert [d.action for d in uow._audit] == ["deviation.opened"]
+
+
+def test_a_first_alert_opens_nothing_until_the_run_is_reached() -> None:
+    uow, recorded = counted_alert(EmOutcome.ALERT_EXCEEDED)
+    open_em_deviation(recorded, uow, scope())
+    assert uow.records.find(Deviation) == []
 
 
 # ---- OOT -----------------------------------------------------------------------------------------

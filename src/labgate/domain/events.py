@@ -90,6 +90,18 @@ class DeviationEnded(Event):
 
 
 @dataclass(frozen=True)
+class EmExcursionRecorded(Event):
+    """An EM count exceeded its alert level or action limit (`action`), recorded as an
+    excursion; an action excursion, or a run of alerts at its point, opens a deviation."""
+
+    em_sample: str
+    occurred_at: datetime
+    excursion: str
+    action: bool
+    reason: str
+
+
+@dataclass(frozen=True)
 class BatchDisposed(Event):
     """QA released or rejected a batch under an e-signature, judged on these samples."""
 

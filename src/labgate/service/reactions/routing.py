@@ -10,6 +10,7 @@ from labgate.domain import events
 from labgate.domain.commands import Context
 from labgate.domain.events import Event
 from labgate.service.deps import Deps
+from labgate.service.reactions.em import open_em_deviation
 from labgate.service.reactions.gates import decide_gates, watch_gate
 from labgate.service.reactions.oos import lift_hold, open_deviation
 from labgate.service.reactions.oot import check_trend, withdraw_alert
@@ -47,6 +48,7 @@ EVENT_HANDLERS: dict[type[Event], list[Reaction]] = {
     events.BatchHeld: [tell_mes, watch_gate, log_event],
     events.BatchHoldLifted: [tell_mes, watch_gate, log_event],
     events.DeviationEnded: [lift_hold, log_event],
+    events.EmExcursionRecorded: [open_em_deviation, log_event],
     events.BatchDisposed: [tell_batch_disposition, log_event],
     events.LotDecided: [tell_lot_status, log_event],
 }
