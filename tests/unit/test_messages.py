@@ -29,8 +29,9 @@ from labgate.service.messages import (
     parse_payload,
     to_command,
 )
-from labgate.service.outbox import OutboxMessage, to_lims, to_mes
+from labgate.service.outbox import OutboxMessage
 from labgate.service.packs import PACK_SCHEMA
+from labgate.service.reactions.messages import to_lims, to_mes
 
 AT = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 CTX = c.Context("mes", "system", "trace-1")
@@ -294,7 +295,7 @@ def sample_life() -> list[OutboxMessage]:
         step()
         for event in sample.events:
             written += to_mes(event, sample, "trace-1")
-            written += to_lims(event, sample, "trace-1", external_lims=True)
+            written += to_lims(event, sample, "trace-1")  # an external LIMS
         sample.events.clear()
     return written
 

@@ -39,7 +39,7 @@ from labgate.domain.status_map import StatusMap
 from labgate.service.deps import Deps
 from labgate.service.messagebus import MessageBus
 from labgate.service.messages import LotStatusV1
-from labgate.service.outbox import lot_status_message
+from labgate.service.reactions.messages import lot_status_message
 
 AT = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 SPEC = ["IDENT", "ASSAY", "WATER"]

@@ -5,7 +5,12 @@ from __future__ import annotations
 from labgate.domain.events import BatchDisposed, LotDecided, SampleEvent
 from labgate.domain.raw_materials import ReceivedLot
 from labgate.service.handlers.common import must_get
-from labgate.service.outbox import disposition_message, lot_status_message, to_lims, to_mes
+from labgate.service.reactions.messages import (
+    disposition_message,
+    lot_status_message,
+    to_lims,
+    to_mes,
+)
 from labgate.service.reactions.scope import Scope, sample_of
 from labgate.service.unit_of_work import UnitOfWork
 
@@ -17,10 +22,11 @@ def tell_mes(event: SampleEvent, uow: UnitOfWork, scope: Scope) -> None:
 
 
 def tell_lims(event: SampleEvent, uow: UnitOfWork, scope: Scope) -> None:
-    """An external LIMS hears of the samples it is to test: requested, cancelled."""
+    """An external LIMS hears of the samples it is to test: requested, cancelled (a native lab
+    module is told nothing: it reads labgate's own records)."""
     if not uow.external_lims:
         return
-    for message in to_lims(event, sample_of(event, uow), scope.ctx.correlation_id, True):
+    for message in to_lims(event, sample_of(event, uow), scope.ctx.correlation_id):
         uow.send(message)
 
 
