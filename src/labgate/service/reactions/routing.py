@@ -33,7 +33,8 @@ MOST_EVENTS_PER_MESSAGE = 100_000
 
 
 def log_event(event: Event, uow: UnitOfWork, scope: Scope) -> None:
-    """Every event in the log, for operators and trace correlation."""
+    """Every event handled, in the log, for operators and trace correlation (logged as it is
+    handled: a change that then fails leaves its line, and no effect)."""
     log.info("%s %s correlation_id=%s", type(event).__name__, event, scope.ctx.correlation_id)
 
 
