@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any, TypeVar
 
 from labgate.compliance.audit import AuditDraft
+from labgate.domain.commands import Context
 from labgate.domain.errors import UnitError
 from labgate.domain.status_map import StatusMap
+from labgate.service.deps import Deps
 from labgate.service.inbox_records import StreamPosition
 from labgate.service.outbox import OutboxMessage
+from labgate.service.reactions.routing import Reactor
 from labgate.service.unit_of_work import UnitOfWork
 
 T = TypeVar("T")
@@ -73,6 +77,10 @@ class FakeUnitOfWork(UnitOfWork):
         self.unit_kinds: dict[str, str] = {}
         self.counters: dict[str, int] = {}
         self._staged: tuple[list[AuditDraft], list[OutboxMessage]] = ([], [])
+        # Used outside the bus (which wires its own per command), events are handled by the
+        # real routing table, in a system account's name.
+        deps = Deps(ManualClock(datetime(2026, 1, 1, tzinfo=UTC)), lambda _e: TableUnits({}))
+        self.reactions = partial(Reactor, deps, Context("labgate", "system"))
 
     def status_map(self) -> StatusMap:
         return StatusMap()

@@ -1,4 +1,5 @@
-"""The bus dispatches committed events; accounts are unlocked or deactivated, never deleted."""
+"""The bus handles a command's events in its transaction; accounts are unlocked or deactivated,
+never deleted."""
 
 from __future__ import annotations
 
@@ -16,19 +17,23 @@ from labgate.domain.lifecycle import SampleStatus
 from labgate.domain.samples import Sample
 from labgate.service.deps import Deps
 from labgate.service.messagebus import MessageBus
+from labgate.service.reactions.routing import EVENT_HANDLERS
+from labgate.service.reactions.scope import Scope
+from labgate.service.unit_of_work import UnitOfWork
 
 AT = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 PASSWORD = "correct horse battery"
 
 
 def bus_with(uow: FakeUnitOfWork, seen: list[Event], fail: bool = False) -> MessageBus:
-    def handler(event: Event) -> None:
+    def handler(event: Event, _uow: UnitOfWork, _scope: Scope) -> None:
         seen.append(event)
         if fail:
             raise RuntimeError("reaction failed")
 
     deps = Deps(ManualClock(AT), lambda _e: TableUnits({}))
-    return MessageBus(lambda: uow, deps, {SampleCancelled: [handler]})
+    table = {**EVENT_HANDLERS, SampleCancelled: [*EVENT_HANDLERS[SampleCancelled], handler]}
+    return MessageBus(lambda: uow, deps, table)
 
 
 def cancellable(uow: FakeUnitOfWork) -> None:
@@ -37,24 +42,24 @@ def cancellable(uow: FakeUnitOfWork) -> None:
     uow.records.add(sample)
 
 
-def test_committed_events_reach_their_handlers(caplog: pytest.LogCaptureFixture) -> None:
+def test_events_reach_their_handlers_in_the_transaction() -> None:
     uow, seen = FakeUnitOfWork(), []
     cancellable(uow)
     bus_with(uow, seen).handle(c.CancelSample(c.Context("ana"), "S1", "S-000001", "broken vial"))
     assert [type(e).__name__ for e in seen] == ["SampleCancelled"]
     assert [m.message_type for m in uow.sent] == ["sample_cancelled"]
+    assert uow.committed == 1
 
 
-def test_a_failing_reaction_does_not_undo_the_committed_change(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+def test_a_failing_reaction_undoes_the_whole_change() -> None:
+    # Reactions run in the change's transaction (promise 1): all of it commits, or none.
     uow, seen = FakeUnitOfWork(), []
     cancellable(uow)
-    bus_with(uow, seen, fail=True).handle(
-        c.CancelSample(c.Context("ana"), "S1", "S-000001", "vial broken")
-    )
-    assert uow.committed == 1
-    assert "reaction failed" in caplog.text
+    with pytest.raises(RuntimeError, match="reaction failed"):
+        bus_with(uow, seen, fail=True).handle(
+            c.CancelSample(c.Context("ana"), "S1", "S-000001", "vial broken")
+        )
+    assert (uow.committed, uow.sent, uow.audit_log) == (0, [], [])
 
 
 def test_sign_in_locks_after_repeated_failures_and_an_admin_unlocks() -> None:

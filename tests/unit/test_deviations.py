@@ -11,6 +11,7 @@ from fakes import FakeUnitOfWork, ManualClock, TableUnits
 from labgate.compliance.access import Account
 from labgate.compliance.identities import PartnerIdentity
 from labgate.domain import commands as c
+from labgate.domain import events
 from labgate.domain.batches import Batch
 from labgate.domain.deviations import (
     DEVIATION_LIFECYCLE,
@@ -30,8 +31,9 @@ from labgate.domain.numbers import RoundingRule
 from labgate.domain.samples import NewResult, PlannedTest, Sample
 from labgate.domain.status_map import StatusMap
 from labgate.service.deps import Deps
-from labgate.service.handlers.deviations import open_if_rejected
 from labgate.service.messagebus import MessageBus
+from labgate.service.reactions.oos import open_deviation
+from labgate.service.reactions.scope import Scope
 
 AT = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 LATER = AT + timedelta(hours=1)
@@ -179,12 +181,19 @@ def test_a_step_signature_binds_only_what_that_step_wrote() -> None:
 # ---- opening, over the bus with a fake unit of work ---------------------------------------------
 
 
+def open_if_rejected(uow: FakeUnitOfWork, sample: Sample, code: str) -> None:
+    """The OOS reaction to the approval of result `code`, in the reviewer's name."""
+    approved = events.ResultApproved(sample.site, sample.code, AT, code)
+    deps = Deps(ManualClock(AT), lambda _e: TableUnits({}))
+    open_deviation(approved, uow, Scope(c.Context("rev"), deps))
+
+
 def test_opening_is_idempotent_and_holds_the_batch() -> None:
     uow, sample = FakeUnitOfWork(), rejected_sample()
     with uow:
         uow.records.add(sample)
         for _ in range(2):
-            open_if_rejected(uow, c.Context("rev"), sample, sample.results[0], AT)
+            open_if_rejected(uow, uow.track(sample), sample.results[0].code)
         uow.commit()
     [opened] = uow.records.find(Deviation)
     assert opened.code == "DEV-000001"
@@ -198,7 +207,7 @@ def test_a_sample_of_no_batch_holds_its_lot_and_of_neither_holds_nothing() -> No
     for batch, lot, held in ((None, "L1", [("lot.held", "L1")]), (None, None, [])):
         uow, sample = FakeUnitOfWork(), rejected_sample(batch, lot)
         with uow:
-            open_if_rejected(uow, c.Context("rev"), sample, sample.results[0], AT)
+            open_if_rejected(uow, uow.track(sample), sample.results[0].code)
             uow.commit()
         assert [(e.action, e.record_id) for e in uow.audit_log][1:] == held
         assert [m.payload["lot"] for m in uow.sent] == [lot] * len(held)
@@ -209,7 +218,7 @@ def test_an_accepted_result_opens_nothing() -> None:
     accepted = sample.results[0]
     accepted.mes_status = accepted.mes_status.ACCEPTED
     with uow:
-        open_if_rejected(uow, c.Context("rev"), sample, accepted, AT)
+        open_if_rejected(uow, uow.track(sample), accepted.code)
         uow.commit()
     assert (uow.records.find(Deviation), uow.audit_log) == ([], [])
 

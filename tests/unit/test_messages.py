@@ -28,8 +28,9 @@ from labgate.service.messages import (
     parse_payload,
     to_command,
 )
-from labgate.service.outbox import OutboxMessage, messages_for
+from labgate.service.outbox import OutboxMessage
 from labgate.service.packs import PACK_SCHEMA
+from labgate.service.reactions.messages import to_lims, to_mes
 from labgate.service.schema_catalog import json_schemas
 
 AT = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
@@ -293,7 +294,8 @@ def sample_life() -> list[OutboxMessage]:
     for step in steps:
         step()
         for event in sample.events:
-            written += messages_for(event, sample, "trace-1", external_lims=True)
+            written += to_mes(event, sample, "trace-1")
+            written += to_lims(event, sample, "trace-1")  # an external LIMS
         sample.events.clear()
     return written
 

@@ -37,9 +37,9 @@ from labgate.domain.samples import NewResult, PlannedTest, Sample
 from labgate.domain.skip_lot import InspectionState, LotDecision
 from labgate.domain.status_map import StatusMap
 from labgate.service.deps import Deps
-from labgate.service.handlers.raw_materials import lot_status_message
 from labgate.service.messagebus import MessageBus
 from labgate.service.messages import LotStatusV1
+from labgate.service.reactions.messages import lot_status_message
 
 AT = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 SPEC = ["IDENT", "ASSAY", "WATER"]

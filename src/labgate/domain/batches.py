@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum
 
+from labgate.domain import events
 from labgate.domain.errors import InvalidInput, NotFound
 from labgate.domain.status_map import MesStatus
 
@@ -108,6 +109,17 @@ class Batch:
     started_at: datetime | None = None
     released_by: str | None = None
     released_at: datetime | None = None
+    events: list[events.Event] = field(default_factory=list, compare=False, repr=False)
+
+    def dispose(
+        self, disposition: str, by: str, at: datetime, reason: str, samples: Iterable[str]
+    ) -> None:
+        """QA released or rejected the batch on these samples, under an e-signature."""
+        self.events.append(
+            events.BatchDisposed(
+                self.site, self.code, at, self.product, disposition, by, reason, tuple(samples)
+            )
+        )
 
 
 def batch_status(sample_statuses: Iterable[MesStatus]) -> MesStatus:

@@ -7,11 +7,12 @@ open_phase1 ── assignable_cause ──▶ invalidated (the result is invalid
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import TypeVar
 
+from labgate.domain import events
 from labgate.domain.errors import InvalidInput, SegregationOfDuties
 from labgate.domain.lifecycle import TransitionTable
 from labgate.domain.reasons import require_reason
@@ -96,6 +97,7 @@ class Deviation:
     closed_by: str | None = None
     closed_at: datetime | None = None
     closure_reason: str | None = None
+    events: list[events.Event] = field(default_factory=list, compare=False, repr=False)
 
     @property
     def is_open(self) -> bool:
@@ -117,6 +119,8 @@ class Deviation:
         self._move(target)
         self.phase1_conclusion, self.phase1_by = found.value, by
         self.phase1_at, self.phase1_reason = at, reason
+        if target is D.INVALIDATED:
+            self.events.append(events.DeviationEnded(self.site, self.code, at))
 
     def conclude_phase2(self, conclusion: str, by: str, at: datetime, rationale: str) -> None:
         """The full investigation's finding, with its rationale."""
@@ -153,6 +157,7 @@ class Deviation:
             )
         self._move(D.CLOSED)
         self.capa, self.closed_by, self.closed_at, self.closure_reason = capa, by, at, reason
+        self.events.append(events.DeviationEnded(self.site, self.code, at))
 
     def _move(self, target: DeviationState) -> None:
         DEVIATION_LIFECYCLE.check(self.code, self.state, target)

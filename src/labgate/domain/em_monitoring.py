@@ -9,11 +9,12 @@ version in force when it was taken, whenever its count arrives.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
+from labgate.domain import events
 from labgate.domain.environmental import (
     CleanroomGrade,
     EmEvaluation,
@@ -163,6 +164,7 @@ class EmSample:
     alert_source: str | None = None
     limit_version: str | None = None
     excursion: str | None = None
+    events: list[events.Event] = field(default_factory=list, compare=False, repr=False)
 
     def record_count(
         self, judged: EmEvaluation, version: str | None, sampled_at: datetime, by: str, at: datetime
@@ -173,6 +175,14 @@ class EmSample:
         self.outcome, self.limit_version = judged.outcome, version
         self.action_limit, self.action_source = judged.limit.action, judged.limit.source
         self.alert_limit, self.alert_source = judged.alert, judged.alert_source
+
+    def exceeded(self, excursion: str, action: bool, reason: str, at: datetime) -> None:
+        """The count is an excursion, recorded as `excursion` (above the action limit if
+        `action`, else above the alert level)."""
+        self.excursion = excursion
+        self.events.append(
+            events.EmExcursionRecorded(self.site, self.code, at, excursion, action, reason)
+        )
 
 
 @dataclass

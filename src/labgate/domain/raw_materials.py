@@ -15,6 +15,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from labgate.domain import events
 from labgate.domain.commands import Command, SignatureInput
 from labgate.domain.deviations import Deviation
 from labgate.domain.errors import Conflict, InvalidInput
@@ -92,6 +93,7 @@ class ReceivedLot:
     decided_at: datetime | None = None
     decision_reason: str | None = None
     supplier_coa: list[dict[str, Any]] = field(default_factory=list)
+    events: list[events.Event] = field(default_factory=list, compare=False, repr=False)
 
     def decide(self, status: LotStatus, by: str, at: datetime, reason: str) -> None:
         """Release or reject, once, from quarantine, saying why."""
@@ -105,6 +107,7 @@ class ReceivedLot:
             )
         self.status, self.decided_by, self.decided_at = status, by, at
         self.decision_reason = reason
+        self.events.append(events.LotDecided(self.site, self.code, at))
 
 
 def tests_for_lot(

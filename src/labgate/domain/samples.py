@@ -211,6 +211,16 @@ class Sample:
         """The result that currently speaks for a test, if any."""
         return next((r for r in self.results if r.test_code == test_code and r.active), None)
 
+    def announce(self, at: datetime) -> None:
+        """A new sample, its spec and tests bound: raise SampleRequested (once, when made)."""
+        self.events.append(events.SampleRequested(self.site, self.code, at))
+
+    def note_hold(self, deviation: str, result: str, reason: str, at: datetime, on: bool) -> None:
+        """A deviation on one of its results holds this sample's batch or lot (`on`), or the last
+        one on it ended: the MES hears it through the sample."""
+        held = events.BatchHeld if on else events.BatchHoldLifted
+        self.events.append(held(self.site, self.code, at, deviation, result, reason))
+
     def register(self, lims_sample_id: str | None, at: datetime) -> None:
         """The lab has the sample: record its id in the lab."""
         self.move(SampleStatus.REGISTERED)

@@ -1,16 +1,16 @@
-"""The bus: one handler per command, refusals audited, committed events dispatched."""
+"""The bus: one handler per command, refusals audited; the events a command raises are handled
+in its transaction, by the routing table of `service/reactions/routing.py`."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 from labgate.domain import (
     account_commands,
     commands,
     deviation_commands,
-    events,
     interface_commands,
 )
 from labgate.domain import em_commands as em
@@ -38,10 +38,9 @@ from labgate.service.handlers import (
     stability,
     supplier_coa,
 )
+from labgate.service.reactions.routing import EVENT_HANDLERS, Reaction, Reactor
 from labgate.service.refusals import record_refusal
 from labgate.service.unit_of_work import UnitOfWork
-
-log = logging.getLogger("labgate.bus")
 
 Handler = Callable[[Any, UnitOfWork, Deps], Any]
 
@@ -96,34 +95,6 @@ HANDLERS: dict[type[commands.Command], Handler] = {
     em.ReportOccupancy: em_monitoring.report_occupancy,
 }
 
-EventHandler = Callable[[Event], None]
-
-
-def log_event(event: Event) -> None:
-    """Every committed event in the log, for operators and trace correlation."""
-    log.info(
-        "%s site=%s sample=%s at=%s",
-        type(event).__name__,
-        event.site,
-        event.sample,
-        event.occurred_at.isoformat(),
-    )
-
-
-EVENT_HANDLERS: dict[type[Event], list[EventHandler]] = {
-    kind: [log_event]
-    for kind in (
-        events.SampleRequested,
-        events.SampleRegistered,
-        events.SampleCancelled,
-        events.ResultRecorded,
-        events.ResultApproved,
-        events.ResultInvalidated,
-        events.BatchHeld,
-        events.BatchHoldLifted,
-    )
-}
-
 
 class MessageBus:
     """Runs commands through their handlers; each command is one transaction."""
@@ -132,11 +103,11 @@ class MessageBus:
         self,
         uow_factory: Callable[[], UnitOfWork],
         deps: Deps,
-        event_handlers: dict[type[Event], list[EventHandler]] | None = None,
+        event_handlers: Mapping[type[Event], list[Reaction]] = EVENT_HANDLERS,
     ) -> None:
         self.uow_factory = uow_factory
         self.deps = deps
-        self.event_handlers = event_handlers if event_handlers is not None else EVENT_HANDLERS
+        self.event_handlers = event_handlers
 
     def handle(self, command: commands.Command, audit_refusal: bool = True) -> Any:
         """Run `command`; on refusal, audit it in its own transaction and re-raise. A caller that
@@ -145,6 +116,7 @@ class MessageBus:
         uow = self.uow_factory()
         uow.correlation_id = command.ctx.correlation_id
         uow.received, uow.clock_now = command.ctx.received, self.deps.clock.now
+        uow.reactions = partial(Reactor, self.deps, command.ctx, self.event_handlers)
         try:
             outcome = HANDLERS[type(command)](command, uow, self.deps)
         except LabgateError as error:
@@ -159,17 +131,7 @@ class MessageBus:
                 _subject(command),
             )
             raise
-        for event in uow.collect_new_events():
-            self._dispatch(event)
         return outcome
-
-    def _dispatch(self, event: Event) -> None:
-        for handler in self.event_handlers.get(type(event), []):
-            try:
-                handler(event)
-            except Exception:
-                # The change is committed; a failing reaction is logged loudly, never hidden.
-                log.exception("event handler %s failed for %s", handler, event)
 
 
 def _action(command: commands.Command) -> str:

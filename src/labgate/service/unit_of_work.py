@@ -1,4 +1,6 @@
-"""The unit of work: one transaction holding a change, its audit entries and its outbox rows."""
+"""The unit of work: one transaction holding a change, its audit entries and its outbox rows.
+It owns the transaction and collects the events of the aggregates it has seen; what those
+events set off is the service layer's routing table (`service/reactions`), run in it."""
 
 from __future__ import annotations
 
@@ -11,18 +13,35 @@ from typing import Any, Protocol, TypeVar
 
 from labgate.compliance.audit import AuditDraft
 from labgate.domain.batches import Batch
-from labgate.domain.commands import Received
+from labgate.domain.commands import Context, Received
 from labgate.domain.deviations import Deviation
 from labgate.domain.events import Event
 from labgate.domain.gates import GateEntry, GateSample, GateTold, PointTally
 from labgate.domain.masterdata import Alias
-from labgate.domain.samples import Sample
 from labgate.domain.status_map import StatusMap
-from labgate.service.gate_push import GateWatch, tell_gate_changes
 from labgate.service.inbox_records import InboxMessage, StreamPosition
-from labgate.service.outbox import OutboxMessage, messages_for
+from labgate.service.outbox import OutboxMessage
 
 T = TypeVar("T")
+A = TypeVar("A", bound="Aggregate")
+
+
+class Aggregate(Protocol):
+    """A domain object that raises events: it appends them to its own list."""
+
+    events: list[Event]
+
+
+class Reactions(Protocol):
+    """What a transaction's events set off, run in the transaction before it commits."""
+
+    def react(self, uow: UnitOfWork, ctx: Context | None) -> None:
+        """Handle the events pending in `uow`, and those their handlers raise, until none is
+        left; in the name of `ctx`, the message whose change raised them (None: the command)."""
+
+    def conclude(self, uow: UnitOfWork) -> None:
+        """Once every message of the transaction is settled: what is decided once for the
+        transaction as a whole."""
 
 
 class OutOfTurn(Exception):
@@ -65,6 +84,8 @@ class UnitOfWork(abc.ABC):
     received: Received | None = None
     clock_now: Callable[[], datetime] | None = None
     read_only: bool = False
+    # What this transaction's events set off, made once per transaction (the bus wires it).
+    reactions: Callable[[], Reactions] | None = None
 
     def reading(self) -> UnitOfWork:
         """This unit of work for reads alone: it never commits, and so takes no writer's lock
@@ -75,12 +96,12 @@ class UnitOfWork(abc.ABC):
     def __enter__(self) -> UnitOfWork:
         self._audit: list[AuditDraft] = []
         self._outbox: list[OutboxMessage] = []
-        self._seen: list[Sample] = []
-        self._events: list[Event] = []
+        self._seen: list[Aggregate] = []
+        self._by_key: dict[tuple[type, object, object], Aggregate] = {}
+        self._reacting = self.reactions() if self.reactions is not None else None
         self._positions: dict[tuple[str, str], int] = {}
         self._moved: set[tuple[str, str]] = set()
         self._known: dict[tuple[str, str], InboxMessage | None] = {}
-        self._gates = GateWatch()
         if self.received is not None and self.received.in_turn:
             self._take_turn(self.received)
         return self
@@ -109,23 +130,32 @@ class UnitOfWork(abc.ABC):
         self._audit.append(draft)
 
     def send(self, message: OutboxMessage) -> None:
-        """Owe a message that belongs to no sample (a batch's disposition), in this transaction."""
+        """Owe a message, in this transaction (the reactions to its events write them)."""
         self._outbox.append(message)
 
-    def track(self, sample: Sample) -> Sample:
-        """Watch an aggregate so its events reach the outbox at commit."""
-        if not any(seen is sample for seen in self._seen):  # identity: == compares contents
-            self._seen.append(sample)
-        return sample
+    def track(self, aggregate: A) -> A:
+        """Watch an aggregate so its events are handled in this transaction."""
+        if not any(seen is aggregate for seen in self._seen):  # identity: == compares contents
+            self._seen.append(aggregate)
+            key = (getattr(aggregate, "site", None), getattr(aggregate, "code", None))
+            self._by_key.setdefault((type(aggregate), *key), aggregate)
+        return aggregate
+
+    def tracked(self, kind: type[T], site: str, code: str) -> T | None:
+        """The aggregate of `kind` with this site and code this transaction watches, if any (by
+        key: every reaction to every event of a run of results asks)."""
+        found = self._by_key.get((kind, site, code))
+        return found if isinstance(found, kind) else None
 
     def commit(self) -> None:
-        """Turn pending events into outbox rows, record the envelope in the inbox, seal the audit
-        entries, commit all at once (promise 1)."""
+        """Handle pending events (their reactions: outbox rows, gates, deviations, ...), record
+        the envelope in the inbox, seal the audit entries, commit all at once (promise 1)."""
         if self.read_only:
             raise RuntimeError("A unit of work opened for reading does not commit.")
         self.settle_message(self.received, self.correlation_id)
         self.received = None
-        tell_gate_changes(self, self._gates, self._now())
+        if self._reacting is not None:
+            self._reacting.conclude(self)
         moved = {key: self._positions[key] for key in self._moved}
         self._write(self._audit, self._outbox)
         if moved:
@@ -133,18 +163,22 @@ class UnitOfWork(abc.ABC):
         self._audit, self._outbox, self._moved = [], [], set()
         self._commit()
 
-    def settle_message(self, received: Received | None, correlation_id: str | None) -> None:
-        """One message's effect is complete: its events become outbox rows under its own
-        correlation id, and its envelope is recorded in the inbox. A batch of messages in one
-        transaction settles each in turn; a single change settles at commit."""
+    def settle_message(
+        self, received: Received | None, correlation_id: str | None, ctx: Context | None = None
+    ) -> None:
+        """One message's effect is complete: its events are handled in its name (`ctx`; None:
+        the command's) and under its correlation id, and its envelope is recorded in the inbox.
+        A batch of messages in one transaction settles each in turn; a single change settles
+        at commit."""
         if received is not None:
             self._record_received(received, correlation_id)
-        for sample in self._seen:
-            for event in sample.events:
-                self._outbox.extend(messages_for(event, sample, correlation_id, self.external_lims))
-                self._gates.saw(sample, event, correlation_id)
-                self._events.append(event)
-            sample.events.clear()
+        if self._reacting is not None:
+            self._reacting.react(self, ctx)
+        elif any(seen.events for seen in self._seen):
+            raise RuntimeError(
+                "Events were raised in a unit of work that has no reactions to handle them; "
+                "run the change through the message bus, which wires them."
+            )
 
     def _record_received(self, received: Received, correlation_id: str | None) -> None:
         last = self.stream_position(received.source, received.stream)
@@ -242,9 +276,20 @@ class UnitOfWork(abc.ABC):
         return self.records.get(InboxMessage, source=source, message_id=message_id)
 
     def collect_new_events(self) -> Iterator[Event]:
-        """Events of committed changes, for the bus to dispatch."""
-        while self._events:
-            yield self._events.pop(0)
+        """The pending events of every aggregate seen, one at a time, each taken off its
+        aggregate: the first aggregate's first, and an event raised while one is handled comes
+        next when its aggregate is the same (a reaction follows what set it off). Ends when a
+        look at every aggregate finds none pending."""
+        start = 0
+        while True:
+            pending = next((i for i in range(start, len(self._seen)) if self._seen[i].events), None)
+            if pending is not None:
+                start = pending
+                yield self._seen[pending].events.pop(0)
+            elif start == 0:
+                return
+            else:
+                start = 0  # one more look from the first: a reaction may raise on any of them
 
     def aliases(self, site: str) -> list[Alias]:
         """The site's aliases (a store may keep them between transactions)."""

@@ -124,7 +124,8 @@ def start_mappers() -> None:
     )
     # A sample's planned tests and results are mapped by hand (children.py).
     m(Sample, t.samples)
-    event.listen(Sample, "load", _fresh_event_list)
+    for aggregate in (Sample, Batch, Deviation, ReceivedLot, EmSample):  # those raising events
+        event.listen(aggregate, "load", _fresh_event_list)
     event.listen(Session, "do_orm_execute", children.fill_loaded)
     event.listen(Session, "before_flush", children.note_new_samples)
     event.listen(Session, "before_commit", children.write_before_commit)
@@ -137,6 +138,6 @@ def _children(cls: type, table: Any) -> Any:
     return relationship(cls, order_by=table.c.id, cascade="all, delete-orphan", lazy="selectin")
 
 
-def _fresh_event_list(sample: Sample, _context: object) -> None:
+def _fresh_event_list(aggregate: Any, _context: object) -> None:
     # Loading bypasses __init__, so the aggregate's pending-event list must be made here.
-    sample.events = []
+    aggregate.events = []

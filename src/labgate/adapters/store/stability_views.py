@@ -23,7 +23,7 @@ from labgate.domain.stability import (
     study_content,
 )
 from labgate.domain.trending import AlertStatus, OotAlert, alert_content
-from labgate.service.handlers.oot_alerts import approved_value
+from labgate.service.reactions.oot import approved_value
 
 
 def get_study(session: Session, site: str, code: str) -> StabilityStudy:

@@ -23,7 +23,7 @@ from labgate.compliance.access import Account
 from labgate.compliance.audit import AuditDraft, seal
 from labgate.compliance.throttle import RefusalWindow
 from labgate.domain.batches import Batch
-from labgate.domain.commands import Received
+from labgate.domain.commands import Context, Received
 from labgate.domain.deviations import Deviation
 from labgate.domain.gates import GateSample, GateTold, PointTally
 from labgate.domain.masterdata import Alias
@@ -229,7 +229,9 @@ class SqlUnitOfWork(UnitOfWork):
         return list(self.config.aliases.at(version, lambda: cs.load_aliases(self.session))
                     .get(site, ()))  # fmt: skip
 
-    def settle_message(self, received: Received | None, correlation_id: str | None) -> None:
+    def settle_message(
+        self, received: Received | None, correlation_id: str | None, ctx: Context | None = None
+    ) -> None:
         """A message whose signature was checked with keys that moved since is not settled:
         KeysChanged undoes the transaction, and the inbox checks it again with the keys now
         in force (read here, in this transaction, for it)."""
@@ -238,7 +240,7 @@ class SqlUnitOfWork(UnitOfWork):
             if version != received.keys_version:
                 self.config.source_keys.at(version, lambda: cs.load_keys(self.session))
                 raise KeysChanged(f"source keys moved from {received.keys_version} to {version}")
-        super().settle_message(received, correlation_id)
+        super().settle_message(received, correlation_id, ctx)
 
     def _config_versions(self) -> dict[str, int]:
         """The configuration's versions, read once a transaction; a message's transaction (one

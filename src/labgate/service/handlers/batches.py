@@ -17,7 +17,6 @@ from labgate.domain.reasons import require_reason
 from labgate.domain.samples import Sample
 from labgate.service.deps import Deps
 from labgate.service.handlers.common import apply_signature, check_signature, must_get, record
-from labgate.service.outbox import disposition_message
 from labgate.service.unit_of_work import UnitOfWork
 
 
@@ -113,23 +112,14 @@ def _dispose(
     samples: list[Sample],
     reason: str,
 ) -> None:
-    """Audit, sign (binding the batch and the samples it was judged on) and tell the MES."""
+    """Audit and sign (binding the batch and the samples it was judged on); the batch raises
+    BatchDisposed, which tells the MES."""
     subject = ("batch", batch.code, batch.site)
     after = {f"{meaning.value}_by": signer.username, f"{meaning.value}_at": now}
     record(uow, ctx, now, f"batch.{meaning.value}", subject, after=after, reason=reason)
     content = release_content(batch, (s.code for s in samples))
     apply_signature(uow, ctx, now, signer, meaning, subject, content)
-    payload = {
-        "site": batch.site,
-        "batch": batch.code,
-        "product": batch.product,
-        "disposition": meaning.value,
-        "signed_by": signer.username,
-        "signed_at": now,
-        "reason": reason,
-        "samples": [s.code for s in samples],
-    }
-    uow.send(disposition_message(payload, now, ctx.correlation_id))
+    uow.track(batch).dispose(meaning.value, signer.username, now, reason, (s.code for s in samples))
 
 
 def check_undisposed(uow: UnitOfWork, batch: Batch) -> None:

@@ -42,7 +42,7 @@ def approve_results(cmd: ApproveResults, uow: UnitOfWork, deps: Deps) -> list[st
                 field="seen_content",
             )
         for code in codes:
-            approve(uow, cmd.ctx, found[code], (signer, meaning), now, deps)
+            approve(uow, cmd.ctx, found[code], (signer, meaning), now)
         uow.commit()
         return codes
 

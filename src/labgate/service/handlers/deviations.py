@@ -1,27 +1,23 @@
-"""OOS deviations: opened by a rejected result, investigated in two phases, closed by QA.
-Every step is signed and audited; the batch or lot is held while any deviation on it is open."""
+"""OOS deviations: investigated in two phases, closed by QA. Every step is signed and audited.
+Opening one (for a rejected result) and the hold on its batch or lot while any deviation on it
+is open are reactions (`service/reactions/oos.py`)."""
 
 from __future__ import annotations
-
-from datetime import datetime
 
 from labgate.compliance.access import Account, Permission
 from labgate.compliance.canonical import to_jsonable
 from labgate.compliance.signatures import Meaning
 from labgate.compliance.signed_actions import SignedAction
-from labgate.domain import events
 from labgate.domain.commands import Command, Context, SignatureInput
 from labgate.domain.deviation_commands import CloseDeviation, ConcludePhaseOne, ConcludePhaseTwo
 from labgate.domain.deviations import (
     STEP_FIELDS,
     Deviation,
     DeviationState,
-    open_oos,
     signed_content,
 )
 from labgate.domain.em_monitoring import EM_EXCURSION
-from labgate.domain.samples import Result, Sample, result_content
-from labgate.domain.status_map import MesStatus
+from labgate.domain.samples import Sample, result_content
 from labgate.service.deps import Deps
 from labgate.service.handlers.common import (
     apply_signature,
@@ -30,25 +26,7 @@ from labgate.service.handlers.common import (
     must_get,
     record,
 )
-from labgate.service.handlers.oot_alerts import withdraw_for_invalidated
 from labgate.service.unit_of_work import UnitOfWork
-
-
-def open_if_rejected(
-    uow: UnitOfWork, ctx: Context, sample: Sample, result: Result, at: datetime
-) -> None:
-    """An approved result the MES sees Rejected opens an OOS deviation and holds its batch or
-    lot, in the caller's transaction. One deviation per result, however often this is asked."""
-    if result.mes_status is not MesStatus.REJECTED:
-        return
-    if uow.records.get(Deviation, site=sample.site, result=result.code) is not None:
-        return
-    number = uow.next_number(f"deviation:{sample.site}")
-    deviation = open_oos(number, sample, result, ctx.actor, at)
-    uow.records.add(deviation)
-    subject = ("deviation", deviation.code, sample.site)
-    record(uow, ctx, at, "deviation.opened", subject, after=deviation, reason=deviation.reason)
-    _hold(uow, ctx, sample, deviation, on=True)
 
 
 def conclude_phase_one(cmd: ConcludePhaseOne, uow: UnitOfWork, deps: Deps) -> str:
@@ -73,7 +51,6 @@ def conclude_phase_one(cmd: ConcludePhaseOne, uow: UnitOfWork, deps: Deps) -> st
         if deviation.state is DeviationState.INVALIDATED and deviation.kind != EM_EXCURSION:
             sample = load_sample(uow, cmd.site, deviation.sample)
             _invalidate(uow, cmd.ctx, signer, sample, deviation)
-            _hold(uow, cmd.ctx, sample, deviation, on=False)
         uow.commit()
         return deviation.code
 
@@ -98,8 +75,8 @@ def conclude_phase_two(cmd: ConcludePhaseTwo, uow: UnitOfWork, deps: Deps) -> st
 
 
 def close_deviation(cmd: CloseDeviation, uow: UnitOfWork, deps: Deps) -> str:
-    """QA approves the conclusion with an e-signature 'approved' and closes the deviation;
-    the hold is lifted when no other deviation on the batch or lot is open."""
+    """QA approves the conclusion with an e-signature 'approved' and closes the deviation (the
+    hold is lifted, as a reaction, when no other deviation on the batch or lot is open)."""
     with uow:
         now = deps.clock.now()
         signer = _signer(
@@ -109,8 +86,6 @@ def close_deviation(cmd: CloseDeviation, uow: UnitOfWork, deps: Deps) -> str:
         before = _snapshot(deviation, "closure")
         deviation.close(cmd.capa, signer.username, now, cmd.reason)
         _step_done(uow, cmd, signer, deviation, "closure", before, cmd.reason)
-        if deviation.kind != EM_EXCURSION:
-            _hold(uow, cmd.ctx, load_sample(uow, cmd.site, deviation.sample), deviation, on=False)
         uow.commit()
         return deviation.code
 
@@ -127,7 +102,7 @@ def _signer(
 
 
 def _load(uow: UnitOfWork, site: str, code: str) -> Deviation:
-    return must_get(uow, Deviation, "deviation", "deviation", site=site, code=code)
+    return uow.track(must_get(uow, Deviation, "deviation", "deviation", site=site, code=code))
 
 
 def _snapshot(deviation: Deviation, step: str) -> dict[str, object]:
@@ -170,27 +145,5 @@ def _invalidate(
     subject = ("result", result.code, sample.site)
     after = {"status": result.status, "mes_status": result.mes_status}
     record(uow, ctx, at, "result.invalidated", subject, before=before, after=after, reason=reason)
-    withdraw_for_invalidated(uow, ctx, sample, result, at)
     content = result_content(sample, result)
     apply_signature(uow, ctx, at, signer, Meaning.REVIEWED, subject, content)
-
-
-def _hold(uow: UnitOfWork, ctx: Context, sample: Sample, deviation: Deviation, on: bool) -> None:
-    """Put the batch (else the lot) on hold, or lift the hold once no deviation on it is open;
-    audited on the batch or lot, and told to the MES through the sample's events."""
-    kind, code = ("batch", deviation.batch) if deviation.batch else ("lot", deviation.lot)
-    if code is None:
-        return  # a sample of no batch or lot: nothing to hold
-    on_it = uow.records.find(Deviation, site=sample.site, **{kind: code})
-    if not on and any(d.is_open for d in on_it):
-        return
-    at = deviation.opened_at if on else (deviation.closed_at or deviation.phase1_at)
-    assert at is not None
-    change = {"hold": "on" if on else "off", "deviation": deviation.code}
-    why = deviation.reason if on else f"{deviation.code} {deviation.state.value}"
-    action = f"{kind}.held" if on else f"{kind}.hold_lifted"
-    record(uow, ctx, at, action, (kind, code, sample.site), after=change, reason=why)
-    event = events.BatchHeld if on else events.BatchHoldLifted
-    uow.track(sample).events.append(
-        event(sample.site, sample.code, at, deviation.code, deviation.result, why)
-    )

@@ -1,6 +1,7 @@
 """Environmental monitoring rounds: start a round (or every due one), record a count judged by
-the limits in force when the sample was taken, record excursions, open their deviations in the
-same transaction; and the room occupancy the MES reports for impact lists."""
+the limits in force when the sample was taken, record excursions (their deviations are opened
+by a reaction, `service/reactions/em.py`, in the same transaction); and the room occupancy the
+MES reports for impact lists."""
 
 from __future__ import annotations
 
@@ -10,10 +11,8 @@ from decimal import Decimal
 from labgate.compliance.canonical import to_jsonable
 from labgate.domain.batches import Batch
 from labgate.domain.commands import Context
-from labgate.domain.deviations import Deviation
 from labgate.domain.em_commands import RecordEmCount, ReportOccupancy, StartDueRounds, StartEmRound
 from labgate.domain.em_monitoring import (
-    EM_EXCURSION,
     EmExcursion,
     EmLocation,
     EmPoint,
@@ -27,7 +26,6 @@ from labgate.domain.em_monitoring import (
 )
 from labgate.domain.em_rules import (
     limits_in_force,
-    trailing_alerts,
 )
 from labgate.domain.environmental import (
     ANNEX1_2022,
@@ -143,11 +141,11 @@ def _start(
 
 def record_count(cmd: RecordEmCount, uow: UnitOfWork, deps: Deps) -> str:
     """Judge the count by the limits in force at sampling time and keep them on the sample; an
-    excursion is recorded, and an action excursion (or a run of alerts) opens its deviation."""
+    excursion is recorded (the sample raises EmExcursionRecorded)."""
     with uow:
         now = deps.clock.now()
-        sample = must_get(
-            uow, EmSample, "em_sample", "em_sample", site=cmd.site, code=cmd.em_sample
+        sample = uow.track(
+            must_get(uow, EmSample, "em_sample", "em_sample", site=cmd.site, code=cmd.em_sample)
         )
         if sample.status is not EmSampleStatus.PLANNED:
             raise Conflict(
@@ -225,7 +223,6 @@ def _excursion(
         now,
     )
     uow.records.add(excursion)
-    sample.excursion = excursion.code
     level = "action limit" if action else "alert level"
     why = (
         f"EM excursion: point {sample.point} ({sample.sample_type.value}, grade "
@@ -233,54 +230,10 @@ def _excursion(
         f"{sample.unit}, above the {level} {limit}"
     )
     subject = ("em_excursion", excursion.code, site)
+    sample.exceeded(excursion.code, action, why, now)
     record(
         uow, ctx, now, "em_excursion.recorded", subject, after=to_jsonable(excursion), reason=why
     )
-    if action or _alert_run_reached(uow, sample):
-        _open_deviation(uow, ctx, sample, excursion, why, now)
-
-
-def _alert_run_reached(uow: UnitOfWork, sample: EmSample) -> bool:
-    """N alerts in a row at a point (N configured on the point) open a deviation, once per run."""
-    point = must_get(uow, EmPoint, "em_point", "point", site=sample.site, code=sample.point)
-    counted = [
-        s
-        for s in uow.records.find(EmSample, site=sample.site, point=sample.point)
-        if s.outcome is not None and s.sampled_at is not None
-    ]
-    outcomes = [s.outcome for s in sorted(counted, key=lambda s: (s.sampled_at, s.code))]
-    return trailing_alerts([o for o in outcomes if o is not None]) == point.alerts_to_deviation
-
-
-def _open_deviation(
-    uow: UnitOfWork,
-    ctx: Context,
-    sample: EmSample,
-    excursion: EmExcursion,
-    why: str,
-    now: datetime,
-) -> None:
-    """The deviation QA investigates and closes through the usual workflow; whoever recorded the
-    count is its 'analyst', so segregation of duties keeps them from concluding or closing it."""
-    number = uow.next_number(f"deviation:{sample.site}")
-    deviation = Deviation(
-        sample.site,
-        f"DEV-{number:06d}",
-        EM_EXCURSION,
-        sample.code,
-        excursion.code,
-        sample.point,
-        ctx.actor,
-        None,
-        None,
-        now,
-        ctx.actor,
-        why,
-    )
-    uow.records.add(deviation)
-    excursion.deviation = deviation.code
-    subject = ("deviation", deviation.code, sample.site)
-    record(uow, ctx, now, "deviation.opened", subject, after=deviation, reason=why)
 
 
 def report_occupancy(cmd: ReportOccupancy, uow: UnitOfWork, deps: Deps) -> str:

@@ -6,13 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from uuid6 import uuid7
-
 from labgate.compliance.access import Account, Permission
 from labgate.compliance.canonical import to_jsonable
 from labgate.compliance.signatures import Meaning
 from labgate.compliance.signed_actions import SignedAction
-from labgate.domain import events
 from labgate.domain.deviations import Deviation
 from labgate.domain.errors import Conflict
 from labgate.domain.masterdata import (
@@ -41,7 +38,6 @@ from labgate.service.handlers.common import (
 )
 from labgate.service.handlers.samples import planned_test
 from labgate.service.handlers.skip_lot_plans import load_plan, plan_id
-from labgate.service.outbox import MES, OutboxMessage
 from labgate.service.unit_of_work import UnitOfWork
 
 
@@ -69,7 +65,7 @@ def receive_lot(cmd: ReceiveLot, uow: UnitOfWork, deps: Deps) -> str:
             tests=[planned_test(uow, cmd.site, spec, c, None) for c in codes],
         )
         uow.records.add(sample)
-        uow.track(sample).events.append(events.SampleRequested(cmd.site, sample.code, now))
+        uow.track(sample).announce(now)
         sample.register(None, now)
         lot = ReceivedLot(
             cmd.site,
@@ -137,11 +133,12 @@ def _lot(uow: UnitOfWork, site: str, code: str) -> ReceivedLot:
 
 def decide_lot(cmd: DecideLot, uow: UnitOfWork, deps: Deps) -> str:
     """QA's signed disposition: a release only when every required test is Accepted; either
-    outcome moves the plan on (a rejection returns it to normal) and is told to the MES."""
+    outcome moves the plan on (a rejection returns it to normal); the lot raises LotDecided,
+    which tells the MES."""
     with uow:
         now = deps.clock.now()
         signer = _signer(uow, cmd)
-        lot = _lot(uow, cmd.site, cmd.lot)
+        lot = uow.track(_lot(uow, cmd.site, cmd.lot))
         sample = load_sample(uow, cmd.site, lot.sample)
         if cmd.release:
             check_releasable(lot, sample, uow.records.find(Deviation, site=cmd.site, lot=lot.code))
@@ -161,7 +158,6 @@ def decide_lot(cmd: DecideLot, uow: UnitOfWork, deps: Deps) -> str:
         meaning = Meaning.RELEASED if cmd.release else Meaning.REJECTED
         apply_signature(uow, cmd.ctx, now, signer, meaning, subject, lot_content(lot))
         _feed_plan(uow, cmd, lot, now)
-        uow.send(lot_status_message(lot, uow.correlation_id, now))
         uow.commit()
         return lot.code
 
@@ -229,32 +225,4 @@ def _feed_plan(uow: UnitOfWork, cmd: DecideLot, lot: ReceivedLot, at: datetime) 
         before=before,
         after=after,
         reason=f"lot {lot.code} {lot.status.value}",
-    )
-
-
-def lot_status_message(lot: ReceivedLot, correlation_id: str | None, at: datetime) -> OutboxMessage:
-    """To the MES: the lot's disposition (labgate.lot_status.v1)."""
-    payload = {
-        "site": lot.site,
-        "lot": lot.code,
-        "material": lot.material,
-        "supplier": lot.supplier,
-        "supplier_lot": lot.supplier_lot,
-        "status": lot.status.value,
-        "sample_id": lot.sample,
-        "full_panel": lot.full_panel,
-        "decided_by": lot.decided_by,
-        "decided_at": lot.decided_at,
-        "reason": lot.decision_reason,
-    }
-    return OutboxMessage(
-        lot.site,
-        MES,
-        "lot_status",
-        "labgate.lot_status.v1",
-        str(uuid7()),
-        correlation_id,
-        lot.code,
-        to_jsonable(payload),
-        at,
     )

@@ -27,9 +27,7 @@ from labgate.service.handlers.common import (
     must_get,
     record,
 )
-from labgate.service.handlers.deviations import open_if_rejected
 from labgate.service.handlers.identities import people_of, require_reviewer
-from labgate.service.handlers.oot_alerts import flag_out_of_trend, withdraw_for_invalidated
 from labgate.service.unit_of_work import UnitOfWork
 from labgate.service.units import unit_dictionary
 
@@ -57,7 +55,7 @@ def record_results(cmd: RecordResults, uow: UnitOfWork, deps: Deps) -> list[str]
         for one in cmd.results:
             codes.append(_record_one(one, lookups, deps))
             if one.ctx.received is not None and one.ctx.received is not cmd.ctx.received:
-                uow.settle_message(one.ctx.received, one.ctx.correlation_id)
+                uow.settle_message(one.ctx.received, one.ctx.correlation_id, one.ctx)
         uow.commit()
         return codes
 
@@ -186,8 +184,6 @@ def _approve_reviewed_elsewhere(
         },
         reason=f"reviewed and approved in the LIMS by {cmd.reviewer}",
     )
-    open_if_rejected(uow, cmd.ctx, sample, result, deps.clock.now())
-    flag_out_of_trend(uow, cmd.ctx, sample, result, deps.clock.now(), deps)
 
 
 def unchanged_since_seen(sample: Sample, result: Result, seen: str | None) -> None:
@@ -210,7 +206,7 @@ def approve_result(cmd: ApproveResult, uow: UnitOfWork, deps: Deps) -> str:
         sample = load_sample(uow, cmd.site, sample_of_result(cmd.result))
         result = sample.result(cmd.result)
         unchanged_since_seen(sample, result, cmd.seen_content)
-        approve(uow, cmd.ctx, (sample, result), (signer, meaning), now, deps)
+        approve(uow, cmd.ctx, (sample, result), (signer, meaning), now)
         uow.commit()
         return result.code
 
@@ -221,7 +217,6 @@ def approve(
     found: tuple[Sample, Result],
     signed: tuple[Account, Meaning],
     now: datetime,
-    deps: Deps,
 ) -> None:
     """Approve one result as `signer`, audit it, and sign its own content (the body of one
     approval, and of each in a bulk approval)."""
@@ -252,8 +247,6 @@ def approve(
         uow, ctx, now, signer, meaning, ("result", result.code, sample.site),
         result_content(sample, result),
     )  # fmt: skip
-    open_if_rejected(uow, ctx, sample, result, now)
-    flag_out_of_trend(uow, ctx, sample, result, now, deps)
 
 
 def invalidate_result(cmd: InvalidateResult, uow: UnitOfWork, deps: Deps) -> str:
@@ -290,7 +283,6 @@ def invalidate_result(cmd: InvalidateResult, uow: UnitOfWork, deps: Deps) -> str
             after={"status": result.status, "mes_status": result.mes_status},
             reason=cmd.reason,
         )
-        withdraw_for_invalidated(uow, cmd.ctx, sample, result, now)
         if signer is not None:
             apply_signature(
                 uow,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from labgate.domain import events
 from labgate.domain.batches import Batch, SamplingPoint
 from labgate.domain.commands import CancelSample, RegisterSample, RequestSample
 from labgate.domain.errors import Conflict, NotFound
@@ -84,7 +83,7 @@ def request_sample(cmd: RequestSample, uow: UnitOfWork, deps: Deps) -> str:
             tests=tests,
         )
         uow.records.add(sample)
-        uow.track(sample).events.append(events.SampleRequested(cmd.site, sample.code, now))
+        uow.track(sample).announce(now)
         if cmd.register_now:
             sample.register(None, now)
         record(

@@ -9,7 +9,6 @@ from labgate.compliance.access import Account, Permission
 from labgate.compliance.canonical import to_jsonable
 from labgate.compliance.signatures import Meaning
 from labgate.compliance.signed_actions import SignedAction
-from labgate.domain import events
 from labgate.domain.batches import Batch
 from labgate.domain.commands import Context
 from labgate.domain.errors import Conflict, InvalidInput
@@ -252,7 +251,7 @@ def _pull_one(
         tests=[planned_test(uow, study.site, spec, test, None) for test in study.tests],
     )
     uow.records.add(sample)
-    uow.track(sample).events.append(events.SampleRequested(study.site, sample.code, now))
+    uow.track(sample).announce(now)
     sample.register(None, now)
     late = outside_window(due, at, study.window_days)
     done = StabilityPull(
