@@ -315,7 +315,7 @@ def for_serve(
         signer = load_signer(settings)
         destinations, opened = transports(settings, signer)
     except ValueError as error:
-        raise ValueError(f"{error} (or serve with --no-relay)") from None
+        raise ValueError(f"{error} Or serve with --no-relay.") from None
     running = InProcessRelay(hub, settings, signer, destinations, opened)
     line = (f"relay: in-process, sending {where(settings, destinations)}; woken by "
             f"{running.woken_by}, polling every {running.poll:g} s")  # fmt: skip
