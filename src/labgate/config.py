@@ -126,17 +126,25 @@ class Settings(BaseSettings):
         300,
         ge=0,
         le=86_400,
-        description="`labgate relay run` signs a checkpoint of the audit trail's head this often "
+        description="The relay (`labgate relay run`, or in `labgate serve`) signs a checkpoint "
+        "of the audit trail's head this often "
         "when the trail has grown (0: never; then run `labgate audit checkpoint` from cron).",
     )
     relay_poll_seconds: float = Field(
         1.0,
         gt=0,
         le=3600,
-        description="`labgate relay run` looks for due messages this often even when nothing "
+        description="The relay (`labgate relay run`, or in `labgate serve`) looks for due "
+        "messages this often even when nothing "
         "woke it: commits in its own process wake it at once, and on PostgreSQL so do commits "
         "in any process (LISTEN/NOTIFY); the poll catches the rest (SQLite across processes, "
         "retries whose back-off came due, a LISTEN connection being re-made).",
+    )
+    serve_relay: bool = Field(
+        True,
+        description="`labgate serve` (one worker process) runs the outbox relay in its own "
+        "process whenever the relay has somewhere to send (LABGATE_MES_WEBHOOK_URL, …); 0: it "
+        "never does, for a deployment that runs `labgate relay run` apart.",
     )
     mes_webhook_url: str | None = Field(
         None, description="Where the relay POSTs the MES's messages."

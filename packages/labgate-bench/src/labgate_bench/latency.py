@@ -11,15 +11,16 @@ ratio says what labgate's design costs over the essential work. p50 and p99 are 
 time as its client saw it.
 
 Latency: the LIMS hands over a result it approved (a signed labgate.result.v1, lims_status
-approved) → the inbox commits it with its outbox row → the relay (polling every 0.1 s, the
-shortest `labgate relay run --interval`; the default 2 s adds about a second) signs it and sends
-it → the MES has it. `embedded`: the envelope goes to the inbox in-process and the relay POSTs
-to a webhook served here. `rabbitmq`: RabbitMQ on both legs, as a plant running on the broker
-would have it: the LIMS publishes (persistent, confirmed), `AmqpInbox` consumes, the relay
-publishes with its AMQP transport (`LABGATE_MES_TRANSPORT=amqp`: confirmed, mandatory) and the
-MES consumes from `labgate.out.…mes`. One result at a time, each sent once the one before
-reached the MES, after a random pause of up to one relay interval (so sends fall anywhere in
-the relay's poll): the latency of one approval, not of a queue. The clock starts when the LIMS
+approved) → the inbox commits it with its outbox row, which rings the hub's relay bell → the
+relay (`RelayLoop` on that bell, as `labgate serve` and `labgate relay run` run it; its 0.1 s
+poll is only the safety net) wakes, signs it and sends it → the MES has it. `embedded`: the
+envelope goes to the inbox in-process and the relay POSTs to a webhook served here. `rabbitmq`:
+RabbitMQ on both legs, as a plant running on the broker would have it: the LIMS publishes
+(persistent, confirmed), `AmqpInbox` consumes, the relay publishes with its AMQP transport
+(`LABGATE_MES_TRANSPORT=amqp`: confirmed, mandatory) and the MES consumes from
+`labgate.out.…mes`. One result at a time, each sent once the one before reached the MES, after
+a random pause of up to one relay interval (so sends fall anywhere in the relay's poll, were it
+polling): the latency of one approval, not of a queue. The clock starts when the LIMS
 sends and stops when the MES has read the message."""
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ from labgate.compliance.passwords import new_api_key
 from labgate.compliance.signer import Signer
 from labgate.service.outbox import MES
 from labgate.service.relay import Relay
+from labgate.service.relay_loop import RelayLoop
 from labgate_bench.ingest import KID, PERSISTENT, Lims, topology
 from labgate_bench.main import OUT, RESULTS, Figure, percentile, prepare
 
@@ -206,25 +208,21 @@ def _handler(mes: Mes) -> type[BaseHTTPRequestHandler]:
 
 @contextmanager
 def relaying(hub: Hub, transport: WebhookTransport | AmqpTransport) -> Iterator[None]:
-    """The outbox relay to the MES in a thread, polling every RELAY_INTERVAL; what was owed
-    before is taken as delivered. The transport is closed afterwards."""
+    """The outbox relay to the MES in a thread, as `labgate serve` and `labgate relay run` run
+    it: `RelayLoop` on the hub's bell, woken by the inbox's commit, polling every
+    RELAY_INTERVAL only as the safety net; what was owed before is taken as delivered. The
+    transport is closed afterwards."""
     with hub.engine.begin() as connection:
         connection.execute(update(t.outbox).values(status="delivered"))
     signer = Signer.generate("labgate-bench")
     relay = Relay(SqlOutboxStore(hub.sessions), {MES: transport}, hub.bus.deps.clock, signer)
-    stop = threading.Event()
-
-    def loop() -> None:
-        while not stop.is_set():
-            relay.run_once()
-            stop.wait(RELAY_INTERVAL)
-
-    thread = threading.Thread(target=loop, daemon=True)
+    loop = RelayLoop(relay, hub.bell, RELAY_INTERVAL)
+    thread = threading.Thread(target=loop.run, daemon=True)
     thread.start()
     try:
         yield
     finally:
-        stop.set()
+        loop.stop()
         thread.join()
         transport.close()
 

@@ -163,6 +163,14 @@ def fail(error: Exception, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+class _Stopped(BaseException):
+    """SIGTERM, once uvicorn has shut down gracefully (it re-raises the signal it caught)."""
+
+
+def _raise_stopped(*_: object) -> None:
+    raise _Stopped
+
+
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
@@ -174,14 +182,28 @@ def serve(
             "cores (messages of one stream still take turns through the database).",
         ),
     ] = 1,
+    relay: Annotated[
+        bool | None,
+        typer.Option(
+            "--relay/--no-relay",
+            help="Run the outbox relay in this process, woken by its commits (default: "
+            "LABGATE_SERVE_RELAY, on, whenever the relay has somewhere to send; one worker "
+            "process only: with --workers N run `labgate relay run` beside it).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Serve the REST API (and /docs) until stopped."""
+    """Serve the REST API (and /docs) until stopped; with the MES's or LIMS's webhook (or AMQP)
+    configured, deliver the outbox from this process too."""
+    import signal
+
     import uvicorn
 
     from labgate.adapters.store.migrate import SchemaBehind
     from labgate.config import Settings
     from labgate.entrypoints.api.serving import uvicorn_options
     from labgate.entrypoints.app import create_app
+    from labgate.entrypoints.cli.relay import for_serve
 
     settings = Settings()
     host, port = host or settings.host, port or settings.port
@@ -191,13 +213,31 @@ def serve(
             api = create_app(settings, hub)  # the schema and settings checked once, here
         except (SchemaBehind, ValueError) as error:
             raise fail(error) from None
+        try:
+            relaying, relay_line = for_serve(settings, hub, relay, workers)
+        except ValueError as error:
+            raise fail(error, 2) from None
         stdout().print(
             f"labgate serving on http://{host}:{port} "
             f"(docs at /docs, database {settings.database_url}"
             f"{f', {workers} worker processes' if workers > 1 else ''})"
         )
+        stdout().print(relay_line)
         if workers == 1:
-            uvicorn.run(api, host=host, port=port, log_level="info", **uvicorn_options(settings))
+            # uvicorn shuts down on SIGTERM, then raises it again: this handler turns that into
+            # a clean exit, so the relay stops and its transports close before the process ends.
+            previous = signal.signal(signal.SIGTERM, _raise_stopped)
+            if relaying is not None:
+                relaying.start()
+            try:
+                uvicorn.run(api, host=host, port=port, log_level="info",
+                            **uvicorn_options(settings))  # fmt: skip
+            except _Stopped:
+                pass
+            finally:
+                signal.signal(signal.SIGTERM, previous)
+                if relaying is not None:
+                    relaying.stop()
             return
     # Each worker builds its own app and hub from the environment (connections are not shared
     # across processes).

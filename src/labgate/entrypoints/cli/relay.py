@@ -6,10 +6,12 @@ import json
 import logging
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import typer
 
@@ -108,14 +110,25 @@ def amqp_transport(settings: Settings) -> AmqpTransport | None:
                          timeout_s=settings.webhook_timeout_seconds)  # fmt: skip
 
 
+NOT_CONFIGURED = (
+    "Set LABGATE_MES_WEBHOOK_URL or LABGATE_LIMS_WEBHOOK_URL (or LABGATE_MES_TRANSPORT / "
+    "LABGATE_LIMS_TRANSPORT=amqp with LABGATE_AMQP_URL): the relay has nowhere to send."
+)
+
+
+def relay_configured(settings: Settings) -> bool:
+    """Whether the relay has somewhere to send: a destination reached by AMQP, or by a webhook
+    whose URL is set."""
+    ways = ((settings.mes_transport, settings.mes_webhook_url),
+            (settings.lims_transport, settings.lims_webhook_url))  # fmt: skip
+    return any(how == "amqp" or url for how, url in ways)
+
+
 def transports(settings: Settings, signer: Signer) -> tuple[dict[str, Transport], list[Any]]:
     """The relay's transport per destination, and what to close afterwards."""
     webhook, amqp = webhook_transport(settings), amqp_transport(settings)
     if webhook is None and amqp is None:
-        raise ValueError(
-            "Set LABGATE_MES_WEBHOOK_URL or LABGATE_LIMS_WEBHOOK_URL (or LABGATE_MES_TRANSPORT / "
-            "LABGATE_LIMS_TRANSPORT=amqp with LABGATE_AMQP_URL): the relay has nowhere to send."
-        )
+        raise ValueError(NOT_CONFIGURED)
     destinations: dict[str, Transport] = {}
     if webhook is not None:
         destinations |= dict.fromkeys(webhook.urls, webhook)
@@ -194,6 +207,121 @@ class Checkpoints:
                 log.error("no audit checkpoint signed: %s [%s]", error.message, error.reason)
         except Exception:  # the database went away, say: the next one is tried next time
             log.exception("audit checkpoint failed")
+
+
+def where(settings: Settings, destinations: dict[str, Transport]) -> str:
+    """Where the relay sends each destination, for a start-up line: the webhook's address
+    (without any user or password in it) or RabbitMQ."""
+    configured = {MES: settings.mes_webhook_url, LIMS: settings.lims_webhook_url}
+    ways = []
+    for destination in sorted(destinations):
+        url = configured[destination]
+        if isinstance(destinations[destination], AmqpTransport) or url is None:
+            ways.append(f"{destination} by AMQP")
+            continue
+        parts = urlsplit(url)
+        shown = parts._replace(netloc=parts.netloc.rpartition("@")[2], query="", fragment="")
+        ways.append(f"{destination} to {shown.geturl()}")
+    return ", ".join(ways)
+
+
+class InProcessRelay:
+    """The relay inside `labgate serve`: `RelayLoop` on the hub's bell in a daemon thread (a
+    commit of the server's own requests wakes it at once), on PostgreSQL a listener for the
+    commits of other processes, and the audit checkpoints `relay run` signs. A failed pass is
+    logged and the next one tries again; it never takes the server down."""
+
+    def __init__(self, hub: Hub, settings: Settings, signer: Signer,
+                 destinations: dict[str, Transport], opened: list[Any]) -> None:  # fmt: skip
+        self.hub, self.opened, self.destinations = hub, opened, sorted(destinations)
+        self.poll = settings.relay_poll_seconds
+        self.stop_wait = settings.webhook_timeout_seconds + 5  # a pass's send may be in flight
+        relay = Relay(SqlOutboxStore(hub.sessions), destinations, hub.bus.deps.clock, signer)
+        checkpoints = Checkpoints(hub, signer, settings.checkpoint_interval_seconds)
+
+        def after(report: RelayReport) -> None:
+            checkpoints()
+            if report != RelayReport():
+                log.info("relay: %s", _summary(report))
+
+        self.loop = RelayLoop(relay, hub.bell, self.poll, after)
+        self.listener: OutboxListener | None = None
+        self.thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
+
+    @property
+    def woken_by(self) -> str:
+        """What wakes it, for the start-up line."""
+        postgres = self.hub.engine.dialect.name == "postgresql"
+        return "commits in any process" if postgres else "commits in this process"
+
+    def start(self) -> InProcessRelay:
+        """Listen (on PostgreSQL) and start the loop; its log lines go to stderr."""
+        if not log.handlers:  # uvicorn configures its own loggers only
+            handler = logging.StreamHandler()
+            handler.setFormatter(
+                logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s")
+            )
+            log.addHandler(handler)
+            log.setLevel(logging.INFO)
+        if self.hub.engine.dialect.name == "postgresql":
+            url = self.hub.settings.database_url
+            self.listener = OutboxListener(url, self.hub.bell, self.destinations).start()
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Let the pass in progress finish, stop listening, close the transports."""
+        self.loop.stop()
+        self.thread.join(timeout=self.stop_wait)
+        if self.listener is not None:
+            self.listener.stop()
+        for transport in self.opened:
+            try:
+                transport.close()
+            except Exception:  # closing is best effort: the process is ending
+                log.exception("relay: closing %s failed", type(transport).__name__)
+
+    def _run(self) -> None:
+        try:
+            self.loop.run()
+        except Exception:  # RelayLoop logs a failed pass itself; anything else ends the thread
+            log.exception("relay stopped by an error; the server goes on without it")
+
+
+def for_serve(
+    settings: Settings, hub: Hub, asked: bool | None, workers: int
+) -> tuple[InProcessRelay | None, str]:
+    """The relay `labgate serve` runs in its process (not started yet), or None; and the line
+    that says so, or why not. `asked`: --relay / --no-relay, or None for LABGATE_SERVE_RELAY
+    (on by default: in-process whenever the relay has somewhere to send). A relay that is
+    asked for (--relay) but cannot run, or that is configured wrongly (no signing key, say),
+    raises ValueError: the server does not start without the delivery it was told to make."""
+    if not (settings.serve_relay if asked is None else asked):
+        return None, "relay: off in this process (run `labgate relay run` to deliver)"
+    if not relay_configured(settings):
+        if asked:
+            raise ValueError(NOT_CONFIGURED)
+        return None, ("relay: not configured (set LABGATE_MES_WEBHOOK_URL or "
+                      "LABGATE_LIMS_WEBHOOK_URL to deliver from this process)")  # fmt: skip
+    if workers > 1:
+        # One relay per worker process would be safe (leases), but each would wake only for its
+        # own commits on SQLite and contend for the write lock: scale-out runs one `relay run`.
+        if asked:
+            raise ValueError("--relay runs the relay in a single server process; with "
+                             "--workers N > 1 run `labgate relay run` beside it.")  # fmt: skip
+        return None, (f"relay: not in-process with {workers} worker processes (run "
+                      "`labgate relay run` beside them)")  # fmt: skip
+    try:
+        signer = load_signer(settings)
+        destinations, opened = transports(settings, signer)
+    except ValueError as error:
+        raise ValueError(f"{error} Or serve with --no-relay.") from None
+    running = InProcessRelay(hub, settings, signer, destinations, opened)
+    line = (f"relay: in-process, sending {where(settings, destinations)}; woken by "
+            f"{running.woken_by}, polling every {running.poll:g} s")  # fmt: skip
+    if signer.kid == DEMO_KID:
+        line += f"; demo signing key {DEMO_KID} ({DEMO_KEY_FILE})"
+    return running, line
 
 
 def _once(relay: Relay, checkpoint: Callable[[], None]) -> None:
