@@ -24,7 +24,15 @@ KINDS = ("source_keys", "status_map", "units", "aliases", "accounts")
 KeyTable = Mapping[tuple[str, str], SourceKey]  # (source, kid) -> key
 UnitTable = Mapping[str, tuple[str, str]]  # code -> (converter expression, quantity kind)
 AliasTable = Mapping[str, tuple[Alias, ...]]  # site -> its aliases
-SystemAccounts = Mapping[str, Account]  # API key hash -> the system account holding it
+
+
+@dataclass(frozen=True)
+class AccountTable:
+    """Every account as last read: by username, and the system accounts by API key hash. The
+    copies are shared: whoever reads one never changes it."""
+
+    by_username: Mapping[str, Account]
+    by_api_key: Mapping[str, Account]
 
 
 class KeysChanged(Exception):
@@ -65,7 +73,7 @@ class ConfigCache:
     status_map: Cached[StatusMap] = field(default_factory=Cached)
     units: Cached[UnitTable] = field(default_factory=Cached)
     aliases: Cached[AliasTable] = field(default_factory=Cached)
-    accounts: Cached[SystemAccounts] = field(default_factory=Cached)
+    accounts: Cached[AccountTable] = field(default_factory=Cached)
 
 
 class ApiKeyAccounts(Protocol):

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType, TracebackType
 from typing import Any, Protocol, TypeVar
 
+from labgate.compliance.access import Account
 from labgate.compliance.audit import AuditDraft
 from labgate.domain.batches import Batch
 from labgate.domain.commands import Context, MessageRef
@@ -295,6 +296,11 @@ class UnitOfWork(abc.ABC):
                 return
             else:
                 start = 0  # one more look from the first: a reaction may raise on any of them
+
+    def account(self, username: str) -> Account | None:
+        """An account to read, not to change (a store may keep them between transactions)."""
+        found: list[Account] = self.records.find(Account, username=username)
+        return found[0] if found else None
 
     def aliases(self, site: str) -> list[Alias]:
         """The site's aliases (a store may keep them between transactions)."""

@@ -22,10 +22,10 @@ from labgate.domain.lifecycle import ResultStatus
 from labgate.domain.masterdata import Alias, AliasSystem, Unit
 from labgate.domain.status_map import MesStatus, Outcome, StatusMap, StatusRule
 from labgate.service.config_cache import (
+    AccountTable,
     AliasTable,
     ConfigCache,
     KeyTable,
-    SystemAccounts,
     UnitTable,
 )
 
@@ -103,14 +103,13 @@ def load_aliases(session: Session) -> AliasTable:
     return {site: tuple(aliases) for site, aliases in found.items()}
 
 
-def load_system_accounts(session: Session) -> SystemAccounts:
-    """Every system account with an API key, by its hash: a copy, detached from any session."""
+def load_accounts(session: Session) -> AccountTable:
+    """Every account, detached copies (hundreds of rows at most: read at once)."""
     columns = [c.name for c in t.accounts.c if c.name != "id"]
-    query = select(*[t.accounts.c[name] for name in columns]).where(
-        t.accounts.c.kind == "system", t.accounts.c.api_key_hash.is_not(None)
-    )
-    found = (Account(**dict(zip(columns, row, strict=True))) for row in session.execute(query))
-    return {account.api_key_hash: account for account in found if account.api_key_hash}
+    rows = session.execute(select(*[t.accounts.c[name] for name in columns]))
+    found = [Account(**dict(zip(columns, row, strict=True))) for row in rows]
+    by_key = {a.api_key_hash: a for a in found if a.kind == "system" and a.api_key_hash}
+    return AccountTable({a.username: a for a in found}, by_key)
 
 
 class SqlSystemAccounts:
@@ -124,8 +123,8 @@ class SqlSystemAccounts:
         """A fresh copy of the account (a caller may change its copy; the cache keeps its own)."""
         with self.sessions() as session, session.begin():  # a read: a plain BEGIN on SQLite
             version = read_versions(session, shared=False)["accounts"]
-            accounts = self.cache.accounts.at(version, lambda: load_system_accounts(session))
-        found = accounts.get(key_hash)
+            accounts = self.cache.accounts.at(version, lambda: load_accounts(session))
+        found = accounts.by_api_key.get(key_hash)
         return replace(found, roles=list(found.roles)) if found is not None else None
 
 

@@ -223,6 +223,12 @@ class SqlUnitOfWork(UnitOfWork):
         version = self._config_versions()["units"]
         return dict(self.config.units.at(version, lambda: cs.load_units(self.session)))
 
+    def account(self, username: str) -> Account | None:
+        """The account as it is (cached, as the status map; shared: never changed by a caller)."""
+        version = self._config_versions()["accounts"]
+        table = self.config.accounts.at(version, lambda: cs.load_accounts(self.session))
+        return table.by_username.get(username)
+
     def aliases(self, site: str) -> list[Alias]:
         """The site's aliases (cached, as the status map)."""
         version = self._config_versions()["aliases"]
