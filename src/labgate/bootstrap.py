@@ -19,6 +19,7 @@ from labgate.compliance.access import role_conflicts
 from labgate.compliance.clock import Clock, SystemClock
 from labgate.config import Settings
 from labgate.database import open_database
+from labgate.service.config_cache import ApiKeyAccounts
 from labgate.service.deps import Deps
 from labgate.service.inbox import Inbox
 from labgate.service.messagebus import MessageBus
@@ -48,6 +49,7 @@ class Hub:
     uow_factory: Callable[[], UnitOfWork]
     inbox: Inbox
     bell: RelayBell  # rung when a commit owes the MES or the LIMS something: relays here wake
+    accounts: ApiKeyAccounts | None = None  # API keys' accounts, cached (None: read each)
 
     def close(self) -> None:
         """Release database connections."""
@@ -81,7 +83,16 @@ def bootstrap(
                   decoders={"folder": packs, "sftp": packs},
                   default_decoder=decode_message,
                   channel_schemas=settings.channel_schemas, keys=database.keys)  # fmt: skip
-    return Hub(settings, database.engine, database.sessions, bus, uow_factory, inbox, bell)
+    return Hub(
+        settings,
+        database.engine,
+        database.sessions,
+        bus,
+        uow_factory,
+        inbox,
+        bell,
+        database.accounts,
+    )
 
 
 def unit_converter(units: Mapping[str, str]) -> UnitConverter:

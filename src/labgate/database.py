@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from labgate.adapters.store.config_store import SqlKeyRing
+from labgate.adapters.store.config_store import SqlKeyRing, SqlSystemAccounts
 from labgate.adapters.store.engine import make_engine
 from labgate.adapters.store.mapping import start_mappers
 from labgate.adapters.store.uow import SqlUnitOfWork
 from labgate.config import Settings
-from labgate.service.config_cache import ConfigCache, KeyRing
+from labgate.service.config_cache import ApiKeyAccounts, ConfigCache, KeyRing
 from labgate.service.relay_bell import RelayBell
 from labgate.service.unit_of_work import UnitOfWork
 
@@ -31,6 +31,7 @@ class Database:
     uow_factory: Callable[[], UnitOfWork]
     keys: KeyRing
     bell: RelayBell  # rung by every commit that wrote outbox rows
+    accounts: ApiKeyAccounts  # the system account of an API key, from the cache
 
     def close(self) -> None:
         """Release database connections."""
@@ -53,4 +54,5 @@ def open_database(
             sessions, external_lims=settings.external_lims, config=cache, bell=bell
         )
 
-    return Database(settings, engine, sessions, uow_factory, SqlKeyRing(sessions, cache), bell)
+    return Database(settings, engine, sessions, uow_factory, SqlKeyRing(sessions, cache), bell,
+                    SqlSystemAccounts(sessions, cache))  # fmt: skip

@@ -20,8 +20,10 @@ from labgate.adapters.store import tables as t
 from labgate.adapters.store.engine import WRITE
 from labgate.bootstrap import Hub, bootstrap
 from labgate.compliance.keys import SourceKey
+from labgate.compliance.passwords import new_api_key
 from labgate.config import Settings
-from labgate.domain.commands import Context, ImportMasterData
+from labgate.domain.account_commands import IssueApiKey
+from labgate.domain.commands import ChangeAccountState, Context, ImportMasterData
 from labgate.domain.interface_commands import RevokeSourceKey
 from labgate.service.config_cache import KeyRing
 from labgate.service.inbox import ReceiptRefused
@@ -178,3 +180,18 @@ def test_a_happy_message_reads_no_key_and_writes_in_one_transaction(hub: Hub, me
     assert begun == [True, False]
     assert not [s for s in seen if "FROM source_keys" in s]
     assert len([s for s in seen if "FROM config_versions" in s]) == 1
+
+
+def test_an_api_key_replaced_or_an_account_deactivated_elsewhere_is_refused_at_once(
+    hub: Hub, other: Hub, plant: Plant
+) -> None:
+    headers = {"X-API-Key": plant.api_keys["lims"]}
+    assert plant.client.get("/api/v1/schemas", headers=headers).status_code == 200  # cached
+    new_key = new_api_key()
+    other.bus.handle(IssueApiKey(Context("admin"), "lims", new_key, "CR-31: key rotated"))
+    old = plant.client.get("/api/v1/schemas", headers=headers)
+    assert (old.status_code, old.json()["reason"]) == (401, "auth.bad_api_key")
+    assert plant.client.get("/api/v1/schemas", headers={"X-API-Key": new_key}).status_code == 200
+    other.bus.handle(ChangeAccountState(Context("admin"), "lims", "deactivate", "INC-9: retired"))
+    gone = plant.client.get("/api/v1/schemas", headers={"X-API-Key": new_key})
+    assert (gone.status_code, gone.json()["reason"]) == (401, "auth.bad_api_key")

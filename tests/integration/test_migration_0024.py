@@ -1,5 +1,5 @@
-"""Migration 0024 on SQLite and PostgreSQL: one configuration version per cached kind, seeded at
-0; it comes and goes with its revision."""
+"""Migrations 0024 and 0025 on SQLite and PostgreSQL: one configuration version per cached kind
+(0025 adds the system accounts'), seeded at 0; each comes and goes with its revision."""
 
 from __future__ import annotations
 
@@ -16,8 +16,13 @@ def test_migration_0024_seeds_every_kind_at_version_0(database_url: str) -> None
         with engine.connect() as connection:
             rows = connection.execute(text("SELECT kind, version FROM config_versions"))
             assert sorted(tuple(row) for row in rows) == [
-                ("aliases", 0), ("source_keys", 0), ("status_map", 0), ("units", 0)
+                ("accounts", 0), ("aliases", 0), ("source_keys", 0), ("status_map", 0), ("units", 0)
             ]  # fmt: skip
+        engine.dispose()
+        command.downgrade(alembic_config(database_url), "0024")
+        with engine.connect() as connection:
+            kinds = connection.execute(text("SELECT kind FROM config_versions"))
+            assert "accounts" not in set(kinds.scalars())
         engine.dispose()
         command.downgrade(alembic_config(database_url), "0023")
         engine.dispose()
@@ -26,6 +31,6 @@ def test_migration_0024_seeds_every_kind_at_version_0(database_url: str) -> None
         upgrade(database_url)
         with engine.connect() as connection:
             count = connection.execute(text("SELECT count(*) FROM config_versions"))
-            assert count.scalar_one() == 4
+            assert count.scalar_one() == 5
     finally:
         engine.dispose()

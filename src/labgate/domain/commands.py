@@ -8,23 +8,12 @@ from typing import Any
 
 
 @dataclass(frozen=True)
-class Received:
-    """The envelope a command came in, recorded in the inbox in the command's own transaction."""
+class MessageRef:
+    """The message a command came in, by its key in the inbox: where a change came from (its
+    raw bytes, channel and place on its stream are the inbox's, not the domain's)."""
 
     source: str
     message_id: str
-    stream: str
-    sequence: int
-    schema: str
-    site: str
-    channel: str
-    raw: bytes = field(repr=False)
-    # False when a message is reprocessed from quarantine: its turn on the stream was taken
-    # (consumed by its refusal) or judged already; it is applied without the ordering check.
-    in_turn: bool = True
-    # The version of the source keys its signature was checked with (None: checked in this
-    # transaction, or not at all): its transaction is undone if the keys moved since.
-    keys_version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -35,7 +24,7 @@ class Context:
     actor_kind: str = "person"
     correlation_id: str | None = None
     payload_hash: str | None = None
-    received: Received | None = None
+    message: MessageRef | None = None
     client: str | None = None  # the caller's address: refusals without sign-in count against it
 
 

@@ -58,6 +58,9 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
             hub.close()
         raise
     app = FastAPI(
+        # labgate exports no OpenTelemetry: FastAPI's native telemetry would still look up the
+        # global providers on every request (a fifth of the event loop's time under load).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
         title="labgate",
         version=labgate.__version__,
         summary="MES ↔ LIMS integration hub: reviewed-result gating under Part 11 / Annex 11.",

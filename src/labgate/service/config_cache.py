@@ -1,8 +1,9 @@
 """What every message reads and almost nothing changes — source keys, status map, unit
-dictionary, aliases — kept per process with the version it was read at. The store keeps one
-version per kind and moves it with every change, in the change's own transaction; a reader
-checks the versions with one SELECT in its own transaction and reads a kind again only when its
-version moved. A message verified with keys that have moved since is checked again."""
+dictionary, aliases, and the system accounts that send them by API key — kept per process with
+the version it was read at. The store keeps one version per kind and moves it with every change,
+in the change's own transaction; a reader checks the versions with one SELECT in its own
+transaction and reads a kind again only when its version moved. A message verified with keys
+that have moved since is checked again."""
 
 from __future__ import annotations
 
@@ -11,17 +12,27 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
+from labgate.compliance.access import Account
 from labgate.compliance.keys import SourceKey
 from labgate.domain.masterdata import Alias
 from labgate.domain.status_map import StatusMap
 
 T = TypeVar("T")
 
-KINDS = ("source_keys", "status_map", "units", "aliases")
+KINDS = ("source_keys", "status_map", "units", "aliases", "accounts")
 
 KeyTable = Mapping[tuple[str, str], SourceKey]  # (source, kid) -> key
 UnitTable = Mapping[str, tuple[str, str]]  # code -> (converter expression, quantity kind)
 AliasTable = Mapping[str, tuple[Alias, ...]]  # site -> its aliases
+
+
+@dataclass(frozen=True)
+class AccountTable:
+    """Every account as last read: by username, and the system accounts by API key hash. The
+    copies are shared: whoever reads one never changes it."""
+
+    by_username: Mapping[str, Account]
+    by_api_key: Mapping[str, Account]
 
 
 class KeysChanged(Exception):
@@ -62,6 +73,15 @@ class ConfigCache:
     status_map: Cached[StatusMap] = field(default_factory=Cached)
     units: Cached[UnitTable] = field(default_factory=Cached)
     aliases: Cached[AliasTable] = field(default_factory=Cached)
+    accounts: Cached[AccountTable] = field(default_factory=Cached)
+
+
+class ApiKeyAccounts(Protocol):
+    """The system accounts that send with API keys."""
+
+    def by_api_key(self, key_hash: str) -> Account | None:
+        """The account holding the key with this hash, as it is now (None: no such key)."""
+        ...
 
 
 class KeyRing(Protocol):

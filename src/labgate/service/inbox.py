@@ -21,7 +21,7 @@ from typing import Any
 from labgate.compliance.audit import AuditDraft
 from labgate.compliance.envelope import Envelope, verify_envelope
 from labgate.compliance.keys import SourceKey
-from labgate.domain.commands import Context, Received
+from labgate.domain.commands import Context
 from labgate.domain.errors import LabgateError
 from labgate.service.config_cache import KeyRing, KeysChanged
 from labgate.service.handlers.keys import unknown_key
@@ -31,7 +31,7 @@ from labgate.service.inbox_errors import Receipt as Receipt
 from labgate.service.inbox_errors import ReceiptRefused as ReceiptRefused
 from labgate.service.inbox_errors import SourceMismatch as SourceMismatch
 from labgate.service.inbox_errors import StaleSequence as StaleSequence
-from labgate.service.inbox_records import InboxMessage, QuarantineItem, StreamPosition
+from labgate.service.inbox_records import InboxMessage, QuarantineItem, Received, StreamPosition
 from labgate.service.incoming import Decoder, Incoming, Route, decode_envelope
 from labgate.service.messagebus import MessageBus
 from labgate.service.unit_of_work import OutOfTurn, UnitOfWork, inbox_message
@@ -185,7 +185,7 @@ class Inbox:
                     field="sequence",
                 )
             if envelope.sequence > last + 1:
-                received = _received(envelope, raw, channel)
+                received = received_as(envelope, raw, channel)
                 uow.records.add(
                     inbox_message(
                         received, envelope.correlation_id, self.bus.deps.clock.now(), "held"
@@ -248,8 +248,11 @@ class Inbox:
         """Run the envelope's use case; the inbox row and stream position commit with its effect.
         `in_turn=False` (reprocessing from quarantine) applies it without the ordering check."""
         self.carries(incoming.envelope, channel)
-        ctx = context(incoming.envelope, raw, channel, in_turn, verified)
-        return self.bus.handle(incoming.command(ctx))
+        received = received_as(incoming.envelope, raw, channel, in_turn, verified)
+        return self.bus.handle(
+            incoming.command(context(received, incoming.envelope.correlation_id)),
+            received=(received,),
+        )
 
     def release_held(self, source: str, stream: str) -> None:
         """Apply messages that waited for the sequence just applied, in order. One that waited
@@ -397,7 +400,7 @@ class Inbox:
         else:
             uow.records.add(
                 inbox_message(
-                    _received(envelope, raw, channel), envelope.correlation_id, now, "quarantined"
+                    received_as(envelope, raw, channel), envelope.correlation_id, now, "quarantined"
                 )
             )
         uow.advance(envelope.source, envelope.stream, envelope.sequence)
@@ -433,30 +436,25 @@ def item_id(item: QuarantineItem) -> int:
     return int(item.id)  # type: ignore[attr-defined]
 
 
-def context(
-    envelope: Envelope,
-    raw: bytes,
-    channel: str,
-    in_turn: bool = True,
-    keys_version: int | None = None,
-) -> Context:
+def context(received: Received, correlation_id: str | None) -> Context:
     """Who acts for a received message: its source system, under its correlation id."""
     return Context(
-        actor=envelope.source,
+        actor=received.source,
         actor_kind="system",
-        correlation_id=envelope.correlation_id,
-        payload_hash=hashlib.sha256(raw).hexdigest(),
-        received=_received(envelope, raw, channel, in_turn, keys_version),
+        correlation_id=correlation_id,
+        payload_hash=hashlib.sha256(received.raw).hexdigest(),
+        message=received.ref,
     )
 
 
-def _received(
+def received_as(
     envelope: Envelope,
     raw: bytes,
     channel: str,
     in_turn: bool = True,
     keys_version: int | None = None,
 ) -> Received:
+    """The envelope as the inbox records it."""
     return Received(
         envelope.source,
         envelope.message_id,

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from labgate.domain.commands import Context, RecordResult, RecordResults
 from labgate.domain.errors import LabgateError
 from labgate.service.config_cache import KeysChanged
-from labgate.service.inbox import Inbox, Receipt, ReceiptRefused, context
+from labgate.service.inbox import Inbox, Receipt, ReceiptRefused, context, received_as
 from labgate.service.inbox_records import InboxMessage, StreamPosition
 from labgate.service.incoming import EnvelopeMessage, Incoming
 from labgate.service.unit_of_work import OutOfTurn
@@ -66,14 +66,16 @@ def _flush(inbox: Inbox, run: _Run, channel: str, outcomes: list[Outcome | None]
         return
     try:
         _in_order(inbox, run)
-        commands = []
+        commands, received = [], []
         for _, incoming, raw, verified in run:
-            inbox.carries(incoming.envelope, channel)  # content: refused in turn, by `_one`
-            command = incoming.command(context(incoming.envelope, raw, channel, True, verified))
+            envelope = incoming.envelope
+            inbox.carries(envelope, channel)  # content: refused in turn, by `_one`
+            received.append(received_as(envelope, raw, channel, True, verified))
+            command = incoming.command(context(received[-1], envelope.correlation_id))
             assert isinstance(command, RecordResult)  # BATCHED_SCHEMAS are results
             commands.append(command)
         codes = inbox.bus.handle(RecordResults(Context(channel, "system"), tuple(commands)),
-                                 audit_refusal=False)  # fmt: skip
+                                 audit_refusal=False, received=received)  # fmt: skip
     except (_NotInOrder, OutOfTurn, LabgateError, KeysChanged):
         for index, incoming, raw, verified in run:
             outcomes[index] = _one(inbox, incoming, raw, channel, verified)

@@ -2,8 +2,36 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+
+from labgate.domain.commands import MessageRef
+
+
+@dataclass(frozen=True)
+class Received:
+    """An envelope as the inbox took it in, recorded in the inbox in the transaction of the
+    command it carries (the command's context names it by `ref`)."""
+
+    source: str
+    message_id: str
+    stream: str
+    sequence: int
+    schema: str
+    site: str
+    channel: str
+    raw: bytes = field(repr=False)
+    # False when a message is reprocessed from quarantine: its turn on the stream was taken
+    # (consumed by its refusal) or judged already; it is applied without the ordering check.
+    in_turn: bool = True
+    # The version of the source keys its signature was checked with (None: checked in this
+    # transaction, or not at all): its transaction is undone if the keys moved since.
+    keys_version: int | None = None
+
+    @property
+    def ref(self) -> MessageRef:
+        """The message's key, as commands name it."""
+        return MessageRef(self.source, self.message_id)
 
 
 @dataclass

@@ -3,7 +3,7 @@ in its transaction, by the routing table of `service/reactions/routing.py`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -38,6 +38,7 @@ from labgate.service.handlers import (
     stability,
     supplier_coa,
 )
+from labgate.service.inbox_records import Received
 from labgate.service.reactions.routing import EVENT_HANDLERS, Reaction, Reactor
 from labgate.service.refusals import record_refusal
 from labgate.service.unit_of_work import UnitOfWork
@@ -109,13 +110,21 @@ class MessageBus:
         self.deps = deps
         self.event_handlers = event_handlers
 
-    def handle(self, command: commands.Command, audit_refusal: bool = True) -> Any:
+    def handle(
+        self,
+        command: commands.Command,
+        audit_refusal: bool = True,
+        received: Sequence[Received] = (),
+    ) -> Any:
         """Run `command`; on refusal, audit it in its own transaction and re-raise. A caller that
         retries the command's parts one by one (a batch of messages) audits their refusals
-        instead (`audit_refusal=False`)."""
+        instead (`audit_refusal=False`). `received`: the envelopes the inbox took the command
+        (or its parts) in, recorded in its transaction."""
         uow = self.uow_factory()
         uow.correlation_id = command.ctx.correlation_id
-        uow.received, uow.clock_now = command.ctx.received, self.deps.clock.now
+        uow.arrived = {message.ref: message for message in received}
+        uow.received = uow.received_for(command.ctx)
+        uow.clock_now = self.deps.clock.now
         uow.reactions = partial(Reactor, self.deps, command.ctx, self.event_handlers)
         try:
             outcome = HANDLERS[type(command)](command, uow, self.deps)

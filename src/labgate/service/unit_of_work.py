@@ -6,20 +6,21 @@ from __future__ import annotations
 
 import abc
 import hashlib
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from datetime import UTC, datetime
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import Any, Protocol, TypeVar
 
+from labgate.compliance.access import Account
 from labgate.compliance.audit import AuditDraft
 from labgate.domain.batches import Batch
-from labgate.domain.commands import Context, Received
+from labgate.domain.commands import Context, MessageRef
 from labgate.domain.deviations import Deviation
 from labgate.domain.events import Event
 from labgate.domain.gates import GateEntry, GateSample, GateTold, PointTally
 from labgate.domain.masterdata import Alias
 from labgate.domain.status_map import StatusMap
-from labgate.service.inbox_records import InboxMessage, StreamPosition
+from labgate.service.inbox_records import InboxMessage, Received, StreamPosition
 from labgate.service.outbox import OutboxMessage
 
 T = TypeVar("T")
@@ -81,11 +82,16 @@ class UnitOfWork(abc.ABC):
     records: Records
     external_lims: bool = False
     correlation_id: str | None = None
-    received: Received | None = None
+    received: Received | None = None  # the envelope of the command itself, if any
+    arrived: Mapping[MessageRef, Received] = MappingProxyType({})  # and of each of its parts
     clock_now: Callable[[], datetime] | None = None
     read_only: bool = False
     # What this transaction's events set off, made once per transaction (the bus wires it).
     reactions: Callable[[], Reactions] | None = None
+
+    def received_for(self, ctx: Context) -> Received | None:
+        """The envelope a command (or a part of one) came in, if it came in one."""
+        return self.arrived.get(ctx.message) if ctx.message is not None else None
 
     def reading(self) -> UnitOfWork:
         """This unit of work for reads alone: it never commits, and so takes no writer's lock
@@ -290,6 +296,11 @@ class UnitOfWork(abc.ABC):
                 return
             else:
                 start = 0  # one more look from the first: a reaction may raise on any of them
+
+    def account(self, username: str) -> Account | None:
+        """An account to read, not to change (a store may keep them between transactions)."""
+        found: list[Account] = self.records.find(Account, username=username)
+        return found[0] if found else None
 
     def aliases(self, site: str) -> list[Alias]:
         """The site's aliases (a store may keep them between transactions)."""

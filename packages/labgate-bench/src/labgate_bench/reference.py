@@ -190,7 +190,7 @@ def reference_app(database_url: str, public_jwk: dict[str, Any]) -> FastAPI:
         yield
         task.cancel()
 
-    app = FastAPI(lifespan=writing)
+    app = FastAPI(lifespan=writing, telemetry={"tracing": False, "metrics": False, "logs": False})
 
     @app.post("/api/v1/inbox")
     async def inbox(request: Request) -> JSONResponse:

@@ -10,16 +10,19 @@ with a key revoked before it. SQLite serialises writers already."""
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import replace
 
 from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from labgate.adapters.store import tables as t
+from labgate.compliance.access import Account
 from labgate.compliance.keys import SourceKey
 from labgate.domain.lifecycle import ResultStatus
 from labgate.domain.masterdata import Alias, AliasSystem, Unit
 from labgate.domain.status_map import MesStatus, Outcome, StatusMap, StatusRule
 from labgate.service.config_cache import (
+    AccountTable,
     AliasTable,
     ConfigCache,
     KeyTable,
@@ -28,7 +31,12 @@ from labgate.service.config_cache import (
 
 # The mapped records whose every change moves a version. status_rules has no writer yet: one
 # that comes calls `bump(connection, {"status_map"})` in its transaction.
-KIND_OF: dict[type, str] = {SourceKey: "source_keys", Unit: "units", Alias: "aliases"}
+KIND_OF: dict[type, str] = {
+    SourceKey: "source_keys",
+    Unit: "units",
+    Alias: "aliases",
+    Account: "accounts",  # any change: roles, API key, deactivation, a lock, a failed sign-in
+}
 
 _VERSIONS = select(t.config_versions.c.kind, t.config_versions.c.version)
 _SHARED = _VERSIONS.with_for_update(read=True)  # FOR SHARE on PostgreSQL; nothing on SQLite
@@ -93,6 +101,31 @@ def load_aliases(session: Session) -> AliasTable:
             Alias(site, AliasSystem(system), kind, external, canonical)
         )
     return {site: tuple(aliases) for site, aliases in found.items()}
+
+
+def load_accounts(session: Session) -> AccountTable:
+    """Every account, detached copies (hundreds of rows at most: read at once)."""
+    columns = [c.name for c in t.accounts.c if c.name != "id"]
+    rows = session.execute(select(*[t.accounts.c[name] for name in columns]))
+    found = [Account(**dict(zip(columns, row, strict=True))) for row in rows]
+    by_key = {a.api_key_hash: a for a in found if a.kind == "system" and a.api_key_hash}
+    return AccountTable({a.username: a for a in found}, by_key)
+
+
+class SqlSystemAccounts:
+    """The system account holding an API key, from the cache, which one SELECT of the versions
+    checks: a key issued, an account deactivated or locked moves the version at its commit."""
+
+    def __init__(self, sessions: sessionmaker[Session], cache: ConfigCache) -> None:
+        self.sessions, self.cache = sessions, cache
+
+    def by_api_key(self, key_hash: str) -> Account | None:
+        """A fresh copy of the account (a caller may change its copy; the cache keeps its own)."""
+        with self.sessions() as session, session.begin():  # a read: a plain BEGIN on SQLite
+            version = read_versions(session, shared=False)["accounts"]
+            accounts = self.cache.accounts.at(version, lambda: load_accounts(session))
+        found = accounts.by_api_key.get(key_hash)
+        return replace(found, roles=list(found.roles)) if found is not None else None
 
 
 class SqlKeyRing:

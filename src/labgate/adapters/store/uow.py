@@ -23,7 +23,7 @@ from labgate.compliance.access import Account
 from labgate.compliance.audit import AuditDraft, seal
 from labgate.compliance.throttle import RefusalWindow
 from labgate.domain.batches import Batch
-from labgate.domain.commands import Context, Received
+from labgate.domain.commands import Context
 from labgate.domain.deviations import Deviation
 from labgate.domain.gates import GateSample, GateTold, PointTally
 from labgate.domain.masterdata import Alias
@@ -33,7 +33,7 @@ from labgate.domain.stability import StabilityStudy
 from labgate.domain.status_map import StatusMap
 from labgate.domain.trending import OotAlert
 from labgate.service.config_cache import ConfigCache, KeysChanged
-from labgate.service.inbox_records import InboxMessage
+from labgate.service.inbox_records import InboxMessage, Received
 from labgate.service.outbox import OutboxMessage, seal_entry
 from labgate.service.unit_of_work import UnitOfWork, inbox_fields
 
@@ -222,6 +222,12 @@ class SqlUnitOfWork(UnitOfWork):
         """The unit dictionary with each unit's quantity kind (cached, as the status map)."""
         version = self._config_versions()["units"]
         return dict(self.config.units.at(version, lambda: cs.load_units(self.session)))
+
+    def account(self, username: str) -> Account | None:
+        """The account as it is (cached, as the status map; shared: never changed by a caller)."""
+        version = self._config_versions()["accounts"]
+        table = self.config.accounts.at(version, lambda: cs.load_accounts(self.session))
+        return table.by_username.get(username)
 
     def aliases(self, site: str) -> list[Alias]:
         """The site's aliases (cached, as the status map)."""

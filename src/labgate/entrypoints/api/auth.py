@@ -77,6 +77,9 @@ def current_account(
 ) -> Account:
     """The authenticated account, from a bearer token or an API key; 401 otherwise."""
     hub = hub_of(request)
+    if api_key and hub.accounts is not None:  # a system account: from the process's cache
+        account = hub.accounts.by_api_key(hash_api_key(api_key))
+        return _admitted(request, hub, account, "auth.bad_api_key")
     with hub.sessions() as session:
         if api_key:
             query = select(Account).filter_by(api_key_hash=hash_api_key(api_key), kind="system")
@@ -92,6 +95,10 @@ def current_account(
                 reason="auth.missing",
             )
         account = session.scalars(query).one_or_none()
+    return _admitted(request, hub, account, reason)
+
+
+def _admitted(request: Request, hub: Hub, account: Account | None, reason: str) -> Account:
     if account is None or not account.active or account.is_locked(hub.bus.deps.clock.now()):
         raise Unauthenticated("Unknown, locked or deactivated account.", reason=reason)
     request.state.actor = account

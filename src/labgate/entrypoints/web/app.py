@@ -35,7 +35,12 @@ MOUNT = "/console"
 
 def console_app(hub: Hub) -> FastAPI:
     """The console, on the same hub (bus, store, clock) as the API."""
-    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        telemetry={"tracing": False, "metrics": False, "logs": False},  # as the API's (app.py)
+    )
     app.state.hub = hub
     refusals.install(app)
     for module in (

@@ -23,7 +23,7 @@ def people_of(uow: UnitOfWork, source: str) -> dict[str, str]:
 
 def require_reviewer(uow: UnitOfWork, account: str, shown: str) -> None:
     """A partner's reviewer must be someone labgate would let approve results."""
-    found = uow.records.get(Account, username=account)
+    found = uow.account(account)  # read only: no lock on the reviewer's account
     if found is None or Permission.APPROVE_RESULT not in found.permissions():
         raise Conflict(
             f"Reviewer {shown!r} is mapped to {account}, who may not approve results in labgate.",

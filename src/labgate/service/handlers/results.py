@@ -45,7 +45,7 @@ def record_results(cmd: RecordResults, uow: UnitOfWork, deps: Deps) -> list[str]
     its own envelope (a batch of messages) is settled as its own message: inbox record, outbox
     rows under its correlation id."""
     with uow:
-        received = [one.ctx.received for one in cmd.results if one.ctx.received]
+        received = [r for one in cmd.results if (r := uow.received_for(one.ctx)) is not None]
         for source, stream in dict.fromkeys((r.source, r.stream) for r in received):
             uow.stream_position(source, stream)  # a message transaction locks its streams first
         lookups = _Lookups(uow, deps)
@@ -54,8 +54,9 @@ def record_results(cmd: RecordResults, uow: UnitOfWork, deps: Deps) -> list[str]
         codes = []
         for one in cmd.results:
             codes.append(_record_one(one, lookups, deps))
-            if one.ctx.received is not None and one.ctx.received is not cmd.ctx.received:
-                uow.settle_message(one.ctx.received, one.ctx.correlation_id, one.ctx)
+            mine = uow.received_for(one.ctx)
+            if mine is not None and one.ctx.message != cmd.ctx.message:
+                uow.settle_message(mine, one.ctx.correlation_id, one.ctx)
         uow.commit()
         return codes
 
