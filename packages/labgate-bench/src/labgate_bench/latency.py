@@ -281,6 +281,16 @@ def latency(name: str, values: list[float]) -> Figure:
     return Figure(name, None, p50=p50, p99=p99)
 
 
+def run_rest(label: str, url: str, reference_url: str) -> list[Figure]:
+    """The REST ingest line alone (and its lean reference on `reference_url`)."""
+    hub, results, lims_key = prepare(url, CLIENTS + REQUESTS)
+    try:
+        lims = Lims(hub, lims_key)
+        return [bench_rest(label, url, lims, results[: CLIENTS + REQUESTS], reference_url)]
+    finally:
+        hub.close()
+
+
 def run(label: str, url: str, amqp_url: str, reference_url: str) -> list[Figure]:
     """REST ingest (and its lean reference on `reference_url`), then the two latency lines."""
     hub, results, lims_key = prepare(url, CLIENTS + REQUESTS + 2 * LATENCY_SAMPLES)

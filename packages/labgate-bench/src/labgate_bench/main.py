@@ -19,6 +19,7 @@ import json
 import math
 import os
 import secrets
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -333,24 +334,39 @@ def databases(label: str, *names: str) -> Iterator[list[str]]:
                 admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def main() -> None:
-    """Run every benchmark, print the BENCH lines, write var/bench/latest.json."""
+GROUPS = ("cli", "results", "ingest", "rest", "latency", "console")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the benchmarks named (all by default: `python -m labgate_bench [GROUP ...]`, groups
+    cli, results, ingest, rest, latency, console; `latency` includes `rest`), print the BENCH
+    lines, write var/bench/latest.json."""
     # Imported here: the interface benchmarks build on this module's helpers.
     from labgate_bench import cli_start, console, ingest, latency
 
+    wanted = set(sys.argv[1:] if argv is None else argv) or set(GROUPS)
+    if wanted - set(GROUPS):
+        raise SystemExit(f"unknown group(s) {sorted(wanted - set(GROUPS))}; choose from {GROUPS}")
     OUT.mkdir(parents=True, exist_ok=True)
     for old in OUT.glob("*.db*"):
         old.unlink()
-    figures: list[Figure] = cli_start.run()  # first: it needs no database or broker
+    figures: list[Figure] = cli_start.run() if "cli" in wanted else []  # needs no database
     with ingest.vhost() as amqp_url:
         for label in ("sqlite", "postgres"):
             names = ("service", "raw", "ingest", "ingest_raw", "latency", "console", "reference")
             with databases(label, *names) as urls:
-                figures += bench_results(label, urls[0], urls[1])
-                figures += ingest.run(label, urls[2], urls[3], amqp_url)
-                figures += latency.run(label, urls[4], amqp_url, urls[6])
-                figures += console.run(label, urls[5])
-        figures.append(ingest.bench_transport(amqp_url, ENVELOPE_BYTES))
+                if "results" in wanted:
+                    figures += bench_results(label, urls[0], urls[1])
+                if "ingest" in wanted:
+                    figures += ingest.run(label, urls[2], urls[3], amqp_url)
+                if "latency" in wanted:
+                    figures += latency.run(label, urls[4], amqp_url, urls[6])
+                elif "rest" in wanted:
+                    figures += latency.run_rest(label, urls[4], urls[6])
+                if "console" in wanted:
+                    figures += console.run(label, urls[5])
+        if "ingest" in wanted:
+            figures.append(ingest.bench_transport(amqp_url, ENVELOPE_BYTES))
     for figure in figures:
         print(figure.line())
     report = [figure.record() for figure in figures]
