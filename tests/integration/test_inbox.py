@@ -19,9 +19,10 @@ from fakes import ManualClock
 from labgate.adapters.store import tables as t
 from labgate.bootstrap import Hub
 from labgate.compliance.envelope import generate_keypair
-from labgate.domain.commands import Context, ImportMasterData
+from labgate.domain.commands import Context, ImportMasterData, RequestSample
 from labgate.domain.interface_commands import RegisterSourceKey, RevokeSourceKey
 from labgate.entrypoints.api import inbox_group
+from labgate.service import messagebus
 from labgate.service.inbox import Inbox, Receipt, ReceiptRefused
 from plant import SITE, Plant
 from senders import Sender, register, request
@@ -102,6 +103,27 @@ def test_out_of_order_messages_wait_and_are_applied_in_order(hub: Hub, mes: Send
         ("S-000003", "REQ-3"),
     ]
     assert statuses == {"applied"}
+
+
+def test_the_inbox_admits_in_the_transaction_and_a_use_case_runs_only_in_its_turn(
+    hub: Hub, mes: Sender, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The inbox decides each message's turn itself, in the transaction it opens: a message
+    # ahead of a gap or a duplicate never reaches its use case (none runs to find out).
+    calls: list[str] = []
+    handler = messagebus.HANDLERS[RequestSample]
+
+    def counted(cmd: RequestSample, uow: Any, deps: Any) -> Any:
+        calls.append(cmd.mes_request_id)
+        return handler(cmd, uow, deps)
+
+    monkeypatch.setitem(messagebus.HANDLERS, RequestSample, counted)
+    first, second = request(mes, "REQ-1"), request(mes, "REQ-2")
+    assert mes.send(second).status == "held"
+    assert calls == []
+    assert mes.send(first).status == "applied"  # and the held one after it
+    assert mes.send(first).status == "duplicate"
+    assert calls == ["REQ-1", "REQ-2"]
 
 
 @pytest.mark.parametrize(

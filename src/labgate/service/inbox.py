@@ -1,16 +1,21 @@
 """Receiving signed envelopes, in order: the route (caller, topic) → known key → signature (and
-a pack's files against its signed manifest) → a sent_at not ahead of the clock → idempotent
-inbox → sequence per (source, stream) → in its turn: channel, payload schema, the use case.
+a pack's files against its signed manifest) → a sent_at not ahead of the clock → then, in one
+transaction the inbox opens: the stream locked → duplicate, stale, held or next → in its turn:
+channel, payload schema, the use case (its handler joins the transaction) → committed with its
+inbox record and stream position.
 
-The inbox and the sequence are the replay defence: a message already taken in is a duplicate
-however late it comes again, and one next on its stream is applied however long it was buffered
-on the way. A message that cannot be authenticated says nothing trustworthy about its stream:
-refused before the inbox, its number stays free and the sender sends it again. A message taken
-in and refused for its content, in its turn, uses its number and the stream goes on. Every
-refusal lands in quarantine with its raw bytes and a reason code, audited."""
+The inbox is the one owner of a message's admission: the unit of work only opens and commits the
+transaction, and a use case never runs to find out that its message was out of turn. The inbox
+and the sequence are the replay defence: a message already taken in is a duplicate however late
+it comes again, and one next on its stream is applied however long it was buffered on the way.
+A message that cannot be authenticated says nothing trustworthy about its stream: refused before
+the inbox, its number stays free and the sender sends it again. A message taken in and refused
+for its content, in its turn, uses its number and the stream goes on. Every refusal lands in
+quarantine with its raw bytes and a reason code, audited."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 from collections.abc import Callable, Collection, Mapping
@@ -21,7 +26,7 @@ from typing import Any
 from labgate.compliance.audit import AuditDraft
 from labgate.compliance.envelope import Envelope, verify_envelope
 from labgate.compliance.keys import SourceKey
-from labgate.domain.commands import Context
+from labgate.domain.commands import Command, Context
 from labgate.domain.errors import LabgateError
 from labgate.service.config_cache import KeyRing, KeysChanged
 from labgate.service.handlers.keys import unknown_key
@@ -34,11 +39,17 @@ from labgate.service.inbox_errors import StaleSequence as StaleSequence
 from labgate.service.inbox_records import InboxMessage, QuarantineItem, Received, StreamPosition
 from labgate.service.incoming import Decoder, Incoming, Route, decode_envelope
 from labgate.service.messagebus import MessageBus
-from labgate.service.unit_of_work import OutOfTurn, UnitOfWork, inbox_message
+from labgate.service.unit_of_work import UnitOfWork, inbox_message
+
+
+class _NotInTurn(Exception):
+    """Inside the inbox: a message refused for its content is no longer next on its stream
+    (another worker moved it meanwhile): it is admitted again as it stands."""
 
 
 class Inbox:
-    """The one way in for envelopes, whatever the channel."""
+    """The one way in for envelopes, whatever the channel: the one owner of a message's
+    admission (checks, de-duplication, order per stream, hold and release, quarantine)."""
 
     def __init__(
         self,
@@ -137,71 +148,122 @@ class Inbox:
         return verified
 
     def _apply_or_admit(
-        self, incoming: Incoming, raw: bytes, channel: str, verified: int | None = None
+        self,
+        incoming: Incoming,
+        raw: bytes,
+        channel: str,
+        verified: int | None = None,
+        releasing: bool = False,
     ) -> Receipt:
-        """Apply a checked envelope as if it were next on its stream and new, as nearly every
-        one is: its transaction makes sure of that first (UnitOfWork._take_turn), which saves a
-        transaction of its own. One that is not goes through `admit`."""
+        """Admit a checked envelope and, when it is next on its stream and new (as nearly every
+        one is), apply it, all in one transaction: the inbox locks the stream, decides the
+        message's turn (next, duplicate, stale, or ahead of a gap: held) and runs its use case
+        in that same transaction. `releasing`: a held message whose turn came; if another worker
+        applied it meanwhile, nothing is said."""
         envelope = incoming.envelope
-        try:
-            outcome = self._apply(incoming, raw, channel, verified)
-        except OutOfTurn:
-            return self.admit(incoming, raw, channel, verified)
-        except ReceiptRefused:
-            # Refused by its use case, it used its number: the messages behind it go on now.
+        refused: tuple[Command | None, LabgateError] | None = None
+        with self.uow_factory() as uow:
+            self.keys_in_force(uow, verified)
+            turn = self._turn(uow, envelope)
+            if turn != "next":
+                if releasing:
+                    return Receipt("passed", envelope.message_id)
+                receipt = self._not_next(uow, turn, envelope, raw, channel)
+            else:
+                command: Command | None = None
+                try:
+                    self.carries(envelope, channel)
+                    received = received_as(envelope, raw, channel, True, verified)
+                    command = incoming.command(context(received, envelope.correlation_id))
+                    outcome = self.bus.handle(
+                        command, audit_refusal=False, received=(received,), uow=uow
+                    )
+                except LabgateError as error:  # its content: refused in its turn, below
+                    refused = (command, error)
+                else:
+                    receipt = Receipt("applied", envelope.message_id, outcome)
+        if refused is not None:
+            return self._refused_in_turn(incoming, raw, channel, verified, *refused)
+        if receipt.status in ("applied", "duplicate"):
+            # The messages waiting behind it go on now (a duplicate: a redelivery after a
+            # failure between applying a message and releasing the ones it unblocked).
             self.release_held_on({(envelope.source, envelope.stream)})
-            raise
-        self.release_held_on({(envelope.source, envelope.stream)})
-        return Receipt("applied", envelope.message_id, outcome)
+        return receipt
 
     def admit(
         self, incoming: Incoming, raw: bytes, channel: str, verified: int | None = None
     ) -> Receipt:
         """A checked envelope: duplicate, held for a gap, or applied (then what it unblocks);
         `verified`: the version of the keys it was checked with (KeysChanged if they moved)."""
-        envelope = incoming.envelope
-        with self.uow_factory() as uow:
-            known = uow.records.get(
-                InboxMessage, source=envelope.source, message_id=envelope.message_id
-            )
-            last = uow.stream_position(envelope.source, envelope.stream)
-            if known is not None:
-                self._audit(
-                    uow,
-                    envelope,
-                    raw,
-                    "inbox.duplicate",
-                    f"duplicate of a message already {known.status}",
-                )
-                uow.commit()
-                # A redelivery after a failure between applying a message and releasing the ones
-                # it unblocked: release them now, or the stream would wait for ever.
-                self.release_held_on({(envelope.source, envelope.stream)})
-                return Receipt("duplicate", envelope.message_id)
-            if envelope.sequence <= last:
-                raise StaleSequence(
-                    f"Sequence {envelope.sequence} on stream {envelope.stream} was handled "
-                    f"already (last {last}) under another message id.",
-                    field="sequence",
-                )
-            if envelope.sequence > last + 1:
-                received = received_as(envelope, raw, channel)
-                uow.records.add(
-                    inbox_message(
-                        received, envelope.correlation_id, self.bus.deps.clock.now(), "held"
-                    )
-                )
-                self._audit(
-                    uow,
-                    envelope,
-                    raw,
-                    "inbox.held",
-                    f"waits for sequence {last + 1} on stream {envelope.stream}",
-                )
-                uow.commit()
-                return Receipt("held", envelope.message_id)
-        # Next and new: applied, unless another worker moved the stream since (then look again).
         return self._apply_or_admit(incoming, raw, channel, verified)
+
+    def keys_in_force(self, uow: UnitOfWork, verified: int | None) -> None:
+        """The keys the signature was checked with are still those in force (read in this
+        transaction; PostgreSQL holds them shared until it ends): KeysChanged otherwise, before
+        anything is changed, and the message is checked again with the keys now in force."""
+        if verified is not None and uow.source_keys_version() not in (None, verified):
+            raise KeysChanged(f"source keys moved since version {verified}")
+
+    def _turn(self, uow: UnitOfWork, envelope: Envelope) -> str:
+        """With the stream locked: "next" (new and next, or held and its turn has come),
+        "duplicate", "stale" (its number handled under another id) or "ahead" (of a gap)."""
+        last = uow.stream_position(envelope.source, envelope.stream)
+        known = uow.inbox_record(envelope.source, envelope.message_id)
+        if envelope.sequence == last + 1 and (known is None or known.status == "held"):
+            return "next"
+        if known is not None:
+            return "duplicate"
+        return "stale" if envelope.sequence <= last else "ahead"
+
+    def _not_next(
+        self, uow: UnitOfWork, turn: str, envelope: Envelope, raw: bytes, channel: str
+    ) -> Receipt:
+        """A duplicate (acknowledged, audited, nothing changed), a stale number (refused) or one
+        ahead of a gap (held until the gap fills or the hold times out)."""
+        last = uow.stream_position(envelope.source, envelope.stream)
+        if turn == "duplicate":
+            known = uow.inbox_record(envelope.source, envelope.message_id)
+            status = known.status if known is not None else "applied"
+            self._audit(uow, envelope, raw, "inbox.duplicate",
+                        f"duplicate of a message already {status}")  # fmt: skip
+            uow.commit()
+            return Receipt("duplicate", envelope.message_id)
+        if turn == "stale":
+            raise StaleSequence(
+                f"Sequence {envelope.sequence} on stream {envelope.stream} was handled "
+                f"already (last {last}) under another message id.",
+                field="sequence",
+            )
+        received = received_as(envelope, raw, channel)
+        now = self.bus.deps.clock.now()
+        uow.records.add(inbox_message(received, envelope.correlation_id, now, "held"))
+        self._audit(uow, envelope, raw, "inbox.held",
+                    f"waits for sequence {last + 1} on stream {envelope.stream}")  # fmt: skip
+        uow.commit()
+        return Receipt("held", envelope.message_id)
+
+    def _refused_in_turn(
+        self,
+        incoming: Incoming,
+        raw: bytes,
+        channel: str,
+        verified: int | None,
+        command: Command | None,
+        error: LabgateError,
+    ) -> Receipt:
+        """Its use case refused it in its turn: audited as the bus audits refusals, quarantined,
+        and its number used, so the stream moves on past it. If another worker moved the stream
+        meanwhile, it is admitted again as it stands now (duplicate, stale, held or applied)."""
+        envelope = incoming.envelope
+        if command is not None:
+            self.bus.record_refusal(command, error)
+        try:
+            quarantine_id = self.quarantine(raw, channel, envelope, error, consumed=True)
+        except _NotInTurn:
+            return self._apply_or_admit(incoming, raw, channel, verified)
+        # Refused by its use case, it used its number: the messages behind it go on now.
+        self.release_held_on({(envelope.source, envelope.stream)})
+        raise ReceiptRefused(error, quarantine_id, number_used=True)
 
     def carries(self, envelope: Envelope, channel: str) -> None:
         """The channel is set up to carry the envelope's type (checked in the message's turn)."""
@@ -212,19 +274,6 @@ class Inbox:
                 f"carries {', '.join(sorted(allowed)) or 'nothing'}.",
                 field="schema",
             )
-
-    def _apply(
-        self, incoming: Incoming, raw: bytes, channel: str, verified: int | None = None
-    ) -> Any:
-        """Run the use case; a refusal of the content (channel, schema, business rule) is
-        quarantined in the message's turn and the stream moves on past it (OutOfTurn if it is
-        not next: `admit` then holds it, or answers duplicate or stale)."""
-        try:
-            return self.run(incoming, raw, channel, verified=verified)
-        except LabgateError as error:
-            envelope = incoming.envelope
-            quarantine_id = self.quarantine(raw, channel, envelope, error, consumed=True)
-            raise ReceiptRefused(error, quarantine_id, number_used=True) from None
 
     def verify(self, envelope: Envelope, fresh: bool = False) -> int | None:
         """Known source and key, and a signature that checks out. The key comes from the
@@ -274,10 +323,8 @@ class Inbox:
             if expired:
                 self._pass_over(source, stream, following)
                 continue
-            try:
-                self._apply(self.decode(raw, channel), raw, channel)
-            except (ReceiptRefused, OutOfTurn):
-                continue  # quarantined and consumed, or applied by another worker: look again
+            with contextlib.suppress(ReceiptRefused):  # quarantined and consumed: look again
+                self._apply_or_admit(self.decode(raw, channel), raw, channel, releasing=True)
 
     def release_held_on(self, streams: Collection[tuple[str, str]]) -> None:
         """`release_held` for each of these streams on which a message waits for its turn now:
@@ -382,7 +429,7 @@ class Inbox:
         """A signed, known message that was quarantined is not applied again if re-sent. A copy
         refused by the checks (forged, damaged, replayed) never touches the genuine message's
         record: anyone who can publish could otherwise relabel or strand it. One refused for
-        its content uses its number only in its turn: OutOfTurn otherwise, and nothing kept."""
+        its content uses its number only in its turn: _NotInTurn otherwise, and nothing kept."""
         if not (consumed or expired):
             return
         known = uow.records.get(
@@ -394,7 +441,7 @@ class Inbox:
             return
         last = uow.stream_position(envelope.source, envelope.stream)
         if envelope.sequence != last + 1 or (known is not None and known.status != "held"):
-            raise OutOfTurn(envelope.source, envelope.stream, envelope.sequence, last)
+            raise _NotInTurn
         if known is not None:
             known.status = "quarantined"
         else:

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from labgate.compliance.envelope import Envelope
 from labgate.domain.commands import Context, RecordResult, RecordResults
 from labgate.domain.errors import LabgateError
 from labgate.service.config_cache import KeysChanged
 from labgate.service.inbox import Inbox, Receipt, ReceiptRefused, context, received_as
-from labgate.service.inbox_records import InboxMessage, StreamPosition
+from labgate.service.inbox_records import InboxMessage
 from labgate.service.incoming import EnvelopeMessage, Incoming
-from labgate.service.unit_of_work import OutOfTurn
+from labgate.service.unit_of_work import UnitOfWork
 
 BATCHED_SCHEMAS = frozenset({"labgate.result.v1"})
 Outcome = Receipt | ReceiptRefused
@@ -62,21 +63,26 @@ def receive_batch(
 
 
 def _flush(inbox: Inbox, run: _Run, channel: str, outcomes: list[Outcome | None]) -> None:
+    """The run in one transaction if every message in it is new and next on its stream (the
+    inbox admits them there, with their streams locked), else one by one."""
     if not run:
         return
     try:
-        _in_order(inbox, run)
-        commands, received = [], []
-        for _, incoming, raw, verified in run:
-            envelope = incoming.envelope
-            inbox.carries(envelope, channel)  # content: refused in turn, by `_one`
-            received.append(received_as(envelope, raw, channel, True, verified))
-            command = incoming.command(context(received[-1], envelope.correlation_id))
-            assert isinstance(command, RecordResult)  # BATCHED_SCHEMAS are results
-            commands.append(command)
-        codes = inbox.bus.handle(RecordResults(Context(channel, "system"), tuple(commands)),
-                                 audit_refusal=False, received=received)  # fmt: skip
-    except (_NotInOrder, OutOfTurn, LabgateError, KeysChanged):
+        with inbox.uow_factory() as uow:
+            for _, _, _, verified in run:
+                inbox.keys_in_force(uow, verified)
+            _in_order(uow, [incoming.envelope for _, incoming, *_ in run])
+            commands, received = [], []
+            for _, incoming, raw, verified in run:
+                envelope = incoming.envelope
+                inbox.carries(envelope, channel)  # content: refused in turn, by `_one`
+                received.append(received_as(envelope, raw, channel, True, verified))
+                command = incoming.command(context(received[-1], envelope.correlation_id))
+                assert isinstance(command, RecordResult)  # BATCHED_SCHEMAS are results
+                commands.append(command)
+            codes = inbox.bus.handle(RecordResults(Context(channel, "system"), tuple(commands)),
+                                     audit_refusal=False, received=received, uow=uow)  # fmt: skip
+    except (_NotInOrder, LabgateError, KeysChanged):
         for index, incoming, raw, verified in run:
             outcomes[index] = _one(inbox, incoming, raw, channel, verified)
         return
@@ -85,23 +91,22 @@ def _flush(inbox: Inbox, run: _Run, channel: str, outcomes: list[Outcome | None]
     inbox.release_held_on({(i.envelope.source, i.envelope.stream) for _, i, *_ in run})
 
 
-def _in_order(inbox: Inbox, run: _Run) -> None:
-    """Every message new and next on its stream, counting those before it in the run."""
-    envelopes = [incoming.envelope for _, incoming, *_ in run]
-    with inbox.uow_factory().reading() as uow:
-        last: dict[tuple[str, str], int] = {}
-        for source in {e.source for e in envelopes}:
-            ids = {e.message_id for e in envelopes if e.source == source}
-            if uow.records.find_any(InboxMessage, "message_id", ids, source=source):
-                raise _NotInOrder  # a duplicate, or one that was held
-        for envelope in envelopes:
-            stream = (envelope.source, envelope.stream)
-            if stream not in last:
-                position = uow.records.get(StreamPosition, source=stream[0], stream=stream[1])
-                last[stream] = position.last_sequence if position else 0
-            if envelope.sequence != last[stream] + 1:
-                raise _NotInOrder
-            last[stream] += 1
+def _in_order(uow: UnitOfWork, envelopes: list[Envelope]) -> None:
+    """Every message new and next on its stream, counting those before it in the run; the
+    streams are locked in one order (two workers never wait on each other's)."""
+    last = {
+        (source, name): uow.stream_position(source, name)
+        for source, name in sorted({(e.source, e.stream) for e in envelopes})
+    }
+    for source in {e.source for e in envelopes}:
+        ids = {e.message_id for e in envelopes if e.source == source}
+        if uow.records.find_any(InboxMessage, "message_id", ids, source=source):
+            raise _NotInOrder  # a duplicate, or one that was held
+    for envelope in envelopes:
+        key = (envelope.source, envelope.stream)
+        if envelope.sequence != last[key] + 1:
+            raise _NotInOrder
+        last[key] += 1
 
 
 def _one(

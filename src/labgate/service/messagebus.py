@@ -115,12 +115,14 @@ class MessageBus:
         command: commands.Command,
         audit_refusal: bool = True,
         received: Sequence[Received] = (),
+        uow: UnitOfWork | None = None,
     ) -> Any:
         """Run `command`; on refusal, audit it in its own transaction and re-raise. A caller that
         retries the command's parts one by one (a batch of messages) audits their refusals
         instead (`audit_refusal=False`). `received`: the envelopes the inbox took the command
-        (or its parts) in, recorded in its transaction."""
-        uow = self.uow_factory()
+        (or its parts) in, recorded in its transaction; `uow`: the transaction the inbox opened
+        to admit them, which the command's handler joins (else one of its own)."""
+        uow = uow if uow is not None else self.uow_factory()
         uow.correlation_id = command.ctx.correlation_id
         uow.arrived = {message.ref: message for message in received}
         uow.received = uow.received_for(command.ctx)
@@ -129,18 +131,16 @@ class MessageBus:
         try:
             outcome = HANDLERS[type(command)](command, uow, self.deps)
         except LabgateError as error:
-            if not audit_refusal:
-                raise
-            record_refusal(
-                self.uow_factory(),
-                self.deps,
-                command.ctx,
-                error,
-                _action(command),
-                _subject(command),
-            )
+            if audit_refusal:
+                self.record_refusal(command, error)
             raise
         return outcome
+
+    def record_refusal(self, command: commands.Command, error: LabgateError) -> None:
+        """Audit a refusal of `command`, in a transaction of its own."""
+        record_refusal(
+            self.uow_factory(), self.deps, command.ctx, error, _action(command), _subject(command)
+        )
 
 
 def _action(command: commands.Command) -> str:

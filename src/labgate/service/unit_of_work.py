@@ -45,15 +45,6 @@ class Reactions(Protocol):
         transaction as a whole."""
 
 
-class OutOfTurn(Exception):
-    """A message is no longer next on its stream: another worker moved the stream after this
-    one looked. Not a refusal of the message: the caller admits it again (duplicate, stale or
-    held, as it now is)."""
-
-    def __init__(self, source: str, stream: str, sequence: int, last: int) -> None:
-        super().__init__(f"sequence {sequence} on {source}/{stream} is not next after {last}")
-
-
 class Records(Protocol):
     """Store and find domain records by their business keys."""
 
@@ -86,6 +77,8 @@ class UnitOfWork(abc.ABC):
     arrived: Mapping[MessageRef, Received] = MappingProxyType({})  # and of each of its parts
     clock_now: Callable[[], datetime] | None = None
     read_only: bool = False
+    _depth = 0  # blocks inside this transaction: an inner `with` joins it
+    _reacting: Reactions | None = None
     # What this transaction's events set off, made once per transaction (the bus wires it).
     reactions: Callable[[], Reactions] | None = None
 
@@ -100,6 +93,13 @@ class UnitOfWork(abc.ABC):
         return self
 
     def __enter__(self) -> UnitOfWork:
+        if self._depth:  # joined: the inbox opened this transaction to run a message's command
+            self._depth += 1
+            if self._reacting is None and self.reactions is not None:
+                self._reacting = self.reactions()  # the bus wired them after the inbox opened it
+            return self
+        self._begin()
+        self._depth = 1
         self._audit: list[AuditDraft] = []
         self._outbox: list[OutboxMessage] = []
         self._seen: list[Aggregate] = []
@@ -108,20 +108,7 @@ class UnitOfWork(abc.ABC):
         self._positions: dict[tuple[str, str], int] = {}
         self._moved: set[tuple[str, str]] = set()
         self._known: dict[tuple[str, str], InboxMessage | None] = {}
-        if self.received is not None and self.received.in_turn:
-            self._take_turn(self.received)
         return self
-
-    def _take_turn(self, received: Received) -> None:
-        """A message's transaction first locks its stream and makes sure the message is next
-        on it and new (or the held one whose turn has come): a message transaction locks its
-        stream before anything else, and the use case never runs out of turn. Otherwise
-        OutOfTurn: the inbox admits it as it is (duplicate, held, stale)."""
-        last = self.stream_position(received.source, received.stream)
-        known = self._inbox_record(received.source, received.message_id)
-        self._known[(received.source, received.message_id)] = known  # settled from here
-        if received.sequence != last + 1 or (known is not None and known.status != "held"):
-            raise OutOfTurn(received.source, received.stream, received.sequence, last)
 
     def __exit__(
         self,
@@ -129,7 +116,25 @@ class UnitOfWork(abc.ABC):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.rollback()
+        self._depth -= 1
+        if self._depth:
+            return  # the block that opened the transaction ends it
+        try:
+            self.rollback()
+        finally:
+            self._end()
+
+    def _begin(self) -> None:  # noqa: B027 - a store's hook; a store in memory needs none
+        """Open the transaction (a store's)."""
+
+    def _end(self) -> None:  # noqa: B027 - as _begin
+        """Release what the transaction held (a store's)."""
+
+    def inbox_record(self, source: str, message_id: str) -> InboxMessage | None:
+        """A message's inbox record, known to this transaction from here on (settled with it)."""
+        known = self._inbox_record(source, message_id)
+        self._known[(source, message_id)] = known
+        return known
 
     def audit(self, draft: AuditDraft) -> None:
         """Add an entry to the trail, in this transaction."""
@@ -189,8 +194,11 @@ class UnitOfWork(abc.ABC):
     def _record_received(self, received: Received, correlation_id: str | None) -> None:
         last = self.stream_position(received.source, received.stream)
         if received.in_turn and received.sequence != last + 1:
-            # Another worker moved the stream since this one decided to apply: undo, look again.
-            raise OutOfTurn(received.source, received.stream, received.sequence, last)
+            # The inbox admitted it as next, in this transaction, with its stream locked.
+            raise RuntimeError(
+                f"Message {received.message_id} is not next on {received.source}/"
+                f"{received.stream} ({received.sequence} after {last}): admit it first."
+            )
         now = self._now()
         held = self._inbox_record(received.source, received.message_id)
         if held is not None:  # it waited for a gap to fill
@@ -296,6 +304,11 @@ class UnitOfWork(abc.ABC):
                 return
             else:
                 start = 0  # one more look from the first: a reaction may raise on any of them
+
+    def source_keys_version(self) -> int | None:
+        """The version of the source keys in force, read in this transaction (None: a store
+        that keeps no versions)."""
+        return None
 
     def account(self, username: str) -> Account | None:
         """An account to read, not to change (a store may keep them between transactions)."""

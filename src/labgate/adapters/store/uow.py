@@ -23,7 +23,6 @@ from labgate.compliance.access import Account
 from labgate.compliance.audit import AuditDraft, seal
 from labgate.compliance.throttle import RefusalWindow
 from labgate.domain.batches import Batch
-from labgate.domain.commands import Context
 from labgate.domain.deviations import Deviation
 from labgate.domain.gates import GateSample, GateTold, PointTally
 from labgate.domain.masterdata import Alias
@@ -32,7 +31,7 @@ from labgate.domain.samples import Sample
 from labgate.domain.stability import StabilityStudy
 from labgate.domain.status_map import StatusMap
 from labgate.domain.trending import OotAlert
-from labgate.service.config_cache import ConfigCache, KeysChanged
+from labgate.service.config_cache import ConfigCache
 from labgate.service.inbox_records import InboxMessage, Received
 from labgate.service.outbox import OutboxMessage, seal_entry
 from labgate.service.unit_of_work import UnitOfWork, inbox_fields
@@ -165,7 +164,7 @@ class SqlUnitOfWork(UnitOfWork):
         self.config = config or ConfigCache()  # one per database, shared by its units of work
         self.bell = bell  # rung after a commit that wrote outbox rows: a relay here wakes
 
-    def __enter__(self) -> UnitOfWork:
+    def _begin(self) -> None:
         self._applied: list[dict[str, Any]] = []
         self._versions: dict[str, int] | None = None
         self._message = False
@@ -178,15 +177,12 @@ class SqlUnitOfWork(UnitOfWork):
             # Mark the transaction as a writer before it begins (SQLite: BEGIN IMMEDIATE).
             self.session.connection(execution_options={WRITE: not self.read_only})
             self.records = SqlRecords(self.session)
-            return super().__enter__()
-        except BaseException:  # out of turn: nothing began that needs keeping
-            self.session.close()
-            self._turn.close()
+        except BaseException:  # nothing began that needs keeping
+            self._end()
             raise
 
-    def __exit__(self, *args: Any) -> None:
+    def _end(self) -> None:
         try:
-            super().__exit__(*args)
             self.session.close()
         finally:
             self._turn.close()
@@ -235,18 +231,12 @@ class SqlUnitOfWork(UnitOfWork):
         return list(self.config.aliases.at(version, lambda: cs.load_aliases(self.session))
                     .get(site, ()))  # fmt: skip
 
-    def settle_message(
-        self, received: Received | None, correlation_id: str | None, ctx: Context | None = None
-    ) -> None:
-        """A message whose signature was checked with keys that moved since is not settled:
-        KeysChanged undoes the transaction, and the inbox checks it again with the keys now
-        in force (read here, in this transaction, for it)."""
-        if received is not None and received.keys_version is not None:
-            version = self._config_versions()["source_keys"]
-            if version != received.keys_version:
-                self.config.source_keys.at(version, lambda: cs.load_keys(self.session))
-                raise KeysChanged(f"source keys moved from {received.keys_version} to {version}")
-        super().settle_message(received, correlation_id, ctx)
+    def source_keys_version(self) -> int | None:
+        """The keys' version in this transaction; the process's cache follows it (a message
+        found changed keys is checked again with the cache)."""
+        version = self._config_versions()["source_keys"]
+        self.config.source_keys.at(version, lambda: cs.load_keys(self.session))
+        return version
 
     def _config_versions(self) -> dict[str, int]:
         """The configuration's versions, read once a transaction; a message's transaction (one
