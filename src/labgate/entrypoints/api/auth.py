@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Annotated
 
@@ -105,11 +105,11 @@ def _admitted(request: Request, hub: Hub, account: Account | None, reason: str) 
     return account
 
 
-def require(permission: Permission) -> Callable[..., Account]:
+def require(permission: Permission) -> Callable[..., Awaitable[Account]]:
     """A dependency that admits only accounts holding `permission`."""
 
-    def dependency(account: Annotated[Account, Depends(current_account)]) -> Account:
-        account.require(permission)
+    async def dependency(account: Annotated[Account, Depends(current_account)]) -> Account:
+        account.require(permission)  # no I/O: on the event loop, not a worker thread
         return account
 
     dependency.permission = permission  # type: ignore[attr-defined]  # read by api/contract.py

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from labgate.domain.errors import InvalidInput
 
 
-def known_query_names(request: Request) -> None:
+async def known_query_names(request: Request) -> None:
     """Refuse a query parameter the matched operation does not declare (422, named)."""
     route = request.scope.get("route")
     if not isinstance(route, APIRoute) or not request.query_params:

@@ -43,9 +43,10 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def short_path_keys(request: Request) -> None:
+async def short_path_keys(request: Request) -> None:
     """Keys in the path are bounded like keys in bodies: no record has a longer one, and a longer
-    one would not fit the refusal's own audit entry."""
+    one would not fit the refusal's own audit entry. (This and the checks below do no I/O:
+    async, so they run on the event loop, not each on a worker thread of its own.)"""
     for name, value in request.path_params.items():
         if len(str(value)) > KEY_LENGTH:
             raise InvalidInput(
@@ -55,7 +56,7 @@ def short_path_keys(request: Request) -> None:
             )
 
 
-def no_nul_in_keys(request: Request) -> None:
+async def no_nul_in_keys(request: Request) -> None:
     """Keys in the path and the query's filters hold no NUL character: no record's text can
     (PostgreSQL refuses it in any text, even to compare), so it is refused by field and rule
     here, as bodies are (body_checks)."""
