@@ -14,7 +14,7 @@ from labgate.domain.errors import UnitError
 from labgate.domain.status_map import StatusMap
 from labgate.service.deps import Deps
 from labgate.service.inbox_records import StreamPosition
-from labgate.service.outbox import OutboxMessage
+from labgate.service.outbox.records import OutboxMessage
 from labgate.service.reactions.routing import Reactor
 from labgate.service.unit_of_work import UnitOfWork
 

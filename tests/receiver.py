@@ -17,7 +17,7 @@ from labgate.bootstrap import Hub
 from labgate.compliance.envelope import Envelope, parse_envelope, verify_envelope
 from labgate.compliance.keys import SourceKey
 from labgate.compliance.signer import Signer
-from labgate.service.relay import SOURCE
+from labgate.service.outbox.relay import SOURCE
 from plant import Plant
 
 SINCE = datetime(2020, 1, 1, tzinfo=UTC)  # labgate's key, as a receiver registered it

@@ -17,7 +17,7 @@ from labgate.bootstrap import Hub
 from labgate.compliance.envelope import build_envelope, encode, generate_keypair
 from labgate.domain.commands import Context
 from labgate.domain.interface_commands import RegisterSourceKey
-from labgate.service.inbox import Receipt
+from labgate.service.inbox.admission import Receipt
 from plant import SITE
 
 AMQP_URL = os.environ.get("LABGATE_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672/")

@@ -21,9 +21,9 @@ from labgate.config import Settings
 from labgate.database import open_database
 from labgate.service.config_cache import ApiKeyAccounts
 from labgate.service.deps import Deps
-from labgate.service.inbox import Inbox
+from labgate.service.inbox.admission import Inbox
 from labgate.service.messagebus import MessageBus
-from labgate.service.relay_bell import RelayBell
+from labgate.service.outbox.relay_bell import RelayBell
 from labgate.service.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ from labgate.adapters.store.mapping import start_mappers
 from labgate.adapters.store.uow import SqlUnitOfWork
 from labgate.config import Settings
 from labgate.service.config_cache import ApiKeyAccounts, ConfigCache, KeyRing
-from labgate.service.relay_bell import RelayBell
+from labgate.service.outbox.relay_bell import RelayBell
 from labgate.service.unit_of_work import UnitOfWork
 
 

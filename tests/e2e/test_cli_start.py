@@ -21,9 +21,11 @@ NOT_NEEDED = {"pint", "numpy", "pandas", "scipy", "statsmodels", "matplotlib", "
               "alembic"}  # fmt: skip
 STATISTICS_AND_UNITS = {"pint", "numpy", "pandas", "scipy", "statsmodels"}
 # Modules and packages (a name and what lies under it, not its namesakes: inbox_records is the
-# unit of work's, service.inbox the bus's).
-NOT_NEEDED_LABGATE = ("labgate.bootstrap", "labgate.service.messagebus", "labgate.service.inbox",
-                      "labgate.adapters.units_pint", "labgate.adapters.stability",
+# unit of work's, service.inbox.admission the bus's).
+NOT_NEEDED_LABGATE = ("labgate.bootstrap", "labgate.service.messagebus",
+                      "labgate.service.inbox.admission",
+                      "labgate.adapters.units_pint", "labgate.adapters.q1e_shelf_life",
+                      "labgate.adapters.oot_regression", "labgate.adapters.stability_observations",
                       "labgate.adapters.codecs", "labgate.adapters.channels",
                       "sqlalchemy.dialects.postgresql")  # fmt: skip
 

@@ -20,7 +20,7 @@ from labgate.adapters.store.outbox_store import SqlOutboxStore
 from labgate.bootstrap import Hub
 from labgate.compliance.envelope import generate_keypair
 from labgate.compliance.signer import Signer
-from labgate.service.relay import Relay, RelayReport
+from labgate.service.outbox.relay import Relay, RelayReport
 from plant import SITE, Plant, SeededPlant
 from receiver import outbox_rows, registered_samples
 from senders import Sender, register, request

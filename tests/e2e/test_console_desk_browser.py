@@ -15,7 +15,7 @@ from playwright.sync_api import BrowserContext, expect
 from labgate.adapters.store.outbox_store import SqlOutboxStore
 from labgate.compliance.envelope import build_envelope, encode, generate_keypair
 from labgate.compliance.signer import Signer
-from labgate.service.relay import DeliveryFailed, Relay
+from labgate.service.outbox.relay import DeliveryFailed, Relay
 
 DESK = f"/console/sites/{SITE}/desk"
 

@@ -23,7 +23,7 @@ from labgate.bootstrap import Hub
 from labgate.compliance.envelope import LEGACY_ALGORITHM, generate_keypair
 from labgate.compliance.signer import Signer
 from labgate.entrypoints.api.answers.access import MeAnswer
-from labgate.service.relay import DeliveryFailed, Relay, RelayReport
+from labgate.service.outbox.relay import DeliveryFailed, Relay, RelayReport
 from plant import PLANT, SITE, Plant, SeededPlant, approved_result
 from receiver import outbox_rows, registered_samples
 from senders import Sender, register, request

@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from labgate.bootstrap import Hub
 from labgate.domain import commands as c
 from labgate.entrypoints.api.answers.raw_materials import LotView
-from labgate.entrypoints.api.routes import environmental, raw_materials, stability
+from labgate.entrypoints.api.routes import em, raw_materials, stability
 from plant import PLANT, SITE, Plant, approved_result, seed
 
 ZONE = "Europe/Zurich"  # +01:00 in winter, +02:00 in summer: the local times say which
@@ -37,7 +37,7 @@ def operations(module: Any) -> set[tuple[str, str]]:
     return {(method, route.path) for route in routes for method in route.methods}
 
 
-OURS = operations(environmental) | operations(raw_materials) | operations(stability)
+OURS = operations(em) | operations(raw_materials) | operations(stability)
 
 
 class Checked:
@@ -294,7 +294,7 @@ def test_every_em_answer_is_the_documented_one(em_plant: Plant, checked: Checked
     answer = plant.call("mes", "POST", "/em/occupancy", json=backwards)
     refused(answer, 422, "em.occupancy_ends_before_start")
 
-    assert checked.missing(environmental) == set()
+    assert checked.missing(em) == set()
 
 
 # ---- raw materials -----------------------------------------------------------------------

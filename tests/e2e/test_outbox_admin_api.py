@@ -16,7 +16,7 @@ from labgate.compliance.signer import Signer
 from labgate.config import Settings
 from labgate.entrypoints.api.routes.outbox_admin import router
 from labgate.entrypoints.app import create_app
-from labgate.service.relay import DeliveryFailed, Relay, RelayReport
+from labgate.service.outbox.relay import DeliveryFailed, Relay, RelayReport
 from plant import Plant, SeededPlant
 from receiver import outbox_rows, registered_samples
 

@@ -18,7 +18,7 @@ from labgate.adapters.store import tables as t
 from labgate.bootstrap import Hub
 from labgate.domain import commands as c
 from labgate.entrypoints.cli.main import app
-from labgate.service.inbox import ReceiptRefused
+from labgate.service.inbox.admission import ReceiptRefused
 from plant import SITE, Plant, SeededPlant, request_sample
 from senders import Sender, register
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from labgate.adapters.store import tables as t
 from labgate.bootstrap import Hub
-from labgate.service.inbox import ReceiptRefused
+from labgate.service.inbox.admission import ReceiptRefused
 from plant import PLANT, Plant, SeededPlant, approved_result, plan_version, request_sample
 from senders import Sender, register
 

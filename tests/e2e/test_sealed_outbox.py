@@ -25,8 +25,8 @@ from labgate.config import Settings
 from labgate.entrypoints.api.routes.outbox_admin import router
 from labgate.entrypoints.app import create_app
 from labgate.entrypoints.cli.relay import relay_app
-from labgate.service.outbox import content_hash
-from labgate.service.relay import Relay, RelayReport
+from labgate.service.outbox.records import content_hash
+from labgate.service.outbox.relay import Relay, RelayReport
 from plant import Plant, SeededPlant
 from receiver import Receiver, attempt_rows, outbox_rows, registered_samples, verified
 

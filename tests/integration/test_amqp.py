@@ -14,8 +14,8 @@ from sqlalchemy import select
 from labgate.adapters.channels.amqp import AmqpInbox, AmqpPublisher, Topology, declare
 from labgate.adapters.store import tables as t
 from labgate.bootstrap import Hub
-from labgate.service.inbox import Inbox, Receipt
-from labgate.service.incoming import Incoming
+from labgate.service.inbox.admission import Inbox, Receipt
+from labgate.service.inbox.incoming import Incoming
 from senders import AMQP_URL, Sender, consume_until, count, request
 
 

@@ -17,7 +17,7 @@ from labgate.adapters.channels.amqp_relay import AmqpTransport, outbound_queue
 from labgate.adapters.store.outbox_store import SqlOutboxStore
 from labgate.bootstrap import Hub
 from labgate.compliance.signer import Signer
-from labgate.service.relay import Relay, RelayReport
+from labgate.service.outbox.relay import Relay, RelayReport
 from plant import Plant
 from receiver import outbox_rows, registered_samples, verified
 from senders import AMQP_URL

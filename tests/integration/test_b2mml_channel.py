@@ -22,8 +22,8 @@ from labgate.bootstrap import Hub
 from labgate.compliance.detached import verify_detached
 from labgate.compliance.envelope import EnvelopeError
 from labgate.compliance.signer import Signer
-from labgate.service.inbox import ReceiptRefused
-from labgate.service.relay import Relay
+from labgate.service.inbox.admission import ReceiptRefused
+from labgate.service.outbox.relay import Relay
 from plant import SITE, Plant
 from receiver import Receiver
 from senders import Sender

@@ -26,7 +26,7 @@ from labgate.domain.account_commands import IssueApiKey
 from labgate.domain.commands import ChangeAccountState, Context, ImportMasterData
 from labgate.domain.interface_commands import RevokeSourceKey
 from labgate.service.config_cache import KeyRing
-from labgate.service.inbox import ReceiptRefused
+from labgate.service.inbox.admission import ReceiptRefused
 from plant import SITE, Plant
 from senders import Sender, request
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from labgate.adapters.store import tables as t
 from labgate.bootstrap import Hub
-from labgate.service.inbox import ReceiptRefused
+from labgate.service.inbox.admission import ReceiptRefused
 from plant import Plant
 from senders import Sender, request
 

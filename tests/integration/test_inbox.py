@@ -23,7 +23,7 @@ from labgate.domain.commands import Context, ImportMasterData, RequestSample
 from labgate.domain.interface_commands import RegisterSourceKey, RevokeSourceKey
 from labgate.entrypoints.api import inbox_group
 from labgate.service import messagebus
-from labgate.service.inbox import Inbox, Receipt, ReceiptRefused
+from labgate.service.inbox.admission import Inbox, Receipt, ReceiptRefused
 from plant import SITE, Plant
 from senders import Sender, register, request
 

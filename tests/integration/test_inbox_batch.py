@@ -21,8 +21,8 @@ from labgate.config import Settings
 from labgate.domain.commands import Context
 from labgate.domain.interface_commands import RegisterSourceKey
 from labgate.entrypoints.app import create_app
-from labgate.service.inbox import ReceiptRefused
-from labgate.service.inbox_batch import receive_batch
+from labgate.service.inbox.admission import ReceiptRefused
+from labgate.service.inbox.batch import receive_batch
 from plant import Plant, seed
 from senders import Sender, request
 

@@ -18,7 +18,7 @@ from labgate.adapters.store.migrate import alembic_config, upgrade
 from labgate.adapters.store.outbox_store import SqlOutboxStore
 from labgate.bootstrap import Hub
 from labgate.compliance.audit import AuditDraft
-from labgate.service.outbox import check_seal, content_hash
+from labgate.service.outbox.records import check_seal, content_hash
 
 AT = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 

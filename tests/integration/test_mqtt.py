@@ -13,8 +13,8 @@ from sqlalchemy import select
 from labgate.adapters.channels.mqtt import MqttInbox
 from labgate.adapters.store import tables as t
 from labgate.bootstrap import Hub
-from labgate.service.inbox import Inbox, Receipt
-from labgate.service.incoming import Route
+from labgate.service.inbox.admission import Inbox, Receipt
+from labgate.service.inbox.incoming import Route
 from plant import SITE, Plant
 from senders import Sender, consume_until, count, forget_mqtt_session, register, request
 

@@ -20,8 +20,8 @@ from labgate.adapters.store.outbox_store import SqlOutboxStore
 from labgate.bootstrap import Hub
 from labgate.compliance.signer import Signer
 from labgate.domain.errors import InvalidInput, InvalidTransition, NotFound
-from labgate.service.outbox import OutboxMessage
-from labgate.service.relay import Relay, RelayReport, Transport
+from labgate.service.outbox.records import OutboxMessage
+from labgate.service.outbox.relay import Relay, RelayReport, Transport
 from plant import Plant
 from receiver import Receiver, attempt_rows, outbox_rows, registered_samples, verified
 

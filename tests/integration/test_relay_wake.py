@@ -15,8 +15,8 @@ from labgate.adapters.channels.webhook import WebhookTransport
 from labgate.adapters.store.outbox_store import SqlOutboxStore
 from labgate.bootstrap import Hub
 from labgate.compliance.signer import Signer
-from labgate.service.relay import Relay, RelayReport
-from labgate.service.relay_loop import RelayLoop
+from labgate.service.outbox.relay import Relay, RelayReport
+from labgate.service.outbox.relay_loop import RelayLoop
 from plant import Plant, approved_result, request_sample
 from polling import soon
 from receiver import Receiver, outbox_rows

@@ -7,6 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from labgate.domain.em_limits import (
+    TABLE_6,
+    CleanroomGrade,
+    EmOutcome,
+    EmSampleType,
+    OperationalState,
+)
 from labgate.domain.em_monitoring import (
     EmSiteLimit,
     Frequency,
@@ -19,13 +26,6 @@ from labgate.domain.em_rules import (
     limits_in_force,
     overlaps,
     trailing_alerts,
-)
-from labgate.domain.environmental import (
-    TABLE_6,
-    CleanroomGrade,
-    EmOutcome,
-    EmSampleType,
-    OperationalState,
 )
 from labgate.domain.errors import InvalidInput
 

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 import pytest
 
-from labgate.domain.environmental import (
+from labgate.domain.em_limits import (
     ANNEX1_2022,
     CleanroomGrade,
     EmLimit,

@@ -49,17 +49,17 @@ from labgate.entrypoints.api import http_errors
 from labgate.entrypoints.api.body_checks import MalformedBody
 from labgate.entrypoints.api.http_errors import FrameworkRefusal, http_status
 from labgate.entrypoints.api.middleware import BodyTimeout, BodyTooLarge
-from labgate.service.inbox_errors import (
+from labgate.service.inbox.errors import (
     ChannelNotAllowed,
     OutsideReplayWindow,
     ReceiptRefused,
     SourceMismatch,
     StaleSequence,
 )
-from labgate.service.incoming import RouteMismatch
-from labgate.service.outbox import SealBroken
+from labgate.service.inbox.incoming import RouteMismatch
+from labgate.service.outbox.records import SealBroken
+from labgate.service.outbox.relay import DeliveryFailed
 from labgate.service.packs import PackRefused
-from labgate.service.relay import DeliveryFailed
 
 SOURCE = Path(labgate.__file__).parent
 # The migrations are alembic scripts (env.py runs only under alembic), and __main__ runs the CLI.

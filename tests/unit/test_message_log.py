@@ -12,7 +12,7 @@ from labgate.adapters.channels.message_log import log_message
 from labgate.adapters.codecs.filepack import DataFile, build_pack
 from labgate.compliance.envelope import build_envelope, encode, generate_keypair
 from labgate.domain.errors import InvalidInput
-from labgate.service.inbox import Receipt, ReceiptRefused
+from labgate.service.inbox.admission import Receipt, ReceiptRefused
 
 SENT = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 PRIVATE, _ = generate_keypair()

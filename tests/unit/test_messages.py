@@ -28,7 +28,7 @@ from labgate.service.messages import (
     parse_payload,
     to_command,
 )
-from labgate.service.outbox import OutboxMessage
+from labgate.service.outbox.records import OutboxMessage
 from labgate.service.packs import PACK_SCHEMA
 from labgate.service.reactions.messages import to_lims, to_mes
 from labgate.service.schema_catalog import json_schemas

@@ -15,8 +15,8 @@ from labgate.domain import commands as c
 from labgate.domain import events
 from labgate.domain.batches import Batch, Level, ProceduralElement, Procedure, SamplingPoint
 from labgate.domain.deviations import Deviation, DeviationState, open_oos
+from labgate.domain.em_limits import CleanroomGrade, EmOutcome, EmSampleType, OperationalState
 from labgate.domain.em_monitoring import EM_EXCURSION, EmExcursion, EmPoint, EmSample
-from labgate.domain.environmental import CleanroomGrade, EmOutcome, EmSampleType, OperationalState
 from labgate.domain.events import Event
 from labgate.domain.gates import GateTold
 from labgate.domain.numbers import RoundingRule

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from labgate.service.relay import RelayReport
-from labgate.service.relay_bell import RelayBell
-from labgate.service.relay_loop import RelayLoop
+from labgate.service.outbox.relay import RelayReport
+from labgate.service.outbox.relay_bell import RelayBell
+from labgate.service.outbox.relay_loop import RelayLoop
 from polling import soon
 
 HOUR = 3600.0

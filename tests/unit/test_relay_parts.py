@@ -11,7 +11,7 @@ import pytest
 
 from labgate.adapters.channels.webhook import WebhookTransport, shown
 from labgate.compliance.signer import Signer
-from labgate.service.relay import DeliveryFailed, backoff
+from labgate.service.outbox.relay import DeliveryFailed, backoff
 
 SECOND, CAP = timedelta(seconds=1), timedelta(minutes=10)
 

@@ -19,14 +19,14 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from labgate.adapters.stability import (
+from labgate.adapters.oot_regression import check_trend
+from labgate.adapters.q1e_shelf_life import (
     Criterion,
     Model,
-    Observation,
-    check_trend,
     estimate_shelf_life,
     extrapolation_limit,
 )
+from labgate.adapters.stability_observations import Observation
 from labgate.domain.errors import InvalidInput
 
 

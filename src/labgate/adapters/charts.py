@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import io
 
-from labgate.adapters.stability import Observation, ShelfLife
+from labgate.adapters.q1e_shelf_life import ShelfLife
+from labgate.adapters.stability_observations import Observation
 
 # No pyplot: a Figure of its own per chart needs no GUI backend and no global state, so charts
 # can be drawn from worker threads.

@@ -6,7 +6,8 @@ import math
 from collections.abc import Sequence
 from decimal import Decimal
 
-from labgate.adapters.stability import Observation, check_trend
+from labgate.adapters.oot_regression import check_trend
+from labgate.adapters.stability_observations import Observation
 from labgate.domain.errors import InvalidInput
 from labgate.domain.trending import TrendObservation, TrendVerdict
 

@@ -1,7 +1,7 @@
 """Environmental monitoring in the plant: graded locations, points, routes, schedules, the site's
 limits under change control, rounds of EM samples, excursions and their impact window.
 
-The limits a count is judged by are the Annex 1 defaults (`environmental.ANNEX1_2022`) with the
+The limits a count is judged by are the Annex 1 defaults (`em_limits.ANNEX1_2022`) with the
 site's versions laid over them: a site version may only tighten an action limit (Annex 1, 9.9),
 sets the alert level, and applies from its effective time on, so a sample is always judged by the
 version in force when it was taken, whenever its count arrives.
@@ -15,7 +15,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from labgate.domain import events
-from labgate.domain.environmental import (
+from labgate.domain.em_limits import (
     CleanroomGrade,
     EmEvaluation,
     EmOutcome,

@@ -8,8 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from labgate.domain.em_monitoring import SITE_SOURCE, EmSiteLimit
-from labgate.domain.environmental import (
+from labgate.domain.em_limits import (
     ANNEX1_2022,
     CleanroomGrade,
     EmLimit,
@@ -18,6 +17,7 @@ from labgate.domain.environmental import (
     OperationalState,
     check_alert_below_action,
 )
+from labgate.domain.em_monitoring import SITE_SOURCE, EmSiteLimit
 from labgate.domain.errors import InvalidInput
 
 # --- the site's limits --------------------------------------------------------------------------

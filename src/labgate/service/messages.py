@@ -1,10 +1,10 @@
 """Versioned message payloads: the rules every envelope's `payload` follows, in both directions.
 
-Inbound payloads (from the MES or a LIMS) are parsed here and become one command each; outbound
-payloads are the dicts service/outbox.py builds. Schema ids are `labgate.<type>.v<N>` and never
-repeat across directions: a reader can tell from the id alone what a message is. The published
-JSON Schemas (`schema_catalog.json_schemas`) are generated from these models, so the code is the
-specification.
+Inbound payloads (from the MES or a LIMS) are parsed here and become one command each;
+outbound payloads are the dicts service/reactions/messages.py builds. Schema ids are
+`labgate.<type>.v<N>` and never repeat across directions: a reader can tell from the id alone
+what a message is. The published JSON Schemas (`schema_catalog.json_schemas`) are generated
+from these models, so the code is the specification.
 """
 
 from __future__ import annotations
@@ -181,7 +181,7 @@ class SampleCancellationV1(Inbound):
         return CancelSample(ctx, site, self.sample, self.reason)
 
 
-# ---- outbound: exactly the dicts service/outbox.py builds; every member always present --------
+# ---- outbound: exactly the dicts service/reactions/messages.py builds; every member present ---
 
 DecimalText = Annotated[
     StrictStr,

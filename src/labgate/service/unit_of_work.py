@@ -21,7 +21,7 @@ from labgate.domain.gates import GateEntry, GateSample, GateTold, PointTally
 from labgate.domain.masterdata import Alias
 from labgate.domain.status_map import StatusMap
 from labgate.service.inbox_records import InboxMessage, Received, StreamPosition
-from labgate.service.outbox import OutboxMessage
+from labgate.service.outbox.records import OutboxMessage
 
 T = TypeVar("T")
 A = TypeVar("A", bound="Aggregate")

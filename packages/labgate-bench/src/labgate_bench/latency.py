@@ -54,9 +54,9 @@ from labgate.adapters.store.outbox_store import SqlOutboxStore
 from labgate.bootstrap import Hub
 from labgate.compliance.passwords import new_api_key
 from labgate.compliance.signer import Signer
-from labgate.service.outbox import MES
-from labgate.service.relay import Relay
-from labgate.service.relay_loop import RelayLoop
+from labgate.service.outbox.records import MES
+from labgate.service.outbox.relay import Relay
+from labgate.service.outbox.relay_loop import RelayLoop
 from labgate_bench.ingest import KID, PERSISTENT, Lims, topology
 from labgate_bench.main import OUT, RESULTS, Figure, percentile, prepare
 

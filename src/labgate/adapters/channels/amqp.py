@@ -27,8 +27,8 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 
 from labgate.adapters.channels.message_log import log_message, log_messages
 from labgate.domain.errors import LabgateError
-from labgate.service.inbox import Inbox, ReceiptRefused
-from labgate.service.inbox_batch import receive_batch
+from labgate.service.inbox.admission import Inbox, ReceiptRefused
+from labgate.service.inbox.batch import receive_batch
 
 log = logging.getLogger("labgate.amqp")
 
@@ -81,7 +81,7 @@ class AmqpInbox:
 
     Deliveries are taken in delivery order; those already waiting (up to `batch` of them) go to
     the inbox together, which applies consecutive in-sequence results in one transaction and
-    everything else one by one (service/inbox_batch.py). Each delivery is acknowledged once its
+    everything else one by one (service/inbox/batch.py). Each delivery is acknowledged once its
     outcome (applied, duplicate, held, quarantined) is committed."""
 
     def __init__(

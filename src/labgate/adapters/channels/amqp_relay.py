@@ -19,7 +19,7 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
 
 from labgate.adapters.channels.amqp import Topology
-from labgate.service.relay import DeliveryFailed
+from labgate.service.outbox.relay import DeliveryFailed
 
 T = TypeVar("T")
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from labgate.adapters.codecs.filepack import is_tar, read_members
 from labgate.domain.errors import LabgateError
-from labgate.service.inbox import Receipt, ReceiptRefused
+from labgate.service.inbox.admission import Receipt, ReceiptRefused
 from labgate.service.packs import MANIFEST
 
 log = logging.getLogger("labgate.messages")

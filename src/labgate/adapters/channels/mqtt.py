@@ -20,8 +20,8 @@ from typing import Any
 import aiomqtt
 
 from labgate.adapters.channels.message_log import log_message
-from labgate.service.inbox import Inbox, ReceiptRefused
-from labgate.service.incoming import Route
+from labgate.service.inbox.admission import Inbox, ReceiptRefused
+from labgate.service.inbox.incoming import Route
 
 log = logging.getLogger("labgate.mqtt")
 

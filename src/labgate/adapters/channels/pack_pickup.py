@@ -21,8 +21,8 @@ from labgate.adapters.channels.message_log import log_message
 from labgate.adapters.channels.packstore import PackStore, TransportUnavailable
 from labgate.adapters.codecs.filepack import pack_name
 from labgate.domain.errors import LabgateError
-from labgate.service.inbox import Inbox, Receipt, ReceiptRefused
-from labgate.service.inbox_lookup import Settled, taken_in
+from labgate.service.inbox.admission import Inbox, Receipt, ReceiptRefused
+from labgate.service.inbox.lookup import Settled, taken_in
 from labgate.service.packs import PackRefused
 
 log = logging.getLogger("labgate.packs")

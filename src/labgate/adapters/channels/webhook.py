@@ -12,7 +12,7 @@ from types import TracebackType
 
 import httpx2 as httpx
 
-from labgate.service.relay import DeliveryFailed
+from labgate.service.outbox.relay import DeliveryFailed
 
 EXCERPT = 200  # characters of a refusing receiver's answer kept in the attempt log
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from labgate.adapters.codecs.b2mml_messages import from_b2mml
 from labgate.compliance.envelope import parse_envelope
 from labgate.service.b2mml_payload import B2MML_SCHEMA, B2mmlMessage
-from labgate.service.incoming import EnvelopeMessage, Incoming
+from labgate.service.inbox.incoming import EnvelopeMessage, Incoming
 
 
 def decode_message(raw: bytes) -> Incoming:

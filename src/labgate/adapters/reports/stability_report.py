@@ -10,8 +10,9 @@ import hashlib
 from typing import Any
 
 from labgate.adapters.charts import shelf_life_png
+from labgate.adapters.q1e_shelf_life import Criterion, ShelfLife, estimate_shelf_life
 from labgate.adapters.reports.documents import Document, Format, record_document
-from labgate.adapters.stability import Criterion, Observation, ShelfLife, estimate_shelf_life
+from labgate.adapters.stability_observations import Observation
 from labgate.compliance.canonical import content_hash
 from labgate.domain.errors import Conflict, InvalidInput, NotFound
 

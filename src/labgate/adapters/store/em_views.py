@@ -14,6 +14,12 @@ from labgate.adapters.store import tables as t
 from labgate.adapters.store.lists import Slice
 from labgate.adapters.store.record_pages import record_page
 from labgate.compliance.canonical import to_jsonable
+from labgate.domain.em_limits import (
+    CleanroomGrade,
+    EmOutcome,
+    EmSampleType,
+    OperationalState,
+)
 from labgate.domain.em_monitoring import (
     EmExcursion,
     EmLocation,
@@ -29,12 +35,6 @@ from labgate.domain.em_rules import (
     impact_window,
     limits_in_force,
     overlaps,
-)
-from labgate.domain.environmental import (
-    CleanroomGrade,
-    EmOutcome,
-    EmSampleType,
-    OperationalState,
 )
 from labgate.domain.errors import NotFound
 from labgate.domain.masterdata import Equipment

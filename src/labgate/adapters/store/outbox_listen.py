@@ -18,7 +18,7 @@ import psycopg
 from sqlalchemy.engine import make_url
 
 from labgate.adapters.store.uow import OUTBOX_CHANNEL
-from labgate.service.relay_bell import Bell
+from labgate.service.outbox.relay_bell import Bell
 
 log = logging.getLogger("labgate.relay")
 

@@ -19,8 +19,8 @@ from labgate.adapters.store.writer_turns import writer_turn
 from labgate.compliance.audit import AuditDraft
 from labgate.compliance.canonical import to_jsonable
 from labgate.domain.errors import NotFound
-from labgate.service.outbox import SEALED
-from labgate.service.relay import DEAD, DELIVERED, HELD, PENDING, Attempt, Delivery
+from labgate.service.outbox.records import SEALED
+from labgate.service.outbox.relay import DEAD, DELIVERED, HELD, PENDING, Attempt, Delivery
 
 o, a = t.outbox.c, t.audit_entries.c
 # Each row with the seal its commit recorded: the `outbox.sealed` entry it points to, found by

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from labgate.adapters.store import tables as t
 from labgate.compliance.canonical import to_jsonable
 from labgate.domain.errors import LabgateError
-from labgate.service.incoming import Incoming
+from labgate.service.inbox.incoming import Incoming
 
 PACK_CHANNELS = ("folder", "sftp")
 Decode = Callable[[bytes, str], Incoming]

@@ -25,8 +25,8 @@ from sqlalchemy import Enum as SqlEnum
 from labgate.adapters.store.types import DecimalText, LongDecimalText, UtcDateTime
 from labgate.domain.batches import Level
 from labgate.domain.deviations import DeviationState
+from labgate.domain.em_limits import CleanroomGrade, EmOutcome, EmSampleType, OperationalState
 from labgate.domain.em_monitoring import EmSampleStatus, Frequency
-from labgate.domain.environmental import CleanroomGrade, EmOutcome, EmSampleType, OperationalState
 from labgate.domain.lifecycle import ResultStatus, SampleStatus, SpecStatus, TestStatus
 from labgate.domain.masterdata import AliasSystem
 from labgate.domain.numbers import RoundingRule

@@ -33,14 +33,14 @@ from labgate.domain.status_map import StatusMap
 from labgate.domain.trending import OotAlert
 from labgate.service.config_cache import ConfigCache
 from labgate.service.inbox_records import InboxMessage, Received
-from labgate.service.outbox import OutboxMessage, seal_entry
+from labgate.service.outbox.records import OutboxMessage, seal_entry
 from labgate.service.unit_of_work import UnitOfWork, inbox_fields
 
 if TYPE_CHECKING:
     from sqlalchemy.dialects.postgresql import Insert as PgInsert
     from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 
-    from labgate.service.relay_bell import Bell
+    from labgate.service.outbox.relay_bell import Bell
 
 T = TypeVar("T")
 # PostgreSQL: a transaction that writes outbox rows NOTIFYs this channel, one notification per

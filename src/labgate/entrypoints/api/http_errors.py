@@ -30,16 +30,16 @@ from labgate.domain.errors import (
 )
 from labgate.entrypoints.api.body_checks import MalformedBody
 from labgate.entrypoints.api.middleware import BodyTimeout, BodyTooLarge
-from labgate.service.inbox_errors import (
+from labgate.service.inbox.errors import (
     ChannelNotAllowed,
     OutsideReplayWindow,
     ReceiptRefused,
     SourceMismatch,
     StaleSequence,
 )
-from labgate.service.incoming import RouteMismatch
-from labgate.service.outbox import SealBroken
-from labgate.service.relay import DeliveryFailed
+from labgate.service.inbox.incoming import RouteMismatch
+from labgate.service.outbox.records import SealBroken
+from labgate.service.outbox.relay import DeliveryFailed
 
 STATUS: Final[Mapping[type[LabgateError], int]] = MappingProxyType(
     {

@@ -1,6 +1,6 @@
 """Group commit for `POST /api/v1/inbox`: envelopes whose requests arrive while the inbox is busy
 wait, then go in together, through the batch path the broker's deliveries take
-(`service/inbox_batch.py`): consecutive results in one transaction, anything else one by one in
+(`service/inbox/batch.py`): consecutive results in one transaction, anything else one by one in
 arrival order, one message's refusal never failing the others (they are applied again alone).
 Each request is answered once its own envelope's transaction has committed.
 
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from anyio import to_thread
 
-from labgate.service.inbox import Inbox
-from labgate.service.inbox_batch import Outcome, receive_batch
+from labgate.service.inbox.admission import Inbox
+from labgate.service.inbox.batch import Outcome, receive_batch
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from labgate.domain.deviations import Deviation
 from labgate.domain.interface_commands import MapIdentity
 from labgate.domain.limits import LimitKind, parse_limit
 from labgate.domain.samples import Sample
-from labgate.entrypoints.cli.demo_environmental import seed_environmental
+from labgate.entrypoints.cli.demo_em import seed_environmental
 from labgate.entrypoints.cli.demo_raw_materials import seed_raw_materials
 from labgate.entrypoints.cli.demo_stability import seed_stability
 from labgate.entrypoints.cli.demo_summary import print_summary, run_stages

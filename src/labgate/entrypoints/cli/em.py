@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from labgate.domain.environmental import (
+from labgate.domain.em_limits import (
     ANNEX1_2022,
     EmEvaluation,
     evaluate_count,

@@ -26,9 +26,9 @@ from labgate.bootstrap import Hub, bootstrap
 from labgate.compliance.checkpoints import TrailBroken
 from labgate.compliance.signer import Signer
 from labgate.config import Settings
-from labgate.service.outbox import LIMS, MES
-from labgate.service.relay import RELAY_ACTOR, Relay, RelayReport, Transport
-from labgate.service.relay_loop import RelayLoop
+from labgate.service.outbox.records import LIMS, MES
+from labgate.service.outbox.relay import RELAY_ACTOR, Relay, RelayReport, Transport
+from labgate.service.outbox.relay_loop import RelayLoop
 
 log = logging.getLogger("labgate.relay")
 relay_app = typer.Typer(help="The outbox relay.", no_args_is_help=True)

@@ -17,15 +17,9 @@ from typing import Annotated
 import typer
 
 from labgate.adapters.charts import shelf_life_png
-from labgate.adapters.stability import (
-    CONFIDENCE,
-    Criterion,
-    Observation,
-    ShelfLife,
-    TrendCheck,
-    check_trend,
-    estimate_shelf_life,
-)
+from labgate.adapters.oot_regression import TrendCheck, check_trend
+from labgate.adapters.q1e_shelf_life import CONFIDENCE, Criterion, ShelfLife, estimate_shelf_life
+from labgate.adapters.stability_observations import Observation
 from labgate.domain.errors import InvalidInput, LabgateError
 
 __all__ = ["read_results", "stability_app"]

@@ -25,7 +25,7 @@ from labgate.entrypoints.web.access import Visitor, allowed, context, hub_of, po
 from labgate.entrypoints.web.desk_common import desk_frame, desk_url
 from labgate.entrypoints.web.refusals import audit
 from labgate.entrypoints.web.render import filtered_list, page, page_links
-from labgate.service.relay import retry_dead
+from labgate.service.outbox.relay import retry_dead
 
 router = APIRouter()
 Reading = Annotated[Visitor, Depends(allowed(Permission.READ_OUTBOX))]

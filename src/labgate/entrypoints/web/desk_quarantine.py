@@ -29,7 +29,7 @@ from labgate.entrypoints.web.access import Visitor, allowed, context, hub_of, po
 from labgate.entrypoints.web.desk_common import desk_frame, desk_url
 from labgate.entrypoints.web.refusals import audit
 from labgate.entrypoints.web.render import filtered_list, page, page_links
-from labgate.service.quarantine import QuarantineDesk, Resolution
+from labgate.service.inbox.quarantine import QuarantineDesk, Resolution
 
 router = APIRouter()
 q, g, a, m = t.quarantine.c, t.signatures.c, t.audit_entries.c, t.inbox_messages.c

@@ -19,7 +19,7 @@ from labgate.compliance.access import Permission
 from labgate.domain.em_commands import RecordEmCount, StartDueRounds
 from labgate.domain.errors import InvalidInput, LabgateError
 from labgate.domain.numbers import parse_decimal
-from labgate.entrypoints.api.answers.environmental import EM_PEOPLE
+from labgate.entrypoints.api.answers.em import EM_PEOPLE
 from labgate.entrypoints.api.http_errors import http_status
 from labgate.entrypoints.web.access import Visitor, allowed, context, hub_of, posted_form
 from labgate.entrypoints.web.labdata import Listing, after, lab_frame, paging, send

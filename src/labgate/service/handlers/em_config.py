@@ -17,6 +17,7 @@ from labgate.domain.em_commands import (
     ConfigureEmSchedule,
     SetEmLimit,
 )
+from labgate.domain.em_limits import parse_grade, parse_sample_type, parse_state
 from labgate.domain.em_monitoring import (
     EmLocation,
     EmPoint,
@@ -31,7 +32,6 @@ from labgate.domain.em_rules import (
     check_site_limit,
     limits_in_force,
 )
-from labgate.domain.environmental import parse_grade, parse_sample_type, parse_state
 from labgate.domain.errors import Conflict, InvalidInput
 from labgate.domain.masterdata import Location
 from labgate.domain.reasons import require_reason

@@ -12,6 +12,15 @@ from labgate.compliance.canonical import to_jsonable
 from labgate.domain.batches import Batch
 from labgate.domain.commands import Context
 from labgate.domain.em_commands import RecordEmCount, ReportOccupancy, StartDueRounds, StartEmRound
+from labgate.domain.em_limits import (
+    ANNEX1_2022,
+    EmEvaluation,
+    EmOutcome,
+    OperationalState,
+    check_count,
+    evaluate_count,
+    parse_state,
+)
 from labgate.domain.em_monitoring import (
     EmExcursion,
     EmLocation,
@@ -26,15 +35,6 @@ from labgate.domain.em_monitoring import (
 )
 from labgate.domain.em_rules import (
     limits_in_force,
-)
-from labgate.domain.environmental import (
-    ANNEX1_2022,
-    EmEvaluation,
-    EmOutcome,
-    OperationalState,
-    check_count,
-    evaluate_count,
-    parse_state,
 )
 from labgate.domain.errors import Conflict, InvalidInput
 from labgate.domain.masterdata import Location

@@ -22,16 +22,16 @@ from labgate.domain.reasons import require_reason
 from labgate.domain.sampling import RELEASE_SET, SamplingPlan
 from labgate.service.deps import Deps
 from labgate.service.handlers.common import apply_signature, check_signature, must_get, record
-from labgate.service.masterdata_document import business_key, parse_document
-from labgate.service.masterdata_fields import Entry, MasterDataDocument
-from labgate.service.masterdata_plan import (
+from labgate.service.masterdata.document import business_key, parse_document
+from labgate.service.masterdata.fields import Entry, MasterDataDocument
+from labgate.service.masterdata.plan import (
     SECTION_RECORDS,
     Change,
     ImportSummary,
     SectionCounts,
     plan_import,
 )
-from labgate.service.masterdata_render import render_document
+from labgate.service.masterdata.render import render_document
 from labgate.service.unit_of_work import UnitOfWork
 
 __all__ = [

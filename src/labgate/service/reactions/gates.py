@@ -1,11 +1,11 @@
 """IPC gates: the events that may move an operation's gate are noted as they are handled; the
 gates are decided, and the MES told of a change, once, when the transaction commits
-(`service/gate_push.py` says how)."""
+(`service/reactions/gate_push.py` says how)."""
 
 from __future__ import annotations
 
 from labgate.domain.events import SampleEvent
-from labgate.service.gate_push import tell_gate_changes
+from labgate.service.reactions.gate_push import tell_gate_changes
 from labgate.service.reactions.scope import Scope, sample_of
 from labgate.service.unit_of_work import UnitOfWork
 

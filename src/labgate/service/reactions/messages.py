@@ -12,7 +12,7 @@ from labgate.compliance.canonical import to_jsonable
 from labgate.domain import events
 from labgate.domain.raw_materials import ReceivedLot
 from labgate.domain.samples import Result, Sample
-from labgate.service.outbox import LIMS, MES, OutboxMessage
+from labgate.service.outbox.records import LIMS, MES, OutboxMessage
 
 # Outbound schema names where the message type alone would collide with an inbound schema.
 OUTBOUND_SCHEMA = {

@@ -8,8 +8,8 @@ from labgate.domain.commands import Context
 from labgate.domain.events import SampleEvent
 from labgate.domain.samples import Sample
 from labgate.service.deps import Deps
-from labgate.service.gate_push import GateWatch
 from labgate.service.handlers.common import load_sample
+from labgate.service.reactions.gate_push import GateWatch
 from labgate.service.unit_of_work import UnitOfWork
 
 

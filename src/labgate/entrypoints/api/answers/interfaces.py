@@ -78,7 +78,7 @@ class QuarantineResolved(Answer):
     )
 
 
-Destination = Literal["mes", "lims"]  # service/outbox.py: MES, LIMS
+Destination = Literal["mes", "lims"]  # service/outbox/records.py: MES, LIMS
 DeliveryStatus = Literal["pending", "delivered", "dead", "held"]
 
 

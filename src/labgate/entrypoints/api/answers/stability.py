@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from labgate.adapters.stability import Model
+from labgate.adapters.q1e_shelf_life import Model
 from labgate.adapters.store.document_facts import PERSON_KEYS
 from labgate.compliance.signatures import Meaning
 from labgate.domain.stability import StudyStatus

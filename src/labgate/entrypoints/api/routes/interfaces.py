@@ -31,8 +31,8 @@ from labgate.entrypoints.api.paging import Cursor, Page, PageLimit, decode_curso
 from labgate.entrypoints.api.problems import problem, request_context
 from labgate.entrypoints.api.routes.lab import allowed
 from labgate.entrypoints.api.schemas import Body, RowId, SignatureIn, SignedAs
-from labgate.service.inbox import ReceiptRefused
-from labgate.service.quarantine import QuarantineDesk, Resolution
+from labgate.service.inbox.admission import ReceiptRefused
+from labgate.service.inbox.quarantine import QuarantineDesk, Resolution
 
 router = APIRouter(prefix="/api/v1", tags=["interfaces"])
 

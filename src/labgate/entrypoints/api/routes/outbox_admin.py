@@ -21,7 +21,7 @@ from labgate.entrypoints.api.auth import hub_of, require
 from labgate.entrypoints.api.contract import refuses
 from labgate.entrypoints.api.problems import request_context
 from labgate.entrypoints.api.schemas import Body, Offset
-from labgate.service.relay import retry_dead
+from labgate.service.outbox.relay import retry_dead
 
 router = APIRouter(prefix="/api/v1/outbox", tags=["outbox delivery"])
 Limit = Annotated[int, Query(ge=1, le=1000)]

@@ -15,7 +15,7 @@ from alembic import op
 
 from labgate.adapters.store.types import UtcDateTime
 from labgate.compliance.audit import AuditDraft, seal
-from labgate.service.outbox import content_hash
+from labgate.service.outbox.records import content_hash
 
 revision = "0013"
 down_revision = "0012"

@@ -10,7 +10,7 @@ from labgate.compliance.clock import iso_utc
 from labgate.domain.batches import Batch, Procedure, SamplingPoint
 from labgate.domain.masterdata import Alias, LimitLine, MethodVersion, SpecVersion, TestDefinition
 from labgate.domain.masterdata import Mapping as TestMapping
-from labgate.service.masterdata_fields import Entry, MasterDataDocument
+from labgate.service.masterdata.fields import Entry, MasterDataDocument
 
 __all__ = ["render_document"]
 

@@ -32,9 +32,9 @@ from labgate.domain.masterdata import (
     check_no_cross_posting,
 )
 from labgate.domain.masterdata import Mapping as TestMapping
-from labgate.service.masterdata_document import KEY_FIELDS
-from labgate.service.masterdata_fields import Entry, MasterDataDocument, relocate
-from labgate.service.masterdata_specs import check_version_plans
+from labgate.service.masterdata.document import KEY_FIELDS
+from labgate.service.masterdata.fields import Entry, MasterDataDocument, relocate
+from labgate.service.masterdata.specs import check_version_plans
 from labgate.service.unit_of_work import UnitOfWork
 
 __all__ = [

@@ -36,7 +36,7 @@ from labgate.compliance.signer import Signer
 from labgate.domain.commands import Context
 from labgate.domain.errors import InvalidInput, InvalidTransition, LabgateError, NotFound
 from labgate.domain.reasons import require_reason
-from labgate.service.outbox import SealBroken, check_seal, content_hash
+from labgate.service.outbox.records import SealBroken, check_seal, content_hash
 
 log = logging.getLogger("labgate.relay")
 

@@ -17,9 +17,9 @@ from labgate.compliance.envelope import Envelope
 from labgate.domain.commands import Context, RecordResult, RecordResults
 from labgate.domain.errors import LabgateError
 from labgate.service.config_cache import KeysChanged
-from labgate.service.inbox import Inbox, Receipt, ReceiptRefused, context, received_as
+from labgate.service.inbox.admission import Inbox, Receipt, ReceiptRefused, context, received_as
+from labgate.service.inbox.incoming import EnvelopeMessage, Incoming
 from labgate.service.inbox_records import InboxMessage
-from labgate.service.incoming import EnvelopeMessage, Incoming
 from labgate.service.unit_of_work import UnitOfWork
 
 BATCHED_SCHEMAS = frozenset({"labgate.result.v1"})

@@ -30,14 +30,14 @@ from labgate.domain.commands import Command, Context
 from labgate.domain.errors import LabgateError
 from labgate.service.config_cache import KeyRing, KeysChanged
 from labgate.service.handlers.keys import unknown_key
-from labgate.service.inbox_errors import ChannelNotAllowed as ChannelNotAllowed
-from labgate.service.inbox_errors import OutsideReplayWindow as OutsideReplayWindow
-from labgate.service.inbox_errors import Receipt as Receipt
-from labgate.service.inbox_errors import ReceiptRefused as ReceiptRefused
-from labgate.service.inbox_errors import SourceMismatch as SourceMismatch
-from labgate.service.inbox_errors import StaleSequence as StaleSequence
+from labgate.service.inbox.errors import ChannelNotAllowed as ChannelNotAllowed
+from labgate.service.inbox.errors import OutsideReplayWindow as OutsideReplayWindow
+from labgate.service.inbox.errors import Receipt as Receipt
+from labgate.service.inbox.errors import ReceiptRefused as ReceiptRefused
+from labgate.service.inbox.errors import SourceMismatch as SourceMismatch
+from labgate.service.inbox.errors import StaleSequence as StaleSequence
+from labgate.service.inbox.incoming import Decoder, Incoming, Route, decode_envelope
 from labgate.service.inbox_records import InboxMessage, QuarantineItem, Received, StreamPosition
-from labgate.service.incoming import Decoder, Incoming, Route, decode_envelope
 from labgate.service.messagebus import MessageBus
 from labgate.service.unit_of_work import UnitOfWork, inbox_message
 

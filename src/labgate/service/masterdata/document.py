@@ -35,7 +35,7 @@ from labgate.domain.masterdata import (
 from labgate.domain.masterdata import Mapping as TestMapping
 from labgate.domain.numbers import RoundingRule
 from labgate.domain.shelf_life import MAX_SHELF_LIFE_MONTHS
-from labgate.service.masterdata_fields import (
+from labgate.service.masterdata.fields import (
     AliasKind,
     Entry,
     Item,
@@ -46,7 +46,7 @@ from labgate.service.masterdata_fields import (
     fault,
     relocate,
 )
-from labgate.service.masterdata_specs import SPEC_VERSION_FIELDS, spec_version
+from labgate.service.masterdata.specs import SPEC_VERSION_FIELDS, spec_version
 
 __all__ = ["KEY_FIELDS", "SECTIONS", "business_key", "parse_document"]
 

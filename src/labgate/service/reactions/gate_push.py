@@ -38,7 +38,7 @@ from labgate.domain.gates import (
 )
 from labgate.domain.lifecycle import SampleStatus
 from labgate.domain.samples import Sample
-from labgate.service.outbox import MES, OutboxMessage
+from labgate.service.outbox.records import MES, OutboxMessage
 
 if TYPE_CHECKING:
     from labgate.service.unit_of_work import UnitOfWork

@@ -19,9 +19,9 @@ from labgate.compliance.access import Account, Permission
 from labgate.compliance.signed_actions import SignedAction
 from labgate.domain import em_commands as em
 from labgate.domain.commands import Command
+from labgate.domain.em_limits import CleanroomGrade, EmSampleType, OperationalState
 from labgate.domain.em_monitoring import Frequency
-from labgate.domain.environmental import CleanroomGrade, EmSampleType, OperationalState
-from labgate.entrypoints.api.answers.environmental import (
+from labgate.entrypoints.api.answers.em import (
     EM_PEOPLE,
     DueRounds,
     EmConfig,

@@ -14,9 +14,9 @@ from labgate.domain.errors import Conflict, LabgateError
 from labgate.domain.reasons import require_reason
 from labgate.service.config_cache import KeysChanged
 from labgate.service.handlers.common import apply_signature, check_signature, must_get, record
-from labgate.service.inbox import Inbox
+from labgate.service.inbox.admission import Inbox
+from labgate.service.inbox.incoming import Incoming
 from labgate.service.inbox_records import InboxMessage, QuarantineItem
-from labgate.service.incoming import Incoming
 from labgate.service.refusals import record_refusal
 
 

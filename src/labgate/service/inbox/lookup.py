@@ -7,7 +7,7 @@ import hashlib
 from dataclasses import dataclass
 
 from labgate.domain.errors import LabgateError
-from labgate.service.inbox import Inbox, item_id
+from labgate.service.inbox.admission import Inbox, item_id
 from labgate.service.inbox_records import InboxMessage, QuarantineItem
 
 

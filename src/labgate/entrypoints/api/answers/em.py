@@ -11,8 +11,8 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from labgate.adapters.store.document_facts import PERSON_KEYS
+from labgate.domain.em_limits import CleanroomGrade, EmOutcome, EmSampleType, OperationalState
 from labgate.domain.em_monitoring import EmSampleStatus, Frequency
-from labgate.domain.environmental import CleanroomGrade, EmOutcome, EmSampleType, OperationalState
 from labgate.entrypoints.api.wire import Answer, Code, Count, ExactNumber, SiteTime, UtcTime
 
 ChangedBy = Annotated[str, Field(description="User id of who made the change.")]

@@ -9,7 +9,7 @@ from labgate.domain.errors import LabgateError
 from labgate.domain.lifecycle import SpecStatus
 from labgate.domain.masterdata import LimitLine, SpecVersion
 from labgate.domain.sampling import RELEASE_SET, SamplingPlan, check_plans
-from labgate.service.masterdata_fields import Entry, Item, fault, relocate
+from labgate.service.masterdata.fields import Entry, Item, fault, relocate
 
 __all__ = ["SPEC_READ_ONLY", "SPEC_VERSION_FIELDS", "check_version_plans", "spec_version"]
 

@@ -8,8 +8,8 @@ import logging
 import threading
 from collections.abc import Callable
 
-from labgate.service.relay import Relay, RelayReport
-from labgate.service.relay_bell import RelayBell
+from labgate.service.outbox.relay import Relay, RelayReport
+from labgate.service.outbox.relay_bell import RelayBell
 
 log = logging.getLogger("labgate.relay")
 

@@ -1,21 +1,16 @@
-"""Stability statistics: the ICH Q1E shelf-life estimate and the out-of-trend (OOT) check.
+"""The ICH Q1E shelf-life estimate of a stability study: regression per batch, poolability by
+analysis of covariance, the confidence bound's crossing of the acceptance criterion.
 
 Pure computation on floats, no I/O; an adapter rather than domain code because it leans on
 numpy, pandas, statsmodels and scipy (the domain imports only the standard library): a
 regulator asks which validated library made the numbers, and hand-rolled regression code is the
-wrong answer.
+wrong answer. The out-of-trend check on the same results is `oot_regression.py`.
 
 Shelf life (ICH Q1E, 2003, §2.4 and Appendix B.2): a straight line per batch; poolability of
 slopes, then of intercepts, tested by analysis of covariance at 0.25; the shelf life is the
 earliest time at which the one-sided 95 % confidence bound of the mean line meets the
 acceptance criterion (two-sided 95 %, i.e. 97.5 % on each side, for a two-sided criterion).
 When batches cannot be pooled the shortest batch wins.
-
-Out of trend: the regression control chart of the PhRMA CMC Statistics and Stability Expert
-Teams ("Identification of Out-of-Trend Stability Results", Pharm. Technol. 2003; follow-up
-2005): one line, common slope and intercept, fitted to the historical batches; a new result
-outside the prediction interval for a single new observation at its time is out of trend.
-An OOT result is an alert for investigation, never a rejection.
 
 Times are in the data's unit; the Q1E extrapolation limits assume months.
 """
@@ -32,23 +27,18 @@ import numpy as np
 from numpy.typing import NDArray
 
 # pandas, statsmodels and scipy are imported where they are used: together they take seconds
-# to import, and every labgate process (the API, each worker, the CLI) imports this module
-# through the OOT check while most never fit a line.
+# to import, and most processes never fit a line.
 if TYPE_CHECKING:
     import pandas as pd
 
+from labgate.adapters.stability_observations import Observation, observation_frame
 from labgate.domain.errors import InvalidInput
 
 __all__ = [
     "BatchLine",
     "Criterion",
     "Model",
-    "Observation",
     "ShelfLife",
-    "TrendCheck",
-    "TrendFit",
-    "TrendPoint",
-    "check_trend",
     "estimate_shelf_life",
     "extrapolation_limit",
 ]
@@ -70,15 +60,6 @@ class Model(StrEnum):
     CICS = "cics"  # common intercept, common slope (also the model of a single batch)
     DICS = "dics"  # different intercepts, common slope
     DIDS = "dids"  # different intercepts, different slopes: each batch fitted on its own
-
-
-@dataclass(frozen=True)
-class Observation:
-    """One stability result: the batch, its age at testing, and the value measured."""
-
-    batch: str
-    time: float
-    value: float
 
 
 @dataclass(frozen=True)
@@ -152,40 +133,6 @@ class ShelfLife:
     reason: str | None  # why shelf_life is None or 0
 
 
-@dataclass(frozen=True)
-class TrendFit:
-    """The historical line of the regression control chart."""
-
-    intercept: float
-    slope: float
-    s: float  # residual standard deviation
-    n: int
-    mean_time: float
-    sxx: float  # sum of squared deviations of time from its mean
-
-
-@dataclass(frozen=True)
-class TrendPoint:
-    """A new result judged against the prediction interval at its time."""
-
-    batch: str
-    time: float
-    value: float
-    predicted: float
-    lower: float
-    upper: float
-    oot: bool
-
-
-@dataclass(frozen=True)
-class TrendCheck:
-    """The regression control chart applied to new results, in their order."""
-
-    fit: TrendFit
-    alpha: float
-    points: tuple[TrendPoint, ...]
-
-
 def extrapolation_limit(data_span: float) -> float:
     """The longest shelf life Q1E lets one propose from X months of long-term data.
 
@@ -200,7 +147,7 @@ def extrapolation_limit(data_span: float) -> float:
 
 def estimate_shelf_life(observations: Sequence[Observation], criterion: Criterion) -> ShelfLife:
     """Estimate the shelf life per ICH Q1E and the proposed period beside it."""
-    frame = _frame(observations, "A shelf-life estimate")
+    frame = observation_frame(observations, "A shelf-life estimate")
     _check_batches(frame)
     span = float(frame["time"].max())
     horizon = HORIZON_FACTOR * span
@@ -224,74 +171,6 @@ def estimate_shelf_life(observations: Sequence[Observation], criterion: Criterio
         extrapolation_limit=limit,
         horizon=horizon,
         reason=_reason(shelf_life, criterion, horizon, span),
-    )
-
-
-def check_trend(
-    history: Sequence[Observation], new: Sequence[Observation], alpha: float = 0.05
-) -> TrendCheck:
-    """Flag new results outside the (1 - alpha) prediction interval of the historical line."""
-    if not 0 < alpha < 1:
-        raise InvalidInput(
-            f"alpha must lie strictly between 0 and 1; {alpha:g} does not.",
-            reason="stability.alpha_range",
-            field="alpha",
-        )
-    frame = _frame(history, "The historical line")
-    if frame["time"].nunique() < 2:
-        raise InvalidInput(
-            "The historical results are all at one time; a trend needs at least two times.",
-            reason="stability.single_time",
-            field="time",
-        )
-    if not new:
-        raise InvalidInput(
-            "There are no new results to check.", reason="stability.no_new_results", field="new"
-        )
-    fresh = _frame(new, "The check", minimum=1)
-    import statsmodels.formula.api as smf
-
-    fit = smf.ols("value ~ time", data=frame).fit()
-    interval = np.asarray(fit.get_prediction(fresh).conf_int(obs=True, alpha=alpha))
-    predicted = np.asarray(fit.predict(fresh), dtype=float)
-    points = tuple(
-        TrendPoint(
-            o.batch, o.time, o.value, float(p), float(lo), float(hi), not lo <= o.value <= hi
-        )
-        for o, p, lo, hi in zip(new, predicted, interval[:, 0], interval[:, 1], strict=True)
-    )
-    return TrendCheck(_trend_fit(fit, frame), alpha, points)
-
-
-def _frame(observations: Sequence[Observation], what: str, minimum: int = 3) -> pd.DataFrame:
-    """Check the results are finite, not before time 0, and enough; lay them out for statsmodels."""
-    if len(observations) < minimum:
-        raise InvalidInput(
-            f"{what} needs at least {minimum} results; there are {len(observations)}.",
-            reason="stability.too_few_points",
-            field="results",
-        )
-    for o in observations:
-        if not (math.isfinite(o.time) and math.isfinite(o.value)):
-            raise InvalidInput(
-                f"Batch {o.batch!r} has a result that is not a finite number.",
-                reason="stability.value_not_finite",
-                field="value",
-            )
-        if o.time < 0:
-            raise InvalidInput(
-                f"Batch {o.batch!r} has a result at time {o.time:g}; times start at 0.",
-                reason="stability.time_negative",
-                field="time",
-            )
-    import pandas as pd
-
-    return pd.DataFrame(
-        {
-            "batch": [str(o.batch) for o in observations],
-            "time": [float(o.time) for o in observations],
-            "value": [float(o.value) for o in observations],
-        }
     )
 
 
@@ -445,15 +324,3 @@ def _reason(
     if shelf_life == 0:
         return f"The {level} confidence bound is already outside the criterion at time 0."
     return None
-
-
-def _trend_fit(fit: Any, frame: pd.DataFrame) -> TrendFit:
-    times = frame["time"].to_numpy(dtype=float)
-    return TrendFit(
-        intercept=float(fit.params["Intercept"]),
-        slope=float(fit.params["time"]),
-        s=math.sqrt(float(fit.mse_resid)),
-        n=len(times),
-        mean_time=float(times.mean()),
-        sxx=float(((times - times.mean()) ** 2).sum()),
-    )
