@@ -13,7 +13,6 @@ labgate wrote (results, audit entries, outbox, inbox) into a fresh copy with the
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import os
 import shutil
@@ -54,6 +53,7 @@ from labgate_bench.main import (
     seconds,
 )
 from labgate_bench.main import marks as marks_of
+from labgate_bench.reference import b64url  # one decoder for the bench's raw limits
 
 AMQP_URL = os.environ.get("LABGATE_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672/")
 SOURCE, KID = "lims", "lims-bench"
@@ -93,11 +93,6 @@ def payload(result: c.RecordResult) -> dict[str, Any]:
         "unit": result.unit, "method_version": result.method_version, "analyst": result.analyst,
         "lims_status": result.lims_status, "reviewer": result.reviewer, "approved_at": approved,
     }  # fmt: skip
-
-
-def b64url(text: str) -> bytes:
-    """Bytes from unpadded base64url."""
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def plain_verify(documents: list[bytes], public_jwk: dict[str, Any]) -> float:
