@@ -28,7 +28,7 @@ from labgate.domain.interface_commands import RevokeSourceKey
 from labgate.service.config_cache import KeyRing
 from labgate.service.inbox.admission import ReceiptRefused
 from plant import SITE, Plant
-from senders import Sender, request
+from senders import Sender, count, request
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 REVOKE = """
@@ -195,3 +195,59 @@ def test_an_api_key_replaced_or_an_account_deactivated_elsewhere_is_refused_at_o
     other.bus.handle(ChangeAccountState(Context("admin"), "lims", "deactivate", "INC-9: retired"))
     gone = plant.client.get("/api/v1/schemas", headers={"X-API-Key": new_key})
     assert (gone.status_code, gone.json()["reason"]) == (401, "auth.bad_api_key")
+
+
+def inbox_post(plant: Plant, raw: bytes, key: str) -> Any:
+    headers = {"X-API-Key": key, "Content-Type": "application/json"}
+    return plant.client.post("/api/v1/inbox", content=raw, headers=headers)
+
+
+def test_the_inbox_refuses_a_cached_api_key_replaced_or_deactivated_elsewhere(
+    hub: Hub, other: Hub, plant: Plant, mes: Sender
+) -> None:
+    # The inbox takes a cached sender without a read; its group writer checks the version.
+    assert inbox_post(plant, request(mes, "REQ-1"), plant.api_keys["mes"]).status_code == 200
+    new_key = new_api_key()
+    other.bus.handle(IssueApiKey(Context("admin"), "mes", new_key, "CR-32: key rotated"))
+    old = inbox_post(plant, request(mes, "REQ-2"), plant.api_keys["mes"])
+    assert (old.status_code, old.json()["reason"]) == (401, "auth.bad_api_key")
+    assert count(hub, t.quarantine) == 0  # refused at the door: nothing taken in
+    assert position(hub, "mes", "requests") == 1
+    mes.sequence -= 1  # REQ-2's number was never used: the partner sends it again
+    assert inbox_post(plant, request(mes, "REQ-2"), new_key).status_code == 200
+    other.bus.handle(ChangeAccountState(Context("admin"), "mes", "deactivate", "INC-10: retired"))
+    gone = inbox_post(plant, request(mes, "REQ-3"), new_key)
+    assert (gone.status_code, gone.json()["reason"]) == (401, "auth.bad_api_key")
+    assert position(hub, "mes", "requests") == 2
+
+
+class DeactivatedAfterLookup:
+    """The cache's answer, then the account is deactivated by another instance before the
+    inbox writes the message: the writer's check must see it."""
+
+    def __init__(self, accounts: Any, other: Hub) -> None:
+        self.accounts, self.other, self.done = accounts, other, False
+
+    def known(self, key_hash: str) -> Any:
+        found = self.accounts.known(key_hash)
+        if found is not None and not self.done:
+            self.done = True
+            retire = ChangeAccountState(Context("admin"), "mes", "deactivate", "INC-11: retired")
+            self.other.bus.handle(retire)
+        return found
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.accounts, name)
+
+
+def test_an_account_deactivated_after_its_cached_check_is_refused_by_the_writer(
+    hub: Hub, other: Hub, plant: Plant, mes: Sender
+) -> None:
+    assert plant.client.get("/api/v1/schemas", headers={"X-API-Key": plant.api_keys["mes"]}
+                            ).status_code == 200  # fmt: skip  # the key cached
+    hub.accounts = DeactivatedAfterLookup(hub.accounts, other)
+    refused = inbox_post(plant, request(mes, "REQ-1"), plant.api_keys["mes"])
+    assert hub.accounts.done  # the request was admitted from the cache, then the writer looked
+    assert (refused.status_code, refused.json()["reason"]) == (401, "auth.bad_api_key")
+    assert position(hub, "mes", "requests") == 0
+    assert count(hub, t.samples) == 0

@@ -41,6 +41,7 @@ from labgate.entrypoints.api.routes import (
 )
 from labgate.entrypoints.api.schemas import no_nul_in_keys, short_path_keys
 from labgate.entrypoints.api.scope import require_site_scope
+from labgate.entrypoints.api.serving import settle_heap
 from labgate.entrypoints.web.app import mount as mount_console
 
 # The Swagger UI 5 dist files (swagger-ui-bundle.js, swagger-ui.css) as fastapi-offline ships them.
@@ -122,7 +123,9 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
 def app_from_environment() -> FastAPI:
     """The app as each worker process of `labgate serve --workers N` builds it: its own hub and
     connections, settings from the LABGATE_* variables."""
-    return create_app(Settings())
+    app = create_app(Settings())
+    settle_heap()
+    return app
 
 
 def _offline_docs(app: FastAPI) -> None:

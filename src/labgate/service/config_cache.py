@@ -83,6 +83,16 @@ class ApiKeyAccounts(Protocol):
         """The account holding the key with this hash, as it is now (None: no such key)."""
         ...
 
+    def known(self, key_hash: str) -> tuple[Account, int] | None:
+        """The account holding the key as last read, and the version it was read at: no I/O,
+        so the caller must compare that version with `version()` before it relies on it (None:
+        nothing read yet, or no such key then)."""
+        ...
+
+    def version(self) -> int:
+        """The accounts' version now: one read."""
+        ...
+
 
 class KeyRing(Protocol):
     """The source keys a signature is checked with."""

@@ -58,7 +58,7 @@ from labgate.service.outbox.records import MES
 from labgate.service.outbox.relay import Relay
 from labgate.service.outbox.relay_loop import RelayLoop
 from labgate_bench.ingest import KID, PERSISTENT, Lims, topology
-from labgate_bench.main import OUT, RESULTS, Figure, percentile, prepare
+from labgate_bench.main import OUT, RESULTS, Figure, cpu_seconds, percentile, prepare
 
 CLIENTS, RELAY_INTERVAL = 50, 0.1
 LATENCY_SAMPLES = max(50, RESULTS // 4)  # per line
@@ -73,6 +73,15 @@ def server(url: str, log: Path, reference_key: Path | None = None) -> Iterator[s
     """`labgate serve` on a free port over the database `url` (with `reference_key`, the lean
     reference inbox instead, checking signatures with that public key); its base URL once it
     answers."""
+    with served(url, log, reference_key) as (base, _):
+        yield base
+
+
+@contextmanager
+def served(
+    url: str, log: Path, reference_key: Path | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """As `server`, with the server's process (for its CPU time)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
@@ -98,7 +107,7 @@ def server(url: str, log: Path, reference_key: Path | None = None) -> Iterator[s
             time.sleep(0.1)
         else:
             raise RuntimeError(f"labgate serve exited; see {log}")
-        yield base
+        yield base, process
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -154,15 +163,20 @@ def bench_rest(label: str, url: str, lims: Lims, results: list[Any], reference_u
         def tick() -> None:
             progress.advance(task)
 
-        with server(url, OUT / f"serve-{label}.log") as base:
+        with served(url, OUT / f"serve-{label}.log") as (base, process):
             asyncio.run(clients(base, lims.api_key, warm_up, lambda: None))
+            cpu = cpu_seconds(process.pid)
             took, latencies = asyncio.run(clients(base, lims.api_key, work, tick))
-        with server(reference_url, OUT / f"reference-{label}.log", key) as base:
+            cpu = cpu_seconds(process.pid) - cpu
+        with served(reference_url, OUT / f"reference-{label}.log", key) as (base, process):
             asyncio.run(clients(base, lims.api_key, [b[:1] for b in warm_up], lambda: None))
+            raw_cpu = cpu_seconds(process.pid)
             raw_took, _ = asyncio.run(clients(base, lims.api_key, work, tick))
+            raw_cpu = cpu_seconds(process.pid) - raw_cpu
     p50, p99 = (1000 * percentile(latencies, q) for q in (0.50, 0.99))
     return Figure(f"{label}.ingest.rest_{CLIENTS}", count / took, "requests/s",
-                  count / raw_took, p50, p99)  # fmt: skip
+                  count / raw_took, p50, p99, cpu_ms=1000 * cpu / count,
+                  raw_cpu_ms=1000 * raw_cpu / count)  # fmt: skip
 
 
 class Mes:

@@ -68,6 +68,10 @@ class Figure:
     p50: float | None = None
     p99: float | None = None
     p95: float | None = None
+    # CPU milliseconds per item of the server process, and of the raw limit's (load on the
+    # machine stretches wall times, hardly CPU times: what the design costs per request).
+    cpu_ms: float | None = None
+    raw_cpu_ms: float | None = None
 
     def line(self) -> str:
         """The BENCH line."""
@@ -79,6 +83,9 @@ class Figure:
         for label, value in (("p50", self.p50), ("p95", self.p95), ("p99", self.p99)):
             if value is not None:
                 parts.append(f"{label}={value:.1f}")
+        for label, value in (("cpu_ms", self.cpu_ms), ("raw_cpu_ms", self.raw_cpu_ms)):
+            if value is not None:
+                parts.append(f"{label}={value:.2f}")
         return " ".join(parts)
 
     def record(self) -> dict[str, Any]:
@@ -91,7 +98,16 @@ class Figure:
         for label, value in (("p50", self.p50), ("p95", self.p95), ("p99", self.p99)):
             if value is not None:
                 shown[f"{label}_ms"] = round(value, 1)
+        for label, value in (("cpu_ms", self.cpu_ms), ("raw_cpu_ms", self.raw_cpu_ms)):
+            if value is not None:
+                shown[label] = round(value, 3)
         return shown
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def seconds(work: Callable[[], object]) -> float:

@@ -127,6 +127,19 @@ class SqlSystemAccounts:
         found = accounts.by_api_key.get(key_hash)
         return replace(found, roles=list(found.roles)) if found is not None else None
 
+    def known(self, key_hash: str) -> tuple[Account, int] | None:
+        """A fresh copy of the account as last read, and that read's version."""
+        last = self.cache.accounts.last()
+        found = last[1].by_api_key.get(key_hash) if last is not None else None
+        if last is None or found is None:
+            return None
+        return replace(found, roles=list(found.roles)), last[0]
+
+    def version(self) -> int:
+        """The accounts' version, in a read transaction of its own."""
+        with self.sessions() as session, session.begin():
+            return read_versions(session, shared=False)["accounts"]
+
 
 class SqlKeyRing:
     """Source keys from the cache; read in a transaction of their own only when the cache does

@@ -79,7 +79,7 @@ def documented(route: RouteContext) -> dict[int, frozenset[str]]:
     context, not the route alone, has the dependencies its routers add (sign-in, site scope)."""
     found: dict[int, set[str]] = {429: {"rate.limited"}}
     calls = set(_calls(route.dependant))
-    if current_account in calls:
+    if current_account in calls or any(getattr(call, "signs_in", False) for call in calls):
         found.setdefault(401, set()).update(SIGN_IN)
     if any(getattr(call, "permission", None) for call in calls):
         found.setdefault(403, set()).update(PERMISSION)

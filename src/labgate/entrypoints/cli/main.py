@@ -201,7 +201,7 @@ def serve(
 
     from labgate.adapters.store.migrate import SchemaBehind
     from labgate.config import Settings
-    from labgate.entrypoints.api.serving import uvicorn_options
+    from labgate.entrypoints.api.serving import settle_heap, uvicorn_options
     from labgate.entrypoints.app import create_app
     from labgate.entrypoints.cli.relay import for_serve
 
@@ -229,6 +229,7 @@ def serve(
             previous = signal.signal(signal.SIGTERM, _raise_stopped)
             if relaying is not None:
                 relaying.start()
+            settle_heap()
             try:
                 uvicorn.run(api, host=host, port=port, log_level="info",
                             **uvicorn_options(settings))  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import Field, StrictStr
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
@@ -23,10 +23,10 @@ from labgate.entrypoints.api.answers.interfaces import (
     QuarantineResolved,
     QuarantineStatus,
 )
-from labgate.entrypoints.api.auth import hub_of
+from labgate.entrypoints.api.auth import Sender, hub_of, sender, still_sender
 from labgate.entrypoints.api.contract import refuses
 from labgate.entrypoints.api.http_errors import http_status
-from labgate.entrypoints.api.inbox_group import InboxGroups
+from labgate.entrypoints.api.inbox_group import InboxGroups, SenderCheck
 from labgate.entrypoints.api.paging import Cursor, Page, PageLimit, decode_cursor, page_of
 from labgate.entrypoints.api.problems import problem, request_context
 from labgate.entrypoints.api.routes.lab import allowed
@@ -180,14 +180,16 @@ RESOLVE_REFUSALS = _merged(
     openapi_extra=refuses(INBOX_REFUSALS),
 )
 async def receive(
-    request: Request, response: Response, account: Account = allowed(Permission.SEND_MESSAGES)
+    request: Request,
+    response: Response,
+    sent: Annotated[Sender, Depends(sender(Permission.SEND_MESSAGES))],
 ) -> Any:
     """Checked in order (key, signature, schema, replay window, duplicate, sequence), then applied
     in one transaction with its inbox record (shared with envelopes that arrived at the same
     time: answered once it has committed); refusals are quarantined with their raw bytes."""
 
     raw = await request.body()
-    outcome = await inbox_groups(request).receive(raw, account.username)
+    outcome = await inbox_groups(request).receive(raw, sent)
     if isinstance(outcome, ReceiptRefused):
         status = http_status(outcome)
         answer = problem(request, status, outcome.reason, outcome.message, outcome.field)
@@ -205,7 +207,15 @@ def inbox_groups(request: Request) -> InboxGroups:
     """The app's group commit for the inbox (made on first use, inside the server's loop)."""
     state = request.app.state
     if not hasattr(state, "inbox_groups"):
-        state.inbox_groups = InboxGroups(hub_of(request).inbox, state.inbox_group_most)
+        hub = hub_of(request)
+        check = None
+        if hub.accounts is not None:
+            accounts = hub.accounts
+            check = SenderCheck(
+                accounts.version,
+                lambda sent, version: still_sender(hub, sent, Permission.SEND_MESSAGES, version),
+            )
+        state.inbox_groups = InboxGroups(hub.inbox, state.inbox_group_most, check)
     groups: InboxGroups = state.inbox_groups
     return groups
 
