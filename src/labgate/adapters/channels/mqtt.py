@@ -87,7 +87,7 @@ class MqttInbox:
         self.topics = [inbound_topic(prefix, site, source) for source in sources]
         self.on_subscribed = on_subscribed  # e.g. tell the operator (and tests) it is ready
         self.batch, self.linger = batch, linger
-        self.sizes: list[int] = []  # of the last runs received, for tests and the bench
+        self.sizes: list[int] = []  # of the last runs received, for tests
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until `stop` is set; unacknowledged messages are redelivered next session."""
