@@ -144,8 +144,9 @@ def by_mqtt(hub: Hub, wire: Wire, api_key: str, tmp: Path) -> None:
     worker = MqttInbox(hub.inbox, SITE, ("lims",), client_id=prefix, prefix=prefix)
     try:
         asyncio.run(consume_until(worker, lambda: True, seconds=2))  # its persistent session
-        asyncio.run(_publish_mqtt(f"{prefix}/{SITE}/lims/in", wire.envelopes))
+        asyncio.run(_publish_mqtt(f"{prefix}/{SITE}/lims/in", wire.envelopes))  # kept for it
         asyncio.run(consume_until(worker, lambda: settled(hub)))
+        assert len(worker.sizes) < len(wire.envelopes)  # taken in runs, not one by one
     finally:
         forget_mqtt_session(prefix)
 
