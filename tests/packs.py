@@ -127,13 +127,13 @@ def pgp_parties() -> Iterator[tuple[PgpParty, PgpParty, PgpParty]]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def registered_lims(hub: Hub) -> PackSender:
-    """A LIMS with two registered samples, S-000001 and S-000002, reporting in packs."""
+def registered_lims(hub: Hub, samples: int = 2) -> PackSender:
+    """A LIMS with registered samples (two: S-000001 and S-000002), reporting in packs."""
     mes = Sender(hub, "mes", "requests", "mes-1", register(hub, "mes", "mes-1"))
     private = register(hub, "lims", "lims-1")
     registrations = Sender(hub, "lims", "registrations", "lims-1", private)
-    for n in (1, 2):
+    for n in range(1, samples + 1):
         mes.send(request(mes, f"REQ-{n}", sent_at=hub.bus.deps.clock.now()))
-        registration = {"sample": f"S-00000{n}"}
+        registration = {"sample": f"S-{n:06d}"}
         registrations.send(registrations.envelope("labgate.sample_registration.v1", registration))
     return PackSender(hub, "lims", "lims-1", private)

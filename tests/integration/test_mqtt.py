@@ -8,13 +8,14 @@ import secrets
 
 import aiomqtt
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from labgate.adapters.channels.mqtt import MqttInbox
 from labgate.adapters.store import tables as t
 from labgate.bootstrap import Hub
-from labgate.service.inbox.admission import Inbox, Receipt
-from labgate.service.inbox.incoming import Route
+from labgate.service.inbox.admission import Inbox
+from labgate.service.inbox.incoming import Incoming
+from packs import registered_lims
 from plant import SITE, Plant
 from senders import Sender, consume_until, count, forget_mqtt_session, register, request
 
@@ -58,7 +59,7 @@ def test_messages_sent_while_labgate_is_away_arrive_once(hub: Hub, mes: Sender) 
 class Unavailable(Inbox):
     """The real inbox, with its database away: every message fails."""
 
-    def receive(self, raw: bytes, channel: str, caller: str | None = None) -> Receipt:
+    def decode(self, raw: bytes, channel: str) -> Incoming:
         raise RuntimeError("database unavailable")
 
 
@@ -92,10 +93,9 @@ class Recording(Inbox):
 
     seen: list[bytes]
 
-    def receive(self, raw: bytes, channel: str, caller: str | None = None,
-                route: Route | None = None) -> Receipt:  # fmt: skip
+    def decode(self, raw: bytes, channel: str) -> Incoming:
         self.seen.append(raw)
-        return super().receive(raw, channel, caller, route)
+        return super().decode(raw, channel)
 
 
 def test_a_worker_takes_only_its_own_site_and_sources_on_a_shared_broker(
@@ -158,3 +158,101 @@ def test_an_envelope_that_disagrees_with_its_topic_is_refused_and_quarantined(
 async def again(consumer: MqttInbox, tag: str, posing: bytes, hub: Hub) -> None:
     await publish(f"labgate-test-{tag}/{SITE}/mes/in", [posing])
     await consume_until(consumer, lambda: count(hub, t.samples) == 1, seconds=20)
+
+
+class Crashing(Inbox):
+    """The real inbox, except that one message always crashes processing (not a refusal)."""
+
+    def decode(self, raw: bytes, channel: str) -> Incoming:
+        if b"CRASH" in raw:
+            raise RuntimeError("processing crashed")
+        return super().decode(raw, channel)
+
+
+def results_worker(hub: Hub, inbox: Inbox) -> tuple[Sender, MqttInbox, str]:
+    """The LIMS reporting on S-000001 to S-000008, a worker of its results, and their topic."""
+    tag = secrets.token_hex(4)
+    lims = Sender(hub, "lims", "results", "lims-1", registered_lims(hub, 8).private)
+    return lims, worker(inbox, tag, SITE, ("lims",)), f"labgate-test-{tag}/{SITE}/lims/in"
+
+
+def result(lims: Sender, sample: int, value: str, **extra: str) -> bytes:
+    payload = {
+        "sample": f"S-{sample:06d}",
+        "test_code": "ASSAY",
+        "value": value,
+        "unit": "%",
+        "method_version": "1",
+        "analyst": "analyst",
+        "lims_status": "preliminary",
+    }
+    return lims.envelope("labgate.result.v1", payload | extra)
+
+
+def damaged(raw: bytes) -> bytes:
+    """A copy changed after signing."""
+    return raw.replace(b'"value":"99.', b'"value":"98.')
+
+
+def applied(hub: Hub) -> dict[int, str]:
+    m = t.inbox_messages.c
+    with hub.engine.connect() as connection:
+        query = select(m.sequence, m.status).where(m.stream == "results")
+        return {int(n): str(s) for n, s in connection.execute(query)}
+
+
+def test_messages_published_together_go_in_runs_and_a_poisoned_one_is_refused_alone(
+    hub: Hub, plant: Plant
+) -> None:
+    lims, consumer, topic = results_worker(hub, hub.inbox)
+    bodies = [result(lims, n, f"99.{n}") for n in range(1, 9)]
+    poisoned = damaged(bodies[4])
+    assert poisoned != bodies[4]
+    commits: list[int] = []
+
+    async def main() -> None:
+        await consume_until(consumer, lambda: True, seconds=1)  # its persistent session
+        event.listen(hub.engine, "commit", lambda _: commits.append(1))
+        await publish(topic, [*bodies[:4], poisoned, *bodies[4:]])
+        await consume_until(consumer, lambda: len(applied(hub)) == 8, seconds=20)
+
+    try:
+        asyncio.run(main())
+        ran = consumer.sizes
+        # The same session again: what was acknowledged does not come back.
+        asyncio.run(consume_until(consumer, lambda: True, seconds=1))
+    finally:
+        forget_mqtt_session(consumer.client_id)
+    assert sum(ran) == 9 and len(ran) < 9  # published together, received in runs
+    assert len(commits) < 9  # one by one: a commit each, and more
+    assert applied(hub) == dict.fromkeys(range(1, 9), "applied")
+    with hub.engine.connect() as connection:
+        reasons = list(connection.scalars(select(t.quarantine.c.reason_code)))
+    assert reasons == ["envelope.bad_signature"]  # the poisoned copy alone
+    assert consumer.sizes == ran  # nothing redelivered
+    assert count(hub, t.audit_entries, action="inbox.duplicate") == 0
+
+
+def test_a_message_that_crashes_in_a_run_alone_stays_unacknowledged(hub: Hub, plant: Plant) -> None:
+    crashing = Crashing(hub.bus, hub.uow_factory, hub.inbox.replay_window,
+                        hub.inbox.hold_timeout)  # fmt: skip
+    lims, consumer, topic = results_worker(hub, crashing)
+    bodies = [result(lims, n, f"99.{n}") for n in range(1, 4)]
+    crash = result(lims, 4, "99.4", analyst="CRASH")
+
+    async def main() -> None:
+        await consume_until(consumer, lambda: True, seconds=1)  # its persistent session
+        await publish(topic, [*bodies, crash])
+        await consume_until(consumer, lambda: len(applied(hub)) == 3, seconds=20)
+
+    try:
+        asyncio.run(main())
+        ran = list(consumer.sizes)
+        # The same session again: only the message that crashed comes back.
+        asyncio.run(consume_until(consumer, lambda: len(consumer.sizes) > len(ran), seconds=20))
+    finally:
+        forget_mqtt_session(consumer.client_id)
+    assert sum(ran) == 4
+    assert consumer.sizes[len(ran) :] == [1]
+    assert applied(hub) == dict.fromkeys(range(1, 4), "applied")
+    assert count(hub, t.audit_entries, action="inbox.duplicate") == 0

@@ -149,7 +149,13 @@ def _action(command: commands.Command) -> str:
 
 
 def _subject(command: commands.Command) -> tuple[str, str, str | None]:
+    if isinstance(command, commands.RecordResults) and len(command.results) == 1:
+        command = command.results[0]  # a pack of one result: refused about it, as if sent alone
     site = getattr(command, "site", None)
+    if isinstance(command, commands.RecordResults):
+        # A pack's results, refused whole: the refusal belongs to their site (the site's trail
+        # would miss it otherwise).
+        site = _one_site({one.site for one in command.results})
     for attr, kind in (
         ("result", "result"),
         ("sample", "sample"),
@@ -167,3 +173,7 @@ def _subject(command: commands.Command) -> tuple[str, str, str | None]:
         if isinstance(value, str):
             return kind, value, site
     return "request", "-", site
+
+
+def _one_site(sites: set[str]) -> str | None:
+    return next(iter(sites)) if len(sites) == 1 else None

@@ -18,12 +18,16 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import aiomqtt
+from aiomqtt import Message
+from aiomqtt.client import MessagesIterator
 
 from labgate.adapters.channels.message_log import log_message
-from labgate.service.inbox.admission import Inbox, ReceiptRefused
+from labgate.service.inbox.admission import Inbox
+from labgate.service.inbox.batch import receive_batch
 from labgate.service.inbox.incoming import Route
 
 log = logging.getLogger("labgate.mqtt")
+QUIET = 0.002  # seconds without a new message after which a run is taken as it is
 
 
 def topic_level(value: str, what: str) -> str:
@@ -56,7 +60,12 @@ def route_of(topic: str, prefix: str) -> Route | None:
 
 
 class MqttInbox:
-    """Subscribes to the inbound topic with a persistent session and feeds the inbox."""
+    """Subscribes to the inbound topic with a persistent session and feeds the inbox.
+
+    The messages that arrived while a run was applied (up to `batch` of them) go to the inbox
+    together, as AMQP deliveries do (service/inbox/batch.py): consecutive in-sequence results in
+    one transaction, everything else one by one, in order. Each is acknowledged (PUBACK) once
+    its outcome is committed or quarantined."""
 
     def __init__(
         self,
@@ -68,6 +77,8 @@ class MqttInbox:
         client_id: str = "labgate-inbox",
         prefix: str = "labgate",
         on_subscribed: Callable[[], None] | None = None,
+        batch: int = 100,
+        linger: float = 0.02,
     ) -> None:
         if not sources:
             raise ValueError("The MQTT worker needs at least one source to subscribe to.")
@@ -75,6 +86,8 @@ class MqttInbox:
         self.prefix, self.client_id = prefix, client_id
         self.topics = [inbound_topic(prefix, site, source) for source in sources]
         self.on_subscribed = on_subscribed  # e.g. tell the operator (and tests) it is ready
+        self.batch, self.linger = batch, linger
+        self.sizes: list[int] = []  # of the last runs received, for tests
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until `stop` is set; unacknowledged messages are redelivered next session."""
@@ -89,30 +102,59 @@ class MqttInbox:
             await client.subscribe([(topic, 1) for topic in self.topics])
             if self.on_subscribed is not None:
                 self.on_subscribed()
-            messages = aiter(client.messages)
+            messages = client.messages
             while not stop.is_set():
                 try:
-                    message = await asyncio.wait_for(anext(messages), timeout=0.2)
+                    first = await asyncio.wait_for(anext(messages), timeout=0.2)
                 except TimeoutError:
                     continue
-                if await self._handle(message):
+                run = [first, *await self._rest_of_run(messages)]
+                self.sizes = [*self.sizes[-99:], len(run)]
+                for message in await self._settled(run):
                     paho.ack(message.mid, message.qos)
 
-    async def _handle(self, message: aiomqtt.Message) -> bool:
-        """True once the message is committed or quarantined; False leaves it unacknowledged."""
-        payload = message.payload
-        raw = payload if isinstance(payload, bytes) else str(payload).encode()
-        topic = message.topic.value
+    async def _rest_of_run(self, messages: MessagesIterator) -> list[Message]:
+        """The messages queued behind the first, up to the run's bound. While they keep coming
+        (a few milliseconds at most) it waits for them, so a burst goes in one run rather than
+        in the few that happened to be read already; a lone message waits one quiet spell.
+        Each is taken once queued, so no read is ever cancelled half-way."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + self.linger
+        while len(messages) < self.batch - 1 and loop.time() < until:
+            seen = len(messages)
+            await asyncio.sleep(QUIET)
+            if len(messages) == seen:
+                break
+        return [await anext(messages) for _ in range(min(len(messages), self.batch - 1))]
+
+    async def _settled(self, run: list[Message]) -> list[Message]:
+        """The messages of the run whose outcome is committed or quarantined. A run that fails
+        as a whole (the database away, a bug) is received again message by message, so that one
+        poison message leaves only itself unacknowledged."""
+        try:
+            await asyncio.to_thread(self._receive, run)
+        except Exception:
+            if len(run) == 1:
+                log.exception("MQTT message %s not processed; left unacknowledged", run[0].mid)
+                return []
+            settled = []
+            for message in run:  # the inbox de-duplicates: receiving one again is safe
+                settled += await self._settled([message])
+            return settled
+        return run
+
+    def _receive(self, run: list[Message]) -> None:
+        raws = [_raw(message) for message in run]
+        topics = [message.topic.value for message in run]
         # Only our topics are subscribed; one of another shape (a broker's retained oddity) is
         # refused as coming by a route that vouches for no one.
-        route = route_of(topic, self.prefix) or Route(f"topic {topic}", "-", "-")
-        try:
-            receipt = await asyncio.to_thread(self.inbox.receive, raw, "mqtt", None, route)
-        except ReceiptRefused as refused:
-            log_message("mqtt", raw, refused, topic=topic)
-            return True
-        except Exception:
-            log.exception("MQTT message %s not processed; left unacknowledged", message.mid)
-            return False
-        log_message("mqtt", raw, receipt, topic=topic)
-        return True
+        routes = [route_of(t, self.prefix) or Route(f"topic {t}", "-", "-") for t in topics]
+        # Refusals are quarantined with their raw bytes inside: every outcome is handled.
+        outcomes = receive_batch(self.inbox, raws, "mqtt", routes=routes)
+        for raw, topic, outcome in zip(raws, topics, outcomes, strict=True):
+            log_message("mqtt", raw, outcome, topic=topic)
+
+
+def _raw(message: Message) -> bytes:
+    payload = message.payload
+    return payload if isinstance(payload, bytes) else str(payload).encode()

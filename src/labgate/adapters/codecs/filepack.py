@@ -205,8 +205,9 @@ def build_pack(
     sent_at: datetime,
     dialect: Dialect | None = None,
     correlation_id: str | None = None,
+    message_id: str | None = None,
 ) -> tuple[str, bytes]:
-    """A signed pack and its file name."""
+    """A signed pack and its file name; the message id is a fresh UUIDv7 unless given."""
     files = list(files)
     payload = {
         "files": [
@@ -232,6 +233,7 @@ def build_pack(
         private_jwk=private_jwk,
         sent_at=sent_at,
         correlation_id=correlation_id,
+        message_id=message_id,
     )
     manifest = encode(document)
     members = [(MANIFEST, manifest), *((f.name, f.data) for f in files)]

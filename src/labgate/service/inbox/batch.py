@@ -18,13 +18,14 @@ from labgate.domain.commands import Context, RecordResult, RecordResults
 from labgate.domain.errors import LabgateError
 from labgate.service.config_cache import KeysChanged
 from labgate.service.inbox.admission import Inbox, Receipt, ReceiptRefused, context, received_as
-from labgate.service.inbox.incoming import EnvelopeMessage, Incoming
+from labgate.service.inbox.incoming import EnvelopeMessage, Incoming, Route
 from labgate.service.inbox_records import InboxMessage
 from labgate.service.unit_of_work import UnitOfWork
 
 BATCHED_SCHEMAS = frozenset({"labgate.result.v1"})
 Outcome = Receipt | ReceiptRefused
 _Run = list[tuple[int, Incoming, bytes, int | None]]  # index, message, raw, keys version
+_Vouched = tuple[str | None, Route | None]  # who the channel says sent it: caller, route
 
 
 class _NotInOrder(Exception):
@@ -36,33 +37,44 @@ def receive_batch(
     raws: Sequence[bytes],
     channel: str,
     callers: Sequence[str | None] | None = None,
+    routes: Sequence[Route | None] | None = None,
 ) -> list[Outcome]:
     """Each envelope's receipt or refusal, in the order given; `callers`: the account each was
-    sent by (the API's), checked against its source as `Inbox.receive` does."""
+    sent by (the API's), `routes`: what each one's route vouches for (an MQTT topic), checked
+    against its envelope as `Inbox.receive` does."""
     outcomes: list[Outcome | None] = [None] * len(raws)
+    vouched: list[_Vouched] = [
+        (callers[i] if callers else None, routes[i] if routes else None) for i in range(len(raws))
+    ]
     run: _Run = []
     for index, raw in enumerate(raws):
         envelope = None
         try:
             incoming = inbox.decode(raw, channel)
             envelope = incoming.envelope
-            verified = inbox.check(incoming, channel, callers[index] if callers else None)
+            verified = inbox.check(incoming, channel, *vouched[index])
         except LabgateError as error:
-            _flush(inbox, run, channel, outcomes)  # the trail keeps the order of arrival
+            _flush(inbox, run, channel, outcomes, vouched)  # the trail keeps the arrival order
             run = []
             outcomes[index] = ReceiptRefused(error, inbox.quarantine(raw, channel, envelope, error))
             continue
         if isinstance(incoming, EnvelopeMessage) and envelope.schema in BATCHED_SCHEMAS:
             run.append((index, incoming, raw, verified))
             continue
-        _flush(inbox, run, channel, outcomes)
+        _flush(inbox, run, channel, outcomes, vouched)
         run = []
-        outcomes[index] = _one(inbox, incoming, raw, channel, verified)
-    _flush(inbox, run, channel, outcomes)
+        outcomes[index] = _one(inbox, incoming, raw, channel, verified, vouched[index])
+    _flush(inbox, run, channel, outcomes, vouched)
     return [outcome for outcome in outcomes if outcome is not None]
 
 
-def _flush(inbox: Inbox, run: _Run, channel: str, outcomes: list[Outcome | None]) -> None:
+def _flush(
+    inbox: Inbox,
+    run: _Run,
+    channel: str,
+    outcomes: list[Outcome | None],
+    vouched: list[_Vouched],
+) -> None:
     """The run in one transaction if every message in it is new and next on its stream (the
     inbox admits them there, with their streams locked), else one by one."""
     if not run:
@@ -84,7 +96,7 @@ def _flush(inbox: Inbox, run: _Run, channel: str, outcomes: list[Outcome | None]
                                      audit_refusal=False, received=received, uow=uow)  # fmt: skip
     except (_NotInOrder, LabgateError, KeysChanged):
         for index, incoming, raw, verified in run:
-            outcomes[index] = _one(inbox, incoming, raw, channel, verified)
+            outcomes[index] = _one(inbox, incoming, raw, channel, verified, vouched[index])
         return
     for (index, incoming, _, _), code in zip(run, codes, strict=True):
         outcomes[index] = Receipt("applied", incoming.envelope.message_id, code)
@@ -110,15 +122,20 @@ def _in_order(uow: UnitOfWork, envelopes: list[Envelope]) -> None:
 
 
 def _one(
-    inbox: Inbox, incoming: Incoming, raw: bytes, channel: str, verified: int | None
+    inbox: Inbox,
+    incoming: Incoming,
+    raw: bytes,
+    channel: str,
+    verified: int | None,
+    vouched: _Vouched,
 ) -> Outcome:
     """The one-message path for an envelope already checked (with keys that moved since: from
-    the start, checked again with the keys now in force)."""
+    the start, checked again, caller and route included, with the keys now in force)."""
     try:
         try:
             return inbox.admit(incoming, raw, channel, verified)
         except KeysChanged:
-            return inbox.receive(raw, channel)
+            return inbox.receive(raw, channel, *vouched)
     except ReceiptRefused as refused:
         return refused
     except LabgateError as error:
