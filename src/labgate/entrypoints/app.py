@@ -78,6 +78,10 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
     problems.install(app)
     contract.install(app, strict=settings.strict_contract)
     routers = (
+        # First: the message intake is the hot path, and a request is matched against the
+        # routes in order (a tenth of its time when it came eighth). No path of the routers
+        # it now precedes is one of its own.
+        interfaces,
         access,
         alerts,
         deviations,
@@ -85,7 +89,6 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
         em,
         health,
         identities,
-        interfaces,
         keys,
         lab,
         lists,

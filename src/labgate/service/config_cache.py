@@ -84,9 +84,10 @@ class ApiKeyAccounts(Protocol):
         ...
 
     def known(self, key_hash: str) -> tuple[Account, int] | None:
-        """The account holding the key as last read, and the version it was read at: no I/O,
-        so the caller must compare that version with `version()` before it relies on it (None:
-        nothing read yet, or no such key then)."""
+        """The account holding the key as last read (the cache's own: never changed by the
+        caller), and the version it was read at: no I/O, so the caller must compare that
+        version with `version()` before it relies on it (None: nothing read yet, or no such
+        key then)."""
         ...
 
     def version(self) -> int:
