@@ -12,6 +12,8 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
+from jsonschema import Draft202012Validator
+from pydantic import ValidationError
 
 from fakes import TableUnits
 from labgate.compliance.canonical import canonical_json
@@ -26,8 +28,9 @@ from labgate.domain.status_map import StatusMap
 from labgate.service.messages import OUTBOUND
 from labgate.service.outbox.records import OutboxMessage
 from labgate.service.reactions.gate_push import gate_payload
-from labgate.service.reactions.messages import to_lims, to_mes
+from labgate.service.reactions.messages import lot_status_message, to_lims, to_mes
 from labgate.service.reactions.outbox_rows import tell_batch_disposition, tell_lot_status
+from labgate.service.schema_catalog import json_schemas
 
 GOLDEN = Path(__file__).parent / "data" / "outbound_payloads.json"
 AT = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
@@ -132,10 +135,15 @@ def disposition() -> list[OutboxMessage]:
     return uow.sent
 
 
+def received_lot() -> ReceivedLot:
+    """A lot in quarantine."""
+    return ReceivedLot("S1", "RL-1", "MAT-7", "SUP-3", "SL-88", AT, "clerk", "S-000009",
+                       InspectionState.SKIPPING, True)  # fmt: skip
+
+
 def lot_status() -> list[OutboxMessage]:
     """QA released a received lot."""
-    lot = ReceivedLot("S1", "RL-1", "MAT-7", "SUP-3", "SL-88", AT, "clerk", "S-000009",
-                      InspectionState.SKIPPING, True)  # fmt: skip
+    lot = received_lot()
     lot.decide(LotStatus.RELEASED, "qa", LATER, "CoA and identity passed")
     uow = Recorder(lot)
     tell_lot_status(events.LotDecided("S1", "RL-1", LATER), cast(Any, uow), SCOPE)
@@ -178,6 +186,22 @@ def test_every_outbound_schema_is_covered() -> None:
 def test_the_payloads_are_byte_for_byte_the_recorded_ones(schema_id: str) -> None:
     golden = json.loads(GOLDEN.read_text(encoding="utf-8"))
     assert [as_text(p) for p in written()[schema_id]] == golden[schema_id]
+
+
+@pytest.mark.parametrize("schema_id", sorted(OUTBOUND))
+def test_the_payloads_meet_their_published_json_schema(schema_id: str) -> None:
+    validator = Draft202012Validator(
+        json_schemas()[schema_id], format_checker=Draft202012Validator.FORMAT_CHECKER
+    )
+    for payload in written()[schema_id]:
+        validator.validate(payload)
+
+
+def test_a_payload_that_breaks_its_schema_fails_where_it_is_made() -> None:
+    # A lot not yet decided has no decider, time or reason: the message is refused when built,
+    # in the transaction that would have sent it, not received by the MES with nulls.
+    with pytest.raises(ValidationError, match="decided_by"):
+        lot_status_message(received_lot(), "trace-1", AT)
 
 
 def test_the_payloads_are_plain_json() -> None:

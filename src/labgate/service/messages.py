@@ -1,7 +1,8 @@
 """Versioned message payloads: the rules every envelope's `payload` follows, in both directions.
 
 Inbound payloads (from the MES or a LIMS) are parsed here and become one command each;
-outbound payloads are the dicts service/reactions/messages.py builds. Schema ids are
+outbound payloads are built as these models (service/reactions/messages.py, gate_push.py) and
+sent as their JSON form. Schema ids are
 `labgate.<type>.v<N>` and never repeat across directions: a reader can tell from the id alone
 what a message is. The published JSON Schemas (`schema_catalog.json_schemas`) are generated
 from these models, so the code is the specification.
@@ -19,6 +20,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainSerializer,
     StrictBool,
     StrictInt,
     StrictStr,
@@ -28,6 +30,7 @@ from pydantic import (
 from pydantic.config import JsonDict
 from pydantic_core import PydanticCustomError
 
+from labgate.compliance.clock import iso_utc
 from labgate.domain.commands import (
     CancelSample,
     Command,
@@ -181,7 +184,7 @@ class SampleCancellationV1(Inbound):
         return CancelSample(ctx, site, self.sample, self.reason)
 
 
-# ---- outbound: exactly the dicts service/reactions/messages.py builds; every member present ---
+# ---- outbound: built by service/reactions/ (messages.py, gate_push.py); every member present ---
 
 DecimalText = Annotated[
     StrictStr,
@@ -194,6 +197,10 @@ UtcText = Annotated[
         description="A UTC instant with microseconds: 2026-11-25T10:00:00.000000Z.",
     ),
 ]
+
+# An outbound instant: a datetime when built, and in the JSON form the outbox holds, the one fixed
+# UTC text hashes bind to (`iso_utc`); published, like an inbound instant, as a date-time.
+UtcInstant = Annotated[UtcDatetime, PlainSerializer(iso_utc, return_type=str, when_used="json")]
 
 
 class SampleHeader(Payload):
@@ -311,7 +318,7 @@ class BatchDispositionV1(Payload):
     product: StrictStr
     disposition: Literal["released", "rejected"]
     signed_by: StrictStr
-    signed_at: UtcDatetime
+    signed_at: UtcInstant
     reason: StrictStr
     samples: list[StrictStr]
 
@@ -338,7 +345,7 @@ class OperationGateV1(Payload):
     hold: Literal["on", "off"]
     waiting_for: list[StrictStr]
     points: list[GatePointV1]
-    decided_at: UtcDatetime
+    decided_at: UtcInstant
 
 
 class LotStatusV1(Payload):
@@ -353,7 +360,7 @@ class LotStatusV1(Payload):
     sample_id: StrictStr
     full_panel: bool
     decided_by: StrictStr
-    decided_at: UtcDatetime
+    decided_at: UtcInstant
     reason: StrictStr
 
 
