@@ -60,6 +60,12 @@ def code(default: Any = ...) -> Any:
     return Field(default, min_length=1, max_length=KEY_LENGTH, pattern=CODE_PATTERN)
 
 
+def key_text(default: Any = ...) -> Any:
+    """Text another party chose (a LIMS's sample id, a container's label, a unit as sent):
+    bounded like a key, otherwise free."""
+    return Field(default, max_length=KEY_LENGTH)
+
+
 def reason_text() -> Any:
     """A reason given for a change: never empty, bounded."""
     return Field(min_length=1, max_length=REASON_LENGTH)
@@ -82,17 +88,29 @@ class Inbound(Payload):
 # ---- inbound ------------------------------------------------------------------------------------
 
 
-class SampleRequestV1(Inbound):
-    """The MES asks for a sample from a step, by business keys."""
+class MesRequestKey(Payload):
+    """The MES's id for its request: the same id sent again finds the sample the first one made."""
 
     mes_request_id: StrictStr = code()
+
+
+class SampleFields(Payload):
+    """A sample by business keys, where and when it was taken: as the MES requests one
+    (`SampleRequestV1`) and as the native lab registers one (the REST API's `NativeSampleIn`)."""
+
     product: StrictStr = code()
     sampled_at: UtcDatetime
     batch: StrictStr | None = code(None)
     lot: StrictStr | None = code(None)
     equipment: StrictStr | None = code(None)
     sampling_point: StrictStr | None = code(None)
-    container: StrictStr | None = Field(None, max_length=KEY_LENGTH)
+    container: StrictStr | None = key_text(None)
+
+
+class SampleRequestV1(SampleFields, MesRequestKey, Inbound):
+    """The MES asks for a sample from a step, by business keys."""
+
+    # Members in the order published: mes_request_id (MesRequestKey), the sample's, then these.
     characteristics: list[StrictStr] = []
 
     def to_command(self, ctx: Context, site: str) -> RequestSample:
@@ -105,7 +123,7 @@ class SampleRegistrationV1(Inbound):
     """The LIMS has the sample, under its own id."""
 
     sample: StrictStr = code()
-    lims_sample_id: StrictStr | None = Field(None, max_length=KEY_LENGTH)
+    lims_sample_id: StrictStr | None = key_text(None)
 
     def to_command(self, ctx: Context, site: str) -> RegisterSample:
         """Register the sample."""
@@ -123,18 +141,24 @@ _REVIEW_SCHEMA: JsonDict = {  # what the model validator enforces, said in JSON 
 }
 
 
-class ResultV1(Inbound):
-    """A result as the LIMS reports it: the value is text, kept exactly as sent."""
-
-    model_config = ConfigDict(json_schema_extra=_REVIEW_SCHEMA)
+class ResultFields(Payload):
+    """A result as the lab reports it, by message (`ResultV1`) or through the REST API
+    (`ResultIn`): the value is text, kept exactly as sent."""
 
     sample: StrictStr = code()
     test_code: StrictStr = code()
     value: StrictStr = Field(min_length=1, max_length=VALUE_LENGTH)
-    unit: StrictStr | None = Field(None, max_length=KEY_LENGTH)
+    unit: StrictStr | None = key_text(None)
     method_version: StrictStr = code()
     analyst: StrictStr = code()
     retest_of: StrictStr | None = code(None)
+
+
+class ResultV1(ResultFields, Inbound):
+    """A result as the LIMS reports it: the value is text, kept exactly as sent."""
+
+    model_config = ConfigDict(json_schema_extra=_REVIEW_SCHEMA)
+
     lims_status: Literal["preliminary", "approved"]
     reviewer: StrictStr | None = code(None)
     approved_at: UtcDatetime | None = None
