@@ -181,10 +181,7 @@ def _tell(
 def gate_payload(batch: Batch, decision: GateDecision, at: datetime) -> dict[str, Any]:
     """To the MES: may the operation complete, and if not, what it waits for (the JSON form of
     its model, built and so validated here)."""
-    points = [
-        GatePointV1(sampling_point=p.sampling_point, gate=p.mode.value, passes=p.passes, why=p.why)
-        for p in decision.points
-    ]
+    points = [GatePointV1(**p.summary()) for p in decision.points]  # as the API shows each point
     gate = OperationGateV1(
         site=batch.site,
         batch=batch.code,
