@@ -25,6 +25,7 @@ from labgate.service.messages import (
     INBOUND,
     OUTBOUND,
     SampleCancellationV1,
+    SampleRequestV1,
     parse_payload,
     to_command,
 )
@@ -197,6 +198,7 @@ def test_a_command_is_built_only_from_its_own_payload() -> None:
 
 API_TWINS: list[tuple[type[BaseModel], str]] = [
     (api.SampleRequestIn, "labgate.sample_request.v1"),
+    (api.NativeSampleIn, "labgate.sample_request.v1"),
     (api.ResultIn, "labgate.result.v1"),
     (api.RegistrationIn, "labgate.sample_registration.v1"),
     (api.ReasonIn, "labgate.result_invalidation.v1"),
@@ -211,6 +213,23 @@ def test_payload_members_follow_the_same_rules_as_the_rest_bodies(
     rest = body.model_json_schema()["properties"]
     message = INBOUND[schema_id].model_json_schema()["properties"]
     assert {name: message[name] for name in rest} == rest
+
+
+def test_a_rest_body_holds_its_instants_in_utc_as_the_message_does() -> None:
+    # The same rule, not only the same schema: an offset as sent, held in UTC (REST bodies
+    # kept the sender's offset until they shared the envelope's members: issue 17).
+    native = api.NativeSampleIn.model_validate(
+        {"product": "P1", "sampled_at": REQUEST["sampled_at"]}
+    )
+    requested = parse_payload(REQ, REQUEST)
+    assert isinstance(requested, SampleRequestV1)
+    assert native.sampled_at == requested.sampled_at
+    assert native.sampled_at.tzinfo is requested.sampled_at.tzinfo is UTC
+    reviewed = api.ReviewedResultIn.model_validate(
+        changed(RESULT, lims_status=DROP, approved_at="2026-11-25T10:00:00+01:00")
+    )
+    assert reviewed.approved_at == datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+    assert reviewed.approved_at.tzinfo is UTC
 
 
 # ---- published JSON Schemas ------------------------------------------------------------------

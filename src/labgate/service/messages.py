@@ -1,7 +1,8 @@
 """Versioned message payloads: the rules every envelope's `payload` follows, in both directions.
 
 Inbound payloads (from the MES or a LIMS) are parsed here and become one command each;
-outbound payloads are the dicts service/reactions/messages.py builds. Schema ids are
+outbound payloads are built as these models (service/reactions/messages.py, gate_push.py) and
+sent as their JSON form. Schema ids are
 `labgate.<type>.v<N>` and never repeat across directions: a reader can tell from the id alone
 what a message is. The published JSON Schemas (`schema_catalog.json_schemas`) are generated
 from these models, so the code is the specification.
@@ -19,6 +20,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainSerializer,
     StrictBool,
     StrictInt,
     StrictStr,
@@ -28,6 +30,7 @@ from pydantic import (
 from pydantic.config import JsonDict
 from pydantic_core import PydanticCustomError
 
+from labgate.compliance.clock import iso_utc
 from labgate.domain.commands import (
     CancelSample,
     Command,
@@ -57,6 +60,12 @@ def code(default: Any = ...) -> Any:
     return Field(default, min_length=1, max_length=KEY_LENGTH, pattern=CODE_PATTERN)
 
 
+def key_text(default: Any = ...) -> Any:
+    """Text another party chose (a LIMS's sample id, a container's label, a unit as sent):
+    bounded like a key, otherwise free."""
+    return Field(default, max_length=KEY_LENGTH)
+
+
 def reason_text() -> Any:
     """A reason given for a change: never empty, bounded."""
     return Field(min_length=1, max_length=REASON_LENGTH)
@@ -79,17 +88,29 @@ class Inbound(Payload):
 # ---- inbound ------------------------------------------------------------------------------------
 
 
-class SampleRequestV1(Inbound):
-    """The MES asks for a sample from a step, by business keys."""
+class MesRequestKey(Payload):
+    """The MES's id for its request: the same id sent again finds the sample the first one made."""
 
     mes_request_id: StrictStr = code()
+
+
+class SampleFields(Payload):
+    """A sample by business keys, where and when it was taken: as the MES requests one
+    (`SampleRequestV1`) and as the native lab registers one (the REST API's `NativeSampleIn`)."""
+
     product: StrictStr = code()
     sampled_at: UtcDatetime
     batch: StrictStr | None = code(None)
     lot: StrictStr | None = code(None)
     equipment: StrictStr | None = code(None)
     sampling_point: StrictStr | None = code(None)
-    container: StrictStr | None = Field(None, max_length=KEY_LENGTH)
+    container: StrictStr | None = key_text(None)
+
+
+class SampleRequestV1(SampleFields, MesRequestKey, Inbound):
+    """The MES asks for a sample from a step, by business keys."""
+
+    # Members in the order published: mes_request_id (MesRequestKey), the sample's, then these.
     characteristics: list[StrictStr] = []
 
     def to_command(self, ctx: Context, site: str) -> RequestSample:
@@ -102,7 +123,7 @@ class SampleRegistrationV1(Inbound):
     """The LIMS has the sample, under its own id."""
 
     sample: StrictStr = code()
-    lims_sample_id: StrictStr | None = Field(None, max_length=KEY_LENGTH)
+    lims_sample_id: StrictStr | None = key_text(None)
 
     def to_command(self, ctx: Context, site: str) -> RegisterSample:
         """Register the sample."""
@@ -120,18 +141,24 @@ _REVIEW_SCHEMA: JsonDict = {  # what the model validator enforces, said in JSON 
 }
 
 
-class ResultV1(Inbound):
-    """A result as the LIMS reports it: the value is text, kept exactly as sent."""
-
-    model_config = ConfigDict(json_schema_extra=_REVIEW_SCHEMA)
+class ResultFields(Payload):
+    """A result as the lab reports it, by message (`ResultV1`) or through the REST API
+    (`ResultIn`): the value is text, kept exactly as sent."""
 
     sample: StrictStr = code()
     test_code: StrictStr = code()
     value: StrictStr = Field(min_length=1, max_length=VALUE_LENGTH)
-    unit: StrictStr | None = Field(None, max_length=KEY_LENGTH)
+    unit: StrictStr | None = key_text(None)
     method_version: StrictStr = code()
     analyst: StrictStr = code()
     retest_of: StrictStr | None = code(None)
+
+
+class ResultV1(ResultFields, Inbound):
+    """A result as the LIMS reports it: the value is text, kept exactly as sent."""
+
+    model_config = ConfigDict(json_schema_extra=_REVIEW_SCHEMA)
+
     lims_status: Literal["preliminary", "approved"]
     reviewer: StrictStr | None = code(None)
     approved_at: UtcDatetime | None = None
@@ -181,7 +208,7 @@ class SampleCancellationV1(Inbound):
         return CancelSample(ctx, site, self.sample, self.reason)
 
 
-# ---- outbound: exactly the dicts service/reactions/messages.py builds; every member present ---
+# ---- outbound: built by service/reactions/ (messages.py, gate_push.py); every member present ---
 
 DecimalText = Annotated[
     StrictStr,
@@ -194,6 +221,10 @@ UtcText = Annotated[
         description="A UTC instant with microseconds: 2026-11-25T10:00:00.000000Z.",
     ),
 ]
+
+# An outbound instant: a datetime when built, and in the JSON form the outbox holds, the one fixed
+# UTC text hashes bind to (`iso_utc`); published, like an inbound instant, as a date-time.
+UtcInstant = Annotated[UtcDatetime, PlainSerializer(iso_utc, return_type=str, when_used="json")]
 
 
 class SampleHeader(Payload):
@@ -311,7 +342,7 @@ class BatchDispositionV1(Payload):
     product: StrictStr
     disposition: Literal["released", "rejected"]
     signed_by: StrictStr
-    signed_at: UtcDatetime
+    signed_at: UtcInstant
     reason: StrictStr
     samples: list[StrictStr]
 
@@ -338,7 +369,7 @@ class OperationGateV1(Payload):
     hold: Literal["on", "off"]
     waiting_for: list[StrictStr]
     points: list[GatePointV1]
-    decided_at: UtcDatetime
+    decided_at: UtcInstant
 
 
 class LotStatusV1(Payload):
@@ -353,7 +384,7 @@ class LotStatusV1(Payload):
     sample_id: StrictStr
     full_panel: bool
     decided_by: StrictStr
-    decided_at: UtcDatetime
+    decided_at: UtcInstant
     reason: StrictStr
 
 

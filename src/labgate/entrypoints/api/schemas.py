@@ -25,7 +25,16 @@ from labgate.compliance.signed_actions import MEANINGS, SignedAction
 from labgate.domain.commands import SignatureInput
 from labgate.domain.deviations import PhaseOneConclusion, PhaseTwoConclusion
 from labgate.domain.errors import InvalidInput
-from labgate.service.messages import KEY_LENGTH, SampleRequestV1, code
+from labgate.service.messages import (
+    KEY_LENGTH,
+    ResultFields,
+    SampleFields,
+    SampleRequestV1,
+    UtcDatetime,
+    code,
+    key_text,
+    reason_text,
+)
 
 # Every integer the API takes is bounded by the column that stores or compares it (an Integer:
 # PostgreSQL enforces its range, and SQLite overflows past 64 bits): a larger one is refused
@@ -126,47 +135,31 @@ class SampleRequestIn(SampleRequestV1):
     """A sample request from the MES, by business keys: the same rules as the signed message."""
 
 
-class NativeSampleIn(Body):
+class NativeSampleIn(SampleFields, Body):
     """A sample registered directly in labgate's own lab module."""
-
-    product: StrictStr = code()
-    sampled_at: AwareDatetime
-    batch: StrictStr | None = code(None)
-    lot: StrictStr | None = code(None)
-    equipment: StrictStr | None = code(None)
-    sampling_point: StrictStr | None = code(None)
-    container: StrictStr | None = Field(None, max_length=64)
 
 
 class RegistrationIn(Body):
     """The lab's acknowledgement of a sample."""
 
-    lims_sample_id: StrictStr | None = Field(None, max_length=64)
+    lims_sample_id: StrictStr | None = key_text(None)
 
 
 class ReasonIn(Body):
     """A change that needs a reason."""
 
-    reason: StrictStr = Field(min_length=1, max_length=2000)
+    reason: StrictStr = reason_text()
 
 
-class ResultIn(Body):
+class ResultIn(ResultFields, Body):
     """A result as the lab reports it; the value is text, kept exactly as sent."""
-
-    sample: StrictStr = code()
-    test_code: StrictStr = code()
-    value: StrictStr = Field(min_length=1, max_length=200)
-    unit: StrictStr | None = Field(None, max_length=64)
-    method_version: StrictStr = code()
-    analyst: StrictStr = code()
-    retest_of: StrictStr | None = code(None)
 
 
 class ReviewedResultIn(ResultIn):
     """A result already reviewed and approved in an external LIMS."""
 
     reviewer: StrictStr = code()
-    approved_at: AwareDatetime
+    approved_at: UtcDatetime
 
 
 class ApprovalIn(Body):
@@ -196,7 +189,7 @@ class StudyApprovalIn(Body):
 class InvalidationIn(Body):
     """Invalidation: a reason, and a signature when a person invalidates."""
 
-    reason: StrictStr = Field(min_length=1, max_length=2000)
+    reason: StrictStr = reason_text()
     signature: Annotated[SignatureIn, SignedAs(SignedAction.INVALIDATE_RESULT)] | None = None
 
 
@@ -204,13 +197,13 @@ class EffectiveIn(Body):
     """Put a specification version in force."""
 
     effective_from: AwareDatetime
-    reason: StrictStr = Field(min_length=1, max_length=2000)
+    reason: StrictStr = reason_text()
 
 
 class MasterDataIn(Body):
     """A master-data document and the change-control reason for loading it."""
 
-    reason: StrictStr = Field(min_length=1, max_length=2000)
+    reason: StrictStr = reason_text()
     document: dict[str, Any]
 
 
@@ -239,7 +232,7 @@ class PhaseOneIn(Body):
     """Phase I (laboratory investigation): its conclusion, why, and the investigator's signature."""
 
     conclusion: StrictStr = conclusion_of(PhaseOneConclusion)
-    reason: StrictStr = Field(min_length=1, max_length=2000)
+    reason: StrictStr = reason_text()
     signature: Annotated[SignatureIn, SignedAs(SignedAction.INVESTIGATE_PHASE1)]
 
 
@@ -247,7 +240,7 @@ class PhaseTwoIn(Body):
     """Phase II (full investigation): is the OOS confirmed, the rationale, and the signature."""
 
     conclusion: StrictStr = conclusion_of(PhaseTwoConclusion)
-    rationale: StrictStr = Field(min_length=1, max_length=2000)
+    rationale: StrictStr = reason_text()
     signature: Annotated[SignatureIn, SignedAs(SignedAction.INVESTIGATE_PHASE2)]
 
 
@@ -256,5 +249,5 @@ class ClosureIn(Body):
     the signature 'approved'."""
 
     capa: StrictStr | None = code(None)
-    reason: StrictStr = Field(min_length=1, max_length=2000)
+    reason: StrictStr = reason_text()
     signature: Annotated[SignatureIn, SignedAs(SignedAction.CLOSE_DEVIATION)]

@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 
 from uuid6 import uuid7
 
-from labgate.compliance.canonical import to_jsonable
 from labgate.domain import events
 from labgate.domain.batches import Batch, Procedure, SamplingPoint
 from labgate.domain.gates import (
@@ -38,6 +37,7 @@ from labgate.domain.gates import (
 )
 from labgate.domain.lifecycle import SampleStatus
 from labgate.domain.samples import Sample
+from labgate.service.messages import GatePointV1, OperationGateV1
 from labgate.service.outbox.records import MES, OutboxMessage
 
 if TYPE_CHECKING:
@@ -179,19 +179,19 @@ def _tell(
 
 
 def gate_payload(batch: Batch, decision: GateDecision, at: datetime) -> dict[str, Any]:
-    """To the MES: may the operation complete, and if not, what it waits for."""
-    payload: dict[str, Any] = to_jsonable(
-        {
-            "site": batch.site,
-            "batch": batch.code,
-            "product": batch.product,
-            "procedure": batch.procedure,
-            "operation": decision.operation,
-            "may_complete": decision.may_complete,
-            "hold": "off" if decision.may_complete else "on",
-            "waiting_for": list(decision.waiting_for),
-            "points": [p.summary() for p in decision.points],
-            "decided_at": at,
-        }
+    """To the MES: may the operation complete, and if not, what it waits for (the JSON form of
+    its model, built and so validated here)."""
+    points = [GatePointV1(**p.summary()) for p in decision.points]  # as the API shows each point
+    gate = OperationGateV1(
+        site=batch.site,
+        batch=batch.code,
+        product=batch.product,
+        procedure=batch.procedure,
+        operation=decision.operation,
+        may_complete=decision.may_complete,
+        hold="off" if decision.may_complete else "on",
+        waiting_for=list(decision.waiting_for),
+        points=points,
+        decided_at=at,
     )
-    return payload
+    return gate.model_dump(mode="json")

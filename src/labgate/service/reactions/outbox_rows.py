@@ -32,17 +32,7 @@ def tell_lims(event: SampleEvent, uow: UnitOfWork, scope: Scope) -> None:
 
 def tell_batch_disposition(event: BatchDisposed, uow: UnitOfWork, scope: Scope) -> None:
     """The MES hears that QA released or rejected a batch (`labgate.batch_disposition.v1`)."""
-    payload = {
-        "site": event.site,
-        "batch": event.batch,
-        "product": event.product,
-        "disposition": event.disposition,
-        "signed_by": event.signed_by,
-        "signed_at": event.occurred_at,
-        "reason": event.reason,
-        "samples": list(event.samples),
-    }
-    uow.send(disposition_message(payload, event.occurred_at, scope.ctx.correlation_id))
+    uow.send(disposition_message(event, scope.ctx.correlation_id))
 
 
 def tell_lot_status(event: LotDecided, uow: UnitOfWork, scope: Scope) -> None:
