@@ -9,7 +9,7 @@ from contextlib import ExitStack
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Select, Table, bindparam, func, insert, inspect, select, tuple_, update
+from sqlalchemy import Select, Table, bindparam, func, insert, inspect, select, union_all, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from labgate.adapters.store import children
@@ -290,20 +290,26 @@ class SqlUnitOfWork(UnitOfWork):
 
     def waiting_streams(self, streams: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
         # One query for the lot: a message taken in (held, or expired into quarantine) whose
-        # number is the stream's next. Most runs find none.
-        inbox, position = t.inbox_messages, t.stream_positions
-        keys = [tuple_(inbox.c.source, inbox.c.stream).in_(list(streams))]
-        query = (
-            select(inbox.c.source, inbox.c.stream)
-            .join(
-                position,
-                (position.c.source == inbox.c.source) & (position.c.stream == inbox.c.stream),
-                isouter=True,
+        # number is the stream's next. Most runs find none. One branch per stream, each a point
+        # look-up of (source, stream, next number) in the stream's index: a row-value IN list
+        # joined to the positions made SQLite scan the whole inbox (every message ever
+        # received, raw bytes and all) after every group, and grow with the history; OR-ed
+        # terms let PostgreSQL factor out the source and read all of a partner's messages.
+        inbox, found = t.inbox_messages, set()
+        each = [
+            select(inbox.c.source, inbox.c.stream).where(
+                inbox.c.source == source,
+                inbox.c.stream == stream,
+                inbox.c.sequence == _next_number(source, stream),
+                inbox.c.status.in_(("held", "quarantined")),
             )
-            .where(*keys, inbox.c.status.in_(("held", "quarantined")))
-            .where(inbox.c.sequence == func.coalesce(position.c.last_sequence, 0) + 1)
-        )
-        return {(row.source, row.stream) for row in self.session.execute(query)}
+            for source, stream in sorted(streams)
+        ]
+        for start in range(0, len(each), _BRANCHES):  # SQLite takes 500 at most in one
+            part = each[start : start + _BRANCHES]
+            query = part[0] if len(part) == 1 else union_all(*part)
+            found |= {(row.source, row.stream) for row in self.session.execute(query)}
+        return found
 
     def _store_positions(self, positions: dict[tuple[str, str], int]) -> None:
         rows = [
@@ -422,3 +428,13 @@ def _outbox_row(m: OutboxMessage) -> dict[str, Any]:
         "created_at": m.created_at,
         "status": "pending",
     }
+
+
+_BRANCHES = 200  # streams looked up per query
+
+
+def _next_number(source: str, stream: str) -> Any:
+    """The number the stream takes next (1 before its first), as a scalar subquery."""
+    p = t.stream_positions.c
+    last = func.coalesce(func.max(p.last_sequence), 0)
+    return select(last + 1).where(p.source == source, p.stream == stream).scalar_subquery()
