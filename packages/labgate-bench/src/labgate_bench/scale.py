@@ -48,7 +48,7 @@ from labgate_bench.main import OUT, PG_ADMIN, Figure, percentile, prepare
 
 SCALE_RESULTS = int(os.environ.get("LABGATE_BENCH_SCALE_RESULTS", "10000"))
 STREAMS = 20
-DRAIN_TIMEOUT = 900.0  # seconds; a stream stuck on a held message fails the run instead
+DRAIN_TIMEOUT = 1800.0  # seconds; a stream stuck on a held message fails the run instead
 TICK = os.sysconf("SC_CLK_TCK")
 
 
