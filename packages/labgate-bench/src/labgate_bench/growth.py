@@ -2,13 +2,15 @@
 
 Per database kind, a model plant is made through the product itself: the demo plant, its
 samples, and MODEL results ingested through the inbox on STREAMS streams (their outbox rows then
-taken as delivered, as the relay leaves them). The rows those results brought — their samples
-and planned tests, the results, audit entries, inbox records (raw envelopes included) and outbox
-rows — are the pattern: copies of it are written by plain SQL (COPY on PostgreSQL, executemany
-on SQLite) with fresh keys, codes and message ids, until BASE_ROWS results are stored in one
-copy of the model database and GROWTH_ROWS in another (the audit head then points at the last
-entry written; PostgreSQL's sequences are moved past the copies and its tables analysed, as
-autovacuum would). Both copies also hold the samples the measured results are for.
+taken as delivered, as the relay leaves them). The rows those results brought — their batch,
+samples and planned tests, the results, audit entries, inbox records (raw envelopes included),
+outbox rows and the gates' rows — are the pattern (each copy a batch of its own, so what is read
+per batch does not grow with the history, as in a plant): copies of it are written by plain SQL
+(COPY on PostgreSQL, executemany on SQLite) with fresh keys, codes and message ids, until
+BASE_ROWS results are stored in one copy of the model database and GROWTH_ROWS in another (the
+audit head then points at the last entry written; PostgreSQL's sequences are moved past the
+copies and its tables analysed, as autovacuum would). Both copies also hold the samples the
+measured results are for.
 
 `<db>.growth.rest_50` is the REST line of latency.py (`labgate serve`, 50 clients, the same
 envelopes) and `<db>.growth.amqp` the AMQP line of ingest.py (`AmqpInbox` in-process), each
@@ -63,8 +65,9 @@ class Column(NamedTuple):
 
 # What changes per copy; every other column is copied as it is.
 PATTERN: dict[str, dict[str, Column]] = {
+    "batches": {"id": Column("key"), "code": Column("code")},
     "samples": {"id": Column("key"), "code": Column("code"), "mes_request_id": Column("code"),
-                "lims_sample_id": Column("code")},
+                "lims_sample_id": Column("code"), "batch": Column("code")},
     "planned_tests": {"id": Column("key"), "sample_id": Column("ref", "samples")},
     "results": {"id": Column("key"), "sample_id": Column("ref", "samples"),
                 "code": Column("code")},
@@ -73,9 +76,12 @@ PATTERN: dict[str, dict[str, Column]] = {
                        "sequence": Column("ref", "sequence")},
     "outbox": {"id": Column("key"), "message_id": Column("uuid"),
                "seal_seq": Column("ref", "audit_entries"), "sequence": Column("ref", "outbox")},
+    "gate_entries": {"id": Column("key"), "batch": Column("code"), "sample": Column("code")},
+    "gates_told": {"id": Column("key"), "batch": Column("code"), "message_id": Column("code")},
 }  # fmt: skip
-KEYS = {"samples": "id", "planned_tests": "id", "results": "id", "audit_entries": "seq",
-        "inbox_messages": "id", "outbox": "id"}  # fmt: skip
+KEYS = {"batches": "id", "samples": "id", "planned_tests": "id", "results": "id",
+        "audit_entries": "seq", "inbox_messages": "id", "outbox": "id", "gate_entries": "id",
+        "gates_told": "id"}  # fmt: skip
 Model = dict[str, tuple[list[str], list[tuple[Any, ...]]]]
 
 
@@ -124,7 +130,8 @@ def ingest_model(hub: Hub, lims: Lims, results: list[c.RecordResult]) -> None:
 
 def read_model(raw: Any) -> Model:
     """The pattern's rows, read with the driver itself (values as the database stores them):
-    the samples that have results and their planned tests, every result and inbox record, and
+    the samples that have results, their batch, planned tests and gate entries, the batch's
+    gate decisions, every result and inbox record, and
     the outbox rows and audit entries from the first sample's on, except those of the samples
     still open (registered for the measured results: a plant's history is reported on)."""
     found: Model = {}
@@ -134,7 +141,11 @@ def read_model(raw: Any) -> Model:
     reported = "id IN (SELECT sample_id FROM results)"
     open_ = "SELECT code FROM samples WHERE id NOT IN (SELECT sample_id FROM results)"
     theirs = f"SELECT message_id FROM outbox WHERE record_id IN ({open_})"
+    batches = f"SELECT batch FROM samples WHERE {reported}"
     where = {
+        "batches": f"code IN ({batches})",
+        "gate_entries": f"sample NOT IN ({open_})",
+        "gates_told": f"batch IN ({batches})",
         "samples": reported,
         "planned_tests": f"sample_{reported}",
         "audit_entries": f"seq >= {int(first)} AND record_id NOT IN ({open_}) "
