@@ -7,7 +7,10 @@ of 100 records, put in a drop folder first, then picked up (`PackPickup`: claim,
 move to processed/). Each raw limit is measured in the same run: plain Ed25519 verification of
 the same signatures (and SHA-256 of the packs' data files), plus plain INSERTs of the very rows
 labgate wrote (results, audit entries, outbox, inbox) into a fresh copy with the same durability,
-100 results to a commit: for packs, one commit per pack, as labgate commits them.
+100 results to a commit: for packs, one commit per pack, as labgate commits them. The AMQP raw
+limit adds the consumer's own cost: the same envelopes published again to a queue of their own
+and taken by the same consumer (`AmqpInbox`: aio-pika, the same prefetch, runs and `multiple`
+acks) with nothing behind it, as `amqp.consume_and_ack_only` takes its messages.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import secrets
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -109,7 +113,7 @@ def plain_verify(documents: list[bytes], public_jwk: dict[str, Any]) -> float:
 @contextmanager
 def vhost() -> Iterator[str]:
     """A fresh RabbitMQ vhost for guest (rabbitmqctl), deleted afterwards with all in it."""
-    name = f"labgate-bench-{os.getpid()}"
+    name = f"labgate-bench-{os.getpid()}-{secrets.token_hex(3)}"
 
     def ctl(*args: str) -> None:
         subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=120)
@@ -188,7 +192,8 @@ def bench_amqp(label: str, hub: Hub, lims: Lims, results: list[c.RecordResult], 
     took = seconds(lambda: asyncio.run(consume(url, names, hub, stream, len(bodies))))
     applied_cleanly(hub, stream)
     rows = rows_between(hub.engine, low, marks_of(hub.engine, INGESTED), INGESTED)
-    plain = plain_verify(bodies, lims.public) + raw_insert(raw.engine, rows, BATCH)
+    transport = consume_only(url, topology(f"{label}-ingest-raw"), bodies)
+    plain = transport + plain_verify(bodies, lims.public) + raw_insert(raw.engine, rows, BATCH)
     return Figure(f"{label}.ingest.amqp", len(bodies) / took, "results/s", len(bodies) / plain)
 
 
@@ -202,26 +207,31 @@ class _CountingInbox(AmqpInbox):
         self.received += len(bodies)
 
 
-def bench_transport(url: str, size: int) -> Figure:
-    """What consuming and acknowledging costs by itself (aio-pika, RabbitMQ, this machine): the
-    deliveries the AMQP line could take if labgate did no work at all. Messages of `size`
-    bytes, as many as that line has."""
-    names = topology("transport")
-    asyncio.run(publish(url, names, [b"x" * size] * COUNT))
+def consume_only(url: str, names: Topology, bodies: list[bytes]) -> float:
+    """Seconds the AMQP consumer (its prefetch, runs and acks) takes to consume and acknowledge
+    `bodies`, published first to `names`' queue, with nothing behind it."""
+    asyncio.run(publish(url, names, bodies))
     consumer = _CountingInbox(url, None, names)  # type: ignore[arg-type]  # never reached
 
     async def consume() -> None:
         stop = asyncio.Event()
         task = asyncio.create_task(consumer.run(stop))
-        while consumer.received < COUNT:
+        while consumer.received < len(bodies):
             if task.done():
                 raise RuntimeError("the AMQP consumer stopped before every delivery came")
             await asyncio.sleep(0.005)
         stop.set()
         await task
 
-    return Figure("amqp.consume_and_ack_only", COUNT / seconds(lambda: asyncio.run(consume())),
-                  "deliveries/s")  # fmt: skip
+    return seconds(lambda: asyncio.run(consume()))
+
+
+def bench_transport(url: str, size: int) -> Figure:
+    """What consuming and acknowledging costs by itself (aio-pika, RabbitMQ, this machine): the
+    deliveries the AMQP line could take if labgate did no work at all. Messages of `size`
+    bytes, as many as that line has."""
+    took = consume_only(url, topology("transport"), [b"x" * size] * COUNT)
+    return Figure("amqp.consume_and_ack_only", COUNT / took, "deliveries/s")
 
 
 def bench_packs(label: str, hub: Hub, lims: Lims, results: list[c.RecordResult], raw: Hub

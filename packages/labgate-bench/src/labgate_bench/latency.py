@@ -34,7 +34,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -69,17 +69,19 @@ Work = list[list[bytes | None]]  # per client, in order: an envelope to POST, or
 
 
 @contextmanager
-def server(url: str, log: Path, reference_key: Path | None = None) -> Iterator[str]:
-    """`labgate serve` on a free port over the database `url` (with `reference_key`, the lean
-    reference inbox instead, checking signatures with that public key); its base URL once it
-    answers."""
-    with served(url, log, reference_key) as (base, _):
+def server(
+    url: str, log: Path, reference_key: Path | None = None, options: Sequence[str] = ()
+) -> Iterator[str]:
+    """`labgate serve` (with `options`) on a free port over the database `url` (with
+    `reference_key`, the lean reference inbox instead, checking signatures with that public
+    key); its base URL once it answers."""
+    with served(url, log, reference_key, options) as (base, _):
         yield base
 
 
 @contextmanager
 def served(
-    url: str, log: Path, reference_key: Path | None = None
+    url: str, log: Path, reference_key: Path | None = None, options: Sequence[str] = ()
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """As `server`, with the server's process (for its CPU time)."""
     with socket.socket() as probe:
@@ -88,7 +90,7 @@ def served(
     env = {**os.environ, "LABGATE_DATABASE_URL": url, "LABGATE_TOKEN_SECRET": new_api_key(),
            "LABGATE_REPLAY_WINDOW_SECONDS": "3600", "LABGATE_DEMO": "0"}  # fmt: skip
     labgate = str(Path(sys.executable).parent / "labgate")
-    command = [labgate, "serve", "--host", "127.0.0.1", "--port", str(port)]
+    command = [labgate, "serve", "--host", "127.0.0.1", "--port", str(port), *options]
     ready = "/docs"
     if reference_key is not None:
         command = [sys.executable, "-m", "labgate_bench.reference", "--database", url,

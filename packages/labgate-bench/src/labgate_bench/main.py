@@ -350,15 +350,15 @@ def databases(label: str, *names: str) -> Iterator[list[str]]:
                 admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-GROUPS = ("cli", "results", "ingest", "rest", "latency", "console")
+GROUPS = ("cli", "results", "ingest", "rest", "latency", "console", "scale", "growth")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the benchmarks named (all by default: `python -m labgate_bench [GROUP ...]`, groups
-    cli, results, ingest, rest, latency, console; `latency` includes `rest`), print the BENCH
-    lines, write var/bench/latest.json."""
+    cli, results, ingest, rest, latency, console, scale, growth; `latency` includes `rest`),
+    print the BENCH lines, write var/bench/latest.json."""
     # Imported here: the interface benchmarks build on this module's helpers.
-    from labgate_bench import cli_start, console, ingest, latency
+    from labgate_bench import cli_start, console, growth, ingest, latency, scale
 
     wanted = set(sys.argv[1:] if argv is None else argv) or set(GROUPS)
     if wanted - set(GROUPS):
@@ -383,6 +383,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                     figures += console.run(label, urls[5])
         if "ingest" in wanted:
             figures.append(ingest.bench_transport(amqp_url, ENVELOPE_BYTES))
+    figures += scale.run() if "scale" in wanted else []  # fresh databases and vhosts of its own
+    figures += growth.run() if "growth" in wanted else []
     for figure in figures:
         print(figure.line())
     report = [figure.record() for figure in figures]
