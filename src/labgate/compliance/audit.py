@@ -3,6 +3,7 @@ the previous entry's hash, so removing, reordering or editing any entry breaks t
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -57,6 +58,11 @@ class AuditEntry:
         return sha256_hex(self.canonical())
 
 
+# What an entry's seal covers, in the order stored rows are read for verification.
+SEALED = ("seq", "at", "site", "actor", "actor_kind", "action", "record_type", "record_id",
+          "before", "after", "reason", "payload_hash", "correlation_id", "prev_hash")  # fmt: skip
+
+
 def sealed_fields(
     seq: int,
     at: str,
@@ -73,12 +79,10 @@ def sealed_fields(
     correlation_id: str | None,
     prev_hash: str,
 ) -> dict[str, Any]:
-    """What an entry's seal covers, `at` in its UTC ISO form: one definition for the entries
-    sealed here and the stored rows verified straight from the database."""
-    return {"seq": seq, "at": at, "site": site, "actor": actor, "actor_kind": actor_kind,
-            "action": action, "record_type": record_type, "record_id": record_id,
-            "before": before, "after": after, "reason": reason, "payload_hash": payload_hash,
-            "correlation_id": correlation_id, "prev_hash": prev_hash}  # fmt: skip
+    """What an entry's seal covers, `at` in its UTC ISO form."""
+    return dict(zip(SEALED, (seq, at, site, actor, actor_kind, action, record_type, record_id,
+                             before, after, reason, payload_hash, correlation_id, prev_hash),
+                    strict=True))  # fmt: skip
 
 
 class Sealed(Protocol):
@@ -104,7 +108,7 @@ class StoredSeal(NamedTuple):
 
     def expected_hash(self) -> str:
         """The seal these bytes call for."""
-        return sha256_hex(self.payload)
+        return hashlib.sha256(self.payload).hexdigest()
 
 
 def seal(draft: AuditDraft, seq: int, prev_hash: str) -> AuditEntry:

@@ -57,26 +57,31 @@ TESTS = (
 
 
 def run(label: str, url: str) -> list[Figure]:
-    """Seed the trail on `url`, then time `audit verify` and the plain chain."""
+    """Seed the trail on `url`, then time `audit verify` (as the CLI runs it, and in one
+    process) and the plain chain."""
     upgrade(url)
     payloads = seed(label, url, ENTRIES)
-    took = verify_seconds(url)
+    took = verify_seconds(url, PARALLEL_FROM)
+    alone = verify_seconds(url, None)
     previous = GENESIS_HASH.encode()
     start = time.perf_counter()
     for payload in payloads:  # the raw limit, exactly as bench_verify's plain_chain
         previous = hashlib.sha256(previous + payload).hexdigest().encode()
     plain = time.perf_counter() - start
     name = f"{label}.audit_verify_1e{len(str(ENTRIES)) - 1}"
-    return [Figure(name, ENTRIES / took, "entries/s", ENTRIES / plain)]
+    return [
+        Figure(name, ENTRIES / took, "entries/s", ENTRIES / plain),
+        Figure(f"{name}.one_process", ENTRIES / alone, "entries/s", ENTRIES / plain),
+    ]
 
 
-def verify_seconds(url: str) -> float:
-    """Seconds `audit verify` takes on the seeded trail (what the CLI runs)."""
+def verify_seconds(url: str, parallel_from: int | None) -> float:
+    """Seconds `audit verify` takes on the seeded trail (the CLI passes PARALLEL_FROM)."""
     database = open_database(Settings(database_url=url))
     try:
         start = time.perf_counter()
-        with snapshot(database.sessions) as session:  # as `labgate audit verify` runs it
-            report = verify_stored(session, parallel_from=PARALLEL_FROM)
+        with snapshot(database.sessions) as session:
+            report = verify_stored(session, parallel_from=parallel_from)
         took = time.perf_counter() - start
     finally:
         database.close()

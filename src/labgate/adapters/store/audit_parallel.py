@@ -22,6 +22,7 @@ import multiprocessing
 import os
 import re
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import closing
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -56,7 +57,8 @@ def walk_in_parallel(
             pool.submit(_walk_range, url, snapshot, lo, hi, wanted)
             for lo, hi in itertools.pairwise(edges[1:])
         ]
-        first = walk(scan_seals(session, last=edges[1]), wanted)
+        with closing(scan_seals(session, last=edges[1])) as seals:
+            first = walk(seals, wanted)
         walked = [first] + [_result(future) for future in rest]
     return _joined(walked, edges[1:])
 
@@ -87,11 +89,11 @@ def _walk_range(
                     execution_options={"isolation_level": "REPEATABLE READ"}
                 )
                 connection.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
-            seals = scan_seals(session, first=lo, last=hi)
-            start = next(seals, None)
-            if start is None or start.seq != lo:
-                return None
-            return walk(seals, wanted, after=lo, prev_hash=start.hash)
+            with closing(scan_seals(session, first=lo, last=hi)) as seals:
+                start = next(seals, None)
+                if start is None or start.seq != lo:
+                    return None
+                return walk(seals, wanted, after=lo, prev_hash=start.hash)
     finally:
         engine.dispose()
 

@@ -1,5 +1,6 @@
-"""The audit trail read for verification: the sealed columns only, through the driver's own
-cursor, each row turned straight into the bytes its seal covers.
+"""The audit trail read for verification: the sealed columns only, through the driver itself
+(SQLite's cursor; PostgreSQL's COPY ... TO STDOUT), each row turned straight into the bytes its
+seal covers.
 
 `iter_audit` builds an AuditEntry per row through SQLAlchemy's result processing (JSON through
 the stdlib, `at` parsed into a datetime and formatted again): ~20 µs an entry, most of a 10⁶-entry
@@ -7,60 +8,79 @@ verify. Here a row costs a few µs, and gives the same bytes as `AuditEntry.cano
 - `at`: SQLite holds SQLAlchemy's `YYYY-MM-DD HH:MM:SS.ffffff` (naive UTC), rewritten as the ISO
   form; any other text goes through the column type's own processing, as `iter_audit` reads it.
   PostgreSQL formats it in UTC itself (`to_char`), in `iso_utc`'s form.
-- `before`/`after`: orjson decodes what it can decode exactly like `json.loads` (strings,
-  integers, booleans, null); a value with a float (where a big integer would hide too, orjson
-  decoding it as a float) or text orjson refuses (NaN, a lone surrogate) is decoded again by
-  `json.loads`, as the JSON column does, and takes the RFC 8785 encoder."""
+- `before`/`after`: `json.loads`'s own C scanner decodes them, told to stop at the first float
+  (or NaN, Infinity), so canonical JSON need not walk them looking for one
+  (`canonical_json_floatless`). A value with a float, or text that is not JSON alone, is decoded
+  by `json.loads` itself, as the JSON column does, and takes `canonical_json`. (orjson decodes
+  ~2x faster, but turns an integer past 64 bits into a float without a word.)"""
 
 from __future__ import annotations
 
 import json
 import json.scanner
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from labgate.adapters.store import tables as t
-from labgate.compliance.audit import StoredSeal, sealed_fields
+from labgate.compliance.audit import SEALED, StoredSeal
 from labgate.compliance.canonical import canonical_json, canonical_json_floatless
 from labgate.compliance.clock import iso_utc
 
-BATCH = 2000
-_COLUMNS = ('site, actor, actor_kind, action, record_type, record_id, "before", "after", reason, '
-            "payload_hash, correlation_id, prev_hash, hash")  # fmt: skip
-_SQLITE = f"SELECT seq, at, {_COLUMNS} FROM audit_entries WHERE seq >= ? AND seq <= ? ORDER BY seq"
+# The sealed columns in `SEALED`'s order, then the seal: a row zips onto the sealed fields.
+_COLUMNS = ", ".join(f'"{name}"' for name in (*SEALED, "hash"))
+_SQLITE = f"SELECT {_COLUMNS} FROM audit_entries WHERE seq >= ? AND seq <= ? ORDER BY seq"
 _POSTGRES = (
-    "SELECT seq, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
-    + _COLUMNS.replace('"before"', '"before"::text').replace('"after"', '"after"::text')
-    + " FROM audit_entries WHERE seq >= %s AND seq <= %s ORDER BY seq"
+    _SQLITE.replace('"at"', "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
+    .replace('"before"', '"before"::text')
+    .replace('"after"', '"after"::text')
+    .replace("?", "%s")
 )
+Seals = Generator[StoredSeal, None, None]
+_POSTGRES_TYPES = ["int8"] + ["text"] * (len(SEALED))  # seq, then text (JSON as its text)
 _SQLITE_AT = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}")
 
 
-def scan_seals(session: Session, first: int = 1, last: int | None = None) -> Iterator[StoredSeal]:
-    """Entries `first` up to `last` (all, if None) in seq order, in the session's transaction."""
+def scan_seals(session: Session, first: int = 1, last: int | None = None) -> Seals:
+    """Entries `first` up to `last` (all, if None) in seq order, in the session's transaction.
+    Close it (`contextlib.closing`) before the session's next statement if it may stop early:
+    PostgreSQL's COPY is still sending."""
     connection = session.connection()
-    dialect = connection.dialect
     raw: Any = connection.connection.driver_connection
     last = 2**62 if last is None else last
-    if dialect.name == "postgresql":
-        # A server-side cursor: the rows come BATCH at a time, not 10⁶ at once into memory.
-        cursor = raw.cursor(name="labgate_audit_scan")
-        cursor.itersize = BATCH
-        cursor.execute(_POSTGRES, (first, last))
-        at_of: Callable[[Any], str] = str
-    else:
-        cursor = raw.cursor()
-        cursor.execute(_SQLITE, (first, last))
-        column = t.audit_entries.c.at.type.dialect_impl(dialect)  # as SQLAlchemy reads it
-        at_of = _sqlite_at(column.result_processor(dialect, None))
+    if connection.dialect.name == "postgresql":
+        return _postgres_seals(raw, int(first), int(last))
+    column = t.audit_entries.c.at.type.dialect_impl(connection.dialect)  # as SQLAlchemy reads it
+    return _sqlite_seals(
+        raw, first, last, _sqlite_at(column.result_processor(connection.dialect, None))
+    )
+
+
+def _sqlite_seals(raw: Any, first: int, last: int, at_of: Callable[[Any], str]) -> Seals:
+    cursor = raw.cursor()
     try:
-        for row in cursor:
+        for row in cursor.execute(_SQLITE, (first, last)):
             yield StoredSeal(row[0], row[13], row[14], _payload(row, at_of(row[1])))
     finally:
         cursor.close()  # a reader that stops early (a broken chain) must not leak the cursor
+
+
+def _postgres_seals(raw: Any, first: int, last: int) -> Seals:
+    # COPY streams: the server formats rows while this process seals them (a server-side
+    # cursor makes each wait for the other, batch by batch: ~2 µs an entry more).
+    query = _POSTGRES.replace("%s", "{}").format(first, last)
+    with raw.cursor() as cursor, cursor.copy(f"COPY ({query}) TO STDOUT") as copy:
+        copy.set_types(_POSTGRES_TYPES)
+        try:
+            for row in copy.rows():
+                yield StoredSeal(row[0], row[13], row[14], _payload(row, row[1]))
+        finally:
+            # A reader that stops early (a broken chain): the rest is read, not cancelled,
+            # since a cancelled statement would abort the verifying transaction.
+            for _ in copy:
+                pass
 
 
 def _sqlite_at(parse: Callable[[Any], Any] | None) -> Callable[[Any], str]:
@@ -112,6 +132,6 @@ def _loads(text: str | None) -> Any:
 
 
 def _fields(row: Any, at: str, before: Any, after: Any) -> dict[str, Any]:
-    _, _, site, actor, kind, action, record_type, record_id, _, _, reason, payload, corr = row[:13]
-    return sealed_fields(row[0], at, site, actor, kind, action, record_type, record_id, before,
-                         after, reason, payload, corr, row[13])  # fmt: skip
+    fields = dict(zip(SEALED, row, strict=False))  # the row's last column is the seal
+    fields["at"], fields["before"], fields["after"] = at, before, after
+    return fields

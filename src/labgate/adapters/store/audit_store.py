@@ -4,7 +4,7 @@ read of the whole trail, and the making of a checkpoint."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -95,7 +95,8 @@ def _walker(session: Session, head: Head, parallel_from: int | None) -> Walker:
             walked = walk_in_parallel(session, head.seq, wanted, parts)
             if walked is not None:
                 return walked
-        return walk(scan_seals(session, last=head.seq), wanted)
+        with closing(scan_seals(session, last=head.seq)) as seals:
+            return walk(seals, wanted)
 
     return walker
 
@@ -154,12 +155,13 @@ def _check_since(session: Session, last: Checkpoint | None, head: Head) -> None:
             )
     ends = [Head(after, prev)]
 
-    def watched() -> Iterator[StoredSeal]:
-        for entry in scan_seals(session, first=after + 1):
+    def watched(seals: Iterator[StoredSeal]) -> Iterator[StoredSeal]:
+        for entry in seals:
             ends[0] = Head(entry.seq, entry.hash)
             yield entry
 
-    report = verify_chain(watched(), after, prev)
+    with closing(scan_seals(session, first=after + 1)) as seals:
+        report = verify_chain(watched(seals), after, prev)
     if not report.ok:
         raise TrailBroken(
             f"Audit entry {report.first_broken} does not check out ({report.problem}); no "
