@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from labgate.compliance.audit import SEALED, sealed_fields
 from labgate.compliance.canonical import canonical_json, canonical_json_floatless
 
 FLOATLESS: list[Any] = [
@@ -30,3 +31,7 @@ def test_what_canonical_json_refuses_is_refused_alike(data: Any) -> None:
         canonical_json(data)
     with pytest.raises(type(expected.value)):
         canonical_json_floatless(data)
+
+
+def test_the_sealed_fields_are_named_once_in_the_order_rows_are_read() -> None:
+    assert tuple(sealed_fields(*range(14))) == SEALED  # type: ignore[arg-type]

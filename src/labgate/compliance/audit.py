@@ -58,7 +58,7 @@ class AuditEntry:
         return sha256_hex(self.canonical())
 
 
-# What an entry's seal covers, in the order stored rows are read for verification.
+# What an entry's seal covers (sealed_fields), in the order stored rows are read to verify.
 SEALED = ("seq", "at", "site", "actor", "actor_kind", "action", "record_type", "record_id",
           "before", "after", "reason", "payload_hash", "correlation_id", "prev_hash")  # fmt: skip
 
@@ -80,9 +80,10 @@ def sealed_fields(
     prev_hash: str,
 ) -> dict[str, Any]:
     """What an entry's seal covers, `at` in its UTC ISO form."""
-    return dict(zip(SEALED, (seq, at, site, actor, actor_kind, action, record_type, record_id,
-                             before, after, reason, payload_hash, correlation_id, prev_hash),
-                    strict=True))  # fmt: skip
+    return {"seq": seq, "at": at, "site": site, "actor": actor, "actor_kind": actor_kind,
+            "action": action, "record_type": record_type, "record_id": record_id,
+            "before": before, "after": after, "reason": reason, "payload_hash": payload_hash,
+            "correlation_id": correlation_id, "prev_hash": prev_hash}  # fmt: skip
 
 
 class Sealed(Protocol):

@@ -29,7 +29,7 @@ from labgate.compliance.audit import SEALED, StoredSeal
 from labgate.compliance.canonical import canonical_json, canonical_json_floatless
 from labgate.compliance.clock import iso_utc
 
-# The sealed columns in `SEALED`'s order, then the seal: a row zips onto the sealed fields.
+# The sealed columns in `SEALED`'s order, then the seal.
 _COLUMNS = ", ".join(f'"{name}"' for name in (*SEALED, "hash"))
 _SQLITE = f"SELECT {_COLUMNS} FROM audit_entries WHERE seq >= ? AND seq <= ? ORDER BY seq"
 _POSTGRES = (
@@ -132,6 +132,26 @@ def _loads(text: str | None) -> Any:
 
 
 def _fields(row: Any, at: str, before: Any, after: Any) -> dict[str, Any]:
-    fields = dict(zip(SEALED, row, strict=False))  # the row's last column is the seal
-    fields["at"], fields["before"], fields["after"] = at, before, after
-    return fields
+    # A literal, not dict(zip(SEALED, row)): half the cost. The columns are SEALED's, in order;
+    # the tests hold the bytes to AuditEntry.canonical()'s.
+    (
+        seq,
+        _,
+        site,
+        actor,
+        kind,
+        action,
+        record_type,
+        record_id,
+        _,
+        _,
+        reason,
+        payload,
+        corr,
+        prev,
+        _,
+    ) = row
+    return {"seq": seq, "at": at, "site": site, "actor": actor, "actor_kind": kind,
+            "action": action, "record_type": record_type, "record_id": record_id,
+            "before": before, "after": after, "reason": reason, "payload_hash": payload,
+            "correlation_id": corr, "prev_hash": prev}  # fmt: skip
