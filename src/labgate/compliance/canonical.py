@@ -112,6 +112,18 @@ def canonical_json(data: JsonValue) -> bytes:
     return rfc8785.dumps(data)
 
 
+def canonical_json_floatless(data: JsonValue) -> bytes:
+    """`canonical_json` of JSON-shaped data known to hold no float (decoded from JSON text with
+    floats refused), without walking it: orjson settles the rest of `_plain`'s questions
+    itself. An integer past 2**53 (or a lone surrogate) makes it raise; a key that is not ASCII
+    shows in its output, and then the whole check runs."""
+    try:
+        found = orjson.dumps(data, option=_SORTED)
+    except TypeError:
+        return rfc8785.dumps(data)
+    return found if found.isascii() else canonical_json(data)
+
+
 def _plain(data: JsonValue) -> bool:
     """Only ASCII str keys, and no float or integer past 2**53 anywhere (a loop, not recursion:
     this runs for every audit entry sealed)."""

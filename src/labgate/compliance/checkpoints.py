@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from labgate.compliance.audit import GENESIS_HASH, AuditEntry, verify_chain
+from labgate.compliance.audit import GENESIS_HASH, ChainReport, Sealed, verify_chain
 from labgate.compliance.canonical import canonical_json
 from labgate.compliance.clock import iso_utc
 from labgate.compliance.detached import sign_detached, verify_detached
@@ -105,23 +105,30 @@ class TrailReport:
         return self.reason is None
 
 
-def verify_trail(
-    entries: Iterable[AuditEntry],
-    head: Head | None,
-    checkpoints: Sequence[Checkpoint],
-    trusted: Sequence[dict[str, Any]] = (),
-) -> TrailReport:
-    """Check the chain, that it ends where the head says, and that every checkpoint is signed
-    (by one of the `trusted` public keys, when any are given) and names an entry of the chain."""
-    pinned = bool(trusted)
-    refused = _signatures(checkpoints, trusted)
-    if refused is not None:
-        return refused
-    wanted = {c.seq for c in checkpoints}
-    seen: dict[int, str] = {}
-    last = [Head(0, GENESIS_HASH)]
+@dataclass(frozen=True)
+class Walk:
+    """The chain walked: its report, the entry it ended at, and the hashes of the entries the
+    checkpoints name (those it came across)."""
 
-    def watched() -> Iterator[AuditEntry]:
+    chain: ChainReport
+    end: Head
+    seen: dict[int, str]
+
+
+Walker = Callable[[frozenset[int]], Walk]  # walks the chain, noting the hashes of these seqs
+
+
+def walk(
+    entries: Iterable[Sealed],
+    wanted: frozenset[int],
+    after: int = 0,
+    prev_hash: str = GENESIS_HASH,
+) -> Walk:
+    """Check the chain of `entries` (those after `after`, whose hash is `prev_hash`)."""
+    seen: dict[int, str] = {}
+    last = [Head(after, prev_hash)]
+
+    def watched() -> Iterator[Sealed]:
         entry = None
         for entry in entries:
             if entry.seq in wanted:
@@ -130,7 +137,36 @@ def verify_trail(
         if entry is not None:
             last[0] = Head(entry.seq, entry.hash)
 
-    chain = verify_chain(watched())
+    chain = verify_chain(watched(), after, prev_hash)
+    return Walk(chain, last[0], seen)
+
+
+def verify_trail(
+    entries: Iterable[Sealed],
+    head: Head | None,
+    checkpoints: Sequence[Checkpoint],
+    trusted: Sequence[dict[str, Any]] = (),
+) -> TrailReport:
+    """Check the chain, that it ends where the head says, and that every checkpoint is signed
+    (by one of the `trusted` public keys, when any are given) and names an entry of the chain."""
+    return verify_walked(lambda wanted: walk(entries, wanted), head, checkpoints, trusted)
+
+
+def verify_walked(
+    walker: Walker,
+    head: Head | None,
+    checkpoints: Sequence[Checkpoint],
+    trusted: Sequence[dict[str, Any]] = (),
+) -> TrailReport:
+    """`verify_trail` with the chain walked by `walker` (in parallel, say), once the
+    checkpoints' signatures hold."""
+    pinned = bool(trusted)
+    refused = _signatures(checkpoints, trusted)
+    if refused is not None:
+        return refused
+    wanted = frozenset(c.seq for c in checkpoints)
+    walked = walker(wanted)
+    chain, end, seen = walked.chain, walked.end, walked.seen
     if not chain.ok:
         problem = f"entry {chain.first_broken}: {chain.problem}"
         return TrailReport(
@@ -140,7 +176,6 @@ def verify_trail(
             reason="audit.chain_broken",
             keys_pinned=pinned,
         )
-    end = last[0]
     newest = max(wanted, default=None)
     keys = tuple(sorted({f"{c.kid} ({thumbprint(c.public_jwk)})" for c in checkpoints}))
     report = TrailReport(end.seq, len(checkpoints), newest, end.seq - (newest or 0), pinned, keys)

@@ -350,15 +350,16 @@ def databases(label: str, *names: str) -> Iterator[list[str]]:
                 admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-GROUPS = ("cli", "results", "ingest", "rest", "latency", "console", "scale", "growth")
+GROUPS = ("cli", "results", "ingest", "rest", "latency", "console", "verify", "scale", "growth")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the benchmarks named (all by default: `python -m labgate_bench [GROUP ...]`, groups
-    cli, results, ingest, rest, latency, console, scale, growth; `latency` includes `rest`),
+    cli, results, ingest, rest, latency, console, verify, scale, growth; `latency` includes
+    `rest`),
     print the BENCH lines, write var/bench/latest.json."""
     # Imported here: the interface benchmarks build on this module's helpers.
-    from labgate_bench import cli_start, console, growth, ingest, latency, scale
+    from labgate_bench import cli_start, console, growth, ingest, latency, scale, verify_growth
 
     wanted = set(sys.argv[1:] if argv is None else argv) or set(GROUPS)
     if wanted - set(GROUPS):
@@ -369,7 +370,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     figures: list[Figure] = cli_start.run() if "cli" in wanted else []  # needs no database
     with ingest.vhost() as amqp_url:
         for label in ("sqlite", "postgres"):
-            names = ("service", "raw", "ingest", "ingest_raw", "latency", "console", "reference")
+            names = ("service", "raw", "ingest", "ingest_raw", "latency", "console", "reference",
+                     "verify")  # fmt: skip
             with databases(label, *names) as urls:
                 if "results" in wanted:
                     figures += bench_results(label, urls[0], urls[1])
@@ -381,6 +383,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                     figures += latency.run_rest(label, urls[4], urls[6])
                 if "console" in wanted:
                     figures += console.run(label, urls[5])
+                if "verify" in wanted:
+                    figures += verify_growth.run(label, urls[7])
         if "ingest" in wanted:
             figures.append(ingest.bench_transport(amqp_url, ENVELOPE_BYTES))
     figures += scale.run() if "scale" in wanted else []  # fresh databases and vhosts of its own

@@ -4,7 +4,7 @@ read of the whole trail, and the making of a checkpoint."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -13,18 +13,22 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from labgate.adapters.store import tables as t
+from labgate.adapters.store.audit_parallel import cpus, walk_in_parallel
+from labgate.adapters.store.audit_scan import scan_seals
 from labgate.adapters.store.engine import WRITE
 from labgate.adapters.store.uow import SqlUnitOfWork
-from labgate.adapters.store.views import iter_audit
 from labgate.adapters.store.writer_turns import writer_turn
-from labgate.compliance.audit import GENESIS_HASH, AuditDraft, verify_chain
+from labgate.compliance.audit import GENESIS_HASH, AuditDraft, StoredSeal, verify_chain
 from labgate.compliance.checkpoints import (
     Checkpoint,
     Head,
     TrailBroken,
     TrailReport,
+    Walk,
+    Walker,
     sign_checkpoint,
-    verify_trail,
+    verify_walked,
+    walk,
 )
 from labgate.compliance.signer import Signer
 
@@ -60,14 +64,21 @@ def checkpoint_of(r: Any) -> Checkpoint:
     return Checkpoint(r["seq"], r["hash"], r["at"], r["kid"], dict(r["public_jwk"]), r["signature"])
 
 
-def verify_stored(session: Session, trusted: Sequence[dict[str, Any]] = ()) -> TrailReport:
+def verify_stored(
+    session: Session,
+    trusted: Sequence[dict[str, Any]] = (),
+    parallel_from: int | None = None,
+) -> TrailReport:
     """Check the stored trail: chain, head and checkpoints. Best in a `snapshot` session; in
-    any other the reads are ordered so that writers appending meanwhile raise no alarm."""
+    any other the reads are ordered so that writers appending meanwhile raise no alarm. A trail
+    of `parallel_from` entries or more is walked in ranges, one forked process per CPU: only
+    for a single-threaded caller (the CLI), never inside a server's threads."""
     # Checkpoints first, then the head: a checkpoint made meanwhile never names an entry past
     # the head read. Entries up to that head only: later ones may be appending right now.
     checkpoints = read_checkpoints(session)
     head = read_head(session)
-    report = verify_trail(iter_audit(session, until=head.seq), head, checkpoints, trusted)
+    walker = _walker(session, head, parallel_from)
+    report = verify_walked(walker, head, checkpoints, trusted)
     beyond = session.scalar(select(func.max(a.seq))) or 0
     if report.ok and beyond > head.seq and read_head(session).seq < beyond:
         problem = (f"the trail holds entries up to {beyond}, past its head (entry {head.seq}): "
@@ -75,6 +86,19 @@ def verify_stored(session: Session, trusted: Sequence[dict[str, Any]] = ()) -> T
         return replace(report, first_broken=head.seq + 1, problem=problem,
                        reason="audit.head_mismatch")  # fmt: skip
     return report
+
+
+def _walker(session: Session, head: Head, parallel_from: int | None) -> Walker:
+    def walker(wanted: frozenset[int]) -> Walk:
+        parts = cpus()
+        if parallel_from is not None and head.seq >= parallel_from and parts > 1:
+            walked = walk_in_parallel(session, head.seq, wanted, parts)
+            if walked is not None:
+                return walked
+        with closing(scan_seals(session, last=head.seq)) as seals:
+            return walk(seals, wanted)
+
+    return walker
 
 
 def make_checkpoint(
@@ -131,12 +155,13 @@ def _check_since(session: Session, last: Checkpoint | None, head: Head) -> None:
             )
     ends = [Head(after, prev)]
 
-    def watched() -> Iterator[Any]:
-        for entry in iter_audit(session, after=after):
+    def watched(seals: Iterator[StoredSeal]) -> Iterator[StoredSeal]:
+        for entry in seals:
             ends[0] = Head(entry.seq, entry.hash)
             yield entry
 
-    report = verify_chain(watched(), after, prev)
+    with closing(scan_seals(session, first=after + 1)) as seals:
+        report = verify_chain(watched(seals), after, prev)
     if not report.ok:
         raise TrailBroken(
             f"Audit entry {report.first_broken} does not check out ({report.problem}); no "

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from labgate.adapters.store.audit_parallel import PARALLEL_FROM
 from labgate.adapters.store.audit_store import make_checkpoint, snapshot, verify_stored
 from labgate.compliance.checkpoints import TrailReport, verify_trail
 from labgate.compliance.clock import SystemClock, iso_utc
@@ -68,7 +69,8 @@ def _verify_database(settings: Settings, public_keys: list[Path]) -> TrailReport
     database = open_database(settings)
     try:
         with snapshot(database.sessions) as session:
-            return verify_stored(session, trusted)
+            # This process has one thread: forking workers for a long trail is safe here.
+            return verify_stored(session, trusted, parallel_from=PARALLEL_FROM)
     finally:
         database.close()
 
