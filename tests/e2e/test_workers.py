@@ -23,6 +23,7 @@ from labgate.adapters.store import tables as t
 from labgate.bootstrap import Hub
 from plant import SITE, Plant, SeededPlant
 from senders import AMQP_URL, Sender, count, forget_mqtt_session, register, request
+from streams import vhost
 
 LABGATE = str(Path(sys.executable).parent / "labgate")
 
@@ -66,23 +67,24 @@ def stop(worker: subprocess.Popen[str]) -> str:
 
 def test_the_amqp_worker_applies_what_the_broker_delivers(hub: Hub, plant: Plant) -> None:
     mes = Sender(hub, "mes", "worker-amqp", "mes-1", register(hub, "mes", "mes-1"))
-    worker = start("amqp", hub)
-    try:
-
-        async def send() -> None:
-            connection = await aio_pika.connect_robust(AMQP_URL)
-            async with connection:
-                channel = await connection.channel(publisher_confirms=True)
-                await declare(channel, Topology())  # idempotent: the worker may not be up yet
-                exchange = await channel.get_exchange("labgate.in")
-                body = request(mes, "REQ-W1", sent_at=datetime.now(UTC))  # the worker's time
-                await exchange.publish(aio_pika.Message(body, delivery_mode=2), "labgate.inbox")
-
-        asyncio.run(send())
-        wait_for(lambda: count(hub, t.samples, mes_request_id="REQ-W1") == 1)
-    finally:
-        output = stop(worker)
+    with vhost() as url:  # a vhost of its own: nothing left from other runs on the broker
+        worker = start("amqp", hub, LABGATE_AMQP_URL=url)
+        try:
+            asyncio.run(send(url, mes))
+            wait_for(lambda: count(hub, t.samples, mes_request_id="REQ-W1") == 1)
+        finally:
+            output = stop(worker)
     assert "consuming" in output
+
+
+async def send(url: str, mes: Sender) -> None:
+    connection = await aio_pika.connect_robust(url)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        await declare(channel, Topology())  # idempotent: the worker may not be up yet
+        exchange = await channel.get_exchange("labgate.in")
+        body = request(mes, "REQ-W1", sent_at=datetime.now(UTC))  # the worker's time
+        await exchange.publish(aio_pika.Message(body, delivery_mode=2), "labgate.inbox")
 
 
 def test_the_mqtt_worker_applies_what_the_broker_delivers(hub: Hub, plant: Plant) -> None:

@@ -168,3 +168,45 @@ def test_the_publisher_returns_once_the_broker_confirms(names: Topology) -> None
             await message.ack()
 
     run(names, work)
+
+
+def test_a_second_worker_waits_as_a_standby_and_takes_over(
+    hub: Hub, mes: Sender, names: Topology
+) -> None:
+    # Two workers on one queue: the broker gives it to one of them (single active consumer), so
+    # a stream never reaches the inbox with gaps; when that worker goes, the other takes over.
+    first = AmqpInbox(AMQP_URL, hub.inbox, names, prefetch=5, batch=5)
+    second = AmqpInbox(AMQP_URL, hub.inbox, names, prefetch=5, batch=5)
+
+    async def until(done: Callable[[], bool]) -> None:
+        for _ in range(300):
+            if await asyncio.to_thread(done):
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError("the workers did not finish in time")
+
+    async def work() -> None:
+        stops = [asyncio.Event(), asyncio.Event()]
+        tasks = [asyncio.create_task(first.run(stops[0]))]
+        await asyncio.sleep(0.5)  # the first holds the queue before the second arrives
+        tasks.append(asyncio.create_task(second.run(stops[1])))
+        try:
+            await publish(names, [request(mes, f"REQ-{n}") for n in range(1, 61)])
+            await until(lambda: count(hub, t.samples) == 60)
+            stops[0].set()  # the active worker stops: the standby takes the queue
+            await tasks[0]
+            await publish(names, [request(mes, f"REQ-{n}") for n in range(61, 91)])
+            await until(lambda: count(hub, t.samples) == 90)
+        finally:
+            for stop in stops:
+                stop.set()
+            await asyncio.gather(*tasks)
+
+    run(names, work)
+    assert count(hub, t.audit_entries, action="inbox.held") == 0  # no stream ever had a gap
+    assert count(hub, t.inbox_messages, status="applied") == 90
+    with hub.engine.connect() as connection:
+        order = list(
+            connection.scalars(select(t.samples.c.mes_request_id).order_by(t.samples.c.id))
+        )
+    assert order == [f"REQ-{n}" for n in range(1, 91)]
