@@ -151,3 +151,22 @@ def test_the_amqp_worker_needs_its_url(hub: Hub) -> None:
     done = subprocess.run([LABGATE, "worker", "amqp"], env=env, text=True, capture_output=True)
     assert done.returncode == 2
     assert "LABGATE_AMQP_URL" in done.stdout + done.stderr
+
+
+def test_the_amqp_worker_names_the_fix_for_a_queue_an_earlier_labgate_declared(hub: Hub) -> None:
+    async def declare_as_before(url: str) -> None:  # the arguments labgate declared until now
+        connection = await aio_pika.connect_robust(url)
+        async with connection:
+            channel = await connection.channel()
+            await channel.declare_queue("labgate.inbox", durable=True, arguments={
+                "x-queue-type": "quorum", "x-dead-letter-exchange": "labgate.dlx",
+                "x-delivery-limit": 5})  # fmt: skip
+
+    with vhost() as url:
+        asyncio.run(declare_as_before(url))
+        worker = start("amqp", hub, LABGATE_AMQP_URL=url)
+        output, _ = worker.communicate(timeout=60)
+    assert worker.returncode == 2, output
+    assert "labgate.inbox" in output and "single active consumer" in output
+    assert "rabbitmqctl delete_queue labgate.inbox" in output
+    assert "Traceback" not in output

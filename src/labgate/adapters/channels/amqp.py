@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import aio_pika
+import aiormq.exceptions
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 
 from labgate.adapters.channels.message_log import log_message, log_messages
@@ -60,7 +61,30 @@ async def declare(channel: AbstractChannel, names: Topology) -> tuple[AbstractQu
     inbound_exchange = await channel.declare_exchange(
         names.inbound_exchange, aio_pika.ExchangeType.DIRECT, durable=True
     )
-    inbound = await channel.declare_queue(
+    try:
+        inbound = await _declare_inbound(channel, names)
+    except aiormq.exceptions.ChannelPreconditionFailed as refused:
+        raise QueueOutOfDate(
+            f"RabbitMQ refuses to declare the inbound queue {names.inbound_queue} as this "
+            f"labgate needs it ({refused}): an earlier labgate declared it without a single "
+            "active consumer. With the senders paused (a message published while the queue is "
+            "gone has nowhere to go), let the old worker drain it and stop, delete it "
+            f"(rabbitmqctl delete_queue {names.inbound_queue} -p <vhost>), and start the "
+            "worker again."
+        ) from None
+    await inbound.bind(inbound_exchange, routing_key=names.inbound_queue)
+    await channel.declare_exchange(
+        names.outbound_exchange, aio_pika.ExchangeType.DIRECT, durable=True
+    )
+    return inbound, dead
+
+
+class QueueOutOfDate(ValueError):
+    """The broker holds the inbound queue with other arguments than this labgate declares."""
+
+
+async def _declare_inbound(channel: AbstractChannel, names: Topology) -> AbstractQueue:
+    return await channel.declare_queue(
         names.inbound_queue,
         durable=True,
         arguments={
@@ -73,11 +97,6 @@ async def declare(channel: AbstractChannel, names: Topology) -> tuple[AbstractQu
             "x-single-active-consumer": True,
         },
     )
-    await inbound.bind(inbound_exchange, routing_key=names.inbound_queue)
-    await channel.declare_exchange(
-        names.outbound_exchange, aio_pika.ExchangeType.DIRECT, durable=True
-    )
-    return inbound, dead
 
 
 class AmqpInbox:

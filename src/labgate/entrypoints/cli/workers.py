@@ -14,7 +14,7 @@ from typing import NoReturn
 import typer
 from rich.console import Console
 
-from labgate.adapters.channels.amqp import AmqpInbox
+from labgate.adapters.channels.amqp import AmqpInbox, QueueOutOfDate
 from labgate.adapters.channels.message_log import configure
 from labgate.adapters.channels.mqtt import MqttInbox
 from labgate.bootstrap import Hub, bootstrap
@@ -66,6 +66,8 @@ def amqp() -> None:
     try:
         console.print(f"consuming {url.split('@')[-1]} into the inbox")
         _serve(AmqpInbox(url, hub.inbox).run, hub)
+    except QueueOutOfDate as error:
+        _refuse(str(error))
     finally:
         hub.close()
 
