@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import aio_pika
-import aiormq.exceptions
+import aio_pika.exceptions
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 
 from labgate.adapters.channels.message_log import log_message, log_messages
@@ -63,7 +63,7 @@ async def declare(channel: AbstractChannel, names: Topology) -> tuple[AbstractQu
     )
     try:
         inbound = await _declare_inbound(channel, names)
-    except aiormq.exceptions.ChannelPreconditionFailed as refused:
+    except aio_pika.exceptions.ChannelPreconditionFailed as refused:
         raise QueueOutOfDate(
             f"RabbitMQ refuses to declare the inbound queue {names.inbound_queue} as this "
             f"labgate needs it ({refused}): an earlier labgate declared it without a single "
