@@ -7,17 +7,16 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy import delete, func, select, update
 from typer.testing import CliRunner, Result
 
 from fakes import ManualClock
+from intruder import behind_the_back
 from labgate.adapters.store import tables as t
-from labgate.adapters.store.engine import make_engine
 from labgate.adapters.store.views import iter_audit
 from labgate.bootstrap import Hub
 from labgate.compliance.audit import AuditDraft, seal
@@ -71,21 +70,6 @@ def trail(hub: Hub, clock: ManualClock, env: pytest.MonkeyPatch) -> Iterator[Hub
     assert "checkpoint of entry 6 " in made.stdout
     append(hub, clock, 4, "s")
     yield hub
-
-
-@contextmanager
-def behind_the_back(url: str) -> Iterator[Connection]:
-    """A connection with the trail's guards dropped, as an intruder with the database's
-    owner rights would have it (the test database is dropped afterwards)."""
-    engine = make_engine(url)
-    with engine.begin() as connection:
-        if connection.dialect.name == "sqlite":
-            for guard in ("audit_entries_no_delete", "audit_entries_no_update"):
-                connection.exec_driver_sql(f"DROP TRIGGER {guard}")
-        else:
-            connection.exec_driver_sql("ALTER TABLE audit_entries DISABLE TRIGGER USER")
-        yield connection
-    engine.dispose()
 
 
 def cut_tail(url: str, keep: int, move_head: bool) -> None:

@@ -5,19 +5,18 @@ walked in parallel ranges gives the report one process gives, intact or tampered
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import Connection, delete, select, update
 
+from intruder import behind_the_back
 from labgate.adapters.store import audit_store
 from labgate.adapters.store import tables as t
 from labgate.adapters.store.audit_parallel import walk_in_parallel
 from labgate.adapters.store.audit_scan import scan_seals
 from labgate.adapters.store.audit_store import read_head, snapshot, verify_stored
-from labgate.adapters.store.engine import make_engine
 from labgate.adapters.store.views import iter_audit
 from labgate.bootstrap import Hub
 from labgate.compliance.audit import AuditDraft
@@ -70,20 +69,6 @@ def test_the_lean_read_gives_the_bytes_the_seals_cover(hub: Hub) -> None:
         assert len(expected) == len(VARIED) + 2
         report = verify_stored(session)
     assert (report.ok, report.checked) == (True, len(expected))
-
-
-@contextmanager
-def behind_the_back(url: str) -> Iterator[Connection]:
-    """A connection with the trail's guards dropped, as an intruder would have it."""
-    engine = make_engine(url)
-    with engine.begin() as connection:
-        if connection.dialect.name == "sqlite":
-            for guard in ("audit_entries_no_delete", "audit_entries_no_update"):
-                connection.exec_driver_sql(f"DROP TRIGGER {guard}")
-        else:
-            connection.exec_driver_sql("ALTER TABLE audit_entries DISABLE TRIGGER USER")
-        yield connection
-    engine.dispose()
 
 
 def test_sqlite_times_in_another_form_are_read_as_the_column_reads_them(hub: Hub) -> None:
