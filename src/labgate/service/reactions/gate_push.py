@@ -87,9 +87,9 @@ class GateWatch:
 
 def tell_gate_changes(uow: UnitOfWork, watch: GateWatch, now: datetime) -> None:
     """Keep the gate entries of the watched samples and tell the MES what changed."""
+    kept = _kept_entries(uow, watch)
     for (site, batch_code), touched in sorted(watch.batches.items()):
-        known = {e.sample: e for e in uow.records.find_any(GateEntry, "sample", touched.samples,
-                                                           site=site)}  # fmt: skip
+        known = {code: kept[site, code] for code in touched.samples if (site, code) in kept}
         moved = [s for s in touched.samples.values() if _moved(s, known.get(s.code))]
         if not (moved or touched.cover_changed):
             continue  # every sample's part in the gate is what it was: so is every decision
@@ -121,6 +121,21 @@ def tell_gate_changes(uow: UnitOfWork, watch: GateWatch, now: datetime) -> None:
                 decision = operation_gate(procedure, operation, points, modes, drawn)
                 _tell(uow, batch, decision, touched.correlation_id, now)
     watch.batches.clear()
+
+
+def _kept_entries(uow: UnitOfWork, watch: GateWatch) -> dict[tuple[str, str], GateEntry]:
+    """The watched samples' gate entries, one query per site for every batch of the
+    transaction (a group of fifty results on fifty batches read them fifty times, ~8 % of the
+    REST intake's CPU). Entries are not locked: only a change to their own sample, which this
+    transaction holds, moves them."""
+    codes: dict[str, set[str]] = {}
+    for (site, _batch), touched in watch.batches.items():
+        codes.setdefault(site, set()).update(touched.samples)
+    return {
+        (site, entry.sample): entry
+        for site, samples in sorted(codes.items())
+        for entry in uow.records.find_any(GateEntry, "sample", sorted(samples), site=site)
+    }
 
 
 def _moved(sample: Sample, entry: GateEntry | None) -> bool:
