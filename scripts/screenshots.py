@@ -99,6 +99,7 @@ SHOTS = (
     Shot("quarantine", "admin", at(f"{S}/desk/quarantine")),
     Shot("outbox", "admin", at(f"{S}/desk/outbox")),
     Shot("keys", "admin", at(f"{S}/desk/keys")),
+    Shot("clock", "admin", at(f"{S}/desk/clock")),
     Shot("audit", "auditor", at(f"{S}/audit")),
     Shot("audit-verify", "auditor", at(f"{S}/audit/verify")),
     Shot("accounts", "admin", at(f"{S}/accounts")),

@@ -130,6 +130,26 @@ class Settings(BaseSettings):
         "of the audit trail's head this often "
         "when the trail has grown (0: never; then run `labgate audit checkpoint` from cron).",
     )
+    ntp_server: str | None = Field(
+        None,
+        description="The plant's NTP server (`host`, `host:port`) the hub's clock is checked "
+        "against: by `labgate clock check` (cron) and by the relay every "
+        "LABGATE_NTP_CHECK_SECONDS. None: the clock is not checked (the console says so).",
+    )
+    ntp_max_offset_ms: float = Field(
+        500.0,
+        gt=0,
+        le=3_600_000,
+        description="A check finding the hub's clock further than this from the NTP server "
+        "is a drift: an alarm, audited, shown in the console.",
+    )
+    ntp_check_seconds: int = Field(
+        300,
+        ge=0,
+        le=86_400,
+        description="The relay checks the clock this often when an NTP server is set (0: "
+        "never; then run `labgate clock check` from cron).",
+    )
     relay_poll_seconds: float = Field(
         1.0,
         gt=0,

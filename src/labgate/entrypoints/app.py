@@ -23,6 +23,7 @@ from labgate.entrypoints.api.query_names import known_query_names
 from labgate.entrypoints.api.routes import (
     access,
     alerts,
+    clock,
     deviations,
     disposition,
     em,
@@ -84,6 +85,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
         interfaces,
         access,
         alerts,
+        clock,
         deviations,
         disposition,
         em,

@@ -27,6 +27,8 @@ class Received:
     # The version of the source keys its signature was checked with (None: checked in this
     # transaction, or not at all): its transaction is undone if the keys moved since.
     keys_version: int | None = None
+    # When the sender says it sent it: the source's clock, tracked against ours (skew).
+    sent_at: datetime | None = None
 
     @property
     def ref(self) -> MessageRef:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import abc
 import hashlib
 from collections.abc import Callable, Collection, Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import MappingProxyType, TracebackType
 from typing import Any, Protocol, TypeVar
 
@@ -206,6 +206,13 @@ class UnitOfWork(abc.ABC):
         else:
             self._add_applied(received, correlation_id, now)
         self.advance(received.source, received.stream, received.sequence)
+        if received.sent_at is not None:
+            self._note_skew(received.source, now - received.sent_at, now)
+
+    def _note_skew(self, source: str, lag: timedelta, at: datetime) -> None:
+        """A source's clock as one applied message shows it (a store keeps the tally; the
+        fakes of the unit tests keep none)."""
+        return
 
     def _add_applied(self, received: Received, correlation_id: str | None, at: datetime) -> None:
         """Record a message applied in this transaction (a store may write these in bulk)."""

@@ -15,6 +15,7 @@ from labgate.compliance.keys import SourceKey
 from labgate.compliance.notifications import Notification
 from labgate.compliance.signatures import Signature
 from labgate.compliance.throttle import RefusalWindow
+from labgate.compliance.time_check import ClockCheck, ClockState
 from labgate.domain.batches import Batch, ProceduralElement, Procedure, SamplingPoint
 from labgate.domain.deviations import Deviation
 from labgate.domain.em_monitoring import (
@@ -92,6 +93,8 @@ def start_mappers() -> None:
         (Deviation, t.deviations),
         (GateEntry, t.gate_entries),
         (GateTold, t.gates_told),
+        (ClockCheck, t.clock_checks),
+        (ClockState, t.clock_states),
         (MaterialPlan, t.skip_lot_plans),
         (ReceivedLot, t.received_lots),
         (StabilityStudy, t.stability_studies),

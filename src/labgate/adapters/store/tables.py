@@ -9,6 +9,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -23,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy import Enum as SqlEnum
 
 from labgate.adapters.store.types import DecimalText, LongDecimalText, UtcDateTime
+from labgate.compliance.time_check import ClockStatus
 from labgate.domain.batches import Level
 from labgate.domain.deviations import DeviationState
 from labgate.domain.em_limits import CleanroomGrade, EmOutcome, EmSampleType, OperationalState
@@ -376,6 +378,40 @@ audit_checkpoints = Table(
     Column("hash", String(64), nullable=False), Column("at", UtcDateTime, nullable=False),
     Column("kid", String(64), nullable=False), Column("public_jwk", JSON, nullable=False),
     Column("signature", Text, nullable=False),
+)  # fmt: skip
+
+# Trusted time: every check of the hub's clock against the NTP server (its history: what was
+# not ok is in the audit trail too), and the status each server's checks are in.
+clock_checks = Table(
+    "clock_checks", metadata, _id(),
+    Column("server", String(200), nullable=False),
+    Column("checked_at", UtcDateTime, nullable=False),
+    Column("status", enum(ClockStatus), nullable=False),
+    Column("threshold_ms", Float, nullable=False),
+    Column("offset_ms", Float), Column("delay_ms", Float),
+    Column("detail", Text, nullable=False),
+    Index("ix_clock_checks_time", "checked_at"),
+)  # fmt: skip
+
+clock_states = Table(
+    "clock_states", metadata,
+    Column("server", String(200), primary_key=True),
+    Column("status", enum(ClockStatus), nullable=False),
+    Column("since", UtcDateTime, nullable=False),
+    Column("last_checked_at", UtcDateTime, nullable=False),
+    Column("last_offset_ms", Float),
+)  # fmt: skip
+
+# Each source's clock as its envelopes show it: received_at - sent_at of every message applied
+# (transit included; on a plant network that is milliseconds, so seconds are the sender's clock).
+source_clock_skew = Table(
+    "source_clock_skew", metadata,
+    Column("source", String(KEY), primary_key=True),
+    Column("messages", BigInteger, nullable=False),
+    Column("total_ms", BigInteger, nullable=False),
+    Column("min_ms", BigInteger, nullable=False), Column("max_ms", BigInteger, nullable=False),
+    Column("last_ms", BigInteger, nullable=False),
+    Column("last_received_at", UtcDateTime, nullable=False),
 )  # fmt: skip
 
 outbox = Table(

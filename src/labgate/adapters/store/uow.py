@@ -6,7 +6,8 @@ import functools
 from collections import Counter
 from collections.abc import Callable, Collection
 from contextlib import ExitStack
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import (
@@ -14,6 +15,7 @@ from sqlalchemy import (
     Table,
     TextClause,
     bindparam,
+    case,
     func,
     insert,
     inspect,
@@ -177,6 +179,7 @@ class SqlUnitOfWork(UnitOfWork):
 
     def _begin(self) -> None:
         self._applied: list[dict[str, Any]] = []
+        self._skews: dict[str, SkewTally] = {}
         self._versions: dict[str, int] | None = None
         self._message = False
         self._owed = False  # outbox rows written: ring the bell once they are committed
@@ -316,12 +319,48 @@ class SqlUnitOfWork(UnitOfWork):
             found |= {(row.source, row.stream) for row in rows}
         return found
 
+    def _store_skews(self) -> None:
+        """One statement a transaction for every source it applied messages of: the tally
+        added to the source's row (made by the first)."""
+        upsert = self._insert_or_ignore()
+        rows = [
+            {"source": source, "messages": tally.messages, "total_ms": tally.total_ms,
+             "min_ms": tally.min_ms, "max_ms": tally.max_ms, "last_ms": tally.last_ms,
+             "last_received_at": tally.last_at}
+            for source, tally in sorted(self._skews.items())
+        ]  # fmt: skip
+        self._skews = {}
+        for row in rows:  # one per source: ON CONFLICT takes one row of a key per statement
+            statement = upsert(t.source_clock_skew).values(row)
+            now, was = statement.excluded, t.source_clock_skew.c
+            self.session.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[was.source],
+                    set_={
+                        "messages": was.messages + now.messages,
+                        "total_ms": was.total_ms + now.total_ms,
+                        "min_ms": case((now.min_ms < was.min_ms, now.min_ms), else_=was.min_ms),
+                        "max_ms": case((now.max_ms > was.max_ms, now.max_ms), else_=was.max_ms),
+                        "last_ms": now.last_ms,
+                        "last_received_at": now.last_received_at,
+                    },
+                )
+            )
+
     def _store_positions(self, positions: dict[tuple[str, str], int]) -> None:
         rows = [
             {"s_source": source, "s_stream": stream, "s_last": sequence}
             for (source, stream), sequence in positions.items()
         ]
         self.session.execute(_MOVE_STREAM, rows)
+
+    def _note_skew(self, source: str, lag: timedelta, at: datetime) -> None:
+        ms = round(lag.total_seconds() * 1000)
+        tally = self._skews.get(source)
+        if tally is None:
+            self._skews[source] = SkewTally(1, ms, ms, ms, ms, at)
+        else:
+            self._skews[source] = tally.plus(ms, at)
 
     def _add_applied(self, received: Received, correlation_id: str | None, at: datetime) -> None:
         # Plain rows, written at commit in one INSERT: a batch of envelopes settles hundreds.
@@ -338,6 +377,8 @@ class SqlUnitOfWork(UnitOfWork):
 
     def _write(self, audit: list[AuditDraft], outbox: list[OutboxMessage]) -> None:
         self.flush()
+        if self._skews:
+            self._store_skews()
         rows: list[dict[str, Any]] = []
         if outbox:
             # Sequences per destination, gap-free and in outbox order: one counter move each.
@@ -433,6 +474,23 @@ def _outbox_row(m: OutboxMessage) -> dict[str, Any]:
         "created_at": m.created_at,
         "status": "pending",
     }
+
+
+@dataclass(frozen=True)
+class SkewTally:
+    """A transaction's messages from one source: received_at - sent_at, in ms."""
+
+    messages: int
+    total_ms: int
+    min_ms: int
+    max_ms: int
+    last_ms: int
+    last_at: datetime
+
+    def plus(self, ms: int, at: datetime) -> SkewTally:
+        """With one more message."""
+        return SkewTally(self.messages + 1, self.total_ms + ms, min(self.min_ms, ms),
+                         max(self.max_ms, ms), ms, at)  # fmt: skip
 
 
 _BRANCHES = 200  # streams looked up per query

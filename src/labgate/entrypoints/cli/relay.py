@@ -26,6 +26,7 @@ from labgate.bootstrap import Hub, bootstrap
 from labgate.compliance.checkpoints import TrailBroken
 from labgate.compliance.signer import Signer
 from labgate.config import Settings
+from labgate.entrypoints.cli.clock import ClockWatch
 from labgate.service.outbox.records import LIMS, MES
 from labgate.service.outbox.relay import RELAY_ACTOR, Relay, RelayReport, Transport
 from labgate.service.outbox.relay_loop import RelayLoop
@@ -171,7 +172,10 @@ def run(
         if signer.kid == DEMO_KID:
             typer.echo(f"demo signing key {DEMO_KID} ({DEMO_KEY_FILE}): "
                        f"{json.dumps(signer.public_jwk)}", err=True)  # fmt: skip
-        checkpoints = Checkpoints(hub, signer, settings.checkpoint_interval_seconds)
+        checkpoints = Periodic(
+            Checkpoints(hub, signer, settings.checkpoint_interval_seconds),
+            ClockWatch(settings, hub.uow_factory, clock),
+        )
         if once:
             _once(relay, checkpoints)
         else:
@@ -209,6 +213,19 @@ class Checkpoints:
             log.exception("audit checkpoint failed")
 
 
+class Periodic:
+    """What the relay does after each pass besides delivering: each part decides whether it
+    is due (audit checkpoints, the clock check)."""
+
+    def __init__(self, *parts: Callable[[], None]) -> None:
+        self.parts = parts
+
+    def __call__(self) -> None:
+        """Run each part; each is due on its own interval."""
+        for part in self.parts:
+            part()
+
+
 def where(settings: Settings, destinations: dict[str, Transport]) -> str:
     """Where the relay sends each destination, for a start-up line: the webhook's address
     (without any user or password in it) or RabbitMQ."""
@@ -237,7 +254,10 @@ class InProcessRelay:
         self.poll = settings.relay_poll_seconds
         self.stop_wait = settings.webhook_timeout_seconds + 5  # a pass's send may be in flight
         relay = Relay(SqlOutboxStore(hub.sessions), destinations, hub.bus.deps.clock, signer)
-        checkpoints = Checkpoints(hub, signer, settings.checkpoint_interval_seconds)
+        checkpoints = Periodic(
+            Checkpoints(hub, signer, settings.checkpoint_interval_seconds),
+            ClockWatch(settings, hub.uow_factory, hub.bus.deps.clock),
+        )
 
         def after(report: RelayReport) -> None:
             checkpoints()

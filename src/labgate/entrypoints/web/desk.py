@@ -1,6 +1,6 @@
 """The integration desk: the inbox's streams (last message, lag, messages held for a gap), and
-its other pages (quarantine, outbox, keys, schemas), each in a module of its own. Reads use the
-store's queries; every action is the API's own command or service call."""
+its other pages (quarantine, outbox, keys, schemas, clock), each in a module of its own. Reads
+use the store's queries; every action is the API's own command or service call."""
 
 from __future__ import annotations
 
@@ -11,13 +11,19 @@ from fastapi.responses import Response
 
 from labgate.adapters.store.stream_view import MAX_STREAMS, streams
 from labgate.compliance.access import Permission
-from labgate.entrypoints.web import desk_keys, desk_outbox, desk_quarantine, desk_schemas
+from labgate.entrypoints.web import (
+    desk_clock,
+    desk_keys,
+    desk_outbox,
+    desk_quarantine,
+    desk_schemas,
+)
 from labgate.entrypoints.web.access import Visitor, allowed, hub_of
 from labgate.entrypoints.web.desk_common import desk_frame, since
 from labgate.entrypoints.web.render import page
 
 router = APIRouter()
-for part in (desk_quarantine, desk_outbox, desk_keys, desk_schemas):
+for part in (desk_quarantine, desk_outbox, desk_keys, desk_schemas, desk_clock):
     router.include_router(part.router)
 
 

@@ -513,6 +513,7 @@ def received_as(
         raw,
         in_turn,
         keys_version,
+        envelope.sent_at,
     )
 
 

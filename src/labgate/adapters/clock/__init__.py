@@ -1,0 +1,1 @@
+"""The hub's clock checked against the plant's time source."""
