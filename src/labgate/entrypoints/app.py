@@ -36,6 +36,7 @@ from labgate.entrypoints.api.routes import (
     outbox_admin,
     raw_materials,
     records,
+    replay,
     schemas,
     stability,
 )
@@ -96,6 +97,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
         outbox_admin,
         raw_materials,
         records,
+        replay,
         stability,
     )
     for module in (*routers, schemas):

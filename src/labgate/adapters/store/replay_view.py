@@ -110,3 +110,14 @@ def _versions(session: Session, site: str, samples: list[Sample]) -> Versions:
         found = select(MethodVersion).filter_by(site=site).where(pair.in_(method_keys))
         methods = {(m.method, m.version): m for m in session.scalars(found)}
     return Versions(specs, methods)
+
+
+def sole_site(sessions: sessionmaker[Session]) -> str:
+    """The only site in the database, for commands run without --site; NotFound otherwise."""
+    with sessions() as session:
+        codes: list[str] = list(session.scalars(select(t.sites.c.code).order_by(t.sites.c.code)))
+    if len(codes) != 1:
+        shown = ", ".join(codes) or "none"
+        raise NotFound(f"Name the site with --site (sites: {shown}).", reason="site.unknown",
+                       field="site")  # fmt: skip
+    return codes[0]

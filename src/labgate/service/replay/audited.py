@@ -3,6 +3,8 @@ audited (one entry per replay: who replayed which record, and the outcome)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from labgate.domain.commands import Context
 from labgate.service.deps import Deps
 from labgate.service.handlers.common import record
@@ -12,6 +14,9 @@ from labgate.service.replay.result import replay_result
 from labgate.service.replay.steps import Replay
 from labgate.service.unit_of_work import UnitOfWork
 from labgate.service.units import dictionary_of
+
+# replay_stored_result and replay_stored_batch, as the edges call either.
+Replayer = Callable[[StoredDecisions, UnitOfWork, Deps, Context, str, str], Replay]
 
 
 def replay_stored_result(
