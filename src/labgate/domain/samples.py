@@ -265,7 +265,7 @@ class Sample:
             reported_by=new.reported_by,
             analyst_account=new.analyst if new.reported_by is None else new.analyst_account,
         )
-        _derive(result, planned, units)
+        derive(result, planned, units)
         result.mes_status = status_map.mes_status(result.status, result.conforms)
         if previous is not None:
             result.supersedes, previous.superseded_by = previous.code, result.code
@@ -385,7 +385,7 @@ class Sample:
         return previous
 
 
-def _derive(result: Result, planned: PlannedTest, units: UnitConverter) -> None:
+def derive(result: Result, planned: PlannedTest, units: UnitConverter) -> None:
     """Convert to the canonical unit (factor recorded), round and evaluate."""
     policy = RoundingPolicy(planned.rounding_rule, planned.sig_figs)
     rule = planned.limit_rule()

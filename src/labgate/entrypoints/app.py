@@ -37,6 +37,7 @@ from labgate.entrypoints.api.routes import (
     outbox_admin,
     raw_materials,
     records,
+    replay,
     schemas,
     stability,
 )
@@ -98,6 +99,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
         outbox_admin,
         raw_materials,
         records,
+        replay,
         stability,
     )
     for module in (*routers, schemas):

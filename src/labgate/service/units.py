@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from labgate.domain.errors import UnitError
 from labgate.domain.units import UnitDictionary
@@ -12,10 +12,11 @@ from labgate.service.unit_of_work import UnitOfWork
 
 def unit_dictionary(uow: UnitOfWork, deps: Deps) -> UnitDictionary:
     """The governed units, converting only within each unit's declared quantity kind."""
-    return _dictionary(uow.unit_dictionary(), deps)
+    return dictionary_of(uow.unit_dictionary(), deps)
 
 
-def _dictionary(units: dict[str, tuple[str, str]], deps: Deps) -> UnitDictionary:
+def dictionary_of(units: Mapping[str, tuple[str, str]], deps: Deps) -> UnitDictionary:
+    """A unit dictionary of these units (code -> expression, kind), factors by the converter."""
     expressions = {code: expression for code, (expression, _) in units.items()}
     kinds = {code: kind for code, (_, kind) in units.items()}
     return UnitDictionary(kinds, deps.unit_converter(expressions))
@@ -28,7 +29,7 @@ def units_convertible(
     result handler converts to it (its kind, an exact factor), the canonical unit first."""
     with uow.reading():  # a page's read: no writer's lock
         units = uow.unit_dictionary()
-    dictionary = _dictionary(units, deps)
+    dictionary = dictionary_of(units, deps)
     return {target: _convertible(dictionary, sorted(units), target) for target in canonical}
 
 

@@ -48,6 +48,9 @@ class Commands(LazyGroup):
         "masterdata": Lazy(f"{CLI}.main:masterdata_app", "Master data."),
         "audit": Lazy(f"{CLI}.audit:audit_app", "The audit trail."),
         "clock": Lazy(f"{CLI}.clock:clock_app", "Trusted time: the hub's clock against NTP."),
+        "replay": Lazy(
+            f"{CLI}.replay:replay_app", "Replay a stored decision and compare it with the record."
+        ),
         "schemas": Lazy(f"{CLI}.schemas:schemas_app", "Message payload schemas."),
         "keys": Lazy(f"{CLI}.keys:keys_app", "Signing keys of source systems."),
         "worker": Lazy(f"{CLI}.workers:workers_app", "Channel consumers (workers)."),

@@ -1,0 +1,71 @@
+"""What a replay reads: the stored records, the versions they were bound to, and the port that
+reads them (the store's read-only view implements it)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from labgate.compliance.signatures import Signature
+from labgate.domain.batches import Batch
+from labgate.domain.deviations import Deviation
+from labgate.domain.masterdata import MethodVersion, SpecVersion
+from labgate.domain.samples import Sample
+from labgate.domain.status_map import StatusMap
+
+
+@dataclass(frozen=True)
+class Versions:
+    """The specification and method versions samples were bound to, as they are stored now."""
+
+    specs: Mapping[tuple[str, int], SpecVersion] = field(default_factory=dict)
+    methods: Mapping[tuple[str, str], MethodVersion] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The rules no record names a version of: the status map and the unit dictionary in force
+    (code -> (pint expression, quantity kind))."""
+
+    status_map: StatusMap
+    units: Mapping[str, tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class StoredResult:
+    """One result with its sample (its bound planned tests) and their versions."""
+
+    sample: Sample
+    code: str
+    versions: Versions
+
+
+@dataclass(frozen=True)
+class StoredBatch:
+    """A batch, all its samples, their versions, and what its disposition is judged with."""
+
+    batch: Batch
+    samples: list[Sample]
+    versions: Versions
+    deviations: list[Deviation]
+    signatures: list[Signature]
+    as_of: datetime  # when QA disposed of it (now, while undisposed): what the checks judge at
+
+
+class StoredDecisions(Protocol):
+    """Reads stored decisions and never writes; NotFound (`result.unknown`, `batch.unknown`)
+    for an unknown id."""
+
+    def result(self, site: str, code: str) -> StoredResult:
+        """The result `code` of `site`."""
+        ...
+
+    def batch(self, site: str, code: str) -> StoredBatch:
+        """The batch `code` of `site`."""
+        ...
+
+    def rules(self) -> Rules:
+        """The status map and unit dictionary in force."""
+        ...
