@@ -28,7 +28,14 @@ def urs(requirements: Sequence[Requirement]) -> dict[str, Any]:
     return {
         "document": "URS",
         "requirements": [
-            {"id": r.id, "title": r.title, "text": r.text, "source": r.source} for r in requirements
+            {
+                "id": r.id,
+                "title": r.title,
+                "text": r.text,
+                "source": r.source,
+                "not_applicable": r.not_applicable or None,
+            }
+            for r in requirements
         ],
     }
 

@@ -25,15 +25,20 @@ class Requirement:
     risk: Risk
     # The modules (and `Settings.<field>`s) that implement it: the trace's "configuration and code".
     implemented_by: tuple[str, ...]
+    # Why the clause does not apply to labgate; such a requirement needs no test.
+    not_applicable: str = ""
 
 
-def _req(id: str, title: str, text: str, risk: str, *code: str) -> Requirement:
+def _req(
+    id: str, title: str, text: str, risk: str, *code: str, not_applicable: str = ""
+) -> Requirement:
     """A requirement; `risk` is severity, probability and detectability as three letters."""
     source = {"TX": "transaction", "P11": "21 CFR Part 11", "A11": "EU GMP Annex 11"}
     severity, probability, detectability = (Level(letter) for letter in risk)
     return Requirement(
-        id, title, text, source[id.split("-")[1]], Risk(severity, probability, detectability), code
-    )
+        id, title, text, source[id.split("-")[1]], Risk(severity, probability, detectability), code,
+        not_applicable,
+    )  # fmt: skip
 
 
 _S = "labgate.service"

@@ -18,6 +18,7 @@ class Status(StrEnum):
     FAILED = "failed"  # a test failed
     NOT_RUN = "not_run"  # every test was skipped
     GAP = "gap"  # no test carries its id
+    NOT_APPLICABLE = "not_applicable"  # the clause does not apply; the URS says why
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class TraceRow:
         """The requirement's verdict from its tests' outcomes."""
         outcomes = {test.outcome for test in self.tests}
         if not outcomes:
-            return Status.GAP
+            return Status.NOT_APPLICABLE if self.requirement.not_applicable else Status.GAP
         if Outcome.FAILED in outcomes:
             return Status.FAILED
         return Status.VERIFIED if Outcome.PASSED in outcomes else Status.NOT_RUN
@@ -47,6 +48,7 @@ class TraceRow:
             "tests": [test.test for test in self.tests],
             "categories": sorted({test.category for test in self.tests}),
             "status": self.status.value,
+            "not_applicable": self.requirement.not_applicable or None,
         }
 
 
@@ -63,7 +65,7 @@ class Trace:
         found = [
             f"{row.requirement.id} ({row.requirement.title}): {_WHY[row.status]}"
             for row in self.rows
-            if row.status is not Status.VERIFIED
+            if row.status not in (Status.VERIFIED, Status.NOT_APPLICABLE)
         ]
         found += [f"{name}: tests name this id, which the URS does not have" for name in
                   self.unknown_ids]  # fmt: skip
