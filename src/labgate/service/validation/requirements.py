@@ -298,9 +298,11 @@ PART_11: tuple[Requirement, ...] = (
     _req(
         "URS-P11-11.200b",
         "Biometric signatures",
-        "labgate signs with no biometrics; signing accepts only its id-and-password components.",
+        "Biometric signatures, if used, are bound to their genuine owner only.",
         "LLH",
         f"{_C}.signed_actions",
+        not_applicable="labgate has no biometric signing: every signature is the user id and "
+        "password (URS-P11-11.200a).",
     ),
     _req(
         "URS-P11-11.300a-e",
