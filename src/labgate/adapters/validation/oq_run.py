@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,4 +13,7 @@ def run_marked_tests(tests: Path, junit: Path) -> int:
     pytest's exit code (failures are the pack's to judge, from the report)."""
     command = [sys.executable, "-m", "pytest", "-q", "-m", "requirement",
                f"--junitxml={junit}", "-p", "no:cacheprovider", str(tests)]  # fmt: skip
-    return subprocess.run(command, check=False).returncode
+    # The tests make their own databases and settings: the LABGATE_* configuration the pack
+    # describes (its IQ) must not leak into them.
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("LABGATE_")}
+    return subprocess.run(command, env=environment, check=False).returncode
