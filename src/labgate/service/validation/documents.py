@@ -81,6 +81,16 @@ def summary(matrix: Trace, run: TestRun, hashes: Mapping[str, str]) -> dict[str,
             "tests_traced": len(run.tests),
             **{status.value: statuses.count(status) for status in Status},
         },
+        "requirements": [
+            {
+                "id": row.requirement.id,
+                "title": row.requirement.title,
+                "priority": row.requirement.risk.priority.value,
+                "tests": len(row.tests),
+                "status": row.status.value,
+            }
+            for row in matrix.rows
+        ],
         "files": dict(sorted(hashes.items())),
     }
 
