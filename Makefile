@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PACKAGES := -e packages/labgate-sim -e packages/labgate-bench
 SOURCES := src packages/labgate-sim/src packages/labgate-bench/src
 
-.PHONY: run test check bench screenshots services migrate seed clean
+.PHONY: run test check bench screenshots validation-pack services migrate seed clean
 
 # uv resolves and installs the same packages as pip in seconds instead of minutes (the scientific
 # and PDF stack is large); pip remains the fallback where uv cannot be had.
@@ -61,6 +61,14 @@ bench: $(STAMP)
 screenshots: $(STAMP)
 	@bash scripts/ensure-services.sh chromium pdf
 	$(BIN)/python scripts/screenshots.py
+
+## validation-pack: run the tests that carry URS ids (PostgreSQL, RabbitMQ … started if needed),
+## then build the GAMP 5 validation pack from that run into var/validation-pack/
+validation-pack: $(STAMP)
+	@bash scripts/ensure-services.sh
+	@mkdir -p var
+	-$(BIN)/pytest -q -m requirement --junitxml=var/validation-junit.xml tests/unit tests/e2e tests/integration
+	$(BIN)/labgate validation pack --out var/validation-pack --junit var/validation-junit.xml
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

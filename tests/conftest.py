@@ -27,6 +27,7 @@ from labgate.compliance import passwords
 from labgate.config import Settings
 from labgate.entrypoints.app import create_app
 from plant import SeededPlant, seed
+from traced import record_requirements
 
 # argon2id at its production cost (64 MiB, three passes) is slow on purpose, and seeding a test
 # plant hashes seven passwords: most of the suite's time. In-process tests hash with the same
@@ -230,6 +231,10 @@ LONGEST_FILES_FIRST = (
     "tests/e2e/test_cli_start.py",  # 60 s
     "tests/contract/test_schemathesis_plant.py",  # 52 s
 )
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    record_requirements(item)  # the validation pack's trace: see tests/traced.py
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

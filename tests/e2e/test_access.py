@@ -147,6 +147,7 @@ BAD_CREDENTIALS = {
 
 @pytest.mark.parametrize(("headers", "reason"), BAD_CREDENTIALS.values(),
                          ids=BAD_CREDENTIALS.keys())  # fmt: skip
+@pytest.mark.requirement("URS-P11-11.10d", category="negative")
 def test_every_route_refuses_a_caller_without_valid_credentials(
     client: TestClient, headers: dict[str, str], reason: str
 ) -> None:
@@ -177,6 +178,7 @@ def attempt(plant: Plant, caller: str, path: str) -> tuple[int, str | None, str 
     return answer.status_code, answer.json()["reason"], answer.json()["field"]
 
 
+@pytest.mark.requirement("URS-P11-11.10g", category="negative")
 def test_write_routes_admit_exactly_the_roles_with_their_permission(plant: Plant) -> None:
     expected = {
         (caller, path): (0, None, None)
@@ -226,6 +228,7 @@ def sign_in(client: TestClient, username: str, password: str) -> Response:
     return client.post("/api/v1/token", data={"username": username, "password": password})
 
 
+@pytest.mark.requirement("URS-P11-11.300a-e", category="boundary")
 def test_five_wrong_passwords_lock_the_account(plant: Plant) -> None:
     for _ in range(5):
         answer = sign_in(plant.client, "analyst", "not-the-password")

@@ -62,6 +62,7 @@ def test_an_account_with_conflicting_roles_is_not_created(plant: Plant, roles: l
     assert [e["action"] for e in trail(plant, "newbie")] == ["refused.create_account"]
 
 
+@pytest.mark.requirement("URS-P11-11.10i", "URS-A11-12.1-12.3", "URS-A11-12.4", category="negative")
 def test_a_role_change_that_conflicts_is_refused_and_a_fitting_one_is_audited(
     plant: Plant,
 ) -> None:
@@ -105,6 +106,7 @@ def test_only_administrators_change_roles_and_set_passwords(plant: Plant) -> Non
         assert refusal(answer) == (403, "access.missing_permission", "manage_users")
 
 
+@pytest.mark.requirement("URS-P11-11.300a-e", category="negative")
 def test_a_password_an_administrator_sets_must_be_changed_before_anything_else(
     plant: Plant,
 ) -> None:
@@ -199,6 +201,7 @@ def test_the_last_administrator_is_neither_deactivated_nor_stripped_of_the_role(
     assert sign_in(plant, "admin", plant.passwords["admin"]).status_code == 401
 
 
+@pytest.mark.requirement("URS-A11-12.1-12.3", "URS-P11-11.100a-c")
 def test_a_deactivated_account_is_reactivated_with_a_reason_and_audited(plant: Plant) -> None:
     off = plant.call("admin", "POST", f"{ACCOUNTS}/analyst/deactivate", json={"reason": WHY})
     assert off.status_code == 200, off.text

@@ -165,6 +165,7 @@ def test_a_checkpoint_signed_by_another_key_is_refused(
     assert "[audit.checkpoint_key_unknown]" in pinned.stderr
 
 
+@pytest.mark.requirement("URS-A11-17", category="negative")
 def test_an_export_proves_itself_complete_and_shows_a_cut(
     trail: Hub, keys: tuple[Path, Path, Signer], tmp_path: Path
 ) -> None:
@@ -193,6 +194,7 @@ def test_an_export_proves_itself_complete_and_shows_a_cut(
     assert "[audit.tail_missing]" in cut.stderr
 
 
+@pytest.mark.requirement("URS-A11-17", category="negative")
 def test_an_export_with_a_forged_checkpoint_is_refused(trail: Hub, tmp_path: Path) -> None:
     out = tmp_path / "export"
     assert labgate("audit", "export", "--out", str(out), "--readable", "csv").exit_code == 0

@@ -109,6 +109,7 @@ def test_activity_is_written_at_most_every_30_s_and_refreshes_are_not_activity(
     assert "idle=1" in timed_out.headers["HX-Redirect"]
 
 
+@pytest.mark.requirement("URS-P11-11.30")
 def test_the_cookie_is_secure_over_tls(plant: Plant, settings: Settings, hub: Hub) -> None:
     with TestClient(create_app(settings, hub), base_url="https://testserver") as tls:
         answer = sign_in(tls, "reviewer", plant.passwords["reviewer"])

@@ -62,6 +62,7 @@ def resolve(plant: Plant, item: int, decision: str, user: str, password: str) ->
                              follow_redirects=False)  # fmt: skip
 
 
+@pytest.mark.requirement("URS-A11-11", "URS-A11-13")
 def test_the_quarantine_list_is_the_apis_its_filters_and_raw_bytes_shown_escaped(
     plant: Plant, unknown_key: tuple[Sender, dict[str, Any]]
 ) -> None:

@@ -101,6 +101,7 @@ def test_approval_with_the_dialog_signs_and_reaches_the_mes(plant: Plant, hub: H
     assert trail(hub, "result.approved")[-1]["actor"] == "reviewer"
 
 
+@pytest.mark.requirement("URS-P11-11.10j")
 def test_invalidation_takes_a_reason_and_its_own_meaning(plant: Plant, hub: Hub) -> None:
     result = _entered(plant)
     sign_in(plant.client, "reviewer", plant.passwords["reviewer"])

@@ -250,6 +250,7 @@ def test_the_servers_enums_are_the_schemas_enums(contract: Contract) -> None:
     assert enum("ResultView", "band") == ["none", "alert", "action"]
 
 
+@pytest.mark.requirement("URS-P11-11.50")
 def test_views_people_read_show_local_times_and_printed_names(
     contract: Contract, plant: Plant
 ) -> None:

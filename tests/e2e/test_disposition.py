@@ -77,6 +77,7 @@ def clean_sample(plant: Plant, request_id: str) -> str:
     return sample
 
 
+@pytest.mark.requirement("URS-A11-15", "URS-TX-007", category="negative")
 def test_release_is_refused_naming_the_rejected_sample_until_its_deviation_is_closed(
     plant: Plant,
 ) -> None:
@@ -138,6 +139,7 @@ def test_qa_rejects_a_batch_once_signed_audited_and_the_mes_is_told(plant: Plant
     assert len(outbox(plant, "batch_disposition")) == 1
 
 
+@pytest.mark.requirement("URS-A11-15", category="negative")
 @pytest.mark.parametrize("who", ["production", "reviewer", "analyst"])
 def test_only_qa_releases_or_rejects(plant: Plant, who: str) -> None:
     clean_sample(plant, "REQ-SOD")

@@ -116,6 +116,7 @@ def test_a_row_edited_behind_labgates_back_flips_the_statement(
     assert "changed after it was signed" in dossier(plant, "html")[1].decode()
 
 
+@pytest.mark.requirement("URS-TX-005", "URS-A11-8.2")
 def test_an_invalidated_and_retested_result_is_listed_as_changed(plant: Plant) -> None:
     sample = request_sample(plant, "REQ-RETEST")
     first = approved_result(plant, sample, "ASSAY", "99.5", "%")

@@ -65,6 +65,7 @@ def outbox(plant: Plant, kind: str) -> list[dict[str, Any]]:
     return [m for m in answer.json()["items"] if m["message_type"] == kind]
 
 
+@pytest.mark.requirement("URS-TX-005", "URS-TX-006")
 def test_accepted_rejected_and_retest_end_to_end(plant: Plant, hub: Hub) -> None:
     sample = request_sample(plant, "REQ-1")
     shown = plant.call("production", "GET", f"/samples/{sample}").json()
@@ -162,6 +163,7 @@ def test_sample_taken_before_a_spec_change_keeps_the_old_version(plant: Plant) -
     assert old["results"][0]["limit_set"] == "SPEC-A v1: NLT 98.0"
 
 
+@pytest.mark.requirement("URS-P11-11.10c", "URS-P11-11.10e", category="negative")
 def test_database_refuses_to_change_the_trail(hub: Hub, plant: Plant) -> None:
     for statement in (
         "UPDATE audit_entries SET actor = 'x'",
@@ -172,6 +174,7 @@ def test_database_refuses_to_change_the_trail(hub: Hub, plant: Plant) -> None:
             connection.execute(text(statement))
 
 
+@pytest.mark.requirement("URS-P11-11.50", "URS-P11-11.70", category="negative")
 def test_spec_and_batch_signatures_are_shown_and_break_when_the_record_changes(
     plant: Plant, hub: Hub
 ) -> None:

@@ -161,5 +161,6 @@ def test_permissions_are_refused(
     assert plant.call("auditor", "GET", DEAD).json()["total"] == 1
 
 
+@pytest.mark.requirement("URS-P11-11.10d", category="negative")
 def test_anonymous_callers_are_refused(api: TestClient, dead: str) -> None:
     assert problem(api.get(DEAD)) == (401, "auth.missing")

@@ -50,6 +50,7 @@ def printed(plant: Plant, document: str, tmp_path: Path) -> list[Page]:
     return shown
 
 
+@pytest.mark.requirement("URS-A11-8.1")
 def test_the_coa_names_product_dates_and_conclusion_in_the_site_time(
     plant: Plant, tmp_path: Path
 ) -> None:
@@ -98,6 +99,7 @@ def test_a_coa_with_a_result_out_of_specification_says_it_does_not_conform(
     assert "".join(statement.split()) in text, text
 
 
+@pytest.mark.requirement("URS-A11-8.1", "URS-A11-8.2")
 def test_the_dossier_stays_on_a4_and_keeps_each_blocker_with_its_reason(
     plant: Plant, tmp_path: Path
 ) -> None:

@@ -35,6 +35,7 @@ def outbox_results(plant: Plant) -> list[dict[str, Any]]:
     return [m for m in answer.json()["items"] if m["message_type"] == "result"]
 
 
+@pytest.mark.requirement("URS-P11-11.10j", category="negative")
 @pytest.mark.parametrize("meaning", ["rejected", "authored", "released", "invalidated"])
 def test_an_approval_signed_with_another_meaning_is_refused_and_changes_nothing(
     plant: Plant, meaning: str

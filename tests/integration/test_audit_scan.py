@@ -160,6 +160,7 @@ def cut_tail(connection: Connection) -> None:
     [edit_entry, remove_boundary_entry, swap_entries, break_link_at_boundary,
      reseal_boundary_hash, replace_last_entry, insert_past_the_head, cut_tail],
 )  # fmt: skip
+@pytest.mark.requirement("URS-A11-7.1", category="negative")
 def test_a_tampered_trail_walked_in_ranges_is_reported_as_in_one(
     long_trail: Hub, tamper: Callable[[Connection], None]
 ) -> None:

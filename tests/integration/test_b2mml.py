@@ -71,6 +71,7 @@ def test_an_exported_test_specification_validates_against_the_mesa_schema() -> N
     assert validate(exported()) == []
 
 
+@pytest.mark.requirement("URS-A11-4")
 def test_the_export_round_trips_every_governed_field() -> None:
     root = parse_xml(exported())
     spec = "b:DataArea/b:TestSpecification"

@@ -199,6 +199,7 @@ def test_a_lims_sample_request_is_a_quality_operations_schedule_with_a_sample() 
     assert texts(root, f"{child % 'method_version'}/b:Value/b:ValueString/text()") == ["1"]
 
 
+@pytest.mark.requirement("URS-TX-002")
 def test_a_sample_acknowledgement_names_the_lims_id_and_the_bound_specification() -> None:
     tests = [{**TESTS[0], "characteristic": "assay"}, {**TESTS[1], "characteristic": None}]
     payload = {**HEADER, "mes_request_id": None, "lims_sample_id": "LIMS-9", "tests": tests,

@@ -77,6 +77,7 @@ def test_a_signed_request_is_applied_with_its_inbox_record_in_one_transaction(
     assert entry["correlation_id"] == "trace-1"
 
 
+@pytest.mark.requirement("URS-TX-010", "URS-A11-5", category="negative")
 def test_a_duplicate_is_acknowledged_audited_and_changes_nothing(hub: Hub, mes: Sender) -> None:
     raw = request(mes, "REQ-1")
     mes.send(raw)
@@ -86,6 +87,7 @@ def test_a_duplicate_is_acknowledged_audited_and_changes_nothing(hub: Hub, mes: 
     assert audit_actions(hub)[-1] == "inbox.duplicate"
 
 
+@pytest.mark.requirement("URS-TX-010", "URS-P11-11.10f", category="boundary")
 def test_out_of_order_messages_wait_and_are_applied_in_order(hub: Hub, mes: Sender) -> None:
     first, second, third = (request(mes, f"REQ-{n}") for n in (1, 2, 3))
     assert mes.send(third).status == "held"
@@ -135,6 +137,7 @@ def test_the_inbox_admits_in_the_transaction_and_a_use_case_runs_only_in_its_tur
     ],
     ids=["tampered payload", "truncated", "not json"],
 )
+@pytest.mark.requirement("URS-TX-009", "URS-P11-11.10a", "URS-A11-13", category="negative")
 def test_damaged_messages_are_quarantined(hub: Hub, mes: Sender, spoil: Any, reason: str) -> None:
     row = quarantined(hub, spoil(request(mes, "REQ-1")), mes.send)
     assert row["reason_code"] == reason
@@ -199,6 +202,7 @@ def test_schema_drift_is_refused_with_the_field(hub: Hub, lims: Sender, mes: Sen
     assert (row["reason_code"], row["field"]) == ("envelope.schema_violation", "payload.instrument")
 
 
+@pytest.mark.requirement("URS-TX-009", "URS-A11-13", category="failure_recovery")
 def test_a_business_refusal_is_quarantined_and_the_stream_moves_on(
     hub: Hub, mes: Sender, lims: Sender
 ) -> None:

@@ -101,6 +101,7 @@ def rejected(
     return row
 
 
+@pytest.mark.requirement("URS-TX-008")
 def test_a_pack_is_applied_in_one_transaction_and_moved_to_processed(
     hub: Hub, lims: PackSender, drop: FolderPackStore
 ) -> None:
@@ -252,6 +253,7 @@ def test_a_business_refusal_in_one_record_applies_none_and_reprocesses_once_mapp
     assert results(hub) == [("S-000001-R1", "ASSAY", "99.1"), ("S-000002-R1", "WATER", "0.3")]
 
 
+@pytest.mark.requirement("URS-TX-008", category="negative")
 def test_a_pack_signed_with_a_forged_manifest_is_refused(
     hub: Hub, lims: PackSender, drop: FolderPackStore
 ) -> None:
@@ -274,6 +276,7 @@ def test_a_pack_whose_name_disagrees_with_its_manifest_is_refused(
     assert outcome.status == "applied"
 
 
+@pytest.mark.requirement("URS-TX-008", category="failure_recovery")
 def test_a_pack_left_in_work_by_a_dead_worker_is_taken_up_again(
     hub: Hub, lims: PackSender, drop: FolderPackStore
 ) -> None:

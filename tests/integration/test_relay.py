@@ -94,6 +94,7 @@ def test_due_rows_go_out_in_order_signed_and_keyed_by_message_id(
     assert len(receiver.requests) == 3
 
 
+@pytest.mark.requirement("URS-A11-16", category="failure_recovery")
 def test_a_refused_row_backs_off_doubling_then_dead_letters_without_blocking_the_others(
     plant: Plant, hub: Hub, clock: ManualClock, signer: Signer, receiver: Receiver, webhook: Any
 ) -> None:

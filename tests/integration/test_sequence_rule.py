@@ -188,6 +188,7 @@ def test_a_verbatim_resend_after_the_replay_window_is_a_duplicate(
     assert (reasons(hub), count(hub, t.results)) == ([], 1)
 
 
+@pytest.mark.requirement("URS-A11-16", category="failure_recovery")
 @pytest.mark.parametrize("channel", ["amqp", "mqtt"])
 def test_an_hour_buffered_by_the_sender_through_an_outage_is_applied_in_order(
     hub: Hub, plant: Plant, clock: ManualClock, channel: str

@@ -62,6 +62,7 @@ def test_a_failing_reaction_undoes_the_whole_change() -> None:
     assert (uow.committed, uow.sent, uow.audit_log) == (0, [], [])
 
 
+@pytest.mark.requirement("URS-P11-11.300a-e", category="boundary")
 def test_sign_in_locks_after_repeated_failures_and_an_admin_unlocks() -> None:
     uow = FakeUnitOfWork()
     uow.records.add(Account("ana", "Ana", ["qc_analyst"], password_hash=hash_password(PASSWORD)))
@@ -82,6 +83,7 @@ def test_sign_in_locks_after_repeated_failures_and_an_admin_unlocks() -> None:
     ]
 
 
+@pytest.mark.requirement("URS-P11-11.100a-c", category="negative")
 def test_deactivated_accounts_cannot_sign_in_and_stay_on_record() -> None:
     uow = FakeUnitOfWork()
     uow.records.add(Account("ana", "Ana", ["qc_analyst"], password_hash=hash_password(PASSWORD)))

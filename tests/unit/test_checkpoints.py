@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
+import pytest
+
 from labgate.compliance.audit import GENESIS_HASH, AuditDraft, AuditEntry, seal
 from labgate.compliance.checkpoints import Head, sign_checkpoint, verify_trail
 from labgate.compliance.signer import Signer
@@ -47,6 +49,7 @@ def test_entries_past_the_head_or_a_replaced_newest_entry_are_refused() -> None:
     assert (replaced.reason, replaced.first_broken) == ("audit.head_mismatch", 5)
 
 
+@pytest.mark.requirement("URS-A11-7.1", category="negative")
 def test_a_trail_resealed_whole_is_refused_by_its_checkpoint() -> None:
     original = chain(5)
     checkpoint = sign_checkpoint(head(original[:2]), AT, KEY)

@@ -36,11 +36,13 @@ def chain(n: int) -> list[AuditEntry]:
     return entries
 
 
+@pytest.mark.requirement("URS-P11-11.10e")
 def test_an_intact_chain_verifies() -> None:
     report = verify_chain(chain(5))
     assert (report.ok, report.checked) == (True, 5)
 
 
+@pytest.mark.requirement("URS-P11-11.10c", "URS-P11-11.10e", category="negative")
 def test_an_edited_entry_is_named() -> None:
     entries = chain(5)
     edited = replace(entries[2], draft=replace(entries[2].draft, reason="edited"))
@@ -49,6 +51,7 @@ def test_an_edited_entry_is_named() -> None:
     assert "content" in (report.problem or "")
 
 
+@pytest.mark.requirement("URS-P11-11.10c", category="negative")
 def test_a_removed_entry_is_named() -> None:
     entries = chain(5)
     report = verify_chain(entries[:2] + entries[3:])
@@ -62,6 +65,7 @@ def test_a_resealed_entry_breaks_the_next_link() -> None:
     assert report.first_broken == 3
 
 
+@pytest.mark.requirement("URS-P11-11.10e", category="negative")
 def test_the_seal_covers_every_field() -> None:
     base = chain(1)[0]
     for change in (
@@ -76,6 +80,7 @@ def test_the_seal_covers_every_field() -> None:
         assert altered.expected_hash() != base.hash, change
 
 
+@pytest.mark.requirement("URS-P11-11.70", "URS-A11-14", category="negative")
 def test_a_signature_breaks_when_its_record_changes_and_cannot_move() -> None:
     content = {"result": "S-1-R1", "raw_value": "98.1"}
     signature = sign(
@@ -93,12 +98,14 @@ def test_a_signature_breaks_when_its_record_changes_and_cannot_move() -> None:
     assert not signature.is_valid_for({**content, "result": "S-2-R1"})
 
 
+@pytest.mark.requirement("URS-TX-006", "URS-P11-11.10f", category="negative")
 def test_only_approved_results_may_decide() -> None:
     with pytest.raises(InvalidInput) as refused:
         StatusMap([StatusRule(ResultStatus.PRELIMINARY, Outcome.ANY, MesStatus.ACCEPTED)])
     assert refused.value.reason == "status_map.unreviewed_decision"
 
 
+@pytest.mark.requirement("URS-TX-006")
 def test_the_default_status_map() -> None:
     status_map = StatusMap()
     assert status_map.mes_status(ResultStatus.PRELIMINARY, True) is MesStatus.PENDING
@@ -107,6 +114,7 @@ def test_the_default_status_map() -> None:
     assert status_map.mes_status(ResultStatus.INVALIDATED, True) is MesStatus.PENDING
 
 
+@pytest.mark.requirement("URS-TX-006", "URS-A11-10", category="negative")
 def test_an_incomplete_status_map_is_refused() -> None:
     with pytest.raises(InvalidInput, match="no rule for invalidated"):
         StatusMap(
@@ -126,6 +134,7 @@ def test_the_auditor_reads_everything_and_changes_nothing() -> None:
     }
 
 
+@pytest.mark.requirement("URS-P11-11.10g", "URS-A11-12.1-12.3")
 @pytest.mark.parametrize("role", list(Role))
 @pytest.mark.parametrize("permission", list(Permission))
 def test_role_permission_matrix(role: Role, permission: Permission) -> None:

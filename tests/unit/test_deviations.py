@@ -114,6 +114,7 @@ def test_a_confirmed_oos_closes_only_with_a_capa_reference() -> None:
         (["phase1", "phase2", "close", "close"], "deviation.invalid_transition"),
     ],
 )
+@pytest.mark.requirement("URS-P11-11.10f", category="negative")
 def test_steps_out_of_turn_are_refused(moves: list[str], reason: str) -> None:
     found = deviation()
     take = {

@@ -105,6 +105,7 @@ def test_what_is_signed_parses_and_verifies() -> None:
     assert header == {"alg": "Ed25519", "b64": False, "crit": ["b64"], "kid": KID}
 
 
+@pytest.mark.requirement("URS-P11-11.30")
 def test_the_signature_covers_the_canonical_form_not_the_bytes_in_transit() -> None:
     document = signed()
     reordered = dict(reversed(list(document.items())))
@@ -114,11 +115,13 @@ def test_the_signature_covers_the_canonical_form_not_the_bytes_in_transit() -> N
     verify_envelope(parse_envelope(raw), key())
 
 
+@pytest.mark.requirement("URS-P11-11.10a", category="negative")
 def test_one_changed_character_of_the_payload_breaks_the_signature() -> None:
     raw = encode(signed()).replace(b'"99.4"', b'"99.5"')
     assert refusal(raw) == ("envelope.bad_signature", "signature.jws")
 
 
+@pytest.mark.requirement("URS-P11-11.70", category="negative")
 def test_a_signature_moved_onto_another_envelope_does_not_verify() -> None:
     first, second = signed(), signed(sequence=2)
     second["signature"] = first["signature"]
@@ -206,6 +209,7 @@ def test_a_key_that_is_not_the_envelopes_is_an_unknown_key(verify_with: SourceKe
     assert refusal(encode(signed()), verify_with) == ("envelope.unknown_key", "signature.kid")
 
 
+@pytest.mark.requirement("URS-P11-11.10h", category="negative")
 def test_a_revoked_key_verifies_nothing() -> None:
     revoked = key(revoked_at=SENT + timedelta(days=1), revoked_by="admin", revoke_reason="leak")
     assert refusal(encode(signed()), revoked) == ("envelope.revoked_key", "signature.kid")

@@ -40,6 +40,7 @@ def gate(modes: dict[str, GateMode], *samples: GateSample) -> tuple[bool, list[s
     return decision.may_complete, [f"{p.sampling_point}: {p.why}" for p in decision.points]
 
 
+@pytest.mark.requirement("URS-TX-007")
 def test_a_blocking_point_waits_for_a_sample_then_for_its_review() -> None:
     lod = GateSample("S-1", "SP-LOD", P)
     psd = GateSample("S-2", "SP-PSD", A)

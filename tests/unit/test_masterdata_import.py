@@ -151,6 +151,7 @@ def assert_refused(
 # --- import ------------------------------------------------------------------------------------
 
 
+@pytest.mark.requirement("URS-A11-12.4")
 def test_demo_plant_imports_with_one_audit_entry_per_record(
     uow: FakeUnitOfWork, deps: Deps
 ) -> None:
@@ -179,6 +180,7 @@ def test_reimport_changes_nothing_and_writes_no_audit_entry(
     assert len(uow.audit_log) == audited
 
 
+@pytest.mark.requirement("URS-P11-11.10k", "URS-A11-9")
 def test_an_update_is_audited_with_before_and_after(uow: FakeUnitOfWork, deps: Deps) -> None:
     load(uow, deps, plant())
     stored = uow.records.get(Product, site="PLT1", code="IBU-400")
@@ -432,6 +434,7 @@ def test_a_faulty_document_is_refused_whole(
     assert_refused(uow, lambda: load(uow, deps, document), error, reason, field)
 
 
+@pytest.mark.requirement("URS-A11-9", category="negative")
 def test_a_reason_is_required(uow: FakeUnitOfWork, deps: Deps) -> None:
     assert_refused(
         uow,
@@ -459,6 +462,7 @@ def test_a_mapping_that_cross_posts_with_a_stored_one_is_refused(
     )
 
 
+@pytest.mark.requirement("URS-P11-11.10k", category="negative")
 def test_a_stored_method_version_never_changes(uow: FakeUnitOfWork, deps: Deps) -> None:
     load(uow, deps, plant())
     document = plant()
@@ -505,6 +509,7 @@ def test_an_approved_spec_version_is_locked(uow: FakeUnitOfWork, deps: Deps) -> 
 # --- export ------------------------------------------------------------------------------------
 
 
+@pytest.mark.requirement("URS-P11-11.10b", "URS-A11-4")
 def test_export_reimports_with_every_record_unchanged(uow: FakeUnitOfWork, deps: Deps) -> None:
     load(uow, deps, plant())
     approve(uow, deps, "quinn")
@@ -541,6 +546,7 @@ def test_an_exported_status_that_differs_from_the_store_is_refused(
 # --- approval and effect -----------------------------------------------------------------------
 
 
+@pytest.mark.requirement("URS-A11-10", category="negative")
 def test_the_author_cannot_approve_their_own_version(uow: FakeUnitOfWork, deps: Deps) -> None:
     load(uow, deps, plant())
     assert_refused(
@@ -564,6 +570,7 @@ def test_approval_needs_the_approve_spec_permission(uow: FakeUnitOfWork, deps: D
     )
 
 
+@pytest.mark.requirement("URS-P11-11.200a", category="negative")
 def test_approval_with_a_wrong_password_is_refused(uow: FakeUnitOfWork, deps: Deps) -> None:
     load(uow, deps, plant())
     assert_refused(
@@ -623,6 +630,7 @@ def test_a_changed_limit_breaks_the_signature(uow: FakeUnitOfWork, deps: Deps) -
     assert not signature.is_valid_for(content)
 
 
+@pytest.mark.requirement("URS-A11-10", "URS-P11-11.10k", category="negative")
 def test_a_version_becomes_effective_only_after_approval(uow: FakeUnitOfWork, deps: Deps) -> None:
     load(uow, deps, plant())
     assert_refused(

@@ -158,6 +158,7 @@ REFUSALS = {
 
 @pytest.mark.parametrize(("schema_id", "changes", "field", "rule"), REFUSALS.values(),
                          ids=REFUSALS.keys())  # fmt: skip
+@pytest.mark.requirement("URS-A11-5", "URS-A11-4", category="boundary")
 def test_each_rule_is_refused_at_its_path(
     schema_id: str, changes: dict[str, object], field: str, rule: str
 ) -> None:

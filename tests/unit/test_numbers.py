@@ -152,6 +152,7 @@ def test_round_to_places_refuses_the_absolute_method() -> None:
     assert caught.value.reason == "rounding.absolute_does_not_round"
 
 
+@pytest.mark.requirement("URS-TX-004", category="boundary")
 def test_round_to_places_keeps_precision_beyond_the_default_context() -> None:
     value = Decimal("1" * 40 + ".55")
     assert str(round_to_places(value, 1, USP)) == "1" * 40 + ".6"

@@ -188,6 +188,7 @@ def test_the_payloads_are_byte_for_byte_the_recorded_ones(schema_id: str) -> Non
     assert [as_text(p) for p in written()[schema_id]] == golden[schema_id]
 
 
+@pytest.mark.requirement("URS-A11-5")
 @pytest.mark.parametrize("schema_id", sorted(OUTBOUND))
 def test_the_payloads_meet_their_published_json_schema(schema_id: str) -> None:
     validator = Draft202012Validator(

@@ -87,6 +87,7 @@ def in_transaction(*aggregates: Sample | Deviation | Batch | ReceivedLot) -> Fak
 # ---- outbox rows ---------------------------------------------------------------------------------
 
 
+@pytest.mark.requirement("URS-TX-006")
 def test_tell_mes_writes_the_row_the_mes_is_owed_under_the_messages_correlation_id() -> None:
     tested = sample("99.0")
     uow = in_transaction(tested)
@@ -119,6 +120,7 @@ def test_tell_lims_writes_only_for_an_external_lims() -> None:
     )  # fmt: skip
 
 
+@pytest.mark.requirement("URS-TX-007")
 def test_tell_batch_disposition_carries_the_signed_decision() -> None:
     uow = in_transaction()
     disposed = events.BatchDisposed("S1", "B1", AT, "P1", "released", "qa", "all Accepted",

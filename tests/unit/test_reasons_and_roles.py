@@ -27,6 +27,7 @@ from labgate.domain.reasons import require_reason
         ("n/a", "input.reason_too_short"),
     ],
 )
+@pytest.mark.requirement("URS-A11-9", category="boundary")
 def test_a_reason_that_says_nothing_is_refused(text: str | None, code: str) -> None:
     with pytest.raises(InvalidInput) as refused:
         require_reason(text, "rationale")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from fakes import TableUnits
 from labgate.domain.deviations import open_oos
 from labgate.domain.disposition import release_blockers, review_findings
@@ -47,6 +49,7 @@ def test_a_rejected_sample_blocks_until_its_deviation_is_closed() -> None:
     assert (finding.kind, finding.code) == ("result_out_of_specification", "S-000001-R1")
 
 
+@pytest.mark.requirement("URS-TX-007", category="negative")
 def test_a_preliminary_result_blocks_and_is_listed_with_why() -> None:
     sample = sample_with("99.0", approve=False)
     assert [b.kind for b in release_blockers([sample], [])] == [

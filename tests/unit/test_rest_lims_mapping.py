@@ -117,6 +117,7 @@ def test_yaml_that_is_not_a_mapping_is_refused() -> None:
         parse_mapping("base_url: [unclosed")
 
 
+@pytest.mark.requirement("URS-TX-002")
 def test_the_registration_body_is_filled_from_the_request() -> None:
     body = render(parse_mapping(EXAMPLE).registration.body, REQUEST)
     assert body == {

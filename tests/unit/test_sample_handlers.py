@@ -90,6 +90,7 @@ def result(sample: str, value: str = "98.5", unit: str | None = "%", **kw: str) 
     )
 
 
+@pytest.mark.requirement("URS-TX-001")
 def test_a_request_binds_the_spec_and_plans_the_tests(bus: MessageBus, uow: FakeUnitOfWork) -> None:
     code = registered(bus)
     [sample] = [r for r in uow.records.rows if getattr(r, "code", None) == code]
@@ -98,6 +99,7 @@ def test_a_request_binds_the_spec_and_plans_the_tests(bus: MessageBus, uow: Fake
     assert uow.audit_log[-1].action == "sample.requested"
 
 
+@pytest.mark.requirement("URS-TX-010", category="negative")
 def test_a_resent_request_changes_nothing(bus: MessageBus, uow: FakeUnitOfWork) -> None:
     first, sent = registered(bus), len(uow.sent)
     assert registered(bus) == first
@@ -132,6 +134,7 @@ def test_a_resent_request_changes_nothing(bus: MessageBus, uow: FakeUnitOfWork) 
         ),
     ],
 )
+@pytest.mark.requirement("URS-TX-004", "URS-A11-5", category="negative")
 def test_bad_results_are_refused_audited_and_change_nothing(
     bus: MessageBus,
     uow: FakeUnitOfWork,
@@ -151,6 +154,7 @@ def test_bad_results_are_refused_audited_and_change_nothing(
     assert uow.audit_log[-1].after == {"reason_code": reason, "field": field}
 
 
+@pytest.mark.requirement("URS-TX-004")
 def test_unit_is_converted_and_the_factor_recorded(bus: MessageBus, uow: FakeUnitOfWork) -> None:
     sample = registered(bus)
     code = bus.handle(result(sample, value="985.4", unit="mg/g"))
@@ -160,6 +164,7 @@ def test_unit_is_converted_and_the_factor_recorded(bus: MessageBus, uow: FakeUni
     assert (str(found.reported_value), found.conforms) == ("98.5", True)
 
 
+@pytest.mark.requirement("URS-A11-6", category="negative")
 def test_reviewer_is_never_the_analyst(bus: MessageBus) -> None:
     sample = registered(bus)
     code = bus.handle(result(sample))
@@ -170,6 +175,7 @@ def test_reviewer_is_never_the_analyst(bus: MessageBus) -> None:
     assert refused.value.reason == "access.missing_permission"
 
 
+@pytest.mark.requirement("URS-A11-6", "URS-P11-11.10g", category="negative")
 def test_segregation_holds_even_for_someone_with_both_roles(
     bus: MessageBus, uow: FakeUnitOfWork
 ) -> None:
@@ -189,6 +195,7 @@ def test_segregation_holds_even_for_someone_with_both_roles(
     assert refused.value.reason == "result.reviewer_is_analyst"
 
 
+@pytest.mark.requirement("URS-P11-11.200a", category="negative")
 def test_a_wrong_signature_password_is_refused_and_counted(
     bus: MessageBus, uow: FakeUnitOfWork
 ) -> None:
@@ -207,6 +214,7 @@ def test_a_wrong_signature_password_is_refused_and_counted(
     assert any(d.action == "account.locked" for d in uow.audit_log)
 
 
+@pytest.mark.requirement("URS-TX-003", category="negative")
 def test_cancelled_samples_take_no_results_and_cancelling_needs_a_reason(bus: MessageBus) -> None:
     sample = registered(bus)
     with pytest.raises(InvalidInput) as no_reason:

@@ -153,6 +153,7 @@ def test_only_ed25519_public_jwks_are_accepted_and_the_refused_member_is_named(
     )
 
 
+@pytest.mark.requirement("URS-P11-11.10h", category="negative")
 @pytest.mark.parametrize("source", ["nobody", "ana"], ids=["unknown", "a person"])
 def test_keys_belong_to_known_system_accounts(uow: FakeUnitOfWork, deps: Deps, source: str) -> None:
     command = registration(source=source)
@@ -247,6 +248,7 @@ def test_rotation_is_two_keys_valid_at_once_until_the_old_one_is_revoked(
     verify_envelope(new, keys[1])
 
 
+@pytest.mark.requirement("URS-P11-11.10h", category="negative")
 def test_an_unregistered_key_id_is_an_unknown_key(uow: FakeUnitOfWork) -> None:
     with uow:
         assert refused(EnvelopeError, usable_key, uow, "lims", "lims-1999-1") == (

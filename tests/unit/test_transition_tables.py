@@ -80,6 +80,7 @@ def all_moves() -> list[tuple[TransitionTable[StrEnum], StrEnum, StrEnum, bool]]
     all_moves(),
     ids=lambda v: getattr(v, "value", getattr(v, "record", str(v))),
 )
+@pytest.mark.requirement("URS-P11-11.10f", category="boundary")
 def test_each_move_is_allowed_exactly_when_the_table_says(
     table: TransitionTable[StrEnum], current: StrEnum, target: StrEnum, legal: bool
 ) -> None:

@@ -100,6 +100,7 @@ def test_units_of_one_kind_convert() -> None:
     assert units().factor("pH", "pH") == 1
 
 
+@pytest.mark.requirement("URS-TX-004", category="negative")
 @pytest.mark.parametrize(("source", "target"), [("pH", "%"), ("%", "pH"), ("g", "%")])
 def test_units_of_different_kinds_never_convert(source: str, target: str) -> None:
     # The table would answer pH -> %, as pint does: the kinds refuse it first.
@@ -132,6 +133,7 @@ def test_a_text_test_sent_a_unit_is_refused() -> None:
     assert (refused.value.reason, refused.value.field) == ("unit.not_expected", "unit")
 
 
+@pytest.mark.requirement("URS-TX-004")
 def test_the_unit_as_sent_is_kept_beside_the_unit_it_resolved_to() -> None:
     taken = sample(ASSAY)
     new = NewResult("S-1-R1", "ASSAY", "993.0", "mg/g", "1", "ana", unit_as_sent="mg/gram")

@@ -69,6 +69,7 @@ class Commands(LazyGroup):
         ),
         "em": Lazy(f"{CLI}.em:em_app", "Environmental monitoring of cleanrooms."),
         "skip-lot": Lazy(f"{CLI}.skip_lot:skip_lot_app", "Skip-lot sampling of incoming material."),
+        "validation": Lazy(f"{CLI}.validation:validation_app", "The validation pack (GAMP 5)."),
     }
 
 

@@ -1,0 +1,165 @@
+"""The validation pack's pure part and its determinism: the GAMP 5 matrix, the URS, the trace's
+verdicts, and the same inputs giving the same bytes."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import re
+from pathlib import Path
+
+import pypdfium2
+import pytest
+
+from labgate.adapters.validation.iq import configuration_hash
+from labgate.adapters.validation.pack import build
+from labgate.config import Settings
+from labgate.service.validation.evidence import read_junit
+from labgate.service.validation.requirements import ANNEX_11, PART_11, REQUIREMENTS, TRANSACTIONS
+from labgate.service.validation.risk import Level, Risk
+from labgate.service.validation.trace import Status, trace
+
+H, M, L = Level.HIGH, Level.MEDIUM, Level.LOW
+
+
+@pytest.mark.requirement("URS-A11-1")
+@pytest.mark.parametrize(
+    ("severity", "probability", "risk_class"),
+    [
+        (H, H, 1),
+        (H, M, 1),
+        (H, L, 2),
+        (M, H, 1),
+        (M, M, 2),
+        (M, L, 3),
+        (L, H, 2),
+        (L, M, 3),
+        (L, L, 3),
+    ],
+)
+def test_severity_and_probability_give_the_gamp_risk_class(
+    severity: Level, probability: Level, risk_class: int
+) -> None:
+    assert Risk(severity, probability, M).risk_class == risk_class
+
+
+@pytest.mark.requirement("URS-A11-1")
+@pytest.mark.parametrize(
+    ("severity", "probability", "detectability", "priority"),
+    [
+        (H, H, L, H),
+        (H, H, M, H),
+        (H, H, H, M),
+        (H, L, L, H),
+        (H, L, M, M),
+        (H, L, H, L),
+        (L, L, L, M),
+        (L, L, M, L),
+        (L, L, H, L),
+    ],
+)
+def test_risk_class_and_detectability_give_the_priority_and_its_depth(
+    severity: Level, probability: Level, detectability: Level, priority: Level
+) -> None:
+    risk = Risk(severity, probability, detectability)
+    assert risk.priority == priority
+    assert risk.as_record()["test_depth"].startswith(
+        {H: "rigorous", M: "standard", L: "basic"}[priority]
+    )
+
+
+def test_one_requirement_per_transaction_type_and_per_clause() -> None:
+    assert (len(TRANSACTIONS), len(PART_11), len(ANNEX_11)) == (10, 18, 18)
+    ids = [r.id for r in REQUIREMENTS]
+    assert len(set(ids)) == len(ids)
+    assert all(re.fullmatch(r"URS-(TX-\d{3}|P11-11\.[0-9a-z.\-]+|A11-[0-9.\-]+)", i) for i in ids)
+    assert {"URS-P11-11.10a", "URS-P11-11.300a-e", "URS-A11-9", "URS-A11-12.1-12.3"} <= set(ids)
+
+
+def test_the_configuration_and_code_of_each_requirement_exists() -> None:
+    missing = [
+        (r.id, name)
+        for r in REQUIREMENTS
+        for name in r.implemented_by
+        if not (
+            name.removeprefix("Settings.") in Settings.model_fields
+            if name.startswith("Settings.")
+            else importlib.util.find_spec(name) is not None
+        )
+    ]
+    assert missing == []
+
+
+def junit(*cases: str, timestamp: str = "2026-11-25T09:00:00.000000+00:00") -> bytes:
+    """A JUnit report of these `<testcase>`s."""
+    return (
+        f'<testsuites><testsuite name="pytest" timestamp="{timestamp}">{"".join(cases)}'
+        f"</testsuite></testsuites>"
+    ).encode()
+
+
+def case(name: str, ids: str, outcome: str = "", category: str = "negative") -> str:
+    """One traced `<testcase>`; `outcome` is its failure or skipped element, if any."""
+    return (
+        f'<testcase classname="tests.unit.test_x" name="{name}" time="0.012"><properties>'
+        f'<property name="requirements" value="{ids}"/>'
+        f'<property name="category" value="{category}"/></properties>{outcome}</testcase>'
+    )
+
+
+@pytest.mark.requirement("URS-A11-4")
+def test_the_trace_names_each_gap_failure_unrun_requirement_and_unknown_id() -> None:
+    run = read_junit(junit(
+        case("test_a", "URS-TX-001 URS-TX-002"),
+        case("test_b", "URS-TX-002", '<failure message="no"/>'),
+        case("test_c", "URS-TX-003", '<skipped message="later"/>'),
+        case("test_d", "URS-TX-999"),
+    ))  # fmt: skip
+    matrix = trace(TRANSACTIONS[:4], run)
+    assert [row.status for row in matrix.rows] == [
+        Status.VERIFIED, Status.FAILED, Status.NOT_RUN, Status.GAP
+    ]  # fmt: skip
+    assert [problem.split(" ")[0] for problem in matrix.problems] == [
+        "URS-TX-002", "URS-TX-003", "URS-TX-004", "URS-TX-999:"
+    ]  # fmt: skip
+    assert "gap: no test carries this requirement id" in matrix.problems[2]
+
+
+def test_a_requirement_that_does_not_apply_needs_no_test() -> None:
+    [biometrics] = [r for r in REQUIREMENTS if r.not_applicable]
+    assert biometrics.id == "URS-P11-11.200b"
+    assert trace([biometrics], read_junit(junit())).problems == []
+
+
+def test_the_configuration_hash_hides_secrets_and_sees_settings() -> None:
+    def hashed(**values: object) -> str:
+        return configuration_hash(Settings(**values).model_dump(mode="json"))  # type: ignore[arg-type]
+
+    url = "postgresql+psycopg://labgate:{}@db/labgate"
+    assert hashed(database_url=url.format("one")) == hashed(database_url=url.format("two"))
+    assert hashed(amqp_url="amqp://u:one@mq/") == hashed(amqp_url="amqp://u:two@mq/")
+    assert hashed(database_url=url.format("one")) != hashed(database_url=url.format("x") + "2")
+
+
+@pytest.mark.requirement("URS-A11-4", category="boundary")
+def test_the_same_run_gives_the_same_bytes_and_sha256sums_covers_every_file(
+    tmp_path: Path,
+) -> None:
+    report = junit(case("test_a", "URS-TX-001"), case("test_b", "URS-TX-002"))
+    iq = {"document": "IQ", "python": {"version": "3.11", "implementation": "cpython"},
+          "os": {"platform": "Linux", "machine": "x86_64"}, "packages": [],
+          "database": {"dialect": "sqlite"}, "broker": {"status": "not configured"},
+          "configuration_sha256": "0" * 64}  # fmt: skip
+    first = build(tmp_path / "a", TRANSACTIONS[:2], report, iq)
+    build(tmp_path / "b", TRANSACTIONS[:2], report, iq)
+    assert first.problems == []
+    for name in first.files:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    sums = (tmp_path / "a" / "SHA256SUMS").read_text().splitlines()
+    listed = dict(reversed(line.split("  ")) for line in sums)
+    assert sorted(listed) == sorted(set(first.files) - {"SHA256SUMS"})
+    for name, digest in listed.items():
+        assert hashlib.sha256((tmp_path / "a" / name).read_bytes()).hexdigest() == digest
+    # The PDF's creation date is when the test run began, not when the pack was built.
+    metadata = pypdfium2.PdfDocument(tmp_path / "a" / "summary.pdf").get_metadata_dict()
+    assert metadata["CreationDate"].startswith("D:20261125090000")
