@@ -123,6 +123,7 @@ def differing(found: Replay) -> list[str]:
 # --- the whole demo plant ---------------------------------------------------------------------
 
 
+@pytest.mark.requirement("URS-P11-11.10a")
 def test_every_decision_of_the_demo_plant_replays_identically(
     plant: tuple[str, dict[str, str]],
 ) -> None:
@@ -168,6 +169,7 @@ def _fingerprint(url: str) -> list[object]:
 # --- records altered behind the application's back ---------------------------------------------
 
 
+@pytest.mark.requirement("URS-P11-11.10a", category="negative")
 def test_an_altered_converted_value_replays_differently_and_is_named(altered: str) -> None:
     code, batch = numeric_result(altered)
     with behind_the_back(altered) as connection:
@@ -182,6 +184,7 @@ def test_an_altered_converted_value_replays_differently_and_is_named(altered: st
     assert f"result {code}: conversion" in differing(replay(altered, "batch", batch))
 
 
+@pytest.mark.requirement("URS-P11-11.10a", category="negative")
 def test_an_altered_evaluation_outcome_replays_differently_and_is_named(altered: str) -> None:
     code, batch = numeric_result(altered)
     with behind_the_back(altered) as connection:
@@ -195,6 +198,7 @@ def test_an_altered_evaluation_outcome_replays_differently_and_is_named(altered:
     assert f"result {code}: evaluation" in differing(batch_replay)
 
 
+@pytest.mark.requirement("URS-P11-11.10a", category="negative")
 def test_an_altered_spec_limit_replays_differently_and_is_named(altered: str) -> None:
     code, _ = numeric_result(altered)
     lines, r, s, p = t.limit_lines.c, t.results.c, t.samples.c, t.planned_tests.c

@@ -51,6 +51,7 @@ def checks(hub: Hub) -> list[str]:
         return list(connection.scalars(select(c.status).order_by(c.id)))
 
 
+@pytest.mark.requirement("URS-P11-11.10e", category="failure_recovery")
 def test_a_check_within_the_threshold_is_history_a_drift_an_alarm_audited_until_it_ends(
     hub: Hub, env: pytest.MonkeyPatch
 ) -> None:
@@ -114,6 +115,7 @@ def plant(hub: Hub, client: TestClient, seeded_plant: SeededPlant) -> Plant:
     return seeded_plant.on(client)
 
 
+@pytest.mark.requirement("URS-P11-11.10e", category="negative")
 def test_the_api_and_the_desk_show_the_alarm_and_each_sources_clock(
     hub: Hub, plant: Plant, clock: ManualClock, settings: Settings, env: pytest.MonkeyPatch
 ) -> None:

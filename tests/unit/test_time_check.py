@@ -18,6 +18,7 @@ from labgate.compliance.time_check import (
 AT = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 
 
+@pytest.mark.requirement("URS-P11-11.10e", category="boundary")
 def test_within_the_threshold_is_ok_beyond_it_drift_on_either_side() -> None:
     assert judged("ntp", AT, 500, 0.4999, 0.001).status is ClockStatus.OK
     assert judged("ntp", AT, 500, -0.5, 0.001).status is ClockStatus.OK  # at the limit: allowed

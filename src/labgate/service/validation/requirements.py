@@ -96,7 +96,8 @@ PART_11: tuple[Requirement, ...] = (
     _req("URS-P11-11.10a", "Validation",
          "Messages are delivered accurately and invalid or altered records are discerned: "
          "a tampered payload or signature is rejected and logged.",
-         "HMM", f"{_C}.envelope", f"{_C}.detached", f"{_S}.inbox.admission", f"{_S}.validation"),
+         "HMM", f"{_C}.envelope", f"{_C}.detached", f"{_S}.inbox.admission", f"{_S}.validation",
+         f"{_S}.replay"),
     _req("URS-P11-11.10b", "Copies of records",
          "Every stored record can be exported complete in human-readable and electronic "
          "form.",
@@ -112,7 +113,8 @@ PART_11: tuple[Requirement, ...] = (
     _req("URS-P11-11.10e", "Audit trail",
          "A secure, computer-generated, time-stamped, append-only, hash-chained trail of "
          "every create, modify and delete (who, what, when, old and new value, why).",
-         "HML", f"{_C}.audit", f"{_A}.store.audit_store", f"{_C}.clock"),
+         "HML", f"{_C}.audit", f"{_A}.store.audit_store", f"{_C}.clock", f"{_C}.time_check",
+         f"{_S}.clock_watch"),
     _req("URS-P11-11.10f", "Operational sequencing",
          "State machines enforce the permitted order; an out-of-order move is refused and "
          "logged.",
