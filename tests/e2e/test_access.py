@@ -52,6 +52,8 @@ WRITE_PERMISSIONS = {
     "/api/v1/accounts/{username}/{action}": P.MANAGE_USERS,
     "/api/v1/accounts/{username}/api-key": P.MANAGE_USERS,
     "/api/v1/masterdata/import": P.MANAGE_MASTERDATA,
+    "/api/v1/sites/{site}/icd": P.MANAGE_MASTERDATA,
+    "/api/v1/sites/{site}/icd/{version}/approval": P.APPROVE_SPEC,
     "/api/v1/sites/{site}/specifications/{specification}/versions/{version}/approval": (
         P.APPROVE_SPEC
     ),

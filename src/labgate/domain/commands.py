@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -73,6 +74,26 @@ class ApproveSpecVersion(Command):
     version: int
     signature: SignatureInput
     seen_content: str | None = None
+
+
+@dataclass(frozen=True)
+class GenerateIcd(Command):
+    """A new draft version of the site's ICD from `content` (generated from the configuration
+    in force), unless the newest version already says exactly that."""
+
+    site: str
+    content: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class ApproveIcd(Command):
+    """QA approves an ICD version with an e-signature; `seen_sha256`, when given, is the hash
+    the signer's page or command showed (it must still be the version's)."""
+
+    site: str
+    version: int
+    signature: SignatureInput
+    seen_sha256: str | None = None
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from labgate.domain.em_monitoring import (
     RoomOccupancy,
 )
 from labgate.domain.gates import GateEntry, GateTold
+from labgate.domain.icd import IcdVersion
 from labgate.domain.masterdata import (
     Alias,
     Characteristic,
@@ -94,6 +95,7 @@ def start_mappers() -> None:
         (GateEntry, t.gate_entries),
         (GateTold, t.gates_told),
         (ClockCheck, t.clock_checks),
+        (IcdVersion, t.icd_versions),
         (ClockState, t.clock_states),
         (MaterialPlan, t.skip_lot_plans),
         (ReceivedLot, t.received_lots),

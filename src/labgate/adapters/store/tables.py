@@ -29,6 +29,7 @@ from labgate.domain.batches import Level
 from labgate.domain.deviations import DeviationState
 from labgate.domain.em_limits import CleanroomGrade, EmOutcome, EmSampleType, OperationalState
 from labgate.domain.em_monitoring import EmSampleStatus, Frequency
+from labgate.domain.icd import IcdStatus
 from labgate.domain.lifecycle import ResultStatus, SampleStatus, SpecStatus, TestStatus
 from labgate.domain.masterdata import AliasSystem
 from labgate.domain.numbers import RoundingRule
@@ -378,6 +379,20 @@ audit_checkpoints = Table(
     Column("hash", String(64), nullable=False), Column("at", UtcDateTime, nullable=False),
     Column("kid", String(64), nullable=False), Column("public_jwk", JSON, nullable=False),
     Column("signature", Text, nullable=False),
+)  # fmt: skip
+
+# The Interface Control Document, one row per version and site: its content as generated (the
+# canonical JSON whose SHA-256 is printed on every rendering) and its approval (domain/icd.py).
+icd_versions = Table(
+    "icd_versions", metadata, _id(), _site(),
+    Column("version", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("content", JSON, nullable=False),
+    Column("generated_at", UtcDateTime, nullable=False),
+    Column("generated_by", String(KEY), nullable=False),
+    Column("status", enum(IcdStatus), nullable=False),
+    Column("approved_by", String(KEY)), Column("approved_at", UtcDateTime),
+    UniqueConstraint("site", "version"),
 )  # fmt: skip
 
 # Trusted time: every check of the hub's clock against the NTP server (its history: what was

@@ -42,6 +42,11 @@ log = logging.getLogger("labgate.relay")
 
 SOURCE = "labgate"  # the envelope's source: receivers look up labgate's public key by it
 RELAY_ACTOR = "labgate-relay"
+# The delivery policy (stated in the ICD): attempts before a row is dead-lettered, and the
+# exponential back-off between them.
+MAX_ATTEMPTS = 8
+BASE_DELAY = timedelta(seconds=2)
+MAX_DELAY = timedelta(minutes=10)
 PENDING, DELIVERED, DEAD, HELD = "pending", "delivered", "dead", "held"
 
 
@@ -152,9 +157,9 @@ class Relay:
         transports: Mapping[str, Transport],
         clock: Clock,
         signer: Signer,
-        max_attempts: int = 8,
-        base_delay: timedelta = timedelta(seconds=2),
-        max_delay: timedelta = timedelta(minutes=10),
+        max_attempts: int = MAX_ATTEMPTS,
+        base_delay: timedelta = BASE_DELAY,
+        max_delay: timedelta = MAX_DELAY,
         batch: int = 100,
         lease: timedelta = timedelta(minutes=2),
     ) -> None:

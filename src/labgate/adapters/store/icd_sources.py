@@ -1,0 +1,62 @@
+"""What the ICD states that the store holds: the partner systems with their keys, the site's
+mappings, aliases, units, rounding rules and the status map, read in one session."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from labgate.adapters.store import tables as t
+from labgate.compliance.checkpoints import thumbprint
+from labgate.compliance.clock import iso_utc
+
+
+def partners(session: Session) -> list[dict[str, Any]]:
+    """Every system account with its roles and signing keys (thumbprints, validity, revocation)."""
+    a, k = t.accounts.c, t.source_keys.c
+    keys: dict[str, list[dict[str, Any]]] = {}
+    for row in session.execute(select(t.source_keys).order_by(k.source, k.kid)):
+        keys.setdefault(row.source, []).append({
+            "kid": row.kid,
+            "thumbprint": thumbprint(row.public_jwk),
+            "valid_from": iso_utc(row.valid_from),
+            "valid_until": iso_utc(row.valid_until) if row.valid_until else None,
+            "revoked": row.revoked_at is not None,
+        })  # fmt: skip
+    systems = select(a.username, a.printed_name, a.roles, a.active).where(a.kind == "system")
+    return [
+        {"username": row.username, "name": row.printed_name, "roles": sorted(row.roles),
+         "active": bool(row.active), "keys": keys.get(row.username, [])}
+        for row in session.execute(systems.order_by(a.username))
+    ]  # fmt: skip
+
+
+def site_configuration(session: Session, site: str) -> dict[str, Any]:
+    """The site's name, mappings, aliases, units, rounding rules (method versions) and the
+    status map, as plain rows."""
+    m, al, mv = t.mappings.c, t.aliases.c, t.method_versions.c
+    name = session.scalar(select(t.sites.c.name).where(t.sites.c.code == site))
+    return {
+        "site_name": name or site,
+        "mappings": _rows(session, select(m.characteristic, m.test_code, m.sampling_point)
+                          .where(m.site == site)),
+        "aliases": _rows(session, select(al.system, al.kind, al.external_code, al.canonical_code)
+                         .where(al.site == site)),
+        "units": _rows(session, select(t.units.c.code, t.units.c.expression, t.units.c.kind,
+                                       t.units.c.precision)),
+        "rounding": _rows(session, select(mv.method, mv.version, mv.rounding_rule, mv.sig_figs)
+                          .where(mv.site == site)),
+        "status_rules": _rows(session, select(t.status_rules.c.lims_status,
+                                              t.status_rules.c.outcome,
+                                              t.status_rules.c.mes_status)),
+    }  # fmt: skip
+
+
+def _rows(session: Session, query: Any) -> list[dict[str, Any]]:
+    """Rows as plain values (enums by their value)."""
+    return [
+        {name: getattr(value, "value", value) for name, value in row._mapping.items()}
+        for row in session.execute(query)
+    ]
