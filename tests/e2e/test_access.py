@@ -46,8 +46,14 @@ PATH_VALUES = {
     "em_sample": "EMS-000001",
     "em_round": "EMR-000001",
     "excursion": "EMX-000001",
+    "change_request": "CR-000001",
 }
 WRITE_PERMISSIONS = {
+    "/api/v1/sites/{site}/change-requests": P.MANAGE_MASTERDATA,
+    "/api/v1/sites/{site}/change-requests/{change_request}/assessment": P.MANAGE_MASTERDATA,
+    "/api/v1/sites/{site}/change-requests/{change_request}/approval": P.APPROVE_SPEC,
+    "/api/v1/sites/{site}/change-requests/{change_request}/rejection": P.APPROVE_SPEC,
+    "/api/v1/sites/{site}/change-requests/{change_request}/withdrawal": P.MANAGE_MASTERDATA,
     "/api/v1/accounts": P.MANAGE_USERS,
     "/api/v1/accounts/{username}/{action}": P.MANAGE_USERS,
     "/api/v1/accounts/{username}/api-key": P.MANAGE_USERS,

@@ -35,6 +35,7 @@ class SignedAction(StrEnum):
     REJECT_LOT = "lot.reject"
     RESOLVE_QUARANTINE = "quarantine.resolve"
     APPROVE_ICD = "icd.approve"
+    APPROVE_CHANGE = "change_request.approve"
 
 
 MEANINGS: MappingProxyType[SignedAction, tuple[Meaning, ...]] = MappingProxyType(
@@ -55,6 +56,7 @@ MEANINGS: MappingProxyType[SignedAction, tuple[Meaning, ...]] = MappingProxyType
         SignedAction.REJECT_LOT: (Meaning.REJECTED,),
         SignedAction.RESOLVE_QUARANTINE: (Meaning.APPROVED,),
         SignedAction.APPROVE_ICD: (Meaning.APPROVED,),
+        SignedAction.APPROVE_CHANGE: (Meaning.APPROVED,),
     }
 )
 

@@ -80,11 +80,26 @@ class MethodVersion:
     version: str
     rounding_rule: RoundingRule
     sig_figs: int | None = None
+    # Set by an effective change request (domain/change_control.py): samples taken from then on
+    # cannot bind this version; samples bound before keep it (promise 7).
+    deprecated_from: datetime | None = None
 
     @property
     def policy(self) -> RoundingPolicy:
         """The rounding policy this method version prescribes."""
         return RoundingPolicy(self.rounding_rule, self.sig_figs)
+
+    def check_bindable(self, sampled_at: datetime, test_code: str) -> None:
+        """Refuse binding a deprecated version to a sample taken on or after its date."""
+        if self.deprecated_from is not None and sampled_at >= self.deprecated_from:
+            raise Conflict(
+                f"Method {self.method} version {self.version} (test {test_code}) is deprecated "
+                f"from {self.deprecated_from.isoformat()}; a sample taken on "
+                f"{sampled_at.isoformat()} cannot bind it. Make a current version the test's "
+                "method version in master data.",
+                reason="method_version.deprecated",
+                field="method_version",
+            )
 
 
 @dataclass

@@ -23,6 +23,7 @@ from labgate.entrypoints.api.query_names import known_query_names
 from labgate.entrypoints.api.routes import (
     access,
     alerts,
+    change_requests,
     clock,
     deviations,
     disposition,
@@ -87,6 +88,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
         interfaces,
         access,
         alerts,
+        change_requests,
         clock,
         deviations,
         disposition,

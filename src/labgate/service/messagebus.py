@@ -9,6 +9,7 @@ from typing import Any
 
 from labgate.domain import (
     account_commands,
+    change_commands,
     commands,
     deviation_commands,
     interface_commands,
@@ -24,6 +25,7 @@ from labgate.service.handlers import (
     accounts,
     batches,
     bulk_approvals,
+    change_requests,
     deviations,
     em_config,
     em_monitoring,
@@ -54,6 +56,12 @@ HANDLERS: dict[type[commands.Command], Handler] = {
     commands.ApproveIcd: icd.approve_icd,
     commands.MakeSpecVersionEffective: masterdata.make_spec_effective,
     commands.RequestSample: samples.request_sample,
+    change_commands.RaiseChangeRequest: change_requests.raise_change_request,
+    change_commands.AssessChangeRequest: change_requests.assess_change_request,
+    change_commands.ApproveChangeRequest: change_requests.approve_change_request,
+    change_commands.RejectChangeRequest: change_requests.reject_change_request,
+    change_commands.WithdrawChangeRequest: change_requests.withdraw_change_request,
+    change_commands.ApplyDueChanges: change_requests.apply_due_changes,
     commands.RegisterSample: samples.register_sample,
     commands.CancelSample: samples.cancel_sample,
     commands.RecordResult: results.record_result,

@@ -221,6 +221,11 @@ class UnitOfWork(abc.ABC):
     def _now(self) -> datetime:
         return self.clock_now() if self.clock_now else datetime.now(UTC)
 
+    def senders(self, site: str | None, schemas: Collection[str]) -> list[tuple[str, str, str]]:
+        """(source, stream, schema) of every stream that has sent one of `schemas` to the site
+        (None: any site), as the inbox knows them; a store without an inbox knows none."""
+        return []
+
     def deviations_reaching(self, batch: Batch, now: datetime) -> list[Deviation]:
         """Deviations not on the batch that reach it: those of environmental excursions whose
         impact list names it. A store without environmental monitoring has none."""

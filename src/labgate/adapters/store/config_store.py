@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from labgate.adapters.store import tables as t
 from labgate.compliance.access import Account
 from labgate.compliance.keys import SourceKey
+from labgate.domain.change_control import StatusMapVersion, status_rules
 from labgate.domain.lifecycle import ResultStatus
 from labgate.domain.masterdata import Alias, AliasSystem, Unit
 from labgate.domain.status_map import MesStatus, Outcome, StatusMap, StatusRule
@@ -29,9 +30,10 @@ from labgate.service.config_cache import (
     UnitTable,
 )
 
-# The mapped records whose every change moves a version. status_rules has no writer yet: one
-# that comes calls `bump(connection, {"status_map"})` in its transaction.
+# The mapped records whose every change moves a version. status_rules is written only by
+# migrations; a change request puts a new status map in force as a StatusMapVersion.
 KIND_OF: dict[type, str] = {
+    StatusMapVersion: "status_map",
     SourceKey: "source_keys",
     Unit: "units",
     Alias: "aliases",
@@ -76,7 +78,12 @@ def load_keys(session: Session) -> KeyTable:
 
 
 def load_status_map(session: Session) -> StatusMap:
-    """The status map stored in the database."""
+    """The status map in force: the newest a change request applied (applied only once its
+    date is reached), else the one installed with the hub."""
+    v = t.status_map_versions.c
+    newest = session.execute(select(v.rules).order_by(v.version.desc()).limit(1)).scalar()
+    if newest is not None:
+        return status_rules({"rules": newest})
     rows = session.execute(select(t.status_rules).order_by(t.status_rules.c.id))
     return StatusMap(
         StatusRule(ResultStatus(r.lims_status), Outcome(r.outcome), MesStatus(r.mes_status))

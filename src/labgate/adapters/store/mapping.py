@@ -17,6 +17,7 @@ from labgate.compliance.signatures import Signature
 from labgate.compliance.throttle import RefusalWindow
 from labgate.compliance.time_check import ClockCheck, ClockState
 from labgate.domain.batches import Batch, ProceduralElement, Procedure, SamplingPoint
+from labgate.domain.change_control import ChangeRequest, StatusMapVersion
 from labgate.domain.deviations import Deviation
 from labgate.domain.em_monitoring import (
     EmExcursion,
@@ -111,6 +112,8 @@ def start_mappers() -> None:
         (EmSample, t.em_samples),
         (EmExcursion, t.em_excursions),
         (RoomOccupancy, t.room_occupancy),
+        (ChangeRequest, t.change_requests),
+        (StatusMapVersion, t.status_map_versions),
     ]:
         m(cls, table)
     m(SamplingPlan, t.sampling_plans)

@@ -26,6 +26,7 @@ from sqlalchemy import Enum as SqlEnum
 from labgate.adapters.store.types import DecimalText, LongDecimalText, UtcDateTime
 from labgate.compliance.time_check import ClockStatus
 from labgate.domain.batches import Level
+from labgate.domain.change_control import ChangeKind, ChangeState
 from labgate.domain.deviations import DeviationState
 from labgate.domain.em_limits import CleanroomGrade, EmOutcome, EmSampleType, OperationalState
 from labgate.domain.em_monitoring import EmSampleStatus, Frequency
@@ -110,6 +111,7 @@ method_versions = Table(
     "method_versions", metadata, _id(), _site(),
     Column("method", String(KEY), nullable=False), Column("version", String(KEY), nullable=False),
     Column("rounding_rule", enum(RoundingRule), nullable=False), Column("sig_figs", Integer),
+    Column("deprecated_from", UtcDateTime),  # set by an effective change request (0027)
     UniqueConstraint("site", "method", "version"),
 )  # fmt: skip
 
@@ -478,6 +480,32 @@ status_rules = Table(
     Column("lims_status", enum(ResultStatus), nullable=False),
     Column("outcome", String(16), nullable=False),
     Column("mes_status", enum(MesStatus), nullable=False),
+)  # fmt: skip
+
+# --- change control: requests, and the status maps they put in force ------------------------
+
+change_requests = Table(
+    "change_requests", metadata, _id(), _site(),
+    Column("code", String(KEY), nullable=False), Column("kind", enum(ChangeKind), nullable=False),
+    Column("title", String(200), nullable=False), Column("reason", Text, nullable=False),
+    Column("proposal", JSON, nullable=False), Column("author", String(KEY), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False), Column("effective_from", UtcDateTime),
+    Column("state", enum(ChangeState), nullable=False, index=True),
+    Column("assessment", JSON), Column("assessment_hash", String(64)),
+    Column("assessed_at", UtcDateTime), Column("approver", String(KEY)),
+    Column("approved_at", UtcDateTime), Column("applied_at", UtcDateTime),
+    Column("closed_by", String(KEY)), Column("closed_at", UtcDateTime),
+    Column("close_reason", Text), UniqueConstraint("site", "code"),
+)  # fmt: skip
+
+# The newest row is the status map in force (config_store.load_status_map); status_rules holds
+# the map installed with the hub, in force until the first change request takes effect.
+status_map_versions = Table(
+    "status_map_versions", metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("effective_from", UtcDateTime, nullable=False),
+    Column("change_request", String(KEY), nullable=False), _site(),
+    Column("rules", JSON, nullable=False),
 )  # fmt: skip
 
 # One row per kind of configuration that processes keep cached (adapters/store/config_store.py):

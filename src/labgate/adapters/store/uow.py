@@ -219,6 +219,15 @@ class SqlUnitOfWork(UnitOfWork):
         """Each operation's newest gates_told row, found by index."""
         return last_told(self.session, site, batch, operations)
 
+    def senders(self, site: str | None, schemas: Collection[str]) -> list[tuple[str, str, str]]:
+        """The inbox's distinct (source, stream, schema) for these schemas, in one query."""
+        m = t.inbox_messages.c
+        query = select(m.source, m.stream, m.schema).where(m.schema.in_(sorted(schemas)))
+        if site is not None:
+            query = query.where(m.site == site)
+        rows = self.session.execute(query.distinct().order_by(m.source, m.stream, m.schema))
+        return [(source, stream, schema) for source, stream, schema in rows]
+
     def status_map(self) -> StatusMap:
         """The status map in force (cached; read again when its version moved)."""
         version = self._config_versions()["status_map"]

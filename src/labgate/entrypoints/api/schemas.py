@@ -251,3 +251,30 @@ class ClosureIn(Body):
     capa: StrictStr | None = code(None)
     reason: StrictStr = reason_text()
     signature: Annotated[SignatureIn, SignedAs(SignedAction.CLOSE_DEVIATION)]
+
+
+class ChangeRequestIn(Body):
+    """A draft change request: what changes (`kind`, `proposal`), why, and from when (none:
+    from its approval). Its author is the signed-in caller."""
+
+    kind: Literal["status_map", "spec_retirement", "method_deprecation"]
+    title: StrictStr = Field(min_length=1, max_length=200)
+    reason: StrictStr = reason_text()
+    proposal: dict[str, Any] = Field(
+        description="status_map: {rules: [{lims_status, outcome, mes_status}]}; "
+        "spec_retirement: {specification, version}; method_deprecation: {method, version}."
+    )
+    effective_from: AwareDatetime | None = None
+
+
+class ChangeApprovalIn(Body):
+    """QA's approval: an e-signature over the request and the assessment hash it was shown."""
+
+    signature: Annotated[SignatureIn, SignedAs(SignedAction.APPROVE_CHANGE)]
+    seen_assessment: StrictStr | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+
+
+class ChangeCloseIn(Body):
+    """A rejection or withdrawal, with its reason."""
+
+    reason: StrictStr = reason_text()

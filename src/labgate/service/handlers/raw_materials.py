@@ -62,7 +62,7 @@ def receive_lot(cmd: ReceiveLot, uow: UnitOfWork, deps: Deps) -> str:
             sampled_at=cmd.received_at,
             requested_by=cmd.ctx.actor,
             lot=lot_code,
-            tests=[planned_test(uow, cmd.site, spec, c, None) for c in codes],
+            tests=[planned_test(uow, cmd.site, spec, cmd.received_at, c, None) for c in codes],
         )
         uow.records.add(sample)
         uow.track(sample).announce(now)

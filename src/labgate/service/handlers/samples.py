@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from labgate.domain.batches import Batch, SamplingPoint
 from labgate.domain.commands import CancelSample, RegisterSample, RequestSample
 from labgate.domain.errors import Conflict, NotFound
@@ -157,7 +159,10 @@ def _plan(
         by_test = {m.test_code: m.characteristic for m in mappings if m.sampling_point is None}
         by_test |= {m.test_code: m.characteristic for m in mappings if m.sampling_point}
         chosen = [(test, by_test.get(test)) for test in bound.tests]
-    return [planned_test(uow, cmd.site, spec, test, char, bound.limit_set) for test, char in chosen]
+    return [
+        planned_test(uow, cmd.site, spec, cmd.sampled_at, test, char, bound.limit_set)
+        for test, char in chosen
+    ]
 
 
 def _named(
@@ -187,12 +192,13 @@ def planned_test(
     uow: UnitOfWork,
     site: str,
     spec: SpecVersion,
+    sampled_at: datetime,
     test_code: str,
     characteristic: str | None,
     limit_set: str = RELEASE_SET,
 ) -> PlannedTest:
-    """A test of the spec version, bound with its method version, its limits in `limit_set`
-    and its rounding."""
+    """A test of the spec version, bound with its method version (not one deprecated by
+    `sampled_at`), its limits in `limit_set` and its rounding."""
     test = must_get(uow, TestDefinition, "test", "test_code", site=site, code=test_code)
     method = must_get(
         uow,
@@ -203,6 +209,7 @@ def planned_test(
         method=test.method,
         version=test.current_method_version,
     )
+    method.check_bindable(sampled_at, test.code)
     line = spec.limit_for(test_code, limit_set)
     line.rule()  # a limit that cannot be parsed is refused now, not when the result arrives
     return PlannedTest(

@@ -248,7 +248,7 @@ def _pull_one(
         batch=study.batch,
         container=f"{study.code} {due.condition} T{due.months}",
         stability_study=study.code,
-        tests=[planned_test(uow, study.site, spec, test, None) for test in study.tests],
+        tests=[planned_test(uow, study.site, spec, at, test, None) for test in study.tests],
     )
     uow.records.add(sample)
     uow.track(sample).announce(now)

@@ -207,7 +207,9 @@ ANNEX_11: tuple[Requirement, ...] = (
     _req("URS-A11-10", "Change and configuration management",
          "Configuration and mapping changes go through a controlled, versioned process; "
          "the running version is visible.",
-         "MMM", f"{_S}.masterdata.specs", f"{_S}.config_cache", f"{_S}.schema_catalog"),
+         "MMM", f"{_S}.masterdata.specs", f"{_S}.config_cache", f"{_S}.schema_catalog",
+         "labgate.domain.change_control", f"{_S}.handlers.change_requests",
+         f"{_S}.change_impact"),
     _req("URS-A11-11", "Periodic evaluation",
          "The hub produces evidence for periodic review: refusals, quarantine and "
          "interface error statistics.",
@@ -244,3 +246,11 @@ ANNEX_11: tuple[Requirement, ...] = (
 # fmt: on
 
 REQUIREMENTS: tuple[Requirement, ...] = TRANSACTIONS + PART_11 + ANNEX_11
+
+# Each kind of change request -> the requirements whose tests cover what it changes: the change's
+# impact assessment names them (service/change_impact.py), and the pack's trace their tests.
+COVERING_CHANGES: dict[str, tuple[str, ...]] = {
+    "status_map": ("URS-TX-004", "URS-TX-006", "URS-A11-10"),
+    "spec_retirement": ("URS-TX-001", "URS-A11-10"),
+    "method_deprecation": ("URS-TX-001", "URS-TX-004", "URS-A11-10"),
+}

@@ -1,0 +1,48 @@
+"""The answers of change control: a request with its computed assessment, and the list."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from labgate.domain.change_control import ChangeKind, ChangeState
+from labgate.entrypoints.api.wire import Answer, Code, Hash, UtcTime
+
+
+class ChangeRequestItem(Answer):
+    """A change request as listed."""
+
+    code: Code
+    kind: ChangeKind
+    title: str
+    state: ChangeState
+    author: Code
+    created_at: UtcTime
+    effective_from: UtcTime | None
+    approver: Code | None
+
+
+class ChangeRequestView(ChangeRequestItem):
+    """A change request whole: its proposal, reason, assessment and decision."""
+
+    site: Code
+    reason: str
+    proposal: dict[str, Any]
+    assessment: dict[str, Any] | None = Field(
+        description="Computed from the store: open samples and batches, message types, "
+        "streams and partner systems, and the validation pack's requirements that cover it."
+    )
+    assessment_hash: Hash | None
+    assessed_at: UtcTime | None
+    approved_at: UtcTime | None
+    applied_at: UtcTime | None
+    closed_by: Code | None
+    closed_at: UtcTime | None
+    close_reason: str | None
+
+
+class ChangeRequestList(Answer):
+    """A site's change requests, newest first."""
+
+    items: list[ChangeRequestItem]
