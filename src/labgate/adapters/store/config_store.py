@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import replace
+from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -81,14 +82,28 @@ def load_status_map(session: Session) -> StatusMap:
     """The status map in force: the newest a change request applied (applied only once its
     date is reached), else the one installed with the hub."""
     v = t.status_map_versions.c
-    newest = session.execute(select(v.rules).order_by(v.version.desc()).limit(1)).scalar()
+    newest = session.execute(select(v.version, v.rules).order_by(v.version.desc()).limit(1)).first()
     if newest is not None:
-        return status_rules({"rules": newest})
+        return status_rules({"rules": newest.rules}, newest.version)
     rows = session.execute(select(t.status_rules).order_by(t.status_rules.c.id))
     return StatusMap(
         StatusRule(ResultStatus(r.lims_status), Outcome(r.outcome), MesStatus(r.mes_status))
         for r in rows
     )
+
+
+def status_map_history(session: Session) -> list[tuple[datetime | None, StatusMap]]:
+    """Every status map that was in force, oldest first: the one installed with the hub (from
+    the beginning, None), then each version a change request applied, from its date."""
+    installed = StatusMap(
+        StatusRule(ResultStatus(r.lims_status), Outcome(r.outcome), MesStatus(r.mes_status))
+        for r in session.execute(select(t.status_rules).order_by(t.status_rules.c.id))
+    )
+    v = t.status_map_versions.c
+    versions = session.execute(select(v.version, v.effective_from, v.rules).order_by(v.version))
+    return [(None, installed)] + [
+        (row.effective_from, status_rules({"rules": row.rules}, row.version)) for row in versions
+    ]
 
 
 def load_units(session: Session) -> UnitTable:

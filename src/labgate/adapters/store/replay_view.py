@@ -56,10 +56,12 @@ class ReplayView:
             return StoredBatch(batch, samples, versions, deviations, signatures, as_of)
 
     def rules(self) -> Rules:
-        """The status map and the unit dictionary as stored now (neither is versioned)."""
+        """Every status map by version; the unit dictionary as stored now (it carries no
+        version)."""
         with self._reading() as session:
             units = config_store.load_units(session)
-            return Rules(config_store.load_status_map(session), dict(units))
+            maps = {m.version: m for _, m in config_store.status_map_history(session)}
+            return Rules(maps, dict(units))
 
     @contextmanager
     def _reading(self) -> Iterator[Session]:

@@ -267,6 +267,7 @@ results = Table(
     Column("resolved_unit", String(KEY)),  # the dictionary unit raw_unit resolved to (0012)
     Column("reported_by", String(KEY)), Column("analyst_account", String(KEY)),
     Column("reviewer_account", String(KEY)),
+    Column("status_map_version", Integer, nullable=False, server_default="0"),  # (0031)
 )  # fmt: skip
 
 deviations = Table(
