@@ -53,6 +53,7 @@ class Permission(StrEnum):
     MANAGE_EM = "manage_em"
     RECORD_EM = "record_em"
     REPORT_OCCUPANCY = "report_occupancy"
+    REVIEW_AUDIT_TRAIL = "review_audit_trail"
 
 
 class BadCredentials(Unauthenticated):
@@ -105,6 +106,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.READ_OUTBOX,
             P.READ_QUARANTINE,
             P.MANAGE_EM,
+            P.REVIEW_AUDIT_TRAIL,
         }
     ),
     Role.PRODUCTION: frozenset({P.READ, P.REQUEST_SAMPLE, P.CANCEL_SAMPLE, P.REPORT_OCCUPANCY}),
@@ -122,7 +124,10 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         }
     ),
     # Read-only, including the trail: an inspector sees everything and changes nothing.
-    Role.AUDITOR: frozenset({P.READ, P.READ_AUDIT, P.READ_OUTBOX, P.READ_QUARANTINE}),
+    # The periodic trail review (Annex 11 §9) is an auditor's own work: it changes no GxP record.
+    Role.AUDITOR: frozenset(
+        {P.READ, P.READ_AUDIT, P.READ_OUTBOX, P.READ_QUARANTINE, P.REVIEW_AUDIT_TRAIL}
+    ),
     Role.MES_SYSTEM: frozenset(
         {
             P.READ,

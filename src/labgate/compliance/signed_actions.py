@@ -34,6 +34,7 @@ class SignedAction(StrEnum):
     RELEASE_LOT = "lot.release"
     REJECT_LOT = "lot.reject"
     RESOLVE_QUARANTINE = "quarantine.resolve"
+    SIGN_OFF_TRAIL_REVIEW = "audit_review.sign_off"
 
 
 MEANINGS: MappingProxyType[SignedAction, tuple[Meaning, ...]] = MappingProxyType(
@@ -53,6 +54,7 @@ MEANINGS: MappingProxyType[SignedAction, tuple[Meaning, ...]] = MappingProxyType
         SignedAction.RELEASE_LOT: (Meaning.RELEASED,),
         SignedAction.REJECT_LOT: (Meaning.REJECTED,),
         SignedAction.RESOLVE_QUARANTINE: (Meaning.APPROVED,),
+        SignedAction.SIGN_OFF_TRAIL_REVIEW: (Meaning.REVIEWED,),
     }
 )
 

@@ -23,6 +23,7 @@ from labgate.entrypoints.api.query_names import known_query_names
 from labgate.entrypoints.api.routes import (
     access,
     alerts,
+    audit_reviews,
     clock,
     deviations,
     disposition,
@@ -86,6 +87,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
         interfaces,
         access,
         alerts,
+        audit_reviews,
         clock,
         deviations,
         disposition,
