@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
+from typer.testing import CliRunner, Result
 
 from fakes import ManualClock
 from intruder import behind_the_back
@@ -21,6 +22,7 @@ from labgate.compliance.envelope import generate_keypair
 from labgate.domain.commands import Context, SignatureInput
 from labgate.domain.errors import Forbidden
 from labgate.domain.review_commands import SignOffAuditReview
+from labgate.entrypoints.cli.main import app
 from pdf_pages import pages
 from plant import Plant, SeededPlant
 from senders import Sender, register, request
@@ -67,7 +69,7 @@ def planted(plant: Plant, mes: Sender) -> None:
     assert revoked.status_code == 200, revoked.text
 
 
-def create(plant: Plant, user: str = "auditor", **body: Any) -> dict[str, Any]:
+def create(plant: Plant, user: str = "qa", **body: Any) -> dict[str, Any]:
     answer = plant.call(user, "POST", REVIEWS, json=DAY | body)
     assert answer.status_code == 201, answer.text
     made: dict[str, Any] = answer.json()
@@ -135,12 +137,13 @@ def test_the_same_seed_and_period_draw_the_same_spot_check(
 
 @pytest.mark.requirement("URS-A11-11", category="negative")
 def test_a_review_period_must_have_ended_and_run_forwards(plant: Plant) -> None:
-    answer = plant.call("auditor", "POST", REVIEWS, json=DAY)  # the clock is still on 25 Nov
+    answer = plant.call("qa", "POST", REVIEWS, json=DAY)  # the clock is still on 25 Nov
     assert answer.json()["reason"] == "audit_review.period_not_ended", answer.text
     backwards = {"from": DAY["to"], "to": DAY["from"]}
-    answer = plant.call("auditor", "POST", REVIEWS, json=backwards)
+    answer = plant.call("qa", "POST", REVIEWS, json=backwards)
     assert (answer.status_code, answer.json()["reason"]) == (422, "audit_review.period_empty")
     assert plant.call("analyst", "POST", REVIEWS, json=DAY).status_code == 403
+    assert plant.call("auditor", "POST", REVIEWS, json=DAY).status_code == 403  # reads them only
 
 
 @pytest.mark.requirement("URS-A11-11", category="negative")
@@ -152,20 +155,20 @@ def test_sign_off_is_refused_until_marked_for_a_wrong_password_and_for_a_system(
     review = create(plant, sample_size=2)
     code, at = review["code"], f"{REVIEWS}/{review['code']}"
     signed = {"comment": "Trail reviewed; no unexplained entries.",
-              "signature": plant.signature("auditor", "reviewed")}  # fmt: skip
-    answer = plant.call("auditor", "POST", f"{at}/sign-off", json=signed)
+              "signature": plant.signature("qa", "reviewed")}  # fmt: skip
+    answer = plant.call("qa", "POST", f"{at}/sign-off", json=signed)
     assert (answer.status_code, answer.json()["reason"]) == (
         409, "audit_review.spot_check_unmarked")  # fmt: skip
     first, second = (i["message"] for i in review["sample"])
-    finding = plant.call("auditor", "POST", f"{at}/spot-check/{first}",
+    finding = plant.call("qa", "POST", f"{at}/spot-check/{first}",
                          json={"mark": "finding", "note": ""})  # fmt: skip
     assert finding.json()["reason"] == "audit_review.note_required"
     for message, mark in ((first, "finding"), (second, "checked")):
         body = {"mark": mark, "note": "source mismatch reprocessed under CR-41"}
-        assert plant.call("auditor", "POST", f"{at}/spot-check/{message}", json=body).is_success
+        assert plant.call("qa", "POST", f"{at}/spot-check/{message}", json=body).is_success
 
     wrong = {**signed, "signature": {**signed["signature"], "password": "not-it"}}
-    answer = plant.call("auditor", "POST", f"{at}/sign-off", json=wrong)
+    answer = plant.call("qa", "POST", f"{at}/sign-off", json=wrong)
     assert (answer.status_code, answer.json()["reason"]) == (401, "signature.bad_credentials")
     assert plant.call("lims", "POST", f"{at}/sign-off", json=signed).status_code == 403
     system = SignOffAuditReview(Context("lims", "system"), "T1", code, signed["comment"],
@@ -174,12 +177,12 @@ def test_sign_off_is_refused_until_marked_for_a_wrong_password_and_for_a_system(
         hub.bus.handle(system)
     assert refused.value.reason == "audit_review.system_account"
 
-    answer = plant.call("auditor", "POST", f"{at}/sign-off", json=signed)
+    answer = plant.call("qa", "POST", f"{at}/sign-off", json=signed)
     assert answer.status_code == 200, answer.text
     done = answer.json()
-    assert (done["state"], done["signed_by"]) == ("signed_off", "auditor")
+    assert (done["state"], done["signed_by"]) == ("signed_off", "qa")
     assert [(s["meaning"], s["status"]) for s in done["signatures"]] == [("reviewed", "valid")]
-    again = plant.call("auditor", "POST", f"{at}/spot-check/{first}", json={"mark": "checked"})
+    again = plant.call("qa", "POST", f"{at}/spot-check/{first}", json={"mark": "checked"})
     assert (again.status_code, again.json()["reason"]) == (409, "audit_review.signed_off")
     trail = plant.call("auditor", "GET", "/api/v1/audit", params={"record_id": code})
     written = {e["action"] for e in trail.json()["items"]}
@@ -198,8 +201,8 @@ def test_sign_off_is_refused_when_the_trail_no_longer_gives_the_content(
         db.execute(update(t.audit_entries).where(t.audit_entries.c.action == "refused.sign_in")
                    .values(reason="nothing to see"))  # fmt: skip
     signed = {"comment": "Trail reviewed; no unexplained entries.",
-              "signature": plant.signature("auditor", "reviewed")}  # fmt: skip
-    answer = plant.call("auditor", "POST", f"{REVIEWS}/{review['code']}/sign-off", json=signed)
+              "signature": plant.signature("qa", "reviewed")}  # fmt: skip
+    answer = plant.call("qa", "POST", f"{REVIEWS}/{review['code']}/sign-off", json=signed)
     assert (answer.status_code, answer.json()["reason"]) == (409, "audit_review.trail_changed")
 
 
@@ -212,17 +215,17 @@ def test_the_report_prints_the_signature_and_the_json_hash(
     review = create(plant, sample_size=1)
     at = f"{REVIEWS}/{review['code']}"
     body = {"mark": "checked", "note": "matches the MES record"}
-    plant.call("auditor", "POST", f"{at}/spot-check/{review['sample'][0]['message']}", json=body)
+    plant.call("qa", "POST", f"{at}/spot-check/{review['sample'][0]['message']}", json=body)
     signed = {"comment": "Trail reviewed; no unexplained entries.",
-              "signature": plant.signature("auditor", "reviewed")}  # fmt: skip
-    assert plant.call("auditor", "POST", f"{at}/sign-off", json=signed).status_code == 200
+              "signature": plant.signature("qa", "reviewed")}  # fmt: skip
+    assert plant.call("qa", "POST", f"{at}/sign-off", json=signed).status_code == 200
     as_json = plant.call("auditor", "GET", f"{at}/report", params={"format": "json"})
     digest = hashlib.sha256(as_json.content).hexdigest()
     printed = plant.call("auditor", "GET", f"{at}/report")
     assert printed.headers["content-type"] == "application/pdf"
     read = pages(printed.content, tmp_path, "review")
     text, solid = " ".join(p.flat() for p in read), "".join(p.solid() for p in read)
-    assert "Signed by Auditor Person (auditor)" in text
+    assert "Signed by Qa Person (qa)" in text
     assert "meaning: reviewed" in text
     assert digest in solid
     assert all(not p.outside(15) for p in read)
@@ -248,3 +251,28 @@ def test_overdue_months_are_listed_until_a_signed_off_review_covers_them(
     listed = plant.call("auditor", "GET", REVIEWS).json()
     assert listed["overdue"] == []
     assert [r["code"] for r in listed["reviews"]] == [made["code"]]
+
+
+def test_the_cli_creates_shows_and_prints_a_review(
+    plant: Plant, database_url: str, tmp_path: Path
+) -> None:
+    def labgate(*args: str) -> Result:
+        env = {"LABGATE_DATABASE_URL": database_url, "LABGATE_TOKEN_SECRET": "s" * 40}
+        return CliRunner().invoke(app, ["audit", "review", *args], env=env)
+
+    made = labgate("create", "--site", "T1", "--from", "2026-11-25T00:00:00Z",
+                   "--to", "2026-11-26T00:00:00Z", "--seed", "42")  # fmt: skip
+    assert made.exit_code == 0, made.output
+    assert made.output.startswith("AR-000001  draft  T1  2026-11-25T00:00:00.000000Z")
+    assert "seed 42" in made.output and "Privileged actions" in made.output
+    shown = labgate("show", "AR-000001", "--site", "T1")
+    assert shown.exit_code == 0 and "Changes to GxP records" in shown.output
+    written = labgate("report", "AR-000001", "--site", "T1", "--out", str(tmp_path))
+    assert written.exit_code == 0, written.output
+    pdf = tmp_path / "AuditReview-T1-AR-000001.pdf"
+    assert pdf.read_bytes().startswith(b"%PDF")
+    assert hashlib.sha256(pdf.read_bytes()).hexdigest() in written.output
+    unknown = labgate("show", "AR-999999", "--site", "T1")
+    assert unknown.exit_code == 1 and "audit_review.unknown" in unknown.output
+    naive = labgate("create", "--site", "T1", "--from", "2026-11-25", "--to", "2026-11-26")
+    assert naive.exit_code == 2 and "UTC offset" in naive.output

@@ -11,7 +11,12 @@ import pytest
 from labgate.compliance.trail_categories import Category, category_of
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "labgate"
-WRITERS = {"record", "audit", "draft", "AuditDraft"}  # what writes an entry, and where its action is
+WRITERS = {
+    "record",
+    "audit",
+    "draft",
+    "AuditDraft",
+}  # what writes an entry, and where its action is
 
 
 def _text(node: ast.expr) -> str | None:
