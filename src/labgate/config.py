@@ -27,6 +27,13 @@ class Settings(BaseSettings):
     )
     token_minutes: int = Field(30, ge=1, description="Access token lifetime in minutes.")
     lockout_after: int = Field(5, ge=1, description="Failed sign-ins or signatures before lockout.")
+    audit_review_days: int = Field(
+        30,
+        ge=1,
+        le=366,
+        description="A calendar month of the audit trail not reviewed and signed off within "
+        "this many days after it ends is overdue (Annex 11 §9): shown in My work.",
+    )
     lockout_minutes: int = Field(
         30, ge=1, le=10_080, description="How long a lockout lasts before it ends by itself."
     )

@@ -53,6 +53,7 @@ class Permission(StrEnum):
     MANAGE_EM = "manage_em"
     RECORD_EM = "record_em"
     REPORT_OCCUPANCY = "report_occupancy"
+    REVIEW_AUDIT_TRAIL = "review_audit_trail"
 
 
 class BadCredentials(Unauthenticated):
@@ -105,6 +106,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.READ_OUTBOX,
             P.READ_QUARANTINE,
             P.MANAGE_EM,
+            P.REVIEW_AUDIT_TRAIL,
         }
     ),
     Role.PRODUCTION: frozenset({P.READ, P.REQUEST_SAMPLE, P.CANCEL_SAMPLE, P.REPORT_OCCUPANCY}),
@@ -121,7 +123,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.READ_QUARANTINE,
         }
     ),
-    # Read-only, including the trail: an inspector sees everything and changes nothing.
+    # Read-only, including the trail: an inspector sees everything and changes nothing (the
+    # periodic reviews too: they read them; QA computes and signs them off).
     Role.AUDITOR: frozenset({P.READ, P.READ_AUDIT, P.READ_OUTBOX, P.READ_QUARANTINE}),
     Role.MES_SYSTEM: frozenset(
         {

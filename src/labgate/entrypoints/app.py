@@ -23,6 +23,7 @@ from labgate.entrypoints.api.query_names import known_query_names
 from labgate.entrypoints.api.routes import (
     access,
     alerts,
+    audit_reviews,
     change_requests,
     clock,
     deviations,
@@ -89,6 +90,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
         access,
         alerts,
         change_requests,
+        audit_reviews,
         clock,
         deviations,
         disposition,

@@ -16,6 +16,7 @@ from labgate.domain import (
 )
 from labgate.domain import em_commands as em
 from labgate.domain import raw_materials as raw
+from labgate.domain import review_commands as review
 from labgate.domain import stability_commands as stab
 from labgate.domain.errors import LabgateError
 from labgate.domain.events import Event
@@ -23,6 +24,7 @@ from labgate.service.deps import Deps
 from labgate.service.handlers import (
     account_admin,
     accounts,
+    audit_reviews,
     batches,
     bulk_approvals,
     change_requests,
@@ -105,6 +107,9 @@ HANDLERS: dict[type[commands.Command], Handler] = {
     em.StartDueRounds: em_monitoring.start_due_rounds,
     em.RecordEmCount: em_monitoring.record_count,
     em.ReportOccupancy: em_monitoring.report_occupancy,
+    review.CreateAuditReview: audit_reviews.create_audit_review,
+    review.MarkSpotCheck: audit_reviews.mark_spot_check,
+    review.SignOffAuditReview: audit_reviews.sign_off_audit_review,
 }
 
 
@@ -179,6 +184,7 @@ def _subject(command: commands.Command) -> tuple[str, str, str | None]:
         ("lot", "lot"),
         ("study", "stability_study"),
         ("alert", "oot_alert"),
+        ("review", "audit_review"),
     ):
         value = getattr(command, attr, None)
         if isinstance(value, str):

@@ -237,6 +237,17 @@ class UnitOfWork(abc.ABC):
         drawn = self.gate_samples(site, batch, points)
         return {p: PointTally.of([s for s in drawn if s.sampling_point == p]) for p in points}
 
+    def trail_review(
+        self,
+        site: str,
+        period: tuple[datetime, datetime],
+        source: str | None,
+        draw: tuple[int, int],
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """A periodic review's content: the period's trail by category, and the spot-check
+        sample drawn with (seed, size). Only a store holding the trail can read it."""
+        raise NotImplementedError("the audit trail is read from a store")
+
     def last_told(self, site: str, batch: str, operations: Collection[str]) -> dict[str, GateTold]:
         """What the MES was last told of each of these operations of the batch (stores find
         each operation's newest row by index, whatever the length of the gate's history)."""

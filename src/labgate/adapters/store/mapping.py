@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, registry, relationship
 from labgate.adapters.store import children, config_store
 from labgate.adapters.store import tables as t
 from labgate.compliance.access import Account
+from labgate.compliance.audit_review import AuditReview
 from labgate.compliance.identities import PartnerIdentity
 from labgate.compliance.keys import SourceKey
 from labgate.compliance.notifications import Notification
@@ -93,6 +94,7 @@ def start_mappers() -> None:
         (LimitLine, t.limit_lines),
         (ProceduralElement, t.procedural_elements),
         (Deviation, t.deviations),
+        (AuditReview, t.audit_reviews),
         (GateEntry, t.gate_entries),
         (GateTold, t.gates_told),
         (ClockCheck, t.clock_checks),

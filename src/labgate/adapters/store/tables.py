@@ -24,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy import Enum as SqlEnum
 
 from labgate.adapters.store.types import DecimalText, LongDecimalText, UtcDateTime
+from labgate.compliance.audit_review import ReviewState
 from labgate.compliance.time_check import ClockStatus
 from labgate.domain.batches import Level
 from labgate.domain.change_control import ChangeKind, ChangeState
@@ -356,7 +357,8 @@ audit_entries = Table(
     "audit_entries", metadata,
     Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
            autoincrement=False),
-    Column("at", UtcDateTime, nullable=False), Column("site", String(KEY)),
+    # `at` indexed: a periodic review reads a period of the trail (0029).
+    Column("at", UtcDateTime, nullable=False, index=True), Column("site", String(KEY)),
     Column("actor", String(KEY), nullable=False, index=True),
     Column("actor_kind", String(16), nullable=False),
     Column("action", String(64), nullable=False, index=True),
@@ -365,6 +367,24 @@ audit_entries = Table(
     Column("before", JSON), Column("after", JSON), Column("reason", Text),
     Column("payload_hash", String(64)), Column("correlation_id", String(64), index=True),
     Column("prev_hash", String(64), nullable=False), Column("hash", String(64), nullable=False),
+)  # fmt: skip
+
+# Periodic audit-trail reviews (compliance/audit_review.py): the content as computed, the
+# seeded spot-check sample with its marks, and the sign-off.
+audit_reviews = Table(
+    "audit_reviews", metadata, _id(), _site(),
+    Column("code", String(KEY), nullable=False),
+    Column("period_from", UtcDateTime, nullable=False),
+    Column("period_to", UtcDateTime, nullable=False),
+    Column("source", String(KEY)), Column("seed", BigInteger, nullable=False),
+    Column("created_by", String(KEY), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("findings", JSON, nullable=False), Column("sample", JSON, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("state", enum(ReviewState), nullable=False, index=True),
+    Column("comment", Text), Column("signed_by", String(KEY)),
+    Column("signed_at", UtcDateTime),
+    UniqueConstraint("site", "code"),
 )  # fmt: skip
 
 # One row: the head of the chain. Appenders lock it, so the chain never forks.

@@ -31,6 +31,7 @@ from labgate.adapters.store import tables as t
 from labgate.adapters.store.engine import WRITE
 from labgate.adapters.store.gate_view import deciding_samples, last_told, point_tallies
 from labgate.adapters.store.review_signals import reaching
+from labgate.adapters.store.trail_review import spot_check_sample, trail_findings
 from labgate.adapters.store.writer_turns import writer_turn
 from labgate.compliance.access import Account
 from labgate.compliance.audit import AuditDraft, seal
@@ -214,6 +215,17 @@ class SqlUnitOfWork(UnitOfWork):
         """The points' live samples counted in the database (one grouped query, and one more
         for deviations only where a sample is Rejected)."""
         return point_tallies(self.session, site, batch, points)
+
+    def trail_review(
+        self,
+        site: str,
+        period: tuple[datetime, datetime],
+        source: str | None,
+        draw: tuple[int, int],
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The period's trail by category and the seeded spot-check sample (trail_review.py)."""
+        findings = trail_findings(self.session, site, period, source)
+        return findings, spot_check_sample(self.session, site, period, source, *draw)
 
     def last_told(self, site: str, batch: str, operations: Collection[str]) -> dict[str, GateTold]:
         """Each operation's newest gates_told row, found by index."""

@@ -11,6 +11,7 @@ from labgate.bootstrap import Hub
 from labgate.entrypoints.web import (
     accounts,
     audit,
+    audit_reviews,
     batches,
     bulk,
     desk,
@@ -59,6 +60,7 @@ def console_app(hub: Hub) -> FastAPI:
         disposition,
         *LAB_PAGES,
         audit,
+        audit_reviews,
         accounts,
         masterdata,
     ):

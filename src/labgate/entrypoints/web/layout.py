@@ -37,6 +37,7 @@ NAV = (
     NavLink("Master data", "/masterdata", Permission.READ, "masterdata"),
     NavLink("Integration desk", "/desk", Permission.READ_QUARANTINE, "desk"),
     NavLink("Audit trail", "/audit", Permission.READ_AUDIT, "audit"),
+    NavLink("Trail reviews", "/audit-reviews", Permission.READ_AUDIT, "audit_reviews"),
     NavLink("Accounts", "/accounts", Permission.MANAGE_USERS, "accounts"),
 )
 

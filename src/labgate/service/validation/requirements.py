@@ -213,7 +213,8 @@ ANNEX_11: tuple[Requirement, ...] = (
     _req("URS-A11-11", "Periodic evaluation",
          "The hub produces evidence for periodic review: refusals, quarantine and "
          "interface error statistics.",
-         "MLH", f"{_S}.refusals", f"{_E}.web.refusals"),
+         "MLH", f"{_S}.refusals", f"{_E}.web.refusals", f"{_S}.handlers.audit_reviews",
+         f"{_C}.audit_review", f"{_C}.trail_categories", f"{_A}.store.trail_review"),
     _req("URS-A11-12.1-12.3", "Security",
          "Logical access control; creating, changing and cancelling access rights is "
          "recorded.",
