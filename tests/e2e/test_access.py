@@ -46,6 +46,7 @@ PATH_VALUES = {
     "em_sample": "EMS-000001",
     "em_round": "EMR-000001",
     "excursion": "EMX-000001",
+    "run": "1",
 }
 WRITE_PERMISSIONS = {
     "/api/v1/accounts": P.MANAGE_USERS,
@@ -91,6 +92,7 @@ WRITE_PERMISSIONS = {
     "/api/v1/sites/{site}/em/due-rounds": P.RECORD_EM,
     "/api/v1/sites/{site}/em/samples/{em_sample}/count": P.RECORD_EM,
     "/api/v1/sites/{site}/em/occupancy": P.REPORT_OCCUPANCY,
+    "/api/v1/sites/{site}/dq/runs": P.RUN_DATA_QUALITY,
     "/api/v1/inbox": P.SEND_MESSAGES,
     "/api/v1/outbox/retry": P.RETRY_DELIVERY,
     "/api/v1/quarantine/{item}/{decision}": P.MANAGE_QUARANTINE,

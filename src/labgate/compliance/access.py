@@ -53,6 +53,7 @@ class Permission(StrEnum):
     MANAGE_EM = "manage_em"
     RECORD_EM = "record_em"
     REPORT_OCCUPANCY = "report_occupancy"
+    RUN_DATA_QUALITY = "run_data_quality"
 
 
 class BadCredentials(Unauthenticated):
@@ -105,6 +106,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.READ_OUTBOX,
             P.READ_QUARANTINE,
             P.MANAGE_EM,
+            P.RUN_DATA_QUALITY,
         }
     ),
     Role.PRODUCTION: frozenset({P.READ, P.REQUEST_SAMPLE, P.CANCEL_SAMPLE, P.REPORT_OCCUPANCY}),
@@ -119,6 +121,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.READ_AUDIT,
             P.READ_OUTBOX,
             P.READ_QUARANTINE,
+            P.RUN_DATA_QUALITY,
         }
     ),
     # Read-only, including the trail: an inspector sees everything and changes nothing.

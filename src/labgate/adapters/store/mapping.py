@@ -17,6 +17,7 @@ from labgate.compliance.signatures import Signature
 from labgate.compliance.throttle import RefusalWindow
 from labgate.compliance.time_check import ClockCheck, ClockState
 from labgate.domain.batches import Batch, ProceduralElement, Procedure, SamplingPoint
+from labgate.domain.data_quality import DqRuleResult, DqRun
 from labgate.domain.deviations import Deviation
 from labgate.domain.em_monitoring import (
     EmExcursion,
@@ -95,6 +96,8 @@ def start_mappers() -> None:
         (GateTold, t.gates_told),
         (ClockCheck, t.clock_checks),
         (ClockState, t.clock_states),
+        (DqRun, t.dq_runs),
+        (DqRuleResult, t.dq_rule_results),
         (MaterialPlan, t.skip_lot_plans),
         (ReceivedLot, t.received_lots),
         (StabilityStudy, t.stability_studies),

@@ -47,6 +47,7 @@ class Commands(LazyGroup):
         "users": Lazy(f"{CLI}.users:users_app", "People and system accounts."),
         "masterdata": Lazy(f"{CLI}.main:masterdata_app", "Master data."),
         "audit": Lazy(f"{CLI}.audit:audit_app", "The audit trail."),
+        "dq": Lazy(f"{CLI}.dq:dq_app", "Data-quality controls."),
         "clock": Lazy(f"{CLI}.clock:clock_app", "Trusted time: the hub's clock against NTP."),
         "replay": Lazy(
             f"{CLI}.replay:replay_app", "Replay a stored decision and compare it with the record."
