@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import insert, select, update
+from test_console import csrf_of, sign_in
 from typer.testing import CliRunner
 
 from fakes import ManualClock
@@ -271,3 +272,27 @@ def test_the_api_lists_rules_and_runs_in_pages(hub: Hub, plant: Plant) -> None:
     assert (missing.status_code, missing.json()["reason"]) == (404, "dq_run.unknown")
     refused = plant.call("auditor", "POST", "/dq/runs")
     assert (refused.status_code, refused.json()["reason"]) == (403, "access.missing_permission")
+
+
+@pytest.mark.requirement("URS-A11-11", category="positive")
+def test_the_console_shows_the_latest_run_per_rule_and_my_work_counts_breaches(
+    hub: Hub, plant: Plant, clock: ManualClock
+) -> None:
+    alias_to_nowhere(hub, plant, clock)
+    client = plant.client
+    sign_in(client, "qa", plant.passwords["qa"])
+    empty = client.get(f"/console/sites/{SITE}/dq")
+    assert empty.status_code == 200 and 'data-breaches="none"' in empty.text
+    ran = client.post(f"/console/sites/{SITE}/dq/runs", data={"csrf_token": csrf_of(empty.text)},
+                      follow_redirects=False)  # fmt: skip
+    assert ran.status_code == 303, ran.text
+    page = client.get(f"/console/sites/{SITE}/dq").text
+    assert 'id="dq-latest" data-breaches="1"' in page
+    assert '<tr data-rule="DQ-VALID-002" data-status="breach">' in page
+    assert "<code>LIMS/test/KF-H2O-X</code>" in page
+    [(code, _, _)] = dq_deviations(hub)
+    assert f'/sites/{SITE}/deviations/{code}"' in page
+    home = client.get(f"/console/sites/{SITE}/").text
+    assert "Data-quality rules in breach" in home and f'href="/console/sites/{SITE}/dq"' in home
+    deviation = client.get(f"/console/sites/{SITE}/deviations/{code}").text
+    assert 'data-dq-rule="DQ-VALID-002"' in deviation
