@@ -128,7 +128,43 @@ def status_off_the_map(hub: Hub, plant: Plant, clock: ManualClock) -> None:
     behind_the_back(hub, update(t.results).where(r.code == code).values(mes_status="Rejected"))
 
 
+def product_without_spec(hub: Hub, plant: Plant, clock: ManualClock) -> None:
+    # The import refuses a product naming an unknown specification.
+    behind_the_back(hub, insert(t.products).values(site=SITE, code="P-ORPHAN", name="Orphan",
+                                                   specification="SPEC-NONE"))  # fmt: skip
+
+
+def result_left_preliminary(hub: Hub, plant: Plant, clock: ManualClock) -> None:
+    sample = request_sample(plant, "REQ-DQ-4")
+    body = {"sample": sample, "test_code": "ASSAY", "value": "99.1", "unit": "%",
+            "method_version": "1", "analyst": "analyst"}  # fmt: skip
+    assert plant.call("analyst", "POST", "/results", json=body).status_code == 201
+    clock.advance(hours=73)  # nobody reviewed it
+    plant.tokens.clear()
+
+
+def message_held_too_long(hub: Hub, plant: Plant, clock: ManualClock) -> None:
+    # A message ahead of a gap is quarantined when the hold timeout ends; one still held after
+    # it means that sweep did not run.
+    behind_the_back(hub, insert(t.inbox_messages).values(
+        source="mes", message_id="01937000-0000-7000-8000-00000000dq01", stream="requests",
+        sequence=99, schema="labgate.sample_request.v1", site=SITE, channel="rest",
+        received_at=clock.now(), payload_hash="0" * 64, raw=b"{}", status="held"))  # fmt: skip
+    clock.advance(seconds=601)
+    plant.tokens.clear()
+
+
+def gate_entry_of_no_sample(hub: Hub, plant: Plant, clock: ManualClock) -> None:
+    behind_the_back(hub, insert(t.gate_entries).values(
+        site=SITE, batch="B1", sampling_point="SP-REL", sample="S-GHOST", mes_status="Pending",
+        cancelled=False))  # fmt: skip
+
+
 DEFECTS = {
+    "DQ-COMPLETE-001": (product_without_spec, "P-ORPHAN"),
+    "DQ-TIMELY-002": (result_left_preliminary, "S-"),
+    "DQ-TIMELY-003": (message_held_too_long, "mes/01937000-0000-7000-8000-00000000dq01"),
+    "DQ-CONSIST-002": (gate_entry_of_no_sample, "S-GHOST"),
     "DQ-COMPLETE-002": (numeric_test_without_unit, "PH"),
     "DQ-COMPLETE-003": (ipc_point_without_plan, "SP-NOPLAN"),
     "DQ-VALID-001": (unparsable_limit, "SPEC-A/v1/release/ASSAY"),
