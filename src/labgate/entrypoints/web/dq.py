@@ -26,6 +26,7 @@ router = APIRouter()
 Reading = Annotated[Visitor, Depends(allowed(Permission.READ))]
 Running = Annotated[Visitor, Depends(allowed(Permission.RUN_DATA_QUALITY))]
 RECENT = 10
+SHOWN = 5  # examples per rule on the page; the run keeps up to 20 (the API lists them)
 # The record kinds whose examples have a console page, and where it is under the site.
 PAGES = {"sample": "samples", "result": "review"}
 
@@ -45,6 +46,7 @@ def _values(request: Request, who: Visitor, site: str) -> dict[str, Any]:
         "latest": latest,
         "recent": recent,
         "rules": BY_ID,
+        "shown": SHOWN,
         "people": people,
         "pages": {kind: f"{base}/{path}" for kind, path in PAGES.items()},
         "here": f"{base}/dq",
