@@ -34,3 +34,9 @@ def test_results_decided_before_and_after_a_status_map_change_both_replay_identi
         answer = plant.call("auditor", "GET", f"/api/v1/sites/{SITE}/results/{code}/replay")
         assert answer.status_code == 200, answer.text
         assert (answer.json()["outcome"], answer.json()["differing_steps"]) == ("identical", [])
+
+    # Nor does the data-quality rule on the status map take the earlier result for an error.
+    ran = plant.call("qa", "POST", "/dq/runs")
+    assert ran.status_code == 201, ran.text
+    (consistency,) = [r for r in ran.json()["results"] if r["rule"] == "DQ-CONSIST-001"]
+    assert (consistency["status"], consistency["measured"]) == ("pass", 0), consistency

@@ -54,6 +54,7 @@ class Permission(StrEnum):
     RECORD_EM = "record_em"
     REPORT_OCCUPANCY = "report_occupancy"
     REVIEW_AUDIT_TRAIL = "review_audit_trail"
+    RUN_DATA_QUALITY = "run_data_quality"
 
 
 class BadCredentials(Unauthenticated):
@@ -107,6 +108,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.READ_QUARANTINE,
             P.MANAGE_EM,
             P.REVIEW_AUDIT_TRAIL,
+            P.RUN_DATA_QUALITY,
         }
     ),
     Role.PRODUCTION: frozenset({P.READ, P.REQUEST_SAMPLE, P.CANCEL_SAMPLE, P.REPORT_OCCUPANCY}),
@@ -121,6 +123,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.READ_AUDIT,
             P.READ_OUTBOX,
             P.READ_QUARANTINE,
+            P.RUN_DATA_QUALITY,
         }
     ),
     # Read-only, including the trail: an inspector sees everything and changes nothing (the

@@ -12,6 +12,7 @@ from labgate.domain import (
     change_commands,
     commands,
     deviation_commands,
+    dq_commands,
     interface_commands,
 )
 from labgate.domain import em_commands as em
@@ -28,6 +29,7 @@ from labgate.service.handlers import (
     batches,
     bulk_approvals,
     change_requests,
+    data_quality,
     deviations,
     em_config,
     em_monitoring,
@@ -88,6 +90,7 @@ HANDLERS: dict[type[commands.Command], Handler] = {
     deviation_commands.ConcludePhaseOne: deviations.conclude_phase_one,
     deviation_commands.ConcludePhaseTwo: deviations.conclude_phase_two,
     deviation_commands.CloseDeviation: deviations.close_deviation,
+    dq_commands.RunDataQuality: data_quality.run_data_quality,
     raw.ConfigureSkipLotPlan: skip_lot_plans.configure_plan,
     raw.ReceiveLot: raw_materials.receive_lot,
     raw.ImportSupplierCoa: supplier_coa.import_supplier_coa,

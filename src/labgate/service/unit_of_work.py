@@ -15,6 +15,7 @@ from labgate.compliance.access import Account
 from labgate.compliance.audit import AuditDraft
 from labgate.domain.batches import Batch
 from labgate.domain.commands import Context, MessageRef
+from labgate.domain.data_quality import DqWindows, Measure
 from labgate.domain.deviations import Deviation
 from labgate.domain.events import Event
 from labgate.domain.gates import GateEntry, GateSample, GateTold, PointTally
@@ -230,6 +231,11 @@ class UnitOfWork(abc.ABC):
         """Deviations not on the batch that reach it: those of environmental excursions whose
         impact list names it. A store without environmental monitoring has none."""
         return []
+
+    def measure_quality(self, site: str, now: datetime, windows: DqWindows) -> dict[str, Measure]:
+        """Every data-quality rule's measure at a site, by rule id (SQL queries: a store alone
+        answers them)."""
+        raise NotImplementedError("Data-quality rules are measured by a database store.")
 
     def gate_tallies(self, site: str, batch: str, points: Collection[str]) -> dict[str, PointTally]:
         """The live samples of the batch at these points, counted per point (stores count them

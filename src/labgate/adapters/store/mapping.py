@@ -19,6 +19,7 @@ from labgate.compliance.throttle import RefusalWindow
 from labgate.compliance.time_check import ClockCheck, ClockState
 from labgate.domain.batches import Batch, ProceduralElement, Procedure, SamplingPoint
 from labgate.domain.change_control import ChangeRequest, StatusMapVersion
+from labgate.domain.data_quality import DqRuleResult, DqRun
 from labgate.domain.deviations import Deviation
 from labgate.domain.em_monitoring import (
     EmExcursion,
@@ -100,6 +101,8 @@ def start_mappers() -> None:
         (ClockCheck, t.clock_checks),
         (IcdVersion, t.icd_versions),
         (ClockState, t.clock_states),
+        (DqRun, t.dq_runs),
+        (DqRuleResult, t.dq_rule_results),
         (MaterialPlan, t.skip_lot_plans),
         (ReceivedLot, t.received_lots),
         (StabilityStudy, t.stability_studies),

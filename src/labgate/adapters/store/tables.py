@@ -28,6 +28,7 @@ from labgate.compliance.audit_review import ReviewState
 from labgate.compliance.time_check import ClockStatus
 from labgate.domain.batches import Level
 from labgate.domain.change_control import ChangeKind, ChangeState
+from labgate.domain.data_quality import DqStatus
 from labgate.domain.deviations import DeviationState
 from labgate.domain.em_limits import CleanroomGrade, EmOutcome, EmSampleType, OperationalState
 from labgate.domain.em_monitoring import EmSampleStatus, Frequency
@@ -810,3 +811,34 @@ console_sessions = Table(
     Column("last_seen_at", UtcDateTime, nullable=False),
     Column("ended_at", UtcDateTime), Column("ended_why", String(64)),
 )  # fmt: skip
+
+# --- data quality: each run of the rules at a site, and each rule's line in it ----------------
+
+dq_runs = Table(
+    "dq_runs", metadata, _id(), _site(),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("started_by", String(KEY), nullable=False),
+    Column("trigger", String(16), nullable=False),
+    Column("rules", Integer, nullable=False), Column("breaches", Integer, nullable=False),
+    Index("ix_dq_runs_site", "site", "id"),
+)  # fmt: skip
+
+dq_rule_results = Table(
+    "dq_rule_results", metadata, _id(),
+    Column("run_id", ForeignKey("dq_runs.id"), nullable=False, index=True),
+    Column("rule", String(32), nullable=False), Column("dimension", String(16), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("measured", BigInteger, nullable=False),
+    Column("population", BigInteger, nullable=False),
+    Column("threshold", String(200), nullable=False),
+    Column("status", enum(DqStatus), nullable=False),
+    Column("examples", JSON, nullable=False), Column("deviation", String(KEY)),
+)  # fmt: skip
+
+# The timeliness rules count old records in one state: these find them without a scan.
+Index("ix_samples_status_age", samples.c.site, samples.c.status, samples.c.sampled_at)
+Index("ix_results_status_age", results.c.status, results.c.entered_at)
+Index("ix_inbox_status_age", inbox_messages.c.status, inbox_messages.c.received_at)
+Index("ix_outbox_status_age", outbox.c.status, outbox.c.created_at)
+# Cross-posting mappings are found per (site, test) group.
+Index("ix_mappings_test", mappings.c.site, mappings.c.test_code)

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from labgate.adapters.store import children
 from labgate.adapters.store import config_store as cs
 from labgate.adapters.store import tables as t
+from labgate.adapters.store.dq_measures import measure_all
 from labgate.adapters.store.engine import WRITE
 from labgate.adapters.store.gate_view import deciding_samples, last_told, point_tallies
 from labgate.adapters.store.review_signals import reaching
@@ -37,6 +38,7 @@ from labgate.compliance.access import Account
 from labgate.compliance.audit import AuditDraft, seal
 from labgate.compliance.throttle import RefusalWindow
 from labgate.domain.batches import Batch
+from labgate.domain.data_quality import DqWindows, Measure
 from labgate.domain.deviations import Deviation
 from labgate.domain.gates import GateSample, GateTold, PointTally
 from labgate.domain.masterdata import Alias
@@ -210,6 +212,10 @@ class SqlUnitOfWork(UnitOfWork):
     def gate_samples(self, site: str, batch: str, points: Collection[str]) -> list[GateSample]:
         """The samples that decide these points' gates, in two light queries."""
         return deciding_samples(self.session, site, batch, points)
+
+    def measure_quality(self, site: str, now: datetime, windows: DqWindows) -> dict[str, Measure]:
+        """The rules' count queries (dq_measures.py), in this transaction."""
+        return measure_all(self.session, site, now, windows)
 
     def gate_tallies(self, site: str, batch: str, points: Collection[str]) -> dict[str, PointTally]:
         """The points' live samples counted in the database (one grouped query, and one more

@@ -27,6 +27,7 @@ from labgate.compliance.checkpoints import TrailBroken
 from labgate.compliance.signer import Signer
 from labgate.config import Settings
 from labgate.entrypoints.cli.clock import ClockWatch
+from labgate.entrypoints.cli.dq_schedule import DqSchedule
 from labgate.service.outbox.records import LIMS, MES
 from labgate.service.outbox.relay import RELAY_ACTOR, Relay, RelayReport, Transport
 from labgate.service.outbox.relay_loop import RelayLoop
@@ -175,6 +176,7 @@ def run(
         checkpoints = Periodic(
             Checkpoints(hub, signer, settings.checkpoint_interval_seconds),
             ClockWatch(settings, hub.uow_factory, clock),
+            DqSchedule(hub),
         )
         if once:
             _once(relay, checkpoints)
@@ -215,7 +217,7 @@ class Checkpoints:
 
 class Periodic:
     """What the relay does after each pass besides delivering: each part decides whether it
-    is due (audit checkpoints, the clock check)."""
+    is due (audit checkpoints, the clock check, the data-quality runs)."""
 
     def __init__(self, *parts: Callable[[], None]) -> None:
         self.parts = parts
@@ -257,6 +259,7 @@ class InProcessRelay:
         checkpoints = Periodic(
             Checkpoints(hub, signer, settings.checkpoint_interval_seconds),
             ClockWatch(settings, hub.uow_factory, hub.bus.deps.clock),
+            DqSchedule(hub),
         )
 
         def after(report: RelayReport) -> None:

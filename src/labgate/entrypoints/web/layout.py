@@ -33,6 +33,7 @@ NAV = (
     NavLink("Review queue", "/review", Permission.READ, "review"),
     NavLink("Batches", "/batches", Permission.READ, "batches"),
     NavLink("Deviations", "/deviations", Permission.READ, "deviations"),
+    NavLink("Data quality", "/dq", Permission.READ, "dq"),
     NavLink("Lab data", "/stability", Permission.READ, "labdata"),
     NavLink("Master data", "/masterdata", Permission.READ, "masterdata"),
     NavLink("Integration desk", "/desk", Permission.READ_QUARANTINE, "desk"),

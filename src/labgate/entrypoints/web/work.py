@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from labgate.adapters.store import lists, views
 from labgate.adapters.store import tables as t
+from labgate.adapters.store.dq_view import breaches_query
 from labgate.adapters.store.outbox_store import dead_query
 from labgate.compliance.access import Permission
 from labgate.domain.lifecycle import SampleStatus
@@ -59,6 +60,8 @@ TILES = (
          "GET /api/v1/sites/{site}/batches?disposition=pending"),
     Tile("quarantine", "Quarantined messages", frozenset({P.MANAGE_QUARANTINE}), "/desk/quarantine",
          "GET /api/v1/quarantine?status=open"),
+    Tile("dq", "Data-quality rules in breach", frozenset({P.RUN_DATA_QUALITY}), "/dq",
+         "GET /api/v1/dq/runs?site={site}"),
     Tile("dead", "Dead letters", frozenset({P.RETRY_DELIVERY}), "/desk/outbox?status=dead",
          "GET /api/v1/outbox/dead"),
     # Months of the trail past LABGATE_AUDIT_REVIEW_DAYS without a signed-off review: not a
@@ -87,6 +90,7 @@ def _queries(site: str) -> dict[str, list[Select[Any]]]:
         "disposition": [lists.batches_query(site, None, None, "pending")],
         "quarantine": [select(t.quarantine.c.id).where(t.quarantine.c.status == "open")],
         "dead": [dead_query(site)],
+        "dq": [breaches_query(site)],
     }
 
 

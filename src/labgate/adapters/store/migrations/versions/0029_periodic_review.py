@@ -1,7 +1,7 @@
 """periodic audit-trail review: the reviews, and the trail indexed by time for their periods
 
 Revision ID: 0029
-Revises: 0027
+Revises: 0028
 Create Date: 2026-12-07
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from labgate.adapters.store.types import UtcDateTime
 
 revision = "0029"
-down_revision = "0027"
+down_revision = "0028"
 branch_labels = None
 depends_on = None
 
