@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from labgate.adapters.reports.documents import MEDIA
 from labgate.adapters.reports.render import html, pdf
 from labgate.compliance.canonical import canonical_bytes
 
-FORMATS = ("json", "html", "pdf")
-MEDIA = {"json": "application/json", "html": "text/html; charset=utf-8", "pdf": "application/pdf"}
+FORMATS = tuple(MEDIA)
+__all__ = ["FORMATS", "MEDIA", "icd_document"]
 
 
 def icd_document(version: dict[str, Any], form: str) -> bytes:

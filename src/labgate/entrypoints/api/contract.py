@@ -74,6 +74,29 @@ class UndocumentedRefusal(AssertionError):
     """A refusal whose status or reason code the operation's OpenAPI does not document."""
 
 
+def document_responses(description: str, model: Any = None) -> dict[int | str, Any]:
+    """The 200 answer of a route that serves a printed record: PDF, HTML or canonical JSON,
+    with the SHA-256 of the bytes in `Repr-Digest` (RFC 9530)."""
+    answer: dict[str, Any] = {
+        "description": description,
+        "content": {
+            "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+            "text/html": {"schema": {"type": "string"}},
+        },
+        "headers": {
+            "Repr-Digest": {
+                "description": "SHA-256 of the bytes (RFC 9530).",
+                "schema": {"type": "string"},
+            }
+        },
+    }
+    if model is not None:
+        answer["model"] = model
+    else:
+        answer["content"]["application/json"] = {"schema": {"type": "object"}}
+    return {200: answer}
+
+
 def documented(route: RouteContext) -> dict[int, frozenset[str]]:
     """Every status the route can refuse with, and its reason codes (derived + declared). The
     context, not the route alone, has the dependencies its routers add (sign-in, site scope)."""

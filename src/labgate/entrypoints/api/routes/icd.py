@@ -27,7 +27,7 @@ from labgate.entrypoints.api.answers.icd import (
     IcdVersionSummary,
 )
 from labgate.entrypoints.api.auth import hub_of
-from labgate.entrypoints.api.contract import refuses
+from labgate.entrypoints.api.contract import document_responses, refuses
 from labgate.entrypoints.api.problems import request_context
 from labgate.entrypoints.api.routes.icd_config import current_icd
 from labgate.entrypoints.api.routes.lab import allowed
@@ -132,23 +132,10 @@ def changes(
     summary="One ICD version: JSON, HTML or PDF",
     dependencies=[SiteScope],
     response_class=Response,
-    responses={
-        200: {
-            "description": "The document: its content as canonical JSON (default; its SHA-256 "
-            "is the version's), HTML or PDF, all from the same content.",
-            "content": {
-                "application/json": {"schema": {"type": "object"}},
-                "application/pdf": {"schema": {"type": "string", "format": "binary"}},
-                "text/html": {"schema": {"type": "string"}},
-            },
-            "headers": {
-                "Repr-Digest": {
-                    "description": "SHA-256 of the bytes (RFC 9530).",
-                    "schema": {"type": "string"},
-                }
-            },
-        }
-    },
+    responses=document_responses(
+        "The document: its content as canonical JSON (default; its SHA-256 is the version's), "
+        "HTML or PDF, all from the same content."
+    ),
     openapi_extra=refuses({404: (UNKNOWN,)}),
 )
 def get_version(

@@ -35,7 +35,7 @@ from labgate.entrypoints.api.answers.stability import (
     TrendView,
 )
 from labgate.entrypoints.api.auth import hub_of
-from labgate.entrypoints.api.contract import refuses
+from labgate.entrypoints.api.contract import document_responses, refuses
 from labgate.entrypoints.api.paging import Cursor, Page, PageLimit, decode_cursor, page_of
 from labgate.entrypoints.api.problems import request_context
 from labgate.entrypoints.api.routes.lab import allowed
@@ -367,22 +367,9 @@ def get_trend(
     "/stability-studies/{study}/report",
     summary="The shelf-life report",
     response_class=Response,
-    responses={
-        200: {
-            "description": "The report: PDF (default), HTML, or its data as canonical JSON.",
-            "model": StabilityReport,
-            "content": {
-                "application/pdf": {"schema": {"type": "string", "format": "binary"}},
-                "text/html": {"schema": {"type": "string"}},
-            },
-            "headers": {
-                "Repr-Digest": {
-                    "description": "SHA-256 of the bytes (RFC 9530).",
-                    "schema": {"type": "string"},
-                }
-            },
-        }
-    },
+    responses=document_responses(
+        "The report: PDF (default), HTML, or its data as canonical JSON.", StabilityReport
+    ),
     openapi_extra=refuses({404: STUDY_404, 409: TREND_409}),
 )
 def get_report(
