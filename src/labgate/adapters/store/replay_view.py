@@ -59,7 +59,9 @@ class ReplayView:
         """The status map and the unit dictionary as stored now (neither is versioned)."""
         with self._reading() as session:
             units = config_store.load_units(session)
-            return Rules(config_store.load_status_map(session), dict(units))
+            # The map in force now: a replay of a decision taken under an earlier version differs.
+            status_map = config_store.load_status_map(session).in_force(self._clock.now())
+            return Rules(status_map, dict(units))
 
     @contextmanager
     def _reading(self) -> Iterator[Session]:

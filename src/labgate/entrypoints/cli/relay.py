@@ -27,6 +27,7 @@ from labgate.compliance.checkpoints import TrailBroken
 from labgate.compliance.signer import Signer
 from labgate.config import Settings
 from labgate.entrypoints.cli.clock import ClockWatch
+from labgate.entrypoints.cli.due_changes import DueChanges
 from labgate.service.outbox.records import LIMS, MES
 from labgate.service.outbox.relay import RELAY_ACTOR, Relay, RelayReport, Transport
 from labgate.service.outbox.relay_loop import RelayLoop
@@ -175,6 +176,7 @@ def run(
         checkpoints = Periodic(
             Checkpoints(hub, signer, settings.checkpoint_interval_seconds),
             ClockWatch(settings, hub.uow_factory, clock),
+            DueChanges(hub, RELAY_ACTOR, settings.change_apply_seconds),
         )
         if once:
             _once(relay, checkpoints)
@@ -215,7 +217,7 @@ class Checkpoints:
 
 class Periodic:
     """What the relay does after each pass besides delivering: each part decides whether it
-    is due (audit checkpoints, the clock check)."""
+    is due (audit checkpoints, the clock check, change requests whose date has come)."""
 
     def __init__(self, *parts: Callable[[], None]) -> None:
         self.parts = parts
@@ -257,6 +259,7 @@ class InProcessRelay:
         checkpoints = Periodic(
             Checkpoints(hub, signer, settings.checkpoint_interval_seconds),
             ClockWatch(settings, hub.uow_factory, hub.bus.deps.clock),
+            DueChanges(hub, RELAY_ACTOR, settings.change_apply_seconds),
         )
 
         def after(report: RelayReport) -> None:
