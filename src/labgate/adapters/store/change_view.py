@@ -14,6 +14,7 @@ from labgate.adapters.store import tables as t
 from labgate.adapters.store.audit_reading import readable_entries
 from labgate.compliance.canonical import to_jsonable
 from labgate.domain.change_control import ChangeRequest, ChangeState
+from labgate.domain.errors import NotFound
 
 
 def change_requests(
@@ -25,6 +26,15 @@ def change_requests(
         query = query.filter_by(state=state)
     c = t.change_requests.c
     return list(session.scalars(query.order_by(c.created_at.desc(), c.id.desc())))
+
+
+def change_request(session: Session, site: str, code: str) -> ChangeRequest:
+    """One request, or NotFound naming the code."""
+    found = session.scalars(select(ChangeRequest).filter_by(site=site, code=code)).one_or_none()
+    if found is None:
+        raise NotFound(f"No change request {code} in site {site}.",
+                       reason="change_request.unknown", field="code")  # fmt: skip
+    return found
 
 
 def request_history(session: Session, site: str, code: str) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ Exit 2: no such request or site (the reason code is printed)."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -14,6 +15,8 @@ import typer
 from labgate.entrypoints.cli.main import cli_context, fail, open_hub, stdout
 
 if TYPE_CHECKING:  # the store and Rich are imported when a command runs (main.py says why)
+    from sqlalchemy.orm import Session
+
     from labgate.bootstrap import Hub
     from labgate.domain.change_control import ChangeRequest
 
@@ -45,11 +48,13 @@ def list_requests(
         where = _site(hub, site)
         found = change_requests(session, where, None if wanted is None else ChangeState(wanted))
     table = Table(title=f"change requests of site {where}")
-    for column in ("code", "state", "kind", "title", "author", "created", "effective from"):
+    for column in ("code", "state", "kind"):
+        table.add_column(column, no_wrap=True)  # what a reader searches for and types next
+    for column in ("title", "author", "created (UTC)", "effective from (UTC)"):
         table.add_column(column, overflow="fold")
     for cr in found:
         table.add_row(cr.code, cr.state.value, cr.kind.value, cr.title, cr.author,
-                      _at(cr.created_at), _at(cr.effective_from))  # fmt: skip
+                      _minute(cr.created_at), _minute(cr.effective_from))  # fmt: skip
     stdout().print(table)
     stdout().print(f"{len(found)} request(s)")
 
@@ -64,11 +69,10 @@ def show(
 
     with open_hub() as hub, hub.sessions() as session:
         where = _site(hub, site)
-        cr = _load(hub, where, code)
-        history = request_history(session, where, code)
-    _print_request(cr)
-    _print_assessment(cr.assessment, cr.assessment_hash)
-    _print_history(history)
+        cr = _load(session, where, code)
+        _print_request(cr)
+        _print_assessment(cr.assessment, cr.assessment_hash)
+        _print_history(request_history(session, where, code))
 
 
 @change_app.command("assess")
@@ -86,8 +90,8 @@ def assess(
             digest = hub.bus.handle(AssessChangeRequest(cli_context(), where, code))
         except LabgateError as error:
             raise fail(error, EXIT_UNKNOWN if error.reason.endswith(".unknown") else 1) from None
-        cr = _load(hub, where, code)
-    _print_assessment(cr.assessment, digest)
+        with hub.sessions() as session:
+            _print_assessment(_load(session, where, code).assessment, digest)
 
 
 @change_app.command("apply-due")
@@ -129,16 +133,14 @@ def _state(state: str | None) -> str | None:
     raise fail(error, EXIT_UNKNOWN)
 
 
-def _load(hub: Hub, site: str, code: str) -> ChangeRequest:
-    from labgate.domain.change_control import ChangeRequest
+def _load(session: Session, site: str, code: str) -> ChangeRequest:
+    from labgate.adapters.store.change_view import change_request
     from labgate.domain.errors import LabgateError
-    from labgate.service.handlers.common import must_get
 
-    with hub.uow_factory() as uow:
-        try:
-            return must_get(uow, ChangeRequest, "change_request", "code", site=site, code=code)
-        except LabgateError as error:
-            raise fail(error, EXIT_UNKNOWN) from None
+    try:
+        return change_request(session, site, code)
+    except LabgateError as error:
+        raise fail(error, EXIT_UNKNOWN) from None
 
 
 def _print_request(cr: ChangeRequest) -> None:
@@ -182,16 +184,17 @@ def _print_assessment(assessment: dict[str, Any] | None, digest: str | None) -> 
 
 
 def _print_history(history: list[dict[str, Any]]) -> None:
-    from rich.table import Table
-
-    table = Table(title="history")
-    for column in ("#", "at", "who", "action", "reason"):
-        table.add_column(column, overflow="fold")
-    for entry in history:
+    out = stdout()
+    out.print("history:")
+    for entry in history:  # one line each: an action's name is what a reader searches for
         who = entry.get("actor_name") or entry["actor"]
-        table.add_row(str(entry["seq"]), str(entry["at_local"]), who, entry["action"],
-                      entry.get("reason") or "")  # fmt: skip
-    stdout().print(table)
+        why = f" ({entry['reason']})" if entry.get("reason") else ""
+        out.print(f"  #{entry['seq']} {entry['at_local']} {entry['action']} by {who}{why}")
+
+
+def _minute(value: datetime | None) -> str:
+    """A UTC time to the minute, for the list; empty for none."""
+    return "" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
 
 
 def _at(value: object) -> str:
