@@ -13,6 +13,8 @@ from labgate.entrypoints.web import (
     audit,
     batches,
     bulk,
+    change_requests,
+    change_steps,
     desk,
     deviation_steps,
     deviations,
@@ -61,6 +63,8 @@ def console_app(hub: Hub) -> FastAPI:
         audit,
         accounts,
         masterdata,
+        change_steps,
+        change_requests,
     ):
         app.include_router(module.router, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -35,6 +35,7 @@ NAV = (
     NavLink("Deviations", "/deviations", Permission.READ, "deviations"),
     NavLink("Lab data", "/stability", Permission.READ, "labdata"),
     NavLink("Master data", "/masterdata", Permission.READ, "masterdata"),
+    NavLink("Change control", "/change-requests", Permission.READ, "changes"),
     NavLink("Integration desk", "/desk", Permission.READ_QUARANTINE, "desk"),
     NavLink("Audit trail", "/audit", Permission.READ_AUDIT, "audit"),
     NavLink("Accounts", "/accounts", Permission.MANAGE_USERS, "accounts"),
