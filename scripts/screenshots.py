@@ -100,6 +100,12 @@ SHOTS = (
     Shot("outbox", "admin", at(f"{S}/desk/outbox")),
     Shot("keys", "admin", at(f"{S}/desk/keys")),
     Shot("clock", "admin", at(f"{S}/desk/clock")),
+    Shot(
+        "data-quality",
+        "qa",
+        at(f"{S}/dq"),
+        lambda page: page.get_by_role("button", name="Run the rules now").click(),
+    ),
     Shot("audit", "auditor", at(f"{S}/audit")),
     Shot("audit-verify", "auditor", at(f"{S}/audit/verify")),
     Shot("accounts", "admin", at(f"{S}/accounts")),

@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from labgate.compliance.access import DEFAULT_ROLE_CONFLICTS, role_conflicts
+from labgate.domain.data_quality import DqWindows
 
 DEMO_TOKEN_SECRET = "demo-only-token-secret-not-for-production-use"
 
@@ -27,6 +28,13 @@ class Settings(BaseSettings):
     )
     token_minutes: int = Field(30, ge=1, description="Access token lifetime in minutes.")
     lockout_after: int = Field(5, ge=1, description="Failed sign-ins or signatures before lockout.")
+    audit_review_days: int = Field(
+        30,
+        ge=1,
+        le=366,
+        description="A calendar month of the audit trail not reviewed and signed off within "
+        "this many days after it ends is overdue (Annex 11 §9): shown in My work.",
+    )
     lockout_minutes: int = Field(
         30, ge=1, le=10_080, description="How long a lockout lasts before it ends by itself."
     )
@@ -160,6 +168,29 @@ class Settings(BaseSettings):
         description="The relay checks the clock this often when an NTP server is set (0: "
         "never; then run `labgate clock check` from cron).",
     )
+    dq_run_seconds: int = Field(
+        3600,
+        ge=0,
+        le=604_800,
+        description="The relay runs the data-quality rules at every site this often, the "
+        "first run one interval after it starts (0: never; then run `labgate dq run` from "
+        "cron).",
+    )
+    dq_register_hours: int = Field(
+        24, ge=1, le=8760,
+        description="DQ-TIMELY-001: a sample still requested (not registered by the lab) "
+        "this long after it was taken is late.",
+    )  # fmt: skip
+    dq_preliminary_hours: int = Field(
+        72, ge=1, le=8760,
+        description="DQ-TIMELY-002: a result still Preliminary this long after its entry is "
+        "late for review.",
+    )  # fmt: skip
+    dq_outbox_minutes: int = Field(
+        60, ge=1, le=525_600,
+        description="DQ-TIMELY-004: a message owed to the MES or LIMS and not delivered this "
+        "long after its commit is late.",
+    )  # fmt: skip
     relay_poll_seconds: float = Field(
         1.0,
         gt=0,
@@ -240,3 +271,13 @@ class Settings(BaseSettings):
         if self.demo:
             return DEMO_TOKEN_SECRET
         raise ValueError("Set LABGATE_TOKEN_SECRET (32+ characters), or run in demo mode.")
+
+
+def dq_windows(settings: Settings) -> DqWindows:
+    """The timeliness rules' windows, from the settings."""
+    return DqWindows(
+        register_hours=settings.dq_register_hours,
+        preliminary_hours=settings.dq_preliminary_hours,
+        inbox_hold_seconds=settings.hold_timeout_seconds,
+        outbox_minutes=settings.dq_outbox_minutes,
+    )

@@ -47,6 +47,9 @@ PATH_VALUES = {
     "em_round": "EMR-000001",
     "excursion": "EMX-000001",
     "change_request": "CR-000001",
+    "review": "AR-000001",
+    "message": "1",
+    "run": "1",
 }
 WRITE_PERMISSIONS = {
     "/api/v1/sites/{site}/change-requests": P.MANAGE_MASTERDATA,
@@ -100,6 +103,10 @@ WRITE_PERMISSIONS = {
     "/api/v1/sites/{site}/em/due-rounds": P.RECORD_EM,
     "/api/v1/sites/{site}/em/samples/{em_sample}/count": P.RECORD_EM,
     "/api/v1/sites/{site}/em/occupancy": P.REPORT_OCCUPANCY,
+    "/api/v1/sites/{site}/audit-reviews": P.REVIEW_AUDIT_TRAIL,
+    "/api/v1/sites/{site}/audit-reviews/{review}/spot-check/{message}": P.REVIEW_AUDIT_TRAIL,
+    "/api/v1/sites/{site}/audit-reviews/{review}/sign-off": P.REVIEW_AUDIT_TRAIL,
+    "/api/v1/sites/{site}/dq/runs": P.RUN_DATA_QUALITY,
     "/api/v1/inbox": P.SEND_MESSAGES,
     "/api/v1/outbox/retry": P.RETRY_DELIVERY,
     "/api/v1/quarantine/{item}/{decision}": P.MANAGE_QUARANTINE,

@@ -13,7 +13,9 @@ from playwright.sync_api import BrowserContext, Page, expect
 from sqlalchemy import select
 
 from labgate.compliance.access import Account
+from labgate.config import dq_windows
 from labgate.domain.commands import Context, CreateAccount
+from labgate.domain.dq_commands import RunDataQuality
 
 
 def tile_count(page: Page, key: str) -> int:
@@ -286,6 +288,11 @@ def test_no_serious_or_critical_accessibility_violation(
     pages["my work"] = serious_violations(page)
     page.goto(f"{served.url}/console/sites/{SITE}/review")
     pages["review queue"] = serious_violations(page)
+    # The data-quality page with a run on it: its rule table, a breach, its deviation's link.
+    command = RunDataQuality(Context("qa"), SITE, "api", dq_windows(served.hub.settings))
+    served.hub.bus.handle(command)
+    page.goto(f"{served.url}/console/sites/{SITE}/dq")
+    pages["data quality"] = serious_violations(page)
     page.goto(f"{served.url}/console/password")
     pages["password"] = serious_violations(page)
     page.goto(f"{served.url}/console/sites/NOPE/")

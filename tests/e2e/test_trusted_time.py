@@ -6,6 +6,7 @@ and each source's clock skew tracked from the envelopes it sends."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -65,8 +66,9 @@ def test_a_check_within_the_threshold_is_history_a_drift_an_alarm_audited_until_
         for _ in range(2):
             drift = runner.invoke(clock_app, ["check", "--server", server.address])
             assert drift.exit_code == 1, drift.output
-            assert "drift: The hub's clock is 2000" in drift.output
-            assert "ms behind" in drift.output
+            # ~2000 ms: the loopback round trip and the time between the two reads add a little
+            said = re.search(r"drift: The hub's clock is (\d+\.\d) ms behind", drift.output)
+            assert said is not None and 1990 < float(said[1]) < 2050, drift.output
 
         server.offset = 0.1
         back = runner.invoke(clock_app, ["check", "--server", server.address])
@@ -154,7 +156,7 @@ def test_the_api_and_the_desk_show_the_alarm_and_each_sources_clock(
     page = plant.client.get(f"/console/sites/{SITE}/desk/clock")
     assert page.status_code == 200, page.text
     assert 'id="clock-state" data-alarm="true"' in page.text
-    assert "clock.drift" in page.text and "1500" in page.text
+    assert "clock.drift" in page.text and re.search(r"\+1(49\d|50\d)\.\d", page.text)
     assert '<tr data-source="mes">' in page.text
 
     assert plant.client.get("/api/v1/clock", headers={"X-API-Key": "nope"}).status_code == 401

@@ -15,7 +15,7 @@ from labgate.domain.masterdata import LimitLine, MethodVersion, SpecVersion
 from labgate.domain.numbers import RoundingRule
 from labgate.domain.samples import NewResult, PlannedTest, Sample
 from labgate.domain.status_map import MesStatus, StatusMap
-from labgate.service.replay.records import Versions
+from labgate.service.replay.records import Rules, Versions
 from labgate.service.replay.result import replay_result
 
 AT = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
@@ -35,7 +35,7 @@ def recorded(value: str = "996.4", unit: str = "mg/g") -> Sample:
 
 def replayed(sample: Sample, spec: SpecVersion = SPEC) -> list[str]:
     versions = Versions({("SPEC", 1): spec}, {("M", "1"): METHOD})
-    steps = replay_result(sample, "S-1-R1", versions, UNITS, StatusMap()).steps
+    steps = replay_result(sample, "S-1-R1", versions, UNITS, Rules({0: StatusMap()}, {})).steps
     assert [s.name for s in steps] == [
         "binding", "conversion", "rounding", "evaluation", "mes_status"
     ]  # fmt: skip
@@ -72,6 +72,6 @@ def test_a_limit_changed_in_the_spec_version_shows_in_the_binding_and_the_evalua
 
 def test_a_spec_version_no_longer_stored_makes_every_step_differ_and_say_why() -> None:
     versions = Versions({}, {("M", "1"): METHOD})
-    found = replay_result(recorded(), "S-1-R1", versions, UNITS, StatusMap())
+    found = replay_result(recorded(), "S-1-R1", versions, UNITS, Rules({0: StatusMap()}, {}))
     assert all(not s.identical for s in found.steps)
     assert found.steps[0].recomputed["error"] == "spec.unknown"

@@ -53,6 +53,8 @@ class Permission(StrEnum):
     MANAGE_EM = "manage_em"
     RECORD_EM = "record_em"
     REPORT_OCCUPANCY = "report_occupancy"
+    REVIEW_AUDIT_TRAIL = "review_audit_trail"
+    RUN_DATA_QUALITY = "run_data_quality"
 
 
 class BadCredentials(Unauthenticated):
@@ -105,6 +107,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.READ_OUTBOX,
             P.READ_QUARANTINE,
             P.MANAGE_EM,
+            P.REVIEW_AUDIT_TRAIL,
+            P.RUN_DATA_QUALITY,
         }
     ),
     Role.PRODUCTION: frozenset({P.READ, P.REQUEST_SAMPLE, P.CANCEL_SAMPLE, P.REPORT_OCCUPANCY}),
@@ -119,9 +123,11 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.READ_AUDIT,
             P.READ_OUTBOX,
             P.READ_QUARANTINE,
+            P.RUN_DATA_QUALITY,
         }
     ),
-    # Read-only, including the trail: an inspector sees everything and changes nothing.
+    # Read-only, including the trail: an inspector sees everything and changes nothing (the
+    # periodic reviews too: they read them; QA computes and signs them off).
     Role.AUDITOR: frozenset({P.READ, P.READ_AUDIT, P.READ_OUTBOX, P.READ_QUARANTINE}),
     Role.MES_SYSTEM: frozenset(
         {

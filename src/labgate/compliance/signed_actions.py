@@ -36,6 +36,7 @@ class SignedAction(StrEnum):
     RESOLVE_QUARANTINE = "quarantine.resolve"
     APPROVE_ICD = "icd.approve"
     APPROVE_CHANGE = "change_request.approve"
+    SIGN_OFF_TRAIL_REVIEW = "audit_review.sign_off"
 
 
 MEANINGS: MappingProxyType[SignedAction, tuple[Meaning, ...]] = MappingProxyType(
@@ -57,6 +58,7 @@ MEANINGS: MappingProxyType[SignedAction, tuple[Meaning, ...]] = MappingProxyType
         SignedAction.RESOLVE_QUARANTINE: (Meaning.APPROVED,),
         SignedAction.APPROVE_ICD: (Meaning.APPROVED,),
         SignedAction.APPROVE_CHANGE: (Meaning.APPROVED,),
+        SignedAction.SIGN_OFF_TRAIL_REVIEW: (Meaning.REVIEWED,),
     }
 )
 

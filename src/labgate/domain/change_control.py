@@ -166,13 +166,16 @@ def check_proposal(kind: str, proposal: object) -> tuple[ChangeKind, dict[str, A
     return found, _CHECKS[found](proposal)
 
 
-def status_rules(proposal: Mapping[str, Any]) -> StatusMap:
-    """The proposed status map (already checked when the request was made)."""
+def status_rules(proposal: Mapping[str, Any], version: int = 0) -> StatusMap:
+    """The proposed status map (already checked when the request was made), as `version`."""
     return StatusMap(
-        StatusRule(
-            ResultStatus(r["lims_status"]), Outcome(r["outcome"]), MesStatus(r["mes_status"])
-        )
-        for r in proposal["rules"]
+        (
+            StatusRule(
+                ResultStatus(r["lims_status"]), Outcome(r["outcome"]), MesStatus(r["mes_status"])
+            )
+            for r in proposal["rules"]
+        ),
+        version,
     )
 
 

@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import TypeVar
 
 from labgate.domain import events
+from labgate.domain.em_monitoring import EM_EXCURSION
 from labgate.domain.errors import InvalidInput, SegregationOfDuties
 from labgate.domain.lifecycle import TransitionTable
 from labgate.domain.reasons import require_reason
@@ -66,6 +67,9 @@ STEP_FIELDS = {
     "closure": ("capa", "closed_by", "closed_at", "closure_reason"),
 }
 STEPS = tuple(STEP_FIELDS)
+DATA_QUALITY = "data_quality"  # the kind of deviation a data-quality rule's breach opens
+# Kinds about no lab result: nothing to invalidate or retest, no batch or lot held.
+WITHOUT_RESULT = frozenset({EM_EXCURSION, DATA_QUALITY})
 
 
 @dataclass
@@ -104,6 +108,12 @@ class Deviation:
         """Still under investigation: its batch or lot stays on hold."""
         return self.state in OPEN_STATES
 
+    @property
+    def about_a_result(self) -> bool:
+        """An OOS deviation: it names a lab result (an excursion or a data-quality breach
+        does not)."""
+        return self.kind not in WITHOUT_RESULT
+
     def conclude_phase1(self, conclusion: str, by: str, at: datetime, reason: str) -> None:
         """The laboratory investigation's finding; never by the analyst who reported the result."""
         found = _choice(PhaseOneConclusion, conclusion, "phase1_conclusion")
@@ -116,6 +126,14 @@ class Deviation:
                 field="signature.username",
             )
         target = D.INVALIDATED if found is PhaseOneConclusion.ASSIGNABLE_CAUSE else D.OPEN_PHASE2
+        if target is D.INVALIDATED and self.kind == DATA_QUALITY:
+            raise InvalidInput(
+                f"Deviation {self.code} is a data-quality breach: there is no result to "
+                "invalidate; conclude no_assignable_cause, investigate, and close it with a "
+                "CAPA reference.",
+                reason="deviation.dq_not_invalidated",
+                field="phase1_conclusion",
+            )
         self._move(target)
         self.phase1_conclusion, self.phase1_by = found.value, by
         self.phase1_at, self.phase1_reason = at, reason
@@ -137,7 +155,8 @@ class Deviation:
         self.phase2_at, self.phase2_reason = at, rationale
 
     def close(self, capa: str | None, by: str, at: datetime, reason: str) -> None:
-        """QA approves the conclusion and closes; a confirmed OOS needs its CAPA reference."""
+        """QA approves the conclusion and closes; a confirmed OOS and every data-quality breach
+        need a CAPA reference."""
         _need_reason(reason, "reason")
         if by in (self.analyst, self.phase2_by):
             raise SegregationOfDuties(
@@ -149,6 +168,13 @@ class Deviation:
         # The state first: a deviation not concluded yet says so, not that a CAPA is missing.
         DEVIATION_LIFECYCLE.check(self.code, self.state, D.CLOSED)
         capa = (capa or "").strip() or None
+        if capa is None and self.kind == DATA_QUALITY:
+            raise InvalidInput(
+                f"Deviation {self.code} is a data-quality breach; closing it needs the "
+                "reference of the CAPA that corrects the records and prevents the recurrence.",
+                reason="deviation.capa_required",
+                field="capa",
+            )
         if capa is None and self.phase2_conclusion == PhaseTwoConclusion.CONFIRMED:
             raise InvalidInput(
                 f"Deviation {self.code} confirmed the OOS; closing it needs a CAPA reference.",

@@ -107,6 +107,9 @@ class Result:
     reported_by: str | None = None
     analyst_account: str | None = None
     reviewer_account: str | None = None
+    # The status map its MES status was decided under (0: the one installed with the hub):
+    # a replay recomputes it with that map, whatever is in force since.
+    status_map_version: int = 0
 
     @property
     def active(self) -> bool:
@@ -267,6 +270,7 @@ class Sample:
         )
         derive(result, planned, units)
         result.mes_status = status_map.mes_status(result.status, result.conforms)
+        result.status_map_version = status_map.version
         if previous is not None:
             result.supersedes, previous.superseded_by = previous.code, result.code
         self.results.append(result)
@@ -307,6 +311,7 @@ class Sample:
         result.status, result.reviewer, result.approved_at = ResultStatus.APPROVED, reviewer, at
         result.reviewer_account = account
         result.mes_status = status_map.mes_status(result.status, result.conforms)
+        result.status_map_version = status_map.version
         self.test(result.test_code).move(self.code, TestStatus.COMPLETED)
         if all(t.status in (TestStatus.COMPLETED, TestStatus.CANCELLED) for t in self.tests):
             self.move(SampleStatus.COMPLETED)
@@ -323,6 +328,7 @@ class Sample:
         result.status = ResultStatus.INVALIDATED
         result.invalidated_by, result.invalidated_at, result.invalidation_reason = by, at, reason
         result.mes_status = status_map.mes_status(result.status, result.conforms)
+        result.status_map_version = status_map.version
         planned = self.test(result.test_code)
         if planned.status is TestStatus.COMPLETED:
             planned.move(self.code, TestStatus.IN_PROGRESS)

@@ -68,8 +68,13 @@ def sample_mes_status(status: SampleStatus, from_results: MesStatus) -> MesStatu
 class StatusMap:
     """A checked status map: only an Approved result may ever produce Accepted or Rejected."""
 
-    def __init__(self, rules: Iterable[StatusRule] = DEFAULT_STATUS_RULES) -> None:
+    def __init__(
+        self, rules: Iterable[StatusRule] = DEFAULT_STATUS_RULES, version: int = 0
+    ) -> None:
         self.rules = tuple(rules)
+        # Which map it is: 0 the one installed with the hub, N the status-map version a change
+        # request put in force. A result records it with the MES status the map gave it.
+        self.version = version
         for rule in self.rules:
             if rule.mes_status is MesStatus.CANCELLED:
                 raise InvalidInput(

@@ -12,10 +12,12 @@ from labgate.domain import (
     change_commands,
     commands,
     deviation_commands,
+    dq_commands,
     interface_commands,
 )
 from labgate.domain import em_commands as em
 from labgate.domain import raw_materials as raw
+from labgate.domain import review_commands as review
 from labgate.domain import stability_commands as stab
 from labgate.domain.errors import LabgateError
 from labgate.domain.events import Event
@@ -23,9 +25,11 @@ from labgate.service.deps import Deps
 from labgate.service.handlers import (
     account_admin,
     accounts,
+    audit_reviews,
     batches,
     bulk_approvals,
     change_requests,
+    data_quality,
     deviations,
     em_config,
     em_monitoring,
@@ -86,6 +90,7 @@ HANDLERS: dict[type[commands.Command], Handler] = {
     deviation_commands.ConcludePhaseOne: deviations.conclude_phase_one,
     deviation_commands.ConcludePhaseTwo: deviations.conclude_phase_two,
     deviation_commands.CloseDeviation: deviations.close_deviation,
+    dq_commands.RunDataQuality: data_quality.run_data_quality,
     raw.ConfigureSkipLotPlan: skip_lot_plans.configure_plan,
     raw.ReceiveLot: raw_materials.receive_lot,
     raw.ImportSupplierCoa: supplier_coa.import_supplier_coa,
@@ -105,6 +110,9 @@ HANDLERS: dict[type[commands.Command], Handler] = {
     em.StartDueRounds: em_monitoring.start_due_rounds,
     em.RecordEmCount: em_monitoring.record_count,
     em.ReportOccupancy: em_monitoring.report_occupancy,
+    review.CreateAuditReview: audit_reviews.create_audit_review,
+    review.MarkSpotCheck: audit_reviews.mark_spot_check,
+    review.SignOffAuditReview: audit_reviews.sign_off_audit_review,
 }
 
 
@@ -179,6 +187,7 @@ def _subject(command: commands.Command) -> tuple[str, str, str | None]:
         ("lot", "lot"),
         ("study", "stability_study"),
         ("alert", "oot_alert"),
+        ("review", "audit_review"),
     ):
         value = getattr(command, attr, None)
         if isinstance(value, str):

@@ -15,6 +15,7 @@ from labgate.compliance.access import Account
 from labgate.compliance.audit import AuditDraft
 from labgate.domain.batches import Batch
 from labgate.domain.commands import Context, MessageRef
+from labgate.domain.data_quality import DqWindows, Measure
 from labgate.domain.deviations import Deviation
 from labgate.domain.events import Event
 from labgate.domain.gates import GateEntry, GateSample, GateTold, PointTally
@@ -231,11 +232,27 @@ class UnitOfWork(abc.ABC):
         impact list names it. A store without environmental monitoring has none."""
         return []
 
+    def measure_quality(self, site: str, now: datetime, windows: DqWindows) -> dict[str, Measure]:
+        """Every data-quality rule's measure at a site, by rule id (SQL queries: a store alone
+        answers them)."""
+        raise NotImplementedError("Data-quality rules are measured by a database store.")
+
     def gate_tallies(self, site: str, batch: str, points: Collection[str]) -> dict[str, PointTally]:
         """The live samples of the batch at these points, counted per point (stores count them
         in the database: deciding whether to tell the MES loads no sample)."""
         drawn = self.gate_samples(site, batch, points)
         return {p: PointTally.of([s for s in drawn if s.sampling_point == p]) for p in points}
+
+    def trail_review(
+        self,
+        site: str,
+        period: tuple[datetime, datetime],
+        source: str | None,
+        draw: tuple[int, int],
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """A periodic review's content: the period's trail by category, and the spot-check
+        sample drawn with (seed, size). Only a store holding the trail can read it."""
+        raise NotImplementedError("the audit trail is read from a store")
 
     def last_told(self, site: str, batch: str, operations: Collection[str]) -> dict[str, GateTold]:
         """What the MES was last told of each of these operations of the batch (stores find

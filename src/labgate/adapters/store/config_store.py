@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import replace
+from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -83,13 +84,27 @@ def load_status_map(session: Session) -> StatusMapSchedule:
     at its date exactly, and the cache (moved by that write) needs no second move then."""
     v = t.status_map_versions.c
     versions = session.execute(select(v.effective_from, v.version, v.rules))
-    dated = tuple((at, n, status_rules({"rules": rules})) for at, n, rules in versions)
+    dated = tuple((at, n, status_rules({"rules": rules}, n)) for at, n, rules in versions)
     rows = session.execute(select(t.status_rules).order_by(t.status_rules.c.id))
     installed = StatusMap(
         StatusRule(ResultStatus(r.lims_status), Outcome(r.outcome), MesStatus(r.mes_status))
         for r in rows
     )
     return StatusMapSchedule(installed, dated)
+
+
+def status_map_history(session: Session) -> list[tuple[datetime | None, StatusMap]]:
+    """Every status map that was in force, oldest first: the one installed with the hub (from
+    the beginning, None), then each version approved through a change request, from its date."""
+    installed = StatusMap(
+        StatusRule(ResultStatus(r.lims_status), Outcome(r.outcome), MesStatus(r.mes_status))
+        for r in session.execute(select(t.status_rules).order_by(t.status_rules.c.id))
+    )
+    v = t.status_map_versions.c
+    versions = session.execute(select(v.version, v.effective_from, v.rules).order_by(v.version))
+    return [(None, installed)] + [
+        (row.effective_from, status_rules({"rules": row.rules}, row.version)) for row in versions
+    ]
 
 
 def load_units(session: Session) -> UnitTable:

@@ -3,12 +3,14 @@ mappings, aliases, units, rounding rules and the status map, read in one session
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from labgate.adapters.store import tables as t
+from labgate.adapters.store.config_store import load_status_map
 from labgate.compliance.checkpoints import thumbprint
 from labgate.compliance.clock import iso_utc
 
@@ -33,11 +35,13 @@ def partners(session: Session) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def site_configuration(session: Session, site: str) -> dict[str, Any]:
+def site_configuration(session: Session, site: str, at: datetime) -> dict[str, Any]:
     """The site's name, mappings, aliases, units, rounding rules (method versions) and the
-    status map, as plain rows."""
+    status map in force at `at`, as plain rows."""
     m, al, mv = t.mappings.c, t.aliases.c, t.method_versions.c
     name = session.scalar(select(t.sites.c.name).where(t.sites.c.code == site))
+    # The installed map, or the change request's version whose date has come.
+    in_force = load_status_map(session).in_force(at)
     return {
         "site_name": name or site,
         "mappings": _rows(session, select(m.characteristic, m.test_code, m.sampling_point)
@@ -48,9 +52,11 @@ def site_configuration(session: Session, site: str) -> dict[str, Any]:
                                        t.units.c.precision)),
         "rounding": _rows(session, select(mv.method, mv.version, mv.rounding_rule, mv.sig_figs)
                           .where(mv.site == site)),
-        "status_rules": _rows(session, select(t.status_rules.c.lims_status,
-                                              t.status_rules.c.outcome,
-                                              t.status_rules.c.mes_status)),
+        "status_rules": [
+            {"lims_status": r.lims_status.value, "outcome": r.outcome.value,
+             "mes_status": r.mes_status.value, "status_map_version": in_force.version}
+            for r in in_force.rules
+        ],
     }  # fmt: skip
 
 

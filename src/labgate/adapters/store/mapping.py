@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, registry, relationship
 from labgate.adapters.store import children, config_store
 from labgate.adapters.store import tables as t
 from labgate.compliance.access import Account
+from labgate.compliance.audit_review import AuditReview
 from labgate.compliance.identities import PartnerIdentity
 from labgate.compliance.keys import SourceKey
 from labgate.compliance.notifications import Notification
@@ -18,6 +19,7 @@ from labgate.compliance.throttle import RefusalWindow
 from labgate.compliance.time_check import ClockCheck, ClockState
 from labgate.domain.batches import Batch, ProceduralElement, Procedure, SamplingPoint
 from labgate.domain.change_control import ChangeRequest, StatusMapVersion
+from labgate.domain.data_quality import DqRuleResult, DqRun
 from labgate.domain.deviations import Deviation
 from labgate.domain.em_monitoring import (
     EmExcursion,
@@ -93,11 +95,14 @@ def start_mappers() -> None:
         (LimitLine, t.limit_lines),
         (ProceduralElement, t.procedural_elements),
         (Deviation, t.deviations),
+        (AuditReview, t.audit_reviews),
         (GateEntry, t.gate_entries),
         (GateTold, t.gates_told),
         (ClockCheck, t.clock_checks),
         (IcdVersion, t.icd_versions),
         (ClockState, t.clock_states),
+        (DqRun, t.dq_runs),
+        (DqRuleResult, t.dq_rule_results),
         (MaterialPlan, t.skip_lot_plans),
         (ReceivedLot, t.received_lots),
         (StabilityStudy, t.stability_studies),

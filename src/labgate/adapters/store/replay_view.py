@@ -56,12 +56,12 @@ class ReplayView:
             return StoredBatch(batch, samples, versions, deviations, signatures, as_of)
 
     def rules(self) -> Rules:
-        """The status map and the unit dictionary as stored now (neither is versioned)."""
+        """Every status map by version; the unit dictionary as stored now (it carries no
+        version)."""
         with self._reading() as session:
             units = config_store.load_units(session)
-            # The map in force now: a replay of a decision taken under an earlier version differs.
-            status_map = config_store.load_status_map(session).in_force(self._clock.now())
-            return Rules(status_map, dict(units))
+            maps = {m.version: m for _, m in config_store.status_map_history(session)}
+            return Rules(maps, dict(units))
 
     @contextmanager
     def _reading(self) -> Iterator[Session]:

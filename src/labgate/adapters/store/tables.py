@@ -24,9 +24,11 @@ from sqlalchemy import (
 from sqlalchemy import Enum as SqlEnum
 
 from labgate.adapters.store.types import DecimalText, LongDecimalText, UtcDateTime
+from labgate.compliance.audit_review import ReviewState
 from labgate.compliance.time_check import ClockStatus
 from labgate.domain.batches import Level
 from labgate.domain.change_control import ChangeKind, ChangeState
+from labgate.domain.data_quality import DqStatus
 from labgate.domain.deviations import DeviationState
 from labgate.domain.em_limits import CleanroomGrade, EmOutcome, EmSampleType, OperationalState
 from labgate.domain.em_monitoring import EmSampleStatus, Frequency
@@ -267,6 +269,7 @@ results = Table(
     Column("resolved_unit", String(KEY)),  # the dictionary unit raw_unit resolved to (0012)
     Column("reported_by", String(KEY)), Column("analyst_account", String(KEY)),
     Column("reviewer_account", String(KEY)),
+    Column("status_map_version", Integer, nullable=False, server_default="0"),  # (0031)
 )  # fmt: skip
 
 deviations = Table(
@@ -355,7 +358,8 @@ audit_entries = Table(
     "audit_entries", metadata,
     Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
            autoincrement=False),
-    Column("at", UtcDateTime, nullable=False), Column("site", String(KEY)),
+    # `at` indexed: a periodic review reads a period of the trail (0029).
+    Column("at", UtcDateTime, nullable=False, index=True), Column("site", String(KEY)),
     Column("actor", String(KEY), nullable=False, index=True),
     Column("actor_kind", String(16), nullable=False),
     Column("action", String(64), nullable=False, index=True),
@@ -364,6 +368,24 @@ audit_entries = Table(
     Column("before", JSON), Column("after", JSON), Column("reason", Text),
     Column("payload_hash", String(64)), Column("correlation_id", String(64), index=True),
     Column("prev_hash", String(64), nullable=False), Column("hash", String(64), nullable=False),
+)  # fmt: skip
+
+# Periodic audit-trail reviews (compliance/audit_review.py): the content as computed, the
+# seeded spot-check sample with its marks, and the sign-off.
+audit_reviews = Table(
+    "audit_reviews", metadata, _id(), _site(),
+    Column("code", String(KEY), nullable=False),
+    Column("period_from", UtcDateTime, nullable=False),
+    Column("period_to", UtcDateTime, nullable=False),
+    Column("source", String(KEY)), Column("seed", BigInteger, nullable=False),
+    Column("created_by", String(KEY), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("findings", JSON, nullable=False), Column("sample", JSON, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("state", enum(ReviewState), nullable=False, index=True),
+    Column("comment", Text), Column("signed_by", String(KEY)),
+    Column("signed_at", UtcDateTime),
+    UniqueConstraint("site", "code"),
 )  # fmt: skip
 
 # One row: the head of the chain. Appenders lock it, so the chain never forks.
@@ -498,8 +520,9 @@ change_requests = Table(
     Column("close_reason", Text), UniqueConstraint("site", "code"),
 )  # fmt: skip
 
-# The newest row is the status map in force (config_store.load_status_map); status_rules holds
-# the map installed with the hub, in force until the first change request takes effect.
+# A status map approved through a change request, written at its approval with its date: the
+# latest whose date has come is in force (config_store.load_status_map); status_rules holds the
+# map installed with the hub, in force until the first version's date.
 status_map_versions = Table(
     "status_map_versions", metadata,
     Column("version", Integer, primary_key=True, autoincrement=False),
@@ -789,3 +812,34 @@ console_sessions = Table(
     Column("last_seen_at", UtcDateTime, nullable=False),
     Column("ended_at", UtcDateTime), Column("ended_why", String(64)),
 )  # fmt: skip
+
+# --- data quality: each run of the rules at a site, and each rule's line in it ----------------
+
+dq_runs = Table(
+    "dq_runs", metadata, _id(), _site(),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("started_by", String(KEY), nullable=False),
+    Column("trigger", String(16), nullable=False),
+    Column("rules", Integer, nullable=False), Column("breaches", Integer, nullable=False),
+    Index("ix_dq_runs_site", "site", "id"),
+)  # fmt: skip
+
+dq_rule_results = Table(
+    "dq_rule_results", metadata, _id(),
+    Column("run_id", ForeignKey("dq_runs.id"), nullable=False, index=True),
+    Column("rule", String(32), nullable=False), Column("dimension", String(16), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("measured", BigInteger, nullable=False),
+    Column("population", BigInteger, nullable=False),
+    Column("threshold", String(200), nullable=False),
+    Column("status", enum(DqStatus), nullable=False),
+    Column("examples", JSON, nullable=False), Column("deviation", String(KEY)),
+)  # fmt: skip
+
+# The timeliness rules count old records in one state: these find them without a scan.
+Index("ix_samples_status_age", samples.c.site, samples.c.status, samples.c.sampled_at)
+Index("ix_results_status_age", results.c.status, results.c.entered_at)
+Index("ix_inbox_status_age", inbox_messages.c.status, inbox_messages.c.received_at)
+Index("ix_outbox_status_age", outbox.c.status, outbox.c.created_at)
+# Cross-posting mappings are found per (site, test) group.
+Index("ix_mappings_test", mappings.c.site, mappings.c.test_code)

@@ -28,14 +28,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from labgate.adapters.store import children
 from labgate.adapters.store import config_store as cs
 from labgate.adapters.store import tables as t
+from labgate.adapters.store.dq_measures import measure_all
 from labgate.adapters.store.engine import WRITE
 from labgate.adapters.store.gate_view import deciding_samples, last_told, point_tallies
 from labgate.adapters.store.review_signals import reaching
+from labgate.adapters.store.trail_review import spot_check_sample, trail_findings
 from labgate.adapters.store.writer_turns import writer_turn
 from labgate.compliance.access import Account
 from labgate.compliance.audit import AuditDraft, seal
 from labgate.compliance.throttle import RefusalWindow
 from labgate.domain.batches import Batch
+from labgate.domain.data_quality import DqWindows, Measure
 from labgate.domain.deviations import Deviation
 from labgate.domain.gates import GateSample, GateTold, PointTally
 from labgate.domain.masterdata import Alias
@@ -210,10 +213,25 @@ class SqlUnitOfWork(UnitOfWork):
         """The samples that decide these points' gates, in two light queries."""
         return deciding_samples(self.session, site, batch, points)
 
+    def measure_quality(self, site: str, now: datetime, windows: DqWindows) -> dict[str, Measure]:
+        """The rules' count queries (dq_measures.py), in this transaction."""
+        return measure_all(self.session, site, now, windows)
+
     def gate_tallies(self, site: str, batch: str, points: Collection[str]) -> dict[str, PointTally]:
         """The points' live samples counted in the database (one grouped query, and one more
         for deviations only where a sample is Rejected)."""
         return point_tallies(self.session, site, batch, points)
+
+    def trail_review(
+        self,
+        site: str,
+        period: tuple[datetime, datetime],
+        source: str | None,
+        draw: tuple[int, int],
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The period's trail by category and the seeded spot-check sample (trail_review.py)."""
+        findings = trail_findings(self.session, site, period, source)
+        return findings, spot_check_sample(self.session, site, period, source, *draw)
 
     def last_told(self, site: str, batch: str, operations: Collection[str]) -> dict[str, GateTold]:
         """Each operation's newest gates_told row, found by index."""

@@ -175,8 +175,9 @@ def deviation_view(session: Session, site: str, code: str) -> dict[str, Any]:
         )
     view: dict[str, Any] = to_jsonable(deviation)
     view["open"] = deviation.is_open
-    if deviation.kind == EM_EXCURSION:  # no lab result: the excursion and its impact list
-        view |= em_views.deviation_extras(session, site, code, datetime.now(UTC))
+    if not deviation.about_a_result:  # an excursion (its impact list) or a DQ breach
+        if deviation.kind == EM_EXCURSION:
+            view |= em_views.deviation_extras(session, site, code, datetime.now(UTC))
         view["signatures"] = [
             signature_view(s, to_jsonable(signed_content(deviation, step)))
             for s, step in zip(signatures_of(session, site, "deviation", code), STEPS, strict=False)

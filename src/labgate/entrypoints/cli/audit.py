@@ -20,12 +20,14 @@ from labgate.compliance.signer import PUBLIC_MEMBERS, Signer
 from labgate.config import Settings
 from labgate.database import open_database
 from labgate.domain.errors import LabgateError
+from labgate.entrypoints.cli.audit_review import review_app
 
 # These commands need the database alone, not a hub's bus, converter and channels (nor the
 # relay's brokers and webhooks): `audit verify` starts without importing them. The export's
 # writer and the relay's key loader are imported by the commands that use them.
 
 audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
+audit_app.add_typer(review_app, name="review")
 console = Console(soft_wrap=True, markup=False)
 errors = Console(stderr=True, soft_wrap=True)
 

@@ -54,6 +54,7 @@ class Commands(LazyGroup):
         "change": Lazy(
             f"{CLI}.change:change_app", "Change control: change requests and their due pass."
         ),
+        "dq": Lazy(f"{CLI}.dq:dq_app", "Data-quality controls."),
         "clock": Lazy(f"{CLI}.clock:clock_app", "Trusted time: the hub's clock against NTP."),
         "replay": Lazy(
             f"{CLI}.replay:replay_app", "Replay a stored decision and compare it with the record."

@@ -27,6 +27,7 @@ from labgate.compliance.checkpoints import TrailBroken
 from labgate.compliance.signer import Signer
 from labgate.config import Settings
 from labgate.entrypoints.cli.clock import ClockWatch
+from labgate.entrypoints.cli.dq_schedule import DqSchedule
 from labgate.entrypoints.cli.due_changes import DueChanges
 from labgate.service.outbox.records import LIMS, MES
 from labgate.service.outbox.relay import RELAY_ACTOR, Relay, RelayReport, Transport
@@ -177,6 +178,7 @@ def run(
             Checkpoints(hub, signer, settings.checkpoint_interval_seconds),
             ClockWatch(settings, hub.uow_factory, clock),
             DueChanges(hub, RELAY_ACTOR, settings.change_apply_seconds),
+            DqSchedule(hub),
         )
         if once:
             _once(relay, checkpoints)
@@ -217,7 +219,8 @@ class Checkpoints:
 
 class Periodic:
     """What the relay does after each pass besides delivering: each part decides whether it
-    is due (audit checkpoints, the clock check, change requests whose date has come)."""
+    is due (audit checkpoints, the clock check, change requests whose date has come, the
+    data-quality runs)."""
 
     def __init__(self, *parts: Callable[[], None]) -> None:
         self.parts = parts
@@ -260,6 +263,7 @@ class InProcessRelay:
             Checkpoints(hub, signer, settings.checkpoint_interval_seconds),
             ClockWatch(settings, hub.uow_factory, hub.bus.deps.clock),
             DueChanges(hub, RELAY_ACTOR, settings.change_apply_seconds),
+            DqSchedule(hub),
         )
 
         def after(report: RelayReport) -> None:

@@ -21,8 +21,7 @@ from labgate.adapters.store.audit_reading import readable_entries
 from labgate.adapters.store.document_facts import readable, reader
 from labgate.compliance.access import Permission
 from labgate.compliance.signed_actions import MEANINGS, SignedAction
-from labgate.domain.deviations import STEPS, DeviationState
-from labgate.domain.em_monitoring import EM_EXCURSION
+from labgate.domain.deviations import STEPS, WITHOUT_RESULT, DeviationState
 from labgate.entrypoints.web import keyset
 from labgate.entrypoints.web.access import Visitor, allowed, hub_of
 from labgate.entrypoints.web.layout import frame, site_view
@@ -204,7 +203,7 @@ def workspace_values(request: Request, who: Visitor, site: str, code: str) -> di
     shown = site_view(request, site)
     with hub_of(request).sessions() as session:
         view = readable(session, site, views.deviation_view(session, site, code))
-        oos = None if view["kind"] == EM_EXCURSION else _result_and_retests(session, site, view)
+        oos = None if view["kind"] in WITHOUT_RESULT else _result_and_retests(session, site, view)
         hold = _hold(session, site, view)
         history = _history(session, site, code) if who.may(Permission.READ_AUDIT) else None
         people = reader(session, site, _named(view, oos, history))

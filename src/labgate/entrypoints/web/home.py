@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
+from labgate.adapters.store.audit_review_view import overdue_periods
 from labgate.adapters.store.document_facts import reader
 from labgate.compliance.access import Permission
 from labgate.entrypoints.web.access import SignedIn, Visitor, allowed, hub_of
@@ -34,8 +35,13 @@ def home(
 ) -> Response:
     """Counts and links of the work waiting for the visitor's roles at the site."""
     shown = site_view(request, site)
-    with hub_of(request).sessions() as session:
-        tiles = my_work(session, site, who.account.permissions())
+    hub, permissions = hub_of(request), who.account.permissions()
+    with hub.sessions() as session:
+        computed = {}
+        if Permission.REVIEW_AUDIT_TRAIL in permissions:
+            now, days = hub.bus.deps.clock.now(), hub.settings.audit_review_days
+            computed["audit_review"] = len(overdue_periods(session, site, now, days))
+        tiles = my_work(session, site, permissions, computed)
         people = reader(session, site, [])
     values = {**frame(request, who, shown, "home"), "tiles": tiles, "people": people,
               "now": hub_of(request).bus.deps.clock.now()}  # fmt: skip

@@ -33,11 +33,13 @@ NAV = (
     NavLink("Review queue", "/review", Permission.READ, "review"),
     NavLink("Batches", "/batches", Permission.READ, "batches"),
     NavLink("Deviations", "/deviations", Permission.READ, "deviations"),
+    NavLink("Data quality", "/dq", Permission.READ, "dq"),
     NavLink("Lab data", "/stability", Permission.READ, "labdata"),
     NavLink("Master data", "/masterdata", Permission.READ, "masterdata"),
     NavLink("Change control", "/change-requests", Permission.READ, "changes"),
     NavLink("Integration desk", "/desk", Permission.READ_QUARANTINE, "desk"),
     NavLink("Audit trail", "/audit", Permission.READ_AUDIT, "audit"),
+    NavLink("Trail reviews", "/audit-reviews", Permission.READ_AUDIT, "audit_reviews"),
     NavLink("Accounts", "/accounts", Permission.MANAGE_USERS, "accounts"),
 )
 

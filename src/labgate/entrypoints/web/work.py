@@ -3,7 +3,9 @@ A tile shows only to an account whose role acts on it."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import Select, func, select
@@ -11,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from labgate.adapters.store import lists, views
 from labgate.adapters.store import tables as t
+from labgate.adapters.store.dq_view import breaches_query
 from labgate.adapters.store.outbox_store import dead_query
 from labgate.compliance.access import Permission
 from labgate.domain.lifecycle import SampleStatus
@@ -57,9 +60,16 @@ TILES = (
          "GET /api/v1/sites/{site}/batches?disposition=pending"),
     Tile("quarantine", "Quarantined messages", frozenset({P.MANAGE_QUARANTINE}), "/desk/quarantine",
          "GET /api/v1/quarantine?status=open"),
+    Tile("dq", "Data-quality rules in breach", frozenset({P.RUN_DATA_QUALITY}), "/dq",
+         "GET /api/v1/dq/runs?site={site}"),
     Tile("dead", "Dead letters", frozenset({P.RETRY_DELIVERY}), "/desk/outbox?status=dead",
          "GET /api/v1/outbox/dead"),
+    # Months of the trail past LABGATE_AUDIT_REVIEW_DAYS without a signed-off review: not a
+    # query's rows but periods worked out from the reviews (audit_review_view.overdue_periods).
+    Tile("audit_review", "Audit-trail reviews overdue", frozenset({P.REVIEW_AUDIT_TRAIL}),
+         "/audit-reviews", "GET /api/v1/sites/{site}/audit-reviews"),
 )  # fmt: skip
+COMPUTED = frozenset({"audit_review"})  # tiles the page counts itself and passes in
 
 
 def _queries(site: str) -> dict[str, list[Select[Any]]]:
@@ -80,6 +90,7 @@ def _queries(site: str) -> dict[str, list[Select[Any]]]:
         "disposition": [lists.batches_query(site, None, None, "pending")],
         "quarantine": [select(t.quarantine.c.id).where(t.quarantine.c.status == "open")],
         "dead": [dead_query(site)],
+        "dq": [breaches_query(site)],
     }
 
 
@@ -89,11 +100,17 @@ def count(session: Session, query: Select[Any]) -> int:
     return int(session.scalar(counted) or 0)
 
 
-def my_work(session: Session, site: str, permissions: frozenset[Permission]) -> list[Counted]:
-    """The tiles of the visitor's roles, each with its count."""
+def my_work(
+    session: Session,
+    site: str,
+    permissions: frozenset[Permission],
+    computed: Mapping[str, int] = MappingProxyType({}),
+) -> list[Counted]:
+    """The tiles of the visitor's roles, each with its count (`computed`: of COMPUTED tiles)."""
     queries = _queries(site)
     return [
-        Counted(tile, sum(count(session, q) for q in queries[tile.key]))
+        Counted(tile, computed.get(tile.key, 0) if tile.key in COMPUTED
+                else sum(count(session, q) for q in queries[tile.key]))
         for tile in TILES
         if tile.permissions & permissions
-    ]
+    ]  # fmt: skip

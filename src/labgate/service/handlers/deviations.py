@@ -16,7 +16,6 @@ from labgate.domain.deviations import (
     DeviationState,
     signed_content,
 )
-from labgate.domain.em_monitoring import EM_EXCURSION
 from labgate.domain.samples import Sample, result_content
 from labgate.service.deps import Deps
 from labgate.service.handlers.common import (
@@ -48,7 +47,7 @@ def conclude_phase_one(cmd: ConcludePhaseOne, uow: UnitOfWork, deps: Deps) -> st
             signer.require(Permission.INVALIDATE_RESULT)
         _step_done(uow, cmd, signer, deviation, "phase1", before, cmd.reason)
         # An EM excursion has no lab result to invalidate and no batch on hold.
-        if deviation.state is DeviationState.INVALIDATED and deviation.kind != EM_EXCURSION:
+        if deviation.state is DeviationState.INVALIDATED and deviation.about_a_result:
             sample = load_sample(uow, cmd.site, deviation.sample)
             _invalidate(uow, cmd.ctx, signer, sample, deviation)
         uow.commit()

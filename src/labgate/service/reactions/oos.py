@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from labgate.domain.commands import Context
 from labgate.domain.deviations import Deviation, open_oos
-from labgate.domain.em_monitoring import EM_EXCURSION
 from labgate.domain.events import DeviationEnded, ResultApproved
 from labgate.domain.samples import Sample
 from labgate.domain.status_map import MesStatus
@@ -33,11 +32,11 @@ def open_deviation(event: ResultApproved, uow: UnitOfWork, scope: Scope) -> None
 
 def lift_hold(event: DeviationEnded, uow: UnitOfWork, scope: Scope) -> None:
     """A deviation that ended lifts the hold on its batch or lot, once none on it is open (an
-    environmental excursion holds nothing)."""
+    environmental excursion or a data-quality breach holds nothing)."""
     deviation = uow.tracked(Deviation, event.site, event.deviation) or must_get(
         uow, Deviation, "deviation", "deviation", site=event.site, code=event.deviation
     )
-    if deviation.kind == EM_EXCURSION:
+    if not deviation.about_a_result:
         return
     sample = uow.tracked(Sample, deviation.site, deviation.sample)
     if sample is None:

@@ -25,7 +25,7 @@ def replay_stored_result(
     """Replay result `code` of `site`; NotFound (`result.unknown`) for an unknown id."""
     found, rules = stored.result(site, code), stored.rules()
     units = dictionary_of(rules.units, deps)
-    steps = replay_result(found.sample, code, found.versions, units, rules.status_map).steps
+    steps = replay_result(found.sample, code, found.versions, units, rules).steps
     return _audited(Replay("result", site, code, steps), uow, deps, ctx)
 
 
@@ -35,7 +35,7 @@ def replay_stored_batch(
     """Replay batch `code` of `site` whole; NotFound (`batch.unknown`) for an unknown id."""
     found, rules = stored.batch(site, code), stored.rules()
     units = dictionary_of(rules.units, deps)
-    steps = replay_batch(found, units, rules.status_map)
+    steps = replay_batch(found, units, rules)
     return _audited(Replay("batch", site, code, steps), uow, deps, ctx)
 
 

@@ -12,23 +12,22 @@ from labgate.domain.batches import release_content
 from labgate.domain.deviations import Deviation
 from labgate.domain.disposition import live_samples, release_blockers
 from labgate.domain.samples import Sample
-from labgate.domain.status_map import StatusMap
 from labgate.domain.units import UnitConverter
-from labgate.service.replay.records import StoredBatch
+from labgate.service.replay.records import StatusMaps, StoredBatch
 from labgate.service.replay.result import replay_result
 from labgate.service.replay.steps import Step, step
 
 UNDISPOSED = "undisposed"
 
 
-def replay_batch(stored: StoredBatch, units: UnitConverter, status_map: StatusMap) -> list[Step]:
+def replay_batch(stored: StoredBatch, units: UnitConverter, rules: StatusMaps) -> list[Step]:
     """Every result's steps, then the batch's: samples, disposition checks, decision."""
     steps: list[Step] = []
     replayed: list[Sample] = []
     for sample in sorted(stored.samples, key=lambda s: s.code):
         results = []
         for result in sample.results:
-            replay = replay_result(sample, result.code, stored.versions, units, status_map)
+            replay = replay_result(sample, result.code, stored.versions, units, rules)
             steps += replay.steps
             # A result that cannot be recomputed counts as stored: its own steps say it differs.
             results.append(replay.recomputed or result)

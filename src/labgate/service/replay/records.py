@@ -11,6 +11,7 @@ from typing import Protocol
 from labgate.compliance.signatures import Signature
 from labgate.domain.batches import Batch
 from labgate.domain.deviations import Deviation
+from labgate.domain.errors import NotFound
 from labgate.domain.masterdata import MethodVersion, SpecVersion
 from labgate.domain.samples import Sample
 from labgate.domain.status_map import StatusMap
@@ -26,11 +27,21 @@ class Versions:
 
 @dataclass(frozen=True)
 class Rules:
-    """The rules no record names a version of: the status map and the unit dictionary in force
-    (code -> (pint expression, quantity kind))."""
+    """The rules a replay recomputes with: every status map that was put in force, by version
+    (0: the one installed with the hub; a result names the one it was decided under), and the
+    unit dictionary in force (code -> (pint expression, quantity kind)), which carries no
+    version."""
 
-    status_map: StatusMap
+    status_maps: Mapping[int, StatusMap]
     units: Mapping[str, tuple[str, str]]
+
+    def status_map_of(self, version: int) -> StatusMap:
+        """Status map `version`, or NotFound naming it."""
+        found = self.status_maps.get(version)
+        if found is None:
+            said = f"Status map version {version} is not stored."
+            raise NotFound(said, reason="status_map.unknown_version", field="status_map_version")
+        return found
 
 
 @dataclass(frozen=True)
@@ -52,6 +63,14 @@ class StoredBatch:
     deviations: list[Deviation]
     signatures: list[Signature]
     as_of: datetime  # when QA disposed of it (now, while undisposed): what the checks judge at
+
+
+class StatusMaps(Protocol):
+    """The status maps by version."""
+
+    def status_map_of(self, version: int) -> StatusMap:
+        """Status map `version`, or NotFound naming it."""
+        ...
 
 
 class StoredDecisions(Protocol):

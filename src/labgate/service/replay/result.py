@@ -11,7 +11,7 @@ from labgate.domain.errors import LabgateError, NotFound
 from labgate.domain.samples import PlannedTest, Result, Sample, derive
 from labgate.domain.status_map import StatusMap
 from labgate.domain.units import UnitConverter
-from labgate.service.replay.records import Versions
+from labgate.service.replay.records import StatusMaps, Versions
 from labgate.service.replay.steps import Step, step
 
 # The stages of a result's decision, and the fields of the record each one derives.
@@ -35,14 +35,16 @@ class ResultReplay:
 
 
 def replay_result(
-    sample: Sample, code: str, versions: Versions, units: UnitConverter, status_map: StatusMap
+    sample: Sample, code: str, versions: Versions, units: UnitConverter, rules: StatusMaps
 ) -> ResultReplay:
-    """Recompute result `code` of `sample` stage by stage and compare each with the record."""
+    """Recompute result `code` of `sample` stage by stage and compare each with the record,
+    under the status map it was decided under."""
     stored = sample.result(code)
     planned = sample.test(stored.test_code)
     subject = f"result {code}"
     bound = None
     try:
+        status_map = rules.status_map_of(stored.status_map_version)
         bound = rebind(sample, planned, versions)
         recomputed = recompute(sample, stored, bound, units, status_map)
     except LabgateError as error:

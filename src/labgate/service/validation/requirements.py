@@ -215,7 +215,9 @@ ANNEX_11: tuple[Requirement, ...] = (
     _req("URS-A11-11", "Periodic evaluation",
          "The hub produces evidence for periodic review: refusals, quarantine and "
          "interface error statistics.",
-         "MLH", f"{_S}.refusals", f"{_E}.web.refusals"),
+         "MLH", f"{_S}.refusals", f"{_E}.web.refusals", f"{_S}.handlers.audit_reviews",
+         f"{_C}.audit_review", f"{_C}.trail_categories", f"{_A}.store.trail_review",
+         f"{_S}.handlers.data_quality", f"{_A}.store.dq_measures"),
     _req("URS-A11-12.1-12.3", "Security",
          "Logical access control; creating, changing and cancelling access rights is "
          "recorded.",
@@ -227,7 +229,7 @@ ANNEX_11: tuple[Requirement, ...] = (
     _req("URS-A11-13", "Incident management",
          "Failed, refused and quarantined messages are recorded as incidents; nothing is "
          "silently dropped.",
-         "HML", f"{_S}.inbox.quarantine", f"{_S}.refusals"),
+         "HML", f"{_S}.inbox.quarantine", f"{_S}.refusals", f"{_S}.handlers.data_quality"),
     _req("URS-A11-14", "Electronic signature",
          "A signature is permanently linked to its record and carries the time and date it "
          "was applied.",

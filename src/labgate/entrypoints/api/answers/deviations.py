@@ -148,6 +148,14 @@ class EmRecord(DeviationFields):
     impact: ExcursionImpact | None
 
 
+class DqRecord(DeviationFields):
+    """The deviation a data-quality rule's breach opens: `sample` is the rule's id,
+    `test_code` its dimension; closing it needs a CAPA reference. GET /api/v1/dq/runs lists
+    the runs that found the breach."""
+
+    kind: Literal["data_quality"]
+
+
 class DeviationReading(Answer):
     """The local times and printed names a person at the site reads beside the record."""
 
@@ -172,15 +180,19 @@ class EmView(DeviationReading, EmRecord):
     impact: ExcursionImpactAtSite | None
 
 
-DeviationRecord = Annotated[OosRecord | EmRecord, Field(discriminator="kind")]
-DeviationView = Annotated[OosView | EmView, Field(discriminator="kind")]
+class DqView(DeviationReading, DqRecord):
+    """A data-quality deviation as a person at the site reads it."""
+
+
+DeviationRecord = Annotated[OosRecord | EmRecord | DqRecord, Field(discriminator="kind")]
+DeviationView = Annotated[OosView | EmView | DqView, Field(discriminator="kind")]
 
 
 class DeviationItem(Answer):
     """A deviation in a list; `GET .../deviations/{code}` has its steps and signatures."""
 
     code: Code
-    kind: Literal["oos", "em_excursion"]
+    kind: Literal["oos", "em_excursion", "data_quality"]
     state: DeviationState
     sample: Code
     result: str

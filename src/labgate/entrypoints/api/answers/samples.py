@@ -99,6 +99,12 @@ class ResultRecord(Answer):
     reported_by: str | None = Field(description="The system that sent it; null: entered here.")
     analyst_account: str | None = Field(description="The analyst as a labgate account.")
     reviewer_account: str | None = Field(description="The reviewer as a labgate account.")
+    status_map_version: int = Field(
+        ge=0,
+        le=2**31 - 1,
+        description="The status map its MES status was decided under (0: the one installed "
+        "with the hub; N: the version a change request put in force).",
+    )
     signatures: list[SignatureRecord]
 
 

@@ -85,7 +85,7 @@ def get_deviation(
             # An assignable cause invalidates the result: its sample's moves.
             {404: ("sample.unknown", "result.unknown"), 409: no.MOVES},
             {403: ("deviation.investigator_is_analyst",)},
-            {422: ("deviation.bad_phase1_conclusion",)},
+            {422: ("deviation.bad_phase1_conclusion", "deviation.dq_not_invalidated")},
         )
     ),
 )

@@ -1,7 +1,7 @@
 """icd_versions: the Interface Control Document, versioned and approved
 
 Revision ID: 0030
-Revises: 0027
+Revises: 0029
 Create Date: 2026-12-07
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from labgate.adapters.store.types import UtcDateTime
 
 revision = "0030"
-down_revision = "0027"
+down_revision = "0029"
 branch_labels = None
 depends_on = None
 
