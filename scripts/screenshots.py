@@ -100,6 +100,7 @@ SHOTS = (
     Shot("outbox", "admin", at(f"{S}/desk/outbox")),
     Shot("keys", "admin", at(f"{S}/desk/keys")),
     Shot("clock", "admin", at(f"{S}/desk/clock")),
+    Shot("icd", "qa", at(f"{S}/desk/icd")),
     Shot(
         "data-quality",
         "qa",

@@ -1,5 +1,5 @@
 """The integration desk: the inbox's streams (last message, lag, messages held for a gap), and
-its other pages (quarantine, outbox, keys, schemas, clock), each in a module of its own. Reads
+its other pages (quarantine, outbox, keys, schemas, ICD, clock), each in a module of its own. Reads
 use the store's queries; every action is the API's own command or service call."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from labgate.adapters.store.stream_view import MAX_STREAMS, streams
 from labgate.compliance.access import Permission
 from labgate.entrypoints.web import (
     desk_clock,
+    desk_icd,
     desk_keys,
     desk_outbox,
     desk_quarantine,
@@ -23,7 +24,7 @@ from labgate.entrypoints.web.desk_common import desk_frame, since
 from labgate.entrypoints.web.render import page
 
 router = APIRouter()
-for part in (desk_quarantine, desk_outbox, desk_keys, desk_schemas, desk_clock):
+for part in (desk_quarantine, desk_outbox, desk_keys, desk_schemas, desk_icd, desk_clock):
     router.include_router(part.router)
 
 

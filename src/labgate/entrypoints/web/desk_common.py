@@ -32,6 +32,7 @@ TABS = (
     DeskTab("Outbox", "/outbox", Permission.READ_OUTBOX, "outbox"),
     DeskTab("Keys", "/keys", Permission.READ, "keys"),
     DeskTab("Schemas", "/schemas", Permission.READ, "schemas"),
+    DeskTab("ICD", "/icd", Permission.READ, "icd"),
     DeskTab("Clock", "/clock", Permission.READ, "clock"),
 )
 
