@@ -82,7 +82,7 @@ class FakeUnitOfWork(UnitOfWork):
         deps = Deps(ManualClock(datetime(2026, 1, 1, tzinfo=UTC)), lambda _e: TableUnits({}))
         self.reactions = partial(Reactor, deps, Context("labgate", "system"))
 
-    def status_map(self) -> StatusMap:
+    def status_map(self, at: datetime) -> StatusMap:
         return StatusMap()
 
     def unit_expressions(self) -> dict[str, str]:

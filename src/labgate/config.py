@@ -138,6 +138,16 @@ class Settings(BaseSettings):
         "of the audit trail's head this often "
         "when the trail has grown (0: never; then run `labgate audit checkpoint` from cron).",
     )
+    change_apply_seconds: int = Field(
+        60,
+        ge=0,
+        le=86_400,
+        description="The relay (`labgate relay run`, or in `labgate serve`) puts in force the "
+        "approved change requests whose date has come this often (0: never; then run "
+        "`labgate change apply-due` from cron). A status map is in force from its date "
+        "whatever the pass; the pass applies spec retirements and method deprecations and "
+        "marks the requests effective.",
+    )
     ntp_server: str | None = Field(
         None,
         description="The plant's NTP server (`host`, `host:port`) the hub's clock is checked "

@@ -53,6 +53,7 @@ PATH_VALUES = {
 }
 WRITE_PERMISSIONS = {
     "/api/v1/sites/{site}/change-requests": P.MANAGE_MASTERDATA,
+    "/api/v1/sites/{site}/change-requests/apply-due": P.APPROVE_SPEC,
     "/api/v1/sites/{site}/change-requests/{change_request}/assessment": P.MANAGE_MASTERDATA,
     "/api/v1/sites/{site}/change-requests/{change_request}/approval": P.APPROVE_SPEC,
     "/api/v1/sites/{site}/change-requests/{change_request}/rejection": P.APPROVE_SPEC,

@@ -86,7 +86,7 @@ def test_a_kind_is_read_again_only_when_its_version_moved(hub: Hub, plant: Plant
     for _ in range(3):
         with hub.uow_factory().reading() as uow:
             assert "mg/g" in uow.unit_dictionary()
-            uow.status_map()
+            uow.status_map(hub.bus.deps.clock.now())
     reads = [s for s in seen if "FROM units" in s or "FROM status_rules" in s]
     assert len(reads) == 2  # once each, by the first transaction
     assert len([s for s in seen if "FROM config_versions" in s]) == 3  # one check each
@@ -97,7 +97,7 @@ def test_a_kind_is_read_again_only_when_its_version_moved(hub: Hub, plant: Plant
     seen.clear()
     with hub.uow_factory().reading() as uow:
         assert "ug/g" in uow.unit_dictionary()
-        uow.status_map()
+        uow.status_map(hub.bus.deps.clock.now())
     assert [s for s in seen if "FROM units" in s]  # units moved: read again
     assert not [s for s in seen if "FROM status_rules" in s]  # the status map did not
 

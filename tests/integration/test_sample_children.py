@@ -33,7 +33,7 @@ def test_children_written_by_one_unit_of_work_are_read_by_the_next(hub: Hub, pla
         assert one is not None and two is not None
         assert [p.status for p in one.tests] == [TestStatus.PLANNED] * len(one.tests)
         units = hub.bus.deps.unit_converter(uow.unit_expressions())
-        status_map = uow.status_map()
+        status_map = uow.status_map(AT)
         # Results arrive across samples: ids follow arrival, not the sample they belong to.
         for sample, test, value, unit in ((one, "ASSAY", "99.1", "%"), (two, "ASSAY", "98.7", "%"),
                                           (one, "WATER", "0.2", "%")):  # fmt: skip
@@ -69,7 +69,7 @@ def assay_recorded(hub: Hub, code: str, value: str, commit: bool) -> None:
         assert sample is not None
         units = hub.bus.deps.unit_converter(uow.unit_expressions())
         new = NewResult(f"{code}-R1", "ASSAY", value, "%", "1", "an")
-        sample.record_result(new, AT, units, uow.status_map())
+        sample.record_result(new, AT, units, uow.status_map(AT))
         uow.flush()
         if commit:
             uow.commit()

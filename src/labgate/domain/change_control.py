@@ -262,10 +262,26 @@ def check_date(value: datetime | None) -> datetime | None:
 
 @dataclass
 class StatusMapVersion:
-    """A status map put in force by a change request; the newest applied is the one in force."""
+    """A status map approved through a change request, in force from its `effective_from`
+    (written at approval, so the live path switches at that instant, not at the next pass)."""
 
     version: int
     effective_from: datetime
     change_request: str
     site: str
     rules: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class StatusMapSchedule:
+    """Every status map the hub knows with the date each is in force from: the one installed
+    with it, then those approved through change requests."""
+
+    installed: StatusMap
+    # (effective_from, version, map); a later date wins, at one date the higher version.
+    dated: tuple[tuple[datetime, int, StatusMap], ...] = ()
+
+    def in_force(self, at: datetime) -> StatusMap:
+        """The map in force at `at`: the latest whose date has come, else the installed one."""
+        reached = [entry for entry in self.dated if entry[0] <= at]
+        return max(reached, key=lambda e: (e[0], e[1]))[2] if reached else self.installed

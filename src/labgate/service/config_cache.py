@@ -14,8 +14,8 @@ from typing import Generic, Protocol, TypeVar
 
 from labgate.compliance.access import Account
 from labgate.compliance.keys import SourceKey
+from labgate.domain.change_control import StatusMapSchedule
 from labgate.domain.masterdata import Alias
-from labgate.domain.status_map import StatusMap
 
 T = TypeVar("T")
 
@@ -70,7 +70,7 @@ class ConfigCache:
     """A process's cached configuration: one per database the process opens."""
 
     source_keys: Cached[KeyTable] = field(default_factory=Cached)
-    status_map: Cached[StatusMap] = field(default_factory=Cached)
+    status_map: Cached[StatusMapSchedule] = field(default_factory=Cached)
     units: Cached[UnitTable] = field(default_factory=Cached)
     aliases: Cached[AliasTable] = field(default_factory=Cached)
     accounts: Cached[AccountTable] = field(default_factory=Cached)

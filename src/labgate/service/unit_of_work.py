@@ -349,8 +349,8 @@ class UnitOfWork(abc.ABC):
         return self.records.find(Alias, site=site)
 
     @abc.abstractmethod
-    def status_map(self) -> StatusMap:
-        """The status map in force."""
+    def status_map(self, at: datetime) -> StatusMap:
+        """The status map in force at `at` (a change request's version from its date on)."""
 
     @abc.abstractmethod
     def unit_expressions(self) -> dict[str, str]:

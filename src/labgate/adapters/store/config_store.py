@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from labgate.adapters.store import tables as t
 from labgate.compliance.access import Account
 from labgate.compliance.keys import SourceKey
-from labgate.domain.change_control import StatusMapVersion, status_rules
+from labgate.domain.change_control import StatusMapSchedule, StatusMapVersion, status_rules
 from labgate.domain.lifecycle import ResultStatus
 from labgate.domain.masterdata import Alias, AliasSystem, Unit
 from labgate.domain.status_map import MesStatus, Outcome, StatusMap, StatusRule
@@ -78,23 +78,24 @@ def load_keys(session: Session) -> KeyTable:
     return {(r.source, r.kid): SourceKey(**dict(zip(columns, r, strict=True))) for r in rows}
 
 
-def load_status_map(session: Session) -> StatusMap:
-    """The status map in force: the newest a change request applied (applied only once its
-    date is reached), else the one installed with the hub."""
+def load_status_map(session: Session) -> StatusMapSchedule:
+    """The installed status map and every approved version with its date. The caller picks
+    by its own time (`in_force(now)`): a version is written at its approval, so the map moves
+    at its date exactly, and the cache (moved by that write) needs no second move then."""
     v = t.status_map_versions.c
-    newest = session.execute(select(v.version, v.rules).order_by(v.version.desc()).limit(1)).first()
-    if newest is not None:
-        return status_rules({"rules": newest.rules}, newest.version)
+    versions = session.execute(select(v.effective_from, v.version, v.rules))
+    dated = tuple((at, n, status_rules({"rules": rules}, n)) for at, n, rules in versions)
     rows = session.execute(select(t.status_rules).order_by(t.status_rules.c.id))
-    return StatusMap(
+    installed = StatusMap(
         StatusRule(ResultStatus(r.lims_status), Outcome(r.outcome), MesStatus(r.mes_status))
         for r in rows
     )
+    return StatusMapSchedule(installed, dated)
 
 
 def status_map_history(session: Session) -> list[tuple[datetime | None, StatusMap]]:
     """Every status map that was in force, oldest first: the one installed with the hub (from
-    the beginning, None), then each version a change request applied, from its date."""
+    the beginning, None), then each version approved through a change request, from its date."""
     installed = StatusMap(
         StatusRule(ResultStatus(r.lims_status), Outcome(r.outcome), MesStatus(r.mes_status))
         for r in session.execute(select(t.status_rules).order_by(t.status_rules.c.id))

@@ -3,6 +3,7 @@ mappings, aliases, units, rounding rules and the status map, read in one session
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -34,12 +35,13 @@ def partners(session: Session) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def site_configuration(session: Session, site: str) -> dict[str, Any]:
+def site_configuration(session: Session, site: str, at: datetime) -> dict[str, Any]:
     """The site's name, mappings, aliases, units, rounding rules (method versions) and the
-    status map in force, as plain rows."""
+    status map in force at `at`, as plain rows."""
     m, al, mv = t.mappings.c, t.aliases.c, t.method_versions.c
     name = session.scalar(select(t.sites.c.name).where(t.sites.c.code == site))
-    in_force = load_status_map(session)  # the installed map, or a change request's version
+    # The installed map, or the change request's version whose date has come.
+    in_force = load_status_map(session).in_force(at)
     return {
         "site_name": name or site,
         "mappings": _rows(session, select(m.characteristic, m.test_code, m.sampling_point)

@@ -520,8 +520,9 @@ change_requests = Table(
     Column("close_reason", Text), UniqueConstraint("site", "code"),
 )  # fmt: skip
 
-# The newest row is the status map in force (config_store.load_status_map); status_rules holds
-# the map installed with the hub, in force until the first change request takes effect.
+# A status map approved through a change request, written at its approval with its date: the
+# latest whose date has come is in force (config_store.load_status_map); status_rules holds the
+# map installed with the hub, in force until the first version's date.
 status_map_versions = Table(
     "status_map_versions", metadata,
     Column("version", Integer, primary_key=True, autoincrement=False),

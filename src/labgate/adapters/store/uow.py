@@ -246,10 +246,11 @@ class SqlUnitOfWork(UnitOfWork):
         rows = self.session.execute(query.distinct().order_by(m.source, m.stream, m.schema))
         return [(source, stream, schema) for source, stream, schema in rows]
 
-    def status_map(self) -> StatusMap:
-        """The status map in force (cached; read again when its version moved)."""
+    def status_map(self, at: datetime) -> StatusMap:
+        """The status map in force at `at` (the versions cached; read again when they moved)."""
         version = self._config_versions()["status_map"]
-        return self.config.status_map.at(version, lambda: cs.load_status_map(self.session))
+        schedule = self.config.status_map.at(version, lambda: cs.load_status_map(self.session))
+        return schedule.in_force(at)
 
     def unit_expressions(self) -> dict[str, str]:
         """The unit dictionary."""

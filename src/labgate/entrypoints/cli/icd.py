@@ -30,7 +30,7 @@ def icd_generate(site: SiteOption = None) -> None:
     with open_hub() as hub:
         where = _site(hub, site)
         with hub.sessions() as session:
-            content = current_icd(session, hub.settings, where)
+            content = current_icd(session, hub.settings, where, hub.bus.deps.clock.now())
         before = {v["version"] for v in _versions(hub, where)}
         number = hub.bus.handle(GenerateIcd(cli_context(), where, content))
         made = _version(hub, where, number)

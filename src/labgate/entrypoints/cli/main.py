@@ -51,6 +51,9 @@ class Commands(LazyGroup):
             f"{CLI}.backup:backup_app", "Backups of the database, and their restore test."
         ),
         "icd": Lazy(f"{CLI}.icd:icd_app", "The Interface Control Document."),
+        "change": Lazy(
+            f"{CLI}.change:change_app", "Change control: change requests and their due pass."
+        ),
         "dq": Lazy(f"{CLI}.dq:dq_app", "Data-quality controls."),
         "clock": Lazy(f"{CLI}.clock:clock_app", "Trusted time: the hub's clock against NTP."),
         "replay": Lazy(

@@ -28,6 +28,7 @@ from labgate.compliance.signer import Signer
 from labgate.config import Settings
 from labgate.entrypoints.cli.clock import ClockWatch
 from labgate.entrypoints.cli.dq_schedule import DqSchedule
+from labgate.entrypoints.cli.due_changes import DueChanges
 from labgate.service.outbox.records import LIMS, MES
 from labgate.service.outbox.relay import RELAY_ACTOR, Relay, RelayReport, Transport
 from labgate.service.outbox.relay_loop import RelayLoop
@@ -176,6 +177,7 @@ def run(
         checkpoints = Periodic(
             Checkpoints(hub, signer, settings.checkpoint_interval_seconds),
             ClockWatch(settings, hub.uow_factory, clock),
+            DueChanges(hub, RELAY_ACTOR, settings.change_apply_seconds),
             DqSchedule(hub),
         )
         if once:
@@ -217,7 +219,8 @@ class Checkpoints:
 
 class Periodic:
     """What the relay does after each pass besides delivering: each part decides whether it
-    is due (audit checkpoints, the clock check, the data-quality runs)."""
+    is due (audit checkpoints, the clock check, change requests whose date has come, the
+    data-quality runs)."""
 
     def __init__(self, *parts: Callable[[], None]) -> None:
         self.parts = parts
@@ -259,6 +262,7 @@ class InProcessRelay:
         checkpoints = Periodic(
             Checkpoints(hub, signer, settings.checkpoint_interval_seconds),
             ClockWatch(settings, hub.uow_factory, hub.bus.deps.clock),
+            DueChanges(hub, RELAY_ACTOR, settings.change_apply_seconds),
             DqSchedule(hub),
         )
 

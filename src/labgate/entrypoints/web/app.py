@@ -14,6 +14,8 @@ from labgate.entrypoints.web import (
     audit_reviews,
     batches,
     bulk,
+    change_requests,
+    change_steps,
     desk,
     deviation_steps,
     deviations,
@@ -65,6 +67,8 @@ def console_app(hub: Hub) -> FastAPI:
         audit_reviews,
         accounts,
         masterdata,
+        change_steps,
+        change_requests,
     ):
         app.include_router(module.router, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -109,7 +109,7 @@ async def generate(request: Request, site: str, who: Generating) -> Response:
 
     def build() -> dict[str, Any]:
         with hub.sessions() as session:
-            return current_icd(session, hub.settings, site)
+            return current_icd(session, hub.settings, site, hub.bus.deps.clock.now())
 
     try:
         content = await run_in_threadpool(build)

@@ -36,6 +36,7 @@ NAV = (
     NavLink("Data quality", "/dq", Permission.READ, "dq"),
     NavLink("Lab data", "/stability", Permission.READ, "labdata"),
     NavLink("Master data", "/masterdata", Permission.READ, "masterdata"),
+    NavLink("Change control", "/change-requests", Permission.READ, "changes"),
     NavLink("Integration desk", "/desk", Permission.READ_QUARANTINE, "desk"),
     NavLink("Audit trail", "/audit", Permission.READ_AUDIT, "audit"),
     NavLink("Trail reviews", "/audit-reviews", Permission.READ_AUDIT, "audit_reviews"),

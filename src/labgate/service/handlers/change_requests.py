@@ -91,6 +91,8 @@ def approve_change_request(cmd: ApproveChangeRequest, uow: UnitOfWork, deps: Dep
         record(uow, cmd.ctx, now, "change_request.approved", _subject(cr), before=before,
                after=_state(cr), reason="e-signature: approved")  # fmt: skip
         apply_signature(uow, cmd.ctx, now, signer, meaning, _subject(cr), content(cr))
+        if cr.kind is ChangeKind.STATUS_MAP:
+            _approve_status_map(uow, cmd.ctx, now, cr)
         if cr.is_due(now):
             _apply(uow, cmd.ctx, now, cr)
         uow.commit()
@@ -163,17 +165,28 @@ def _apply(uow: UnitOfWork, ctx: Context, now: datetime, cr: ChangeRequest) -> N
            after=_state(cr), reason=why)  # fmt: skip
 
 
+def _approve_status_map(uow: UnitOfWork, ctx: Context, now: datetime, cr: ChangeRequest) -> None:
+    """The approved map written at once with its date: results decided from that instant on
+    are mapped by it, whether or not the due pass has run yet (it moves the map's config
+    version now: every process reloads the dated versions and picks by its own clock)."""
+    assert cr.effective_from is not None  # set by the approval
+    versions = uow.records.find(StatusMapVersion)
+    number = max((v.version for v in versions), default=0) + 1
+    new = StatusMapVersion(number, cr.effective_from, cr.code, cr.site, list(cr.proposal["rules"]))
+    uow.records.add(new)
+    record(uow, ctx, now, "status_map.version_approved", ("status_map", str(number), None),
+           after=new, reason=f"change request {cr.code}: {cr.title}")  # fmt: skip
+
+
 def _put_status_map(
     uow: UnitOfWork, ctx: Context, now: datetime, cr: ChangeRequest, at: datetime, why: str
 ) -> None:
-    """A new status-map version (it moves the map's config version: every process reloads);
-    the request that put the previous one in force is superseded."""
-    versions = uow.records.find(StatusMapVersion)
-    number = max((v.version for v in versions), default=0) + 1
-    new = StatusMapVersion(number, at, cr.code, cr.site, list(cr.proposal["rules"]))
-    uow.records.add(new)
-    record(uow, ctx, now, "status_map.version_in_force", ("status_map", str(number), None),
-           after=new, reason=why)  # fmt: skip
+    """The request's version (written at its approval) is in force from its date; the request
+    that put the previous one in force is superseded."""
+    [version] = uow.records.find(StatusMapVersion, site=cr.site, change_request=cr.code)
+    record(uow, ctx, now, "status_map.version_in_force",
+           ("status_map", str(version.version), None), after={"effective_from": at},
+           reason=why)  # fmt: skip
     for old in uow.records.find(ChangeRequest, kind=ChangeKind.STATUS_MAP,
                                 state=ChangeState.EFFECTIVE):  # fmt: skip
         before = _state(old)

@@ -140,7 +140,7 @@ def _invalidate(
         return  # already invalidated by the direct path: the deviation records the finding
     reason = f"{deviation.code} phase I: assignable laboratory error: {deviation.phase1_reason}"
     before = to_jsonable({"status": result.status, "mes_status": result.mes_status})
-    sample.invalidate_result(result.code, signer.username, reason, at, uow.status_map())
+    sample.invalidate_result(result.code, signer.username, reason, at, uow.status_map(at))
     subject = ("result", result.code, sample.site)
     after = {"status": result.status, "mes_status": result.mes_status}
     record(uow, ctx, at, "result.invalidated", subject, before=before, after=after, reason=reason)

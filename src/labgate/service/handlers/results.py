@@ -66,7 +66,8 @@ class _Lookups:
 
     def __init__(self, uow: UnitOfWork, deps: Deps) -> None:
         self.uow = uow
-        self.status_map = uow.status_map()
+        # The map in force as the hub decides (its clock), once for the whole run.
+        self.status_map = uow.status_map(deps.clock.now())
         self.units = unit_dictionary(uow, deps)
         self._aliases: dict[str, dict[tuple[str, str], str]] = {}
         self._tests: set[tuple[str, str]] = set()
@@ -226,7 +227,7 @@ def approve(
     if result.analyst_account is None and result.reported_by is not None:
         # Mapped since the LIMS reported it: resolved now, and the approval records it.
         result.analyst_account = people_of(uow, result.reported_by).get(result.analyst)
-    sample.approve_result(result.code, signer.username, now, uow.status_map())
+    sample.approve_result(result.code, signer.username, now, uow.status_map(now))
     record(
         uow,
         ctx,
@@ -273,7 +274,7 @@ def invalidate_result(cmd: InvalidateResult, uow: UnitOfWork, deps: Deps) -> str
         result = sample.result(cmd.result)
         unchanged_since_seen(sample, result, cmd.seen_content)
         before = to_jsonable({"status": result.status, "mes_status": result.mes_status})
-        sample.invalidate_result(cmd.result, cmd.ctx.actor, cmd.reason, now, uow.status_map())
+        sample.invalidate_result(cmd.result, cmd.ctx.actor, cmd.reason, now, uow.status_map(now))
         record(
             uow,
             cmd.ctx,

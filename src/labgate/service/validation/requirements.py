@@ -209,7 +209,9 @@ ANNEX_11: tuple[Requirement, ...] = (
          "the running version is visible.",
          "MMM", f"{_S}.masterdata.specs", f"{_S}.config_cache", f"{_S}.schema_catalog",
          "labgate.domain.change_control", f"{_S}.handlers.change_requests",
-         f"{_S}.change_impact"),
+         f"{_S}.change_impact", "labgate.entrypoints.cli.change",
+         "labgate.entrypoints.cli.due_changes", "labgate.entrypoints.web.change_requests",
+         "labgate.entrypoints.web.change_steps"),
     _req("URS-A11-11", "Periodic evaluation",
          "The hub produces evidence for periodic review: refusals, quarantine and "
          "interface error statistics.",

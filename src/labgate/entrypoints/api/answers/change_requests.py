@@ -46,3 +46,12 @@ class ChangeRequestList(Answer):
     """A site's change requests, newest first."""
 
     items: list[ChangeRequestItem]
+
+
+class DueChangesApplied(Answer):
+    """What one due pass put in force at a site: the requests, oldest date first."""
+
+    applied: list[Code] = Field(
+        description="The change requests that became effective in this pass (none: nothing "
+        "approved had reached its date)."
+    )

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from labgate.compliance.access import Account, Permission
 from labgate.compliance.canonical import to_jsonable
 from labgate.domain.change_commands import (
+    ApplyDueChanges,
     ApproveChangeRequest,
     AssessChangeRequest,
     RaiseChangeRequest,
@@ -23,6 +24,7 @@ from labgate.entrypoints.api.answers.change_requests import (
     ChangeRequestItem,
     ChangeRequestList,
     ChangeRequestView,
+    DueChangesApplied,
 )
 from labgate.entrypoints.api.auth import hub_of
 from labgate.entrypoints.api.contract import refuses
@@ -82,6 +84,19 @@ def list_requests(
         items = [ChangeRequestItem.model_validate(_fields(cr, ChangeRequestItem.model_fields))
                  for cr in reversed(found)]  # fmt: skip
     return ChangeRequestList(items=items)
+
+
+@router.post(
+    "/apply-due",
+    summary="QA: put in force now the approved requests whose date has come",
+)
+async def apply_due(
+    request: Request, site: str, _: Account = allowed(Permission.APPROVE_SPEC)
+) -> DueChangesApplied:
+    """The due pass the relay runs every LABGATE_CHANGE_APPLY_SECONDS, for this site, now."""
+    command = ApplyDueChanges(await request_context(request), site)
+    applied = await run_in_threadpool(hub_of(request).bus.handle, command)
+    return DueChangesApplied(applied=[one.partition("/")[2] for one in applied])
 
 
 @router.get(

@@ -94,7 +94,7 @@ async def generate(
 
     def build() -> dict[str, Any]:
         with hub.sessions() as session:
-            return current_icd(session, hub.settings, site)
+            return current_icd(session, hub.settings, site, hub.bus.deps.clock.now())
 
     content = await run_in_threadpool(build)
     context = await request_context(request)

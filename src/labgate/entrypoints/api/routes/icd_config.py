@@ -5,6 +5,7 @@ and the CLI generate the same document from the same configuration."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -18,14 +19,14 @@ from labgate.service.outbox.relay import BASE_DELAY, MAX_ATTEMPTS, MAX_DELAY
 from labgate.service.schema_catalog import json_schemas
 
 
-def current_icd(session: Session, settings: Settings, site: str) -> dict[str, Any]:
-    """The content the configuration in force gives for `site`."""
+def current_icd(session: Session, settings: Settings, site: str, at: datetime) -> dict[str, Any]:
+    """The content the configuration in force at `at` gives for `site`."""
     schemas = [
         {"id": schema_id, "direction": schema.get("x-direction", "envelope"),
          "sha256": content_hash(schema)}
         for schema_id, schema in json_schemas().items()
     ]  # fmt: skip
-    configuration = site_configuration(session, site)
+    configuration = site_configuration(session, site, at)
     sources = IcdSources(
         site=site,
         site_name=configuration["site_name"],

@@ -1,0 +1,204 @@
+"""`labgate change`: read change requests, have one's impact computed again, and put in force
+the approved ones whose date has come. Raising and approving need a signed-in person: the API
+and the console do those.
+
+Exit 2: no such request or site (the reason code is printed)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from labgate.entrypoints.cli.main import cli_context, fail, open_hub, stdout
+
+if TYPE_CHECKING:  # the store and Rich are imported when a command runs (main.py says why)
+    from sqlalchemy.orm import Session
+
+    from labgate.bootstrap import Hub
+    from labgate.domain.change_control import ChangeRequest
+
+EXIT_UNKNOWN = 2
+
+change_app = typer.Typer(
+    help="Change control: change requests and their due pass.", no_args_is_help=True
+)
+SiteOption = Annotated[
+    str | None,
+    typer.Option("--site", help="The request's site (default: the only site there is)."),
+]
+STATES = "draft, assessed, approved, effective, retired, superseded, withdrawn, rejected"
+
+
+@change_app.command("list")
+def list_requests(
+    site: SiteOption = None,
+    state: Annotated[str | None, typer.Option("--state", help=f"One of {STATES}.")] = None,
+) -> None:
+    """A site's change requests, newest first."""
+    from rich.table import Table
+
+    from labgate.adapters.store.change_view import change_requests
+    from labgate.domain.change_control import ChangeState
+
+    wanted = _state(state)
+    with open_hub() as hub, hub.sessions() as session:
+        where = _site(hub, site)
+        found = change_requests(session, where, None if wanted is None else ChangeState(wanted))
+    table = Table(title=f"change requests of site {where}")
+    for column in ("code", "state", "kind"):
+        table.add_column(column, no_wrap=True)  # what a reader searches for and types next
+    for column in ("title", "author", "created (UTC)", "effective from (UTC)"):
+        table.add_column(column, overflow="fold")
+    for cr in found:
+        table.add_row(cr.code, cr.state.value, cr.kind.value, cr.title, cr.author,
+                      _minute(cr.created_at), _minute(cr.effective_from))  # fmt: skip
+    stdout().print(table)
+    stdout().print(f"{len(found)} request(s)")
+
+
+@change_app.command("show")
+def show(
+    code: Annotated[str, typer.Argument(help="The request, e.g. CR-000001.")],
+    site: SiteOption = None,
+) -> None:
+    """The request, its proposal, its computed assessment and its history."""
+    from labgate.adapters.store.change_view import request_history
+
+    with open_hub() as hub, hub.sessions() as session:
+        where = _site(hub, site)
+        cr = _load(session, where, code)
+        _print_request(cr)
+        _print_assessment(cr.assessment, cr.assessment_hash)
+        _print_history(request_history(session, where, code))
+
+
+@change_app.command("assess")
+def assess(
+    code: Annotated[str, typer.Argument(help="The request, e.g. CR-000001.")],
+    site: SiteOption = None,
+) -> None:
+    """Compute the request's impact from the store now and keep it (audited)."""
+    from labgate.domain.change_commands import AssessChangeRequest
+    from labgate.domain.errors import LabgateError
+
+    with open_hub() as hub:
+        where = _site(hub, site)
+        try:
+            digest = hub.bus.handle(AssessChangeRequest(cli_context(), where, code))
+        except LabgateError as error:
+            raise fail(error, EXIT_UNKNOWN if error.reason.endswith(".unknown") else 1) from None
+        with hub.sessions() as session:
+            _print_assessment(_load(session, where, code).assessment, digest)
+
+
+@change_app.command("apply-due")
+def apply_due(
+    site: Annotated[
+        str | None, typer.Option("--site", help="Only this site's (default: every site).")
+    ] = None,
+) -> None:
+    """Put in force every approved request whose date has come (the relay does this every
+    LABGATE_CHANGE_APPLY_SECONDS, entrypoints/cli/due_changes.py; this is for cron or an
+    operator)."""
+    from labgate.domain.change_commands import ApplyDueChanges
+
+    with open_hub() as hub:
+        applied = hub.bus.handle(ApplyDueChanges(cli_context(), site))
+    for one in applied:
+        stdout().print(f"in force: {one}")
+    stdout().print(f"applied {len(applied)} change request(s)")
+
+
+def _site(hub: Hub, site: str | None) -> str:
+    from labgate.adapters.store.replay_view import sole_site
+    from labgate.domain.errors import LabgateError
+
+    try:
+        return site or sole_site(hub.sessions)
+    except LabgateError as error:
+        raise fail(error, EXIT_UNKNOWN) from None
+
+
+def _state(state: str | None) -> str | None:
+    from labgate.domain.change_control import ChangeState
+    from labgate.domain.errors import InvalidInput
+
+    if state is None or state in {s.value for s in ChangeState}:
+        return state
+    error = InvalidInput(f"Unknown state {state!r}; one of {STATES}.",
+                         reason="change.unknown_state", field="state")  # fmt: skip
+    raise fail(error, EXIT_UNKNOWN)
+
+
+def _load(session: Session, site: str, code: str) -> ChangeRequest:
+    from labgate.adapters.store.change_view import change_request
+    from labgate.domain.errors import LabgateError
+
+    try:
+        return change_request(session, site, code)
+    except LabgateError as error:
+        raise fail(error, EXIT_UNKNOWN) from None
+
+
+def _print_request(cr: ChangeRequest) -> None:
+    out = stdout()
+    out.print(f"{cr.code} ({cr.site}) {cr.state.value}: {cr.title}")
+    lines = [
+        ("kind", cr.kind.value), ("author", cr.author), ("created", _at(cr.created_at)),
+        ("reason", cr.reason), ("effective from", _at(cr.effective_from) or "on approval"),
+        ("approver", cr.approver or ""), ("approved", _at(cr.approved_at)),
+        ("in force since", _at(cr.applied_at)), ("closed by", cr.closed_by or ""),
+        ("close reason", cr.close_reason or ""),
+    ]  # fmt: skip
+    for name, value in lines:
+        if value:
+            out.print(f"  {name}: {value}")
+    out.print("proposal:")
+    if "rules" in cr.proposal:
+        for rule in cr.proposal["rules"]:
+            out.print(f"  {rule['lims_status']} + {rule['outcome']} -> {rule['mes_status']}")
+    else:
+        for name, value in cr.proposal.items():
+            out.print(f"  {name}: {value}")
+
+
+def _print_assessment(assessment: dict[str, Any] | None, digest: str | None) -> None:
+    out = stdout()
+    if assessment is None:
+        out.print("assessment: none yet (run `labgate change assess CODE`)")
+        return
+    out.print(f"assessment ({assessment['scope']}), sha256 {digest}:")
+    types = assessment["message_types"]
+    for name, values in (
+        ("open samples", assessment["open_samples"]),
+        ("open batches", assessment["open_batches"]),
+        ("inbound message types", types["inbound"]),
+        ("outbound message types", types["outbound"]),
+        ("partner systems", assessment["partner_systems"]),
+        ("requirements", [r["id"] for r in assessment["requirements"]]),
+    ):
+        out.print(f"  {name} ({len(values)}): {', '.join(values) or '-'}")
+
+
+def _print_history(history: list[dict[str, Any]]) -> None:
+    out = stdout()
+    out.print("history:")
+    for entry in history:  # one line each: an action's name is what a reader searches for
+        who = entry.get("actor_name") or entry["actor"]
+        why = f" ({entry['reason']})" if entry.get("reason") else ""
+        out.print(f"  #{entry['seq']} {entry['at_local']} {entry['action']} by {who}{why}")
+
+
+def _minute(value: datetime | None) -> str:
+    """A UTC time to the minute, for the list; empty for none."""
+    return "" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def _at(value: object) -> str:
+    """A time as ISO text (UTC), or empty."""
+    if value is None:
+        return ""
+    return str(value.isoformat() if hasattr(value, "isoformat") else json.dumps(value))

@@ -1,0 +1,66 @@
+"""`labgate change list|show|assess` against the store the API wrote: what a request proposes,
+its computed assessment and its history; an unknown code exits 2 with its reason code."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner, Result
+
+from labgate.entrypoints.cli.main import app
+from plant import SITE, Plant, SeededPlant, request_sample
+
+CR = "/change-requests"
+
+
+@pytest.fixture
+def plant(seeded_plant: SeededPlant, client: TestClient) -> Plant:
+    return seeded_plant.on(client)
+
+
+def labgate(url: str, *args: str) -> Result:
+    env = {"LABGATE_DATABASE_URL": url, "LABGATE_TOKEN_SECRET": secrets.token_urlsafe(32)}
+    return CliRunner().invoke(app, ["change", *args], env=env)
+
+
+def _raise_retirement(plant: Plant) -> str:
+    body = {"kind": "spec_retirement", "title": "Retire SPEC-A v2", "reason": "Replaced by v3",
+            "proposal": {"specification": "SPEC-A", "version": 2}}  # fmt: skip
+    answer = plant.call("admin", "POST", CR, json=body)
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["code"])
+
+
+@pytest.mark.requirement("URS-A11-10")
+def test_list_show_and_assess_a_request(plant: Plant, database_url: str) -> None:
+    sample = request_sample(plant, "CLI-1")
+    code = _raise_retirement(plant)
+    listed = labgate(database_url, "list", "--state", "draft")
+    assert listed.exit_code == 0, listed.output
+    assert code in listed.stdout and "spec_retirement" in listed.stdout
+    assert code not in labgate(database_url, "list", "--state", "approved").stdout
+
+    shown = labgate(database_url, "show", code, "--site", SITE)
+    assert shown.exit_code == 0, shown.output
+    assert "specification: SPEC-A" in shown.stdout and "none yet" in shown.stdout
+    assert "change_request.raised" in shown.stdout
+
+    assessed = labgate(database_url, "assess", code)
+    assert assessed.exit_code == 0, assessed.output
+    assert f"{SITE}/{sample}" in assessed.stdout and "URS-A11-10" in assessed.stdout
+    answer = plant.call("auditor", "GET", f"{CR}/{code}").json()
+    assert answer["state"] == "assessed" and answer["assessment_hash"] in assessed.stdout
+    shown = labgate(database_url, "show", code)
+    assert "change_request.assessed" in shown.stdout and f"{SITE}/{sample}" in shown.stdout
+
+
+@pytest.mark.requirement("URS-A11-10", category="negative")
+def test_an_unknown_code_or_state_exits_2_with_the_reason(plant: Plant, database_url: str) -> None:
+    for args in (("show", "CR-999999"), ("assess", "CR-999999")):
+        refused = labgate(database_url, *args)
+        assert refused.exit_code == 2, refused.output
+        assert "change_request.unknown" in refused.stderr
+    refused = labgate(database_url, "list", "--state", "pending")
+    assert refused.exit_code == 2 and "change.unknown_state" in refused.stderr
