@@ -132,3 +132,21 @@ def test_the_cli_shows_and_compares_what_the_api_does(
     assert "version 1 → 2: 1 change(s)" in diff.output and "partners: lims: keys" in diff.output
     unknown = runner.invoke(icd_app, ["show", "7"])
     assert unknown.exit_code == 2 and "[icd.unknown]" in unknown.output
+
+
+@pytest.mark.requirement("URS-A11-10", category="positive")
+def test_an_approved_change_request_produces_the_next_version(plant: Plant) -> None:
+    from test_change_control import HELD_RULES, _approve, _raise
+
+    assert generate(plant)["version"] == 1
+    change = _raise(plant, "status_map", {"rules": HELD_RULES})
+    plant.call("admin", "POST", f"/change-requests/{change['code']}/assessment")
+    assert _approve(plant, change["code"]).json()["state"] == "effective"
+    listed = plant.call("auditor", "GET", "/icd").json()["versions"]
+    assert [v["version"] for v in listed] == [2, 1] and listed[0]["generated_by"] == "labgate-icd"
+    approved = approve(plant, 2, listed[0]["sha256"])  # the change's approver may approve it
+    assert approved.status_code == 200, approved.text
+    said = plant.call("auditor", "GET", "/icd/changes", params={"from": 1, "to": 2}).json()
+    assert said["changes"] and all(line.startswith("status_map: ") for line in said["changes"])
+    in_force = plant.call("auditor", "GET", "/icd/2").json()["status_map"]
+    assert {rule["status_map_version"] for rule in in_force} == {1}

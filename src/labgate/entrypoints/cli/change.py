@@ -104,9 +104,13 @@ def apply_due(
     LABGATE_CHANGE_APPLY_SECONDS, entrypoints/cli/due_changes.py; this is for cron or an
     operator)."""
     from labgate.domain.change_commands import ApplyDueChanges
+    from labgate.entrypoints.api.routes.icd_config import refresh_icd
 
     with open_hub() as hub:
         applied = hub.bus.handle(ApplyDueChanges(cli_context(), site))
+        made = refresh_icd(hub, cli_context(), [one.partition("/")[0] for one in applied])
+    for where, version in sorted(made.items()):
+        stdout().print(f"ICD {where}: version {version}")
     for one in applied:
         stdout().print(f"in force: {one}")
     stdout().print(f"applied {len(applied)} change request(s)")

@@ -25,6 +25,7 @@ from labgate.domain.change_commands import (
 from labgate.domain.commands import Command
 from labgate.domain.errors import InvalidInput, LabgateError
 from labgate.entrypoints.api.http_errors import http_status
+from labgate.entrypoints.api.routes.icd_config import refresh_icd
 from labgate.entrypoints.api.schemas import ChangeApprovalIn, ChangeCloseIn, ChangeRequestIn
 from labgate.entrypoints.web.access import Visitor, allowed, context, hub_of, posted_form
 from labgate.entrypoints.web.change_requests import list_values, request_values
@@ -154,6 +155,8 @@ async def _send(
 ) -> Response:  # fmt: skip
     try:
         await run_in_threadpool(hub_of(request).bus.handle, command)
+        if isinstance(command, ApproveChangeRequest):  # what came into force, in the ICD
+            await run_in_threadpool(refresh_icd, hub_of(request), command.ctx, [site])
     except LabgateError as error:
         return await _refused(request, who, site, code, error, attempt or {})
     return _back(request, site, code, done)

@@ -30,6 +30,7 @@ from labgate.entrypoints.api.auth import hub_of
 from labgate.entrypoints.api.contract import refuses
 from labgate.entrypoints.api.problems import request_context
 from labgate.entrypoints.api.routes import lab_refusals as no
+from labgate.entrypoints.api.routes.icd_config import refresh_icd
 from labgate.entrypoints.api.routes.lab import allowed
 from labgate.entrypoints.api.schemas import ChangeApprovalIn, ChangeCloseIn, ChangeRequestIn
 from labgate.entrypoints.api.scope import SiteScope
@@ -94,8 +95,10 @@ async def apply_due(
     request: Request, site: str, _: Account = allowed(Permission.APPROVE_SPEC)
 ) -> DueChangesApplied:
     """The due pass the relay runs every LABGATE_CHANGE_APPLY_SECONDS, for this site, now."""
-    command = ApplyDueChanges(await request_context(request), site)
-    applied = await run_in_threadpool(hub_of(request).bus.handle, command)
+    context = await request_context(request)
+    applied = await run_in_threadpool(hub_of(request).bus.handle, ApplyDueChanges(context, site))
+    if applied:
+        await run_in_threadpool(refresh_icd, hub_of(request), context, [site])
     return DueChangesApplied(applied=[one.partition("/")[2] for one in applied])
 
 
@@ -149,9 +152,13 @@ async def approve_request(
     _: Account = allowed(Permission.APPROVE_SPEC),
 ) -> ChangeRequestView:  # fmt: skip
     """The signature binds the request's content and its assessment hash, recomputed now."""
-    command = ApproveChangeRequest(await request_context(request), site, change_request,
-                                   body.signature.to_input(), body.seen_assessment)  # fmt: skip
-    return await _answer(request, site, command, change_request)
+    context = await request_context(request)
+    command = ApproveChangeRequest(context, site, change_request, body.signature.to_input(),
+                                   body.seen_assessment)  # fmt: skip
+    answer = await _answer(request, site, command, change_request)
+    # In force from its approval, the ICD says so now (a later date: nothing new to say yet).
+    await run_in_threadpool(refresh_icd, hub_of(request), context, [site])
+    return answer
 
 
 @router.post(
