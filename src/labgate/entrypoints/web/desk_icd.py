@@ -11,7 +11,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
-from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
 from labgate.adapters.reports.icd import FORMATS, MEDIA, icd_document
@@ -56,7 +55,8 @@ def icd_values(request: Request, who: Visitor, site: str, version: int | None) -
         "in_force": in_force,
         "shown": shown,
         "changes": changes,
-        "document": Markup(_body(icd_document(shown, "html"))) if shown else None,
+        # labgate's own rendering of the version (its template escapes every value): `safe`.
+        "document": _body(icd_document(shown, "html")) if shown else None,
         "may_generate": who.may(Permission.MANAGE_MASTERDATA),
         "may_approve": who.may(Permission.APPROVE_SPEC),
         "icd_base": f"{desk_url(request, site)}/icd",
