@@ -51,6 +51,10 @@ class Commands(LazyGroup):
             f"{CLI}.backup:backup_app", "Backups of the database, and their restore test."
         ),
         "icd": Lazy(f"{CLI}.icd:icd_app", "The Interface Control Document."),
+        "conformance": Lazy(
+            f"{CLI}.conformance:conformance_app",
+            "The conformance kit: play the ICD against a partner before go-live.",
+        ),
         "dq": Lazy(f"{CLI}.dq:dq_app", "Data-quality controls."),
         "clock": Lazy(f"{CLI}.clock:clock_app", "Trusted time: the hub's clock against NTP."),
         "replay": Lazy(
