@@ -41,6 +41,10 @@ def run(
         float, typer.Option(help="The partner's replay window, seconds (the ICD's).", min=1)
     ] = 300.0,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for each answer.")] = 10.0,
+    message_type: Annotated[
+        list[str] | None,
+        typer.Option("--message-type", help="Only this message type, repeatable (default all)."),
+    ] = None,
 ) -> None:
     """Send every case of every message type labgate sends PARTNER to TARGET; judge the
     answers (and the partner's record of what it applied, where it offers one)."""
@@ -51,12 +55,17 @@ def run(
 
     if partner not in PARTNER_TYPES:
         raise fail(ValueError(f"--partner is mes or lims, not {partner!r}."), EXIT_USAGE)
+    types = PARTNER_TYPES[partner]
+    unknown = sorted(set(message_type or ()) - set(types))
+    if unknown:
+        raise fail(ValueError(f"labgate sends the {partner} no {unknown[0]!r}; it sends "
+                              f"{', '.join(types)}."), EXIT_USAGE)  # fmt: skip
     signer = _signer(key_file)
     started = datetime.now(UTC)
     with HttpPartner(target, timeout) as endpoint:
         window = timedelta(seconds=replay_window)
         play = Play(endpoint, signer, site, window, lambda: datetime.now(UTC))
-        outcomes = play.run(PARTNER_TYPES[partner])
+        outcomes = play.run(tuple(t for t in types if t in (message_type or types)))
     facts = RunFacts(partner, target, site, play.stream, started, datetime.now(UTC))
     report = build_report(facts, outcomes, signer)
     _write(out, report, signer)
