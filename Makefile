@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PACKAGES := -e packages/labgate-sim -e packages/labgate-bench
 SOURCES := src packages/labgate-sim/src packages/labgate-bench/src
 
-.PHONY: run test check bench screenshots validation-pack services migrate seed clean
+.PHONY: run test check bench screenshots validation-pack conformance services migrate seed clean
 
 # uv resolves and installs the same packages as pip in seconds instead of minutes (the scientific
 # and PDF stack is large); pip remains the fallback where uv cannot be had.
@@ -69,6 +69,11 @@ validation-pack: $(STAMP)
 	@mkdir -p var
 	-$(BIN)/pytest -q -m requirement --junitxml=var/validation-junit.xml tests/unit tests/e2e tests/integration
 	$(BIN)/labgate validation pack --out var/validation-pack --junit var/validation-junit.xml
+
+## conformance: the conformance kit against the simulated MES and LIMS (started locally), every
+## case of every message type; signed reports into var/conformance/{mes,lims}/; fails on a case
+conformance: $(STAMP)
+	@BIN=$(BIN) bash scripts/conformance.sh
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -33,6 +33,18 @@ ResendOpt = Annotated[bool, typer.Option(help="Send the intact original after a 
 OutOpt = Annotated[Path | None, typer.Option(help="JSON-lines journal of what was sent and got.")]
 DurationOpt = Annotated[float | None, typer.Option(help="Stop after S seconds (else on SIGTERM).")]
 HostOpt = Annotated[str, typer.Option(help="Address the webhook listens on.")]
+BrokenOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--broken",
+        help="Skip one receiver check on purpose, repeatable: accept-bad-signature, "
+        "accept-unknown-key, apply-duplicates, apply-out-of-order, accept-schema-drift, "
+        "accept-stale (the conformance kit then fails that case).",
+    ),
+]
+WindowOpt = Annotated[
+    float, typer.Option(help="Seconds sent_at may differ from this clock (replay window).")
+]
 
 
 def _fail(error: Exception) -> typer.Exit:
@@ -65,6 +77,8 @@ def lims(
     duration: DurationOpt = None,
     amqp_url: Annotated[str | None, typer.Option(help="Overrides LABGATE_AMQP_URL.")] = None,
     pack_folder: Annotated[Path | None, typer.Option(help="Drop folder for packs.")] = None,
+    broken: BrokenOpt = None,
+    replay_window: WindowOpt = 300.0,
 ) -> None:
     """An external LIMS: registers the samples labgate asks for, then reports their results.
 
@@ -81,7 +95,8 @@ def lims(
     try:
         common = Common("lims", channel, url, api_key, source, key_file, kid, labgate_key, host,
                         port, fault or [], seed, resend, delay_seconds, skew_seconds, out,
-                        duration, amqp_url, pack_folder)  # fmt: skip
+                        duration, amqp_url, pack_folder, tuple(broken or ()),
+                        replay_window)  # fmt: skip
         run_lims(common, settings)
     except ValueError as error:
         raise _fail(error) from None
@@ -117,6 +132,8 @@ def mes(
     out: OutOpt = None,
     duration: DurationOpt = None,
     amqp_url: Annotated[str | None, typer.Option(help="Overrides LABGATE_AMQP_URL.")] = None,
+    broken: BrokenOpt = None,
+    replay_window: WindowOpt = 300.0,
 ) -> None:
     """An MES: requests samples, and records and times what labgate sends back.
 
@@ -136,7 +153,8 @@ def mes(
     try:
         common = Common("mes", channel, url, api_key, source, key_file, kid, labgate_key, host,
                         port, fault or [], seed, resend, delay_seconds, skew_seconds, out,
-                        duration, amqp_url)  # fmt: skip
+                        duration, amqp_url, None, tuple(broken or ()),
+                        replay_window)  # fmt: skip
         run_mes(common, settings)
     except ValueError as error:
         raise _fail(error) from None

@@ -11,7 +11,7 @@ import secrets
 import signal
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +33,12 @@ from labgate.adapters.connectors.partner.identity import (
     public_path,
 )
 from labgate.adapters.connectors.partner.journal import Journal
+from labgate.adapters.connectors.partner.receiving import ReceiverRules
 from labgate.adapters.connectors.partner.serving import say, serving
 from labgate.adapters.connectors.partner.webhook import Documents, Handler, Webhook
 from labgate.bootstrap import sftp_target
 from labgate.config import Settings
+from labgate.service.messages import OUTBOUND
 from labgate_sim.faults import FaultPlan, parse_fault
 from labgate_sim.lims import LimsSettings, LimsSim
 from labgate_sim.mes import MesSettings, MesSim
@@ -65,11 +67,19 @@ class Common:
     duration: float | None
     amqp_url: str | None = None
     pack_folder: Path | None = None
+    broken: tuple[str, ...] = ()  # receiver checks skipped on purpose (receiving.LAPSES)
+    replay_window: float = 300.0
+
+    def rules(self) -> ReceiverRules:
+        """What its webhook checks: a conforming receiver's rules, less any --broken ones."""
+        return ReceiverRules(timedelta(seconds=self.replay_window), OUTBOUND, True,
+                             frozenset(self.broken))  # fmt: skip
 
     def __post_init__(self) -> None:
         """Refuse bad options before anything starts."""
         self.verifier = labgate_key(self.labgate_key)
         self.rates = dict(parse_fault(text) for text in self.faults)
+        self.rules()  # an unknown --broken mode is refused here
 
     def identity(self) -> Identity:
         """The signing identity; a new key's public half is named so it can be registered."""
@@ -146,7 +156,7 @@ async def _run(
 ) -> None:
     logging.basicConfig(format="%(asctime)s %(name)s %(levelname)s %(message)s")
     journal = dispatchers[0].journal
-    webhook = Webhook(common.verifier, handle, journal, documents)
+    webhook = Webhook(common.verifier, handle, journal, documents, common.rules())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -156,6 +166,8 @@ async def _run(
     try:
         async with serving(webhook.app(), common.host, common.port):
             speaks = " (JSON envelopes and B2MML documents)" if documents else ""
+            if common.broken:
+                say(f"{common.name} simulator BROKEN on purpose: {', '.join(common.broken)}")
             say(
                 f"{common.name} simulator: source {common.source}, channel {common.channel}, "
                 f"webhook listening on http://{common.host}:{common.port}/{speaks}"

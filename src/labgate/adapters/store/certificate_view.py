@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from labgate.adapters.store import tables as t
 from labgate.adapters.store.document_facts import reader_facts
 from labgate.adapters.store.views import signature_view, signatures_of
 from labgate.compliance.canonical import content_hash, to_jsonable
@@ -29,7 +30,9 @@ def certificate(session: Session, site: str, code: str) -> dict[str, Any]:
     batch = session.scalars(select(Batch).filter_by(site=site, code=code)).one_or_none()
     if batch is None:
         raise NotFound(f"No batch {code} in site {site}.", reason="batch.unknown", field="batch")
-    samples = list(session.scalars(select(Sample).filter_by(site=site, batch=code)))
+    samples = list(
+        session.scalars(select(Sample).filter_by(site=site, batch=code).order_by(t.samples.c.id))
+    )
     content: dict[str, Any] = to_jsonable(certificate_content(batch, samples))
     by_code = {s.code: s for s in samples}
     for shown in content["samples"]:

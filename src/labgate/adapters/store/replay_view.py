@@ -48,7 +48,11 @@ class ReplayView:
             if batch is None:
                 raise NotFound(f"No batch {code} in site {site}.", reason="batch.unknown",
                                field="batch")  # fmt: skip
-            samples = list(session.scalars(select(Sample).filter_by(site=site, batch=code)))
+            samples = list(
+                session.scalars(
+                    select(Sample).filter_by(site=site, batch=code).order_by(t.samples.c.id)
+                )
+            )
             signatures = views.signatures_of(session, site, "batch", code)
             as_of = _decided_at(batch, signatures) or self._clock.now()
             deviations = _deviations(session, batch, as_of)

@@ -139,7 +139,9 @@ def batch_view(session: Session, site: str, code: str) -> dict[str, Any]:
     batch = session.scalars(select(Batch).filter_by(site=site, code=code)).one_or_none()
     if batch is None:
         raise NotFound(f"No batch {code} in site {site}.", reason="batch.unknown", field="batch")
-    samples = list(session.scalars(select(Sample).filter_by(site=site, batch=code)))
+    samples = list(
+        session.scalars(select(Sample).filter_by(site=site, batch=code).order_by(t.samples.c.id))
+    )
     live = [s for s in samples if s.status.value != "cancelled"]
     view: dict[str, Any] = to_jsonable(batch)
     view["samples"] = [

@@ -54,6 +54,10 @@ class Commands(LazyGroup):
         "change": Lazy(
             f"{CLI}.change:change_app", "Change control: change requests and their due pass."
         ),
+        "conformance": Lazy(
+            f"{CLI}.conformance:conformance_app",
+            "The conformance kit: play the ICD against a partner before go-live.",
+        ),
         "dq": Lazy(f"{CLI}.dq:dq_app", "Data-quality controls."),
         "clock": Lazy(f"{CLI}.clock:clock_app", "Trusted time: the hub's clock against NTP."),
         "replay": Lazy(

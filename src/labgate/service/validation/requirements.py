@@ -181,7 +181,8 @@ ANNEX_11: tuple[Requirement, ...] = (
     _req("URS-A11-5", "Data exchange checks",
          "Built-in checks for exchanged data: schema validation, business rules, "
          "signatures, duplicate detection, acknowledgements.",
-         "HMM", f"{_S}.inbox.admission", f"{_C}.envelope_schema", f"{_A}.codecs.b2mml"),
+         "HMM", f"{_S}.inbox.admission", f"{_C}.envelope_schema", f"{_A}.codecs.b2mml",
+         f"{_S}.conformance.cases"),
     _req("URS-A11-6", "Accuracy checks",
          "Critical manual entries need a second person: whoever entered a result cannot "
          "approve it.",

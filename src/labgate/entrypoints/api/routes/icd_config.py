@@ -62,6 +62,12 @@ def _delivery(settings: Settings) -> dict[str, Any]:
         "webhook_timeout": f"{settings.webhook_timeout_seconds:g} s",
         "dead_letters": "audited, listed by GET /api/v1/outbox/dead, sent again only by an "
         "operator (POST /api/v1/outbox/retry)",
+        "receivers": "a partner's webhook answers 2xx once it has taken an envelope, 2xx again "
+        "for a message id it has taken (and changes nothing), 202 to hold or 409 to refuse a "
+        "message ahead of a sequence gap on its stream (never applied before the missing one), "
+        "4xx with a reason for a bad signature, an unknown key id, a payload off its schema or a "
+        f"sent_at more than {settings.replay_window_seconds} s from its clock; "
+        "`labgate conformance run` checks these",
         "refused_inbound": "quarantined with the raw bytes and a reason code (section 10), "
         "audited; reprocessed or discarded by an operator with an e-signature",
     }

@@ -150,7 +150,11 @@ def batch_timeline(
     site."""
     with hub_of(request).sessions() as session:
         views.batch_view(session, site, batch)  # NotFound for an unknown batch
-        samples = list(session.scalars(select(Sample).filter_by(site=site, batch=batch)))
+        samples = list(
+            session.scalars(
+                select(Sample).filter_by(site=site, batch=batch).order_by(t.samples.c.id)
+            )
+        )
         codes = [s.code for s in samples]
         extra = [batch] + [s.mes_request_id for s in samples if s.mes_request_id]
         extra += views.deviation_codes(session, site, batch=batch)

@@ -1,0 +1,1 @@
+"""Reaching a partner's endpoint for the conformance kit."""
