@@ -101,6 +101,12 @@ def test_approved_by_qa_a_move_makes_a_new_draft_and_the_change_is_said(
         line.startswith("partners: mes: keys") for line in said["changes"]
     )
     assert "mes-2027" in said["changes"][0]
+    newest = plant.call("auditor", "GET", "/icd/changes").json()  # to: the newest, from: before
+    assert (newest["from_version"], newest["to_version"], newest["changes"]) == (
+        1,
+        2,
+        said["changes"],
+    )
 
     assert approve(plant, 2, second["sha256"]).status_code == 200
     listed = plant.call("auditor", "GET", "/icd").json()

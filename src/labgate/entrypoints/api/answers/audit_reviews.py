@@ -114,6 +114,6 @@ class OverduePeriod(Answer):
 class AuditReviewList(Answer):
     """The site's reviews, newest first, and the overdue periods."""
 
-    review_days: int = Field(description="LABGATE_AUDIT_REVIEW_DAYS.")
+    review_days: int = Field(ge=0, le=2**31 - 1, description="LABGATE_AUDIT_REVIEW_DAYS.")
     overdue: list[OverduePeriod]
     reviews: list[AuditReviewItem]

@@ -46,9 +46,9 @@ class SourceClock(Answer):
     source: Code
     messages: Count
     mean_ms: float = Ms
-    min_ms: int
-    max_ms: int
-    last_ms: int
+    min_ms: int = Field(ge=-(2**63), le=2**63 - 1)
+    max_ms: int = Field(ge=-(2**63), le=2**63 - 1)
+    last_ms: int = Field(ge=-(2**63), le=2**63 - 1)
     last_received_at: UtcTime
 
 

@@ -116,12 +116,18 @@ async def generate(
 def changes(
     request: Request,
     site: str,
-    from_version: Annotated[Version, Query(alias="from")],
-    to_version: Annotated[Version, Query(alias="to")],
+    from_version: Annotated[Version | None, Query(alias="from")] = None,
+    to_version: Annotated[Version | None, Query(alias="to")] = None,
     _: Account = allowed(Permission.READ),
 ) -> IcdChanges:
-    """Per section: each item added, removed, or changed (which field, from what to what)."""
+    """Per section: each item added, removed, or changed (which field, from what to what).
+    `to` defaults to the newest version, `from` to the one before `to`."""
     with hub_of(request).sessions() as session:
+        newest = next(iter(stored(session, site)), None)
+        if newest is None:
+            raise NotFound(f"{site} has no ICD yet.", reason=UNKNOWN, field="to")
+        to_version = to_version or int(newest["version"])
+        from_version = from_version or max(to_version - 1, 1)
         old, new = one(session, site, from_version), one(session, site, to_version)
     said = icd_changes(old["content"], new["content"])
     return IcdChanges(from_version=from_version, to_version=to_version, changes=said)
