@@ -12,6 +12,7 @@ import typer
 
 from labgate.compliance.clock import as_utc
 from labgate.domain.errors import LabgateError
+from labgate.entrypoints.cli.formats import document_format
 
 review_app = typer.Typer(help="Periodic audit-trail reviews (Annex 11 §9).", no_args_is_help=True)
 Site = Annotated[str, typer.Option("--site", help="The site whose trail is reviewed.")]
@@ -78,13 +79,9 @@ def report(
 ) -> None:
     """Write the review's report and print its file name and SHA-256."""
     from labgate.adapters.reports.audit_review_report import review_document
-    from labgate.adapters.reports.documents import Format
     from labgate.entrypoints.cli.main import fail, open_hub
 
-    if format not in ("pdf", "html", "json"):
-        typer.echo(f"--format must be pdf, html or json, not {format!r}.", err=True)
-        raise typer.Exit(2)
-    chosen: Format = "pdf" if format == "pdf" else "html" if format == "html" else "json"
+    chosen = document_format(format)
     try:
         with open_hub() as hub:
             document = review_document(_record(hub, site, review), chosen)

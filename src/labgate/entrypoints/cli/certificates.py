@@ -19,6 +19,7 @@ from labgate.adapters.store.dossier_view import dossier as compile_dossier
 from labgate.config import Settings
 from labgate.database import open_database
 from labgate.domain.errors import LabgateError
+from labgate.entrypoints.cli.formats import document_format
 
 EXIT_REFUSED = 1
 Batch = Annotated[str, typer.Argument(help="The batch, e.g. B1.")]
@@ -45,10 +46,7 @@ def _write(
     out: Path,
     format: str,
 ) -> None:
-    if format not in ("pdf", "html", "json"):
-        typer.echo(f"--format must be pdf, html or json, not {format!r}.", err=True)
-        raise typer.Exit(2)
-    chosen: Format = "pdf" if format == "pdf" else "html" if format == "html" else "json"
+    chosen = document_format(format)
     database = open_database(Settings())  # reading only: no bus, converter or channels
     try:
         with database.sessions() as session:

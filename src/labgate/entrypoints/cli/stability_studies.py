@@ -11,7 +11,6 @@ from typing import Annotated
 
 import typer
 
-from labgate.adapters.reports.documents import Format
 from labgate.adapters.reports.stability_report import report_content, report_document
 from labgate.adapters.store.stability_views import trend_data
 from labgate.bootstrap import bootstrap
@@ -20,6 +19,7 @@ from labgate.domain.commands import Context
 from labgate.domain.errors import LabgateError
 from labgate.domain.stability import Pulled
 from labgate.domain.stability_commands import PullDue
+from labgate.entrypoints.cli.formats import document_format
 from labgate.entrypoints.cli.stability import stability_app
 
 EXIT_REFUSED = 1
@@ -56,10 +56,7 @@ def report(
     format: Annotated[str, typer.Option("--format", help="pdf, html or json.")] = "pdf",
 ) -> None:
     """Write the study's shelf-life report and print its file name and SHA-256."""
-    if format not in ("pdf", "html", "json"):
-        typer.echo(f"--format must be pdf, html or json, not {format!r}.", err=True)
-        raise typer.Exit(2)
-    chosen: Format = "pdf" if format == "pdf" else "html" if format == "html" else "json"
+    chosen = document_format(format)
     hub = bootstrap(Settings())
     try:
         with hub.sessions() as session:
