@@ -103,15 +103,28 @@ class MqttInbox:
             if self.on_subscribed is not None:
                 self.on_subscribed()
             messages = client.messages
-            while not stop.is_set():
-                try:
-                    first = await asyncio.wait_for(anext(messages), timeout=0.2)
-                except TimeoutError:
-                    continue
-                run = [first, *await self._rest_of_run(messages)]
-                self.sizes = [*self.sizes[-99:], len(run)]
-                for message in await self._settled(run):
-                    paho.ack(message.mid, message.qos)
+            # One read stays pending across idle spells and is never cancelled while running:
+            # aiomqtt's read, cancelled just as its queue hands it a message, drops that
+            # message (and, acknowledged by no one, the broker keeps it back until the next
+            # session). Only at the stop is it cancelled, when an unacknowledged message is
+            # delivered again next session anyway.
+            stopping = asyncio.ensure_future(stop.wait())
+            reading: asyncio.Future[Message] = asyncio.ensure_future(anext(messages))
+            try:
+                while True:
+                    await asyncio.wait((reading, stopping), return_when=asyncio.FIRST_COMPLETED)
+                    if not reading.done():
+                        break
+                    run = [reading.result(), *await self._rest_of_run(messages)]
+                    reading = asyncio.ensure_future(anext(messages))
+                    self.sizes = [*self.sizes[-99:], len(run)]
+                    for message in await self._settled(run):
+                        paho.ack(message.mid, message.qos)
+                    if stop.is_set():
+                        break
+            finally:
+                reading.cancel()
+                stopping.cancel()
 
     async def _rest_of_run(self, messages: MessagesIterator) -> list[Message]:
         """The messages queued behind the first, up to the run's bound. While they keep coming
