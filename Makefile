@@ -38,10 +38,10 @@ run: $(STAMP)
 ## test: the whole suite, on SQLite and PostgreSQL (started or installed if needed). Two workers
 ## share the unit, e2e, integration and contract tests (each test makes its own database, vhost
 ## and folders; the contract tests fuzz the OpenAPI as each role); the resilience tests restart
-## the broker, so they run alone afterwards.
+## the broker, so they run alone afterwards. The 40 slowest tests are printed: CI's budget is 20 min.
 test: $(STAMP)
 	@bash scripts/ensure-services.sh
-	$(BIN)/pytest -q -n 2 --dist loadfile --no-loadscope-reorder tests/unit tests/e2e tests/integration tests/contract
+	$(BIN)/pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=40 tests/unit tests/e2e tests/integration tests/contract
 	$(BIN)/pytest -q tests/resilience
 
 ## check: formatting, lint, strict typing, and the rings as import contracts
