@@ -53,7 +53,10 @@ def open_database(
 
     def uow_factory() -> UnitOfWork:
         return SqlUnitOfWork(
-            sessions, external_lims=settings.external_lims, config=cache, bell=bell,
+            sessions,
+            external_lims=settings.external_lims,
+            config=cache,
+            bell=bell,
             installed_channels=installed_channels,
         )
 

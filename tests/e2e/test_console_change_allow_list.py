@@ -54,7 +54,7 @@ def test_the_grid_raises_an_allow_list_change_whose_page_shows_what_each_channel
 
     html = plant.client.get(f"{LIST}/{code}").text
     row = re.search(r'<tr class="change-changed" data-channel="rest">.*?</tr>', html, re.S)
-    assert row is not None and f"− {REMOVED}" in row.group(0)
+    assert row is not None and f"\N{MINUS SIGN} {REMOVED}" in row.group(0)
     assert 'data-channel="amqp"' not in html.split('id="channel-effects"')[1].split("</table>")[0]
     form = {"csrf_token": csrf_of(html)}
     assert plant.client.post(f"{LIST}/{code}/assessment", data=form).status_code == 200

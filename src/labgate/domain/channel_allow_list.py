@@ -49,8 +49,11 @@ def unknown_schemas(p: Mapping[str, Any], known: Collection[str]) -> None:
     for channel, schemas in p["channels"].items():
         for i, schema in enumerate(schemas):
             if schema not in known:
-                raise _bad(f"proposal.channels.{channel}[{i}]", f"names {schema}, which "
-                           f"labgate does not take in; one of {', '.join(sorted(known))}")  # fmt: skip
+                names = ", ".join(sorted(known))
+                raise _bad(
+                    f"proposal.channels.{channel}[{i}]",
+                    f"names {schema}, which labgate does not take in; one of {names}",
+                )
 
 
 def as_allow_list(channels: Mapping[str, Collection[str]]) -> dict[str, frozenset[str]]:

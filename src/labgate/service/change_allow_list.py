@@ -2,25 +2,22 @@
 their version) each channel carries. The proposal is the whole allow-list; its impact is computed
 against the allow-list in force just before its date (the installed LABGATE_CHANNEL_SCHEMAS
 until a change request put a version in force); the approval writes the version with its date,
-so every process's inbox switches at that instant."""
+so every process's inbox switches at that instant (handlers/change_allow_list.py)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from labgate.compliance.canonical import content_hash, to_jsonable
-from labgate.domain.change_control import ChangeKind, ChangeRequest, ChangeState
+from labgate.compliance.canonical import content_hash
+from labgate.domain.change_control import ChangeRequest
 from labgate.domain.channel_allow_list import (
     AllowList,
-    ChannelAllowListVersion,
     as_allow_list,
     differences,
     unknown_schemas,
 )
-from labgate.domain.commands import Context
 from labgate.service.b2mml_payload import B2MML_SCHEMA
-from labgate.service.handlers.common import record
 from labgate.service.messages import INBOUND
 from labgate.service.packs import PACK_SCHEMA
 from labgate.service.unit_of_work import UnitOfWork
@@ -70,8 +67,9 @@ def assess_allow_list(uow: UnitOfWork, cr: ChangeRequest) -> tuple[dict[str, Any
             "inbound": sorted({s for row in rows for s in (*row["added"], *row["removed"])}),
             "outbound": [],  # a channel's allow-list governs what labgate takes in only
         },
-        "streams": [{"channel": ch, "source": so, "stream": st, "schema": sc}
-                    for ch, so, st, sc in senders],  # fmt: skip
+        "streams": [
+            {"channel": ch, "source": so, "stream": st, "schema": sc} for ch, so, st, sc in senders
+        ],
         "partner_systems": sorted({sender[1] for sender in senders}),
         "requirements": [
             {"id": r.id, "title": r.title, "implemented_by": list(r.implemented_by)}
@@ -80,40 +78,3 @@ def assess_allow_list(uow: UnitOfWork, cr: ChangeRequest) -> tuple[dict[str, Any
         ],
     }
     return assessment, content_hash(assessment)
-
-
-def approve_allow_list(uow: UnitOfWork, ctx: Context, now: datetime, cr: ChangeRequest) -> None:
-    """The approved allow-list written at once with its date: messages received from that
-    instant on are checked against it (the write moves its config version: every process
-    reads the versions again and picks by its own clock)."""
-    assert cr.effective_from is not None  # set by the approval
-    versions = uow.records.find(ChannelAllowListVersion)
-    number = max((v.version for v in versions), default=0) + 1
-    channels = {ch: list(schemas) for ch, schemas in cr.proposal["channels"].items()}
-    new = ChannelAllowListVersion(number, cr.effective_from, cr.code, cr.site, channels)
-    uow.records.add(new)
-    record(uow, ctx, now, "channel_allow_list.version_approved",
-           ("channel_allow_list", str(number), None), after=new,
-           reason=f"change request {cr.code}: {cr.title}")  # fmt: skip
-
-
-def put_allow_list(
-    uow: UnitOfWork, ctx: Context, now: datetime, cr: ChangeRequest, at: datetime, why: str
-) -> None:
-    """The request's version is in force from its date; the request that put the previous one
-    in force is superseded."""
-    [version] = uow.records.find(ChannelAllowListVersion, site=cr.site, change_request=cr.code)
-    record(uow, ctx, now, "channel_allow_list.version_in_force",
-           ("channel_allow_list", str(version.version), None), after={"effective_from": at},
-           reason=why)  # fmt: skip
-    effective = uow.records.find(
-        ChangeRequest, kind=ChangeKind.CHANNEL_ALLOW_LIST, state=ChangeState.EFFECTIVE
-    )
-    for old in effective:
-        before = {"state": old.state.value}
-        text = f"superseded by {cr.site}/{cr.code}"
-        old.close(ChangeState.SUPERSEDED, ctx.actor, now, text)
-        record(uow, ctx, now, "change_request.superseded", ("change_request", old.code, old.site),
-               before=before, after=to_jsonable({"state": old.state, "closed_by": old.closed_by,
-                                                 "closed_at": old.closed_at}),
-               reason=text)  # fmt: skip

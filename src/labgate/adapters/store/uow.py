@@ -11,10 +11,10 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import (
-    and_,
     Select,
     Table,
     TextClause,
+    and_,
     bindparam,
     case,
     false,

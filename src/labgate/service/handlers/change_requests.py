@@ -30,9 +30,10 @@ from labgate.domain.commands import Context
 from labgate.domain.errors import Conflict, InvalidInput
 from labgate.domain.masterdata import MethodVersion, SpecVersion
 from labgate.domain.reasons import require_reason
-from labgate.service.change_allow_list import approve_allow_list, check_known, put_allow_list
+from labgate.service.change_allow_list import check_known
 from labgate.service.change_impact import assess
 from labgate.service.deps import Deps
+from labgate.service.handlers.change_allow_list import approve_allow_list, put_allow_list
 from labgate.service.handlers.common import apply_signature, check_signature, must_get, record
 from labgate.service.unit_of_work import UnitOfWork
 
