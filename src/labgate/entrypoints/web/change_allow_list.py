@@ -6,7 +6,7 @@ per-channel comparison (what is added and removed against the allow-list it woul
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import Request
@@ -19,6 +19,7 @@ from labgate.entrypoints.web.access import hub_of
 from labgate.service.change_allow_list import INBOUND_SCHEMAS
 
 JUST_BEFORE = timedelta(microseconds=1)
+LATEST = datetime.max.replace(tzinfo=UTC)  # after every version approved so far
 
 
 def in_force(request: Request, session: Session, at: datetime) -> tuple[str, AllowList]:
@@ -40,15 +41,14 @@ def raise_choices(request: Request, session: Session, now: datetime) -> dict[str
     }
 
 
-def channel_effects(
-    request: Request, session: Session, cr: ChangeRequest, now: datetime
-) -> dict[str, Any]:
+def channel_effects(request: Request, session: Session, cr: ChangeRequest) -> dict[str, Any]:
     """Per channel that changes: added and removed types, against the allow-list in force just
-    before the request's date (now, for one without a date)."""
+    before the request's date (for one without a date, the latest approved), as the assessment
+    compares them (service/change_allow_list.py)."""
     if cr.kind is not ChangeKind.CHANNEL_ALLOW_LIST:
         return {"channel_effects": [], "channel_compared": ""}
     what, before = in_force(request, session, cr.effective_from - JUST_BEFORE
-                            if cr.effective_from else now)  # fmt: skip
+                            if cr.effective_from else LATEST)  # fmt: skip
     after = as_allow_list(cr.proposal["channels"])
     return {"channel_effects": differences(before, after, INBOUND_SCHEMAS),
             "channel_compared": what}  # fmt: skip

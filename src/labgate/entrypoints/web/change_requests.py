@@ -93,7 +93,7 @@ def request_values(request: Request, who: Visitor, site: str, code: str) -> dict
         before = rules_in_force(session, cr.effective_from - JUST_BEFORE
                                 if cr.effective_from else now)  # fmt: skip
         people = reader(session, site, [cr.author, cr.approver, cr.closed_by])
-        channels = channel_effects(request, session, cr, now)
+        channels = channel_effects(request, session, cr)
     base = f"{prefix(request)}/sites/{site}/change-requests"
     return {
         **channels,
