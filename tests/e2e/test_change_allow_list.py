@@ -123,6 +123,8 @@ def test_an_allow_list_change_is_assessed_approved_and_refuses_the_type_from_its
     assert REMOVED not in channels["rest"]["carries"] and channels["rest"]["restricted"]
     assert channels["rest"]["allow_list"] == f"version 1 (change request {code})"
     assert REMOVED in channels["amqp"]["carries"] and not channels["amqp"]["restricted"]
+    page = plant.call("auditor", "GET", "/icd/2", params={"format": "html"}).text
+    assert f"Channel allow-list in force: version 1 (change request {code})" in page
     said = plant.call("auditor", "GET", "/icd/changes", params={"from": 1, "to": 2}).json()
     assert any(line.startswith("channels: rest") for line in said["changes"])
 
