@@ -16,6 +16,7 @@ from labgate.adapters.store.engine import make_engine
 from labgate.adapters.store.mapping import start_mappers
 from labgate.adapters.store.uow import SqlUnitOfWork
 from labgate.config import Settings
+from labgate.domain.channel_allow_list import as_allow_list
 from labgate.service.config_cache import ApiKeyAccounts, ConfigCache, KeyRing
 from labgate.service.outbox.relay_bell import RelayBell
 from labgate.service.unit_of_work import UnitOfWork
@@ -48,10 +49,15 @@ def open_database(
     sessions = sessionmaker(bind=engine, expire_on_commit=False)
     cache = ConfigCache()  # keys, status map, units, aliases: read again when their version moves
     bell = bell or RelayBell()
+    installed_channels = as_allow_list(settings.channel_schemas)
 
     def uow_factory() -> UnitOfWork:
         return SqlUnitOfWork(
-            sessions, external_lims=settings.external_lims, config=cache, bell=bell
+            sessions,
+            external_lims=settings.external_lims,
+            config=cache,
+            bell=bell,
+            installed_channels=installed_channels,
         )
 
     return Database(settings, engine, sessions, uow_factory, SqlKeyRing(sessions, cache), bell,

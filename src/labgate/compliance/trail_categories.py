@@ -75,6 +75,7 @@ PREFIXES = MappingProxyType(
         "stability_study.": G, "skip_lot_plan.": G, "room_occupancy.": G, "em_": G,
         # Change control and what it puts in force, and the ICD that states it.
         "change_request.": G, "status_map.": G, "method_version.": G, "icd.": G,
+        "channel_allow_list.": G,
     }
 )  # fmt: skip
 

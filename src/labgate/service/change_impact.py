@@ -11,6 +11,7 @@ from labgate.domain.batches import Batch
 from labgate.domain.change_control import ChangeKind, ChangeRequest
 from labgate.domain.lifecycle import SampleStatus
 from labgate.domain.samples import Sample
+from labgate.service.change_allow_list import assess_allow_list
 from labgate.service.unit_of_work import UnitOfWork
 from labgate.service.validation.requirements import COVERING_CHANGES, REQUIREMENTS
 
@@ -39,6 +40,8 @@ OUTBOUND: dict[ChangeKind, tuple[str, ...]] = {
 
 def assess(uow: UnitOfWork, cr: ChangeRequest) -> tuple[dict[str, Any], str]:
     """The request's impact as the store has it now, and its hash."""
+    if cr.kind is ChangeKind.CHANNEL_ALLOW_LIST:
+        return assess_allow_list(uow, cr)
     # The status map is the hub's, not one site's: it reaches open samples everywhere.
     site = None if cr.kind is ChangeKind.STATUS_MAP else cr.site
     samples = [s for s in _open_samples(uow, site) if _reaches(cr, s)]

@@ -15,11 +15,12 @@ from typing import Generic, Protocol, TypeVar
 from labgate.compliance.access import Account
 from labgate.compliance.keys import SourceKey
 from labgate.domain.change_control import StatusMapSchedule
+from labgate.domain.channel_allow_list import AllowListSchedule
 from labgate.domain.masterdata import Alias
 
 T = TypeVar("T")
 
-KINDS = ("source_keys", "status_map", "units", "aliases", "accounts")
+KINDS = ("source_keys", "status_map", "units", "aliases", "accounts", "channel_allow_list")
 
 KeyTable = Mapping[tuple[str, str], SourceKey]  # (source, kid) -> key
 UnitTable = Mapping[str, tuple[str, str]]  # code -> (converter expression, quantity kind)
@@ -74,6 +75,7 @@ class ConfigCache:
     units: Cached[UnitTable] = field(default_factory=Cached)
     aliases: Cached[AliasTable] = field(default_factory=Cached)
     accounts: Cached[AccountTable] = field(default_factory=Cached)
+    channel_allow_list: Cached[AllowListSchedule] = field(default_factory=Cached)
 
 
 class ApiKeyAccounts(Protocol):

@@ -14,6 +14,7 @@ from typing import Any, Protocol, TypeVar
 from labgate.compliance.access import Account
 from labgate.compliance.audit import AuditDraft
 from labgate.domain.batches import Batch
+from labgate.domain.channel_allow_list import AllowList, ChannelAllowListVersion, schedule_of
 from labgate.domain.commands import Context, MessageRef
 from labgate.domain.data_quality import DqWindows, Measure
 from labgate.domain.deviations import Deviation
@@ -225,6 +226,20 @@ class UnitOfWork(abc.ABC):
     def senders(self, site: str | None, schemas: Collection[str]) -> list[tuple[str, str, str]]:
         """(source, stream, schema) of every stream that has sent one of `schemas` to the site
         (None: any site), as the inbox knows them; a store without an inbox knows none."""
+        return []
+
+    # The channel allow-list installed with the hub (LABGATE_CHANNEL_SCHEMAS), until the first
+    # version a change request put in force: wired by the store from the settings.
+    installed_channels: AllowList = MappingProxyType({})
+
+    def channel_allow_list(self, at: datetime) -> tuple[int, AllowList] | None:
+        """The approved allow-list version in force at `at` (None: none yet, the installed
+        one holds); a store may keep them between transactions."""
+        return schedule_of(self.records.find(ChannelAllowListVersion)).in_force(at)
+
+    def channel_senders(self, schemas: Collection[tuple[str, str]]) -> list[tuple[str, ...]]:
+        """(channel, source, stream, schema) of every stream that has sent one of the
+        (channel, schema) pairs, as the inbox knows them; a store without an inbox knows none."""
         return []
 
     def deviations_reaching(self, batch: Batch, now: datetime) -> list[Deviation]:

@@ -20,6 +20,11 @@ from labgate.adapters.store import tables as t
 from labgate.compliance.access import Account
 from labgate.compliance.keys import SourceKey
 from labgate.domain.change_control import StatusMapSchedule, StatusMapVersion, status_rules
+from labgate.domain.channel_allow_list import (
+    AllowListSchedule,
+    ChannelAllowListVersion,
+    as_allow_list,
+)
 from labgate.domain.lifecycle import ResultStatus
 from labgate.domain.masterdata import Alias, AliasSystem, Unit
 from labgate.domain.status_map import MesStatus, Outcome, StatusMap, StatusRule
@@ -35,6 +40,7 @@ from labgate.service.config_cache import (
 # migrations; a change request puts a new status map in force as a StatusMapVersion.
 KIND_OF: dict[type, str] = {
     StatusMapVersion: "status_map",
+    ChannelAllowListVersion: "channel_allow_list",
     SourceKey: "source_keys",
     Unit: "units",
     Alias: "aliases",
@@ -91,6 +97,14 @@ def load_status_map(session: Session) -> StatusMapSchedule:
         for r in rows
     )
     return StatusMapSchedule(installed, dated)
+
+
+def load_channel_allow_lists(session: Session) -> AllowListSchedule:
+    """Every approved channel allow-list with its date (picked by the caller's own time, as
+    the status map's versions are)."""
+    v = t.channel_allow_list_versions.c
+    rows = session.execute(select(v.effective_from, v.version, v.channels))
+    return AllowListSchedule(tuple((at, n, as_allow_list(chs)) for at, n, chs in rows))
 
 
 def status_map_history(session: Session) -> list[tuple[datetime | None, StatusMap]]:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from labgate.adapters.store import tables as t
-from labgate.adapters.store.config_store import load_status_map
+from labgate.adapters.store.config_store import load_channel_allow_lists, load_status_map
 from labgate.compliance.checkpoints import thumbprint
 from labgate.compliance.clock import iso_utc
 
@@ -58,6 +58,19 @@ def site_configuration(session: Session, site: str, at: datetime) -> dict[str, A
             for r in in_force.rules
         ],
     }  # fmt: skip
+
+
+def channel_allow_list(session: Session, at: datetime) -> tuple[str, dict[str, list[str]]] | None:
+    """The channel allow-list a change request put in force at `at`, named by its version and
+    request (None: none yet, the installed setting holds)."""
+    found = load_channel_allow_lists(session).in_force(at)
+    if found is None:
+        return None
+    version, channels = found
+    v = t.channel_allow_list_versions.c
+    code = session.scalar(select(v.change_request).where(v.version == version))
+    named = {channel: sorted(schemas) for channel, schemas in channels.items()}
+    return f"version {version} (change request {code})", named
 
 
 def _rows(session: Session, query: Any) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ from labgate.compliance.throttle import RefusalWindow
 from labgate.compliance.time_check import ClockCheck, ClockState
 from labgate.domain.batches import Batch, ProceduralElement, Procedure, SamplingPoint
 from labgate.domain.change_control import ChangeRequest, StatusMapVersion
+from labgate.domain.channel_allow_list import ChannelAllowListVersion
 from labgate.domain.data_quality import DqRuleResult, DqRun
 from labgate.domain.deviations import Deviation
 from labgate.domain.em_monitoring import (
@@ -119,6 +120,7 @@ def start_mappers() -> None:
         (RoomOccupancy, t.room_occupancy),
         (ChangeRequest, t.change_requests),
         (StatusMapVersion, t.status_map_versions),
+        (ChannelAllowListVersion, t.channel_allow_list_versions),
     ]:
         m(cls, table)
     m(SamplingPlan, t.sampling_plans)

@@ -531,6 +531,16 @@ status_map_versions = Table(
     Column("rules", JSON, nullable=False),
 )  # fmt: skip
 
+# A channel allow-list approved through a change request, in force from its date (as the status
+# map's versions); before the first, the LABGATE_CHANNEL_SCHEMAS setting holds.
+channel_allow_list_versions = Table(
+    "channel_allow_list_versions", metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("effective_from", UtcDateTime, nullable=False),
+    Column("change_request", String(KEY), nullable=False), _site(),
+    Column("channels", JSON, nullable=False),
+)  # fmt: skip
+
 # One row per kind of configuration that processes keep cached (adapters/store/config_store.py):
 # source_keys, status_map, units, aliases. Every change of one moves its version in its own
 # transaction; a transaction that uses the cache reads the versions first (migration 0024 seeds).

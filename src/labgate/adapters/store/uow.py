@@ -14,11 +14,14 @@ from sqlalchemy import (
     Select,
     Table,
     TextClause,
+    and_,
     bindparam,
     case,
+    false,
     func,
     insert,
     inspect,
+    or_,
     select,
     text,
     update,
@@ -38,6 +41,7 @@ from labgate.compliance.access import Account
 from labgate.compliance.audit import AuditDraft, seal
 from labgate.compliance.throttle import RefusalWindow
 from labgate.domain.batches import Batch
+from labgate.domain.channel_allow_list import AllowList
 from labgate.domain.data_quality import DqWindows, Measure
 from labgate.domain.deviations import Deviation
 from labgate.domain.gates import GateSample, GateTold, PointTally
@@ -174,8 +178,11 @@ class SqlUnitOfWork(UnitOfWork):
         external_lims: bool = False,
         config: ConfigCache | None = None,
         bell: Bell | None = None,
+        installed_channels: AllowList | None = None,
     ):
         self.session_factory = session_factory
+        if installed_channels is not None:
+            self.installed_channels = installed_channels
         self.external_lims = external_lims
         self.config = config or ConfigCache()  # one per database, shared by its units of work
         self.bell = bell  # rung after a commit that wrote outbox rows: a relay here wakes
@@ -245,6 +252,22 @@ class SqlUnitOfWork(UnitOfWork):
             query = query.where(m.site == site)
         rows = self.session.execute(query.distinct().order_by(m.source, m.stream, m.schema))
         return [(source, stream, schema) for source, stream, schema in rows]
+
+    def channel_allow_list(self, at: datetime) -> tuple[int, AllowList] | None:
+        """The approved allow-list in force at `at` (cached, as the status map)."""
+        version = self._config_versions()["channel_allow_list"]
+        schedule = self.config.channel_allow_list.at(
+            version, lambda: cs.load_channel_allow_lists(self.session)
+        )
+        return schedule.in_force(at)
+
+    def channel_senders(self, schemas: Collection[tuple[str, str]]) -> list[tuple[str, ...]]:
+        """The inbox's distinct (channel, source, stream, schema) for these pairs, one query."""
+        m = t.inbox_messages.c
+        wanted = or_(false(), *(and_(m.channel == c, m.schema == s) for c, s in sorted(schemas)))
+        query = select(m.channel, m.source, m.stream, m.schema).where(wanted).distinct()
+        rows = self.session.execute(query.order_by(m.channel, m.source, m.stream, m.schema))
+        return [tuple(row) for row in rows]
 
     def status_map(self, at: datetime) -> StatusMap:
         """The status map in force at `at` (the versions cached; read again when they moved)."""

@@ -29,6 +29,7 @@ from labgate.domain.change_control import (
 from labgate.domain.lifecycle import ResultStatus
 from labgate.domain.status_map import StatusMap
 from labgate.entrypoints.web.access import Visitor, allowed, hub_of
+from labgate.entrypoints.web.change_allow_list import channel_effects, raise_choices
 from labgate.entrypoints.web.layout import frame, site_view
 from labgate.entrypoints.web.render import page, prefix
 
@@ -38,6 +39,7 @@ KIND_LABELS = {
     ChangeKind.STATUS_MAP: "Status map",
     ChangeKind.SPEC_RETIREMENT: "Specification retirement",
     ChangeKind.METHOD_DEPRECATION: "Method deprecation",
+    ChangeKind.CHANNEL_ALLOW_LIST: "Channel allow-list",
 }
 OPEN_LABEL = "open"  # the filter's value for draft, assessed and approved together
 JUST_BEFORE = timedelta(microseconds=1)
@@ -56,7 +58,9 @@ def list_values(
         people = reader(session, site, [cr.author for cr in found])
         now = hub_of(request).bus.deps.clock.now()
         in_force = rules_in_force(session, now)
+        allow = raise_choices(request, session, now)
     return {
+        **allow,
         **frame(request, who, shown, "changes"),
         "rows": found,
         "people": people,
@@ -89,8 +93,10 @@ def request_values(request: Request, who: Visitor, site: str, code: str) -> dict
         before = rules_in_force(session, cr.effective_from - JUST_BEFORE
                                 if cr.effective_from else now)  # fmt: skip
         people = reader(session, site, [cr.author, cr.approver, cr.closed_by])
+        channels = channel_effects(request, session, cr)
     base = f"{prefix(request)}/sites/{site}/change-requests"
     return {
+        **channels,
         **frame(request, who, shown, "changes"),
         "cr": cr,
         "people": people,

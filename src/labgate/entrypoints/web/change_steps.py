@@ -28,6 +28,7 @@ from labgate.entrypoints.api.http_errors import http_status
 from labgate.entrypoints.api.routes.icd_config import refresh_icd
 from labgate.entrypoints.api.schemas import ChangeApprovalIn, ChangeCloseIn, ChangeRequestIn
 from labgate.entrypoints.web.access import Visitor, allowed, context, hub_of, posted_form
+from labgate.entrypoints.web.change_allow_list import allow_list_proposal
 from labgate.entrypoints.web.change_requests import list_values, request_values
 from labgate.entrypoints.web.layout import site_view
 from labgate.entrypoints.web.masterdata_specs import local_moment
@@ -65,6 +66,8 @@ def proposal_of(form: dict[str, str]) -> dict[str, Any]:
             rules.append({name: form.get(f"rule-{i}-{name}", "")
                           for name in ("lims_status", "outcome", "mes_status")})  # fmt: skip
         return {"rules": rules}
+    if kind == "channel_allow_list":
+        return allow_list_proposal(form)
     if kind == "spec_retirement":
         version = form.get("spec_version", "").strip()
         return {"specification": form.get("specification", ""),

@@ -30,8 +30,10 @@ from labgate.domain.commands import Context
 from labgate.domain.errors import Conflict, InvalidInput
 from labgate.domain.masterdata import MethodVersion, SpecVersion
 from labgate.domain.reasons import require_reason
+from labgate.service.change_allow_list import check_known
 from labgate.service.change_impact import assess
 from labgate.service.deps import Deps
+from labgate.service.handlers.change_allow_list import approve_allow_list, put_allow_list
 from labgate.service.handlers.common import apply_signature, check_signature, must_get, record
 from labgate.service.unit_of_work import UnitOfWork
 
@@ -93,6 +95,8 @@ def approve_change_request(cmd: ApproveChangeRequest, uow: UnitOfWork, deps: Dep
         apply_signature(uow, cmd.ctx, now, signer, meaning, _subject(cr), content(cr))
         if cr.kind is ChangeKind.STATUS_MAP:
             _approve_status_map(uow, cmd.ctx, now, cr)
+        if cr.kind is ChangeKind.CHANNEL_ALLOW_LIST:
+            approve_allow_list(uow, cmd.ctx, now, cr)
         if cr.is_due(now):
             _apply(uow, cmd.ctx, now, cr)
         uow.commit()
@@ -143,6 +147,8 @@ def _apply(uow: UnitOfWork, ctx: Context, now: datetime, cr: ChangeRequest) -> N
     why = f"change request {cr.code}: {cr.title}"
     if cr.kind is ChangeKind.STATUS_MAP:
         _put_status_map(uow, ctx, now, cr, at, why)
+    elif cr.kind is ChangeKind.CHANNEL_ALLOW_LIST:
+        put_allow_list(uow, ctx, now, cr, at, why)
     elif cr.kind is ChangeKind.SPEC_RETIREMENT:
         spec = _target(uow, cr.site, cr.kind, cr.proposal)
         assert isinstance(spec, SpecVersion)
@@ -198,7 +204,10 @@ def _put_status_map(
 def _target(
     uow: UnitOfWork, site: str, kind: ChangeKind, p: dict[str, Any]
 ) -> SpecVersion | MethodVersion | None:
-    """The record a request changes (None for the status map), or NotFound naming the field."""
+    """The record a request changes (None for the status map and the channel allow-list, whose
+    schemas must be known), or NotFound naming the field."""
+    if kind is ChangeKind.CHANNEL_ALLOW_LIST:
+        check_known(p)
     if kind is ChangeKind.SPEC_RETIREMENT:
         return must_get(uow, SpecVersion, "spec_version", "proposal.version", site=site,
                         specification=p["specification"], version=p["version"])  # fmt: skip

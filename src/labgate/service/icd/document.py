@@ -7,8 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from labgate.domain.channel_allow_list import CHANNELS
+
 ICD_FORMAT = "labgate.icd.v1"
-CHANNELS = ("rest", "amqp", "mqtt", "folder", "sftp")
+INSTALLED_ALLOW_LIST = "installed setting LABGATE_CHANNEL_SCHEMAS"
 
 # What the envelope asks of every message on every channel (compliance/envelope.py).
 ENVELOPE_RULES = {
@@ -52,6 +54,8 @@ class IcdSources:
     rounding: list[dict[str, Any]]  # method versions
     reason_codes: dict[int, tuple[str, ...]]  # HTTP status -> refusal reason codes
     delivery: dict[str, Any] = field(default_factory=dict)  # retry and dead-letter policy
+    # Which allow-list `channel_schemas` is: a change request's version, or the setting.
+    allow_list: str = INSTALLED_ALLOW_LIST
 
 
 def icd_content(sources: IcdSources) -> dict[str, Any]:
@@ -65,7 +69,9 @@ def icd_content(sources: IcdSources) -> dict[str, Any]:
             {
                 "channel": channel,
                 "carries": sorted(sources.channel_schemas.get(channel, every)),
+                # Not named by the allow-list: it carries every inbound type.
                 "restricted": channel in sources.channel_schemas,
+                "allow_list": sources.allow_list,
             }
             for channel in CHANNELS
         ],

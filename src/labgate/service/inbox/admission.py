@@ -172,7 +172,7 @@ class Inbox:
             else:
                 command: Command | None = None
                 try:
-                    self.carries(envelope, channel)
+                    self.carries(envelope, channel, uow)
                     received = received_as(envelope, raw, channel, True, verified)
                     command = incoming.command(context(received, envelope.correlation_id))
                     outcome = self.bus.handle(
@@ -265,13 +265,18 @@ class Inbox:
         self.release_held_on({(envelope.source, envelope.stream)})
         raise ReceiptRefused(error, quarantine_id, number_used=True)
 
-    def carries(self, envelope: Envelope, channel: str) -> None:
-        """The channel is set up to carry the envelope's type (checked in the message's turn)."""
-        allowed = self.channel_schemas.get(channel)
+    def carries(self, envelope: Envelope, channel: str, uow: UnitOfWork) -> None:
+        """The channel carries the envelope's type under the allow-list in force at its receipt
+        (checked in the message's turn): the version a change request put in force, else the
+        installed setting. A channel the allow-list does not name carries any type."""
+        in_force = uow.channel_allow_list(self.bus.deps.clock.now())
+        allowed = (self.channel_schemas if in_force is None else in_force[1]).get(channel)
         if allowed is not None and envelope.schema not in allowed:
+            version = "as installed" if in_force is None else f"under version {in_force[0]}"
             raise ChannelNotAllowed(
-                f"The {channel} channel does not carry {envelope.schema} messages here; it "
-                f"carries {', '.join(sorted(allowed)) or 'nothing'}.",
+                f"The {channel} channel does not carry {envelope.schema} messages here; "
+                f"{version} of the channel allow-list it carries "
+                f"{', '.join(sorted(allowed)) or 'nothing'}.",
                 field="schema",
             )
 
@@ -296,7 +301,8 @@ class Inbox:
     ) -> Any:
         """Run the envelope's use case; the inbox row and stream position commit with its effect.
         `in_turn=False` (reprocessing from quarantine) applies it without the ordering check."""
-        self.carries(incoming.envelope, channel)
+        with self.uow_factory().reading() as uow:
+            self.carries(incoming.envelope, channel, uow)
         received = received_as(incoming.envelope, raw, channel, in_turn, verified)
         return self.bus.handle(
             incoming.command(context(received, incoming.envelope.correlation_id)),

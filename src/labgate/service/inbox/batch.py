@@ -87,7 +87,7 @@ def _flush(
             commands, received = [], []
             for _, incoming, raw, verified in run:
                 envelope = incoming.envelope
-                inbox.carries(envelope, channel)  # content: refused in turn, by `_one`
+                inbox.carries(envelope, channel, uow)  # content: refused in turn, by `_one`
                 received.append(received_as(envelope, raw, channel, True, verified))
                 command = incoming.command(context(received[-1], envelope.correlation_id))
                 assert isinstance(command, RecordResult)  # BATCHED_SCHEMAS are results

@@ -182,7 +182,8 @@ ANNEX_11: tuple[Requirement, ...] = (
          "Built-in checks for exchanged data: schema validation, business rules, "
          "signatures, duplicate detection, acknowledgements.",
          "HMM", f"{_S}.inbox.admission", f"{_C}.envelope_schema", f"{_A}.codecs.b2mml",
-         f"{_S}.conformance.cases"),
+         f"{_S}.conformance.cases", "labgate.domain.channel_allow_list",
+         f"{_S}.change_allow_list"),
     _req("URS-A11-6", "Accuracy checks",
          "Critical manual entries need a second person: whoever entered a result cannot "
          "approve it.",
@@ -258,4 +259,5 @@ COVERING_CHANGES: dict[str, tuple[str, ...]] = {
     "status_map": ("URS-TX-004", "URS-TX-006", "URS-A11-10"),
     "spec_retirement": ("URS-TX-001", "URS-A11-10"),
     "method_deprecation": ("URS-TX-001", "URS-TX-004", "URS-A11-10"),
+    "channel_allow_list": ("URS-A11-5", "URS-TX-009", "URS-A11-10"),
 }

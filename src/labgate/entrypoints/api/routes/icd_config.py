@@ -14,12 +14,12 @@ from sqlalchemy.orm import Session
 if TYPE_CHECKING:
     from labgate.bootstrap import Hub
 
-from labgate.adapters.store.icd_sources import partners, site_configuration
+from labgate.adapters.store.icd_sources import channel_allow_list, partners, site_configuration
 from labgate.compliance.canonical import content_hash
 from labgate.config import Settings
 from labgate.domain.commands import Context, GenerateIcd
 from labgate.entrypoints.api.routes.interfaces import INBOX_REFUSALS
-from labgate.service.icd.document import IcdSources, icd_content
+from labgate.service.icd.document import INSTALLED_ALLOW_LIST, IcdSources, icd_content
 from labgate.service.outbox.relay import BASE_DELAY, MAX_ATTEMPTS, MAX_DELAY
 from labgate.service.schema_catalog import json_schemas
 
@@ -32,11 +32,13 @@ def current_icd(session: Session, settings: Settings, site: str, at: datetime) -
         for schema_id, schema in json_schemas().items()
     ]  # fmt: skip
     configuration = site_configuration(session, site, at)
+    approved = channel_allow_list(session, at)  # else the installed setting
+    allow_list, channels = approved or (INSTALLED_ALLOW_LIST, settings.channel_schemas)
     sources = IcdSources(
         site=site,
         site_name=configuration["site_name"],
         partners=partners(session),
-        channel_schemas={k: list(v) for k, v in settings.channel_schemas.items()},
+        channel_schemas={k: list(v) for k, v in channels.items()},
         schemas=schemas,
         replay_window_seconds=settings.replay_window_seconds,
         hold_timeout_seconds=settings.hold_timeout_seconds,
@@ -47,6 +49,7 @@ def current_icd(session: Session, settings: Settings, site: str, at: datetime) -
         rounding=configuration["rounding"],
         reason_codes=dict(INBOX_REFUSALS),
         delivery=_delivery(settings),
+        allow_list=allow_list,
     )
     return icd_content(sources)
 
