@@ -43,7 +43,7 @@ def plant(hub: Hub, client: TestClient, seeded_plant: SeededPlant) -> Plant:
     """The test plant with SPEC-A versions 3 and 4 in force (the findings' limits)."""
     seeded = seeded_plant.on(client)
     versions = [
-        {"version": v, "author": "author1", "limits": [{"test": "ASSAY", "limit": limit}]}
+        {"version": v, "limits": [{"test": "ASSAY", "limit": limit}]}
         for v, (limit, _) in LIMITS.items()
     ]
     document = {

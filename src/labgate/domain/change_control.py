@@ -15,6 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from labgate.domain.change_masterdata import check_masterdata
 from labgate.domain.errors import InvalidInput, SegregationOfDuties
 from labgate.domain.lifecycle import ResultStatus, TransitionTable
 from labgate.domain.reasons import require_reason
@@ -27,6 +28,7 @@ class ChangeKind(StrEnum):
     STATUS_MAP = "status_map"
     SPEC_RETIREMENT = "spec_retirement"
     METHOD_DEPRECATION = "method_deprecation"
+    MASTERDATA = "masterdata"
 
 
 class ChangeState(StrEnum):
@@ -220,6 +222,7 @@ _CHECKS: dict[ChangeKind, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
     ChangeKind.STATUS_MAP: _status_map,
     ChangeKind.SPEC_RETIREMENT: _spec_retirement,
     ChangeKind.METHOD_DEPRECATION: _method_deprecation,
+    ChangeKind.MASTERDATA: check_masterdata,
 }
 
 

@@ -212,7 +212,8 @@ ANNEX_11: tuple[Requirement, ...] = (
          "labgate.domain.change_control", f"{_S}.handlers.change_requests",
          f"{_S}.change_impact", "labgate.entrypoints.cli.change",
          "labgate.entrypoints.cli.due_changes", "labgate.entrypoints.web.change_requests",
-         "labgate.entrypoints.web.change_steps"),
+         "labgate.entrypoints.web.change_steps", f"{_S}.change_masterdata",
+         f"{_S}.masterdata.governance"),
     _req("URS-A11-11", "Periodic evaluation",
          "The hub produces evidence for periodic review: refusals, quarantine and "
          "interface error statistics.",
@@ -258,4 +259,5 @@ COVERING_CHANGES: dict[str, tuple[str, ...]] = {
     "status_map": ("URS-TX-004", "URS-TX-006", "URS-A11-10"),
     "spec_retirement": ("URS-TX-001", "URS-A11-10"),
     "method_deprecation": ("URS-TX-001", "URS-TX-004", "URS-A11-10"),
+    "masterdata": ("URS-TX-001", "URS-TX-004", "URS-A11-10"),
 }
