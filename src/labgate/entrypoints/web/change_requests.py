@@ -38,6 +38,7 @@ KIND_LABELS = {
     ChangeKind.STATUS_MAP: "Status map",
     ChangeKind.SPEC_RETIREMENT: "Specification retirement",
     ChangeKind.METHOD_DEPRECATION: "Method deprecation",
+    ChangeKind.MASTERDATA: "Master data",
 }
 OPEN_LABEL = "open"  # the filter's value for draft, assessed and approved together
 JUST_BEFORE = timedelta(microseconds=1)
