@@ -129,6 +129,6 @@ def _document(site: str) -> dict[str, Any]:
         ],
         "tests": [identity],
         "specifications": [
-            {"code": SPEC, "versions": [{"version": 1, "author": "alice", "limits": limits}]}
+            {"code": SPEC, "versions": [{"version": 1, "limits": limits}]}
         ],
     }
