@@ -37,8 +37,8 @@ def plant(seeded_plant: SeededPlant, client: TestClient) -> Plant:
 
 
 def _raise(plant: Plant, document: dict[str, Any], **extra: Any) -> Any:
-    body = {"kind": "masterdata", "title": "ASSAY to M-ASSAY v3",
-            "reason": "Method transfer MT-9", "proposal": {"document": document}, **extra}  # fmt: skip
+    body = {"kind": "masterdata", "title": "ASSAY to M-ASSAY v3", "reason": "Method transfer MT-9",
+            "proposal": {"document": document}, **extra}  # fmt: skip
     return plant.call("admin", "POST", CR, json=body)
 
 

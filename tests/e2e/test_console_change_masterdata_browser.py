@@ -39,8 +39,6 @@ def test_a_masterdata_change_shows_its_field_changes_before_and_after(
     row = page.locator('tr[data-record="test/ASSAY"][data-field="current_method_version"]')
     expect(row).to_contain_text("2")
     expect(row).to_contain_text("3")
-    expect(page.locator('tr[data-record="method/M-HPLC-01 v3"]').first).to_contain_text(
-        "astm-e29"
-    )
+    expect(page.locator('tr[data-record="method/M-HPLC-01 v3"]').first).to_contain_text("astm-e29")
     page.locator("#planned-changes").scroll_into_view_if_needed()
     shot(page, "change-request-masterdata")
