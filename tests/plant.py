@@ -85,7 +85,6 @@ PLANT: dict[str, Any] = {
             "versions": [
                 {
                     "version": 1,
-                    "author": "author1",
                     "limits": [
                         {"test": "ASSAY", "limit": "NLT 98.0"},
                         {"test": "WATER", "limit": "NMT 0.5", "alert": "NMT 0.4"},
@@ -94,7 +93,6 @@ PLANT: dict[str, Any] = {
                 },
                 {
                     "version": 2,
-                    "author": "author1",
                     "limits": [
                         {"test": "ASSAY", "limit": "NLT 99.0"},
                         {"test": "WATER", "limit": "NMT 0.5", "alert": "NMT 0.4"},
@@ -312,8 +310,8 @@ def plan_version(
     """SPEC-A v<version>: v2's limits plus `extra_limits` (e.g. an IPC limit set) and these
     sampling plans, loaded, approved by QA and in force from `effective_from`, over HTTP."""
     v2 = PLANT["specifications"][0]["versions"][1]
-    written = {"version": version, "author": "author1",
-               "limits": [*v2["limits"], *extra_limits], "sampling_plans": plans}  # fmt: skip
+    written = {"version": version, "limits": [*v2["limits"], *extra_limits],
+               "sampling_plans": plans}  # fmt: skip
     document = {"site": PLANT["site"],
                 "specifications": [{"code": "SPEC-A", "versions": [written]}]}  # fmt: skip
     body = {"document": document, "reason": "CR-12: sampling plans per sampling point"}

@@ -55,8 +55,7 @@ WIDE_PLANT: dict[str, Any] = {
     ],
     "specifications": [
         {"code": "SPEC-W", "versions": [
-            {"version": 1, "author": "author1",
-             "limits": [{"test": code, "limit": "NMT 0.5"} for code in WIDE]},
+            {"version": 1, "limits": [{"test": code, "limit": "NMT 0.5"} for code in WIDE]},
         ]},
     ],
     "products": [{"code": "PW", "name": "Wide tablet", "specification": "SPEC-W"}],

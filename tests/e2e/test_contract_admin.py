@@ -254,7 +254,7 @@ def test_outbox_delivery_answers_as_documented(plant: Plant, dead: str) -> None:
 def test_master_data_answers_as_documented(plant: Plant) -> None:
     client = plant.client
     v2 = PLANT["specifications"][0]["versions"][1]
-    v3 = {"version": 3, "author": "author1", "limits": v2["limits"]}
+    v3 = {"version": 3, "limits": v2["limits"]}
     document = {"site": PLANT["site"], "specifications": [{"code": "SPEC-A", "versions": [v3]}]}
     answer = plant.call("admin", "POST", "/api/v1/masterdata/import",
                         json={"document": document, "reason": CHANGE})  # fmt: skip

@@ -35,7 +35,6 @@ RAW: dict[str, Any] = {
             "versions": [
                 {
                     "version": 1,
-                    "author": "author1",
                     "limits": [
                         {"test": "IDENT", "limit": "CONFORMS: Matches reference"},
                         {"test": "ASSAY", "limit": "NLT 98.0"},

@@ -43,7 +43,7 @@ def plant(hub: Hub, client: TestClient, seeded_plant: SeededPlant) -> Plant:
     """The test plant with SPEC-A versions 3 and 4 in force (the findings' limits)."""
     seeded = seeded_plant.on(client)
     versions = [
-        {"version": v, "author": "author1", "limits": [{"test": "ASSAY", "limit": limit}]}
+        {"version": v, "limits": [{"test": "ASSAY", "limit": limit}]}
         for v, (limit, _) in LIMITS.items()
     ]
     document = {
@@ -324,7 +324,15 @@ def test_a_unit_without_a_kind_is_refused_by_the_import(plant: Plant, hub: Hub) 
 
 def test_the_kind_imported_decides_what_converts(plant: Plant) -> None:
     percent = {"code": "%", "expression": "percent", "precision": 1, "kind": "volume fraction"}
-    assert import_units(plant, percent).status_code == 200
+    refused = import_units(plant, percent)  # a stored unit changes by change request only
+    assert refused.json()["reason"] == "masterdata.change_request_required", refused.text
+    cr = {"kind": "masterdata", "title": "Percent is a volume fraction", "reason": "Plant QA QD-3",
+          "proposal": {"document": {"units": [percent | {"name": "percent"}]}}}  # fmt: skip
+    code = plant.call("admin", "POST", "/change-requests", json=cr).json()["code"]
+    assert plant.call("admin", "POST", f"/change-requests/{code}/assessment").status_code == 200
+    approved = plant.call("qa", "POST", f"/change-requests/{code}/approval",
+                          json={"signature": plant.signature("qa")})  # fmt: skip
+    assert approved.json()["state"] == "effective", approved.text
     exported = plant.call("auditor", "GET", "/masterdata").json()["units"]
     assert {u["code"]: u["kind"] for u in exported}["%"] == "volume fraction"
     sample = request_sample(plant, "REQ-K1", sampled_at="2026-11-22T12:00:00Z")

@@ -99,6 +99,9 @@ def test_withdrawn_and_rejected_are_final_and_need_a_reason() -> None:
         ("status_map", {"rules": RULES[1:]}, "status_map"),  # no rule for preliminary
         ("spec_retirement", {"specification": "SP-1", "version": 0}, "proposal.version"),
         ("method_deprecation", {"method": "M-1"}, "proposal.version"),
+        ("masterdata", {"document": {"batches": []}}, "proposal.document.batches"),
+        ("masterdata", {"document": {"site": {"code": "S1"}}}, "proposal.document"),
+        ("masterdata", {"rules": []}, "proposal.rules"),
     ],
 )
 @pytest.mark.requirement("URS-A11-5", category="negative")

@@ -548,7 +548,9 @@ def test_an_exported_status_that_differs_from_the_store_is_refused(
 
 @pytest.mark.requirement("URS-A11-10", category="negative")
 def test_the_author_cannot_approve_their_own_version(uow: FakeUnitOfWork, deps: Deps) -> None:
-    load(uow, deps, plant())
+    # Alice (QA) loads the version herself, so she is its author: her signature is refused.
+    import_masterdata(ImportMasterData(Context("alice"), plant(), "initial load"), uow, deps)
+    assert spec(uow).author == "alice"
     assert_refused(
         uow,
         lambda: approve(uow, deps, "alice"),

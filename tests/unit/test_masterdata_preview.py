@@ -58,14 +58,28 @@ def test_an_update_shows_the_stored_and_the_new_value_of_each_changed_field(
 ) -> None:
     load(uow, deps, plant())
     document = plant()
-    document["tests"][0]["name"] = "Assay by HPLC, renamed"
+    document["materials"][0]["name"] = "Ibuprofen, renamed"
     committed = uow.committed
     (change,) = preview(uow, deps, document).changes
-    assert (change.section, change.outcome) == ("tests", "updated")
+    assert (change.section, change.outcome) == ("materials", "updated")
     (field,) = change.fields
-    assert field.name == "name" and field.after == "Assay by HPLC, renamed"
-    assert field.before == plant()["tests"][0]["name"]
+    assert field.name == "name" and field.after == "Ibuprofen, renamed"
+    assert field.before == plant()["materials"][0]["name"]
     assert uow.committed == committed
+
+
+@pytest.mark.requirement("URS-A11-10", category="negative")
+def test_the_preview_refuses_an_update_a_change_request_must_make(
+    uow: FakeUnitOfWork, deps: Deps
+) -> None:
+    load(uow, deps, plant())
+    document = plant()
+    document["tests"][0]["name"] = "Assay by HPLC, renamed"
+    with pytest.raises(Conflict) as refused:
+        preview(uow, deps, document)
+    assert (refused.value.reason, refused.value.field) == (
+        "masterdata.change_request_required", "tests[0]",
+    )  # fmt: skip
 
 
 def test_a_refused_document_is_refused_by_the_preview_as_by_the_import(
@@ -84,10 +98,10 @@ def test_an_import_carrying_a_stale_preview_is_refused_and_writes_nothing(
 ) -> None:
     load(uow, deps, plant())
     document = plant()
-    document["tests"][0]["name"] = "Assay by HPLC, renamed"
+    document["materials"][0]["name"] = "Ibuprofen, renamed"
     seen = preview(uow, deps, document).plan_hash
     meanwhile = plant()
-    meanwhile["tests"][0]["name"] = "Assay, renamed by someone else"
+    meanwhile["materials"][0]["name"] = "Ibuprofen, renamed by someone else"
     load(uow, deps, meanwhile, "CC-7: renamed meanwhile")
     committed = uow.committed
     with pytest.raises(Conflict) as refused:

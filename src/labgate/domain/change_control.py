@@ -15,6 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from labgate.domain.change_masterdata import check_masterdata
 from labgate.domain.channel_allow_list import check_channels
 from labgate.domain.errors import InvalidInput, SegregationOfDuties
 from labgate.domain.lifecycle import ResultStatus, TransitionTable
@@ -29,6 +30,7 @@ class ChangeKind(StrEnum):
     SPEC_RETIREMENT = "spec_retirement"
     METHOD_DEPRECATION = "method_deprecation"
     CHANNEL_ALLOW_LIST = "channel_allow_list"
+    MASTERDATA = "masterdata"
 
 
 class ChangeState(StrEnum):
@@ -223,6 +225,7 @@ _CHECKS: dict[ChangeKind, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
     ChangeKind.SPEC_RETIREMENT: _spec_retirement,
     ChangeKind.METHOD_DEPRECATION: _method_deprecation,
     ChangeKind.CHANNEL_ALLOW_LIST: check_channels,
+    ChangeKind.MASTERDATA: check_masterdata,
 }
 
 

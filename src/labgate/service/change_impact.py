@@ -11,6 +11,7 @@ from labgate.domain.batches import Batch
 from labgate.domain.change_control import ChangeKind, ChangeRequest
 from labgate.domain.lifecycle import SampleStatus
 from labgate.domain.samples import Sample
+from labgate.service import change_masterdata as md
 from labgate.service.change_allow_list import assess_allow_list
 from labgate.service.unit_of_work import UnitOfWork
 from labgate.service.validation.requirements import COVERING_CHANGES, REQUIREMENTS
@@ -30,11 +31,13 @@ INBOUND: dict[ChangeKind, tuple[str, ...]] = {
     ChangeKind.STATUS_MAP: RESULT_TYPES,
     ChangeKind.SPEC_RETIREMENT: BINDING_TYPES,
     ChangeKind.METHOD_DEPRECATION: BINDING_TYPES,
+    ChangeKind.MASTERDATA: md.INBOUND_TYPES,
 }
 OUTBOUND: dict[ChangeKind, tuple[str, ...]] = {
     ChangeKind.STATUS_MAP: STATUS_TYPES,
     ChangeKind.SPEC_RETIREMENT: ("labgate.lims_sample_request.v1",),
     ChangeKind.METHOD_DEPRECATION: ("labgate.lims_sample_request.v1",),
+    ChangeKind.MASTERDATA: md.OUTBOUND_TYPES,
 }
 
 
@@ -44,7 +47,9 @@ def assess(uow: UnitOfWork, cr: ChangeRequest) -> tuple[dict[str, Any], str]:
         return assess_allow_list(uow, cr)
     # The status map is the hub's, not one site's: it reaches open samples everywhere.
     site = None if cr.kind is ChangeKind.STATUS_MAP else cr.site
-    samples = [s for s in _open_samples(uow, site) if _reaches(cr, s)]
+    plan = md.impact(uow, cr.site, cr.proposal) if cr.kind is ChangeKind.MASTERDATA else None
+    reaches = (lambda s: _reaches(cr, s)) if plan is None else plan.reaches
+    samples = [s for s in _open_samples(uow, site) if reaches(s)]
     batches = sorted({(s.site, s.batch) for s in samples if s.batch is not None})
     open_batches = [
         f"{b_site}/{code}"
@@ -66,6 +71,7 @@ def assess(uow: UnitOfWork, cr: ChangeRequest) -> tuple[dict[str, Any], str]:
             for r in REQUIREMENTS
             if r.id in covering
         ],
+        **({} if plan is None else {"planned_changes": plan.changes}),
     }
     return assessment, content_hash(assessment)
 

@@ -257,14 +257,18 @@ class ChangeRequestIn(Body):
     """A draft change request: what changes (`kind`, `proposal`), why, and from when (none:
     from its approval). Its author is the signed-in caller."""
 
-    kind: Literal["status_map", "spec_retirement", "method_deprecation", "channel_allow_list"]
+    kind: Literal[
+        "status_map", "spec_retirement", "method_deprecation", "channel_allow_list", "masterdata"
+    ]
     title: StrictStr = Field(min_length=1, max_length=200)
     reason: StrictStr = reason_text()
     proposal: dict[str, Any] = Field(
         description="status_map: {rules: [{lims_status, outcome, mes_status}]}; "
         "spec_retirement: {specification, version}; method_deprecation: {method, version}; "
         "channel_allow_list: {channels: {<rest|amqp|mqtt|folder|sftp>: [<schema.vN>, ...]}} "
-        "(a channel not named carries every inbound message type)."
+        "(a channel not named carries every inbound message type); "
+        "masterdata: {document: {units, methods, tests, mappings, aliases}} (the import's "
+        "format, these sections only)."
     )
     effective_from: AwareDatetime | None = None
 

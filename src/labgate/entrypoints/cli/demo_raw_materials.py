@@ -128,7 +128,5 @@ def _document(site: str) -> dict[str, Any]:
             }
         ],
         "tests": [identity],
-        "specifications": [
-            {"code": SPEC, "versions": [{"version": 1, "author": "alice", "limits": limits}]}
-        ],
+        "specifications": [{"code": SPEC, "versions": [{"version": 1, "limits": limits}]}],
     }

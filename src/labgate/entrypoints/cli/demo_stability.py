@@ -101,9 +101,7 @@ def _document(site: str, now: datetime) -> dict[str, Any]:
     ]
     return {
         "site": {"code": site, "name": "Basel plant"},
-        "specifications": [
-            {"code": SPEC, "versions": [{"version": 1, "author": "author1", "limits": limits}]}
-        ],
+        "specifications": [{"code": SPEC, "versions": [{"version": 1, "limits": limits}]}],
         "products": [{"code": PRODUCT, "name": "Ibuprofen 200 mg tablets", "specification": SPEC}],
         "procedures": [
             {"code": procedure, "product": PRODUCT, "elements": elements, "sampling_points": []}

@@ -40,6 +40,7 @@ KIND_LABELS = {
     ChangeKind.SPEC_RETIREMENT: "Specification retirement",
     ChangeKind.METHOD_DEPRECATION: "Method deprecation",
     ChangeKind.CHANNEL_ALLOW_LIST: "Channel allow-list",
+    ChangeKind.MASTERDATA: "Master data",
 }
 OPEN_LABEL = "open"  # the filter's value for draft, assessed and approved together
 JUST_BEFORE = timedelta(microseconds=1)

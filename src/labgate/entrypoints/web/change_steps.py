@@ -31,6 +31,7 @@ from labgate.entrypoints.web.access import Visitor, allowed, context, hub_of, po
 from labgate.entrypoints.web.change_allow_list import allow_list_proposal
 from labgate.entrypoints.web.change_requests import list_values, request_values
 from labgate.entrypoints.web.layout import site_view
+from labgate.entrypoints.web.masterdata_import import read_yaml
 from labgate.entrypoints.web.masterdata_specs import local_moment
 from labgate.entrypoints.web.refusals import audit
 from labgate.entrypoints.web.render import page, prefix
@@ -72,6 +73,8 @@ def proposal_of(form: dict[str, str]) -> dict[str, Any]:
         version = form.get("spec_version", "").strip()
         return {"specification": form.get("specification", ""),
                 "version": int(version) if version.isdigit() else version}  # fmt: skip
+    if kind == "masterdata":  # YAML or JSON, read as the import page reads it
+        return {"document": read_yaml(form.get("document", ""))}
     return {"method": form.get("method", ""), "version": form.get("method_version", "")}
 
 

@@ -32,8 +32,10 @@ from labgate.domain.masterdata import MethodVersion, SpecVersion
 from labgate.domain.reasons import require_reason
 from labgate.service.change_allow_list import check_known
 from labgate.service.change_impact import assess
+from labgate.service.change_masterdata import plan_change
 from labgate.service.deps import Deps
 from labgate.service.handlers.change_allow_list import approve_allow_list, put_allow_list
+from labgate.service.handlers.change_masterdata import apply_masterdata
 from labgate.service.handlers.common import apply_signature, check_signature, must_get, record
 from labgate.service.unit_of_work import UnitOfWork
 
@@ -149,6 +151,8 @@ def _apply(uow: UnitOfWork, ctx: Context, now: datetime, cr: ChangeRequest) -> N
         _put_status_map(uow, ctx, now, cr, at, why)
     elif cr.kind is ChangeKind.CHANNEL_ALLOW_LIST:
         put_allow_list(uow, ctx, now, cr, at, why)
+    elif cr.kind is ChangeKind.MASTERDATA:
+        apply_masterdata(uow, ctx, now, cr, why)
     elif cr.kind is ChangeKind.SPEC_RETIREMENT:
         spec = _target(uow, cr.site, cr.kind, cr.proposal)
         assert isinstance(spec, SpecVersion)
@@ -214,6 +218,8 @@ def _target(
     if kind is ChangeKind.METHOD_DEPRECATION:
         return must_get(uow, MethodVersion, "method_version", "proposal.version", site=site,
                         method=p["method"], version=p["version"])  # fmt: skip
+    if kind is ChangeKind.MASTERDATA:
+        plan_change(uow, site, p)  # the document, checked as the import would check it
     return None
 
 

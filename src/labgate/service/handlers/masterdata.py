@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from labgate.compliance.access import Permission
-from labgate.compliance.canonical import JsonValue, content_hash, to_jsonable
+from labgate.compliance.canonical import content_hash, to_jsonable
 from labgate.compliance.signed_actions import SignedAction
 from labgate.domain.commands import (
     ApproveSpecVersion,
@@ -17,13 +17,14 @@ from labgate.domain.commands import (
     PreviewMasterDataImport,
 )
 from labgate.domain.errors import Conflict
-from labgate.domain.masterdata import LimitLine, MethodVersion, Site, SpecVersion, Unit
+from labgate.domain.masterdata import LimitLine, Site, SpecVersion, Unit
 from labgate.domain.reasons import require_reason
 from labgate.domain.sampling import RELEASE_SET, SamplingPlan
 from labgate.service.deps import Deps
 from labgate.service.handlers.common import apply_signature, check_signature, must_get, record
-from labgate.service.masterdata.document import business_key, parse_document
+from labgate.service.masterdata.document import parse_document
 from labgate.service.masterdata.fields import Entry, MasterDataDocument
+from labgate.service.masterdata.governance import bind_spec_authors, refuse_governed_updates
 from labgate.service.masterdata.plan import (
     SECTION_RECORDS,
     Change,
@@ -31,6 +32,7 @@ from labgate.service.masterdata.plan import (
     SectionCounts,
     plan_import,
 )
+from labgate.service.masterdata.preview import FieldChange, PlannedChange, planned, record_id
 from labgate.service.masterdata.render import render_document
 from labgate.service.unit_of_work import UnitOfWork
 
@@ -47,6 +49,7 @@ __all__ = [
     "plan_hash",
     "preview_masterdata_import",
     "spec_content",
+    "write_change",
 ]
 
 
@@ -56,34 +59,15 @@ def import_masterdata(cmd: ImportMasterData, uow: UnitOfWork, deps: Deps) -> Imp
     doc = parse_document(cmd.document)
     with uow:
         now = deps.clock.now()
+        bind_spec_authors(uow, doc, cmd.ctx.actor)
         changes, summary = plan_import(uow, doc)
+        refuse_governed_updates(doc, changes)
         _check_seen_plan(changes, cmd.seen_plan)
         # Everything is checked before the first write, so a refusal leaves nothing behind.
         for change in changes:
-            _apply(uow, cmd.ctx, now, change, reason)
+            write_change(uow, cmd.ctx, now, change, reason)
         uow.commit()
         return summary
-
-
-@dataclass(frozen=True)
-class FieldChange:
-    """One governed field an import would write: its stored value (None for a new record) and
-    the document's, both as the audit trail records them."""
-
-    name: str
-    before: JsonValue
-    after: JsonValue
-
-
-@dataclass(frozen=True)
-class PlannedChange:
-    """One record an import would create or update, with the fields it would write."""
-
-    section: str
-    record_type: str
-    record_id: str
-    outcome: str
-    fields: tuple[FieldChange, ...]
 
 
 @dataclass(frozen=True)
@@ -107,7 +91,7 @@ def plan_hash(changes: tuple[PlannedChange, ...]) -> str:
 
 def _check_seen_plan(changes: list[Change], seen: str | None) -> None:
     """Refuse an import that would write anything else than the preview showed."""
-    if seen is not None and plan_hash(tuple(_planned(c) for c in changes)) != seen:
+    if seen is not None and plan_hash(tuple(planned(c) for c in changes)) != seen:
         raise Conflict(
             "Master data changed after the preview was shown; preview the document again "
             "and check what it would change now.",
@@ -123,34 +107,22 @@ def preview_masterdata_import(
     of work is left without commit, so nothing is written."""
     doc = parse_document(cmd.document)
     with uow:
+        bind_spec_authors(uow, doc, cmd.ctx.actor)
         changes, summary = plan_import(uow, doc)
-        return ImportPreview(tuple(_planned(change) for change in changes), summary)
-
-
-def _planned(change: Change) -> PlannedChange:
-    _, record_type, governed = SECTION_RECORDS[change.section]
-    fields = []
-    for name in governed:
-        after = to_jsonable(getattr(change.new, name))
-        before = None if change.existing is None else to_jsonable(getattr(change.existing, name))
-        if before != after:
-            fields.append(FieldChange(name, before, after))
-    outcome = "created" if change.existing is None else "updated"
-    return PlannedChange(
-        change.section, record_type, _record_id(change.new), outcome, tuple(fields)
-    )
+        refuse_governed_updates(doc, changes)
+        return ImportPreview(tuple(planned(change) for change in changes), summary)
 
 
 def _required_reason(reason: str | None) -> str:
     return require_reason(reason, what="A change to governed master data")
 
 
-def _apply(uow: UnitOfWork, ctx: Context, now: datetime, change: Change, reason: str) -> None:
+def write_change(uow: UnitOfWork, ctx: Context, now: datetime, change: Change, reason: str) -> None:
     """Write one change and its audit entry; an update keeps the stored object, so its id."""
     _, record_type, governed = SECTION_RECORDS[change.section]
     # A site is its own namespace; units are global and have none.
     site = change.new.code if change.section == "site" else getattr(change.new, "site", None)
-    subject = (record_type, _record_id(change.new), site)
+    subject = (record_type, record_id(change.new), site)
     if change.existing is None:
         uow.records.add(change.new)
         record(uow, ctx, now, "masterdata.created", subject, after=change.new, reason=reason)
@@ -182,15 +154,6 @@ def _rewrite_plans(stored: list[SamplingPlan], new: list[SamplingPlan]) -> None:
         plan.sampling_point, plan.limit_set = incoming.sampling_point, incoming.limit_set
         plan.tests = list(incoming.tests)
     stored.extend(new[len(stored) :])
-
-
-def _record_id(new: Any) -> str:
-    """The business key as the audit trail shows it."""
-    if isinstance(new, SpecVersion):
-        return new.ref
-    if isinstance(new, MethodVersion):
-        return f"{new.method} v{new.version}"
-    return "/".join("*" if part is None else str(part) for part in business_key(new))
 
 
 def export_masterdata(uow: UnitOfWork, site: str) -> dict[str, Any]:

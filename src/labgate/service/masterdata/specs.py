@@ -25,7 +25,9 @@ def spec_version(item: Item, site: str, specification: str) -> Entry[SpecVersion
     lines = [_limit_line(line) for line in item.children("limits", _LIMIT)]
     _unique_lines(lines)
     plans = [_plan(plan) for plan in item.children("sampling_plans", _PLAN)]
-    version = SpecVersion(site, specification, item.integer("version", 1), item.text("author"),
+    # The author stated, if any; bound to the importing account (masterdata.governance).
+    author = item.opt_text("author") or ""
+    version = SpecVersion(site, specification, item.integer("version", 1), author,
                           [entry.record for entry in lines])  # fmt: skip
     version.plans = plans
     return Entry(item.path, version, _read_only(item))

@@ -213,7 +213,8 @@ ANNEX_11: tuple[Requirement, ...] = (
          "labgate.domain.change_control", f"{_S}.handlers.change_requests",
          f"{_S}.change_impact", "labgate.entrypoints.cli.change",
          "labgate.entrypoints.cli.due_changes", "labgate.entrypoints.web.change_requests",
-         "labgate.entrypoints.web.change_steps"),
+         "labgate.entrypoints.web.change_steps", f"{_S}.change_masterdata",
+         f"{_S}.masterdata.governance"),
     _req("URS-A11-11", "Periodic evaluation",
          "The hub produces evidence for periodic review: refusals, quarantine and "
          "interface error statistics.",
@@ -260,4 +261,5 @@ COVERING_CHANGES: dict[str, tuple[str, ...]] = {
     "spec_retirement": ("URS-TX-001", "URS-A11-10"),
     "method_deprecation": ("URS-TX-001", "URS-TX-004", "URS-A11-10"),
     "channel_allow_list": ("URS-A11-5", "URS-TX-009", "URS-A11-10"),
+    "masterdata": ("URS-TX-001", "URS-TX-004", "URS-A11-10"),
 }

@@ -32,6 +32,7 @@ from labgate.entrypoints.api.problems import request_context
 from labgate.entrypoints.api.routes import lab_refusals as no
 from labgate.entrypoints.api.routes.icd_config import refresh_icd
 from labgate.entrypoints.api.routes.lab import allowed
+from labgate.entrypoints.api.routes.masterdata import IMPORT_REFUSALS
 from labgate.entrypoints.api.schemas import ChangeApprovalIn, ChangeCloseIn, ChangeRequestIn
 from labgate.entrypoints.api.scope import SiteScope
 from labgate.service.handlers.common import must_get
@@ -51,7 +52,12 @@ REASON = {422: ("input.reason_required", "input.reason_too_short")}
     status_code=201,
     openapi_extra=refuses(
         {
-            404: ("spec_version.unknown", "method_version.unknown"),
+            **IMPORT_REFUSALS,  # a masterdata proposal is checked as the import checks it
+            404: (
+                "spec_version.unknown",
+                "method_version.unknown",
+                *IMPORT_REFUSALS[404],
+            ),
             422: (
                 "change.invalid_proposal",
                 "change.title_required",
@@ -61,6 +67,7 @@ REASON = {422: ("input.reason_required", "input.reason_too_short")}
                 "status_map.cancelled_result",
                 "status_map.incomplete",
                 "status_map.unreviewed_decision",
+                *IMPORT_REFUSALS[422],
             ),
         }
     ),

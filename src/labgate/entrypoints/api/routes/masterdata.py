@@ -31,6 +31,7 @@ IMPORT_REFUSALS = {
     404: ("procedure.unknown_operation", "procedure.unknown_phase"),
     # What is in force or signed stays as it is: changed only by a new version.
     409: (
+        "masterdata.change_request_required",  # a stored unit, method, test, mapping or alias
         "masterdata.method_version_locked",
         "sampling_plan.no_release_set",
         "sampling_plan.none_for_point",
@@ -63,6 +64,7 @@ IMPORT_REFUSALS = {
         "sampling_plan.duplicate_test",
         "sampling_plan.no_tests",
         "sampling_plan.test_without_limit",
+        "spec.author_not_account",
         "unit.unconvertible",
         "unit.unknown",
     ),
