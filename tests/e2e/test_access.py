@@ -178,6 +178,18 @@ def test_every_route_refuses_a_caller_without_valid_credentials(
     assert wrong == {}
 
 
+@pytest.mark.requirement("URS-P11-11.10d")
+def test_a_caller_with_credentials_and_the_permission_is_admitted_as_themselves(
+    plant: Plant,
+) -> None:
+    me = plant.call("reviewer", "GET", "/api/v1/me")
+    assert me.status_code == 200, me.text
+    assert me.json()["username"] == "reviewer"
+    listed = plant.call("auditor", "GET", "/api/v1/audit")
+    assert listed.status_code == 200, listed.text
+    assert listed.json()["items"]
+
+
 def test_every_write_route_declares_a_permission_in_the_table(client: TestClient) -> None:
     posts = {path for method, path in guarded_routes(client) if method == "POST"}
     assert posts == set(WRITE_PERMISSIONS) | OWN_ACCOUNT

@@ -64,6 +64,7 @@ def audit(hub: Hub, action: str) -> list[dict[str, Any]]:
         return [dict(r) for r in session.execute(query).mappings()]
 
 
+@pytest.mark.requirement("URS-A11-16")
 def test_due_rows_go_out_in_order_signed_and_keyed_by_message_id(
     plant: Plant, hub: Hub, clock: ManualClock, signer: Signer, receiver: Receiver, webhook: Any
 ) -> None:
@@ -177,6 +178,7 @@ def test_an_operator_retry_requeues_a_dead_letter_with_an_audited_reason(
     assert tries == ["failed", "delivered"]  # every attempt kept, across the retry
 
 
+@pytest.mark.requirement("URS-TX-002", "URS-A11-16", category="failure_recovery")
 def test_a_timeout_then_success_sends_the_same_message_id_for_the_receiver_to_dedupe(
     plant: Plant, hub: Hub, clock: ManualClock, signer: Signer, receiver: Receiver, webhook: Any
 ) -> None:
@@ -243,6 +245,7 @@ def test_a_transport_bug_is_kept_as_a_failed_attempt_and_the_next_rows_still_go(
     assert failed["detail"] == "RuntimeError: bug in a transport"
 
 
+@pytest.mark.requirement("URS-A11-16", category="boundary")
 def test_a_claimed_row_is_not_sent_by_a_second_relay_until_its_lease_ends(
     plant: Plant, hub: Hub, clock: ManualClock, signer: Signer, receiver: Receiver, webhook: Any
 ) -> None:
@@ -268,6 +271,7 @@ def test_destinations_without_a_transport_are_left_pending(
     assert [(r["status"], r["attempts"]) for r in outbox_rows(hub)] == [("pending", 0)]
 
 
+@pytest.mark.requirement("URS-A11-16", category="negative")
 def test_the_database_refuses_to_prune_messages_or_attempts(
     plant: Plant, hub: Hub, clock: ManualClock, signer: Signer, webhook: Any
 ) -> None:
