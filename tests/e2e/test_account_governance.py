@@ -93,6 +93,23 @@ def test_a_role_change_that_conflicts_is_refused_and_a_fitting_one_is_audited(
     assert changed["after"] == {"roles": ["qc_reviewer"]}
 
 
+@pytest.mark.requirement("URS-P11-11.10i")
+def test_an_administrator_assigns_a_role_and_the_trail_records_who_why_and_what(
+    plant: Plant,
+) -> None:
+    path = f"{ACCOUNTS}/analyst/roles"
+    moved = plant.call("admin", "PUT", path, json={"roles": ["qc_reviewer"], "reason": WHY})
+    assert moved.status_code == 200, moved.text
+    assert accounts(plant)["analyst"]["roles"] == ["qc_reviewer"]
+    changed = trail(plant, "analyst")[-1]
+    assert (changed["action"], changed["actor"], changed["reason"]) == (
+        "account.roles_changed", "admin", WHY,
+    )  # fmt: skip
+    assert (changed["before"], changed["after"]) == (
+        {"roles": ["qc_analyst"]}, {"roles": ["qc_reviewer"]},
+    )  # fmt: skip
+
+
 def test_only_administrators_change_roles_and_set_passwords(plant: Plant) -> None:
     roles = {"roles": ["qa"], "reason": WHY}
     password = {"password": secrets.token_urlsafe(16), "reason": WHY}
@@ -178,6 +195,7 @@ def test_a_system_account_has_no_password_to_set(plant: Plant) -> None:
     assert refusal(answer) == (422, "account.not_a_person", "username")
 
 
+@pytest.mark.requirement("URS-P11-11.10i", "URS-A11-12.1-12.3", category="boundary")
 def test_the_last_administrator_is_neither_deactivated_nor_stripped_of_the_role(
     plant: Plant,
 ) -> None:

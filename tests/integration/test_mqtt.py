@@ -64,6 +64,7 @@ class Unavailable(Inbox):
         raise RuntimeError("database unavailable")
 
 
+@pytest.mark.requirement("URS-P11-11.10a", category="failure_recovery")
 def test_a_message_not_committed_is_not_acknowledged_and_comes_back(hub: Hub, mes: Sender) -> None:
     tag = secrets.token_hex(4)
     topic = f"labgate-test-{tag}/{SITE}/mes/in"

@@ -22,7 +22,7 @@ from labgate.compliance.signer import Signer
 from labgate.domain.errors import InvalidInput, InvalidTransition, NotFound
 from labgate.service.outbox.records import OutboxMessage
 from labgate.service.outbox.relay import Relay, RelayReport, Transport
-from plant import Plant
+from plant import Plant, approved_result, request_sample
 from receiver import Receiver, attempt_rows, outbox_rows, registered_samples, verified
 
 TIMEOUT = 0.5  # seconds the relay waits for the receiver
@@ -198,6 +198,33 @@ def test_a_timeout_then_success_sends_the_same_message_id_for_the_receiver_to_de
     assert first.message_id == second.message_id == row["message_id"]
     assert second.sent_at - first.sent_at == timedelta(seconds=2)  # re-signed for the retry
     assert [a["outcome"] for a in attempt_rows(hub)] == ["failed", "delivered"]
+
+
+@pytest.mark.requirement("URS-TX-006", category="failure_recovery")
+def test_an_accepted_status_the_mes_failed_to_take_reaches_it_on_the_retry_unchanged(
+    plant: Plant, hub: Hub, clock: ManualClock, signer: Signer, receiver: Receiver, webhook: Any
+) -> None:
+    sample = request_sample(plant, "REQ-ST")
+    code = approved_result(plant, sample, "ASSAY", "99.5", "%")
+    [status] = [r for r in outbox_rows(hub) if r["message_type"] == "result"
+                and r["payload"]["result_status"] == "Accepted"]  # fmt: skip
+    assert status["record_id"] == code
+    receiver.refuse.add(status["message_id"])  # the MES is in trouble: it answers 500
+    relay = relay_for(hub, clock, signer, webhook)
+    relay.run_once()
+    assert outbox_rows(hub)[-1]["status"] == "pending"
+
+    receiver.refuse.clear()  # the MES is back
+    clock.advance(seconds=2)
+    relay.run_once()
+    tries = [r for r in receiver.requests if r.key == status["message_id"]]
+    assert len(tries) == 2
+    first, second = (verified(r.body, signer) for r in tries)
+    assert first.payload == second.payload == status["payload"]  # the same status, not lost
+    assert [a["outcome"] for a in attempt_rows(hub) if a["outbox_id"] == status["id"]] == [
+        "failed", "delivered"
+    ]  # fmt: skip
+    assert [r["status"] for r in outbox_rows(hub)] == ["delivered"] * len(outbox_rows(hub))
 
 
 def test_a_row_that_cannot_be_signed_is_dead_lettered_at_once(
