@@ -171,6 +171,16 @@ def test_bad_result_is_refused(
         refused(hub, post_result(plant, result_body(sample, **changes)), status, reason, field)
 
 
+@pytest.mark.requirement("URS-TX-002", category="negative")
+def test_a_sample_registered_again_is_refused_and_not_acknowledged_twice(
+    plant: Plant, hub: Hub, sample: str
+) -> None:
+    body = {"lims_sample_id": "L-AGAIN"}
+    send = partial(plant.call, "lims", "POST", f"/samples/{sample}/registration", json=body)
+    with same_view(plant, sample):  # the outbox keeps its one acknowledgement: no row is added
+        refused(hub, send, 409, "sample.invalid_transition", "status")
+
+
 def test_result_for_an_unknown_sample_is_refused(plant: Plant, hub: Hub) -> None:
     refused(hub, post_result(plant, result_body("NO-SUCH-SAMPLE")), 404, "sample.unknown", "sample")
 
@@ -228,6 +238,7 @@ def test_signature_with_a_wrong_password_is_refused(plant: Plant, hub: Hub, samp
         refused(hub, send, 401, "signature.bad_credentials", "password")
 
 
+@pytest.mark.requirement("URS-P11-11.200a", category="boundary")
 def test_five_wrong_signature_passwords_lock_the_account(
     plant: Plant, hub: Hub, sample: str
 ) -> None:

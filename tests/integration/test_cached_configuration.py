@@ -155,7 +155,6 @@ class RevokedAfterLookup:
         return found
 
 
-@pytest.mark.requirement("URS-P11-11.10h", category="boundary")
 def test_a_key_revoked_between_the_check_and_the_transaction_is_refused(
     hub: Hub, other: Hub, mes: Sender
 ) -> None:
