@@ -181,6 +181,26 @@ def test_a_sample_registered_again_is_refused_and_not_acknowledged_twice(
         refused(hub, send, 409, "sample.invalid_transition", "status")
 
 
+@pytest.mark.requirement("URS-TX-002", category="boundary")
+def test_a_lims_sample_id_of_64_characters_is_registered_and_acknowledged_and_65_are_refused(
+    plant: Plant, hub: Hub
+) -> None:
+    body = {"mes_request_id": "REQ-LONG", "product": "P1", "sampled_at": "2026-11-24T10:00:00Z",
+            "batch": "B1", "sampling_point": "SP-REL"}  # fmt: skip
+    code = plant.call("mes", "POST", "/sample-requests", json=body).json()["code"]
+    path = f"/samples/{code}/registration"
+    over = partial(plant.call, "lims", "POST", path, json={"lims_sample_id": "L" * 65})
+    with same_view(plant, code):
+        refused(hub, over, 422, "input.string_too_long", "lims_sample_id")
+    longest = "L" * 64
+    answer = plant.call("lims", "POST", path, json={"lims_sample_id": longest})
+    assert answer.status_code == 200, answer.text
+    assert view(plant, code)["lims_sample_id"] == longest
+    listed = plant.call("auditor", "GET", "/api/v1/outbox", params={"limit": 1000}).json()
+    [told] = [m for m in listed["items"] if m["message_type"] == "sample_registration"]
+    assert told["payload"]["lims_sample_id"] == longest  # acknowledged to the MES, whole
+
+
 def test_result_for_an_unknown_sample_is_refused(plant: Plant, hub: Hub) -> None:
     refused(hub, post_result(plant, result_body("NO-SUCH-SAMPLE")), 404, "sample.unknown", "sample")
 
