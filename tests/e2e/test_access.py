@@ -13,9 +13,11 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 from httpx2 import Response
 
-from labgate.bootstrap import Hub
+from fakes import ManualClock
+from labgate.bootstrap import Hub, bootstrap
 from labgate.compliance.access import ROLE_PERMISSIONS, Permission, Role
 from labgate.config import Settings
+from labgate.entrypoints.app import create_app
 from plant import PEOPLE, Plant, SeededPlant
 
 P = Permission
@@ -269,6 +271,28 @@ def test_five_wrong_passwords_lock_the_account(plant: Plant) -> None:
     answer = sign_in(plant.client, "analyst", plant.passwords["analyst"])
     # The lock is not told to the caller: a locked account answers like a wrong password.
     assert problem(answer) == (401, "application/problem+json", "auth.bad_credentials")
+
+
+@pytest.mark.requirement("URS-P11-11.300a-e", category="failure_recovery")
+def test_failed_sign_ins_counted_before_a_restart_still_lock_the_account_after_it(
+    plant: Plant, settings: Settings, clock: ManualClock
+) -> None:
+    for _ in range(4):
+        sign_in(plant.client, "analyst", "not-the-password")
+    restarted = bootstrap(settings, clock=clock)  # labgate started again on the same database
+    try:
+        with TestClient(create_app(settings, restarted)) as client:
+            fifth = sign_in(client, "analyst", "not-the-password")
+            assert problem(fifth) == (401, "application/problem+json", "auth.bad_credentials")
+            answer = sign_in(client, "analyst", plant.passwords["analyst"])
+            assert problem(answer) == (401, "application/problem+json", "auth.bad_credentials")
+    finally:
+        restarted.close()
+    trail = plant.call(
+        "auditor", "GET", "/api/v1/audit", params={"record_type": "account", "record_id": "analyst"}
+    ).json()["items"]
+    assert [e["action"] for e in trail].count("refused.sign_in") == 6
+    assert "account.locked" in [e["action"] for e in trail]
 
 
 def test_a_good_password_before_the_fifth_failure_resets_the_count(plant: Plant) -> None:
