@@ -22,7 +22,7 @@ from labgate.compliance.signer import Signer
 from labgate.domain.errors import InvalidInput, InvalidTransition, NotFound
 from labgate.service.outbox.records import OutboxMessage
 from labgate.service.outbox.relay import Relay, RelayReport, Transport
-from plant import Plant, approved_result, request_sample
+from plant import Plant, approved_result, released_batch, request_sample
 from receiver import Receiver, attempt_rows, outbox_rows, registered_samples, verified
 
 TIMEOUT = 0.5  # seconds the relay waits for the receiver
@@ -200,6 +200,31 @@ def test_a_timeout_then_success_sends_the_same_message_id_for_the_receiver_to_de
     assert [a["outcome"] for a in attempt_rows(hub)] == ["failed", "delivered"]
 
 
+def delivered_on_the_retry(
+    hub: Hub, clock: ManualClock, signer: Signer, receiver: Receiver, webhook: Any,
+    row: dict[str, Any],
+) -> None:  # fmt: skip
+    """The MES answers 500 to `row`'s first delivery and is back for the retry: the retry
+    delivers the same message, and nothing owed is left behind."""
+    receiver.refuse.add(row["message_id"])  # the MES is in trouble
+    relay = relay_for(hub, clock, signer, webhook)
+    relay.run_once()
+    [waiting] = [r for r in outbox_rows(hub) if r["id"] == row["id"]]
+    assert (waiting["status"], waiting["attempts"]) == ("pending", 1)
+
+    receiver.refuse.clear()  # the MES is back
+    clock.advance(seconds=2)
+    relay.run_once()
+    tries = [r for r in receiver.requests if r.key == row["message_id"]]
+    assert len(tries) == 2
+    first, second = (verified(r.body, signer) for r in tries)
+    assert first.payload == second.payload == row["payload"]  # the same message, not lost
+    assert [a["outcome"] for a in attempt_rows(hub) if a["outbox_id"] == row["id"]] == [
+        "failed", "delivered"
+    ]  # fmt: skip
+    assert {r["status"] for r in outbox_rows(hub)} == {"delivered"}
+
+
 @pytest.mark.requirement("URS-TX-006", category="failure_recovery")
 def test_an_accepted_status_the_mes_failed_to_take_reaches_it_on_the_retry_unchanged(
     plant: Plant, hub: Hub, clock: ManualClock, signer: Signer, receiver: Receiver, webhook: Any
@@ -209,22 +234,17 @@ def test_an_accepted_status_the_mes_failed_to_take_reaches_it_on_the_retry_uncha
     [status] = [r for r in outbox_rows(hub) if r["message_type"] == "result"
                 and r["payload"]["result_status"] == "Accepted"]  # fmt: skip
     assert status["record_id"] == code
-    receiver.refuse.add(status["message_id"])  # the MES is in trouble: it answers 500
-    relay = relay_for(hub, clock, signer, webhook)
-    relay.run_once()
-    assert outbox_rows(hub)[-1]["status"] == "pending"
+    delivered_on_the_retry(hub, clock, signer, receiver, webhook, status)
 
-    receiver.refuse.clear()  # the MES is back
-    clock.advance(seconds=2)
-    relay.run_once()
-    tries = [r for r in receiver.requests if r.key == status["message_id"]]
-    assert len(tries) == 2
-    first, second = (verified(r.body, signer) for r in tries)
-    assert first.payload == second.payload == status["payload"]  # the same status, not lost
-    assert [a["outcome"] for a in attempt_rows(hub) if a["outbox_id"] == status["id"]] == [
-        "failed", "delivered"
-    ]  # fmt: skip
-    assert [r["status"] for r in outbox_rows(hub)] == ["delivered"] * len(outbox_rows(hub))
+
+@pytest.mark.requirement("URS-TX-007", category="failure_recovery")
+def test_a_release_the_mes_failed_to_take_reaches_production_on_the_retry_unchanged(
+    plant: Plant, hub: Hub, clock: ManualClock, signer: Signer, receiver: Receiver, webhook: Any
+) -> None:
+    released_batch(plant, "REQ-BR")
+    [told] = [r for r in outbox_rows(hub) if r["message_type"] == "batch_disposition"]
+    assert (told["payload"]["disposition"], told["payload"]["signed_by"]) == ("released", "qa")
+    delivered_on_the_retry(hub, clock, signer, receiver, webhook, told)
 
 
 def test_a_row_that_cannot_be_signed_is_dead_lettered_at_once(
