@@ -237,6 +237,21 @@ def test_an_accepted_status_the_mes_failed_to_take_reaches_it_on_the_retry_uncha
     delivered_on_the_retry(hub, clock, signer, receiver, webhook, status)
 
 
+@pytest.mark.requirement("URS-TX-005", category="failure_recovery")
+def test_an_invalidation_the_mes_failed_to_take_reaches_it_on_the_retry_unchanged(
+    plant: Plant, hub: Hub, clock: ManualClock, signer: Signer, receiver: Receiver, webhook: Any
+) -> None:
+    sample = request_sample(plant, "REQ-INV")
+    code = approved_result(plant, sample, "ASSAY", "99.5", "%")
+    body = {"reason": "Lab error: wrong dilution",
+            "signature": plant.signature("reviewer", "invalidated")}  # fmt: skip
+    answer = plant.call("reviewer", "POST", f"/results/{code}/invalidation", json=body)
+    assert answer.status_code == 200, answer.text
+    [told] = [r for r in outbox_rows(hub) if r["message_type"] == "result_invalidated"]
+    assert (told["record_id"], told["payload"]["superseded"]) == (code, True)
+    delivered_on_the_retry(hub, clock, signer, receiver, webhook, told)
+
+
 @pytest.mark.requirement("URS-TX-007", category="failure_recovery")
 def test_a_release_the_mes_failed_to_take_reaches_production_on_the_retry_unchanged(
     plant: Plant, hub: Hub, clock: ManualClock, signer: Signer, receiver: Receiver, webhook: Any
