@@ -232,10 +232,9 @@ def approval(plant: Plant, user: str, result: str, password: str) -> Callable[[]
     return partial(plant.call, user, "POST", f"/results/{result}/approval", json=body)
 
 
-def test_reviewer_cannot_approve_their_own_result(
-    plant: Plant, hub: Hub, settings: Settings, sample: str
-) -> None:
-    # A site whose role policy lets one person be analyst and reviewer (LABGATE_ROLE_CONFLICTS).
+def dual(plant: Plant, hub: Hub, settings: Settings) -> str:
+    """The password of "dual", analyst and reviewer at once: made on a site whose role policy
+    lets one person hold both (LABGATE_ROLE_CONFLICTS)."""
     pairs = [p for p in settings.role_conflicts if set(p) != {"qc_analyst", "qc_reviewer"}]
     allowing = bootstrap(settings.model_copy(update={"role_conflicts": pairs}))
     temporary, roles = secrets.token_urlsafe(16), ("qc_analyst", "qc_reviewer")
@@ -245,10 +244,31 @@ def test_reviewer_cannot_approve_their_own_result(
     finally:
         allowing.close()
     password = plant.passwords["dual"] = first_own_password(hub, "dual", temporary)
+    return password
+
+
+def test_reviewer_cannot_approve_their_own_result(
+    plant: Plant, hub: Hub, settings: Settings, sample: str
+) -> None:
+    password = dual(plant, hub, settings)
     result = enter(plant, result_body(sample, analyst="dual"), user="dual")
     with same_view(plant, sample):
         send = approval(plant, "dual", result, password)
         refused(hub, send, 403, "result.reviewer_is_analyst", "reviewer")
+
+
+@pytest.mark.requirement("URS-A11-6", "URS-P11-11.10g", category="boundary")
+def test_one_person_with_both_roles_approves_another_analysts_result_but_never_their_own(
+    plant: Plant, hub: Hub, settings: Settings, sample: str
+) -> None:
+    password = dual(plant, hub, settings)
+    own = enter(plant, result_body(sample, analyst="dual"), user="dual")
+    other = enter(plant, result_body(sample, test_code="WATER", value="0.2"))
+    assert approval(plant, "dual", other, password)().status_code == 200  # a second person
+    refused(hub, approval(plant, "dual", own, password), 403, "result.reviewer_is_analyst",
+            "reviewer")  # fmt: skip
+    statuses = {r["code"]: r["status"] for r in view(plant, sample)["results"]}
+    assert (statuses[other], statuses[own]) == ("approved", "preliminary")
 
 
 def test_signature_with_a_wrong_password_is_refused(plant: Plant, hub: Hub, sample: str) -> None:
