@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from httpx2 import Response
+from sqlalchemy.exc import OperationalError
 
+from faults import database_away_at_commit
 from labgate.bootstrap import Hub
 from plant import Plant, SeededPlant
 
@@ -108,6 +110,25 @@ def test_an_administrator_assigns_a_role_and_the_trail_records_who_why_and_what(
     assert (changed["before"], changed["after"]) == (
         {"roles": ["qc_analyst"]}, {"roles": ["qc_reviewer"]},
     )  # fmt: skip
+
+
+@pytest.mark.requirement("URS-P11-11.10i", "URS-A11-12.1-12.3", category="failure_recovery")
+def test_a_role_change_whose_commit_failed_changes_nothing_and_is_recorded_once_when_sent_again(
+    plant: Plant, hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, body = f"{ACCOUNTS}/analyst/roles", {"roles": ["qc_reviewer"], "reason": WHY}
+    plant.headers("admin")  # signed in before the database goes away
+    with database_away_at_commit(hub, monkeypatch), pytest.raises(OperationalError):
+        plant.call("admin", "PUT", path, json=body)
+    assert accounts(plant)["analyst"]["roles"] == ["qc_analyst"]
+    assert "account.roles_changed" not in [e["action"] for e in trail(plant, "analyst")]
+    again = plant.call("admin", "PUT", path, json=body)  # the database is back
+    assert again.status_code == 200, again.text
+    assert accounts(plant)["analyst"]["roles"] == ["qc_reviewer"]
+    changes = [e for e in trail(plant, "analyst") if e["action"] == "account.roles_changed"]
+    assert [(e["before"], e["after"]) for e in changes] == [
+        ({"roles": ["qc_analyst"]}, {"roles": ["qc_reviewer"]})
+    ]
 
 
 def test_only_administrators_change_roles_and_set_passwords(plant: Plant) -> None:

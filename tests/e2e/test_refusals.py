@@ -15,8 +15,10 @@ import pytest
 from fastapi.testclient import TestClient
 from httpx2 import Response
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from fakes import ManualClock
+from faults import database_away_at_commit
 from labgate.adapters.store import tables as t
 from labgate.bootstrap import Hub, bootstrap
 from labgate.config import Settings
@@ -269,6 +271,22 @@ def test_one_person_with_both_roles_approves_another_analysts_result_but_never_t
             "reviewer")  # fmt: skip
     statuses = {r["code"]: r["status"] for r in view(plant, sample)["results"]}
     assert (statuses[other], statuses[own]) == ("approved", "preliminary")
+
+
+@pytest.mark.requirement("URS-P11-11.200a", category="failure_recovery")
+def test_an_approval_whose_commit_failed_signs_nothing_and_is_signed_once_when_sent_again(
+    plant: Plant, hub: Hub, sample: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = enter(plant, result_body(sample))
+    with database_away_at_commit(hub, monkeypatch), pytest.raises(OperationalError):
+        approval(plant, "reviewer", result, plant.passwords["reviewer"])()
+    [before] = view(plant, sample)["results"]
+    assert (before["status"], before["signatures"]) == ("preliminary", [])  # nothing half-signed
+    again = approval(plant, "reviewer", result, plant.passwords["reviewer"])()
+    assert again.status_code == 200, again.text
+    [after] = view(plant, sample)["results"]
+    assert after["status"] == "approved"
+    assert [(s["meaning"], s["status"]) for s in after["signatures"]] == [("approved", "valid")]
 
 
 def test_signature_with_a_wrong_password_is_refused(plant: Plant, hub: Hub, sample: str) -> None:
