@@ -289,6 +289,28 @@ def test_an_approval_whose_commit_failed_signs_nothing_and_is_signed_once_when_s
     assert [(s["meaning"], s["status"]) for s in after["signatures"]] == [("approved", "valid")]
 
 
+@pytest.mark.requirement("URS-TX-005", category="boundary")
+def test_an_invalidation_reason_of_nine_characters_is_refused_and_one_of_ten_is_taken(
+    plant: Plant, hub: Hub, sample: str
+) -> None:
+    result = enter(plant, result_body(sample))
+    assert approval(plant, "reviewer", result, plant.passwords["reviewer"])().status_code == 200
+
+    def invalidation(reason: str) -> Callable[[], Response]:
+        body = {"reason": reason, "signature": plant.signature("reviewer", "invalidated")}
+        return partial(plant.call, "reviewer", "POST", f"/results/{result}/invalidation",
+                       json=body)  # fmt: skip
+
+    with same_view(plant, sample):  # MIN_REASON is 10 characters
+        refused(hub, invalidation("Lab error"), 422, "input.reason_too_short", "reason")
+    answer = invalidation("Lab errors")()
+    assert answer.status_code == 200, answer.text
+    [shown] = view(plant, sample)["results"]
+    assert shown["status"] == "invalidated"
+    entries = [e for e in audit_after(hub, 0) if e["action"] == "result.invalidated"]
+    assert [e["reason"] for e in entries] == ["Lab errors"]
+
+
 def test_signature_with_a_wrong_password_is_refused(plant: Plant, hub: Hub, sample: str) -> None:
     result = enter(plant, result_body(sample))
     with same_view(plant, sample):
