@@ -311,6 +311,24 @@ def test_an_invalidation_reason_of_nine_characters_is_refused_and_one_of_ten_is_
     assert [e["reason"] for e in entries] == ["Lab errors"]
 
 
+@pytest.mark.requirement("URS-A11-6", category="failure_recovery")
+def test_an_entry_whose_commit_failed_is_entered_once_when_sent_again_and_needs_a_second_person(
+    plant: Plant, hub: Hub, settings: Settings, sample: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    password = dual(plant, hub, settings)
+    plant.headers("dual")  # signed in before the database goes away
+    body = result_body(sample, analyst="dual")
+    with database_away_at_commit(hub, monkeypatch), pytest.raises(OperationalError):
+        plant.call("dual", "POST", "/results", json=body)
+    assert view(plant, sample)["results"] == []  # nothing half-entered
+    own = enter(plant, body, user="dual")  # the database is back: entered again
+    [shown] = view(plant, sample)["results"]
+    assert (shown["code"], shown["analyst"]) == (own, "dual")
+    refused(hub, approval(plant, "dual", own, password), 403, "result.reviewer_is_analyst",
+            "reviewer")  # fmt: skip
+    assert approval(plant, "reviewer", own, plant.passwords["reviewer"])().status_code == 200
+
+
 def test_signature_with_a_wrong_password_is_refused(plant: Plant, hub: Hub, sample: str) -> None:
     result = enter(plant, result_body(sample))
     with same_view(plant, sample):

@@ -178,7 +178,7 @@ def test_an_operator_retry_requeues_a_dead_letter_with_an_audited_reason(
     assert tries == ["failed", "delivered"]  # every attempt kept, across the retry
 
 
-@pytest.mark.requirement("URS-TX-002", "URS-A11-16", category="failure_recovery")
+@pytest.mark.requirement("URS-TX-002", "URS-A11-16", "URS-P11-11.30", category="failure_recovery")
 def test_a_timeout_then_success_sends_the_same_message_id_for_the_receiver_to_dedupe(
     plant: Plant, hub: Hub, clock: ManualClock, signer: Signer, receiver: Receiver, webhook: Any
 ) -> None:

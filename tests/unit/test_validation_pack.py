@@ -117,6 +117,12 @@ def case(name: str, ids: str, outcome: str = "", category: str = "negative") -> 
     )
 
 
+IQ = {"document": "IQ", "python": {"version": "3.11", "implementation": "cpython"},
+      "os": {"platform": "Linux", "machine": "x86_64"}, "packages": [],
+      "database": {"dialect": "sqlite"}, "broker": {"status": "not configured"},
+      "configuration_sha256": "0" * 64}  # fmt: skip
+
+
 def deep(ids: str) -> tuple[str, ...]:
     """One passed `<testcase>` of each category for these ids: the depth of priority H."""
     return tuple(case(f"test_{c}", ids, category=c) for c in CATEGORIES)
@@ -197,10 +203,7 @@ def test_passed_tests_that_make_the_depth_verify_at_each_priority() -> None:
 def test_a_shallow_requirement_is_shown_in_the_pack_and_its_summary(tmp_path: Path) -> None:
     medium = requirement(M)
     report = junit(case("test_a", medium, category="positive"))
-    iq = {"document": "IQ", "python": {"version": "3.11", "implementation": "cpython"},
-          "os": {"platform": "Linux", "machine": "x86_64"}, "packages": [],
-          "database": {"dialect": "sqlite"}, "broker": {"status": "not configured"},
-          "configuration_sha256": "0" * 64}  # fmt: skip
+    iq = IQ
     built = build(tmp_path, [r for r in REQUIREMENTS if r.id == medium], report, iq)
     assert built.summary["verdict"] == "fail"
     assert built.summary["counts"]["shallow"] == 1
@@ -238,10 +241,7 @@ def test_the_same_run_gives_the_same_bytes_and_sha256sums_covers_every_file(
     tmp_path: Path,
 ) -> None:
     report = junit(*deep("URS-TX-001 URS-TX-002"))
-    iq = {"document": "IQ", "python": {"version": "3.11", "implementation": "cpython"},
-          "os": {"platform": "Linux", "machine": "x86_64"}, "packages": [],
-          "database": {"dialect": "sqlite"}, "broker": {"status": "not configured"},
-          "configuration_sha256": "0" * 64}  # fmt: skip
+    iq = IQ
     first = build(tmp_path / "a", TRANSACTIONS[:2], report, iq)
     build(tmp_path / "b", TRANSACTIONS[:2], report, iq)
     assert first.problems == []
@@ -255,3 +255,23 @@ def test_the_same_run_gives_the_same_bytes_and_sha256sums_covers_every_file(
     # The PDF's creation date is when the test run began, not when the pack was built.
     metadata = pypdfium2.PdfDocument(tmp_path / "a" / "summary.pdf").get_metadata_dict()
     assert metadata["CreationDate"].startswith("D:20261125090000")
+
+
+@pytest.mark.requirement("URS-A11-4", category="failure_recovery")
+def test_a_build_interrupted_half_way_is_made_whole_by_building_again(tmp_path: Path) -> None:
+    report = junit(*deep("URS-TX-001 URS-TX-002"))
+    clean = build(tmp_path / "clean", TRANSACTIONS[:2], report, IQ)
+    interrupted = tmp_path / "interrupted"
+    build(interrupted, TRANSACTIONS[:2], report, IQ)
+    # As a build killed while writing leaves it: a file cut short, one never written.
+    pdf = interrupted / "summary.pdf"
+    pdf.write_bytes(pdf.read_bytes()[:100])
+    (interrupted / "trace.json").unlink()
+    again = build(interrupted, TRANSACTIONS[:2], report, IQ)
+    assert again.problems == [] and again.files == clean.files
+    for name in clean.files:
+        assert (interrupted / name).read_bytes() == (tmp_path / "clean" / name).read_bytes(), name
+    sums = (interrupted / "SHA256SUMS").read_text().splitlines()
+    for line in sums:
+        digest, name = line.split("  ")
+        assert hashlib.sha256((interrupted / name).read_bytes()).hexdigest() == digest
