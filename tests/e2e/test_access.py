@@ -13,9 +13,11 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 from httpx2 import Response
 
-from labgate.bootstrap import Hub
+from fakes import ManualClock
+from labgate.bootstrap import Hub, bootstrap
 from labgate.compliance.access import ROLE_PERMISSIONS, Permission, Role
 from labgate.config import Settings
+from labgate.entrypoints.app import create_app
 from plant import PEOPLE, Plant, SeededPlant
 
 P = Permission
@@ -178,6 +180,18 @@ def test_every_route_refuses_a_caller_without_valid_credentials(
     assert wrong == {}
 
 
+@pytest.mark.requirement("URS-P11-11.10d")
+def test_a_caller_with_credentials_and_the_permission_is_admitted_as_themselves(
+    plant: Plant,
+) -> None:
+    me = plant.call("reviewer", "GET", "/api/v1/me")
+    assert me.status_code == 200, me.text
+    assert me.json()["username"] == "reviewer"
+    listed = plant.call("auditor", "GET", "/api/v1/audit")
+    assert listed.status_code == 200, listed.text
+    assert listed.json()["items"]
+
+
 def test_every_write_route_declares_a_permission_in_the_table(client: TestClient) -> None:
     posts = {path for method, path in guarded_routes(client) if method == "POST"}
     assert posts == set(WRITE_PERMISSIONS) | OWN_ACCOUNT
@@ -257,6 +271,28 @@ def test_five_wrong_passwords_lock_the_account(plant: Plant) -> None:
     answer = sign_in(plant.client, "analyst", plant.passwords["analyst"])
     # The lock is not told to the caller: a locked account answers like a wrong password.
     assert problem(answer) == (401, "application/problem+json", "auth.bad_credentials")
+
+
+@pytest.mark.requirement("URS-P11-11.300a-e", category="failure_recovery")
+def test_failed_sign_ins_counted_before_a_restart_still_lock_the_account_after_it(
+    plant: Plant, settings: Settings, clock: ManualClock
+) -> None:
+    for _ in range(4):
+        sign_in(plant.client, "analyst", "not-the-password")
+    restarted = bootstrap(settings, clock=clock)  # labgate started again on the same database
+    try:
+        with TestClient(create_app(settings, restarted)) as client:
+            fifth = sign_in(client, "analyst", "not-the-password")
+            assert problem(fifth) == (401, "application/problem+json", "auth.bad_credentials")
+            answer = sign_in(client, "analyst", plant.passwords["analyst"])
+            assert problem(answer) == (401, "application/problem+json", "auth.bad_credentials")
+    finally:
+        restarted.close()
+    trail = plant.call(
+        "auditor", "GET", "/api/v1/audit", params={"record_type": "account", "record_id": "analyst"}
+    ).json()["items"]
+    assert [e["action"] for e in trail].count("refused.sign_in") == 6
+    assert "account.locked" in [e["action"] for e in trail]
 
 
 def test_a_good_password_before_the_fifth_failure_resets_the_count(plant: Plant) -> None:

@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from httpx2 import Response
+from sqlalchemy.exc import OperationalError
 
+from faults import database_away_at_commit
 from labgate.bootstrap import Hub
 from plant import Plant, SeededPlant
 
@@ -91,6 +93,42 @@ def test_a_role_change_that_conflicts_is_refused_and_a_fitting_one_is_audited(
     assert (changed["actor"], changed["reason"]) == ("admin", WHY)
     assert changed["before"] == {"roles": ["qc_analyst"]}
     assert changed["after"] == {"roles": ["qc_reviewer"]}
+
+
+@pytest.mark.requirement("URS-P11-11.10i")
+def test_an_administrator_assigns_a_role_and_the_trail_records_who_why_and_what(
+    plant: Plant,
+) -> None:
+    path = f"{ACCOUNTS}/analyst/roles"
+    moved = plant.call("admin", "PUT", path, json={"roles": ["qc_reviewer"], "reason": WHY})
+    assert moved.status_code == 200, moved.text
+    assert accounts(plant)["analyst"]["roles"] == ["qc_reviewer"]
+    changed = trail(plant, "analyst")[-1]
+    assert (changed["action"], changed["actor"], changed["reason"]) == (
+        "account.roles_changed", "admin", WHY,
+    )  # fmt: skip
+    assert (changed["before"], changed["after"]) == (
+        {"roles": ["qc_analyst"]}, {"roles": ["qc_reviewer"]},
+    )  # fmt: skip
+
+
+@pytest.mark.requirement("URS-P11-11.10i", "URS-A11-12.1-12.3", category="failure_recovery")
+def test_a_role_change_whose_commit_failed_changes_nothing_and_is_recorded_once_when_sent_again(
+    plant: Plant, hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, body = f"{ACCOUNTS}/analyst/roles", {"roles": ["qc_reviewer"], "reason": WHY}
+    plant.headers("admin")  # signed in before the database goes away
+    with database_away_at_commit(hub, monkeypatch), pytest.raises(OperationalError):
+        plant.call("admin", "PUT", path, json=body)
+    assert accounts(plant)["analyst"]["roles"] == ["qc_analyst"]
+    assert "account.roles_changed" not in [e["action"] for e in trail(plant, "analyst")]
+    again = plant.call("admin", "PUT", path, json=body)  # the database is back
+    assert again.status_code == 200, again.text
+    assert accounts(plant)["analyst"]["roles"] == ["qc_reviewer"]
+    changes = [e for e in trail(plant, "analyst") if e["action"] == "account.roles_changed"]
+    assert [(e["before"], e["after"]) for e in changes] == [
+        ({"roles": ["qc_analyst"]}, {"roles": ["qc_reviewer"]})
+    ]
 
 
 def test_only_administrators_change_roles_and_set_passwords(plant: Plant) -> None:
@@ -178,6 +216,7 @@ def test_a_system_account_has_no_password_to_set(plant: Plant) -> None:
     assert refusal(answer) == (422, "account.not_a_person", "username")
 
 
+@pytest.mark.requirement("URS-P11-11.10i", "URS-A11-12.1-12.3", category="boundary")
 def test_the_last_administrator_is_neither_deactivated_nor_stripped_of_the_role(
     plant: Plant,
 ) -> None:

@@ -27,6 +27,7 @@ def sent(plant: Plant, kind: str) -> list[dict[str, Any]]:
     return [m for m in answer.json()["items"] if m["message_type"] == kind]
 
 
+@pytest.mark.requirement("URS-TX-003")
 def test_a_cancelled_sample_is_cancelled_to_the_mes_in_every_view_and_message(
     plant: Plant,
 ) -> None:

@@ -664,7 +664,7 @@ def as_entry(row: dict[str, Any]) -> AuditEntry:
     return AuditEntry(row["seq"], draft, row["prev_hash"], row["hash"])
 
 
-@pytest.mark.requirement("URS-P11-11.10b", "URS-A11-9")
+@pytest.mark.requirement("URS-P11-11.10b", "URS-A11-9", "URS-A11-17")
 def test_audit_export_writes_json_lines_and_html(seeded: tuple[str, str], tmp_path: Path) -> None:
     url, _ = seeded
     out = tmp_path / "export"

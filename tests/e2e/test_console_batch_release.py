@@ -43,6 +43,7 @@ def _refusals(hub: Hub, action: str) -> list[tuple[str, str]]:
     return [(e["actor"], e["after"]["reason_code"]) for e in trail(hub, f"refused.{action}")]
 
 
+@pytest.mark.requirement("URS-A11-15", "URS-P11-11.200a")
 def test_qa_releases_from_its_page_a_batch_whose_findings_do_not_block(
     plant: Plant, hub: Hub
 ) -> None:

@@ -93,6 +93,7 @@ def test_the_quarantine_list_is_the_apis_its_filters_and_raw_bytes_shown_escaped
     assert "Sign and reprocess" not in shown
 
 
+@pytest.mark.requirement("URS-P11-11.10h", category="failure_recovery")
 def test_an_engineer_registers_the_missing_key_then_reprocesses_the_message(
     plant: Plant, hub: Hub, unknown_key: tuple[Sender, dict[str, Any]]
 ) -> None:

@@ -75,6 +75,7 @@ def test_the_panel_shows_the_derivation_exactly_and_the_queue_links_to_it(plant:
     assert htmx.text.lstrip().startswith('<section id="panel"') and "<html" not in htmx.text
 
 
+@pytest.mark.requirement("URS-A11-6")
 def test_approval_with_the_dialog_signs_and_reaches_the_mes(plant: Plant, hub: Hub) -> None:
     result = _entered(plant)
     sign_in(plant.client, "reviewer", plant.passwords["reviewer"])

@@ -91,6 +91,24 @@ def test_the_operation_holds_until_its_samples_are_accepted_or_covered(plant: Pl
     assert whys(shown)["SP-IPC"] == (f"allowed with deviation: {ipc} under {deviation[0]['code']}")
 
 
+@pytest.mark.requirement("URS-TX-007", category="boundary")
+def test_results_on_their_limits_open_the_gate_with_the_last_bound_test_and_not_before(
+    plant: Plant,
+) -> None:
+    release = sample_at(plant, "SP-REL", "REQ-REL")
+    approved_result(plant, release, "ASSAY", "99.0", "%")  # NLT 99.0: on the limit, within it
+    approved_result(plant, release, "WATER", "0.5", "%")  # NMT 0.5: on the limit, within it
+    shown = gate(plant)
+    assert shown["waiting_for"] == ["SP-IPC", "SP-REL"]  # one bound test (APPEAR) to come
+    assert whys(shown)["SP-REL"] == f"waiting for reviewed results of {release}"
+    approved_result(plant, release, "APPEAR", "White tablet", None)
+    assert gate(plant)["waiting_for"] == ["SP-IPC"]
+    sample = plant.call("production", "GET", f"/samples/{release}").json()
+    assert {r["test_code"]: r["mes_status"] for r in sample["results"]} == {
+        "ASSAY": "Accepted", "WATER": "Accepted", "APPEAR": "Accepted",
+    }  # fmt: skip
+
+
 def test_a_blocking_point_holds_on_a_rejected_sample(plant: Plant, hub: Hub) -> None:
     hub.bus.handle(c.ImportMasterData(c.Context("admin"), with_points(ipc="block"),
                                       "CR-8: IPC point blocks"))  # fmt: skip

@@ -15,8 +15,10 @@ import pytest
 from fastapi.testclient import TestClient
 from httpx2 import Response
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from fakes import ManualClock
+from faults import database_away_at_commit
 from labgate.adapters.store import tables as t
 from labgate.bootstrap import Hub, bootstrap
 from labgate.config import Settings
@@ -171,6 +173,36 @@ def test_bad_result_is_refused(
         refused(hub, post_result(plant, result_body(sample, **changes)), status, reason, field)
 
 
+@pytest.mark.requirement("URS-TX-002", category="negative")
+def test_a_sample_registered_again_is_refused_and_not_acknowledged_twice(
+    plant: Plant, hub: Hub, sample: str
+) -> None:
+    body = {"lims_sample_id": "L-AGAIN"}
+    send = partial(plant.call, "lims", "POST", f"/samples/{sample}/registration", json=body)
+    with same_view(plant, sample):  # the outbox keeps its one acknowledgement: no row is added
+        refused(hub, send, 409, "sample.invalid_transition", "status")
+
+
+@pytest.mark.requirement("URS-TX-002", category="boundary")
+def test_a_lims_sample_id_of_64_characters_is_registered_and_acknowledged_and_65_are_refused(
+    plant: Plant, hub: Hub
+) -> None:
+    body = {"mes_request_id": "REQ-LONG", "product": "P1", "sampled_at": "2026-11-24T10:00:00Z",
+            "batch": "B1", "sampling_point": "SP-REL"}  # fmt: skip
+    code = plant.call("mes", "POST", "/sample-requests", json=body).json()["code"]
+    path = f"/samples/{code}/registration"
+    over = partial(plant.call, "lims", "POST", path, json={"lims_sample_id": "L" * 65})
+    with same_view(plant, code):
+        refused(hub, over, 422, "input.string_too_long", "lims_sample_id")
+    longest = "L" * 64
+    answer = plant.call("lims", "POST", path, json={"lims_sample_id": longest})
+    assert answer.status_code == 200, answer.text
+    assert view(plant, code)["lims_sample_id"] == longest
+    listed = plant.call("auditor", "GET", "/api/v1/outbox", params={"limit": 1000}).json()
+    [told] = [m for m in listed["items"] if m["message_type"] == "sample_registration"]
+    assert told["payload"]["lims_sample_id"] == longest  # acknowledged to the MES, whole
+
+
 def test_result_for_an_unknown_sample_is_refused(plant: Plant, hub: Hub) -> None:
     refused(hub, post_result(plant, result_body("NO-SUCH-SAMPLE")), 404, "sample.unknown", "sample")
 
@@ -202,10 +234,9 @@ def approval(plant: Plant, user: str, result: str, password: str) -> Callable[[]
     return partial(plant.call, user, "POST", f"/results/{result}/approval", json=body)
 
 
-def test_reviewer_cannot_approve_their_own_result(
-    plant: Plant, hub: Hub, settings: Settings, sample: str
-) -> None:
-    # A site whose role policy lets one person be analyst and reviewer (LABGATE_ROLE_CONFLICTS).
+def dual(plant: Plant, hub: Hub, settings: Settings) -> str:
+    """The password of "dual", analyst and reviewer at once: made on a site whose role policy
+    lets one person hold both (LABGATE_ROLE_CONFLICTS)."""
     pairs = [p for p in settings.role_conflicts if set(p) != {"qc_analyst", "qc_reviewer"}]
     allowing = bootstrap(settings.model_copy(update={"role_conflicts": pairs}))
     temporary, roles = secrets.token_urlsafe(16), ("qc_analyst", "qc_reviewer")
@@ -215,10 +246,87 @@ def test_reviewer_cannot_approve_their_own_result(
     finally:
         allowing.close()
     password = plant.passwords["dual"] = first_own_password(hub, "dual", temporary)
+    return password
+
+
+def test_reviewer_cannot_approve_their_own_result(
+    plant: Plant, hub: Hub, settings: Settings, sample: str
+) -> None:
+    password = dual(plant, hub, settings)
     result = enter(plant, result_body(sample, analyst="dual"), user="dual")
     with same_view(plant, sample):
         send = approval(plant, "dual", result, password)
         refused(hub, send, 403, "result.reviewer_is_analyst", "reviewer")
+
+
+@pytest.mark.requirement("URS-A11-6", "URS-P11-11.10g", category="boundary")
+def test_one_person_with_both_roles_approves_another_analysts_result_but_never_their_own(
+    plant: Plant, hub: Hub, settings: Settings, sample: str
+) -> None:
+    password = dual(plant, hub, settings)
+    own = enter(plant, result_body(sample, analyst="dual"), user="dual")
+    other = enter(plant, result_body(sample, test_code="WATER", value="0.2"))
+    assert approval(plant, "dual", other, password)().status_code == 200  # a second person
+    refused(hub, approval(plant, "dual", own, password), 403, "result.reviewer_is_analyst",
+            "reviewer")  # fmt: skip
+    statuses = {r["code"]: r["status"] for r in view(plant, sample)["results"]}
+    assert (statuses[other], statuses[own]) == ("approved", "preliminary")
+
+
+@pytest.mark.requirement("URS-P11-11.200a", category="failure_recovery")
+def test_an_approval_whose_commit_failed_signs_nothing_and_is_signed_once_when_sent_again(
+    plant: Plant, hub: Hub, sample: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = enter(plant, result_body(sample))
+    with database_away_at_commit(hub, monkeypatch), pytest.raises(OperationalError):
+        approval(plant, "reviewer", result, plant.passwords["reviewer"])()
+    [before] = view(plant, sample)["results"]
+    assert (before["status"], before["signatures"]) == ("preliminary", [])  # nothing half-signed
+    again = approval(plant, "reviewer", result, plant.passwords["reviewer"])()
+    assert again.status_code == 200, again.text
+    [after] = view(plant, sample)["results"]
+    assert after["status"] == "approved"
+    assert [(s["meaning"], s["status"]) for s in after["signatures"]] == [("approved", "valid")]
+
+
+@pytest.mark.requirement("URS-TX-005", category="boundary")
+def test_an_invalidation_reason_of_nine_characters_is_refused_and_one_of_ten_is_taken(
+    plant: Plant, hub: Hub, sample: str
+) -> None:
+    result = enter(plant, result_body(sample))
+    assert approval(plant, "reviewer", result, plant.passwords["reviewer"])().status_code == 200
+
+    def invalidation(reason: str) -> Callable[[], Response]:
+        body = {"reason": reason, "signature": plant.signature("reviewer", "invalidated")}
+        return partial(plant.call, "reviewer", "POST", f"/results/{result}/invalidation",
+                       json=body)  # fmt: skip
+
+    with same_view(plant, sample):  # MIN_REASON is 10 characters
+        refused(hub, invalidation("Lab error"), 422, "input.reason_too_short", "reason")
+    answer = invalidation("Lab errors")()
+    assert answer.status_code == 200, answer.text
+    [shown] = view(plant, sample)["results"]
+    assert shown["status"] == "invalidated"
+    entries = [e for e in audit_after(hub, 0) if e["action"] == "result.invalidated"]
+    assert [e["reason"] for e in entries] == ["Lab errors"]
+
+
+@pytest.mark.requirement("URS-A11-6", category="failure_recovery")
+def test_an_entry_whose_commit_failed_is_entered_once_when_sent_again_and_needs_a_second_person(
+    plant: Plant, hub: Hub, settings: Settings, sample: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    password = dual(plant, hub, settings)
+    plant.headers("dual")  # signed in before the database goes away
+    body = result_body(sample, analyst="dual")
+    with database_away_at_commit(hub, monkeypatch), pytest.raises(OperationalError):
+        plant.call("dual", "POST", "/results", json=body)
+    assert view(plant, sample)["results"] == []  # nothing half-entered
+    own = enter(plant, body, user="dual")  # the database is back: entered again
+    [shown] = view(plant, sample)["results"]
+    assert (shown["code"], shown["analyst"]) == (own, "dual")
+    refused(hub, approval(plant, "dual", own, password), 403, "result.reviewer_is_analyst",
+            "reviewer")  # fmt: skip
+    assert approval(plant, "reviewer", own, plant.passwords["reviewer"])().status_code == 200
 
 
 def test_signature_with_a_wrong_password_is_refused(plant: Plant, hub: Hub, sample: str) -> None:
@@ -228,6 +336,7 @@ def test_signature_with_a_wrong_password_is_refused(plant: Plant, hub: Hub, samp
         refused(hub, send, 401, "signature.bad_credentials", "password")
 
 
+@pytest.mark.requirement("URS-P11-11.200a", category="boundary")
 def test_five_wrong_signature_passwords_lock_the_account(
     plant: Plant, hub: Hub, sample: str
 ) -> None:

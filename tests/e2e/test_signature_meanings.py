@@ -52,6 +52,7 @@ def test_an_approval_signed_with_another_meaning_is_refused_and_changes_nothing(
     assert outbox_results(plant) == []
 
 
+@pytest.mark.requirement("URS-TX-005", category="negative")
 def test_invalidation_and_oot_acknowledgement_check_their_meaning(plant: Plant) -> None:
     result = entered(plant)
     approved = plant.call(

@@ -8,6 +8,7 @@ import json
 import secrets
 from typing import Any
 
+import pytest
 from click.testing import Result
 from sqlalchemy import select
 from typer.testing import CliRunner
@@ -176,6 +177,7 @@ def printed_temporary(output: str) -> str:
     return lines[heading + 1].strip()
 
 
+@pytest.mark.requirement("URS-P11-11.300a-e")
 def test_reset_password_prints_a_temporary_one_once_audited_and_to_be_changed(
     database_url: str,
 ) -> None:

@@ -63,6 +63,7 @@ def run(names: Topology, work: Callable[[], Awaitable[None]]) -> None:
     asyncio.run(main())
 
 
+@pytest.mark.requirement("URS-A11-5", category="failure_recovery")
 def test_a_stream_is_applied_once_in_order_with_duplicates_and_refusals(
     hub: Hub, mes: Sender, names: Topology
 ) -> None:
@@ -170,6 +171,7 @@ def test_the_publisher_returns_once_the_broker_confirms(names: Topology) -> None
     run(names, work)
 
 
+@pytest.mark.requirement("URS-TX-010", "URS-P11-11.10f", category="failure_recovery")
 def test_a_second_worker_waits_as_a_standby_and_takes_over(
     hub: Hub, mes: Sender, names: Topology
 ) -> None:

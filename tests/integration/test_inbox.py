@@ -156,6 +156,7 @@ def test_unknown_and_revoked_keys_are_refused(hub: Hub, mes: Sender) -> None:
     )
 
 
+@pytest.mark.requirement("URS-P11-11.10h")
 def test_rotation_overlap_accepts_both_keys(hub: Hub, mes: Sender) -> None:
     successor = Sender(hub, "mes", "requests", "mes-2", register(hub, "mes", "mes-2"))
     assert mes.send(request(mes, "REQ-1")).status == "applied"
@@ -225,6 +226,7 @@ def test_a_business_refusal_is_quarantined_and_the_stream_moves_on(
     assert lims.send(lims.sent[-2]).status == "duplicate"  # the refused one, sent again
 
 
+@pytest.mark.requirement("URS-TX-009", category="boundary")
 def test_a_message_waiting_too_long_for_its_gap_is_quarantined(
     hub: Hub, mes: Sender, clock: ManualClock
 ) -> None:
@@ -300,6 +302,7 @@ def decide(plant: Plant, item: int, decision: str, **signature: str) -> Any:
     return plant.call("admin", "POST", f"/api/v1/quarantine/{item}/{decision}", json=body)
 
 
+@pytest.mark.requirement("URS-TX-009")
 def test_a_refused_result_is_reprocessed_from_its_raw_bytes_once_the_alias_exists(
     hub: Hub, plant: Plant, mes: Sender, lims: Sender
 ) -> None:

@@ -38,6 +38,7 @@ def worker(inbox: Inbox, tag: str, site: str = SITE, sources: tuple[str, ...] = 
                      prefix=f"labgate-test-{tag}")  # fmt: skip
 
 
+@pytest.mark.requirement("URS-TX-001", category="failure_recovery")
 def test_messages_sent_while_labgate_is_away_arrive_once(hub: Hub, mes: Sender) -> None:
     tag = secrets.token_hex(4)
     topic = f"labgate-test-{tag}/{SITE}/mes/in"
@@ -63,6 +64,7 @@ class Unavailable(Inbox):
         raise RuntimeError("database unavailable")
 
 
+@pytest.mark.requirement("URS-P11-11.10a", category="failure_recovery")
 def test_a_message_not_committed_is_not_acknowledged_and_comes_back(hub: Hub, mes: Sender) -> None:
     tag = secrets.token_hex(4)
     topic = f"labgate-test-{tag}/{SITE}/mes/in"
@@ -233,6 +235,7 @@ def test_messages_published_together_go_in_runs_and_a_poisoned_one_is_refused_al
     assert count(hub, t.audit_entries, action="inbox.duplicate") == 0
 
 
+@pytest.mark.requirement("URS-TX-004", category="failure_recovery")
 def test_a_message_that_crashes_in_a_run_alone_stays_unacknowledged(hub: Hub, plant: Plant) -> None:
     crashing = Crashing(hub.bus, hub.uow_factory, hub.inbox.replay_window,
                         hub.inbox.hold_timeout)  # fmt: skip

@@ -22,7 +22,7 @@ from labgate.compliance.signer import Signer
 from labgate.domain.errors import InvalidInput, InvalidTransition, NotFound
 from labgate.service.outbox.records import OutboxMessage
 from labgate.service.outbox.relay import Relay, RelayReport, Transport
-from plant import Plant
+from plant import Plant, approved_result, released_batch, request_sample
 from receiver import Receiver, attempt_rows, outbox_rows, registered_samples, verified
 
 TIMEOUT = 0.5  # seconds the relay waits for the receiver
@@ -64,6 +64,7 @@ def audit(hub: Hub, action: str) -> list[dict[str, Any]]:
         return [dict(r) for r in session.execute(query).mappings()]
 
 
+@pytest.mark.requirement("URS-A11-16")
 def test_due_rows_go_out_in_order_signed_and_keyed_by_message_id(
     plant: Plant, hub: Hub, clock: ManualClock, signer: Signer, receiver: Receiver, webhook: Any
 ) -> None:
@@ -177,6 +178,7 @@ def test_an_operator_retry_requeues_a_dead_letter_with_an_audited_reason(
     assert tries == ["failed", "delivered"]  # every attempt kept, across the retry
 
 
+@pytest.mark.requirement("URS-TX-002", "URS-A11-16", "URS-P11-11.30", category="failure_recovery")
 def test_a_timeout_then_success_sends_the_same_message_id_for_the_receiver_to_dedupe(
     plant: Plant, hub: Hub, clock: ManualClock, signer: Signer, receiver: Receiver, webhook: Any
 ) -> None:
@@ -196,6 +198,68 @@ def test_a_timeout_then_success_sends_the_same_message_id_for_the_receiver_to_de
     assert first.message_id == second.message_id == row["message_id"]
     assert second.sent_at - first.sent_at == timedelta(seconds=2)  # re-signed for the retry
     assert [a["outcome"] for a in attempt_rows(hub)] == ["failed", "delivered"]
+
+
+def delivered_on_the_retry(
+    hub: Hub, clock: ManualClock, signer: Signer, receiver: Receiver, webhook: Any,
+    row: dict[str, Any],
+) -> None:  # fmt: skip
+    """The MES answers 500 to `row`'s first delivery and is back for the retry: the retry
+    delivers the same message, and nothing owed is left behind."""
+    receiver.refuse.add(row["message_id"])  # the MES is in trouble
+    relay = relay_for(hub, clock, signer, webhook)
+    relay.run_once()
+    [waiting] = [r for r in outbox_rows(hub) if r["id"] == row["id"]]
+    assert (waiting["status"], waiting["attempts"]) == ("pending", 1)
+
+    receiver.refuse.clear()  # the MES is back
+    clock.advance(seconds=2)
+    relay.run_once()
+    tries = [r for r in receiver.requests if r.key == row["message_id"]]
+    assert len(tries) == 2
+    first, second = (verified(r.body, signer) for r in tries)
+    assert first.payload == second.payload == row["payload"]  # the same message, not lost
+    assert [a["outcome"] for a in attempt_rows(hub) if a["outbox_id"] == row["id"]] == [
+        "failed", "delivered"
+    ]  # fmt: skip
+    assert {r["status"] for r in outbox_rows(hub)} == {"delivered"}
+
+
+@pytest.mark.requirement("URS-TX-006", category="failure_recovery")
+def test_an_accepted_status_the_mes_failed_to_take_reaches_it_on_the_retry_unchanged(
+    plant: Plant, hub: Hub, clock: ManualClock, signer: Signer, receiver: Receiver, webhook: Any
+) -> None:
+    sample = request_sample(plant, "REQ-ST")
+    code = approved_result(plant, sample, "ASSAY", "99.5", "%")
+    [status] = [r for r in outbox_rows(hub) if r["message_type"] == "result"
+                and r["payload"]["result_status"] == "Accepted"]  # fmt: skip
+    assert status["record_id"] == code
+    delivered_on_the_retry(hub, clock, signer, receiver, webhook, status)
+
+
+@pytest.mark.requirement("URS-TX-005", category="failure_recovery")
+def test_an_invalidation_the_mes_failed_to_take_reaches_it_on_the_retry_unchanged(
+    plant: Plant, hub: Hub, clock: ManualClock, signer: Signer, receiver: Receiver, webhook: Any
+) -> None:
+    sample = request_sample(plant, "REQ-INV")
+    code = approved_result(plant, sample, "ASSAY", "99.5", "%")
+    body = {"reason": "Lab error: wrong dilution",
+            "signature": plant.signature("reviewer", "invalidated")}  # fmt: skip
+    answer = plant.call("reviewer", "POST", f"/results/{code}/invalidation", json=body)
+    assert answer.status_code == 200, answer.text
+    [told] = [r for r in outbox_rows(hub) if r["message_type"] == "result_invalidated"]
+    assert (told["record_id"], told["payload"]["superseded"]) == (code, True)
+    delivered_on_the_retry(hub, clock, signer, receiver, webhook, told)
+
+
+@pytest.mark.requirement("URS-TX-007", category="failure_recovery")
+def test_a_release_the_mes_failed_to_take_reaches_production_on_the_retry_unchanged(
+    plant: Plant, hub: Hub, clock: ManualClock, signer: Signer, receiver: Receiver, webhook: Any
+) -> None:
+    released_batch(plant, "REQ-BR")
+    [told] = [r for r in outbox_rows(hub) if r["message_type"] == "batch_disposition"]
+    assert (told["payload"]["disposition"], told["payload"]["signed_by"]) == ("released", "qa")
+    delivered_on_the_retry(hub, clock, signer, receiver, webhook, told)
 
 
 def test_a_row_that_cannot_be_signed_is_dead_lettered_at_once(
@@ -243,6 +307,7 @@ def test_a_transport_bug_is_kept_as_a_failed_attempt_and_the_next_rows_still_go(
     assert failed["detail"] == "RuntimeError: bug in a transport"
 
 
+@pytest.mark.requirement("URS-A11-16", category="boundary")
 def test_a_claimed_row_is_not_sent_by_a_second_relay_until_its_lease_ends(
     plant: Plant, hub: Hub, clock: ManualClock, signer: Signer, receiver: Receiver, webhook: Any
 ) -> None:
@@ -268,6 +333,7 @@ def test_destinations_without_a_transport_are_left_pending(
     assert [(r["status"], r["attempts"]) for r in outbox_rows(hub)] == [("pending", 0)]
 
 
+@pytest.mark.requirement("URS-A11-16", category="negative")
 def test_the_database_refuses_to_prune_messages_or_attempts(
     plant: Plant, hub: Hub, clock: ManualClock, signer: Signer, webhook: Any
 ) -> None:

@@ -126,6 +126,30 @@ def test_an_error_inside_a_unit_of_work_rolls_it_back(hub: Hub) -> None:
     assert audit_count(hub) == 0
 
 
+@pytest.mark.requirement("URS-A11-9", category="failure_recovery")
+def test_a_change_that_failed_half_way_leaves_no_entry_and_the_next_one_continues_the_chain(
+    hub: Hub,
+) -> None:
+    with hub.uow_factory() as uow:
+        uow.audit(draft("before"))
+        uow.commit()
+    with pytest.raises(RuntimeError), hub.uow_factory() as uow:
+        uow.records.add(Account("ghost", "Ghost Person", ["qc_analyst"]))
+        uow.audit(draft("ghost"))
+        raise RuntimeError("the handler failed half-way")
+    with hub.uow_factory() as uow:  # the same change again, once the cause is gone
+        uow.records.add(Account("ghost", "Ghost Person", ["qc_analyst"]))
+        uow.audit(draft("ghost"))
+        uow.commit()
+    ok, seqs = verified(hub)
+    assert ok and seqs == [1, 2]  # no hole, no fork, no entry of the failed attempt
+    with hub.sessions() as session:
+        entries = list(iter_audit(session))
+    assert [e.draft.record_id for e in entries] == ["before", "ghost"]
+    with hub.uow_factory() as uow:
+        assert [a.username for a in uow.records.find(Account)] == ["ghost"]
+
+
 def test_committed_units_of_work_continue_one_chain(hub: Hub) -> None:
     with hub.uow_factory() as uow:
         uow.audit(draft("first-1"))

@@ -59,7 +59,7 @@ def approved(bus: MessageBus, value: str) -> str:
     return code
 
 
-@pytest.mark.requirement("URS-A11-14")
+@pytest.mark.requirement("URS-A11-14", "URS-P11-11.70")
 def test_an_approval_leaves_a_signature_bound_to_the_results_content(
     bus: MessageBus, uow: FakeUnitOfWork
 ) -> None:

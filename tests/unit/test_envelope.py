@@ -166,6 +166,7 @@ def test_what_is_not_a_json_object_is_refused(raw: bytes) -> None:
     assert refusal(raw) == ("envelope.malformed", None)
 
 
+@pytest.mark.requirement("URS-P11-11.30", category="boundary")
 def test_a_payload_number_beyond_floats_is_refused() -> None:
     raw = encode(signed()).replace(b'"99.4"', b"1e400")
     assert refusal(raw) == ("envelope.malformed", "payload")
@@ -215,6 +216,7 @@ def test_a_revoked_key_verifies_nothing() -> None:
     assert refusal(encode(signed()), revoked) == ("envelope.revoked_key", "signature.kid")
 
 
+@pytest.mark.requirement("URS-P11-11.10h", category="boundary")
 @pytest.mark.parametrize(
     "verify_with",
     [key(valid_from=SENT + timedelta(seconds=1)), key(valid_until=SENT)],
@@ -238,6 +240,7 @@ BAD_HEADERS: dict[str, tuple[dict[str, Any], str]] = {
 }
 
 
+@pytest.mark.requirement("URS-P11-11.30", category="negative")
 @pytest.mark.parametrize("header, field", BAD_HEADERS.values(), ids=BAD_HEADERS.keys())
 def test_protected_headers_other_than_unencoded_ed25519_are_refused(
     header: dict[str, Any], field: str

@@ -15,7 +15,7 @@ from labgate.adapters.validation.pack import build
 from labgate.config import Settings
 from labgate.service.validation.requirements import REQUIREMENTS
 
-EXIT_FAILS = 1  # a gap, a failed or an unrun requirement: the pack is written, and fails
+EXIT_FAILS = 1  # a gap, a failed, unrun or shallow requirement: the pack is written, and fails
 validation_app = typer.Typer(help="The validation pack (GAMP 5).", no_args_is_help=True)
 
 

@@ -88,6 +88,7 @@ def summary(matrix: Trace, run: TestRun, hashes: Mapping[str, str]) -> dict[str,
                 "priority": row.requirement.risk.priority.value,
                 "tests": len(row.tests),
                 "status": row.status.value,
+                "missing_categories": list(row.missing_categories),
             }
             for row in matrix.rows
         ],

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from labgate.service.validation.evidence import CATEGORIES
+
 
 class Level(StrEnum):
     """High, medium or low: the scale of severity, probability, detectability and priority."""
@@ -40,12 +42,27 @@ PRIORITY: dict[tuple[int, Level], Level] = {
     (3, L): M, (3, M): L, (3, H): L,
 }  # fmt: skip
 
-# What a priority asks of the OQ: the categories of tests that make the depth.
-TEST_DEPTH: dict[Level, str] = {
-    H: "rigorous: positive, negative, boundary and failure-recovery tests",
-    M: "standard: positive and negative tests",
-    L: "basic: a positive test",
+# What a priority asks of the OQ: the categories of tests that make the depth. The trace checks
+# these, and TEST_DEPTH's words are made from them, so what the pack prints is what it checks.
+POSITIVE, NEGATIVE, BOUNDARY, FAILURE_RECOVERY = CATEGORIES
+REQUIRED_CATEGORIES: dict[Level, tuple[str, ...]] = {
+    H: (POSITIVE, NEGATIVE, BOUNDARY, FAILURE_RECOVERY),
+    M: (POSITIVE, NEGATIVE),
+    L: (POSITIVE,),
 }
+_DEPTH_NAME = {H: "rigorous", M: "standard", L: "basic"}
+
+
+def _depth_words(level: Level) -> str:
+    """ "rigorous: positive, negative, boundary and failure-recovery tests", "basic: a positive
+    test": the depth's name and its categories in words."""
+    words = [category.replace("_", "-") for category in REQUIRED_CATEGORIES[level]]
+    if len(words) == 1:
+        return f"{_DEPTH_NAME[level]}: a {words[0]} test"
+    return f"{_DEPTH_NAME[level]}: {', '.join(words[:-1])} and {words[-1]} tests"
+
+
+TEST_DEPTH: dict[Level, str] = {level: _depth_words(level) for level in Level}
 
 
 @dataclass(frozen=True)
@@ -71,6 +88,11 @@ class Risk:
         """The depth of testing the priority asks for."""
         return TEST_DEPTH[self.priority]
 
+    @property
+    def required_categories(self) -> tuple[str, ...]:
+        """The categories of passed tests the priority asks for."""
+        return REQUIRED_CATEGORIES[self.priority]
+
     def as_record(self) -> dict[str, object]:
         """The assessment with its results, as the pack prints it."""
         return {
@@ -80,4 +102,5 @@ class Risk:
             "risk_class": self.risk_class,
             "priority": self.priority.value,
             "test_depth": self.test_depth,
+            "required_categories": list(self.required_categories),
         }

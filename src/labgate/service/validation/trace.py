@@ -1,5 +1,6 @@
 """The trace matrix (requirement -> configuration and code -> executed tests) and the pack's
-verdict: every requirement must have tests, and they must have passed."""
+verdict: every requirement must have tests, they must have passed, and the passed tests must
+cover the categories its risk priority asks for (risk.REQUIRED_CATEGORIES)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from labgate.service.validation.requirements import Requirement
 class Status(StrEnum):
     """Where a requirement stands after the run."""
 
-    VERIFIED = "verified"  # tests ran, none failed
+    VERIFIED = "verified"  # tests ran, none failed, their categories make the depth asked for
+    SHALLOW = "shallow"  # tests ran, none failed, but a category the priority asks for is missing
     FAILED = "failed"  # a test failed
     NOT_RUN = "not_run"  # every test was skipped
     GAP = "gap"  # no test carries its id
@@ -36,7 +38,34 @@ class TraceRow:
             return Status.NOT_APPLICABLE if self.requirement.not_applicable else Status.GAP
         if Outcome.FAILED in outcomes:
             return Status.FAILED
-        return Status.VERIFIED if Outcome.PASSED in outcomes else Status.NOT_RUN
+        if Outcome.PASSED not in outcomes:
+            return Status.NOT_RUN
+        return Status.SHALLOW if self.missing_categories else Status.VERIFIED
+
+    @property
+    def required_categories(self) -> tuple[str, ...]:
+        """The categories its risk priority asks for."""
+        return self.requirement.risk.required_categories
+
+    @property
+    def missing_categories(self) -> tuple[str, ...]:
+        """The required categories no passed test of it has (a skipped test verifies nothing);
+        none for a clause that does not apply."""
+        if self.requirement.not_applicable and not self.tests:
+            return ()
+        passed = {test.category for test in self.tests if test.outcome is Outcome.PASSED}
+        return tuple(c for c in self.required_categories if c not in passed)
+
+    @property
+    def why(self) -> str:
+        """Why this row fails the pack, in a few words."""
+        if self.status is Status.SHALLOW:
+            return (
+                f"verified, but not to the depth its risk asks (priority "
+                f"{self.requirement.risk.priority.value}): missing "
+                f"{', '.join(self.missing_categories)}"
+            )
+        return _WHY[self.status]
 
     def as_record(self) -> dict[str, object]:
         """The row as trace.json lists it."""
@@ -47,6 +76,8 @@ class TraceRow:
             "implemented_by": list(self.requirement.implemented_by),
             "tests": [test.test for test in self.tests],
             "categories": sorted({test.category for test in self.tests}),
+            "required_categories": list(self.required_categories),
+            "missing_categories": list(self.missing_categories),
             "status": self.status.value,
             "not_applicable": self.requirement.not_applicable or None,
         }
@@ -63,7 +94,7 @@ class Trace:
     def problems(self) -> list[str]:
         """Why the pack fails, one sentence each; empty when it passes."""
         found = [
-            f"{row.requirement.id} ({row.requirement.title}): {_WHY[row.status]}"
+            f"{row.requirement.id} ({row.requirement.title}): {row.why}"
             for row in self.rows
             if row.status not in (Status.VERIFIED, Status.NOT_APPLICABLE)
         ]
