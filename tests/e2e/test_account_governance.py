@@ -131,6 +131,33 @@ def test_a_role_change_whose_commit_failed_changes_nothing_and_is_recorded_once_
     ]
 
 
+@pytest.mark.requirement("URS-P11-11.10g", category="failure_recovery")
+def test_authority_stays_as_stored_when_a_role_change_fails_and_follows_it_once_sent_again(
+    plant: Plant, hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server checks each request against the roles the store holds: a move from analyst
+    to auditor whose commit failed grants and removes nothing; sent again, the very next
+    requests are judged by the new roles (no authority lingers in a cache)."""
+    path, body = f"{ACCOUNTS}/analyst/roles", {"roles": ["auditor"], "reason": WHY}
+    plant.headers("admin")
+    plant.headers("analyst")  # the analyst's session spans the failure and the change
+
+    def authority() -> tuple[int, int]:
+        read_trail = plant.call("analyst", "GET", "/api/v1/audit").status_code
+        enter_result = plant.call("analyst", "POST", "/results", json={}).status_code
+        return read_trail, enter_result
+
+    assert authority() == (403, 422)  # may enter a result (this one is empty: refused as such)
+    with database_away_at_commit(hub, monkeypatch), pytest.raises(OperationalError):
+        plant.call("admin", "PUT", path, json=body)
+    assert authority() == (403, 422)  # nothing granted, nothing removed
+    again = plant.call("admin", "PUT", path, json=body)
+    assert again.status_code == 200, again.text
+    assert authority() == (200, 403)  # reads the trail now; no longer enters results
+    refused = plant.call("analyst", "POST", "/results", json={})
+    assert refusal(refused) == (403, "access.missing_permission", "enter_result")
+
+
 def test_only_administrators_change_roles_and_set_passwords(plant: Plant) -> None:
     roles = {"roles": ["qa"], "reason": WHY}
     password = {"password": secrets.token_urlsafe(16), "reason": WHY}
