@@ -132,9 +132,10 @@ def test_a_retired_spec_version_binds_no_new_sample_and_in_flight_keep_it(
                 effective_from=when.isoformat())  # fmt: skip
     assert f"{SITE}/{in_flight}" in _assess(plant, cr["code"])["assessment"]["open_samples"]
     assert _approve(plant, cr["code"]).json()["state"] == "approved"  # not yet its date
-    assert hub.bus.handle(ApplyDueChanges(Context("system", "system"))) == []
+    assert hub.bus.handle(ApplyDueChanges(Context("system", "system"))).applied == []
     clock.advance(hours=2)
-    assert hub.bus.handle(ApplyDueChanges(Context("system", "system"))) == [f"{SITE}/{cr['code']}"]
+    done = hub.bus.handle(ApplyDueChanges(Context("system", "system")))
+    assert (done.applied, done.not_applied) == ([f"{SITE}/{cr['code']}"], [])
     later = request_sample(plant, "CC-4", sampled_at=(when + timedelta(minutes=1)).isoformat())
     assert plant.call("auditor", "GET", f"/samples/{later}").json()["spec_version"] != 2
     assert plant.call("auditor", "GET", f"/samples/{in_flight}").json()["spec_version"] == 2

@@ -104,9 +104,45 @@ def test_a_dated_status_map_maps_results_from_its_date_before_any_pass(
     assert _state(hub, code) == "approved"
     applied = plant.call("qa", "POST", f"{CR}/apply-due")
     assert applied.status_code == 200, applied.text
-    assert applied.json() == {"applied": [code]}
+    assert applied.json() == {"applied": [code], "not_applied": []}
     assert _state(hub, code) == "effective"
-    assert plant.call("qa", "POST", f"{CR}/apply-due").json() == {"applied": []}
+    assert plant.call("qa", "POST", f"{CR}/apply-due").json() == {"applied": [], "not_applied": []}
+
+
+@pytest.mark.requirement("URS-A11-10", category="failure_recovery")
+def test_a_due_request_the_store_refuses_is_closed_as_not_applied_and_the_others_go_in_force(
+    plant: Plant, hub: Hub, clock: ManualClock
+) -> None:
+    """Two requests retire the same version: the second, due later, finds it retired already.
+    The pass closes that one as not applied (audited with the refusal's reason) instead of
+    failing as a whole, and the method deprecation due with it still goes in force."""
+    retire = {"specification": "SPEC-A", "version": 2}
+    first = _approve_later(plant, "spec_retirement", retire, clock.now() + timedelta(hours=1))
+    second = _approve_later(plant, "spec_retirement", retire, clock.now() + timedelta(hours=2))
+    deprecate = _approve_later(plant, "method_deprecation",
+                               {"method": "M-ASSAY", "version": "1"},
+                               clock.now() + timedelta(hours=2))  # fmt: skip
+    clock.advance(hours=3)
+    plant.tokens.clear()  # signed in again: the tokens' lifetime has passed
+    done = plant.call("qa", "POST", f"{CR}/apply-due")
+    assert done.status_code == 200, done.text
+    reason = "specification_version.invalid_transition"
+    assert done.json() == {"applied": [first, deprecate],
+                           "not_applied": [{"code": second, "reason": reason}]}  # fmt: skip
+    states = (_state(hub, first), _state(hub, second), _state(hub, deprecate))
+    assert states == ("effective", "not_applied", "effective")
+    entries = plant.call(
+        "auditor",
+        "GET",
+        "/api/v1/audit",
+        params={"record_type": "change_request", "record_id": second},
+    )
+    closed = entries.json()["items"][-1]
+    assert (closed["action"], closed["after"]["state"], closed["after"]["reason_code"]) == (
+        "change_request.not_applied", "not_applied", reason)  # fmt: skip
+    assert reason in closed["reason"]
+    # Terminal: the next pass neither retries nor records it again.
+    assert plant.call("qa", "POST", f"{CR}/apply-due").json() == {"applied": [], "not_applied": []}
 
 
 @pytest.mark.requirement("URS-A11-10", category="negative")

@@ -1,10 +1,12 @@
 """Change control over what shapes interfaced data (guide §07, Annex 11 §10): every change to
-the status map, a specification's retirement or a method version's deprecation is a request
-that is assessed, approved by QA with an e-signature (never by its author) and then effective.
+the status map, the channel allow-list, master data, a specification's retirement or a method
+version's deprecation is a request that is assessed, approved by QA with an e-signature (never
+by its author) and then effective.
 
 draft ── assess ─▶ assessed ── approve ─▶ approved ── effective_from reached ─▶ effective
   │ (assess again)    │    └── reject ─▶ rejected                     effective ─▶ retired
   └── withdraw ─▶ withdrawn ◀── withdraw ┘                                    └─▶ superseded
+                       approved ── at its date, refused by the store ─▶ not_applied
 """
 
 from __future__ import annotations
@@ -44,6 +46,9 @@ class ChangeState(StrEnum):
     SUPERSEDED = "superseded"
     WITHDRAWN = "withdrawn"
     REJECTED = "rejected"
+    # Approved, but at its date the store no longer took it as approved (its target moved
+    # meanwhile): nothing of it is in force; QA raises a new request.
+    NOT_APPLIED = "not_applied"
 
 
 C = ChangeState
@@ -53,12 +58,13 @@ CHANGE_LIFECYCLE = TransitionTable(
         # An assessed request may be assessed again: the store moved since, the answer with it.
         C.DRAFT: frozenset({C.ASSESSED, C.WITHDRAWN}),
         C.ASSESSED: frozenset({C.ASSESSED, C.APPROVED, C.REJECTED, C.WITHDRAWN}),
-        C.APPROVED: frozenset({C.EFFECTIVE}),
+        C.APPROVED: frozenset({C.EFFECTIVE, C.NOT_APPLIED}),
         C.EFFECTIVE: frozenset({C.RETIRED, C.SUPERSEDED}),
         C.RETIRED: frozenset(),
         C.SUPERSEDED: frozenset(),
         C.WITHDRAWN: frozenset(),
         C.REJECTED: frozenset(),
+        C.NOT_APPLIED: frozenset(),
     },
 )
 OPEN_STATES = frozenset({C.DRAFT, C.ASSESSED, C.APPROVED})

@@ -2,7 +2,8 @@
 the approved ones whose date has come. Raising and approving need a signed-in person: the API
 and the console do those.
 
-Exit 2: no such request or site (the reason code is printed)."""
+Exit 2: no such request or site (the reason code is printed); `apply-due` exits 1 when a due
+request was refused by the store at its date and closed as not applied."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ if TYPE_CHECKING:  # the store and Rich are imported when a command runs (main.p
     from labgate.domain.change_control import ChangeRequest
 
 EXIT_UNKNOWN = 2
+EXIT_NOT_APPLIED = 1  # the pass ran; a due request was refused by the store and closed
 
 change_app = typer.Typer(
     help="Change control: change requests and their due pass.", no_args_is_help=True
@@ -29,7 +31,9 @@ SiteOption = Annotated[
     str | None,
     typer.Option("--site", help="The request's site (default: the only site there is)."),
 ]
-STATES = "draft, assessed, approved, effective, retired, superseded, withdrawn, rejected"
+STATES = (
+    "draft, assessed, approved, effective, retired, superseded, withdrawn, rejected, not_applied"
+)
 
 
 @change_app.command("list")
@@ -107,13 +111,17 @@ def apply_due(
     from labgate.entrypoints.api.routes.icd_config import refresh_icd
 
     with open_hub() as hub:
-        applied = hub.bus.handle(ApplyDueChanges(cli_context(), site))
-        made = refresh_icd(hub, cli_context(), [one.partition("/")[0] for one in applied])
+        done = hub.bus.handle(ApplyDueChanges(cli_context(), site))
+        made = refresh_icd(hub, cli_context(), [one.partition("/")[0] for one in done.applied])
     for where, version in sorted(made.items()):
         stdout().print(f"ICD {where}: version {version}")
-    for one in applied:
+    for one in done.applied:
         stdout().print(f"in force: {one}")
-    stdout().print(f"applied {len(applied)} change request(s)")
+    for one, why in done.not_applied:
+        stdout().print(f"not applied: {one} ({why}; `labgate change show` says why)")
+    stdout().print(f"applied {len(done.applied)} change request(s)")
+    if done.not_applied:
+        raise typer.Exit(EXIT_NOT_APPLIED)
 
 
 def _site(hub: Hub, site: str | None) -> str:

@@ -29,10 +29,14 @@ class DueChanges:
             return
         self.due = time.monotonic() + self.every
         try:
-            applied = self.hub.bus.handle(ApplyDueChanges(Context(self.actor, "system")))
+            done = self.hub.bus.handle(ApplyDueChanges(Context(self.actor, "system")))
         except Exception:  # the database went away, say: the next pass tries again
             log.exception("change requests: the due pass failed")
             return
+        for one, why in done.not_applied:
+            log.error("change request %s not applied at its date (%s); QA raises a new one",
+                      one, why)  # fmt: skip
+        applied = done.applied
         if applied:
             log.info("change requests in force: %s", ", ".join(applied))
             try:

@@ -3,6 +3,7 @@ e-signature over its content and assessment, and applied once its date has come.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -27,7 +28,7 @@ from labgate.domain.change_control import (
     content,
 )
 from labgate.domain.commands import Context
-from labgate.domain.errors import Conflict, InvalidInput
+from labgate.domain.errors import Conflict, InvalidInput, LabgateError
 from labgate.domain.masterdata import MethodVersion, SpecVersion
 from labgate.domain.reasons import require_reason
 from labgate.service.change_allow_list import check_known
@@ -115,18 +116,52 @@ def withdraw_change_request(cmd: WithdrawChangeRequest, uow: UnitOfWork, deps: D
     return _close(cmd.ctx, cmd.site, cmd.code, cmd.reason, ChangeState.WITHDRAWN, uow, deps)
 
 
-def apply_due_changes(cmd: ApplyDueChanges, uow: UnitOfWork, deps: Deps) -> list[str]:
-    """Put in force every approved request whose date has come, oldest date first."""
+def apply_due_changes(cmd: ApplyDueChanges, uow: UnitOfWork, deps: Deps) -> DuePass:
+    """Put in force every approved request whose date has come, oldest date first, each in its
+    own transaction: one the store refuses (its target moved since its approval) is closed as
+    not applied, with the refusal's reason, and the others go on."""
     with uow:
         now = deps.clock.now()
         where = {} if cmd.site is None else {"site": cmd.site}
         approved = uow.records.find(ChangeRequest, state=ChangeState.APPROVED, **where)
-        due = sorted((cr for cr in approved if cr.is_due(now)),
-                     key=lambda cr: (cr.effective_from, cr.site, cr.code))  # fmt: skip
-        for cr in due:
-            _apply(uow, cmd.ctx, now, cr)
+        due = sorted((cr.effective_from, cr.site, cr.code) for cr in approved if cr.is_due(now))
+    done = DuePass([], [])
+    for _, site, code in due:
+        try:
+            with uow:
+                cr = _load(uow, site, code)
+                if not cr.is_due(now):  # another process's pass took it meanwhile
+                    continue
+                _apply(uow, cmd.ctx, now, cr)
+                uow.commit()
+            done.applied.append(f"{site}/{code}")
+        except LabgateError as error:
+            _not_applied(uow, cmd.ctx, now, site, code, error)
+            done.not_applied.append((f"{site}/{code}", error.reason))
+    return done
+
+
+@dataclass(frozen=True)
+class DuePass:
+    """What a due pass did: the requests put in force, and those closed as not applied with
+    the reason code the store refused each with."""
+
+    applied: list[str]
+    not_applied: list[tuple[str, str]]
+
+
+def _not_applied(
+    uow: UnitOfWork, ctx: Context, now: datetime, site: str, code: str, error: LabgateError
+) -> None:
+    with uow:
+        cr = _load(uow, site, code)
+        before = _state(cr)
+        why = f"not applied at its date ({error.reason}): {error}"
+        cr.close(ChangeState.NOT_APPLIED, ctx.actor, now, why)
+        record(uow, ctx, now, "change_request.not_applied", _subject(cr), before=before,
+               after={**_state(cr), "reason_code": error.reason, "field": error.field},
+               reason=why)  # fmt: skip
         uow.commit()
-        return [f"{cr.site}/{cr.code}" for cr in due]
 
 
 def _close(

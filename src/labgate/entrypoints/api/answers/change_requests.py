@@ -48,10 +48,22 @@ class ChangeRequestList(Answer):
     items: list[ChangeRequestItem]
 
 
+class NotApplied(Answer):
+    """A due request the store refused at its date, and why."""
+
+    code: Code
+    reason: Code
+
+
 class DueChangesApplied(Answer):
     """What one due pass put in force at a site: the requests, oldest date first."""
 
     applied: list[Code] = Field(
         description="The change requests that became effective in this pass (none: nothing "
         "approved had reached its date)."
+    )
+    not_applied: list[NotApplied] = Field(
+        default_factory=list,
+        description="The requests whose date had come but which the store refused as approved "
+        "(their target moved since): closed as not_applied, with the refusal's reason code.",
     )

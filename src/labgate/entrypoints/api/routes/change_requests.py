@@ -103,10 +103,13 @@ async def apply_due(
 ) -> DueChangesApplied:
     """The due pass the relay runs every LABGATE_CHANGE_APPLY_SECONDS, for this site, now."""
     context = await request_context(request)
-    applied = await run_in_threadpool(hub_of(request).bus.handle, ApplyDueChanges(context, site))
-    if applied:
+    done = await run_in_threadpool(hub_of(request).bus.handle, ApplyDueChanges(context, site))
+    if done.applied:
         await run_in_threadpool(refresh_icd, hub_of(request), context, [site])
-    return DueChangesApplied(applied=[one.partition("/")[2] for one in applied])
+    refused = [{"code": one.partition("/")[2], "reason": why} for one, why in done.not_applied]
+    return DueChangesApplied.model_validate(
+        {"applied": [one.partition("/")[2] for one in done.applied], "not_applied": refused}
+    )
 
 
 @router.get(
