@@ -39,10 +39,14 @@ run: $(STAMP)
 ## share the unit, e2e, integration and contract tests (each test makes its own database, vhost
 ## and folders; the contract tests fuzz the OpenAPI as each role); the resilience tests restart
 ## the broker, so they run alone afterwards. The 40 slowest tests are printed: CI's budget is 20 min.
+## Then the validation pack is built from that very run (var/validation-pack/): a requirement
+## without a test, or tested short of the depth its risk asks for, fails `make test` too.
 test: $(STAMP)
 	@bash scripts/ensure-services.sh
-	$(BIN)/pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=40 tests/unit tests/e2e tests/integration tests/contract
+	@mkdir -p var
+	$(BIN)/pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=40 --junitxml=var/test-junit.xml tests/unit tests/e2e tests/integration tests/contract
 	$(BIN)/pytest -q tests/resilience
+	$(BIN)/labgate validation pack --out var/validation-pack --junit var/test-junit.xml
 
 ## check: formatting, lint, strict typing, and the rings as import contracts
 check: $(STAMP)
