@@ -280,8 +280,10 @@ class Taker:
 
     taken: list[Received] = field(default_factory=list)
 
-    def read_document(self, body: bytes, headers: Any, key: SourceKey) -> Received:
-        return b.read_document(body, headers, key)
+    def read_document(
+        self, body: bytes, headers: Any, key: SourceKey, rules: Any, received_at: datetime
+    ) -> Received:
+        return b.read_document(body, headers, key, rules, received_at)
 
     async def take(self, message: Received, received_at: datetime) -> None:
         self.taken.append(message)

@@ -11,6 +11,8 @@ The Business To Manufacturing Markup Language (B2MML) is used courtesy of MESA I
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -20,6 +22,7 @@ from pydantic import ValidationError
 
 from labgate.adapters.codecs.b2mml import NS, RELEASE_ID, MalformedDocument, parse_xml, validate
 from labgate.adapters.connectors.partner.identity import utc_text
+from labgate.adapters.connectors.partner.receiving import ReceiverRules
 from labgate.adapters.connectors.partner.webhook import XML, Received
 from labgate.compliance.detached import verify_detached
 from labgate.compliance.envelope import EnvelopeError
@@ -92,26 +95,54 @@ def _build(parent: etree._Element, tree: Tree) -> None:
 
 
 def verify(body: bytes, token: str | None, key: SourceKey) -> None:
-    """Raise EnvelopeError unless `token` is labgate's detached signature of exactly `body`."""
+    """Raise EnvelopeError unless `token` is labgate's detached signature of exactly `body`:
+    envelope.unknown_key when it names a key id other than labgate's."""
     if not token:
         raise _refused("The document came without X-Labgate-Signature; labgate signs every "
                        "document it sends.", "envelope.bad_signature")  # fmt: skip
+    kid = _kid(token)
+    if kid and kid != key.kid:  # no readable header: not a signature at all (below)
+        raise EnvelopeError(f"The signature names key id {kid[:80]!r}; labgate signs with "
+                            f"{key.kid!r}.", reason="envelope.unknown_key",
+                            field="signature")  # fmt: skip
     verify_detached(body, token, key.public_jwk)  # a token by another key fails here too
 
 
-def read_document(body: bytes, headers: Mapping[str, str], key: SourceKey) -> Received:
+def _kid(token: str) -> str:
+    """The key id in a compact JWS's protected header ('' if it names none or is not one)."""
+    try:
+        header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
+    except (ValueError, UnicodeDecodeError):
+        return ""
+    return str(header.get("kid", "")) if isinstance(header, dict) else ""
+
+
+def read_document(
+    body: bytes,
+    headers: Mapping[str, str],
+    key: SourceKey,
+    rules: ReceiverRules | None = None,
+    received_at: datetime | None = None,
+) -> Received:
     """A B2MML document from labgate, signed, valid, of the type X-Labgate-Schema names, as the
-    payload of that type; EnvelopeError otherwise."""
+    payload of that type; EnvelopeError otherwise. With `rules`, its CreationDateTime must be
+    within the replay window of `received_at` (the only time a document carries, and signed)."""
     headers = {name.lower(): value for name, value in headers.items()}
-    verify(body, headers.get("x-labgate-signature"), key)
+    try:
+        verify(body, headers.get("x-labgate-signature"), key)
+    except EnvelopeError as error:
+        if rules is None or not rules.forgives(error):
+            raise
     try:
         problems = validate(body)
     except MalformedDocument as error:
         raise _refused(error.message, error.reason) from None
-    if problems:
+    if problems and not (rules is not None and rules.drift_allowed):
         raise _refused(f"The document breaks B2MML V0701 in {len(problems)} place(s); the "
                        f"first: {problems[0]}.", "b2mml.invalid")  # fmt: skip
     root = parse_xml(body)
+    if rules is not None and received_at is not None:
+        rules.check_time(_created(root), received_at, "CreationDateTime")
     name, schema = etree.QName(root).localname, headers.get("x-labgate-schema", "")
     if name not in READERS or READERS[name][0] != schema:
         raise _refused(f"A {name} document does not carry {schema[:80] or 'an unnamed schema'}.",
@@ -131,6 +162,18 @@ def read_document(body: bytes, headers: Mapping[str, str], key: SourceKey) -> Re
                     int(sequence) if sequence.isdigit() else None,
                     headers.get("x-labgate-correlation-id"), payload, XML, name,
                     verified="X-Labgate-Signature", validated=f"B2MML {RELEASE_ID}")  # fmt: skip
+
+
+def _created(root: etree._Element) -> datetime:
+    text = root.findtext("b:ApplicationArea/b:CreationDateTime", namespaces=_B) or ""
+    try:
+        created = datetime.fromisoformat(text)
+    except ValueError:
+        raise _refused(f"CreationDateTime {text[:40]!r} is not a date and time.",
+                       "b2mml.invalid") from None  # fmt: skip
+    if created.tzinfo is None:
+        raise _refused("CreationDateTime names no time zone.", "b2mml.invalid")
+    return created
 
 
 def complete(schema: str, found: Payload) -> Payload:

@@ -28,6 +28,7 @@ from labgate.adapters.connectors.partner.dispatch import Dispatcher
 from labgate.adapters.connectors.partner.identity import Identity, now, utc_text
 from labgate.adapters.connectors.partner.journal import Journal
 from labgate.adapters.connectors.partner.outgoing import Outgoing
+from labgate.adapters.connectors.partner.receiving import ReceiverRules
 from labgate.adapters.connectors.partner.webhook import Received, Webhook
 from labgate.compliance.envelope import Envelope
 from labgate.compliance.keys import SourceKey
@@ -128,9 +129,16 @@ class MesSim:
         header = (envelope.schema, envelope.message_id, envelope.stream, envelope.sequence)
         await self.take(Received(*header, envelope.correlation_id, envelope.payload), received_at)
 
-    def read_document(self, body: bytes, headers: Mapping[str, str], key: SourceKey) -> Received:
-        """A B2MML document from labgate: signature, XSD, then the payload it carries."""
-        return b2mml_side.read_document(body, headers, key)
+    def read_document(
+        self,
+        body: bytes,
+        headers: Mapping[str, str],
+        key: SourceKey,
+        rules: ReceiverRules | None,
+        received_at: datetime,
+    ) -> Received:
+        """A B2MML document from labgate: signature, XSD, its time, then its payload."""
+        return b2mml_side.read_document(body, headers, key, rules, received_at)
 
     async def take(self, message: Received, received_at: datetime) -> None:
         """A message from labgate to the MES, in either form: kept, and timed if it is an

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from pydantic import BaseModel, ValidationError
 
@@ -21,8 +22,10 @@ LAPSES = {
     "accept-unknown-key": "takes an envelope signed under a key id it does not know",
     "apply-duplicates": "applies a message id it has already applied",
     "apply-out-of-order": "applies a message ahead of a sequence gap at once",
-    "accept-schema-drift": "takes a payload that does not follow its message type's schema",
-    "accept-stale": "takes an envelope whose sent_at is outside the replay window",
+    "accept-schema-drift": "takes a payload that does not follow its message type's schema "
+    "(a B2MML document that fails the V0701 XSD)",
+    "accept-stale": "takes an envelope whose sent_at (a document whose CreationDateTime) is "
+    "outside the replay window",
 }
 SKIPPED_REFUSALS = {
     "accept-bad-signature": "envelope.bad_signature",
@@ -44,20 +47,29 @@ class ReceiverRules:
         if unknown:
             raise ValueError(f"Unknown broken mode {unknown[0]!r}; use one of {', '.join(LAPSES)}.")
 
+    def check_time(self, sent_at: datetime, received_at: datetime, name: str = "sent_at") -> None:
+        """Raise EnvelopeError when the sender's time `name` is outside the replay window."""
+        window = None if "accept-stale" in self.lapses else self.window
+        if window is not None and abs(received_at - sent_at) > window:
+            raise EnvelopeError(
+                f"{name} {sent_at.isoformat()} is more than "
+                f"{window.total_seconds():g} s from the receiver's clock.",
+                reason="envelope.replay_window",
+                field=name,
+            )
+
+    @property
+    def drift_allowed(self) -> bool:
+        """A --broken mode takes what its schema refuses."""
+        return "accept-schema-drift" in self.lapses
+
     def forgives(self, error: EnvelopeError) -> bool:
         """True when a --broken mode lets this refusal pass."""
         return any(SKIPPED_REFUSALS.get(lapse) == error.reason for lapse in self.lapses)
 
     def check(self, envelope: Envelope, received_at: datetime) -> None:
         """Raise EnvelopeError for a stale or future sent_at, an unknown type, a drifted payload."""
-        window = None if "accept-stale" in self.lapses else self.window
-        if window is not None and abs(received_at - envelope.sent_at) > window:
-            raise EnvelopeError(
-                f"sent_at {envelope.sent_at.isoformat()} is more than "
-                f"{window.total_seconds():g} s from the receiver's clock.",
-                reason="envelope.replay_window",
-                field="sent_at",
-            )
+        self.check_time(envelope.sent_at, received_at)
         if self.payloads is None or "accept-schema-drift" in self.lapses:
             return
         model = self.payloads.get(envelope.schema)
@@ -73,6 +85,19 @@ class ReceiverRules:
                                 field=where) from None  # fmt: skip
 
 
+class Sequenced(Protocol):
+    """A message as ordering sees it: an envelope, or a document with its sequence headers."""
+
+    @property
+    def message_id(self) -> str: ...
+    @property
+    def schema(self) -> str: ...
+    @property
+    def stream(self) -> str | None: ...
+    @property
+    def sequence(self) -> int | None: ...
+
+
 @dataclass
 class Ordering:
     """Per stream, the next sequence expected and the messages held ahead of a gap. The first
@@ -80,17 +105,19 @@ class Ordering:
     comes late (below the next expected) is applied, never dropped."""
 
     expected: dict[str, int] = field(default_factory=dict)
-    held: dict[str, dict[int, tuple[Envelope, datetime]]] = field(default_factory=dict)
+    held: dict[str, dict[int, tuple[Sequenced, datetime]]] = field(default_factory=dict)
     applied: dict[str, list[dict[str, object]]] = field(default_factory=dict)
 
-    def is_held(self, envelope: Envelope) -> bool:
+    def is_held(self, envelope: Sequenced) -> bool:
         """Already waiting ahead of a gap."""
-        waiting = self.held.get(envelope.stream, {}).get(envelope.sequence)
+        waiting = self.held.get(envelope.stream or "", {}).get(envelope.sequence or 0)
         return waiting is not None and waiting[0].message_id == envelope.message_id
 
-    def admit(self, envelope: Envelope, received_at: datetime) -> list[tuple[Envelope, datetime]]:
+    def admit(
+        self, envelope: Sequenced, received_at: datetime
+    ) -> list[tuple[Sequenced, datetime]]:
         """What may be applied now, in order: nothing if it waits for a gap to fill."""
-        stream, sequence = envelope.stream, envelope.sequence
+        stream, sequence = envelope.stream or "", envelope.sequence or 0
         expected = self.expected.setdefault(stream, sequence)
         if sequence > expected:
             self.held.setdefault(stream, {})[sequence] = (envelope, received_at)
@@ -104,8 +131,8 @@ class Ordering:
         self.expected[stream] = following
         return ready
 
-    def record(self, envelope: Envelope) -> None:
+    def record(self, envelope: Sequenced) -> None:
         """Note a message as applied, for the evidence a conformance run reads back."""
         entry = {"message_id": envelope.message_id, "sequence": envelope.sequence,
                  "schema": envelope.schema}  # fmt: skip
-        self.applied.setdefault(envelope.stream, []).append(entry)
+        self.applied.setdefault(envelope.stream or "", []).append(entry)

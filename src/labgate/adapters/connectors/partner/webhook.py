@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from labgate.adapters.connectors.partner.identity import now
 from labgate.adapters.connectors.partner.journal import Journal
-from labgate.adapters.connectors.partner.receiving import Ordering, ReceiverRules
+from labgate.adapters.connectors.partner.receiving import Ordering, ReceiverRules, Sequenced
 from labgate.compliance.envelope import Envelope, EnvelopeError, parse_envelope, verify_envelope
 from labgate.compliance.keys import SourceKey
 
@@ -51,10 +51,15 @@ class Received:
 class Documents(Protocol):
     """A receiver that also takes signed documents (application/xml): `read_document` checks
     one and reads the message it stands for (EnvelopeError if it is not labgate's or not
-    valid); `take` handles it."""
+    valid, or breaks the receiver's `rules`: its time, its schema); `take` handles it."""
 
     def read_document(
-        self, body: bytes, headers: Mapping[str, str], key: SourceKey
+        self,
+        body: bytes,
+        headers: Mapping[str, str],
+        key: SourceKey,
+        rules: ReceiverRules | None,
+        received_at: datetime,
     ) -> Received: ...
     async def take(self, message: Received, received_at: datetime) -> None: ...
 
@@ -94,8 +99,9 @@ class Webhook:
             self.counts["duplicate"] += 1
             self.journal.write("duplicate", message_id=message.message_id, schema=message.schema)
             return JSONResponse({"status": "duplicate"})
-        ready: list[tuple[Envelope | Received, datetime]] = [(message, received_at)]
-        if isinstance(message, Envelope) and self._in_order():
+        ready: list[tuple[Sequenced, datetime]] = [(message, received_at)]
+        numbered = message.stream is not None and message.sequence is not None
+        if numbered and self._in_order():  # an envelope, or a document with sequence headers
             if self.ordering.is_held(message):
                 return JSONResponse({"status": "held"}, 202)
             ready = list(self.ordering.admit(message, received_at))
@@ -109,18 +115,19 @@ class Webhook:
         return JSONResponse({"status": "taken"})
 
     async def _apply(
-        self, message: Envelope | Received, received_at: datetime, documents: Documents | None
+        self, message: Sequenced, received_at: datetime, documents: Documents | None
     ) -> None:
         self.seen.add(message.message_id)
+        documents = documents or self.documents
         try:
             if isinstance(message, Envelope):
                 await self.handle(message, received_at)
-            elif documents is not None:
+            elif isinstance(message, Received) and documents is not None:
                 await documents.take(message, received_at)
         except Exception:
             self.seen.discard(message.message_id)  # not taken: the relay tries again
             raise
-        if isinstance(message, Envelope):
+        if message.stream is not None:
             self.ordering.record(message)
         self.counts["received"] += 1
 
@@ -139,7 +146,7 @@ class Webhook:
         received_at: datetime,
     ) -> Envelope | Received:
         if documents is not None:
-            return documents.read_document(raw, headers, self.key)
+            return documents.read_document(raw, headers, self.key, self.rules, received_at)
         envelope = parse_envelope(raw)
         try:
             verify_envelope(envelope, self.key)
