@@ -5,6 +5,7 @@ it applied (`<target>/_conformance/applied?stream=S`, as the simulators serve it
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from types import TracebackType
 
@@ -30,9 +31,13 @@ class HttpPartner:
             timeout=timeout_s, verify=tls_context(cert, verify), follow_redirects=False
         )
 
-    def post(self, body: bytes, message_id: str) -> Answer:
-        """One envelope; status 0 with the error when the partner cannot be reached."""
-        headers = {"Content-Type": "application/json", "Idempotency-Key": message_id}
+    def post(
+        self, body: bytes, message_id: str, headers: Mapping[str, str] | None = None
+    ) -> Answer:
+        """One envelope (or, with its `headers`, a document); status 0 with the error when the
+        partner cannot be reached."""
+        headers = {"Content-Type": "application/json", **(headers or {}),
+                   "Idempotency-Key": message_id}  # fmt: skip
         at, start = iso_utc(datetime.now(UTC)), time.perf_counter()
         try:
             answer = self.client.post(self.target, content=body, headers=headers)

@@ -1,5 +1,7 @@
 """`labgate conformance run --partner mes|lims --target URL`: play labgate's side of the ICD
-against a partner's own endpoint before go-live, and write a signed report of every case.
+against a partner's own endpoint before go-live, and write a signed report of every case;
+`--format b2mml` plays it as the B2MML V0701 documents labgate sends an MES that speaks B2MML
+(LABGATE_MES_FORMAT=b2mml), for the message types that have a B2MML form.
 `labgate conformance verify DIR` checks a report's signature.
 
 Exit 0: every case passed; 1: a case failed (each named on stderr); 2: bad options or key."""
@@ -45,28 +47,32 @@ def run(
         list[str] | None,
         typer.Option("--message-type", help="Only this message type, repeatable (default all)."),
     ] = None,
+    message_format: Annotated[
+        str,
+        typer.Option("--format", help="json (envelopes) | b2mml (documents, the MES only)."),
+    ] = "json",
 ) -> None:
     """Send every case of every message type labgate sends PARTNER to TARGET; judge the
     answers (and the partner's record of what it applied, where it offers one)."""
     from labgate.adapters.conformance.http import HttpPartner
+    from labgate.service.conformance.b2mml_cases import B2mmlPlay
     from labgate.service.conformance.cases import Play
-    from labgate.service.conformance.examples import PARTNER_TYPES
     from labgate.service.conformance.report import RunFacts, build_report, report_text
 
-    if partner not in PARTNER_TYPES:
-        raise fail(ValueError(f"--partner is mes or lims, not {partner!r}."), EXIT_USAGE)
-    types = PARTNER_TYPES[partner]
-    unknown = sorted(set(message_type or ()) - set(types))
-    if unknown:
-        raise fail(ValueError(f"labgate sends the {partner} no {unknown[0]!r}; it sends "
-                              f"{', '.join(types)}."), EXIT_USAGE)  # fmt: skip
+    types = _types(partner, message_format, message_type)
     signer = _signer(key_file)
     started = datetime.now(UTC)
     with HttpPartner(target, timeout) as endpoint:
         window = timedelta(seconds=replay_window)
         play = Play(endpoint, signer, site, window, lambda: datetime.now(UTC))
-        outcomes = play.run(tuple(t for t in types if t in (message_type or types)))
-    facts = RunFacts(partner, target, site, play.stream, started, datetime.now(UTC))
+        if message_format == "b2mml":
+            from labgate.adapters.conformance.b2mml import B2mmlDocuments
+
+            play = B2mmlPlay(endpoint, signer, site, window, lambda: datetime.now(UTC),
+                             documents=B2mmlDocuments())  # fmt: skip
+        outcomes = play.run(types)
+    facts = RunFacts(partner, target, site, play.stream, started, datetime.now(UTC),
+                     message_format)  # fmt: skip
     report = build_report(facts, outcomes, signer)
     _write(out, report, signer)
     typer.echo(report_text(report), nl=False)
@@ -100,6 +106,32 @@ def verify(
     except EnvelopeError as error:
         raise fail(error, EXIT_FAILED) from None
     typer.echo(f"{folder / REPORT}: signature verified")
+
+
+def _types(partner: str, message_format: str, wanted: list[str] | None) -> tuple[str, ...]:
+    """The message types to play: the partner's (those with a B2MML form, for b2mml), or the
+    ones asked for; exit 2 for a partner, format or type labgate does not send that way."""
+    from labgate.service.conformance.examples import PARTNER_TYPES
+
+    if partner not in PARTNER_TYPES:
+        raise fail(ValueError(f"--partner is mes or lims, not {partner!r}."), EXIT_USAGE)
+    if message_format not in ("json", "b2mml"):
+        raise fail(ValueError(f"--format is json or b2mml, not {message_format!r}."), EXIT_USAGE)
+    types = PARTNER_TYPES[partner]
+    if message_format == "b2mml":
+        if partner != "mes":  # the relay writes B2MML for the MES only (LABGATE_MES_FORMAT)
+            raise fail(ValueError(f"--format b2mml: labgate sends the {partner} JSON envelopes "
+                                  "only; B2MML goes to an MES (LABGATE_MES_FORMAT=b2mml). Run "
+                                  f"--partner {partner} without --format."), EXIT_USAGE)  # fmt: skip
+        from labgate.adapters.conformance.b2mml import B2mmlDocuments
+
+        types = tuple(t for t in types if B2mmlDocuments().has_form(t))
+    unknown = sorted(set(wanted or ()) - set(types))
+    if unknown:
+        how = " as B2MML" if message_format == "b2mml" else ""
+        raise fail(ValueError(f"labgate sends the {partner} no {unknown[0]!r}{how}; it sends "
+                              f"{', '.join(types)}{how}."), EXIT_USAGE)  # fmt: skip
+    return tuple(t for t in types if t in (wanted or types))
 
 
 def _signer(key_file: Path | None) -> Signer:

@@ -29,6 +29,7 @@ class RunFacts:
     stream: str
     started_at: datetime
     finished_at: datetime
+    message_format: str = "json"  # json envelopes | b2mml documents
 
 
 def build_report(facts: RunFacts, outcomes: list[Outcome], signer: Signer) -> dict[str, Any]:
@@ -38,6 +39,7 @@ def build_report(facts: RunFacts, outcomes: list[Outcome], signer: Signer) -> di
         "kit": KIT,
         "version": VERSION,
         "partner": facts.partner,
+        "format": facts.message_format,
         "target": facts.target,
         "site": facts.site,
         "stream": facts.stream,
@@ -66,7 +68,8 @@ def report_text(report: dict[str, Any]) -> str:
     """A page for the operator: one line per case, failures with why."""
     summary = report["summary"]
     lines = [
-        f"{KIT}: {report['partner']} at {report['target']} ({report['started_at']})",
+        f"{KIT}: {report['partner']} at {report['target']}, {report.get('format', 'json')} "
+        f"({report['started_at']})",
         f"{summary['passed']} of {summary['cases']} cases passed: {summary['result'].upper()}",
         "",
     ]

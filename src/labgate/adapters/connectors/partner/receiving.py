@@ -133,6 +133,6 @@ class Ordering:
 
     def record(self, envelope: Sequenced) -> None:
         """Note a message as applied, for the evidence a conformance run reads back."""
-        entry = {"message_id": envelope.message_id, "sequence": envelope.sequence,
+        entry: dict[str, object] = {"message_id": envelope.message_id, "sequence": envelope.sequence,
                  "schema": envelope.schema}  # fmt: skip
         self.applied.setdefault(envelope.stream or "", []).append(entry)
