@@ -5,6 +5,7 @@ fails exactly its case; a partner that keeps no record is judged on its answers,
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -40,9 +41,12 @@ class InProcess:
     def __init__(self, webhook: Webhook, record: bool = True) -> None:
         self.client, self.record = TestClient(webhook.app()), record
 
-    def post(self, body: bytes, message_id: str) -> Answer:
+    def post(
+        self, body: bytes, message_id: str, headers: Mapping[str, str] | None = None
+    ) -> Answer:
         start = time.perf_counter()
-        answer = self.client.post("/", content=body, headers={"Idempotency-Key": message_id})
+        sent = {**(headers or {}), "Idempotency-Key": message_id}
+        answer = self.client.post("/", content=body, headers=sent)
         elapsed = round((time.perf_counter() - start) * 1000, 1)
         return Answer(answer.status_code, answer.text, "2026-01-01T00:00:00.000000Z", elapsed)
 
