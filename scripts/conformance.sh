@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # `make conformance`: the conformance kit against both simulators, CI style. A kit key is made in
 # var/conformance/ (the simulators are told its public half as labgate's key); the simulated MES
-# and LIMS listen on local ports; `labgate conformance run` plays every case against each and
-# writes signed reports to var/conformance/{mes,lims}/. Exit 1 if any case fails.
+# (JSON, and a second one speaking B2MML) and LIMS listen on local ports; `labgate conformance
+# run` plays every case against each and writes signed reports to
+# var/conformance/{mes,lims,mes-b2mml}/. Exit 1 if any case fails.
 set -euo pipefail
 BIN=${BIN:-.venv/bin}
 OUT=var/conformance
 KID=labgate-conformance-1
 MES_PORT=${CONFORMANCE_MES_PORT:-8791}
 LIMS_PORT=${CONFORMANCE_LIMS_PORT:-8792}
+B2MML_PORT=${CONFORMANCE_B2MML_PORT:-8793}
 mkdir -p "$OUT"
 [ -f "$OUT/$KID.private.jwk.json" ] || "$BIN/labgate" keys generate --kid "$KID" --out "$OUT" >/dev/null
 pids=()
@@ -23,8 +25,12 @@ for partner in mes lims; do
     $extra >"$OUT/$partner-sim.log" 2>&1 &
   pids+=($!)
 done
-for partner in mes lims; do
-  for _ in $(seq 100); do grep -q "webhook listening" "$OUT/$partner-sim.log" && break; sleep 0.2; done
+"$BIN/labgate-sim" mes --format b2mml --labgate-key "$OUT/$KID.public.jwk.json" --port "$B2MML_PORT" \
+  --url http://127.0.0.1:9 --api-key unused --key-file "$OUT/mes-b2mml-sim.private.jwk.json" \
+  --count 0 >"$OUT/mes-b2mml-sim.log" 2>&1 &
+pids+=($!)
+for sim in mes lims mes-b2mml; do
+  for _ in $(seq 100); do grep -q "webhook listening" "$OUT/$sim-sim.log" && break; sleep 0.2; done
 done
 status=0
 for partner in mes lims; do
@@ -32,4 +38,6 @@ for partner in mes lims; do
   "$BIN/labgate" conformance run --partner "$partner" --target "http://127.0.0.1:$port/" \
     --out "$OUT/$partner" --key-file "$OUT/$KID.private.jwk.json" | sed -n "2p;\$p" || status=1
 done
+"$BIN/labgate" conformance run --partner mes --format b2mml --target "http://127.0.0.1:$B2MML_PORT/" \
+  --out "$OUT/mes-b2mml" --key-file "$OUT/$KID.private.jwk.json" | sed -n "2p;\$p" || status=1
 exit $status
