@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_conformance import Sims
 from typer.testing import CliRunner
 
 from labgate.entrypoints.cli.main import app
 from labgate.service.conformance.cases import Kind
-from test_conformance import Sims
 
 B2MML_TYPES = ("labgate.lot_status.v1", "labgate.mes_result.v1", "labgate.result_status.v1",
                "labgate.sample_acknowledgement.v1")  # fmt: skip

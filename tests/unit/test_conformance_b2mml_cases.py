@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from test_conformance_cases import BROKEN, KEY, LABGATE, WINDOW, InProcess
 
 from labgate.adapters.codecs.b2mml import validate
 from labgate.adapters.conformance.b2mml import B2mmlDocuments
@@ -24,7 +25,6 @@ from labgate.service.conformance.cases import Kind, Outcome
 from labgate.service.conformance.examples import MES_TYPES
 from labgate.service.messages import OUTBOUND
 from labgate_sim import b2mml_side
-from test_conformance_cases import BROKEN, KEY, LABGATE, WINDOW, InProcess
 
 B2MML_TYPES = tuple(t for t in MES_TYPES if B2mmlDocuments().has_form(t))
 
@@ -60,8 +60,12 @@ def run(hook: Webhook, schemas: tuple[str, ...]) -> list[Outcome]:
 
 
 def test_the_b2mml_types_are_those_the_relay_writes_for_the_mes() -> None:
-    assert B2MML_TYPES == ("labgate.lot_status.v1", "labgate.mes_result.v1",
-                           "labgate.result_status.v1", "labgate.sample_acknowledgement.v1")  # fmt: skip
+    assert B2MML_TYPES == (
+        "labgate.lot_status.v1",
+        "labgate.mes_result.v1",
+        "labgate.result_status.v1",
+        "labgate.sample_acknowledgement.v1",
+    )
 
 
 @pytest.mark.requirement("URS-A11-5", category="positive")

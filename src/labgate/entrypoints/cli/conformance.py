@@ -120,9 +120,10 @@ def _types(partner: str, message_format: str, wanted: list[str] | None) -> tuple
     types = PARTNER_TYPES[partner]
     if message_format == "b2mml":
         if partner != "mes":  # the relay writes B2MML for the MES only (LABGATE_MES_FORMAT)
-            raise fail(ValueError(f"--format b2mml: labgate sends the {partner} JSON envelopes "
-                                  "only; B2MML goes to an MES (LABGATE_MES_FORMAT=b2mml). Run "
-                                  f"--partner {partner} without --format."), EXIT_USAGE)  # fmt: skip
+            why = (f"--format b2mml: labgate sends the {partner} JSON envelopes only; B2MML "
+                   "goes to an MES (LABGATE_MES_FORMAT=b2mml). Run --partner "
+                   f"{partner} without --format.")  # fmt: skip
+            raise fail(ValueError(why), EXIT_USAGE)
         from labgate.adapters.conformance.b2mml import B2mmlDocuments
 
         types = tuple(t for t in types if B2mmlDocuments().has_form(t))

@@ -31,8 +31,7 @@ XML = "application/xml"
 SAMPLE = b"S-CONF-0001"  # examples.py: the sample every example names
 RELEASE = "B2MML V0701"
 B2MML_EXPECTATIONS = {
-    Kind.VALID: "a schema-valid document with a good detached JWS: accepted (2xx) and "
-    "applied once",
+    Kind.VALID: "a schema-valid document with a good detached JWS: accepted (2xx) and applied once",
     Kind.DUPLICATE: "the same document again under the same Idempotency-Key (its BODID): "
     "accepted (2xx), not applied a second time",
     Kind.OUT_OF_ORDER: "a document whose X-Labgate-Sequence is ahead of a gap: held (202) or "

@@ -113,9 +113,7 @@ class Ordering:
         waiting = self.held.get(envelope.stream or "", {}).get(envelope.sequence or 0)
         return waiting is not None and waiting[0].message_id == envelope.message_id
 
-    def admit(
-        self, envelope: Sequenced, received_at: datetime
-    ) -> list[tuple[Sequenced, datetime]]:
+    def admit(self, envelope: Sequenced, received_at: datetime) -> list[tuple[Sequenced, datetime]]:
         """What may be applied now, in order: nothing if it waits for a gap to fill."""
         stream, sequence = envelope.stream or "", envelope.sequence or 0
         expected = self.expected.setdefault(stream, sequence)
@@ -133,6 +131,9 @@ class Ordering:
 
     def record(self, envelope: Sequenced) -> None:
         """Note a message as applied, for the evidence a conformance run reads back."""
-        entry: dict[str, object] = {"message_id": envelope.message_id, "sequence": envelope.sequence,
-                 "schema": envelope.schema}  # fmt: skip
+        entry: dict[str, object] = {
+            "message_id": envelope.message_id,
+            "sequence": envelope.sequence,
+            "schema": envelope.schema,
+        }
         self.applied.setdefault(envelope.stream or "", []).append(entry)
