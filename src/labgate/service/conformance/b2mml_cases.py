@@ -16,6 +16,7 @@ the XSDs before it is sent, so a "valid" case never sends an invalid one."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -129,7 +130,7 @@ class B2mmlPlay(Play):
 
     def _drifts(self, schema: str) -> list[tuple[str, dict[str, Any]]]:
         attempts = []
-        for number in range(2):  # as many as the port makes (it makes two)
+        for number in itertools.count():  # each drifted copy with a message id (BODID) its own
             envelope = self._sign(schema)
             drifts = self._port().drifted(self._write(envelope))
             if number >= len(drifts):
