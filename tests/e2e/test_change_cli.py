@@ -4,6 +4,7 @@ its computed assessment and its history; an unknown code exits 2 with its reason
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -64,3 +65,52 @@ def test_an_unknown_code_or_state_exits_2_with_the_reason(plant: Plant, database
         assert "change_request.unknown" in refused.stderr
     refused = labgate(database_url, "list", "--state", "pending")
     assert refused.exit_code == 2 and "change.unknown_state" in refused.stderr
+
+
+def _as(url: str, password: str, *args: str) -> Result:
+    env = {"LABGATE_DATABASE_URL": url, "LABGATE_TOKEN_SECRET": secrets.token_urlsafe(32)}
+    return CliRunner().invoke(app, ["change", *args], env=env, input=password + "\n")
+
+
+@pytest.mark.requirement("URS-A11-10", "URS-P11-11.10g")
+def test_a_person_raises_and_qa_approves_from_the_cli_as_their_own_accounts(
+    plant: Plant, database_url: str, tmp_path: Path
+) -> None:
+    proposal = tmp_path / "retire.yaml"
+    proposal.write_text("specification: SPEC-A\nversion: 2\n", encoding="utf-8")
+    raised = _as(database_url, plant.passwords["admin"], "raise", "--kind", "spec_retirement",
+                 "--proposal", str(proposal), "--title", "Retire SPEC-A v2",
+                 "--reason", "Replaced by v3 (QD-12)", "--as", "admin")  # fmt: skip
+    assert raised.exit_code == 0, raised.output
+    code = raised.stdout.split(f"raised {SITE}/")[1].split()[0]
+    found = plant.call("auditor", "GET", f"{CR}/{code}").json()
+    assert (found["state"], found["author"], found["kind"]) == ("draft", "admin", "spec_retirement")
+    assert labgate(database_url, "assess", code).exit_code == 0
+    # The author holds no approval right; QA signs with its own password.
+    refused = _as(database_url, plant.passwords["admin"], "approve", code, "--as", "admin")
+    assert refused.exit_code == 1 and "access.missing_permission" in refused.output
+    approved = _as(database_url, plant.passwords["qa"], "approve", code, "--as", "qa")
+    assert approved.exit_code == 0, approved.output
+    assert f"{SITE}/{code} approved by qa: effective" in approved.stdout
+    assert "ICD " in approved.stdout  # in force now: the ICD's next version names it
+    done = plant.call("auditor", "GET", f"{CR}/{code}").json()
+    assert (done["state"], done["approver"]) == ("effective", "qa")
+
+
+@pytest.mark.requirement("URS-A11-10", "URS-P11-11.10g", category="negative")
+def test_the_cli_raises_nothing_on_a_wrong_password_or_an_unreadable_proposal(
+    plant: Plant, database_url: str, tmp_path: Path
+) -> None:
+    proposal = tmp_path / "retire.json"
+    proposal.write_text('{"specification": "SPEC-A", "version": 2}', encoding="utf-8")
+    args = ("raise", "--kind", "spec_retirement", "--proposal", str(proposal), "--title", "T",
+            "--reason", "Replaced by v3 (QD-12)", "--as", "admin")  # fmt: skip
+    wrong = _as(database_url, "not-the-password", *args)
+    assert wrong.exit_code == 1 and "auth.bad_credentials" in wrong.output
+    proposal.write_text("[1, 2]", encoding="utf-8")
+    unreadable = _as(database_url, plant.passwords["admin"], *args)
+    assert unreadable.exit_code == 2 and "must hold an object" in unreadable.output
+    proposal.write_text('{"specification": "SPEC-A", "version": 2}', encoding="utf-8")
+    analyst = _as(database_url, plant.passwords["analyst"], *args[:-1], "analyst")
+    assert analyst.exit_code == 1 and "access.missing_permission" in analyst.output
+    assert plant.call("auditor", "GET", CR).json()["items"] == []

@@ -1,6 +1,8 @@
-"""`labgate change`: read change requests, have one's impact computed again, and put in force
-the approved ones whose date has come. Raising and approving need a signed-in person: the API
-and the console do those.
+"""`labgate change`: raise a change request, read them, have one's impact computed again, approve
+one with an e-signature, and put in force the approved ones whose date has come. Raising and
+approving are a person's acts: `--as USERNAME` names the labgate account, whose password is
+prompted for (a sign-in for raising; the e-signature "approved" for approving), so the author
+and the approver are accounts, never the operating-system user.
 
 Exit 2: no such request or site (the reason code is printed); `apply-due` exits 1 when a due
 request was refused by the store at its date and closed as not applied."""
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -96,6 +99,118 @@ def assess(
             raise fail(error, EXIT_UNKNOWN if error.reason.endswith(".unknown") else 1) from None
         with hub.sessions() as session:
             _print_assessment(_load(session, where, code).assessment, digest)
+
+
+AsOption = Annotated[
+    str,
+    typer.Option("--as", help="Your labgate username; your password is prompted for."),
+]
+
+
+@change_app.command("raise")
+def raise_request(
+    kind: Annotated[
+        str,
+        typer.Option(
+            help="status_map, spec_retirement, method_deprecation, "
+            "channel_allow_list or masterdata."
+        ),
+    ],
+    proposal: Annotated[
+        Path,
+        typer.Option(help="The proposal as a JSON or YAML file (the API's `proposal` object)."),
+    ],
+    title: Annotated[str, typer.Option(help="What the change is, in a line.")],
+    reason: Annotated[str, typer.Option(help="Why it is needed (change control).")],
+    as_user: AsOption,
+    effective_from: Annotated[
+        str | None,
+        typer.Option(
+            help="ISO time with its UTC offset (2027-01-01T00:00:00Z); none: on approval."
+        ),
+    ] = None,
+    site: SiteOption = None,
+) -> None:
+    """Raise a draft change request as the account you sign in as (it needs the master-data
+    permission, as on the API); assess it next, then QA approves it."""
+    from labgate.compliance.access import Permission
+    from labgate.compliance.throttle import UNAUTHENTICATED
+    from labgate.domain.change_commands import RaiseChangeRequest
+    from labgate.domain.commands import Context, SignIn
+    from labgate.domain.errors import LabgateError
+
+    document, when = _proposal(proposal), _when(effective_from)
+    password = typer.prompt("Password", hide_input=True)
+    with open_hub() as hub:
+        where = _site(hub, site)
+        person = Context(as_user, "person")
+        try:
+            # Signed in as the API signs in (failures count towards the account's lockout).
+            signing_in = Context(as_user, UNAUTHENTICATED)
+            account = hub.bus.handle(SignIn(signing_in, as_user, password))
+            account.require(Permission.MANAGE_MASTERDATA)
+            code = hub.bus.handle(RaiseChangeRequest(person, where, kind, title, reason, document,
+                                                     when))  # fmt: skip
+        except LabgateError as error:
+            raise fail(error) from None
+    stdout().print(
+        f"raised {where}/{code} (draft) by {as_user}; next: labgate change assess {code}"
+    )
+
+
+@change_app.command("approve")
+def approve(
+    code: Annotated[str, typer.Argument(help="The request, e.g. CR-000001.")],
+    as_user: AsOption,
+    site: SiteOption = None,
+) -> None:
+    """Approve an assessed request with your e-signature (meaning "approved"): QA only, never
+    its author; the assessment is computed again and must not have moved. In force at once if
+    its date has come (the ICD's next version is generated), else at its date."""
+    from labgate.domain.change_commands import ApproveChangeRequest
+    from labgate.domain.commands import Context, SignatureInput
+    from labgate.domain.errors import LabgateError
+    from labgate.entrypoints.api.routes.icd_config import refresh_icd
+
+    password = typer.prompt('Password (e-signature, meaning "approved")', hide_input=True)
+    signature = SignatureInput(as_user, password, "approved")
+    with open_hub() as hub:
+        where = _site(hub, site)
+        person = Context(as_user, "person")
+        try:
+            state = hub.bus.handle(ApproveChangeRequest(person, where, code, signature))
+        except LabgateError as error:
+            raise fail(error, EXIT_UNKNOWN if error.reason.endswith(".unknown") else 1) from None
+        made = refresh_icd(hub, person, [where]) if state == "effective" else {}
+    stdout().print(f"{where}/{code} approved by {as_user}: {state}")
+    for place, version in sorted(made.items()):
+        stdout().print(f"ICD {place}: version {version}")
+
+
+def _proposal(path: Path) -> dict[str, Any]:
+    """The proposal file's object (YAML reads JSON too); exit 2 naming the file otherwise."""
+    import yaml
+
+    try:
+        found = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise fail(ValueError(f"--proposal {path}: cannot be read as JSON or YAML: {error}"),
+                   EXIT_UNKNOWN) from None  # fmt: skip
+    if not isinstance(found, dict):
+        raise fail(ValueError(f"--proposal {path}: must hold an object (the API's proposal)."),
+                   EXIT_UNKNOWN)  # fmt: skip
+    return found
+
+
+def _when(text: str | None) -> datetime | None:
+    """--effective-from as a time (its UTC offset is the handler's rule)."""
+    if text is None:
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        needed = f"--effective-from {text!r}: an ISO time such as 2027-01-01T00:00:00Z is needed."
+        raise fail(ValueError(needed), EXIT_UNKNOWN) from None
 
 
 @change_app.command("apply-due")
