@@ -362,17 +362,53 @@ def test_users_create_refuses_a_user_id_twice(database_url: str) -> None:
 # --- master data -----------------------------------------------------------------------------
 
 
+def person(url: str, username: str, role: str) -> None:
+    """A person account with PASSWORD as their own (the temporary one changed)."""
+    temporary = f"{PASSWORD} (temporary)"
+    made = labgate(url, "users", "create", username, "--name", username.title(), "--role", role,
+                   input=f"{temporary}\n{temporary}\n")  # fmt: skip
+    assert made.exit_code == 0, made.output
+    changed = labgate(url, "users", "change-password", username,
+                      input=f"{temporary}\n{PASSWORD}\n{PASSWORD}\n")  # fmt: skip
+    assert changed.exit_code == 0, changed.output
+
+
+def import_as_ines(url: str, path: Path | str, *more: str, password: str = PASSWORD) -> Result:
+    """`labgate masterdata import PATH --as ines` (an integration admin, made on first use)."""
+    if account(url, "ines") is None:
+        person(url, "ines", "integration_admin")
+    args = ("masterdata", "import", str(path), *more, "--as", "ines")
+    return labgate(url, *args, input=f"{password}\n")
+
+
 def test_masterdata_import_loads_the_demo_plant(database_url: str) -> None:
-    result = labgate(
-        database_url, "masterdata", "import", str(DEMO_PLANT), "--reason", "CR-42: demo plant"
-    )
+    result = import_as_ines(database_url, DEMO_PLANT, "--reason", "CR-42: demo plant")
     assert result.exit_code == 0, result.output
-    assert "created" in result.stdout
+    assert "created" in result.stdout and PASSWORD not in result.output
     document = plant_document()
     assert count(database_url, t.batches) == len(document["batches"])
     with open_hub(database_url) as hub, hub.sessions() as session:
-        reasons = set(session.scalars(select(t.audit_entries.c.reason)))
-    assert reasons == {"CR-42: demo plant"}
+        entries = select(t.audit_entries.c.actor, t.audit_entries.c.reason)
+        rows = session.execute(entries.where(t.audit_entries.c.record_type != "account")).all()
+        authors = set(session.scalars(select(t.spec_versions.c.author)))
+    # The import is the signed-in person's act, and the specification versions are theirs.
+    assert {(row.actor, row.reason) for row in rows} == {("ines", "CR-42: demo plant")}
+    assert authors == {"ines"}
+
+
+@pytest.mark.requirement("URS-P11-11.10g", category="negative")
+def test_masterdata_import_refuses_a_wrong_password_or_a_role_without_the_permission(
+    database_url: str,
+) -> None:
+    wrong = import_as_ines(database_url, DEMO_PLANT, "--reason", "CR-46", password="not it")
+    assert wrong.exit_code == 1
+    assert "auth." in wrong.stderr or "password" in wrong.stderr.lower()
+    person(database_url, "quinn", "qa")
+    args = ("masterdata", "import", str(DEMO_PLANT), "--reason", "CR-46", "--as", "quinn")
+    refused = labgate(database_url, *args, input=f"{PASSWORD}\n")
+    assert refused.exit_code == 1
+    assert "manage_masterdata" in refused.stderr
+    assert count(database_url, t.sites) == 0  # nothing loaded by either
 
 
 def write_broken_plant(folder: Path, change: Any) -> Path:
@@ -387,9 +423,7 @@ def test_masterdata_import_refuses_a_broken_file_naming_the_field(
     database_url: str, tmp_path: Path
 ) -> None:
     broken = write_broken_plant(tmp_path, lambda d: d["site"].pop("name"))
-    result = labgate(
-        database_url, "masterdata", "import", str(broken), "--reason", "CR-43: broken site"
-    )
+    result = import_as_ines(database_url, broken, "--reason", "CR-43: broken site")
     assert result.exit_code == 1
     assert "site.name is required" in result.stderr
     assert count(database_url, t.sites) == 0  # nothing of the document was loaded
@@ -400,9 +434,7 @@ def test_masterdata_import_names_where_a_broken_limit_is(database_url: str, tmp_
         document["specifications"][1]["versions"][1]["limits"][1]["limit"] = "NMTX 2.0"
 
     broken = write_broken_plant(tmp_path, break_a_limit)
-    result = labgate(
-        database_url, "masterdata", "import", str(broken), "--reason", "CR-44: broken limit"
-    )
+    result = import_as_ines(database_url, broken, "--reason", "CR-44: broken limit")
     assert result.exit_code == 1
     # Four specification versions have a WATER limit: the path says which one is wrong.
     assert "specifications[1].versions[1].limits[1].limit" in result.stderr
@@ -412,23 +444,22 @@ def test_masterdata_import_names_where_a_broken_limit_is(database_url: str, tmp_
 def test_masterdata_import_refuses_unreadable_yaml(database_url: str, tmp_path: Path) -> None:
     unreadable = tmp_path / "plant.yaml"
     unreadable.write_text("site: [PLT1\n", encoding="utf-8")
-    result = labgate(
-        database_url, "masterdata", "import", str(unreadable), "--reason", "CR-45: unreadable"
-    )
+    result = import_as_ines(database_url, unreadable, "--reason", "CR-45: unreadable")
     assert result.exit_code == 2
     assert result.stderr.startswith("error:")
     nowhere = str(tmp_path / "nope.yaml")
-    missing = labgate(
-        database_url, "masterdata", "import", nowhere, "--reason", "CR-45: unreadable"
-    )
+    missing = import_as_ines(database_url, nowhere, "--reason", "CR-45: unreadable")
     assert missing.exit_code == 2
     assert "No such file" in missing.stderr
 
 
 def test_masterdata_import_needs_a_reason(database_url: str) -> None:
-    result = labgate(database_url, "masterdata", "import", str(DEMO_PLANT))
+    result = labgate(database_url, "masterdata", "import", str(DEMO_PLANT), "--as", "ines")
     assert result.exit_code == 2
     assert "--reason" in result.stderr
+    nobody = labgate(database_url, "masterdata", "import", str(DEMO_PLANT), "--reason", "CR-47")
+    assert nobody.exit_code == 2
+    assert "--as" in nobody.stderr  # an import is always a signed-in person's act
 
 
 # --- the demo plant --------------------------------------------------------------------------

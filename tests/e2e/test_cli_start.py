@@ -12,7 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from labgate_bench.cli_start import ACCOUNTS, labgate, small_database
+from labgate_bench.cli_start import (
+    ACCOUNTS,
+    INTEGRATOR,
+    INTEGRATOR_PASSWORD,
+    labgate,
+    small_database,
+)
 
 # What the hub wires beside the database, and the relay's transports: none of it is read by
 # a command that lists accounts, verifies the trail or prints a certificate from the store.
@@ -30,10 +36,12 @@ NOT_NEEDED_LABGATE = ("labgate.bootstrap", "labgate.service.messagebus",
                       "sqlalchemy.dialects.postgresql")  # fmt: skip
 
 
-def imported_by(argv: list[str], env: dict[str, str]) -> tuple[set[str], str]:
+def imported_by(
+    argv: list[str], env: dict[str, str], typed: str | None = None
+) -> tuple[set[str], str]:
     """The modules a fresh `labgate ...` process imports (`-X importtime`), and its output."""
     run = subprocess.run([sys.executable, "-X", "importtime", "-m", "labgate", *argv],
-                         capture_output=True, text=True, env=env)  # fmt: skip
+                         capture_output=True, text=True, env=env, input=typed)  # fmt: skip
     assert run.returncode == 0, run.stderr[-2000:]
     modules = {
         line.rsplit("|", 1)[1].strip()
@@ -86,9 +94,9 @@ def test_a_command_through_the_bus_imports_units_and_statistics_only_when_used(
     document = tmp_path / "site.yaml"
     document.write_text("site: {code: B1, name: Bench plant}\n", encoding="utf-8")
     with small_database() as env:
-        modules, output = imported_by(
-            ["masterdata", "import", str(document), "--reason", "CR-1: a site"], env
-        )
+        argv = ["masterdata", "import", str(document), "--reason", "CR-1: a site"]
+        typed = env[INTEGRATOR_PASSWORD] + "\n"
+        modules, output = imported_by([*argv, "--as", INTEGRATOR], env, typed)
     assert "labgate.bootstrap" in modules and "labgate.service.messagebus" in modules
     assert "created=1" in output  # the site was loaded
     assert sorted(m for m in modules if m.split(".")[0] in STATISTICS_AND_UNITS) == []

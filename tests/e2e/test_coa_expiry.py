@@ -205,7 +205,9 @@ def test_the_cli_loads_a_shelf_life_and_writes_the_coa_with_its_expiry(
         yaml.safe_dump({"site": PLANT["site"], "products": [product(13)]}), encoding="utf-8"
     )
     loaded = CliRunner().invoke(
-        cli, ["masterdata", "import", str(document), "--reason", "CR-25: 13 months"]
+        cli,
+        ["masterdata", "import", str(document), "--reason", "CR-25: 13 months", "--as", "admin"],
+        input=plant.passwords["admin"] + "\n",
     )
     assert loaded.exit_code == 0, loaded.output
     out = tmp_path / "coa.json"
@@ -229,7 +231,9 @@ def test_the_cli_refuses_a_shelf_life_naming_the_field(
     written = {"site": PLANT["site"], "products": [{**product(None), "shelf_life_months": months}]}
     document.write_text(yaml.safe_dump(written), encoding="utf-8")
     refused = CliRunner().invoke(
-        cli, ["masterdata", "import", str(document), "--reason", "CR-26: a typo"]
+        cli,
+        ["masterdata", "import", str(document), "--reason", "CR-26: a typo", "--as", "admin"],
+        input=plant.passwords["admin"] + "\n",
     )
     assert refused.exit_code == 1, refused.output
     assert "products[0].shelf_life_months" in refused.output

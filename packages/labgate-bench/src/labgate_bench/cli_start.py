@@ -31,6 +31,9 @@ COMMANDS = {
     "cli.start.users_list": ["users", "list"],  # opens the database: see small_database
 }
 ACCOUNTS = (("qa1", "qa"), ("analyst1", "qc_analyst"), ("reviewer1", "qc_reviewer"))
+# A person who may load master data, whose own password (not a temporary one) the small
+# database's environment carries under this name, for a command that signs in (`--as`).
+INTEGRATOR, INTEGRATOR_PASSWORD = "integrator1", "LABGATE_BENCH_INTEGRATOR_PASSWORD"
 
 
 def labgate() -> list[str]:
@@ -54,6 +57,7 @@ def small_database() -> Iterator[dict[str, str]]:
     from labgate.adapters.store.migrate import upgrade
     from labgate.bootstrap import bootstrap
     from labgate.config import Settings
+    from labgate.domain.account_commands import ChangePassword
     from labgate.domain.commands import Context, CreateAccount
 
     with tempfile.TemporaryDirectory(prefix="labgate-bench-cli-") as folder:
@@ -61,13 +65,16 @@ def small_database() -> Iterator[dict[str, str]]:
         upgrade(url)
         hub = bootstrap(Settings(database_url=url, token_secret=secrets.token_urlsafe(32)))
         try:
-            for username, role in ACCOUNTS:
+            for username, role in (*ACCOUNTS, (INTEGRATOR, "integration_admin")):
                 temporary = secrets.token_urlsafe(16)
                 hub.bus.handle(CreateAccount(Context("bench", "system"), username,
                                              username.title(), (role,), temporary))  # fmt: skip
+            own = secrets.token_urlsafe(16)
+            hub.bus.handle(ChangePassword(Context(INTEGRATOR, "person"), INTEGRATOR,
+                                          temporary, own))  # fmt: skip
         finally:
             hub.close()
-        yield {**os.environ, "LABGATE_DATABASE_URL": url}
+        yield {**os.environ, "LABGATE_DATABASE_URL": url, INTEGRATOR_PASSWORD: own}
 
 
 def run(runs: int = RUNS) -> list[Figure]:

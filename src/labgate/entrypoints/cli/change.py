@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from labgate.entrypoints.cli.main import cli_context, fail, open_hub, stdout
+from labgate.entrypoints.cli.main import cli_context, fail, open_hub, sign_in_as, stdout
 
 if TYPE_CHECKING:  # the store and Rich are imported when a command runs (main.py says why)
     from sqlalchemy.orm import Session
@@ -134,21 +134,15 @@ def raise_request(
     """Raise a draft change request as the account you sign in as (it needs the master-data
     permission, as on the API); assess it next, then QA approves it."""
     from labgate.compliance.access import Permission
-    from labgate.compliance.throttle import UNAUTHENTICATED
     from labgate.domain.change_commands import RaiseChangeRequest
-    from labgate.domain.commands import Context, SignIn
     from labgate.domain.errors import LabgateError
 
     document, when = _proposal(proposal), _when(effective_from)
     password = typer.prompt("Password", hide_input=True)
     with open_hub() as hub:
         where = _site(hub, site)
-        person = Context(as_user, "person")
         try:
-            # Signed in as the API signs in (failures count towards the account's lockout).
-            signing_in = Context(as_user, UNAUTHENTICATED)
-            account = hub.bus.handle(SignIn(signing_in, as_user, password))
-            account.require(Permission.MANAGE_MASTERDATA)
+            person = sign_in_as(hub, as_user, password, Permission.MANAGE_MASTERDATA)
             code = hub.bus.handle(RaiseChangeRequest(person, where, kind, title, reason, document,
                                                      when))  # fmt: skip
         except LabgateError as error:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from labgate.bootstrap import Hub
+    from labgate.compliance.access import Permission
     from labgate.config import Settings
     from labgate.database import Database
     from labgate.domain.commands import Context
@@ -134,6 +135,17 @@ def cli_context() -> Context:
     from labgate.domain.commands import Context
 
     return Context(actor=f"cli:{getpass.getuser()}", actor_kind="system")
+
+
+def sign_in_as(hub: Hub, username: str, password: str, permission: Permission) -> Context:
+    """The person `username`, signed in as the API signs in (a failure counts towards the
+    account's lockout), holding `permission`: the context their acts are recorded under."""
+    from labgate.compliance.throttle import UNAUTHENTICATED
+    from labgate.domain.commands import Context, SignIn
+
+    account = hub.bus.handle(SignIn(Context(username, UNAUTHENTICATED), username, password))
+    account.require(permission)
+    return Context(username, "person")
 
 
 @contextmanager
@@ -279,19 +291,30 @@ def db_upgrade() -> None:
 def masterdata_import(
     file: Annotated[Path, typer.Argument(help="A YAML or JSON master-data document.")],
     reason: Annotated[str, typer.Option(help="Change-control reason, e.g. a CR number.")],
+    as_user: Annotated[
+        str,
+        typer.Option(
+            "--as",
+            help="Your labgate username (master-data permission); your password is prompted "
+            "for. The import is recorded as yours and you author its new specification versions.",
+        ),
+    ],
 ) -> None:
-    """Validate and load a master-data document."""
+    """Validate and load a master-data document, signed in as the person who loads it."""
     import yaml
 
+    from labgate.compliance.access import Permission
     from labgate.domain.commands import ImportMasterData
 
     try:
         document = yaml.safe_load(file.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as error:
         raise fail(error, 2) from None
+    password = typer.prompt("Password", hide_input=True)
     with open_hub() as hub:
         try:
-            summary = hub.bus.handle(ImportMasterData(cli_context(), document, reason))
+            person = sign_in_as(hub, as_user, password, Permission.MANAGE_MASTERDATA)
+            summary = hub.bus.handle(ImportMasterData(person, document, reason))
         except LabgateError as error:
             raise fail(error) from None
         stdout().print(summary)
