@@ -32,7 +32,8 @@ def plant(seeded_plant: SeededPlant, client: Any) -> Plant:
     alias = {"system": "MES", "kind": "characteristic", "external": "QC-ASSAY",
              "canonical": "C-ASSAY"}  # fmt: skip
     document = {"site": PLANT["site"], "aliases": [alias]}
-    loaded = made.call("admin", "POST", IMPORT, json={"document": document, "reason": "CR-7: MES"})
+    body = {"document": document, "reason": "CR-7: the MES's codes"}
+    loaded = made.call("admin", "POST", IMPORT, json=body)
     assert loaded.status_code == 200, loaded.text
     return made
 
@@ -176,6 +177,9 @@ def test_a_retired_mapping_and_alias_bind_no_new_sample_and_in_flight_samples_ke
     assert all(
         r["retired_from"].startswith(when.strftime("%Y-%m-%dT%H:%M")) for r in icd["retired"]
     )
+    newest = max(v["version"] for v in plant.call("auditor", "GET", "/icd").json()["versions"])
+    page = plant.call("auditor", "GET", f"/icd/{newest}", params={"format": "html"}).text
+    assert "Retired mappings and aliases" in page and f"{SITE}/{code}" in page
     said = plant.call("auditor", "GET", "/icd/changes").json()["changes"]
     assert any(line.startswith("retired: mapping") for line in said), said
 
