@@ -101,6 +101,15 @@ def _trail(hub: Hub, record_id: str) -> list[tuple[str, str]]:
         return [(action, reason) for action, reason in rows]
 
 
+def _refusals(hub: Hub) -> list[tuple[str, object, object]]:
+    a = t.audit_entries.c
+    with hub.sessions() as session:
+        rows = session.execute(
+            select(a.action, a.after, a.reason).where(a.action.like("refused.%"))
+        )
+        return [(action, after, reason) for action, after, reason in rows]
+
+
 def _latest_icd(plant: Plant) -> dict[str, Any]:
     versions = plant.call("auditor", "GET", "/icd").json()["versions"]
     newest = max(v["version"] for v in versions)
@@ -151,6 +160,7 @@ def test_a_retired_mapping_and_alias_bind_no_new_sample_and_in_flight_samples_ke
     )  # fmt: skip
     assert f"{SITE}/{code}" in refused.json()["detail"]
     assert when.isoformat() in refused.json()["detail"]
+    assert "mapping.retired" in str(_refusals(hub))  # audited as every refusal is
     # The alias no longer resolves (the cached aliases moved with it): QC-ASSAY is unknown.
     unknown = _request(plant, "RT-3", "QC-ASSAY")
     assert unknown.status_code == 404, unknown.text
@@ -159,7 +169,12 @@ def test_a_retired_mapping_and_alias_bind_no_new_sample_and_in_flight_samples_ke
     assert _sample(plant, "RT-4", "C-WATER")
 
     # The sample requested before keeps its mapping: its result still posts to C-ASSAY.
-    approved_result(plant, in_flight, "ASSAY", "99.5", "%")
+    result = approved_result(plant, in_flight, "ASSAY", "99.5", "%")
+    o = t.outbox.c
+    with hub.sessions() as session:
+        told = session.scalars(select(o.payload).where(
+            o.schema == "labgate.mes_result.v1", o.record_id == result)).all()  # fmt: skip
+    assert told and all("C-ASSAY" in str(payload) for payload in told)
     shown = plant.call("auditor", "GET", f"/samples/{in_flight}").json()["tests"]
     assert [(p["test_code"], p["characteristic"]) for p in shown] == [("ASSAY", "C-ASSAY")]
     why = f"change request {code}: Assay no longer reported to the MES"
