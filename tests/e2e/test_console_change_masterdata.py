@@ -64,3 +64,36 @@ def test_a_masterdata_change_raised_in_the_console_shows_its_field_changes(
     form = {"csrf_token": csrf_of(page), "username": "qa", "password": plant.passwords["qa"]}
     approved = plant.client.post(f"{LIST}/{code}/approval", data=form)
     assert approved.status_code == 200 and 'data-field="state">Effective' in approved.text
+
+
+@pytest.mark.requirement("URS-A11-10")
+def test_a_retirement_raised_in_the_console_shows_what_it_retires_and_the_tables_mark_it(
+    plant: Plant,
+) -> None:
+    sample = request_sample(plant, "CMD-R1")
+    sign_in(plant.client, "admin", plant.passwords["admin"])
+    retire = {"retire": {"mappings": [{"characteristic": "C-ASSAY", "test_code": "ASSAY"}],
+                         "aliases": [{"system": "LIMS", "kind": "test",
+                                      "external_code": "HPLC-ASY"}]}}  # fmt: skip
+    raised = raise_masterdata(plant, yaml.safe_dump(retire))
+    assert raised.status_code == 303, raised.text
+    code = raised.headers["location"].split("/")[-1].split("?")[0]
+    page = plant.client.get(f"{LIST}/{code}").text
+    assert 'id="retired-records"' in page and "computed when it is assessed" in page
+    assert 'id="proposal-document"' not in page  # no document: only what it retires
+    assessed = plant.client.post(f"{LIST}/{code}/assessment", data={"csrf_token": csrf_of(page)})
+    shown = assessed.text
+    mapping = re.search(r'<tr class="change-changed" data-record="mapping">(.*?)</tr>', shown, re.S)
+    assert mapping and f"{SITE}/{sample}" in mapping.group(1)  # bound by it: it keeps it
+    alias = re.search(r'<tr class="change-changed" data-record="alias">(.*?)</tr>', shown, re.S)
+    assert alias and "HPLC-ASY" in alias.group(1) and f"{SITE}/{sample}" in alias.group(1)
+    approved = plant.call("qa", "POST", f"/change-requests/{code}/approval",
+                          json={"signature": plant.signature("qa")})  # fmt: skip
+    assert approved.json()["state"] == "effective", approved.text
+    base = f"/console/sites/{SITE}/masterdata/tables"
+    mappings = plant.client.get(f"{base}/mappings").text
+    row = re.search(r'<tr data-row="C-ASSAY" class="retired"[^>]*>(.*?)</tr>', mappings, re.S)
+    assert row and "Retired" in row.group(1) and f"{SITE}/{code}" in row.group(1)
+    assert re.search(r'<tr data-row="C-WATER">', mappings)  # still in force
+    aliases = plant.client.get(f"{base}/aliases").text
+    assert re.search(r'data-row="LIMS" class="retired"', aliases)

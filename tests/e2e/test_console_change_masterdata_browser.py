@@ -42,3 +42,34 @@ def test_a_masterdata_change_shows_its_field_changes_before_and_after(
     expect(page.locator('tr[data-record="method/M-HPLC-01 v3"]').first).to_contain_text("astm-e29")
     page.locator("#planned-changes").scroll_into_view_if_needed()
     shot(page, "change-request-masterdata")
+
+
+RETIREMENT = """\
+retire:
+  mappings:
+    - {characteristic: CH-ASSAY, test_code: ASSAY}
+  aliases:
+    - {system: MES, kind: characteristic, external_code: QC_ASSAY}
+"""
+
+
+def test_a_retirement_shows_what_it_retires_and_what_each_record_reaches(
+    served: Served, context: BrowserContext
+) -> None:
+    page = context.new_page()
+    sign_in(page, served, "admin")
+    page.goto(f"{served.url}/console/sites/{SITE}/change-requests")
+    page.get_by_text("Master data…").click()
+    form = page.get_by_role("form", name="Raise a master-data change")
+    form.get_by_label("Document").fill(RETIREMENT)
+    form.get_by_label("Title").fill("CH-ASSAY no longer reported to the MES")
+    form.get_by_label("Reason (change control)").fill("MES recipe R-12 drops the assay")
+    with page.expect_navigation(wait_until="load"):
+        form.get_by_role("button", name="Raise").click()
+    expect(page.locator("#retired-records")).to_contain_text("computed when it is assessed")
+    with page.expect_navigation(wait_until="load"):
+        page.get_by_role("button", name="Assess").click()
+    expect(page.locator('tr[data-record="mapping"]')).to_contain_text("CH-ASSAY")
+    expect(page.locator('tr[data-record="alias"]')).to_contain_text("QC_ASSAY")
+    page.locator("#retired-records").scroll_into_view_if_needed()
+    shot(page, "change-request-masterdata-retire")

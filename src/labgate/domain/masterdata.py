@@ -230,6 +230,14 @@ class Mapping:
     characteristic: str
     test_code: str
     sampling_point: str | None = None
+    # Set by a master-data change request at its date: no sample requested from then on is
+    # bound by it; samples bound before keep it (promise 7). retired_by: the request, SITE/CODE.
+    retired_from: datetime | None = None
+    retired_by: str | None = None
+
+    def in_force_at(self, moment: datetime) -> bool:
+        """Whether the mapping binds a sample requested at `moment`."""
+        return self.retired_from is None or moment < self.retired_from
 
     def overlaps(self, other: Mapping) -> bool:
         """Whether one result of the same test could post to both mappings."""
@@ -244,6 +252,8 @@ class Mapping:
 def check_no_cross_posting(new: Mapping, existing: Iterable[Mapping]) -> None:
     """Refuse a mapping that would post one result to two characteristics (guide §10)."""
     for old in existing:
+        if old.retired_from is not None:  # retired: it posts nothing any more
+            continue
         if old.characteristic != new.characteristic and new.overlaps(old):
             context = new.sampling_point or "any sampling point"
             raise Conflict(
@@ -272,13 +282,24 @@ class Alias:
     kind: str
     external_code: str
     canonical_code: str
+    # Set by a master-data change request at its date (as a mapping's): the code no longer
+    # resolves from then on. retired_by: the request, SITE/CODE.
+    retired_from: datetime | None = None
+    retired_by: str | None = None
+
+    def in_force_at(self, moment: datetime) -> bool:
+        """Whether the alias resolves a code received at `moment`."""
+        return self.retired_from is None or moment < self.retired_from
 
 
-def resolve_alias(aliases: Iterable[Alias], system: AliasSystem, kind: str, code: str) -> str:
-    """Our code for `code` as `system` spells it; unknown codes pass through unchanged."""
+def resolve_alias(
+    aliases: Iterable[Alias], system: AliasSystem, kind: str, code: str, at: datetime
+) -> str:
+    """Our code for `code` as `system` spells it at `at`; unknown codes, and codes whose alias
+    was retired by then, pass through unchanged."""
     for alias in aliases:
         if (alias.system, alias.kind, alias.external_code) == (system, kind, code):
-            return alias.canonical_code
+            return alias.canonical_code if alias.in_force_at(at) else code
     return code
 
 

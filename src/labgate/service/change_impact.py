@@ -10,6 +10,7 @@ from labgate.compliance.canonical import content_hash
 from labgate.domain.batches import Batch
 from labgate.domain.change_control import ChangeKind, ChangeRequest
 from labgate.domain.lifecycle import SampleStatus
+from labgate.domain.masterdata import Mapping
 from labgate.domain.samples import Sample
 from labgate.service import change_masterdata as md
 from labgate.service.change_allow_list import assess_allow_list
@@ -50,13 +51,7 @@ def assess(uow: UnitOfWork, cr: ChangeRequest) -> tuple[dict[str, Any], str]:
     plan = md.impact(uow, cr.site, cr.proposal) if cr.kind is ChangeKind.MASTERDATA else None
     reaches = (lambda s: _reaches(cr, s)) if plan is None else plan.reaches
     samples = [s for s in _open_samples(uow, site) if reaches(s)]
-    batches = sorted({(s.site, s.batch) for s in samples if s.batch is not None})
-    open_batches = [
-        f"{b_site}/{code}"
-        for b_site, code in batches
-        if (found := uow.records.get(Batch, site=b_site, code=code)) is None
-        or found.released_at is None
-    ]
+    open_batches = _open_batches(uow, samples)
     senders = uow.senders(site, INBOUND[cr.kind])
     covering = COVERING_CHANGES[cr.kind.value]
     assessment: dict[str, Any] = {
@@ -73,7 +68,43 @@ def assess(uow: UnitOfWork, cr: ChangeRequest) -> tuple[dict[str, Any], str]:
         ],
         **({} if plan is None else {"planned_changes": plan.changes}),
     }
+    if plan is not None and "retire" in cr.proposal:
+        assessment["retired"] = [_retired(uow, cr, r, samples) for r in plan.retiring]
     return assessment, content_hash(assessment)
+
+
+# The inbound message types naming a retired record's codes, by whom they come from.
+_NAMED_BY = {"MES": ("labgate.sample_request.v1",), "LIMS": ("labgate.result.v1",), "ERP": ()}
+
+
+def _retired(
+    uow: UnitOfWork, cr: ChangeRequest, record: md.Retired, open_samples: list[Sample]
+) -> dict[str, Any]:
+    """What one retired record reaches: the open samples it bound (they keep it), their open
+    batches, the partner streams whose messages name its codes, the covering requirements."""
+    samples = [s for s in open_samples if md.bound_by(record, s)]
+    system = "MES" if isinstance(record, Mapping) else record.system.value
+    senders = uow.senders(cr.site, _NAMED_BY[system]) if _NAMED_BY[system] else []
+    return {
+        "record": "mapping" if isinstance(record, Mapping) else "alias",
+        "key": md.retired_key(record),
+        "retired_from": None if cr.effective_from is None else cr.effective_from.isoformat(),
+        "open_samples": [f"{s.site}/{s.code}" for s in samples],
+        "open_batches": _open_batches(uow, samples),
+        "streams": [{"source": so, "stream": st, "schema": sc} for so, st, sc in senders],
+        "requirements": list(COVERING_CHANGES[cr.kind.value]),
+    }
+
+
+def _open_batches(uow: UnitOfWork, samples: list[Sample]) -> list[str]:
+    """The samples' batches not yet released."""
+    batches = sorted({(s.site, s.batch) for s in samples if s.batch is not None})
+    return [
+        f"{b_site}/{code}"
+        for b_site, code in batches
+        if (found := uow.records.get(Batch, site=b_site, code=code)) is None
+        or found.released_at is None
+    ]
 
 
 def _open_samples(uow: UnitOfWork, site: str | None) -> list[Sample]:

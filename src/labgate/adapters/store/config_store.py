@@ -129,13 +129,15 @@ def load_units(session: Session) -> UnitTable:
 
 
 def load_aliases(session: Session) -> AliasTable:
-    """Every site's aliases, oldest first (a handful per site: read at once)."""
+    """Every site's aliases, oldest first, retired ones with their date (a handful per site:
+    read at once; the caller picks those in force by its own time)."""
     a = t.aliases.c
-    query = select(a.site, a.system, a.kind, a.external_code, a.canonical_code).order_by(a.id)
+    query = select(a.site, a.system, a.kind, a.external_code, a.canonical_code,
+                   a.retired_from, a.retired_by).order_by(a.id)  # fmt: skip
     found: dict[str, list[Alias]] = {}
-    for site, system, kind, external, canonical in session.execute(query):
+    for site, system, kind, external, canonical, retired_from, by in session.execute(query):
         found.setdefault(site, []).append(
-            Alias(site, AliasSystem(system), kind, external, canonical)
+            Alias(site, AliasSystem(system), kind, external, canonical, retired_from, by)
         )
     return {site: tuple(aliases) for site, aliases in found.items()}
 

@@ -132,13 +132,15 @@ def aliases_to_unknown(session: Session, site: str, _n: datetime, _: DqWindows) 
                                table.c.site == a.site if sited else true())  # fmt: skip
         known.append(and_(a.kind == kind, named))
     key = a.system + literal("/") + a.kind + literal("/") + a.external_code
-    failing = select(key).where(a.site == site, ~or_(*known))
-    return _measure(session, failing, _count(t.aliases, a.site == site))
+    in_use = and_(a.site == site, a.retired_from.is_(None))  # a retired alias resolves nothing
+    failing = select(key).where(in_use, ~or_(*known))
+    return _measure(session, failing, _count(t.aliases, in_use))
 
 
 def cross_posting_mappings(session: Session, site: str, _n: datetime, _: DqWindows) -> Measure:
-    """DQ-UNIQUE-001: pairs of mappings of one test to two characteristics whose contexts
-    overlap (equal sampling points, or either without one)."""
+    """DQ-UNIQUE-001: pairs of mappings in force of one test to two characteristics whose
+    contexts overlap (equal sampling points, or either without one); a retired one posts
+    nothing."""
     m1, m2 = aliased(t.mappings), aliased(t.mappings)
     point1, point2 = (
         func.coalesce(m1.c.sampling_point, "*"),
@@ -149,28 +151,30 @@ def cross_posting_mappings(session: Session, site: str, _n: datetime, _: DqWindo
     failing = select(key).join(
         m2,
         and_(m2.c.site == m1.c.site, m2.c.test_code == m1.c.test_code, m2.c.id > m1.c.id,
-             m2.c.characteristic != m1.c.characteristic,
+             m2.c.characteristic != m1.c.characteristic, m2.c.retired_from.is_(None),
              or_(m1.c.sampling_point.is_(None), m2.c.sampling_point.is_(None),
                  m1.c.sampling_point == m2.c.sampling_point)),
-    ).where(m1.c.site == site)  # fmt: skip
-    return _measure(session, failing, _count(t.mappings, t.mappings.c.site == site))
+    ).where(m1.c.site == site, m1.c.retired_from.is_(None))  # fmt: skip
+    in_use = and_(t.mappings.c.site == site, t.mappings.c.retired_from.is_(None))
+    return _measure(session, failing, _count(t.mappings, in_use))
 
 
 def duplicate_alias_codes(session: Session, site: str, _n: datetime, _: DqWindows) -> Measure:
     """DQ-UNIQUE-002: aliases whose code repeats in its system and kind once case and
-    surrounding spaces are ignored (exact repeats the database refuses already)."""
+    surrounding spaces are ignored (exact repeats the database refuses already); aliases in
+    force only."""
     a = t.aliases.c
     folded = func.lower(func.trim(a.external_code))
     groups = (
         select((a.system + literal("/") + a.kind + literal("/") + folded).label("key"),
                func.count().label("n"))
-        .where(a.site == site)
+        .where(a.site == site, a.retired_from.is_(None))
         .group_by(a.system, a.kind, folded)
         .having(func.count() > 1)
     ).subquery()  # fmt: skip
     count = session.scalar(select(func.coalesce(func.sum(groups.c.n), 0))) or 0
     keys = session.scalars(select(groups.c.key).order_by(groups.c.key).limit(MAX_EXAMPLES))
-    total = session.scalar(_count(t.aliases, a.site == site)) or 0
+    total = session.scalar(_count(t.aliases, and_(a.site == site, a.retired_from.is_(None)))) or 0
     return Measure(int(count), total, tuple(keys))
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from labgate.adapters.store import tables as t
@@ -37,7 +37,7 @@ def partners(session: Session) -> list[dict[str, Any]]:
 
 def site_configuration(session: Session, site: str, at: datetime) -> dict[str, Any]:
     """The site's name, mappings, aliases, units, rounding rules (method versions) and the
-    status map in force at `at`, as plain rows."""
+    status map in force at `at`, as plain rows; the mappings and aliases retired by then."""
     m, al, mv = t.mappings.c, t.aliases.c, t.method_versions.c
     name = session.scalar(select(t.sites.c.name).where(t.sites.c.code == site))
     # The installed map, or the change request's version whose date has come.
@@ -45,9 +45,10 @@ def site_configuration(session: Session, site: str, at: datetime) -> dict[str, A
     return {
         "site_name": name or site,
         "mappings": _rows(session, select(m.characteristic, m.test_code, m.sampling_point)
-                          .where(m.site == site)),
+                          .where(m.site == site, _in_force(m, at))),
         "aliases": _rows(session, select(al.system, al.kind, al.external_code, al.canonical_code)
-                         .where(al.site == site)),
+                         .where(al.site == site, _in_force(al, at))),
+        "retired": _retired(session, site, at),
         "units": _rows(session, select(t.units.c.code, t.units.c.expression, t.units.c.kind,
                                        t.units.c.precision)),
         "rounding": _rows(session, select(mv.method, mv.version, mv.rounding_rule, mv.sig_figs)
@@ -71,6 +72,33 @@ def channel_allow_list(session: Session, at: datetime) -> tuple[str, dict[str, l
     code = session.scalar(select(v.change_request).where(v.version == version))
     named = {channel: sorted(schemas) for channel, schemas in channels.items()}
     return f"version {version} (change request {code})", named
+
+
+def _in_force(c: Any, at: datetime) -> Any:
+    return or_(c.retired_from.is_(None), c.retired_from > at)
+
+
+def _retired(session: Session, site: str, at: datetime) -> list[dict[str, Any]]:
+    """Each mapping and alias retired by `at`: which, from when, by which change request."""
+    m, al = t.mappings.c, t.aliases.c
+    mappings = select(m.characteristic, m.sampling_point, m.test_code, m.retired_from,
+                      m.retired_by).where(m.site == site, m.retired_from <= at)  # fmt: skip
+    aliases = select(al.system, al.kind, al.external_code, al.canonical_code, al.retired_from,
+                     al.retired_by).where(al.site == site, al.retired_from <= at)  # fmt: skip
+    found = [
+        {"record": "mapping",
+         "key": f"{r.characteristic} @ {r.sampling_point or 'any'} → {r.test_code}",
+         "retired_from": iso_utc(r.retired_from), "retired_by": r.retired_by}
+        for r in session.execute(mappings)
+    ]  # fmt: skip
+    found += [
+        {"record": "alias",
+         "key": f"{getattr(r.system, 'value', r.system)} {r.kind} {r.external_code} → "
+                f"{r.canonical_code}",
+         "retired_from": iso_utc(r.retired_from), "retired_by": r.retired_by}
+        for r in session.execute(aliases)
+    ]  # fmt: skip
+    return found
 
 
 def _rows(session: Session, query: Any) -> list[dict[str, Any]]:

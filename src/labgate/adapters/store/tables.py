@@ -162,6 +162,8 @@ mappings = Table(
     "mappings", metadata, _id(), _site(),
     Column("characteristic", String(KEY), nullable=False),
     Column("test_code", String(KEY), nullable=False), Column("sampling_point", String(KEY)),
+    # Retired through a master-data change request (0033): from when, and by which (SITE/CODE).
+    Column("retired_from", UtcDateTime), Column("retired_by", String(200)),
 )  # fmt: skip
 
 aliases = Table(
@@ -169,6 +171,7 @@ aliases = Table(
     Column("system", enum(AliasSystem), nullable=False), Column("kind", String(32), nullable=False),
     Column("external_code", String(KEY), nullable=False),
     Column("canonical_code", String(KEY), nullable=False),
+    Column("retired_from", UtcDateTime), Column("retired_by", String(200)),  # 0033, as mappings'
     UniqueConstraint("site", "system", "kind", "external_code"),
 )  # fmt: skip
 

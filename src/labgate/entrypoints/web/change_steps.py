@@ -74,7 +74,11 @@ def proposal_of(form: dict[str, str]) -> dict[str, Any]:
         return {"specification": form.get("specification", ""),
                 "version": int(version) if version.isdigit() else version}  # fmt: skip
     if kind == "masterdata":  # YAML or JSON, read as the import page reads it
-        return {"document": read_yaml(form.get("document", ""))}
+        text = read_yaml(form.get("document", ""))
+        # A whole proposal (a document and/or what it retires) is taken as written.
+        if "retire" in text:
+            return text
+        return {"document": text}
     return {"method": form.get("method", ""), "version": form.get("method_version", "")}
 
 

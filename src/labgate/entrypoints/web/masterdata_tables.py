@@ -1,7 +1,8 @@
 """The reference data specifications build on, read-only and a page at a time: method versions
 with their rounding, tests, the unit dictionary with the factors between units of one kind (the
-converter the results use), aliases, sampling points. Rows as the store holds them, the same
-records GET /api/v1/sites/{site}/masterdata exports."""
+converter the results use), mappings, aliases, sampling points. Rows as the store holds them:
+the records GET /api/v1/sites/{site}/masterdata exports, and the mappings and aliases a change
+request retired, marked with their date and request."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from labgate.adapters.store import tables as t
+from labgate.adapters.store.document_facts import reader
 from labgate.adapters.store.lists import Slice
 from labgate.compliance.access import Permission
 from labgate.domain.errors import LabgateError
@@ -25,7 +27,7 @@ from labgate.entrypoints.web.layout import frame, site_view
 from labgate.entrypoints.web.render import filtered_list, page_links, prefix
 
 router = APIRouter()
-Kind = Literal["methods", "tests", "units", "aliases", "sampling-points"]
+Kind = Literal["methods", "tests", "units", "mappings", "aliases", "sampling-points"]
 
 
 @dataclass(frozen=True)
@@ -46,8 +48,12 @@ LISTINGS: dict[str, Listing] = {
         ("value_kind", "Value kind")), "code"),
     "units": Listing("Units", t.units, (("code", "Unit"), ("name", "Name"), ("kind", "Kind"),
         ("expression", "Expression"), ("precision", "Precision")), "code"),
+    "mappings": Listing("Mappings", t.mappings, (("characteristic", "MES characteristic"),
+        ("sampling_point", "Sampling point"), ("test_code", "Test"),
+        ("retired_from", "In force")), "characteristic"),
     "aliases": Listing("Aliases", t.aliases, (("system", "System"), ("kind", "Kind"),
-        ("external_code", "External code"), ("canonical_code", "Labgate code")), "external_code"),
+        ("external_code", "External code"), ("canonical_code", "Labgate code"),
+        ("retired_from", "In force")), "external_code"),
     "sampling-points": Listing("Sampling points", t.sampling_points, (("code", "Point"),
         ("procedure", "Procedure"), ("phase_path", "Phase"), ("sample_type", "Sample type"),
         ("gate", "Gate"), ("trended", "Trended")), "code"),
@@ -145,6 +151,8 @@ def reference_table(
         rows = [dict(r) for r in found.rows]
         if kind == "units":
             conversions(request, session, rows)
+        # Times in the site's zone (a retired mapping's or alias's date); no person is named.
+        people = reader(session, site, [])
     here = f"{prefix(request)}/sites/{site}/masterdata/tables/{kind}"
     values = {
         **frame(request, who, shown, "masterdata"),
@@ -152,6 +160,7 @@ def reference_table(
         "listing": LISTINGS[kind],
         "kind": kind,
         "rows": rows,
+        "people": people,
         "asked": asked,
         "here": here,
         **page_links(asked, here, next_cursor),

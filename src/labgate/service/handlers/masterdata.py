@@ -24,7 +24,11 @@ from labgate.service.deps import Deps
 from labgate.service.handlers.common import apply_signature, check_signature, must_get, record
 from labgate.service.masterdata.document import parse_document
 from labgate.service.masterdata.fields import Entry, MasterDataDocument
-from labgate.service.masterdata.governance import bind_spec_authors, refuse_governed_updates
+from labgate.service.masterdata.governance import (
+    bind_spec_authors,
+    refuse_governed_updates,
+    refuse_retired,
+)
 from labgate.service.masterdata.plan import (
     SECTION_RECORDS,
     Change,
@@ -62,6 +66,7 @@ def import_masterdata(cmd: ImportMasterData, uow: UnitOfWork, deps: Deps) -> Imp
         bind_spec_authors(uow, doc, cmd.ctx.actor)
         changes, summary = plan_import(uow, doc)
         refuse_governed_updates(doc, changes)
+        refuse_retired(uow, doc)
         _check_seen_plan(changes, cmd.seen_plan)
         # Everything is checked before the first write, so a refusal leaves nothing behind.
         for change in changes:
@@ -110,6 +115,7 @@ def preview_masterdata_import(
         bind_spec_authors(uow, doc, cmd.ctx.actor)
         changes, summary = plan_import(uow, doc)
         refuse_governed_updates(doc, changes)
+        refuse_retired(uow, doc)
         return ImportPreview(tuple(planned(change) for change in changes), summary)
 
 
@@ -170,7 +176,8 @@ def export_masterdata(uow: UnitOfWork, site: str) -> dict[str, Any]:
 
 
 def _entries(records: list[Any]) -> list[Entry[Any]]:
-    return [Entry("", r) for r in records]
+    # A retired mapping or alias is history, not master data to load again.
+    return [Entry("", r) for r in records if getattr(r, "retired_from", None) is None]
 
 
 def spec_content(v: SpecVersion) -> dict[str, Any]:

@@ -67,7 +67,8 @@ class _Lookups:
     def __init__(self, uow: UnitOfWork, deps: Deps) -> None:
         self.uow = uow
         # The map in force as the hub decides (its clock), once for the whole run.
-        self.status_map = uow.status_map(deps.clock.now())
+        self.now = deps.clock.now()
+        self.status_map = uow.status_map(self.now)
         self.units = unit_dictionary(uow, deps)
         self._aliases: dict[str, dict[tuple[str, str], str]] = {}
         self._tests: set[tuple[str, str]] = set()
@@ -85,7 +86,12 @@ class _Lookups:
         if site not in self._aliases:
             # One alias per (site, system, kind, external code) (a unique key): a dict of the
             # LIMS's, so a run looks each code up once, however many aliases the site has.
-            found = [a for a in self.uow.aliases(site) if a.system == AliasSystem.LIMS]
+            # A retired alias no longer resolves: its code passes through unchanged.
+            found = [
+                a
+                for a in self.uow.aliases(site)
+                if a.system == AliasSystem.LIMS and a.in_force_at(self.now)
+            ]
             self._aliases[site] = {(a.kind, a.external_code): a.canonical_code for a in found}
         return self._aliases[site].get((kind, code), code)
 

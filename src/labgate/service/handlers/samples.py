@@ -47,7 +47,7 @@ def request_sample(cmd: RequestSample, uow: UnitOfWork, deps: Deps) -> str:
             uow.commit()
             return existing.code
         aliases = uow.aliases(cmd.site)
-        product_code = resolve_alias(aliases, AliasSystem.MES, "product", cmd.product)
+        product_code = resolve_alias(aliases, AliasSystem.MES, "product", cmd.product, now)
         product = must_get(uow, Product, "product", "product", site=cmd.site, code=product_code)
         versions = uow.records.find(SpecVersion, site=cmd.site, specification=product.specification)
         spec = version_in_force(versions, cmd.sampled_at)
@@ -60,11 +60,11 @@ def request_sample(cmd: RequestSample, uow: UnitOfWork, deps: Deps) -> str:
             )
         point = _check_context(uow, cmd)
         characteristics = [
-            resolve_alias(aliases, AliasSystem.MES, "characteristic", c)
+            resolve_alias(aliases, AliasSystem.MES, "characteristic", c, now)
             for c in cmd.characteristics
         ]
         bound = plan_at(spec, point)
-        tests = _plan(uow, cmd, spec, bound, characteristics)
+        tests = _plan(uow, cmd, spec, bound, characteristics, now)
         number = uow.next_number(f"sample:{cmd.site}")
         sample = Sample(
             site=cmd.site,
@@ -143,17 +143,21 @@ def _plan(
     spec: SpecVersion,
     bound: BoundPlan,
     characteristics: list[str],
+    now: datetime,
 ) -> list[PlannedTest]:
     """The plan's tests, or those of them the MES named by characteristic; the characteristic
-    mappings at this sampling point say which characteristic each result posts to."""
-    mappings = [
+    mappings at this sampling point in force now say which characteristic each result posts
+    to (a retired one binds no new sample; those bound before keep it)."""
+    here = [
         m
         for m in uow.records.find(Mapping, site=cmd.site)
         if m.sampling_point in (None, cmd.sampling_point)
     ]
+    mappings = [m for m in here if m.in_force_at(now)]
     chosen: list[tuple[str, str | None]]
     if characteristics:
-        chosen = [_named(cmd, bound, mappings, code) for code in characteristics]
+        retired = [m for m in here if not m.in_force_at(now)]
+        chosen = [_named(cmd, bound, mappings, code, retired) for code in characteristics]
     else:
         # A mapping at this very point wins over one that holds everywhere.
         by_test = {m.test_code: m.characteristic for m in mappings if m.sampling_point is None}
@@ -166,11 +170,24 @@ def _plan(
 
 
 def _named(
-    cmd: RequestSample, bound: BoundPlan, mappings: list[Mapping], code: str
+    cmd: RequestSample,
+    bound: BoundPlan,
+    mappings: list[Mapping],
+    code: str,
+    retired: list[Mapping],
 ) -> tuple[str, str]:
     """The planned test a characteristic the MES named stands for."""
     where = cmd.sampling_point or "this sampling point"
     match = next((m for m in mappings if m.characteristic == code), None)
+    gone = next((m for m in retired if m.characteristic == code), None)
+    if match is None and gone is not None and gone.retired_from is not None:
+        raise Conflict(
+            f"Characteristic {code}'s mapping to test {gone.test_code} at {where} was retired "
+            f"by change request {gone.retired_by} from {gone.retired_from.isoformat()}; no "
+            "sample requested since binds it. Name a characteristic mapped now.",
+            reason="mapping.retired",
+            field="characteristics",
+        )
     if match is None:
         raise NotFound(
             f"Characteristic {code} has no mapping to a test code at {where}.",

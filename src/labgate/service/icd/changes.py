@@ -14,6 +14,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "message_types": ("direction", "id"),
     "mappings": ("characteristic", "sampling_point", "test_code"),
     "aliases": ("system", "kind", "external_code"),
+    "retired": ("record", "key"),
     "status_map": ("lims_status", "outcome"),
     "units": ("code",),
     "rounding": ("method", "version"),

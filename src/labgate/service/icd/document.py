@@ -56,12 +56,14 @@ class IcdSources:
     delivery: dict[str, Any] = field(default_factory=dict)  # retry and dead-letter policy
     # Which allow-list `channel_schemas` is: a change request's version, or the setting.
     allow_list: str = INSTALLED_ALLOW_LIST
+    # Mappings and aliases retired through change requests: record, key, retired_from, by.
+    retired: list[dict[str, Any]] = field(default_factory=list)
 
 
 def icd_content(sources: IcdSources) -> dict[str, Any]:
     """The document's content, every list in a fixed order."""
     every = [s["id"] for s in sources.schemas if s["direction"] == "inbound"]
-    return {
+    content: dict[str, Any] = {
         "format": ICD_FORMAT,
         "site": {"code": sources.site, "name": sources.site_name},
         "partners": sorted(sources.partners, key=lambda p: p["username"]),
@@ -94,6 +96,9 @@ def icd_content(sources: IcdSources) -> dict[str, Any]:
         ],
         "delivery": sources.delivery,
     }
+    if sources.retired:  # named only once something was retired: older versions read the same
+        content["retired"] = sorted(sources.retired, key=_key("record", "key"))
+    return content
 
 
 def _key(*names: str) -> Any:

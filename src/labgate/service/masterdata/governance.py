@@ -2,18 +2,20 @@
 that loads it, never a name typed into the document, so "the author never approves" holds. And
 a record that shapes interfaced data (units, methods, tests, mappings, aliases) is changed only
 through a change request of kind masterdata; importing such a record for the first time (a
-site's first load, done under its IQ) stays allowed."""
+site's first load, done under its IQ) stays allowed. A mapping or alias retired by such a
+request is named by no import (it would come back silently)."""
 
 from __future__ import annotations
 
 from labgate.domain.change_masterdata import GOVERNED_SECTIONS
 from labgate.domain.errors import Conflict, InvalidInput
-from labgate.domain.masterdata import SpecVersion
-from labgate.service.masterdata.fields import MasterDataDocument
+from labgate.domain.masterdata import Alias, Mapping, SpecVersion
+from labgate.service.masterdata.document import KEY_FIELDS
+from labgate.service.masterdata.fields import Entry, MasterDataDocument
 from labgate.service.masterdata.plan import Change
 from labgate.service.unit_of_work import UnitOfWork
 
-__all__ = ["bind_spec_authors", "refuse_governed_updates"]
+__all__ = ["bind_spec_authors", "refuse_governed_updates", "refuse_retired", "retired_in"]
 
 
 def bind_spec_authors(uow: UnitOfWork, doc: MasterDataDocument, actor: str) -> None:
@@ -53,3 +55,29 @@ def refuse_governed_updates(doc: MasterDataDocument, changes: list[Change]) -> N
                 reason="masterdata.change_request_required",
                 field=path,
             )
+
+
+def retired_in(uow: UnitOfWork, doc: MasterDataDocument) -> list[tuple[str, Mapping | Alias]]:
+    """(path, stored record) of every mapping and alias the document names that is retired."""
+    found: list[tuple[str, Mapping | Alias]] = []
+    entries: list[Entry[Mapping] | Entry[Alias]] = [*doc.mappings, *doc.aliases]
+    for entry in entries:
+        record = entry.record
+        key = {name: getattr(record, name) for name in KEY_FIELDS[type(record)]}
+        stored = uow.records.get(type(record), site=doc.site.code, **key)
+        if stored is not None and stored.retired_from is not None:
+            found.append((entry.path, stored))
+    return found
+
+
+def refuse_retired(uow: UnitOfWork, doc: MasterDataDocument) -> None:
+    """No import names a retired mapping or alias: only a change request changes it."""
+    for path, stored in retired_in(uow, doc):
+        at = "" if stored.retired_from is None else stored.retired_from.isoformat()
+        raise Conflict(
+            f"{path} names a {'mapping' if isinstance(stored, Mapping) else 'alias'} retired by "
+            f"change request {stored.retired_by} from {at}; an import never brings a retired "
+            "record back: raise a change request of kind masterdata.",
+            reason="masterdata.change_request_required",
+            field=path,
+        )

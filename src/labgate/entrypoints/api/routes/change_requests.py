@@ -43,6 +43,8 @@ router = APIRouter(
 )  # fmt: skip
 UNKNOWN = {404: ("change_request.unknown",)}
 MOVE = {409: ("change_request.invalid_transition",)}
+# A record to retire, looked up again whenever the request is assessed or approved.
+RETIRING = {404: ("masterdata.not_found",), 409: ("masterdata.already_retired",)}
 REASON = {422: ("input.reason_required", "input.reason_too_short")}
 
 
@@ -56,8 +58,10 @@ REASON = {422: ("input.reason_required", "input.reason_too_short")}
             404: (
                 "spec_version.unknown",
                 "method_version.unknown",
+                "masterdata.not_found",  # a mapping or alias to retire that is not stored
                 *IMPORT_REFUSALS[404],
             ),
+            409: ("masterdata.already_retired", *IMPORT_REFUSALS[409]),
             422: (
                 "change.invalid_proposal",
                 "change.title_required",
@@ -127,7 +131,7 @@ def get_request(
 @router.post(
     "/{change_request}/assessment",
     summary="Compute the request's impact from the store",
-    openapi_extra=refuses(no.merged(UNKNOWN, MOVE)),
+    openapi_extra=refuses(no.merged(UNKNOWN, MOVE, RETIRING)),
 )
 async def assess_request(
     request: Request,
@@ -149,6 +153,7 @@ async def assess_request(
             no.SIGNED,
             UNKNOWN,
             MOVE,
+            RETIRING,
             {
                 403: ("change.approver_is_author",),
                 409: ("change.assessment_stale", "specification_version.invalid_transition"),

@@ -50,6 +50,7 @@ def current_icd(session: Session, settings: Settings, site: str, at: datetime) -
         reason_codes=dict(INBOX_REFUSALS),
         delivery=_delivery(settings),
         allow_list=allow_list,
+        retired=configuration["retired"],
     )
     return icd_content(sources)
 

@@ -76,6 +76,7 @@ _USE_CASES: dict[int, tuple[str, ...]] = {
         "identity.not_a_reviewer",
         "identity.unmapped",
         "mapping.cross_posting",
+        "mapping.retired",
         "result.already_reported",
         "result.bad_retest",
         "result.invalid_transition",

@@ -33,6 +33,7 @@ SAMPLE_MADE: dict[int, tuple[str, ...]] = {
         "sampling_plan.none_for_point",
         "sampling_plan.no_release_set",
         "method_version.deprecated",
+        "mapping.retired",
     ),
 }
 # Lifecycle moves a result's approval or invalidation makes (domain/lifecycle.py).
