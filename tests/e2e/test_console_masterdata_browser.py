@@ -107,7 +107,7 @@ def test_no_serious_or_critical_accessibility_violation_on_the_master_data_pages
         "version": f"{base}/specifications/{SPEC}/versions/2",
         "compare": f"{base}/specifications/{SPEC}/compare",
         **{kind: f"{base}/tables/{kind}" for kind in
-           ("methods", "tests", "aliases", "units", "sampling-points")},
+           ("methods", "tests", "mappings", "aliases", "units", "sampling-points")},
     }  # fmt: skip
     for name, address in addresses.items():
         page.goto(address)
