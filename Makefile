@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Test workers: the suite waits on processes, brokers and databases as much as it computes, so
+# three workers keep two cores busy (`make test TEST_WORKERS=2` to compare).
+TEST_WORKERS ?= 3
 # Beside the product, never imported by it: the simulated partners and the benchmarks.
 PACKAGES := -e packages/labgate-sim -e packages/labgate-bench
 SOURCES := src packages/labgate-sim/src packages/labgate-bench/src
@@ -39,7 +42,7 @@ run: $(STAMP)
 	@echo "make: serving on http://$${LABGATE_HOST:-127.0.0.1}:$${LABGATE_PORT:-8000} (API docs at /docs; Ctrl-C stops)"
 	@LABGATE_DEMO=1 $(BIN)/labgate serve
 
-## test: the whole suite, on SQLite and PostgreSQL (started or installed if needed). Two workers
+## test: the whole suite, on SQLite and PostgreSQL (started or installed if needed). TEST_WORKERS
 ## share the unit, e2e, integration and contract tests (each test makes its own database, vhost
 ## and folders; the contract tests fuzz the OpenAPI as each role); the resilience tests restart
 ## the broker, so they run alone afterwards. The 40 slowest tests are printed: CI's budget is 20 min.
@@ -48,7 +51,7 @@ run: $(STAMP)
 test: $(STAMP)
 	@bash scripts/ensure-services.sh
 	@mkdir -p var
-	$(BIN)/pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=40 --junitxml=var/test-junit.xml tests/unit tests/e2e tests/integration tests/contract
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=40 --junitxml=var/test-junit.xml tests/unit tests/e2e tests/integration tests/contract
 	$(BIN)/pytest -q tests/resilience
 	$(BIN)/labgate validation pack --out var/validation-pack --junit var/test-junit.xml
 
