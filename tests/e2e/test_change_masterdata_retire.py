@@ -294,3 +294,53 @@ def test_a_request_whose_every_mapping_and_alias_is_retired_closes_as_retired(
     assert plant.call("auditor", "GET", f"{CR}/{partly}").json()["state"] == "effective"
     assert plant.call("auditor", "GET", f"{CR}/{retiring}").json()["state"] == "effective"
     assert ("change_request.retired", f"retired by {SITE}/{retiring}") in _trail(hub, only)
+
+
+@pytest.mark.requirement("URS-A11-10", "URS-TX-001")
+def test_one_request_remaps_a_test_retiring_the_old_mapping_as_it_writes_the_new(
+    plant: Plant,
+) -> None:
+    # The MES reports the assay under a new characteristic from recipe R-13 on.
+    document = {"site": PLANT["site"],
+                "characteristics": [{"code": "C-ASSAY-13", "name": "Assay (R-13)"}]}  # fmt: skip
+    body = {"document": document, "reason": "CR-10: R-13's characteristic"}
+    assert plant.call("admin", "POST", IMPORT, json=body).status_code == 200
+    successor = {"characteristic": "C-ASSAY-13", "test": "ASSAY", "sampling_point": None}
+    # Alone, the new mapping would post one ASSAY result to two characteristics: refused by
+    # a change request as by a direct import, naming where.
+    alone = _raise(plant, {"document": {"mappings": [successor]}})
+    assert alone.status_code == 409, alone.text
+    assert alone.json()["reason"] == "mapping.cross_posting"
+    direct = {"document": {"site": PLANT["site"], "mappings": [successor]}, "reason": "CR-11: R-13"}
+    imported = plant.call("admin", "POST", IMPORT, json=direct)
+    assert imported.status_code == 409, imported.text
+    assert (imported.json()["reason"], imported.json()["field"]) == (
+        "mapping.cross_posting", "mappings[0].sampling_point",
+    )  # fmt: skip
+    # With the old one retired by the same request, it is the remap it means.
+    remap = {"document": {"mappings": [successor]}, "retire": {"mappings": [ASSAY_MAPPING]}}
+    _approved(plant, remap)
+    planned = plant.call("auditor", "GET", f"/samples/{_sample(plant, 'RM-1', 'C-ASSAY-13')}")
+    assert [(p["test_code"], p["characteristic"]) for p in planned.json()["tests"]] == [
+        ("ASSAY", "C-ASSAY-13")
+    ]
+    refused = _request(plant, "RM-2", "C-ASSAY")
+    assert refused.status_code == 409 and refused.json()["reason"] == "mapping.retired"
+
+
+@pytest.mark.requirement("URS-A11-10", category="negative")
+def test_a_request_may_not_write_and_retire_the_same_record(plant: Plant) -> None:
+    same = {"characteristic": "C-ASSAY", "test": "ASSAY", "sampling_point": None}
+    both = _raise(
+        plant, {"document": {"mappings": [same]}, "retire": {"mappings": [ASSAY_MAPPING]}}
+    )
+    assert both.status_code == 422, both.text
+    assert (both.json()["reason"], both.json()["field"]) == (
+        "change.invalid_proposal", "proposal.document.mappings[0]",
+    )  # fmt: skip
+    alias = {"system": "MES", "kind": "characteristic", "external": "QC-ASSAY",
+             "canonical": "C-WATER"}  # fmt: skip
+    moved = _raise(plant, {"document": {"aliases": [alias]}, "retire": {"aliases": [MES_ALIAS]}})
+    assert moved.status_code == 422, moved.text
+    assert moved.json()["field"] == "proposal.document.aliases[0]"
+    assert plant.call("auditor", "GET", CR).json()["items"] == []

@@ -22,7 +22,7 @@ from labgate.domain.masterdata import (
 )
 from labgate.domain.masterdata import Mapping as TestMapping
 from labgate.domain.samples import Sample
-from labgate.service.masterdata.document import parse_document
+from labgate.service.masterdata.document import business_key, parse_document
 from labgate.service.masterdata.fields import MasterDataDocument, relocate
 from labgate.service.masterdata.governance import retired_in
 from labgate.service.masterdata.plan import Change, plan_import
@@ -73,12 +73,14 @@ def plan_change(uow: UnitOfWork, site: str, proposal: Mapping[str, Any]) -> list
     """What applying the proposal now would create or update; refused as the import refuses,
     and refused if it names a retired record (nothing is silently brought back) or retires
     one that is not stored and in force."""
+    targets = retiring(uow, site, proposal)
     if "document" not in proposal:
-        retiring(uow, site, proposal)
         return []
     doc = document_of(uow, site, proposal)
+    _refuse_writing_what_it_retires(doc, targets)
     try:
-        changes, _ = plan_import(uow, doc)
+        mappings = [t for t in targets if isinstance(t, TestMapping)]
+        changes, _ = plan_import(uow, doc, retiring=mappings)
     except LabgateError as error:
         raise relocate(error, f"{PREFIX}.{error.field or ''}".rstrip(".")) from error
     if any(change.section == "site" for change in changes):
@@ -96,8 +98,21 @@ def plan_change(uow: UnitOfWork, site: str, proposal: Mapping[str, Any]) -> list
             reason="masterdata.already_retired",
             field=f"{PREFIX}.{path}",
         )
-    retiring(uow, site, proposal)
     return changes
+
+
+def _refuse_writing_what_it_retires(doc: MasterDataDocument, targets: list[Retired]) -> None:
+    """One request may retire a mapping and write its successor, never write and retire the
+    same record (which of the two would hold is not for the store to guess)."""
+    retired = {(type(t), business_key(t)) for t in targets}
+    for entry in [*doc.mappings, *doc.aliases]:
+        if (type(entry.record), business_key(entry.record)) in retired:
+            raise InvalidInput(
+                f"The change's {PREFIX}.{entry.path} writes the {_what(entry.record)} that its "
+                "proposal.retire retires; a request either keeps a record or retires it.",
+                reason="change.invalid_proposal",
+                field=f"{PREFIX}.{entry.path}",
+            )
 
 
 def retiring(uow: UnitOfWork, site: str, proposal: Mapping[str, Any]) -> list[Retired]:

@@ -7,7 +7,7 @@ version loaded last month), so references are looked up in the document first, t
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -119,13 +119,16 @@ class Change:
     existing: Any | None
 
 
-def plan_import(uow: UnitOfWork, doc: MasterDataDocument) -> tuple[list[Change], ImportSummary]:
+def plan_import(
+    uow: UnitOfWork, doc: MasterDataDocument, retiring: Collection[TestMapping] = ()
+) -> tuple[list[Change], ImportSummary]:
     """Check references, sampling plans, cross-posting and locks over document and store; list
-    the changes."""
+    the changes. `retiring`: stored mappings a change request retires as it writes `doc` (they
+    no longer count against its new ones, so one request can remap a test)."""
     check_references(doc, _known(uow, doc))
     for entry in doc.specifications:  # after references: an unknown test is named as such
         check_version_plans(entry)
-    _check_cross_posting(uow, doc)
+    _check_cross_posting(uow, doc, {_mapping_key(m) for m in retiring})
     return _plan(uow, doc)
 
 
@@ -143,9 +146,16 @@ def _known(uow: UnitOfWork, doc: MasterDataDocument) -> Known:
     return known
 
 
-def _check_cross_posting(uow: UnitOfWork, doc: MasterDataDocument) -> None:
+def _mapping_key(m: TestMapping) -> tuple[str, str, str | None]:
+    return m.characteristic, m.test_code, m.sampling_point
+
+
+def _check_cross_posting(
+    uow: UnitOfWork, doc: MasterDataDocument, retiring: set[tuple[str, str, str | None]]
+) -> None:
     """No result may post to two characteristics, counting stored mappings too (guide §10)."""
-    others = uow.records.find(TestMapping, site=doc.site.code)
+    stored = uow.records.find(TestMapping, site=doc.site.code)
+    others = [m for m in stored if _mapping_key(m) not in retiring]
     for entry in doc.mappings:  # the fault is the later of two clashing mappings
         try:
             check_no_cross_posting(entry.record, others)

@@ -31,6 +31,7 @@ IMPORT_REFUSALS = {
     404: ("procedure.unknown_operation", "procedure.unknown_phase"),
     # What is in force or signed stays as it is: changed only by a new version.
     409: (
+        "mapping.cross_posting",  # one result would post to two characteristics
         "masterdata.change_request_required",  # a stored unit, method, test, mapping or alias
         "masterdata.method_version_locked",
         "sampling_plan.no_release_set",
