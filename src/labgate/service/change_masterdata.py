@@ -23,7 +23,7 @@ from labgate.domain.masterdata import (
 from labgate.domain.masterdata import Mapping as TestMapping
 from labgate.domain.samples import Sample
 from labgate.service.masterdata.document import business_key, parse_document
-from labgate.service.masterdata.fields import MasterDataDocument, relocate
+from labgate.service.masterdata.fields import Entry, MasterDataDocument, relocate
 from labgate.service.masterdata.governance import retired_in
 from labgate.service.masterdata.plan import Change, plan_import
 from labgate.service.masterdata.preview import planned
@@ -105,7 +105,8 @@ def _refuse_writing_what_it_retires(doc: MasterDataDocument, targets: list[Retir
     """One request may retire a mapping and write its successor, never write and retire the
     same record (which of the two would hold is not for the store to guess)."""
     retired = {(type(t), business_key(t)) for t in targets}
-    for entry in [*doc.mappings, *doc.aliases]:
+    entries: list[Entry[TestMapping] | Entry[Alias]] = [*doc.mappings, *doc.aliases]
+    for entry in entries:
         if (type(entry.record), business_key(entry.record)) in retired:
             raise InvalidInput(
                 f"The change's {PREFIX}.{entry.path} writes the {_what(entry.record)} that its "
