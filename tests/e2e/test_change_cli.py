@@ -114,3 +114,38 @@ def test_the_cli_raises_nothing_on_a_wrong_password_or_an_unreadable_proposal(
     analyst = _as(database_url, plant.passwords["analyst"], *args[:-1], "analyst")
     assert analyst.exit_code == 1 and "access.missing_permission" in analyst.output
     assert plant.call("auditor", "GET", CR).json()["items"] == []
+
+
+@pytest.mark.requirement("URS-A11-10", "URS-TX-001")
+def test_a_masterdata_remap_is_raised_assessed_and_approved_from_the_cli(
+    plant: Plant, database_url: str, tmp_path: Path
+) -> None:
+    sample = request_sample(plant, "CLI-REMAP")  # bound by C-ASSAY → ASSAY: it keeps it
+    document = {"site": {"code": SITE, "name": "Test plant"},
+                "characteristics": [{"code": "C-ASSAY-13", "name": "Assay (R-13)"}]}  # fmt: skip
+    body = {"document": document, "reason": "CR-12: R-13's characteristic"}
+    loaded = plant.call("admin", "POST", "/api/v1/masterdata/import", json=body)
+    assert loaded.status_code == 200, loaded.text
+    proposal = tmp_path / "remap.yaml"
+    proposal.write_text(
+        "document:\n  mappings:\n    - {characteristic: C-ASSAY-13, test: ASSAY}\n"
+        "retire:\n  mappings:\n    - {characteristic: C-ASSAY, test_code: ASSAY}\n",
+        encoding="utf-8",
+    )
+    raised = _as(database_url, plant.passwords["admin"], "raise", "--kind", "masterdata",
+                 "--proposal", str(proposal), "--title", "Assay reported as C-ASSAY-13",
+                 "--reason", "MES recipe R-13 (QD-14)", "--as", "admin")  # fmt: skip
+    assert raised.exit_code == 0, raised.output
+    code = raised.stdout.split(f"raised {SITE}/")[1].split()[0]
+    assessed = labgate(database_url, "assess", code)
+    assert assessed.exit_code == 0, assessed.output
+    said = " ".join(assessed.stdout.split())  # Rich may wrap long lines
+    assert "created mapping C-ASSAY-13/ASSAY/*" in said
+    assert "retires (1), from approval" in said
+    kept = f"open samples bound (they keep it): {SITE}/{sample}"
+    assert f"mapping characteristic=C-ASSAY test_code=ASSAY; {kept}" in said
+    approved = _as(database_url, plant.passwords["qa"], "approve", code, "--as", "qa")
+    assert approved.exit_code == 0, approved.output
+    assert f"{SITE}/{code} approved by qa: effective" in approved.stdout
+    planned = plant.call("auditor", "GET", f"/samples/{sample}").json()["tests"]
+    assert ("ASSAY", "C-ASSAY") in [(p["test_code"], p["characteristic"]) for p in planned]

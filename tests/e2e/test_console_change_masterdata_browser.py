@@ -4,7 +4,7 @@ through the form and has it assessed; its page lists each field it changes, befo
 from __future__ import annotations
 
 from console_browser import SITE, Served, shot, sign_in
-from playwright.sync_api import BrowserContext, expect
+from playwright.sync_api import BrowserContext, Page, expect
 
 DOCUMENT = """\
 methods:
@@ -19,20 +19,31 @@ aliases:
 """
 
 
-def test_a_masterdata_change_shows_its_field_changes_before_and_after(
-    served: Served, context: BrowserContext
-) -> None:
+def _raised(
+    context: BrowserContext, served: Served, document: str, title: str, reason: str,
+    form_shot: str | None = None,
+) -> Page:  # fmt: skip
+    """The admin's page after raising a master-data change from the console's form."""
     page = context.new_page()
     sign_in(page, served, "admin")
     page.goto(f"{served.url}/console/sites/{SITE}/change-requests")
     page.get_by_text("Master data…").click()
     form = page.get_by_role("form", name="Raise a master-data change")
-    form.get_by_label("Document").fill(DOCUMENT)
-    form.get_by_label("Title").fill("ASSAY to M-HPLC-01 v3 (ASTM E29 rounding)")
-    form.get_by_label("Reason (change control)").fill("Method transfer MT-9")
-    shot(page, "change-request-masterdata-form")
+    form.get_by_label("Document").fill(document)
+    form.get_by_label("Title").fill(title)
+    form.get_by_label("Reason (change control)").fill(reason)
+    if form_shot:
+        shot(page, form_shot)
     with page.expect_navigation(wait_until="load"):
         form.get_by_role("button", name="Raise").click()
+    return page
+
+
+def test_a_masterdata_change_shows_its_field_changes_before_and_after(
+    served: Served, context: BrowserContext
+) -> None:
+    page = _raised(context, served, DOCUMENT, "ASSAY to M-HPLC-01 v3 (ASTM E29 rounding)",
+                   "Method transfer MT-9", "change-request-masterdata-form")  # fmt: skip
     expect(page.get_by_role("status")).to_contain_text("was raised as a draft")
     with page.expect_navigation(wait_until="load"):
         page.get_by_role("button", name="Assess").click()
@@ -56,16 +67,8 @@ retire:
 def test_a_retirement_shows_what_it_retires_and_what_each_record_reaches(
     served: Served, context: BrowserContext
 ) -> None:
-    page = context.new_page()
-    sign_in(page, served, "admin")
-    page.goto(f"{served.url}/console/sites/{SITE}/change-requests")
-    page.get_by_text("Master data…").click()
-    form = page.get_by_role("form", name="Raise a master-data change")
-    form.get_by_label("Document").fill(RETIREMENT)
-    form.get_by_label("Title").fill("CH-ASSAY no longer reported to the MES")
-    form.get_by_label("Reason (change control)").fill("MES recipe R-12 drops the assay")
-    with page.expect_navigation(wait_until="load"):
-        form.get_by_role("button", name="Raise").click()
+    page = _raised(context, served, RETIREMENT, "CH-ASSAY no longer reported to the MES",
+                   "MES recipe R-12 drops the assay")  # fmt: skip
     expect(page.locator("#retired-records")).to_contain_text("computed when it is assessed")
     with page.expect_navigation(wait_until="load"):
         page.get_by_role("button", name="Assess").click()

@@ -302,6 +302,29 @@ def _print_assessment(assessment: dict[str, Any] | None, digest: str | None) -> 
         ("requirements", [r["id"] for r in assessment["requirements"]]),
     ):
         out.print(f"  {name} ({len(values)}): {', '.join(values) or '-'}")
+    _print_masterdata(assessment)
+
+
+def _print_masterdata(assessment: dict[str, Any]) -> None:
+    """A master-data request's field changes (before → after) and what it retires."""
+    out = stdout()
+    planned = assessment.get("planned_changes")
+    if planned is not None:
+        out.print(f"  planned changes ({len(planned)}):")
+    for change in planned or []:
+        out.print(f"    {change['outcome']} {change['record_type']} {change['record_id']}",
+                  markup=False)  # fmt: skip
+        for f in change["fields"]:
+            out.print(f"      {f['name']}: {json.dumps(f['before'])} → {json.dumps(f['after'])}",
+                      markup=False)  # fmt: skip
+    retired = assessment.get("retired") or []
+    if retired:
+        out.print(f"  retires ({len(retired)}), from {retired[0]['retired_from'] or 'approval'}:")
+    for r in retired:
+        key = " ".join(f"{k}={v}" for k, v in r["key"].items() if v is not None)
+        keeps = ", ".join(r["open_samples"]) or "none"
+        out.print(f"    {r['record']} {key}; open samples bound (they keep it): {keeps}",
+                  markup=False)  # fmt: skip
 
 
 def _print_history(history: list[dict[str, Any]]) -> None:
