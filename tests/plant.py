@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -330,3 +331,14 @@ def plan_version(
 # are about gates, not about which tests a point plans.
 IPC_PLAN = {"sampling_point": "SP-IPC", "limit_set": "release",
             "tests": ["ASSAY", "WATER", "APPEAR"]}  # fmt: skip
+
+
+def refused_naming(
+    raise_: Callable[[Any], Response], cases: Iterable[tuple[Any, str, str]]
+) -> None:
+    """Each (input, reason, field) case sent with `raise_` and refused (404, 409 or 422) with
+    its reason code, naming its field."""
+    for given, reason, field_name in cases:
+        refused = raise_(given)
+        assert refused.status_code in (404, 409, 422), refused.text
+        assert (refused.json()["reason"], refused.json()["field"]) == (reason, field_name), given

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from fakes import ManualClock
 from labgate.adapters.store import tables as t
 from labgate.bootstrap import Hub
-from plant import PLANT, SITE, Plant, SeededPlant, request_sample
+from plant import PLANT, SITE, Plant, SeededPlant, refused_naming, request_sample
 
 CR = "/change-requests"
 IMPORT = "/api/v1/masterdata/import"
@@ -142,10 +142,7 @@ def test_a_masterdata_proposal_is_checked_as_the_import_checks_it(plant: Plant) 
         ({"site": {"code": "ELSEWHERE", "name": "x"}, "units": PLANT["units"][:1]},
          "change.invalid_proposal", "proposal.document.site.code"),
     ]  # fmt: skip
-    for document, reason, field in cases:
-        refused = _raise(plant, document)
-        assert refused.status_code in (404, 409, 422), refused.text
-        assert (refused.json()["reason"], refused.json()["field"]) == (reason, field), document
+    refused_naming(lambda given: _raise(plant, given), cases)
     assert plant.call("auditor", "GET", CR).json()["items"] == []
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from fakes import ManualClock
 from labgate.adapters.store import tables as t
 from labgate.bootstrap import Hub
-from plant import PLANT, SITE, Plant, SeededPlant, approved_result
+from plant import PLANT, SITE, Plant, SeededPlant, approved_result, refused_naming
 
 CR = "/change-requests"
 IMPORT = "/api/v1/masterdata/import"
@@ -232,10 +232,7 @@ def test_a_bad_retire_part_is_refused_naming_its_field(plant: Plant) -> None:
         ({"retire": {"aliases": [{**MES_ALIAS, "system": "SAP"}]}},
          "masterdata.not_found", "proposal.retire.aliases[0]"),
     ]  # fmt: skip
-    for proposal, reason, field in cases:
-        refused = _raise(plant, proposal)
-        assert refused.status_code in (404, 409, 422), refused.text
-        assert (refused.json()["reason"], refused.json()["field"]) == (reason, field), proposal
+    refused_naming(lambda given: _raise(plant, given), cases)
     assert plant.call("auditor", "GET", CR).json()["items"] == []
 
 
