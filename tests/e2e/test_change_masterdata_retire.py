@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from test_change_masterdata import _trail
 
 from fakes import ManualClock
 from labgate.adapters.store import tables as t
@@ -90,15 +91,6 @@ def _apply_due(plant: Plant) -> list[str]:
     assert due.status_code == 200, due.text
     applied: list[str] = due.json()["applied"]
     return applied
-
-
-def _trail(hub: Hub, record_id: str) -> list[tuple[str, str]]:
-    a = t.audit_entries.c
-    with hub.sessions() as session:
-        rows = session.execute(
-            select(a.action, a.reason).where(a.record_id == record_id).order_by(a.seq)
-        )
-        return [(action, reason) for action, reason in rows]
 
 
 def _refusals(hub: Hub) -> list[tuple[str, object, object]]:
