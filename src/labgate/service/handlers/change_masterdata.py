@@ -11,12 +11,11 @@ from typing import Any
 from labgate.compliance.canonical import to_jsonable
 from labgate.domain.change_control import ChangeKind, ChangeRequest, ChangeState
 from labgate.domain.commands import Context
-from labgate.domain.masterdata import Alias, Mapping
+from labgate.domain.masterdata import Mapping
 from labgate.service.change_masterdata import Retired, document_of, plan_change, retiring
 from labgate.service.handlers.common import record
 from labgate.service.handlers.masterdata import write_change
-from labgate.service.masterdata.document import KEY_FIELDS
-from labgate.service.masterdata.fields import Entry
+from labgate.service.masterdata.governance import retired_in
 from labgate.service.masterdata.preview import record_id
 from labgate.service.unit_of_work import UnitOfWork
 
@@ -73,13 +72,8 @@ def _all_retired(uow: UnitOfWork, old: ChangeRequest) -> bool:
     if "retire" in old.proposal or any(document.get(s) for s in OTHER_SECTIONS):
         return False
     doc = document_of(uow, old.site, old.proposal)
-    entries: list[Entry[Mapping] | Entry[Alias]] = [*doc.mappings, *doc.aliases]
-    for entry in entries:
-        key = {name: getattr(entry.record, name) for name in KEY_FIELDS[type(entry.record)]}
-        stored = uow.records.get(type(entry.record), site=old.site, **key)
-        if stored is None or stored.retired_from is None:
-            return False
-    return bool(entries)
+    named = len(doc.mappings) + len(doc.aliases)
+    return named > 0 and len(retired_in(uow, doc)) == named
 
 
 def _closing(cr: ChangeRequest) -> dict[str, Any]:
